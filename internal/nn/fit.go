@@ -1,0 +1,178 @@
+package nn
+
+import (
+	"fmt"
+	"math"
+
+	"ringtrain/internal/sampler"
+)
+
+// Dataset is a labelled data set a model can train on.
+type Dataset interface {
+	// Len is the number of samples and Features the values per sample.
+	Len() int
+	Features() int
+	// Label returns the class of sample i.
+	Label(i int) int
+	// Gather writes the samples ids, one row each, into x and their labels
+	// into labels.
+	Gather(ids []int, x []float64, labels []int)
+}
+
+// FitConfig configures Fit. Zero values take Keras's defaults where it has
+// them.
+type FitConfig struct {
+	// Epochs defaults to 1 and BatchSize to 32.
+	Epochs, BatchSize int
+	// Seed fixes the data order (see package sampler) and the dropout masks.
+	Seed uint64
+	// ValidationSplit holds out that fraction of the data, taken from its
+	// end before any shuffling as Keras does, and evaluates on it after
+	// every epoch.
+	ValidationSplit float64
+	// OnEpoch, when set, is called after every epoch.
+	OnEpoch func(EpochResult)
+}
+
+// EpochResult reports one epoch: the mean training loss and accuracy over
+// its batches, and the validation metrics when a split was held out.
+type EpochResult struct {
+	Epoch, Steps         int
+	Loss, Accuracy       float64
+	ValLoss, ValAccuracy float64
+	HasValidation        bool
+}
+
+func (r EpochResult) String() string {
+	s := fmt.Sprintf("epoch %d: %d steps, loss %.4f, accuracy %.4f", r.Epoch+1, r.Steps, r.Loss, r.Accuracy)
+	if r.HasValidation {
+		s += fmt.Sprintf(", val_loss %.4f, val_accuracy %.4f", r.ValLoss, r.ValAccuracy)
+	}
+	return s
+}
+
+// Fit trains the model on d, one optimiser step per batch, visiting the
+// samples in the order package sampler defines for the seed and batch size.
+// It returns an error, before changing the model, when the data cannot train
+// it: wrong feature count, labels the outputs cannot represent, a batch
+// larger than the data.
+func (m *Model) Fit(d Dataset, cfg FitConfig) ([]EpochResult, error) {
+	if cfg.Epochs == 0 {
+		cfg.Epochs = 1
+	}
+	if cfg.BatchSize == 0 {
+		cfg.BatchSize = 32
+	}
+	if cfg.Epochs < 0 || cfg.BatchSize < 0 {
+		return nil, fmt.Errorf("nn: fit: epochs %d and batch size %d must be positive", cfg.Epochs, cfg.BatchSize)
+	}
+	if !(cfg.ValidationSplit >= 0 && cfg.ValidationSplit < 1) {
+		return nil, fmt.Errorf("nn: fit: validation split %v must be in [0, 1)", cfg.ValidationSplit)
+	}
+	if err := m.CheckDataset(d); err != nil {
+		return nil, err
+	}
+	nTrain := d.Len() - int(math.Round(cfg.ValidationSplit*float64(d.Len())))
+	plan, err := sampler.NewPlan(nTrain, cfg.BatchSize, cfg.Seed)
+	if err != nil {
+		return nil, fmt.Errorf("nn: fit: %w", err)
+	}
+	var valIDs []int
+	for i := nTrain; i < d.Len(); i++ {
+		valIDs = append(valIDs, i)
+	}
+	m.SetSeed(cfg.Seed)
+	lanes := plan.Range(0, cfg.BatchSize)
+	b := &Batch{Labels: make([]int, cfg.BatchSize)}
+	var results []EpochResult
+	for epoch := 0; epoch < cfg.Epochs; epoch++ {
+		order := lanes.Epoch(epoch)
+		var lossSum float64
+		var correct int
+		for t := 0; t < plan.StepsPerEpoch(); t++ {
+			b.IDs = order.Batch(t, b.IDs[:0])
+			gather(d, b.IDs, b)
+			lossSum += m.ComputeGradients(b, m.opt.Iterations())
+			correct += m.countCorrect(b.Labels, b.Rows)
+			m.ApplyGradients()
+		}
+		steps := plan.StepsPerEpoch()
+		r := EpochResult{Epoch: epoch, Steps: steps, Loss: lossSum / float64(steps),
+			Accuracy: float64(correct) / float64(steps*cfg.BatchSize)}
+		if len(valIDs) > 0 {
+			r.HasValidation = true
+			r.ValLoss, r.ValAccuracy = m.evaluateIDs(d, valIDs)
+		}
+		results = append(results, r)
+		if cfg.OnEpoch != nil {
+			cfg.OnEpoch(r)
+		}
+	}
+	return results, nil
+}
+
+// CheckDataset returns an error when d cannot feed the model: a different
+// number of features, or a label outside the model's outputs.
+func (m *Model) CheckDataset(d Dataset) error {
+	if d.Features() != m.inputSize {
+		return fmt.Errorf("nn: data has %d features per sample, the model takes %d", d.Features(), m.inputSize)
+	}
+	if m.spec.Loss == MeanSquaredError || m.spec.Loss == CategoricalCrossentropy || m.spec.Loss == SparseCategoricalCrossentropy {
+		out := m.OutputSize()
+		for i := 0; i < d.Len(); i++ {
+			if l := d.Label(i); l < 0 || l >= out {
+				return fmt.Errorf("nn: sample %d has label %d but the model has %d outputs", i, l, out)
+			}
+		}
+	}
+	return nil
+}
+
+// countCorrect counts the rows of the last forward pass whose largest output
+// is the label.
+func (m *Model) countCorrect(labels []int, rows int) int {
+	w := m.OutputSize()
+	n := 0
+	for r := 0; r < rows; r++ {
+		if argmax(m.lastY[r*w:(r+1)*w]) == labels[r] {
+			n++
+		}
+	}
+	return n
+}
+
+// evalBatch is the number of samples Evaluate runs at a time.
+const evalBatch = 1000
+
+// Evaluate returns the mean loss (with the regularisation penalties, as
+// Keras reports it) and the accuracy of the model on all of d.
+func (m *Model) Evaluate(d Dataset) (loss, accuracy float64) {
+	ids := make([]int, d.Len())
+	for i := range ids {
+		ids[i] = i
+	}
+	return m.evaluateIDs(d, ids)
+}
+
+func (m *Model) evaluateIDs(d Dataset, ids []int) (loss, accuracy float64) {
+	if len(ids) == 0 {
+		return math.NaN(), math.NaN()
+	}
+	n := min(evalBatch, len(ids))
+	b := &Batch{Labels: make([]int, n)}
+	var lossSum float64
+	var correct int
+	for start := 0; start < len(ids); start += n {
+		part := ids[start:min(start+n, len(ids))]
+		gather(d, part, b)
+		m.forward(b, &pass{})
+		l, _ := m.loss.compute(m.lastZ, m.lastY, b, m.OutputSize(), false)
+		lossSum += l * float64(b.Rows)
+		correct += m.countCorrect(b.Labels, b.Rows)
+	}
+	var penalty float64
+	for _, l := range m.layers {
+		penalty += l.penalty()
+	}
+	return lossSum/float64(len(ids)) + penalty, float64(correct) / float64(len(ids))
+}

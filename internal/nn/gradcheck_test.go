@@ -1,0 +1,192 @@
+package nn
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// gradCheckCase is a small model and batch whose analytic gradient is
+// compared with central finite differences.
+type gradCheckCase struct {
+	name    string
+	spec    Spec
+	targets bool // dense target distributions instead of labels
+}
+
+func denseLayer(units int, act string) LayerSpec {
+	return LayerSpec{Type: "dense", Units: units, Activation: act}
+}
+
+func gradCheckCases() []gradCheckCase {
+	sgd := OptimizerSpec{Name: "sgd", LearningRate: 0.01}
+	spec := func(loss string, layers ...LayerSpec) Spec {
+		return Spec{InputShape: []int{6}, Layers: layers, Loss: loss, Optimizer: sgd}
+	}
+	noBias := false
+	reg := func(l LayerSpec, k, b *Regularizer) LayerSpec {
+		l.KernelRegularizer, l.BiasRegularizer = k, b
+		return l
+	}
+	return []gradCheckCase{
+		{name: "linear/mse", spec: spec(MeanSquaredError, denseLayer(4, "linear"))},
+		{name: "relu-sigmoid-tanh/softmax+sparse_ce", spec: spec(SparseCategoricalCrossentropy,
+			denseLayer(5, "relu"), denseLayer(5, "sigmoid"), denseLayer(5, "tanh"), denseLayer(4, "softmax"))},
+		{name: "softmax+categorical_ce/targets", targets: true, spec: spec(CategoricalCrossentropy,
+			denseLayer(5, "tanh"), denseLayer(4, "softmax"))},
+		{name: "softmax layer (unfused)+sparse_ce", spec: spec(SparseCategoricalCrossentropy,
+			denseLayer(5, "tanh"), denseLayer(4, "linear"), LayerSpec{Type: "activation", Activation: "softmax"})},
+		{name: "softmax layer (unfused)+categorical_ce", spec: spec(CategoricalCrossentropy,
+			denseLayer(5, "sigmoid"), denseLayer(4, "linear"), LayerSpec{Type: "activation", Activation: "softmax"})},
+		{name: "sigmoid/mse", spec: spec(MeanSquaredError, denseLayer(5, "relu"), denseLayer(4, "sigmoid"))},
+		{name: "tanh activation layer/mse", spec: spec(MeanSquaredError, denseLayer(4, "linear"), LayerSpec{Type: "activation", Activation: "tanh"})},
+		{name: "no bias", spec: spec(SparseCategoricalCrossentropy,
+			LayerSpec{Type: "dense", Units: 5, Activation: "tanh", UseBias: &noBias}, denseLayer(4, "softmax"))},
+		{name: "l1 l2 l1_l2 regularizers", spec: spec(SparseCategoricalCrossentropy,
+			reg(denseLayer(5, "tanh"), &Regularizer{L1: 0.01}, &Regularizer{L2: 0.02}),
+			reg(denseLayer(4, "softmax"), &Regularizer{L1: 0.03, L2: 0.04}, &Regularizer{L1: 0.05, L2: 0.06}))},
+		{name: "dropout", spec: spec(SparseCategoricalCrossentropy,
+			denseLayer(8, "tanh"), LayerSpec{Type: "dropout", Rate: 0.5}, denseLayer(4, "softmax"))},
+		{name: "step (zero gradient)", spec: spec(MeanSquaredError, denseLayer(5, "step"), denseLayer(4, "linear"))},
+	}
+}
+
+// randomBatch draws a batch of rows samples for a model.
+func randomBatch(m *Model, rows int, targets bool, r *rand.Rand) *Batch {
+	b := &Batch{Rows: rows, X: make([]float64, rows*m.InputSize()), Labels: make([]int, rows), IDs: make([]int, rows)}
+	for i := range b.X {
+		b.X[i] = r.NormFloat64()
+	}
+	out := m.OutputSize()
+	for i := range b.Labels {
+		b.Labels[i] = r.IntN(out)
+		b.IDs[i] = 100 + i
+	}
+	if targets {
+		b.Targets = make([]float64, rows*out)
+		for i := 0; i < rows; i++ {
+			var s float64
+			for j := 0; j < out; j++ {
+				v := r.Float64()
+				b.Targets[i*out+j] = v
+				s += v
+			}
+			for j := 0; j < out; j++ {
+				b.Targets[i*out+j] /= s
+			}
+		}
+	}
+	return b
+}
+
+// TestGradientsMatchFiniteDifferences checks every layer, activation, loss
+// and regulariser against central differences: relative error below 1e-6.
+func TestGradientsMatchFiniteDifferences(t *testing.T) {
+	for _, c := range gradCheckCases() {
+		t.Run(c.name, func(t *testing.T) {
+			m, err := New(c.spec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := rand.New(rand.NewPCG(1, 2))
+			m.Initialize(3)
+			// Non-zero biases, so that bias gradients and penalties are
+			// exercised away from 0.
+			for i := range m.Params() {
+				m.Params()[i] += 0.1 * r.NormFloat64()
+			}
+			b := randomBatch(m, 7, c.targets, r)
+			checkGradients(t, m, b)
+		})
+	}
+}
+
+func checkGradients(t *testing.T, m *Model, b *Batch) {
+	t.Helper()
+	const step = 7
+	m.ComputeGradients(b, step)
+	analytic := append([]float64(nil), m.Grads()...)
+	params := m.Params()
+	const h = 1e-5
+	worst := 0.0
+	for i := range params {
+		orig := params[i]
+		params[i] = orig + h
+		up := m.ComputeGradients(b, step)
+		params[i] = orig - h
+		down := m.ComputeGradients(b, step)
+		params[i] = orig
+		numeric := (up - down) / (2 * h)
+		scale := math.Max(math.Abs(numeric)+math.Abs(analytic[i]), 1e-6)
+		rel := math.Abs(numeric-analytic[i]) / scale
+		worst = math.Max(worst, rel)
+		if rel > 1e-6 {
+			t.Errorf("parameter %d: analytic %.10g, numeric %.10g, relative error %.2g", i, analytic[i], numeric, rel)
+		}
+	}
+	t.Logf("worst relative error over %d parameters: %.2g", len(params), worst)
+}
+
+// TestSparseInputMatchesDense checks that sparse input rows give the same
+// loss and gradients, bit for bit, as the same rows given densely.
+func TestSparseInputMatchesDense(t *testing.T) {
+	m, err := New(KerasMNIST())
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Initialize(5)
+	data := loadTrain(t)
+	ids := []int{3, 1, 4, 1, 5, 9, 2, 6}
+	sparse := &Batch{Labels: make([]int, len(ids))}
+	gather(data, ids, sparse)
+	dense := &Batch{Rows: len(ids), X: make([]float64, len(ids)*784), Labels: make([]int, len(ids))}
+	data.Gather(ids, dense.X, dense.Labels)
+
+	lossSparse := m.ComputeGradients(sparse, 0)
+	gSparse := append([]float64(nil), m.Grads()...)
+	lossDense := m.ComputeGradients(dense, 0)
+	if lossSparse != lossDense {
+		t.Fatalf("loss %v sparse, %v dense", lossSparse, lossDense)
+	}
+	for i, g := range m.Grads() {
+		if g != gSparse[i] {
+			t.Fatalf("gradient %d: %v sparse, %v dense", i, gSparse[i], g)
+		}
+	}
+}
+
+func TestDropoutMasksFollowSampleIdentity(t *testing.T) {
+	d := &dropout{width: 64, rate: 0.5, index: 1}
+	x := make([]float64, 3*64)
+	for i := range x {
+		x[i] = 1
+	}
+	y := append([]float64(nil), d.forward(x, 3, &pass{train: true, seed: 9, step: 4, ids: []int{10, 11, 12}})...)
+	// Sample 11 in row 0 of another batch gets the mask it had in row 1.
+	y2 := d.forward(x[:64], 1, &pass{train: true, seed: 9, step: 4, ids: []int{11}})
+	kept := 0
+	for j := 0; j < 64; j++ {
+		if y2[j] != y[64+j] {
+			t.Fatalf("unit %d of sample 11: %v in one batch, %v in another", j, y2[j], y[64+j])
+		}
+		if y[j] != 0 {
+			kept++
+			if y[j] != 2 {
+				t.Fatalf("kept value scaled to %v, want 2", y[j])
+			}
+		}
+	}
+	if kept < 16 || kept > 48 {
+		t.Fatalf("kept %d of 64 at rate 0.5", kept)
+	}
+	if out := d.forward(x, 3, &pass{}); &out[0] != &x[0] {
+		t.Fatal("dropout is not the identity in inference")
+	}
+}
+
+func ExampleClasses() {
+	probs := []float64{0.1, 0.7, 0.2, 0.6, 0.3, 0.1}
+	fmt.Println(Classes(probs, 3))
+	// Output: [1 0]
+}

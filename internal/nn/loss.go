@@ -1,0 +1,155 @@
+package nn
+
+import (
+	"fmt"
+	"math"
+)
+
+// The losses, by their Keras names. Each is the mean over the batch of a
+// per-sample loss.
+const (
+	// SparseCategoricalCrossentropy is −log p[label] for integer labels.
+	SparseCategoricalCrossentropy = "sparse_categorical_crossentropy"
+	// CategoricalCrossentropy is −Σ t·log p for target distributions t
+	// (one-hot labels by default).
+	CategoricalCrossentropy = "categorical_crossentropy"
+	// MeanSquaredError is the mean over outputs of (y − t)².
+	MeanSquaredError = "mean_squared_error"
+)
+
+// probabilityEpsilon clips probabilities away from 0 and 1 where a
+// cross-entropy is computed from probabilities, as Keras does.
+const probabilityEpsilon = 1e-7
+
+// loss computes the mean loss of a batch from the output layer and the
+// gradient that starts back-propagation.
+//
+// When the output activation is softmax and the loss a cross-entropy, the two
+// are fused: the loss is computed from the logits z as logsumexp(z) − z[label],
+// which stays finite for logits of any size, and the gradient handed back is
+// dL/dz = (softmax(z) − t)/rows, skipping softmax's Jacobian.
+type loss struct {
+	kind  string
+	fused bool
+	grad  []float64
+}
+
+func newLoss(kind string, outputActivation Activation) *loss {
+	fused := outputActivation == Softmax && (kind == SparseCategoricalCrossentropy || kind == CategoricalCrossentropy)
+	return &loss{kind: kind, fused: fused}
+}
+
+// target returns the target of row r, output j: Targets when given, else the
+// one-hot encoding of Labels.
+func target(b *Batch, r, j, width int) float64 {
+	if b.Targets != nil {
+		return b.Targets[r*width+j]
+	}
+	if b.Labels[r] == j {
+		return 1
+	}
+	return 0
+}
+
+// checkLabel panics when a label does not index an output.
+func checkLabel(label, width int) {
+	if label < 0 || label >= width {
+		panic(fmt.Sprintf("nn: label %d outside the %d outputs of the model", label, width))
+	}
+}
+
+// compute returns the mean loss over the batch of logits z and outputs y
+// (rows×width each) and, when wantGrad, the gradient to back-propagate:
+// dL/dz when fused, dL/dy otherwise.
+func (l *loss) compute(z, y []float64, b *Batch, width int, wantGrad bool) (float64, []float64) {
+	rows := b.Rows
+	if wantGrad {
+		l.grad = grow(l.grad, rows*width)
+	}
+	inv := 1 / float64(rows)
+	var total float64
+	for r := 0; r < rows; r++ {
+		zr, yr := z[r*width:(r+1)*width], y[r*width:(r+1)*width]
+		var g []float64
+		if wantGrad {
+			g = l.grad[r*width : (r+1)*width]
+		}
+		switch {
+		case l.kind == SparseCategoricalCrossentropy:
+			label := b.Labels[r]
+			checkLabel(label, width)
+			if l.fused {
+				total += logSumExp(zr) - zr[label]
+				for j := range g {
+					g[j] = yr[j] * inv
+				}
+				if g != nil {
+					g[label] -= inv
+				}
+				continue
+			}
+			p := min(max(yr[label], probabilityEpsilon), 1-probabilityEpsilon)
+			total -= math.Log(p)
+			clear(g)
+			if g != nil && p == yr[label] {
+				g[label] = -inv / p
+			}
+		case l.kind == CategoricalCrossentropy && l.fused:
+			lse := logSumExp(zr)
+			var mass float64
+			for j := range zr {
+				t := target(b, r, j, width)
+				mass += t
+				total += t * (lse - zr[j])
+			}
+			for j := range g {
+				g[j] = (mass*yr[j] - target(b, r, j, width)) * inv
+			}
+		case l.kind == CategoricalCrossentropy:
+			for j := range yr {
+				t := target(b, r, j, width)
+				p := min(max(yr[j], probabilityEpsilon), 1-probabilityEpsilon)
+				total -= t * math.Log(p)
+				if g != nil {
+					g[j] = 0
+					if p == yr[j] {
+						g[j] = -t * inv / p
+					}
+				}
+			}
+		case l.kind == MeanSquaredError:
+			var sq float64
+			scale := 2 * inv / float64(width)
+			for j, v := range yr {
+				d := v - target(b, r, j, width)
+				sq += d * d
+				if g != nil {
+					g[j] = scale * d
+				}
+			}
+			total += sq / float64(width)
+		}
+	}
+	if !wantGrad {
+		return total * inv, nil
+	}
+	return total * inv, l.grad
+}
+
+// logSumExp is log Σ exp(z), computed without overflow.
+func logSumExp(z []float64) float64 {
+	m := math.Inf(-1)
+	for _, v := range z {
+		m = max(m, v)
+	}
+	if math.IsInf(m, 0) {
+		return m
+	}
+	var s float64
+	for _, v := range z {
+		s += math.Exp(v - m)
+	}
+	return m + math.Log(s)
+}
+
+func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }

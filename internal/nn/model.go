@@ -1,0 +1,227 @@
+package nn
+
+import (
+	"fmt"
+	"math/rand/v2"
+)
+
+// Model is a Sequential model: layers applied in order, a loss and an
+// optimiser, built from a Spec.
+//
+// All parameters live in one contiguous buffer and all gradients in another,
+// each layer holding views into them. A collective can therefore average the
+// whole gradient in one call on one slice, and the optimiser update every
+// layer in one loop, with no gathering or scattering of per-layer tensors;
+// checkpoints and weight hashes read one slice too.
+//
+// A Model is not safe for concurrent use.
+type Model struct {
+	spec      Spec
+	layers    []layer
+	loss      *loss
+	opt       Optimizer
+	params    []float64
+	grads     []float64
+	inputSize int
+	seed      uint64
+
+	// last holds the output layer's logits and outputs of the last forward
+	// pass, which the loss reads.
+	lastZ, lastY []float64
+	// dense holds sparse input rows densified for a first layer that is not
+	// dense.
+	denseX []float64
+}
+
+// New builds the model spec describes, with zeroed parameters; call
+// Initialize or load parameters before training.
+func New(spec Spec) (*Model, error) {
+	if err := spec.Validate(); err != nil {
+		return nil, err
+	}
+	m := &Model{spec: spec, inputSize: 1}
+	for _, d := range spec.InputShape {
+		m.inputSize *= d
+	}
+	width := m.inputSize
+	var outAct Activation
+	for i, ls := range spec.Layers {
+		var l layer
+		switch ls.Type {
+		case "dense":
+			d := newDense(width, ls)
+			outAct = d.act
+			l = d
+		case "dropout":
+			l = &dropout{width: width, rate: ls.Rate, index: uint64(i)}
+		case "activation":
+			a, _ := parseActivation(ls.Activation)
+			outAct = a
+			l = &activation{width: width, act: a}
+		}
+		m.layers = append(m.layers, l)
+		width = l.outputSize()
+	}
+	n := 0
+	for _, l := range m.layers {
+		n += l.numParams()
+	}
+	m.params = make([]float64, n)
+	m.BindGradients(make([]float64, n))
+	m.loss = newLoss(spec.Loss, outAct)
+	if d, ok := m.layers[len(m.layers)-1].(*dense); ok && m.loss.fused {
+		d.fusedOutput = true
+	} else if m.loss.fused {
+		// A separate softmax layer ends the model: fusing would need its
+		// input's logits, so compute the loss from probabilities instead.
+		m.loss.fused = false
+	}
+	opt, err := NewOptimizer(spec.Optimizer, n)
+	if err != nil {
+		return nil, err
+	}
+	m.opt = opt
+	return m, nil
+}
+
+// Spec returns the model's description.
+func (m *Model) Spec() Spec { return m.spec }
+
+// NumParams is the number of trainable values.
+func (m *Model) NumParams() int { return len(m.params) }
+
+// InputSize is the number of values per input sample.
+func (m *Model) InputSize() int { return m.inputSize }
+
+// OutputSize is the number of values per output sample.
+func (m *Model) OutputSize() int { return m.layers[len(m.layers)-1].outputSize() }
+
+// Params is the contiguous parameter buffer, layer after layer, each layer's
+// kernel (row-major, inputs × outputs) before its bias. Writing to it changes
+// the model.
+func (m *Model) Params() []float64 { return m.params }
+
+// Grads is the contiguous gradient buffer, laid out as Params.
+func (m *Model) Grads() []float64 { return m.grads }
+
+// Optimizer returns the model's optimiser.
+func (m *Model) Optimizer() Optimizer { return m.opt }
+
+// BindGradients makes buf the gradient buffer, so that a caller can place
+// the gradients inside a larger vector it reduces in one call. It panics if
+// len(buf) is not NumParams.
+func (m *Model) BindGradients(buf []float64) {
+	if len(buf) != len(m.params) {
+		panic(fmt.Sprintf("nn: gradient buffer of %d values for a model of %d parameters", len(buf), len(m.params)))
+	}
+	m.grads = buf
+	off := 0
+	for _, l := range m.layers {
+		k := l.numParams()
+		l.bind(m.params[off:off+k:off+k], buf[off:off+k:off+k])
+		off += k
+	}
+}
+
+// Initialize draws the initial parameters with each layer's initialisers
+// from a generator seeded by seed, and keys the dropout masks with seed.
+func (m *Model) Initialize(seed uint64) {
+	m.seed = seed
+	for i, l := range m.layers {
+		l.initialize(rand.New(rand.NewPCG(seed, uint64(i))))
+	}
+}
+
+// SetSeed keys the dropout masks, for a model whose parameters come from
+// elsewhere.
+func (m *Model) SetSeed(seed uint64) { m.seed = seed }
+
+// forward runs the layers on the rows of b and keeps the output layer's
+// logits and outputs for the loss.
+func (m *Model) forward(b *Batch, p *pass) []float64 {
+	rows := b.Rows
+	layers := m.layers
+	var x []float64
+	switch first, isDense := layers[0].(*dense); {
+	case b.Sparse != nil && isDense:
+		x = first.forwardSparse(b.Sparse, rows)
+		layers = layers[1:]
+	case b.Sparse != nil:
+		m.denseX = grow(m.denseX, rows*m.inputSize)
+		b.Sparse.densify(m.denseX, rows, m.inputSize)
+		x = m.denseX
+	default:
+		x = b.X
+		if len(x) < rows*m.inputSize {
+			panic(fmt.Sprintf("nn: input of %d values for %d samples of %d", len(x), rows, m.inputSize))
+		}
+	}
+	for _, l := range layers {
+		x = l.forward(x, rows, p)
+	}
+	m.lastY = x
+	m.lastZ = x
+	if d, ok := m.layers[len(m.layers)-1].(*dense); ok {
+		m.lastZ = d.z
+	}
+	return x
+}
+
+// ComputeGradients runs a training forward and backward pass on b and
+// overwrites the gradient buffer with the gradient of the mean loss over the
+// batch plus the regularisation penalties. It returns that loss. step keys
+// the dropout masks and should be the number of updates applied so far.
+func (m *Model) ComputeGradients(b *Batch, step uint64) float64 {
+	p := &pass{train: true, seed: m.seed, step: step, ids: b.IDs}
+	m.forward(b, p)
+	loss, dy := m.loss.compute(m.lastZ, m.lastY, b, m.OutputSize(), true)
+	// The first layer with parameters needs no input gradient, nor do the
+	// layers before it.
+	firstTrainable := len(m.layers)
+	for i, l := range m.layers {
+		if l.numParams() > 0 {
+			firstTrainable = i
+			break
+		}
+	}
+	for i := len(m.layers) - 1; i >= 0; i-- {
+		dy = m.layers[i].backward(dy, b.Rows, i > firstTrainable)
+		if i <= firstTrainable {
+			break
+		}
+	}
+	for _, l := range m.layers {
+		loss += l.penalty()
+		l.addPenaltyGradient()
+	}
+	return loss
+}
+
+// ApplyGradients applies one optimiser step with the gradient buffer.
+func (m *Model) ApplyGradients() { m.opt.Step(m.params, m.grads) }
+
+// Predict returns the outputs (class probabilities for a softmax model) of
+// rows samples of x, rows×OutputSize values in a new slice.
+func (m *Model) Predict(x []float64, rows int) []float64 {
+	y := m.forward(&Batch{X: x, Rows: rows}, &pass{})
+	return append([]float64(nil), y[:rows*m.OutputSize()]...)
+}
+
+// Classes returns the index of the largest output of each row of y.
+func Classes(y []float64, width int) []int {
+	out := make([]int, len(y)/width)
+	for r := range out {
+		out[r] = argmax(y[r*width : (r+1)*width])
+	}
+	return out
+}
+
+func argmax(v []float64) int {
+	best := 0
+	for j, x := range v {
+		if x > v[best] {
+			best = j
+		}
+	}
+	return best
+}

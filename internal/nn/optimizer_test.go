@@ -1,0 +1,96 @@
+package nn
+
+import (
+	"math"
+	"testing"
+)
+
+// TestOptimizersThreeSteps checks three steps of each optimiser against
+// values computed by hand (in double precision, outside this package) from
+// the published update rules quoted in optimizer.go, from parameters
+// [0.5, −1] with the gradients [0.1, −0.2], [0.05, 0.3], [−0.4, 0].
+func TestOptimizersThreeSteps(t *testing.T) {
+	grads := [][]float64{{0.1, -0.2}, {0.05, 0.3}, {-0.4, 0}}
+	def := func(name string) OptimizerSpec {
+		s, err := DefaultOptimizer(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	with := func(s OptimizerSpec, f func(*OptimizerSpec)) OptimizerSpec { f(&s); return s }
+	cases := []struct {
+		name string
+		spec OptimizerSpec
+		want [3][2]float64
+	}{
+		{"sgd", def("sgd"), [3][2]float64{{0.499, -0.998}, {0.4985, -1.001}, {0.5025, -1.001}}},
+		{"sgd momentum", with(def("sgd"), func(s *OptimizerSpec) { s.Momentum = 0.9 }),
+			[3][2]float64{{0.499, -0.998}, {0.4976, -0.9992}, {0.50034, -1.00028}}},
+		{"sgd nesterov", with(def("sgd"), func(s *OptimizerSpec) { s.Momentum, s.Nesterov = 0.9, true }),
+			[3][2]float64{{0.4981, -0.9962}, {0.49634, -1.00028}, {0.502806, -1.001252}}},
+		{"sgd weight decay", with(def("sgd"), func(s *OptimizerSpec) { s.WeightDecay = 0.1 }),
+			[3][2]float64{{0.4985, -0.997}, {0.4975015, -0.999003}, {0.5010039985, -0.998003997}}},
+		{"rmsprop", def("rmsprop"), [3][2]float64{
+			{0.49683788044185706, -0.9968377618675612}, {0.49536352498132596, -0.9995103636811438}, {0.49842822271841375, -0.9995103636811438}}},
+		{"rmsprop centered momentum", with(def("rmsprop"), func(s *OptimizerSpec) { s.Momentum, s.Centered = 0.5, true }),
+			[3][2]float64{{0.4966668518364212, -0.9966667129619985}, {0.4933815528206462, -0.9976880753058675}, {0.494873451211351, -0.998198756477802}}},
+		{"adam", def("adam"), [3][2]float64{
+			{0.49900003162177664, -0.9990000158111383}, {0.4980678783587934, -0.9992477154544686}, {0.4984893372032789, -0.9994391879958332}}},
+		{"adamw", def("adamw"), [3][2]float64{
+			{0.49899803162177664, -0.9989960158111383}, {0.49806388236666693, -0.9992397194704054}, {0.49848334895562296, -0.9994271950528921}}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			o, err := NewOptimizer(c.spec, 2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := []float64{0.5, -1}
+			for step, g := range grads {
+				o.Step(p, g)
+				for i := range p {
+					if d := math.Abs(p[i] - c.want[step][i]); d > 1e-13 {
+						t.Errorf("step %d, parameter %d: %.17g, want %.17g", step+1, i, p[i], c.want[step][i])
+					}
+				}
+			}
+			if o.Iterations() != 3 {
+				t.Errorf("%d iterations, want 3", o.Iterations())
+			}
+		})
+	}
+}
+
+func TestOptimizerStateRoundTrip(t *testing.T) {
+	spec, _ := DefaultOptimizer("adam")
+	a, _ := NewOptimizer(spec, 2)
+	p := []float64{1, 2}
+	a.Step(p, []float64{0.3, -0.1})
+	b, _ := NewOptimizer(spec, 2)
+	if err := b.SetState(a.State()); err != nil {
+		t.Fatal(err)
+	}
+	q := append([]float64(nil), p...)
+	a.Step(p, []float64{0.2, 0.2})
+	b.Step(q, []float64{0.2, 0.2})
+	if p[0] != q[0] || p[1] != q[1] {
+		t.Fatalf("restored optimiser diverged: %v vs %v", q, p)
+	}
+	sgdSpec, _ := DefaultOptimizer("sgd")
+	c, _ := NewOptimizer(sgdSpec, 2)
+	if err := c.SetState(a.State()); err == nil {
+		t.Fatal("sgd accepted adam's state")
+	}
+}
+
+func TestOptimizerPanicsOnLengthMismatch(t *testing.T) {
+	spec, _ := DefaultOptimizer("adam")
+	o, _ := NewOptimizer(spec, 3)
+	defer func() {
+		if recover() == nil {
+			t.Fatal("no panic for a gradient of the wrong length")
+		}
+	}()
+	o.Step(make([]float64, 3), make([]float64, 2))
+}

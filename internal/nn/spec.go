@@ -1,0 +1,387 @@
+package nn
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Spec describes a model completely: its layers, loss and optimiser. It is
+// written and read as JSON with Keras's names, so a job can carry it to every
+// worker and a checkpoint can carry it to the next run. Fields left out take
+// Keras's defaults.
+type Spec struct {
+	// InputShape is the shape of one sample, [784] for flattened MNIST.
+	InputShape []int       `json:"input_shape"`
+	Layers     []LayerSpec `json:"layers"`
+	// Loss is sparse_categorical_crossentropy, categorical_crossentropy or
+	// mean_squared_error.
+	Loss      string        `json:"loss"`
+	Optimizer OptimizerSpec `json:"optimizer"`
+}
+
+// LayerSpec describes one layer. Type selects which other fields apply.
+type LayerSpec struct {
+	// Type is dense, dropout or activation.
+	Type string `json:"type"`
+
+	// Units is the output width of a dense layer.
+	Units int `json:"units,omitempty"`
+	// Activation is linear, relu, sigmoid, tanh, softmax or step; for dense
+	// and activation layers. A dense layer defaults to linear.
+	Activation string `json:"activation,omitempty"`
+	// UseBias, for dense layers, defaults to true.
+	UseBias *bool `json:"use_bias,omitempty"`
+	// KernelInitializer defaults to glorot_uniform, BiasInitializer to zeros.
+	KernelInitializer string `json:"kernel_initializer,omitempty"`
+	BiasInitializer   string `json:"bias_initializer,omitempty"`
+	// KernelRegularizer and BiasRegularizer add penalties to the loss.
+	KernelRegularizer *Regularizer `json:"kernel_regularizer,omitempty"`
+	BiasRegularizer   *Regularizer `json:"bias_regularizer,omitempty"`
+
+	// Rate is the fraction of inputs a dropout layer zeroes in training.
+	Rate float64 `json:"rate,omitempty"`
+}
+
+// Regularizer is an L1, L2 or L1L2 weight penalty, l1·Σ|w| + l2·Σw², added
+// to the loss as Keras does. In JSON it is either an object {"l1": a, "l2": b}
+// or one of the strings "l1", "l2" (factor 0.01, Keras's default) and "l1_l2"
+// (both 0.01).
+type Regularizer struct {
+	L1 float64 `json:"l1,omitempty"`
+	L2 float64 `json:"l2,omitempty"`
+}
+
+// UnmarshalJSON accepts the object and the string forms.
+func (r *Regularizer) UnmarshalJSON(b []byte) error {
+	var name string
+	if err := json.Unmarshal(b, &name); err == nil {
+		switch name {
+		case "l1":
+			*r = Regularizer{L1: 0.01}
+		case "l2":
+			*r = Regularizer{L2: 0.01}
+		case "l1_l2":
+			*r = Regularizer{L1: 0.01, L2: 0.01}
+		default:
+			return fmt.Errorf("unknown regularizer %q (want l1, l2, l1_l2 or an object)", name)
+		}
+		return nil
+	}
+	type plain Regularizer
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	return dec.Decode((*plain)(r))
+}
+
+// OptimizerSpec names an optimiser and its hyper-parameters. Fields left out
+// of the JSON take Keras's defaults for that optimiser (DefaultOptimizer).
+type OptimizerSpec struct {
+	// Name is sgd, rmsprop, adam or adamw.
+	Name         string  `json:"name"`
+	LearningRate float64 `json:"learning_rate"`
+	// Momentum and Nesterov apply to sgd; Momentum also to rmsprop.
+	Momentum float64 `json:"momentum"`
+	Nesterov bool    `json:"nesterov"`
+	// Rho and Centered apply to rmsprop.
+	Rho      float64 `json:"rho"`
+	Centered bool    `json:"centered"`
+	// Beta1 and Beta2 apply to adam and adamw.
+	Beta1 float64 `json:"beta_1"`
+	Beta2 float64 `json:"beta_2"`
+	// Epsilon applies to rmsprop, adam and adamw.
+	Epsilon float64 `json:"epsilon"`
+	// WeightDecay is decoupled weight decay (Loshchilov and Hutter): before
+	// each update every parameter w becomes w − learning_rate·weight_decay·w.
+	// It applies to every optimiser; adamw defaults it to 0.004.
+	WeightDecay float64 `json:"weight_decay"`
+}
+
+// DefaultOptimizer returns the Keras defaults of the named optimiser.
+func DefaultOptimizer(name string) (OptimizerSpec, error) {
+	switch name {
+	case "sgd":
+		return OptimizerSpec{Name: name, LearningRate: 0.01}, nil
+	case "rmsprop":
+		return OptimizerSpec{Name: name, LearningRate: 0.001, Rho: 0.9, Epsilon: 1e-7}, nil
+	case "adam":
+		return OptimizerSpec{Name: name, LearningRate: 0.001, Beta1: 0.9, Beta2: 0.999, Epsilon: 1e-7}, nil
+	case "adamw":
+		return OptimizerSpec{Name: name, LearningRate: 0.001, Beta1: 0.9, Beta2: 0.999, Epsilon: 1e-7, WeightDecay: 0.004}, nil
+	}
+	return OptimizerSpec{}, fmt.Errorf("unknown optimizer %q (want sgd, rmsprop, adam or adamw)", name)
+}
+
+// UnmarshalJSON fills the named optimiser's defaults, then the given fields.
+func (o *OptimizerSpec) UnmarshalJSON(b []byte) error {
+	var head struct {
+		Name string `json:"name"`
+	}
+	if err := json.Unmarshal(b, &head); err != nil {
+		return err
+	}
+	if head.Name == "" {
+		return &pathError{"name", "missing"}
+	}
+	def, err := DefaultOptimizer(head.Name)
+	if err != nil {
+		return &pathError{"name", err.Error()}
+	}
+	type plain OptimizerSpec
+	p := plain(def)
+	if err := strictDecode(b, &p); err != nil {
+		return err
+	}
+	*o = OptimizerSpec(p)
+	return nil
+}
+
+// KerasMNIST is the model of the classic Keras MNIST example:
+// Dense(10, relu) → Dense(10, relu) → Dense(10, softmax) on 784 inputs,
+// sparse categorical cross-entropy and Adam with its defaults.
+func KerasMNIST() Spec {
+	return Spec{
+		InputShape: []int{784},
+		Layers: []LayerSpec{
+			{Type: "dense", Units: 10, Activation: "relu"},
+			{Type: "dense", Units: 10, Activation: "relu"},
+			{Type: "dense", Units: 10, Activation: "softmax"},
+		},
+		Loss:      "sparse_categorical_crossentropy",
+		Optimizer: OptimizerSpec{Name: "adam", LearningRate: 0.001, Beta1: 0.9, Beta2: 0.999, Epsilon: 1e-7},
+	}
+}
+
+// ParseSpec reads a JSON model description and validates it. Errors name the
+// offending field, for example "layers[1].units: must be at least 1, got 0".
+func ParseSpec(data []byte) (Spec, error) {
+	var raw struct {
+		InputShape []int             `json:"input_shape"`
+		Layers     []json.RawMessage `json:"layers"`
+		Loss       string            `json:"loss"`
+		Optimizer  json.RawMessage   `json:"optimizer"`
+	}
+	if err := strictDecode(data, &raw); err != nil {
+		return Spec{}, at("", err)
+	}
+	s := Spec{InputShape: raw.InputShape, Loss: raw.Loss}
+	for i, lr := range raw.Layers {
+		var l LayerSpec
+		if err := strictDecode(lr, &l); err != nil {
+			return Spec{}, at(fmt.Sprintf("layers[%d]", i), err)
+		}
+		s.Layers = append(s.Layers, l)
+	}
+	if len(raw.Optimizer) == 0 {
+		return Spec{}, at("optimizer", errors.New("missing"))
+	}
+	if err := json.Unmarshal(raw.Optimizer, &s.Optimizer); err != nil {
+		return Spec{}, at("optimizer", err)
+	}
+	if err := s.Validate(); err != nil {
+		return Spec{}, err
+	}
+	return s, nil
+}
+
+// JSON returns the description as indented JSON that ParseSpec reads back.
+func (s Spec) JSON() []byte {
+	b, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		panic(err) // a Spec holds only marshalable values
+	}
+	return b
+}
+
+// pathError is a problem with the field at path, relative to the object
+// being decoded.
+type pathError struct{ path, msg string }
+
+func (e *pathError) Error() string { return e.path + ": " + e.msg }
+
+// at formats err as a model description error under the field prefix,
+// joining paths with dots: at("layers[1]", units error) gives
+// "nn: model description: layers[1].units: ...".
+func at(prefix string, err error) error {
+	var pe *pathError
+	switch {
+	case errors.As(err, &pe) && prefix != "":
+		return fmt.Errorf("nn: model description: %s.%s: %s", prefix, pe.path, pe.msg)
+	case prefix != "":
+		return fmt.Errorf("nn: model description: %s: %w", prefix, err)
+	default:
+		return fmt.Errorf("nn: model description: %w", err)
+	}
+}
+
+// strictDecode unmarshals b into v, rejecting unknown fields and trailing
+// data, and names the field of a type error.
+func strictDecode(b []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) && te.Field != "" {
+			return &pathError{te.Field, fmt.Sprintf("want %s, got JSON %s", te.Type, te.Value)}
+		}
+		if msg, ok := strings.CutPrefix(err.Error(), "json: "); ok {
+			return errors.New(msg)
+		}
+		return err
+	}
+	if dec.More() {
+		return errors.New("unexpected data after the JSON object")
+	}
+	return nil
+}
+
+// Validate checks every field and returns an error naming the first that is
+// wrong.
+func (s Spec) Validate() error {
+	fail := func(field, format string, args ...any) error {
+		return fmt.Errorf("nn: model description: %s: %s", field, fmt.Sprintf(format, args...))
+	}
+	if len(s.InputShape) == 0 {
+		return fail("input_shape", "missing")
+	}
+	for i, d := range s.InputShape {
+		if d < 1 {
+			return fail(fmt.Sprintf("input_shape[%d]", i), "must be at least 1, got %d", d)
+		}
+	}
+	if len(s.Layers) == 0 {
+		return fail("layers", "a model needs at least one layer")
+	}
+	for i, l := range s.Layers {
+		if err := l.validate(); err != nil {
+			return fail(fmt.Sprintf("layers[%d].%s", i, err.field), "%s", err.msg)
+		}
+	}
+	switch s.Loss {
+	case SparseCategoricalCrossentropy, CategoricalCrossentropy, MeanSquaredError:
+	case "":
+		return fail("loss", "missing")
+	default:
+		return fail("loss", "unknown loss %q (want %s, %s or %s)", s.Loss,
+			SparseCategoricalCrossentropy, CategoricalCrossentropy, MeanSquaredError)
+	}
+	return s.Optimizer.validate()
+}
+
+type fieldError struct{ field, msg string }
+
+func (l LayerSpec) validate() *fieldError {
+	bad := func(field, format string, args ...any) *fieldError {
+		return &fieldError{field, fmt.Sprintf(format, args...)}
+	}
+	switch l.Type {
+	case "dense":
+		if l.Units < 1 {
+			return bad("units", "must be at least 1, got %d", l.Units)
+		}
+		if l.Activation != "" {
+			if _, err := parseActivation(l.Activation); err != nil {
+				return bad("activation", "%v", err)
+			}
+		}
+		for _, init := range []struct{ field, name string }{
+			{"kernel_initializer", l.KernelInitializer}, {"bias_initializer", l.BiasInitializer},
+		} {
+			if init.name != "" {
+				if _, err := parseInitializer(init.name); err != nil {
+					return bad(init.field, "%v", err)
+				}
+			}
+		}
+		for _, reg := range []struct {
+			field string
+			r     *Regularizer
+		}{{"kernel_regularizer", l.KernelRegularizer}, {"bias_regularizer", l.BiasRegularizer}} {
+			if r := reg.r; r != nil && (r.L1 < 0 || r.L2 < 0 || !finite(r.L1) || !finite(r.L2)) {
+				return bad(reg.field, "factors must be finite and non-negative, got l1=%v l2=%v", r.L1, r.L2)
+			}
+		}
+		if l.Rate != 0 {
+			return bad("rate", "applies to dropout layers only")
+		}
+	case "dropout":
+		if !(l.Rate >= 0 && l.Rate < 1) {
+			return bad("rate", "must be in [0, 1), got %v", l.Rate)
+		}
+		if l.Units != 0 || l.Activation != "" {
+			return bad("type", "a dropout layer takes only a rate")
+		}
+	case "activation":
+		if _, err := parseActivation(l.Activation); err != nil {
+			return bad("activation", "%v", err)
+		}
+	case "":
+		return bad("type", "missing")
+	default:
+		return bad("type", "unknown layer type %q (want dense, dropout or activation)", l.Type)
+	}
+	return nil
+}
+
+func (o OptimizerSpec) validate() error {
+	fail := func(field, format string, args ...any) error {
+		return fmt.Errorf("nn: model description: optimizer.%s: %s", field, fmt.Sprintf(format, args...))
+	}
+	if _, err := DefaultOptimizer(o.Name); err != nil {
+		return fail("name", "%v", err)
+	}
+	if !(o.LearningRate > 0) || !finite(o.LearningRate) {
+		return fail("learning_rate", "must be positive and finite, got %v", o.LearningRate)
+	}
+	checks := []struct {
+		field    string
+		v        float64
+		lo, hi   float64
+		openHigh bool
+	}{
+		{"momentum", o.Momentum, 0, 1, true},
+		{"rho", o.Rho, 0, 1, true},
+		{"beta_1", o.Beta1, 0, 1, true},
+		{"beta_2", o.Beta2, 0, 1, true},
+		{"epsilon", o.Epsilon, 0, 1, false},
+		{"weight_decay", o.WeightDecay, 0, 1, false},
+	}
+	for _, c := range checks {
+		if c.v < c.lo || c.v > c.hi || (c.openHigh && c.v == c.hi) || !finite(c.v) {
+			interval := "]"
+			if c.openHigh {
+				interval = ")"
+			}
+			return fail(c.field, "must be in [%v, %v%s, got %v", c.lo, c.hi, interval, c.v)
+		}
+	}
+	if o.Nesterov && o.Name != "sgd" {
+		return fail("nesterov", "applies to sgd only")
+	}
+	if o.Centered && o.Name != "rmsprop" {
+		return fail("centered", "applies to rmsprop only")
+	}
+	return nil
+}
+
+// Summary is a one-line description such as
+// "784 → dense 10 relu → dense 10 relu → dense 10 softmax; adam lr 0.001".
+func (s Spec) Summary() string {
+	parts := []string{fmt.Sprint(s.InputShape)}
+	if len(s.InputShape) == 1 {
+		parts[0] = fmt.Sprint(s.InputShape[0])
+	}
+	for _, l := range s.Layers {
+		switch l.Type {
+		case "dense":
+			parts = append(parts, strings.TrimSpace(fmt.Sprintf("dense %d %s", l.Units, l.Activation)))
+		case "dropout":
+			parts = append(parts, fmt.Sprintf("dropout %g", l.Rate))
+		default:
+			parts = append(parts, l.Type+" "+l.Activation)
+		}
+	}
+	return strings.Join(parts, " → ") + fmt.Sprintf("; %s; %s lr %g", s.Loss, s.Optimizer.Name, s.Optimizer.LearningRate)
+}

@@ -1,0 +1,80 @@
+package nn
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestSpecRoundTrip(t *testing.T) {
+	s := KerasMNIST()
+	s.Layers[0].KernelRegularizer = &Regularizer{L2: 0.001}
+	s.Layers = append(s.Layers[:1], append([]LayerSpec{{Type: "dropout", Rate: 0.2}}, s.Layers[1:]...)...)
+	got, err := ParseSpec(s.JSON())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(s, got); diff != "" {
+		t.Fatalf("round trip changed the spec (-want +got):\n%s", diff)
+	}
+}
+
+func TestParseSpecDefaults(t *testing.T) {
+	got, err := ParseSpec([]byte(`{
+		"input_shape": [784],
+		"layers": [{"type": "dense", "units": 10, "activation": "relu", "kernel_regularizer": "l2"},
+		           {"type": "dense", "units": 10, "activation": "softmax"}],
+		"loss": "sparse_categorical_crossentropy",
+		"optimizer": {"name": "adam"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := DefaultOptimizer("adam")
+	if got.Optimizer != want {
+		t.Fatalf("optimizer %+v, want Keras defaults %+v", got.Optimizer, want)
+	}
+	if got.Layers[0].KernelRegularizer.L2 != 0.01 {
+		t.Fatalf(`"l2" regularizer gave %+v, want l2 0.01`, got.Layers[0].KernelRegularizer)
+	}
+	opt, _ := ParseSpec([]byte(`{"input_shape":[2],"layers":[{"type":"dense","units":1}],"loss":"mean_squared_error",
+		"optimizer":{"name":"sgd","momentum":0.9}}`))
+	if opt.Optimizer.LearningRate != 0.01 || opt.Optimizer.Momentum != 0.9 {
+		t.Fatalf("sgd with momentum parsed as %+v", opt.Optimizer)
+	}
+}
+
+func TestParseSpecErrorsNameTheField(t *testing.T) {
+	base := func(layers, loss, opt string) string {
+		return `{"input_shape":[784],"layers":[` + layers + `],"loss":"` + loss + `","optimizer":` + opt + `}`
+	}
+	okLayer := `{"type":"dense","units":10,"activation":"softmax"}`
+	scce := SparseCategoricalCrossentropy
+	adam := `{"name":"adam"}`
+	cases := []struct{ json, want string }{
+		{`{`, "unexpected EOF"},
+		{base(`{"type":"dense","units":0}`, scce, adam), "layers[0].units: must be at least 1, got 0"},
+		{base(okLayer+`,{"type":"dense","unit":10}`, scce, adam), `layers[1]: unknown field "unit"`},
+		{base(`{"type":"dense","units":"ten"}`, scce, adam), "layers[0].units: want int"},
+		{base(`{"type":"dense","units":10,"activation":"swish"}`, scce, adam), `layers[0].activation: unknown activation "swish"`},
+		{base(`{"type":"dense","units":10,"kernel_initializer":"ones"}`, scce, adam), "layers[0].kernel_initializer"},
+		{base(`{"type":"dense","units":10,"kernel_regularizer":{"l2":-1}}`, scce, adam), "layers[0].kernel_regularizer"},
+		{base(`{"type":"dropout","rate":1}`, scce, adam), "layers[0].rate: must be in [0, 1)"},
+		{base(`{"type":"conv9d"}`, scce, adam), `layers[0].type: unknown layer type "conv9d"`},
+		{base(okLayer, "hinge", adam), `loss: unknown loss "hinge"`},
+		{base(okLayer, scce, `{"name":"adagrad"}`), `optimizer.name: unknown optimizer "adagrad"`},
+		{base(okLayer, scce, `{"name":"adam","learning_rate":-1}`), "optimizer.learning_rate: must be positive"},
+		{base(okLayer, scce, `{"name":"adam","beta_1":1}`), "optimizer.beta_1: must be in [0, 1)"},
+		{base(okLayer, scce, `{"name":"adam","momentum_typo":1}`), `optimizer: unknown field "momentum_typo"`},
+		{base(okLayer, scce, `{"name":"adam","nesterov":true}`), "optimizer.nesterov: applies to sgd only"},
+		{`{"input_shape":[0],"layers":[` + okLayer + `],"loss":"` + scce + `","optimizer":` + adam + `}`, "input_shape[0]: must be at least 1"},
+		{`{"input_shape":[784],"layers":[],"loss":"` + scce + `","optimizer":` + adam + `}`, "layers: a model needs at least one layer"},
+		{`{"input_shape":[784],"layers":[` + okLayer + `],"loss":"` + scce + `"}`, "optimizer: missing"},
+	}
+	for _, c := range cases {
+		_, err := ParseSpec([]byte(c.json))
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("ParseSpec(%s)\n  error %v\n  want one containing %q", c.json, err, c.want)
+		}
+	}
+}
