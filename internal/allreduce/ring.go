@@ -1,0 +1,319 @@
+// Package allreduce implements the bandwidth-optimal ring all-reduce over a
+// small Transport interface.
+//
+// The algorithm knows ranks and chunk indices, not sockets: it runs over
+// in-memory pipes in tests (NewMemRing) and over gRPC streams in production
+// (package ringrpc), and one conformance suite (package allreducetest) checks
+// both.
+//
+// A vector of length L on N ranks is cut into N chunks. In N−1
+// reduce-scatter rounds each rank sends one chunk to its right-hand
+// neighbour and adds the chunk arriving from its left, so that afterwards
+// rank r holds the complete sum of chunk r+1; N−1 all-gather rounds then
+// circulate the finished chunks. Each rank sends 2(N−1)/N·L values in all,
+// the minimum for an all-reduce. Every chunk is further cut into segments,
+// and a segment is forwarded as soon as it has arrived and been added, so
+// sending and receiving overlap along the ring instead of waiting for whole
+// chunks.
+//
+// Floating-point sums depend on their order; here the order is fixed by the
+// ring, so every rank ends with the same bits (each chunk's final value is
+// computed by one rank and copied to the others), and a run repeats exactly.
+package allreduce
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"sync"
+	"time"
+)
+
+// Op is the reduction applied element-wise.
+type Op int
+
+const (
+	// Sum leaves every rank with the sum of the vectors.
+	Sum Op = iota
+	// Average leaves every rank with the sum divided by the number of ranks.
+	Average
+)
+
+// Config tunes a Ring.
+type Config struct {
+	// SegmentBytes is the largest frame payload. Smaller segments start the
+	// pipeline sooner; larger ones cost less per byte. Default 256 KiB.
+	SegmentBytes int
+}
+
+// DefaultConfig returns the defaults: 256 KiB segments.
+func DefaultConfig() Config { return Config{SegmentBytes: 256 << 10} }
+
+// Ring runs collectives over one transport. It is not safe for concurrent
+// use: collectives on a ring run one after another, with increasing steps.
+type Ring struct {
+	t   Transport
+	cfg Config
+	// sendBuf holds the encoded segment being sent.
+	sendBuf []byte
+}
+
+// New returns a Ring over t. Zero fields of cfg take their defaults.
+func New(t Transport, cfg Config) *Ring {
+	if cfg.SegmentBytes <= 0 {
+		cfg.SegmentBytes = DefaultConfig().SegmentBytes
+	}
+	cfg.SegmentBytes = max(cfg.SegmentBytes/8*8, 8)
+	return &Ring{t: t, cfg: cfg}
+}
+
+// Transport returns the ring's transport.
+func (r *Ring) Transport() Transport { return r.t }
+
+// Error is a failed collective: which step, which phase and round, and which
+// neighbour was involved.
+type Error struct {
+	Step  uint64
+	Phase string // "handshake", "reduce-scatter" or "all-gather"
+	Round int
+	Peer  Peer
+	Dir   string // "send to" or "receive from"
+	Err   error
+}
+
+func (e *Error) Error() string {
+	return fmt.Sprintf("allreduce: step %d, %s round %d: %s %v: %v", e.Step, e.Phase, e.Round, e.Dir, e.Peer, e.Err)
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// ErrAborted is wrapped by the error of a rank whose collective was given up
+// by another rank.
+var ErrAborted = errors.New("aborted by another rank")
+
+// AllReduce replaces v, on every rank, with the element-wise sum or average
+// of the vectors all ranks passed for the same step. All ranks must pass
+// vectors of the same length and the same step; a rank that finds otherwise
+// fails at once and tells the others, which fail too. ctx bounds the whole
+// call: on a deadline the error names the neighbour that was being waited
+// for. After an error the transport is broken (see Transport).
+func (r *Ring) AllReduce(ctx context.Context, step uint64, v []float64, op Op) error {
+	n := r.t.Size()
+	if n == 1 {
+		return ctx.Err()
+	}
+	p := newPlan(len(v), n, r.t.Rank(), r.cfg.SegmentBytes/8)
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+
+	ready := make(chan struct{}, p.rounds*p.segments)
+	var wg sync.WaitGroup
+	var sendErr error
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if sendErr = r.sendAll(ctx, step, v, p, ready); sendErr != nil {
+			cancel(sendErr)
+		}
+	}()
+	err := r.receiveAll(ctx, step, v, op, p, ready)
+	if err != nil {
+		cancel(err)
+	}
+	wg.Wait()
+	if err == nil {
+		err = sendErr
+	}
+	if err != nil {
+		r.tellRight(step, len(v), err)
+	}
+	return err
+}
+
+// plan is the chunk and segment layout of one collective.
+type plan struct {
+	length, n, rank int
+	segments        int // segments per chunk
+	rounds          int // 2(n−1)
+}
+
+func newPlan(length, n, rank, segValues int) plan {
+	maxChunk := (length + n - 1) / n
+	segs := max(1, (maxChunk+segValues-1)/segValues)
+	return plan{length: length, n: n, rank: rank, segments: segs, rounds: 2 * (n - 1)}
+}
+
+// segment returns the bounds of segment s of chunk c.
+func (p plan) segment(c, s int) (lo, hi int) {
+	cLo, cHi := c*p.length/p.n, (c+1)*p.length/p.n
+	size := cHi - cLo
+	return cLo + s*size/p.segments, cLo + (s+1)*size/p.segments
+}
+
+func (p plan) mod(i int) int { return ((i % p.n) + p.n) % p.n }
+
+// sendChunk and recvChunk are the chunks a rank sends and receives in a round.
+func (p plan) sendChunk(round int) int {
+	if round < p.n-1 {
+		return p.mod(p.rank - round)
+	}
+	return p.mod(p.rank + 1 - (round - (p.n - 1)))
+}
+
+func (p plan) recvChunk(round int) int {
+	if round < p.n-1 {
+		return p.mod(p.rank - round - 1)
+	}
+	return p.mod(p.rank - (round - (p.n - 1)))
+}
+
+func (p plan) phase(round int) (string, int) {
+	if round < p.n-1 {
+		return "reduce-scatter", round
+	}
+	return "all-gather", round - (p.n - 1)
+}
+
+// sendAll sends every segment of every round, each as soon as the segment
+// it forwards has been received (rounds after the first forward what arrived
+// in the round before).
+func (r *Ring) sendAll(ctx context.Context, step uint64, v []float64, p plan, ready <-chan struct{}) error {
+	f := Frame{Step: step, Length: uint64(len(v))}
+	for round := 0; round < p.rounds; round++ {
+		c := p.sendChunk(round)
+		for s := 0; s < p.segments; s++ {
+			if round > 0 {
+				select {
+				case <-ready:
+				case <-ctx.Done():
+					return context.Cause(ctx)
+				}
+			}
+			lo, hi := p.segment(c, s)
+			r.sendBuf = encode(r.sendBuf, v[lo:hi])
+			f.Seq, f.Data = uint32(round*p.segments+s), r.sendBuf
+			if err := r.t.Send(ctx, &f); err != nil {
+				phase, pr := p.phase(round)
+				return &Error{Step: step, Phase: phase, Round: pr, Peer: r.t.Right(), Dir: "send to", Err: err}
+			}
+		}
+	}
+	return nil
+}
+
+// receiveAll receives every segment, adds (reduce-scatter) or copies
+// (all-gather) it into v, and signals the sender.
+func (r *Ring) receiveAll(ctx context.Context, step uint64, v []float64, op Op, p plan, ready chan<- struct{}) error {
+	var f Frame
+	scale := 1 / float64(p.n)
+	for round := 0; round < p.rounds; round++ {
+		c := p.recvChunk(round)
+		phase, pr := p.phase(round)
+		fail := func(err error) error {
+			return &Error{Step: step, Phase: phase, Round: pr, Peer: r.t.Left(), Dir: "receive from", Err: err}
+		}
+		for s := 0; s < p.segments; s++ {
+			if err := r.t.Recv(ctx, &f); err != nil {
+				if ctx.Err() != nil && context.Cause(ctx) != ctx.Err() {
+					return context.Cause(ctx) // the sender failed first
+				}
+				return fail(err)
+			}
+			lo, hi := p.segment(c, s)
+			if err := check(&f, step, len(v), uint32(round*p.segments+s), hi-lo, r.t.Left()); err != nil {
+				return fail(err)
+			}
+			seg := v[lo:hi]
+			if round < p.n-1 {
+				addDecoded(seg, f.Data)
+				if round == p.n-2 && op == Average {
+					for i := range seg {
+						seg[i] *= scale
+					}
+				}
+			} else {
+				decode(seg, f.Data)
+			}
+			if round < p.rounds-1 {
+				ready <- struct{}{}
+			}
+		}
+	}
+	return nil
+}
+
+// abortError is the error of a rank that received an abort frame.
+type abortError struct {
+	origin int
+	reason string
+}
+
+func (e *abortError) Error() string        { return fmt.Sprintf("rank %d gave up: %s", e.origin, e.reason) }
+func (e *abortError) Is(target error) bool { return target == ErrAborted }
+
+// check validates a received frame against what this rank expects.
+func check(f *Frame, step uint64, length int, seq uint32, values int, left Peer) error {
+	switch {
+	case f.Abort != "":
+		return &abortError{origin: f.Origin, reason: f.Abort}
+	case f.Step != step:
+		return fmt.Errorf("%v is at step %d, this rank at step %d", left, f.Step, step)
+	case f.Length != uint64(length):
+		return fmt.Errorf("%v reduces a vector of length %d, this rank one of length %d", left, f.Length, length)
+	case f.Seq != seq:
+		return fmt.Errorf("frame %d arrived where frame %d was due", f.Seq, seq)
+	case len(f.Data) != 8*values:
+		return fmt.Errorf("frame %d carries %d bytes, want %d", f.Seq, len(f.Data), 8*values)
+	}
+	return nil
+}
+
+// tellRight makes a best-effort attempt to pass the reason for giving up to
+// the right-hand neighbour, so that the error it reports names the cause
+// rather than a broken stream. An abort received from the left is passed on
+// unchanged until it reaches the rank it started from.
+func (r *Ring) tellRight(step uint64, length int, cause error) {
+	f := &Frame{Step: step, Length: uint64(length), Abort: cause.Error(), Origin: r.t.Rank()}
+	if ab := (*abortError)(nil); errors.As(cause, &ab) {
+		if ab.origin == r.t.Right().Rank {
+			return
+		}
+		f.Abort, f.Origin = ab.reason, ab.origin
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), abortTimeout)
+	defer cancel()
+	_ = r.t.Send(ctx, f)
+}
+
+// abortTimeout bounds the attempt to pass an abort on.
+const abortTimeout = 500 * time.Millisecond
+
+// encode writes v into buf as little-endian float64 values, growing it as
+// needed, and returns the filled slice.
+func encode(buf []byte, v []float64) []byte {
+	n := 8 * len(v)
+	if cap(buf) < n {
+		buf = make([]byte, n)
+	}
+	buf = buf[:n]
+	for i, x := range v {
+		binary.LittleEndian.PutUint64(buf[8*i:], math.Float64bits(x))
+	}
+	return buf
+}
+
+// decode copies the values in b into v.
+func decode(v []float64, b []byte) {
+	for i := range v {
+		v[i] = math.Float64frombits(binary.LittleEndian.Uint64(b[8*i:]))
+	}
+}
+
+// addDecoded adds the values in b to v.
+func addDecoded(v []float64, b []byte) {
+	for i := range v {
+		v[i] += math.Float64frombits(binary.LittleEndian.Uint64(b[8*i:]))
+	}
+}

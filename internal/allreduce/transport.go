@@ -1,0 +1,59 @@
+package allreduce
+
+import (
+	"context"
+	"fmt"
+)
+
+// Frame is one message from a rank to its right-hand neighbour.
+type Frame struct {
+	// Step identifies the collective; Seq numbers the frames within it.
+	Step uint64
+	Seq  uint32
+	// Length is the length of the vector being reduced, carried by every
+	// frame so that ranks that disagree find out at the first frame.
+	Length uint64
+	// Data holds the values of one segment, little-endian float64.
+	Data []byte
+	// Abort, when not empty, says that rank Origin gave up the collective
+	// and why; such a frame carries no data.
+	Abort  string
+	Origin int
+}
+
+// Peer names a rank for error messages.
+type Peer struct {
+	Rank int
+	Addr string
+}
+
+func (p Peer) String() string {
+	if p.Addr == "" {
+		return fmt.Sprintf("rank %d", p.Rank)
+	}
+	return fmt.Sprintf("rank %d (%s)", p.Rank, p.Addr)
+}
+
+// Transport connects one rank of a ring to its neighbours: it sends to the
+// right-hand neighbour, rank+1 mod size, and receives from the left-hand one,
+// rank−1 mod size. Frames arrive in the order they were sent.
+//
+// One goroutine may call Send while another calls Recv; neither method may be
+// called by two goroutines at once. When ctx ends during a call, or a call
+// fails, the transport is broken: every later call fails and the caller must
+// Close it and form a new ring. Close unblocks pending calls, and the
+// neighbours' calls fail promptly once it is closed, as they would if the
+// process died.
+type Transport interface {
+	Rank() int
+	Size() int
+	Left() Peer
+	Right() Peer
+	// Send delivers f to the right-hand neighbour. It may return before the
+	// frame is received; the caller may reuse f.Data once Send returns.
+	Send(ctx context.Context, f *Frame) error
+	// Recv overwrites f with the next frame from the left-hand neighbour.
+	// f.Data stays valid until the next Recv.
+	Recv(ctx context.Context, f *Frame) error
+	Close() error
+}

@@ -1,0 +1,199 @@
+package ringrpc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"ringtrain/internal/allreduce"
+	pb "ringtrain/proto"
+)
+
+// Config describes one rank's place in a ring.
+type Config struct {
+	JobID      string
+	Generation uint32
+	Rank       int
+	// Addrs are the members' Ring service addresses, by rank.
+	Addrs []string
+	// DialOptions connect to the right-hand neighbour.
+	DialOptions []grpc.DialOption
+}
+
+// Transport is an allreduce.Transport over gRPC: frames go to the right-hand
+// neighbour on a Pass stream this rank opened, and come from the left-hand
+// neighbour on the Pass stream it opened to this rank's Service.
+type Transport struct {
+	cfg         Config
+	left, right allreduce.Peer
+
+	conn   *grpc.ClientConn
+	out    pb.Ring_PassClient
+	cancel context.CancelFunc
+	in     *inbound
+
+	sendMsg, recvMsg pb.RingFrame
+
+	failOnce sync.Once
+	failed   chan struct{}
+	failErr  error
+}
+
+// Connect joins the ring cfg describes: it opens the stream to the right-hand
+// neighbour and waits, until ctx ends, for the left-hand neighbour's stream
+// to reach svc. Every rank of the ring calls Connect at about the same time.
+func Connect(ctx context.Context, svc *Service, cfg Config) (*Transport, error) {
+	n := len(cfg.Addrs)
+	if cfg.Rank < 0 || cfg.Rank >= n {
+		return nil, fmt.Errorf("ringrpc: rank %d outside a ring of %d", cfg.Rank, n)
+	}
+	l, r := (cfg.Rank+n-1)%n, (cfg.Rank+1)%n
+	t := &Transport{
+		cfg:    cfg,
+		left:   allreduce.Peer{Rank: l, Addr: cfg.Addrs[l]},
+		right:  allreduce.Peer{Rank: r, Addr: cfg.Addrs[r]},
+		failed: make(chan struct{}),
+	}
+	if n == 1 {
+		return t, nil
+	}
+	conn, err := grpc.NewClient(cfg.Addrs[r], cfg.DialOptions...)
+	if err != nil {
+		return nil, fmt.Errorf("ringrpc: connect to %v: %w", t.right, err)
+	}
+	t.conn = conn
+	streamCtx, cancel := context.WithCancel(context.Background())
+	t.cancel = cancel
+	// The stream outlives ctx, which only bounds the setup.
+	stop := context.AfterFunc(ctx, cancel)
+	defer stop()
+	t.out, err = pb.NewRingClient(conn).Pass(streamCtx, grpc.WaitForReady(true))
+	if err == nil {
+		err = t.out.Send(&pb.RingFrame{Hello: &pb.Hello{JobId: cfg.JobID, Generation: cfg.Generation, FromRank: int32(cfg.Rank)}})
+	}
+	if err != nil {
+		t.Close()
+		return nil, fmt.Errorf("ringrpc: open stream to %v: %w", t.right, orCtx(ctx, err))
+	}
+	t.in, err = svc.claim(ctx, slotKey{cfg.JobID, cfg.Generation}, int32(l))
+	if err != nil {
+		t.Close()
+		return nil, fmt.Errorf("ringrpc: wait for the stream of %v: %w", t.left, err)
+	}
+	return t, nil
+}
+
+// orCtx prefers ctx's error, which says why a call was cut short.
+func orCtx(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return err
+}
+
+func (t *Transport) Rank() int             { return t.cfg.Rank }
+func (t *Transport) Size() int             { return len(t.cfg.Addrs) }
+func (t *Transport) Left() allreduce.Peer  { return t.left }
+func (t *Transport) Right() allreduce.Peer { return t.right }
+
+// fail breaks the transport with err, once; later calls return it.
+func (t *Transport) fail(err error) {
+	t.failOnce.Do(func() {
+		t.failErr = err
+		close(t.failed)
+		if t.cancel != nil {
+			t.cancel()
+		}
+		if t.in != nil {
+			// Ends the left-hand neighbour's stream with the reason.
+			t.in.finish(status.Errorf(codes.Aborted, "ringrpc: rank %d left the ring: %v", t.cfg.Rank, err))
+		}
+	})
+}
+
+// broken returns the error that broke the transport, or nil.
+func (t *Transport) broken() error {
+	select {
+	case <-t.failed:
+		return fmt.Errorf("transport broken: %w", t.failErr)
+	default:
+		return nil
+	}
+}
+
+// watch breaks the transport if ctx ends during a call.
+func (t *Transport) watch(ctx context.Context) (stop func() bool) {
+	return context.AfterFunc(ctx, func() { t.fail(context.Cause(ctx)) })
+}
+
+// Send implements allreduce.Transport.
+func (t *Transport) Send(ctx context.Context, f *allreduce.Frame) error {
+	if err := t.broken(); err != nil {
+		return err
+	}
+	if t.out == nil {
+		return errors.New("ringrpc: a ring of one has no neighbour")
+	}
+	defer t.watch(ctx)()
+	m := &t.sendMsg
+	m.Step, m.Seq, m.Length, m.Data, m.Abort, m.Origin = f.Step, f.Seq, f.Length, f.Data, f.Abort, int32(f.Origin)
+	err := t.out.Send(m)
+	m.Data = nil
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, io.EOF) {
+		// The stream ended; its status says why.
+		if rerr := t.out.RecvMsg(&pb.PassSummary{}); rerr != nil && !errors.Is(rerr, io.EOF) {
+			err = rerr
+		}
+	}
+	err = orCtx(ctx, err)
+	t.fail(err)
+	return err
+}
+
+// Recv implements allreduce.Transport.
+func (t *Transport) Recv(ctx context.Context, f *allreduce.Frame) error {
+	if err := t.broken(); err != nil {
+		return err
+	}
+	if t.in == nil {
+		return errors.New("ringrpc: a ring of one has no neighbour")
+	}
+	defer t.watch(ctx)()
+	m := &t.recvMsg
+	if err := t.in.stream.RecvMsg(m); err != nil {
+		if errors.Is(err, io.EOF) || status.Code(err) == codes.Canceled {
+			err = errors.New("the neighbour ended its stream (it closed the ring or died)")
+		}
+		err = orCtx(ctx, err)
+		t.fail(err)
+		return err
+	}
+	if m.Hello != nil {
+		err := errors.New("unexpected hello in the middle of a ring")
+		t.fail(err)
+		return err
+	}
+	*f = allreduce.Frame{Step: m.Step, Seq: m.Seq, Length: m.Length, Data: m.Data, Abort: m.Abort, Origin: int(m.Origin)}
+	return nil
+}
+
+// Close ends both streams and the connection; the neighbours' calls fail.
+func (t *Transport) Close() error {
+	t.fail(errors.New("closed"))
+	if t.out != nil {
+		t.out.CloseSend()
+	}
+	if t.conn != nil {
+		return t.conn.Close()
+	}
+	return nil
+}

@@ -1,0 +1,129 @@
+package ringrpc
+
+import (
+	"context"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+	"google.golang.org/grpc"
+
+	"ringtrain/internal/allreduce"
+	"ringtrain/internal/allreduce/allreducetest"
+	"ringtrain/internal/rpc"
+	pb "ringtrain/proto"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// startServers starts n gRPC servers on loopback, each serving a Service,
+// and stops them when the test ends.
+func startServers(t *testing.T, n int) ([]*Service, []string) {
+	t.Helper()
+	svcs := make([]*Service, n)
+	addrs := make([]string, n)
+	for i := range svcs {
+		lis, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := grpc.NewServer(rpc.ServerOptions()...)
+		svcs[i] = NewService(5 * time.Second)
+		pb.RegisterRingServer(srv, svcs[i])
+		go srv.Serve(lis)
+		t.Cleanup(srv.Stop)
+		addrs[i] = lis.Addr().String()
+	}
+	return svcs, addrs
+}
+
+// connectRing connects n ranks and returns their transports.
+func connectRing(t *testing.T, n int, job string) []allreduce.Transport {
+	t.Helper()
+	svcs, addrs := startServers(t, n)
+	ts := make([]allreduce.Transport, n)
+	errs := make([]error, n)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	for r := 0; r < n; r++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tr, err := Connect(ctx, svcs[r], Config{JobID: job, Generation: 1, Rank: r, Addrs: addrs, DialOptions: rpc.DialOptions()})
+			ts[r], errs[r] = tr, err
+		}()
+	}
+	wg.Wait()
+	for r, err := range errs {
+		if err != nil {
+			t.Fatalf("rank %d: %v", r, err)
+		}
+	}
+	return ts
+}
+
+func TestGRPCTransportConformance(t *testing.T) {
+	allreducetest.Run(t, func(t *testing.T, n int) []allreduce.Transport { return connectRing(t, n, "conformance") })
+}
+
+// TestConnectTimesOutNamingMissingNeighbour connects rank 0 of a ring whose
+// rank 1 never shows up.
+func TestConnectTimesOutNamingMissingNeighbour(t *testing.T) {
+	svcs, addrs := startServers(t, 1)
+	lis, err := net.Listen("tcp", "127.0.0.1:0") // a port where nobody serves Ring
+	if err != nil {
+		t.Fatal(err)
+	}
+	lis.Close()
+	addrs = append(addrs, lis.Addr().String())
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	_, err = Connect(ctx, svcs[0], Config{JobID: "j", Generation: 1, Rank: 0, Addrs: addrs, DialOptions: rpc.DialOptions()})
+	if err == nil || !strings.Contains(err.Error(), "rank 1 ("+addrs[1]+")") {
+		t.Fatalf("got %v, want an error naming rank 1 and its address", err)
+	}
+}
+
+// TestPassRefusesStrangers opens Pass streams that do not belong to any
+// ring here, or come from the wrong rank.
+func TestPassRefusesStrangers(t *testing.T) {
+	svcs, addrs := startServers(t, 1)
+	svcs[0].claimTimeout = 200 * time.Millisecond
+	conn, err := grpc.NewClient(addrs[0], rpc.DialOptions()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	pass := func(h *pb.Hello) error {
+		s, err := pb.NewRingClient(conn).Pass(ctx)
+		if err != nil {
+			return err
+		}
+		if err := s.Send(&pb.RingFrame{Hello: h}); err != nil {
+			return err
+		}
+		_, err = s.CloseAndRecv()
+		return err
+	}
+	if err := pass(nil); err == nil || !strings.Contains(err.Error(), "must be a hello") {
+		t.Fatalf("stream without hello: %v", err)
+	}
+	if err := pass(&pb.Hello{JobId: "nobody", Generation: 3}); err == nil || !strings.Contains(err.Error(), "no ring 3 of job nobody") {
+		t.Fatalf("stream for an unknown ring: %v", err)
+	}
+	// A ring of two whose rank 1 expects rank 0: a stream claiming rank 5.
+	go func() {
+		cctx, ccancel := context.WithTimeout(ctx, time.Second)
+		defer ccancel()
+		svcs[0].claim(cctx, slotKey{"j", 1}, 0)
+	}()
+	if err := pass(&pb.Hello{JobId: "j", Generation: 1, FromRank: 5}); err == nil || !strings.Contains(err.Error(), "rank 5 connected, but the left-hand neighbour is rank 0") {
+		t.Fatalf("stream from the wrong rank: %v", err)
+	}
+}

@@ -1,0 +1,41 @@
+// Package rpc holds the gRPC settings every ringtrain process shares:
+// message size limits, keepalives that notice dead peers, and credentials.
+package rpc
+
+import (
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/keepalive"
+)
+
+// MaxMessageBytes is the largest message any ringtrain process sends or
+// accepts. Shards, weights and gradients travel in chunks well below it.
+const MaxMessageBytes = 8 << 20
+
+// Keepalive settings: a peer that stops answering pings for
+// KeepaliveTime+KeepaliveTimeout is declared dead and its streams fail.
+const (
+	KeepaliveTime    = 5 * time.Second
+	KeepaliveTimeout = 5 * time.Second
+)
+
+// ServerOptions returns the options for a ringtrain gRPC server.
+func ServerOptions() []grpc.ServerOption {
+	return []grpc.ServerOption{
+		grpc.MaxRecvMsgSize(MaxMessageBytes),
+		grpc.MaxSendMsgSize(MaxMessageBytes),
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: KeepaliveTime, Timeout: KeepaliveTimeout}),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: KeepaliveTime / 2, PermitWithoutStream: true}),
+	}
+}
+
+// DialOptions returns the options for connecting to a ringtrain server.
+func DialOptions() []grpc.DialOption {
+	return []grpc.DialOption{
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxMessageBytes), grpc.MaxCallSendMsgSize(MaxMessageBytes)),
+		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: KeepaliveTime, Timeout: KeepaliveTimeout, PermitWithoutStream: true}),
+	}
+}
