@@ -270,8 +270,8 @@ type JobSpec struct {
 	ModelJson string `protobuf:"bytes,2,opt,name=model_json,json=modelJson,proto3" json:"model_json,omitempty"`
 	Seed      uint64 `protobuf:"varint,3,opt,name=seed,proto3" json:"seed,omitempty"`
 	Epochs    uint32 `protobuf:"varint,4,opt,name=epochs,proto3" json:"epochs,omitempty"`
-	// max_steps stops training after this many synchronized steps; 0 means
-	// epochs × steps_per_epoch.
+	// max_steps is the number of synchronized steps the job runs:
+	// epochs × steps_per_epoch, or fewer when the user capped it.
 	MaxSteps       uint64 `protobuf:"varint,5,opt,name=max_steps,json=maxSteps,proto3" json:"max_steps,omitempty"`
 	PerWorkerBatch uint32 `protobuf:"varint,6,opt,name=per_worker_batch,json=perWorkerBatch,proto3" json:"per_worker_batch,omitempty"`
 	WorldSize      uint32 `protobuf:"varint,7,opt,name=world_size,json=worldSize,proto3" json:"world_size,omitempty"`
@@ -869,8 +869,11 @@ type WorkerReport struct {
 	AllreduceNs uint64 `protobuf:"varint,9,opt,name=allreduce_ns,json=allreduceNs,proto3" json:"allreduce_ns,omitempty"`
 	OptimizerNs uint64 `protobuf:"varint,10,opt,name=optimizer_ns,json=optimizerNs,proto3" json:"optimizer_ns,omitempty"`
 	// error, when not empty, says why the worker is giving up.
-	Error         string `protobuf:"bytes,11,opt,name=error,proto3" json:"error,omitempty"`
-	Finished      bool   `protobuf:"varint,12,opt,name=finished,proto3" json:"finished,omitempty"`
+	Error    string `protobuf:"bytes,11,opt,name=error,proto3" json:"error,omitempty"`
+	Finished bool   `protobuf:"varint,12,opt,name=finished,proto3" json:"finished,omitempty"`
+	// train_ns, in the finished report, is the wall time of the worker's
+	// training loop, from before its first step to after its last.
+	TrainNs       uint64 `protobuf:"varint,13,opt,name=train_ns,json=trainNs,proto3" json:"train_ns,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -987,6 +990,13 @@ func (x *WorkerReport) GetFinished() bool {
 		return x.Finished
 	}
 	return false
+}
+
+func (x *WorkerReport) GetTrainNs() uint64 {
+	if x != nil {
+		return x.TrainNs
+	}
+	return 0
 }
 
 type ReportAck struct {
@@ -1334,7 +1344,7 @@ const file_ringtrain_proto_rawDesc = "" +
 	"iterations\x12\x14\n" +
 	"\x05slots\x18\a \x03(\tR\x05slots\x12\x1b\n" +
 	"\tepoch_end\x18\b \x01(\bR\bepochEnd\x12\x14\n" +
-	"\x05final\x18\t \x01(\bR\x05final\"\xd2\x02\n" +
+	"\x05final\x18\t \x01(\bR\x05final\"\xed\x02\n" +
 	"\fWorkerReport\x12\x12\n" +
 	"\x04rank\x18\x01 \x01(\x05R\x04rank\x12\x1b\n" +
 	"\tworker_id\x18\x02 \x01(\tR\bworkerId\x12\x12\n" +
@@ -1349,7 +1359,8 @@ const file_ringtrain_proto_rawDesc = "" +
 	"\foptimizer_ns\x18\n" +
 	" \x01(\x04R\voptimizerNs\x12\x14\n" +
 	"\x05error\x18\v \x01(\tR\x05error\x12\x1a\n" +
-	"\bfinished\x18\f \x01(\bR\bfinished\"\v\n" +
+	"\bfinished\x18\f \x01(\bR\bfinished\x12\x19\n" +
+	"\btrain_ns\x18\r \x01(\x04R\atrainNs\"\v\n" +
 	"\tReportAck\"\v\n" +
 	"\tUploadAck\"\xb6\x01\n" +
 	"\tRingFrame\x12)\n" +

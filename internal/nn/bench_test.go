@@ -63,7 +63,7 @@ func BenchmarkTrainStep(b *testing.B) {
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				batch.IDs = order.Batch(i%plan.StepsPerEpoch(), batch.IDs[:0])
-				gather(data, batch.IDs, batch)
+				Gather(data, batch.IDs, batch)
 				m.ComputeGradients(batch, uint64(i))
 				m.ApplyGradients()
 			}

@@ -24,6 +24,9 @@ type Dataset interface {
 type FitConfig struct {
 	// Epochs defaults to 1 and BatchSize to 32.
 	Epochs, BatchSize int
+	// MaxSteps, when positive, stops training after that many steps, in
+	// the middle of an epoch if need be.
+	MaxSteps int
 	// Seed fixes the data order (see package sampler) and the dropout masks.
 	Seed uint64
 	// ValidationSplit holds out that fraction of the data, taken from its
@@ -85,18 +88,22 @@ func (m *Model) Fit(d Dataset, cfg FitConfig) ([]EpochResult, error) {
 	lanes := plan.Range(0, cfg.BatchSize)
 	b := &Batch{Labels: make([]int, cfg.BatchSize)}
 	var results []EpochResult
-	for epoch := 0; epoch < cfg.Epochs; epoch++ {
+	total := cfg.Epochs * plan.StepsPerEpoch()
+	if cfg.MaxSteps > 0 {
+		total = min(total, cfg.MaxSteps)
+	}
+	for epoch := 0; epoch*plan.StepsPerEpoch() < total; epoch++ {
 		order := lanes.Epoch(epoch)
 		var lossSum float64
 		var correct int
-		for t := 0; t < plan.StepsPerEpoch(); t++ {
+		steps := min(plan.StepsPerEpoch(), total-epoch*plan.StepsPerEpoch())
+		for t := 0; t < steps; t++ {
 			b.IDs = order.Batch(t, b.IDs[:0])
-			gather(d, b.IDs, b)
+			Gather(d, b.IDs, b)
 			lossSum += m.ComputeGradients(b, m.opt.Iterations())
 			correct += m.countCorrect(b.Labels, b.Rows)
 			m.ApplyGradients()
 		}
-		steps := plan.StepsPerEpoch()
 		r := EpochResult{Epoch: epoch, Steps: steps, Loss: lossSum / float64(steps),
 			Accuracy: float64(correct) / float64(steps*cfg.BatchSize)}
 		if len(valIDs) > 0 {
@@ -164,7 +171,7 @@ func (m *Model) evaluateIDs(d Dataset, ids []int) (loss, accuracy float64) {
 	var correct int
 	for start := 0; start < len(ids); start += n {
 		part := ids[start:min(start+n, len(ids))]
-		gather(d, part, b)
+		Gather(d, part, b)
 		m.forward(b, &pass{})
 		l, _ := m.loss.compute(m.lastZ, m.lastY, b, m.OutputSize(), false)
 		lossSum += l * float64(b.Rows)

@@ -139,7 +139,7 @@ func TestSparseInputMatchesDense(t *testing.T) {
 	data := loadTrain(t)
 	ids := []int{3, 1, 4, 1, 5, 9, 2, 6}
 	sparse := &Batch{Labels: make([]int, len(ids))}
-	gather(data, ids, sparse)
+	Gather(data, ids, sparse)
 	dense := &Batch{Rows: len(ids), X: make([]float64, len(ids)*784), Labels: make([]int, len(ids))}
 	data.Gather(ids, dense.X, dense.Labels)
 

@@ -47,8 +47,9 @@ type SparseDataset interface {
 	GatherSparse(ids []int, rowEnd []int, col []int32, val []float64, labels []int) ([]int32, []float64)
 }
 
-// gather fills b with the samples ids, as sparse rows when d supports them.
-func gather(d Dataset, ids []int, b *Batch) {
+// Gather fills b with the samples ids of d (rows, labels, and the inputs as
+// sparse rows when d supports them). It leaves b.IDs alone.
+func Gather(d Dataset, ids []int, b *Batch) {
 	b.Rows = len(ids)
 	if sd, ok := d.(SparseDataset); ok {
 		if b.Sparse == nil {

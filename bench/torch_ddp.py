@@ -1,0 +1,110 @@
+"""PyTorch DistributedDataParallel (gloo) on the Keras MNIST example, for
+comparison with ringtrain's distributed training.
+
+Starts N processes on loopback, each training Dense(10, relu) ->
+Dense(10, relu) -> Dense(10) with softmax cross-entropy and Adam (Keras
+defaults) on its own 1/N shard of real MNIST at the given per-worker batch,
+for one epoch (or --max-steps), then evaluates on the test set. Prints one
+JSON object with the same fields as ringtrain's summary where they apply.
+
+usage: python3 bench/torch_ddp.py DATA_DIR --workers 2 [--batch 32]
+       [--epochs 1] [--max-steps 0] [--hidden 10,10] [--threads 1]
+       [--target-accuracy 0]
+"""
+import argparse
+import json
+import os
+import sys
+import time
+
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from torch_step import load, model  # noqa: E402
+
+
+def evaluate(net, x, y):
+    with torch.no_grad():
+        out = net(x)
+        loss = torch.nn.functional.cross_entropy(out, y).item()
+        acc = (out.argmax(1) == y).float().mean().item()
+    return loss, acc
+
+
+def worker(rank, args, port, results):
+    os.environ["MASTER_ADDR"] = "127.0.0.1"
+    os.environ["MASTER_PORT"] = str(port)
+    torch.set_num_threads(args.threads)
+    dist.init_process_group("gloo", rank=rank, world_size=args.workers)
+    torch.manual_seed(args.seed)
+    x, y = load(args.data_dir, "train")
+    tx, ty = load(args.data_dir, "t10k")
+    hidden = [int(h) for h in args.hidden.split(",") if h]
+    net = torch.nn.parallel.DistributedDataParallel(model(hidden, torch.float32))
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3, betas=(0.9, 0.999), eps=1e-7)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    g = torch.Generator().manual_seed(args.seed)
+    perm = torch.randperm(x.shape[0], generator=g)
+    shard = perm[rank :: args.workers]
+    steps_per_epoch = len(shard) // args.batch
+    total = args.epochs * steps_per_epoch
+    if args.max_steps:
+        total = min(total, args.max_steps)
+    dist.barrier()
+    start = time.perf_counter()
+    reached = None
+    step = 0
+    for epoch in range(args.epochs):
+        order = shard[torch.randperm(len(shard), generator=g)]
+        for i in range(steps_per_epoch):
+            if step == total:
+                break
+            idx = order[i * args.batch : (i + 1) * args.batch]
+            opt.zero_grad(set_to_none=True)
+            loss = loss_fn(net(x[idx]), y[idx])
+            loss.backward()
+            opt.step()
+            step += 1
+        if args.target_accuracy and reached is None:
+            _, acc = evaluate(net.module, tx, ty)
+            if acc >= args.target_accuracy:
+                reached = time.perf_counter() - start
+    wall = time.perf_counter() - start
+    test_loss, test_acc = evaluate(net.module, tx, ty)
+    if rank == 0:
+        results.put({"peer": "pytorch-ddp-gloo", "version": torch.__version__, "workers": args.workers,
+                     "per_worker_batch": args.batch, "global_batch": args.batch * args.workers,
+                     "steps": step, "wall_seconds": wall,
+                     "samples_per_second": step * args.batch * args.workers / wall,
+                     "test_accuracy": test_acc, "test_loss": test_loss, "final_loss": loss.item(),
+                     "seconds_to_target": reached, "threads": args.threads})
+    dist.destroy_process_group()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("data_dir")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--epochs", type=int, default=1)
+    ap.add_argument("--max-steps", type=int, default=0)
+    ap.add_argument("--hidden", default="10,10")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--target-accuracy", type=float, default=0)
+    args = ap.parse_args()
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    ctx = mp.get_context("spawn")
+    results = ctx.Queue()
+    mp.spawn(worker, args=(args, port, results), nprocs=args.workers, join=True)
+    print(json.dumps(results.get()), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,28 @@
+// Command coordinator runs a ringtrain job: it shards MNIST across workers,
+// which train one model with a ring all-reduce, and reports progress, test
+// accuracy and a JSON summary.
+//
+//	coordinator -local-workers 4             train on 4 local worker processes
+//	coordinator -workers 8 -listen :7070     wait for 8 remote workers
+//	coordinator predict -checkpoint FILE     evaluate a checkpoint, show predictions
+//	coordinator worker -coordinator ADDR     run a worker (as cmd/worker does)
+package main
+
+import (
+	"os"
+
+	"ringtrain/internal/cli"
+)
+
+func main() {
+	args := os.Args[1:]
+	if len(args) > 0 {
+		switch args[0] {
+		case "predict":
+			os.Exit(cli.Predict(args[1:]))
+		case "worker":
+			os.Exit(cli.Worker(args[1:]))
+		}
+	}
+	os.Exit(cli.Coordinator(args))
+}

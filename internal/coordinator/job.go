@@ -1,0 +1,201 @@
+package coordinator
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"math"
+	"net"
+	"os"
+	"sync"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"ringtrain/internal/mnist"
+	"ringtrain/internal/nn"
+	"ringtrain/internal/rpc"
+	"ringtrain/internal/sampler"
+	pb "ringtrain/proto"
+)
+
+// Run runs the job cfg describes to its end and returns its summary. The
+// error names what failed: a worker that was lost, a replica that diverged,
+// workers that never joined, bad input.
+func Run(ctx context.Context, cfg Config) (*Summary, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	c, err := newCoordinator(cfg)
+	if err != nil {
+		return nil, err
+	}
+	lis := cfg.Listener
+	if lis == nil {
+		if lis, err = net.Listen("tcp", cfg.listenAddr()); err != nil {
+			return nil, fmt.Errorf("coordinator: listen: %w", err)
+		}
+	}
+	srv := grpc.NewServer(rpc.ServerOptions()...)
+	pb.RegisterCoordinatorServer(srv, &service{c: c})
+	healthSvc := health.NewServer()
+	healthpb.RegisterHealthServer(srv, healthSvc)
+	var serving sync.WaitGroup
+	serving.Add(1)
+	go func() {
+		defer serving.Done()
+		srv.Serve(lis)
+	}()
+	defer serving.Wait()
+	defer rpc.StopServer(srv, stopDelivery)
+	c.addr = lis.Addr().String()
+	c.log.Info("coordinator listening", "addr", c.addr, "job", c.job.JobId, "workers", cfg.world(),
+		"global_batch", c.globalBatch(), "steps", c.job.MaxSteps, "model", c.spec.Summary())
+
+	if cfg.LocalWorkers > 0 {
+		local, err := startLocalWorkers(cfg, c.addr, c.events, c.log)
+		if err != nil {
+			return nil, err
+		}
+		c.local = local
+		defer local.stop()
+	}
+	return c.supervise(ctx)
+}
+
+// coordinator is the state of one job. The supervise loop owns everything
+// below events; the gRPC handlers only read the immutable fields and send
+// events.
+type coordinator struct {
+	cfg  Config
+	log  *slog.Logger
+	addr string
+
+	job        *pb.JobSpec
+	spec       nn.Spec
+	plan       *sampler.Plan
+	train      *mnist.Set
+	test       *mnist.Set
+	initParams []float64
+
+	events chan event
+	// done is closed when the job has ended; handlers then return.
+	done chan struct{}
+
+	members membership
+	// joins counts the running Join handlers, so that a Stop can be
+	// delivered before the job's end closes the streams.
+	joins sync.WaitGroup
+	local *localWorkers
+}
+
+// newCoordinator loads the data, builds the model description and the
+// initial weights and plans the job.
+func newCoordinator(cfg Config) (*coordinator, error) {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	train, test, err := loadData(cfg.DataDir, log)
+	if err != nil {
+		return nil, err
+	}
+	spec, err := loadSpec(cfg.ModelPath)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.LR > 0 {
+		spec.Optimizer.LearningRate = cfg.LR
+	}
+	model, err := nn.New(spec)
+	if err != nil {
+		return nil, err
+	}
+	if err := model.CheckDataset(train); err != nil {
+		return nil, fmt.Errorf("coordinator: %w", err)
+	}
+	model.Initialize(cfg.Seed)
+	world := cfg.world()
+	plan, err := sampler.NewPlan(train.Count, world*cfg.Batch, cfg.Seed)
+	if err != nil {
+		return nil, fmt.Errorf("coordinator: %w", err)
+	}
+	spe := plan.StepsPerEpoch()
+	steps := uint64(cfg.Epochs * spe)
+	if cfg.MaxSteps > 0 {
+		steps = min(steps, uint64(cfg.MaxSteps))
+	}
+	base := spec.Optimizer.LearningRate
+	peak, warmup := base, uint64(0)
+	if cfg.ScaleLR {
+		peak = base * float64(world)
+		warmup = uint64(math.Round(cfg.WarmupEpochs * float64(spe)))
+	}
+	segment := cfg.SegmentBytes
+	job := &pb.JobSpec{
+		JobId: newJobID(), ModelJson: string(spec.JSON()), Seed: cfg.Seed, Epochs: uint32(cfg.Epochs),
+		MaxSteps: steps, PerWorkerBatch: uint32(cfg.Batch), WorldSize: uint32(world), StepsPerEpoch: uint64(spe),
+		BaseLearningRate: base, PeakLearningRate: peak, WarmupSteps: warmup,
+		HashEvery: uint32(cfg.HashEvery), AllreduceTimeoutMs: uint32(cfg.AllreduceTimeout.Milliseconds()),
+		SegmentBytes: uint32(segment),
+	}
+	return &coordinator{
+		cfg: cfg, log: log, job: job, spec: spec, plan: plan, train: train, test: test,
+		initParams: append([]float64(nil), model.Params()...),
+		events:     make(chan event, 1024),
+		done:       make(chan struct{}),
+		members:    newMembership(world),
+	}, nil
+}
+
+func (c *coordinator) globalBatch() int { return int(c.job.WorldSize * c.job.PerWorkerBatch) }
+
+// loadData reads the training and test sets from dir, or from the GoMNIST
+// module when dir is empty.
+func loadData(dir string, log *slog.Logger) (train, test *mnist.Set, err error) {
+	if dir == "" {
+		if dir, err = mnist.DefaultDir(); err != nil {
+			return nil, nil, err
+		}
+	} else {
+		for _, w := range mnist.CheckDigests(dir) {
+			log.Warn(w)
+		}
+	}
+	if train, err = mnist.Load(dir, mnist.Train); err != nil {
+		return nil, nil, err
+	}
+	if test, err = mnist.Load(dir, mnist.Test); err != nil {
+		return nil, nil, err
+	}
+	if train.Features() != test.Features() {
+		return nil, nil, fmt.Errorf("mnist: training images are %d×%d but test images %d×%d", train.Rows, train.Cols, test.Rows, test.Cols)
+	}
+	log.Info("MNIST loaded", "dir", dir, "train", train.Count, "test", test.Count)
+	return train, test, nil
+}
+
+// loadSpec reads a model description, or returns the Keras example's.
+func loadSpec(path string) (nn.Spec, error) {
+	if path == "" {
+		return nn.KerasMNIST(), nil
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nn.Spec{}, fmt.Errorf("coordinator: model description: %w", err)
+	}
+	spec, err := nn.ParseSpec(data)
+	if err != nil {
+		return nn.Spec{}, fmt.Errorf("%s: %w", path, err)
+	}
+	return spec, nil
+}
+
+func newJobID() string {
+	b := make([]byte, 8)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}

@@ -1,0 +1,169 @@
+package coordinator
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"net"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"ringtrain/internal/mnist"
+	"ringtrain/internal/nn"
+	"ringtrain/internal/worker"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// testConfig is a job on n in-process workers that talk real gRPC over
+// loopback.
+func testConfig(t *testing.T, n int) Config {
+	cfg := DefaultConfig()
+	cfg.Workers = n
+	cfg.Checkpoint = filepath.Join(t.TempDir(), "model.ckpt")
+	cfg.Summary = ""
+	cfg.Logger = quiet
+	cfg.Progress = nil
+	cfg.JoinTimeout = 30 * time.Second
+	return cfg
+}
+
+// runJob runs the coordinator and the named workers in this process and
+// returns the coordinator's result and the workers' errors.
+func runJob(t *testing.T, cfg Config, workerIDs ...string) (*Summary, error, []error) {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Listener = lis
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make([]error, len(workerIDs))
+	for i, id := range workerIDs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			wc := worker.DefaultConfig()
+			wc.Coordinator, wc.Listen, wc.ID, wc.Logger = lis.Addr().String(), "127.0.0.1:0", id, quiet
+			wc.JoinTimeout = time.Minute
+			errs[i] = worker.Run(ctx, wc)
+		}()
+	}
+	sum, err := Run(ctx, cfg)
+	wg.Wait()
+	return sum, err, errs
+}
+
+func workerIDs(n int) []string {
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("w-%d", i)
+	}
+	return ids
+}
+
+// TestDistributedEqualsSingleProcess trains 50 steps at global batch 64 on
+// 2 and 4 workers and compares the weights with single-process training at
+// batch 64: they agree to 1e-6 relative (only the order of floating-point
+// additions differs). Every worker reports its weights after every step and
+// all replicas must be bit-identical each time.
+func TestDistributedEqualsSingleProcess(t *testing.T) {
+	const globalBatch, steps, seed = 64, 50, 7
+	dir, err := mnist.DefaultDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	train, err := mnist.Load(dir, mnist.Train)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, err := nn.New(nn.KerasMNIST())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref.Initialize(seed)
+	if _, err := ref.Fit(train, nn.FitConfig{BatchSize: globalBatch, Seed: seed, MaxSteps: steps}); err != nil {
+		t.Fatal(err)
+	}
+	want := ref.Params()
+	for _, n := range []int{2, 4} {
+		t.Run(fmt.Sprintf("workers=%d", n), func(t *testing.T) {
+			cfg := testConfig(t, n)
+			cfg.Batch, cfg.MaxSteps, cfg.Seed, cfg.HashEvery = globalBatch/n, steps, seed, 1
+			sum, err, werrs := runJob(t, cfg, workerIDs(n)...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, e := range werrs {
+				if e != nil {
+					t.Fatalf("worker %d: %v", i, e)
+				}
+			}
+			if sum.ReplicaChecks != steps {
+				t.Fatalf("replicas compared at %d steps, want every one of %d", sum.ReplicaChecks, steps)
+			}
+			ck, err := nn.LoadCheckpoint(cfg.Checkpoint)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var maxAbs, maxDiff float64
+			for i, w := range want {
+				maxAbs = math.Max(maxAbs, math.Abs(w))
+				maxDiff = math.Max(maxDiff, math.Abs(ck.Params[i]-w))
+			}
+			rel := maxDiff / maxAbs
+			t.Logf("%d workers: largest difference %.3g, relative to the largest weight %.3g", n, maxDiff, rel)
+			if rel > 1e-6 {
+				t.Fatalf("distributed weights differ from single-process ones by %.3g relative", rel)
+			}
+			if ck.Step != steps || ck.Optimizer.Iterations != steps {
+				t.Fatalf("checkpoint at step %d with %d optimizer iterations, want %d", ck.Step, ck.Optimizer.Iterations, steps)
+			}
+		})
+	}
+}
+
+func TestJoinTimeoutNamesMissingWorkers(t *testing.T) {
+	cfg := testConfig(t, 3)
+	cfg.JoinTimeout = time.Second
+	start := time.Now()
+	_, err, werrs := runJob(t, cfg, "w-0", "w-1")
+	if err == nil || !strings.Contains(err.Error(), "waited 1s for 3 workers, 2 joined (w-0, w-1); missing 1") {
+		t.Fatalf("got %v, want a timeout naming who joined and how many are missing", err)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Fatalf("took %v", d)
+	}
+	for i, e := range werrs {
+		if e == nil || !strings.Contains(e.Error(), "waited 1s for 3 workers") {
+			t.Fatalf("worker %d: %v, want the coordinator's reason", i, e)
+		}
+	}
+}
+
+func TestBadModelDescriptionIsNamed(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "model.json")
+	spec := nn.KerasMNIST()
+	spec.Layers[1].Units = 0
+	data := strings.Replace(string(spec.JSON()), `"units": 0`, `"units": 0`, 1)
+	if err := writeFile(path, data); err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig(t, 1)
+	cfg.ModelPath = path
+	_, err := Run(context.Background(), cfg)
+	if err == nil || !strings.Contains(err.Error(), "layers[1].units: must be at least 1") || !strings.Contains(err.Error(), path) {
+		t.Fatalf("got %v", err)
+	}
+}

@@ -1,0 +1,128 @@
+package coordinator
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// localWorkers are worker processes this coordinator started on its own
+// machine. They die with it: on Linux the kernel kills them if the
+// coordinator dies, and stop ends them otherwise.
+type localWorkers struct {
+	procs []*exec.Cmd
+	names []string
+	wg    sync.WaitGroup
+	log   *slog.Logger
+}
+
+// stopGrace is how long local workers get to exit after SIGTERM.
+const stopGrace = 5 * time.Second
+
+// startLocalWorkers starts cfg.LocalWorkers processes that join addr, and
+// reports each one's exit as an event. Their output goes to stderr, each
+// line prefixed with the worker's name.
+func startLocalWorkers(cfg Config, addr string, events chan<- event, log *slog.Logger) (*localWorkers, error) {
+	command := cfg.WorkerCommand
+	if len(command) == 0 {
+		exe, err := os.Executable()
+		if err != nil {
+			return nil, fmt.Errorf("coordinator: cannot find this executable to start workers: %w", err)
+		}
+		command = []string{exe, "worker"}
+	}
+	lw := &localWorkers{log: log}
+	// Split the cores between the workers unless the user chose.
+	procsEach := max(1, runtime.NumCPU()/cfg.LocalWorkers)
+	for i := 0; i < cfg.LocalWorkers; i++ {
+		name := fmt.Sprintf("local-%d", i)
+		args := append(append([]string{}, command[1:]...), "-coordinator", addr, "-listen", "127.0.0.1:0", "-id", name)
+		cmd := exec.Command(command[0], args...)
+		cmd.Env = os.Environ()
+		if os.Getenv("GOMAXPROCS") == "" {
+			cmd.Env = append(cmd.Env, "GOMAXPROCS="+strconv.Itoa(procsEach))
+		}
+		out := &prefixWriter{w: os.Stderr, prefix: []byte("[" + name + "] ")}
+		cmd.Stdout, cmd.Stderr = out, out
+		cmd.SysProcAttr = childProcAttr()
+		if err := cmd.Start(); err != nil {
+			lw.stop()
+			return nil, fmt.Errorf("coordinator: start %s: %w", name, err)
+		}
+		log.Info("started local worker", "worker", name, "pid", cmd.Process.Pid)
+		lw.procs = append(lw.procs, cmd)
+		lw.names = append(lw.names, name)
+		lw.wg.Add(1)
+		go func() {
+			defer lw.wg.Done()
+			err := cmd.Wait()
+			if err == nil {
+				err = fmt.Errorf("exit status 0")
+			}
+			select {
+			case events <- exited{id: name, pid: cmd.Process.Pid, err: err}:
+			default: // the job is over and nobody listens
+			}
+		}()
+	}
+	return lw, nil
+}
+
+func (lw *localWorkers) ids() []string { return lw.names }
+
+// stop asks the workers still running to exit (SIGTERM), kills those that
+// have not after stopGrace, and waits for all.
+func (lw *localWorkers) stop() {
+	for _, p := range lw.procs {
+		p.Process.Signal(syscall.SIGTERM) // fails harmlessly for exited ones
+	}
+	done := make(chan struct{})
+	go func() {
+		lw.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(stopGrace):
+		for _, p := range lw.procs {
+			p.Process.Kill()
+		}
+		<-done
+	}
+}
+
+// prefixWriter copies whole lines to w, each behind prefix. It is safe for
+// concurrent use.
+type prefixWriter struct {
+	mu     sync.Mutex
+	w      io.Writer
+	prefix []byte
+	buf    []byte
+}
+
+func (p *prefixWriter) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.buf = append(p.buf, b...)
+	for {
+		i := bytes.IndexByte(p.buf, '\n')
+		if i < 0 {
+			break
+		}
+		line := append(append([]byte{}, p.prefix...), p.buf[:i+1]...)
+		if _, err := p.w.Write(line); err != nil {
+			return len(b), err
+		}
+		p.buf = p.buf[i+1:]
+	}
+	return len(b), nil
+}
+

@@ -1,0 +1,86 @@
+package coordinator
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	pb "ringtrain/proto"
+)
+
+// progress shows a job's progress: a redrawn bar on a terminal, plain lines
+// (ten per epoch, and one per evaluation) anywhere else. It is used by the
+// supervise loop only.
+type progress struct {
+	w           io.Writer
+	tty         bool
+	steps, spe  uint64
+	epochs      int
+	globalBatch int
+	started     time.Time
+	lastDraw    time.Time
+	drawn       bool
+}
+
+func newProgress(w io.Writer, job *pb.JobSpec, globalBatch int) *progress {
+	if w == nil {
+		w = io.Discard
+	}
+	p := &progress{w: w, steps: job.MaxSteps, spe: job.StepsPerEpoch, globalBatch: globalBatch,
+		epochs: int((job.MaxSteps + job.StepsPerEpoch - 1) / job.StepsPerEpoch)}
+	if f, ok := w.(*os.File); ok {
+		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+			p.tty = true
+		}
+	}
+	return p
+}
+
+func (p *progress) start() { p.started = time.Now() }
+
+// step records that step (0-based) finished with the given loss.
+func (p *progress) step(step uint64, loss float64) {
+	done := step + 1
+	epoch, inEpoch := step/p.spe+1, step%p.spe+1
+	rate := float64(done) * float64(p.globalBatch) / time.Since(p.started).Seconds()
+	if p.tty {
+		if time.Since(p.lastDraw) < 100*time.Millisecond && done != p.steps {
+			return
+		}
+		p.lastDraw, p.drawn = time.Now(), true
+		const width = 30
+		fill := int(width * inEpoch / p.spe)
+		bar := strings.Repeat("=", fill) + strings.Repeat(" ", width-fill)
+		fmt.Fprintf(p.w, "\r\033[Kepoch %d/%d [%s] %d/%d  loss %.4f  %.0f samples/s", epoch, p.epochs, bar, inEpoch, p.spe, loss, rate)
+		return
+	}
+	if tenth := max(p.spe/10, 1); inEpoch%tenth == 0 || done == p.steps {
+		fmt.Fprintf(p.w, "epoch %d/%d step %d/%d loss %.4f %.0f samples/s\n", epoch, p.epochs, inEpoch, p.spe, loss, rate)
+	}
+}
+
+// line prints a line of its own, clearing a drawn bar first.
+func (p *progress) line(format string, args ...any) {
+	if p.drawn {
+		fmt.Fprint(p.w, "\r\033[K")
+		p.drawn = false
+	}
+	fmt.Fprintf(p.w, format+"\n", args...)
+}
+
+func (p *progress) epochEnd(m EpochMetrics) {
+	p.line("epoch %d/%d done: train loss %.4f, test loss %.4f, test accuracy %.4f", m.Epoch, p.epochs, m.TrainLoss, m.TestLoss, m.TestAccuracy)
+}
+
+func (p *progress) finish(m EpochMetrics) {
+	p.line("finished %d steps in %v: test loss %.4f, test accuracy %.4f", p.steps, time.Since(p.started).Round(time.Millisecond), m.TestLoss, m.TestAccuracy)
+}
+
+func (p *progress) abort() {
+	if p.drawn {
+		fmt.Fprintln(p.w)
+		p.drawn = false
+	}
+}

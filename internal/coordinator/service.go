@@ -1,0 +1,153 @@
+package coordinator
+
+import (
+	"errors"
+	"io"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"ringtrain/internal/wire"
+	pb "ringtrain/proto"
+)
+
+// service implements the Coordinator gRPC service. Its handlers validate
+// what arrives, answer from the job's immutable parts and hand everything
+// else to the supervise loop as events.
+type service struct {
+	pb.UnimplementedCoordinatorServer
+	c *coordinator
+}
+
+// post hands an event to the supervise loop unless the job has ended.
+func (c *coordinator) post(e event) bool {
+	select {
+	case c.events <- e:
+		return true
+	case <-c.done:
+		return false
+	}
+}
+
+func (s *service) Join(req *pb.JoinRequest, stream pb.Coordinator_JoinServer) error {
+	c := s.c
+	switch {
+	case req.WorkerId == "":
+		return status.Error(codes.InvalidArgument, "coordinator: join: worker_id is required")
+	case req.RingAddr == "":
+		return status.Error(codes.InvalidArgument, "coordinator: join: ring_addr is required")
+	}
+	c.joins.Add(1)
+	defer c.joins.Done()
+	m, err := c.members.add(req)
+	if err != nil {
+		return status.Errorf(codes.FailedPrecondition, "coordinator: join: %v", err)
+	}
+	c.log.Info("worker joined", "worker", m.id, "ring_addr", m.addr, "host", m.host, "pid", m.pid)
+	if !c.post(joined{m}) {
+		return status.Error(codes.Unavailable, "coordinator: the job has ended")
+	}
+	for {
+		select {
+		case in := <-m.instructions:
+			if err := stream.Send(in); err != nil {
+				c.post(lost{m, err})
+				return err
+			}
+			if in.GetStop() != nil {
+				return nil
+			}
+		case <-stream.Context().Done():
+			c.post(lost{m, errStreamEnded})
+			return stream.Context().Err()
+		case <-c.done:
+			return status.Error(codes.Unavailable, "coordinator: the job has ended")
+		}
+	}
+}
+
+// errStreamEnded is why a worker is lost when its Join stream ends.
+var errStreamEnded = errors.New("its Join stream ended (the process exited or the connection broke)")
+
+// checkJob validates the job id and rank of a request.
+func (c *coordinator) checkJob(jobID string, rank int32) (*member, error) {
+	if jobID != c.job.JobId {
+		return nil, status.Errorf(codes.InvalidArgument, "coordinator: job_id %q is not this job (%s)", jobID, c.job.JobId)
+	}
+	m := c.members.byRank(rank)
+	if m == nil {
+		return nil, status.Errorf(codes.InvalidArgument, "coordinator: rank %d is not assigned in this job of %d workers", rank, c.job.WorldSize)
+	}
+	return m, nil
+}
+
+func (s *service) FetchShard(req *pb.ShardRequest, stream pb.Coordinator_FetchShardServer) error {
+	c := s.c
+	if _, err := c.checkJob(req.JobId, req.Rank); err != nil {
+		return err
+	}
+	b := int(c.job.PerWorkerBatch)
+	return wire.SendShard(stream.Send, c.train, c.plan.Range(int(req.Rank)*b, b))
+}
+
+func (s *service) FetchState(req *pb.StateRequest, stream pb.Coordinator_FetchStateServer) error {
+	c := s.c
+	if req.JobId != c.job.JobId {
+		return status.Errorf(codes.InvalidArgument, "coordinator: job_id %q is not this job", req.JobId)
+	}
+	return wire.SendState(stream.Send, &wire.State{Header: &pb.StateHeader{JobId: c.job.JobId}, Params: c.initParams})
+}
+
+func (s *service) Report(stream pb.Coordinator_ReportServer) error {
+	c := s.c
+	for {
+		r, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return stream.SendAndClose(&pb.ReportAck{})
+		}
+		if err != nil {
+			return err
+		}
+		if err := c.checkReport(r); err != nil {
+			c.log.Warn("rejected report", "err", err)
+			return err
+		}
+		if !c.post(reported{r}) {
+			return status.Error(codes.Unavailable, "coordinator: the job has ended")
+		}
+	}
+}
+
+// checkReport validates a report's fields against the job.
+func (c *coordinator) checkReport(r *pb.WorkerReport) error {
+	m := c.members.byRank(r.Rank)
+	switch {
+	case m == nil:
+		return status.Errorf(codes.InvalidArgument, "coordinator: report: rank %d is not in this job", r.Rank)
+	case m.id != r.WorkerId:
+		return status.Errorf(codes.PermissionDenied, "coordinator: report: rank %d is %s, not %q", r.Rank, m.id, r.WorkerId)
+	case r.Step >= c.job.MaxSteps:
+		return status.Errorf(codes.InvalidArgument, "coordinator: report: step %d beyond the job's %d steps", r.Step, c.job.MaxSteps)
+	}
+	return nil
+}
+
+func (s *service) UploadState(stream pb.Coordinator_UploadStateServer) error {
+	c := s.c
+	st, err := wire.ReceiveState(stream.Recv, uint64(len(c.initParams)))
+	if err != nil {
+		return status.Errorf(codes.InvalidArgument, "coordinator: upload: %v", err)
+	}
+	h := st.Header
+	if _, err := c.checkJob(h.JobId, h.Rank); err != nil {
+		return err
+	}
+	if len(st.Params) != len(c.initParams) || h.Step == 0 || h.Step > c.job.MaxSteps {
+		return status.Errorf(codes.InvalidArgument, "coordinator: upload: %d parameters at step %d; the model has %d, the job %d steps",
+			len(st.Params), h.Step, len(c.initParams), c.job.MaxSteps)
+	}
+	if !c.post(uploaded{st}) {
+		return status.Error(codes.Unavailable, "coordinator: the job has ended")
+	}
+	return stream.SendAndClose(&pb.UploadAck{})
+}
