@@ -32,8 +32,8 @@ type Summary struct {
 	FinalLoss float64 `json:"final_loss"`
 	// WeightsSHA256 hashes the final parameters as little-endian float64 in
 	// the model's canonical order.
-	WeightsSHA256 string `json:"weights_sha256"`
-	Model         string `json:"model"`
+	WeightsSHA256 string  `json:"weights_sha256"`
+	Model         string  `json:"model"`
 	LearningRate  float64 `json:"learning_rate"`
 	WarmupSteps   int     `json:"warmup_steps"`
 	Seed          uint64  `json:"seed"`

@@ -16,9 +16,9 @@ import (
 
 // The events the supervise loop handles.
 type (
-	event    any
-	joined   struct{ m *member }
-	lost     struct {
+	event  any
+	joined struct{ m *member }
+	lost   struct {
 		m   *member
 		err error
 	}
@@ -54,17 +54,17 @@ type supervisor struct {
 	nFinished int
 	trainNs   uint64
 
-	lastLoss              float64
-	epochLoss             []float64
-	epochSteps            []int
-	epochs                []EpochMetrics
-	evals                 sync.WaitGroup
-	pendingEvals          int
-	final                 *wire.State
-	computeNs, reduceNs   uint64
-	optimizerNs, timedN   uint64
-	pendingErr            error
-	graceTimer            <-chan time.Time
+	lastLoss            float64
+	epochLoss           []float64
+	epochSteps          []int
+	epochs              []EpochMetrics
+	evals               sync.WaitGroup
+	pendingEvals        int
+	final               *wire.State
+	computeNs, reduceNs uint64
+	optimizerNs, timedN uint64
+	pendingErr          error
+	graceTimer          <-chan time.Time
 }
 
 // hashRound collects the replicas' weight hashes of one step.
