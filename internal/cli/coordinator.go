@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"ringtrain/internal/coordinator"
@@ -53,7 +54,7 @@ func Coordinator(args []string) int {
 	defer stop()
 	sum, err := coordinator.Run(ctx, cfg)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "coordinator:", err)
+		fmt.Fprintln(os.Stderr, "coordinator:", strings.TrimPrefix(err.Error(), "coordinator: "))
 		return 1
 	}
 	fmt.Printf("test accuracy %.4f after %d steps on %d workers (global batch %d), %.0f samples/s",

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"ringtrain/internal/worker"
@@ -40,7 +41,7 @@ func Worker(args []string) int {
 	defer stop()
 	if err := worker.Run(ctx, cfg); err != nil {
 		log.Error("worker failed", "err", err)
-		fmt.Fprintln(os.Stderr, "worker:", err)
+		fmt.Fprintln(os.Stderr, "worker:", strings.TrimPrefix(err.Error(), "worker: "))
 		return 1
 	}
 	return 0

@@ -78,25 +78,26 @@ func startLocalWorkers(cfg Config, addr string, events chan<- event, log *slog.L
 
 func (lw *localWorkers) ids() []string { return lw.names }
 
-// stop asks the workers still running to exit (SIGTERM), kills those that
-// have not after stopGrace, and waits for all.
+// stop gives the workers stopGrace to exit on their own (they do once told
+// the job is over), then asks those still running to exit (SIGTERM), kills
+// what remains after another stopGrace, and waits for all.
 func (lw *localWorkers) stop() {
-	for _, p := range lw.procs {
-		p.Process.Signal(syscall.SIGTERM) // fails harmlessly for exited ones
-	}
 	done := make(chan struct{})
 	go func() {
 		lw.wg.Wait()
 		close(done)
 	}()
-	select {
-	case <-done:
-	case <-time.After(stopGrace):
-		for _, p := range lw.procs {
-			p.Process.Kill()
+	for _, sig := range []os.Signal{syscall.SIGTERM, syscall.SIGKILL} {
+		select {
+		case <-done:
+			return
+		case <-time.After(stopGrace):
 		}
-		<-done
+		for _, p := range lw.procs {
+			p.Process.Signal(sig) // fails harmlessly for exited ones
+		}
 	}
+	<-done
 }
 
 // prefixWriter copies whole lines to w, each behind prefix. It is safe for

@@ -90,7 +90,7 @@ func ReceiveShard(recv func() (*pb.ShardChunk, error), wantLanes int, steps int,
 		}
 		for i, id := range c.SampleIds {
 			if c.Labels[i] > 9 {
-				return nil, fmt.Errorf("wire: image %d has label %d", len(ids)+i, c.Labels[i])
+				return nil, fmt.Errorf("wire: image %d has label %d", len(ids), c.Labels[i])
 			}
 			ids = append(ids, int(id))
 		}

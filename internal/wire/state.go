@@ -35,11 +35,10 @@ func SendState(send func(*pb.StateChunk) error, s *State) error {
 	const per = ChunkBytes / 8
 	var offset uint64
 	first := true
-	buf := make([]byte, 0, ChunkBytes)
 	for _, v := range vectors {
 		for lo := 0; lo < len(v) || (first && len(v) == 0); lo += per {
 			hi := min(lo+per, len(v))
-			c := &pb.StateChunk{Offset: offset, Data: AppendFloats(buf[:0], v[lo:hi])}
+			c := &pb.StateChunk{Offset: offset, Data: AppendFloats(make([]byte, 0, 8*(hi-lo)), v[lo:hi])}
 			if first {
 				c.Header, first = h, false
 			}

