@@ -203,3 +203,26 @@ func TestKilledWorkerStopsJob(t *testing.T) {
 	}
 	t.Logf("coordinator exited %v after the kill: %s", took.Round(time.Millisecond), coordinatorErr)
 }
+
+// TestInterruptCleansUp sends SIGINT to the coordinator during training: it
+// must exit with a failure and leave no worker process behind.
+func TestInterruptCleansUp(t *testing.T) {
+	j := startJob(t, "-local-workers", "2", "-epochs", "50", "-checkpoint", "", "-summary", "")
+	j.waitFor(t, "epoch 1/50 step", 2*time.Minute)
+	if err := j.cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	err, took := j.wait(t, 30*time.Second)
+	if err == nil {
+		t.Fatal("an interrupted job exited with status 0")
+	}
+	if len(j.pids) != 2 {
+		t.Fatalf("logged %d worker pids, want 2", len(j.pids))
+	}
+	for name, pid := range j.pids {
+		if alive(pid) {
+			t.Errorf("%s (pid %d) outlived the interrupted coordinator", name, pid)
+		}
+	}
+	t.Logf("exited %v after SIGINT", took.Round(time.Millisecond))
+}

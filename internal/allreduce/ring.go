@@ -23,10 +23,8 @@ package allreduce
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"math"
 	"sync"
 	"time"
 )
@@ -56,7 +54,7 @@ func DefaultConfig() Config { return Config{SegmentBytes: 256 << 10} }
 type Ring struct {
 	t   Transport
 	cfg Config
-	// sendBuf holds the encoded segment being sent.
+	// sendBuf holds the encoded segment being sent on big-endian machines.
 	sendBuf []byte
 }
 
@@ -289,31 +287,3 @@ func (r *Ring) tellRight(step uint64, length int, cause error) {
 
 // abortTimeout bounds the attempt to pass an abort on.
 const abortTimeout = 500 * time.Millisecond
-
-// encode writes v into buf as little-endian float64 values, growing it as
-// needed, and returns the filled slice.
-func encode(buf []byte, v []float64) []byte {
-	n := 8 * len(v)
-	if cap(buf) < n {
-		buf = make([]byte, n)
-	}
-	buf = buf[:n]
-	for i, x := range v {
-		binary.LittleEndian.PutUint64(buf[8*i:], math.Float64bits(x))
-	}
-	return buf
-}
-
-// decode copies the values in b into v.
-func decode(v []float64, b []byte) {
-	for i := range v {
-		v[i] = math.Float64frombits(binary.LittleEndian.Uint64(b[8*i:]))
-	}
-}
-
-// addDecoded adds the values in b to v.
-func addDecoded(v []float64, b []byte) {
-	for i := range v {
-		v[i] += math.Float64frombits(binary.LittleEndian.Uint64(b[8*i:]))
-	}
-}

@@ -49,6 +49,9 @@ type supervisor struct {
 
 	hashes        map[uint64]*hashRound
 	replicaChecks int
+	// hashedUpTo is, by rank, one past the last step whose hash the rank
+	// reported; hashes must come in step order.
+	hashedUpTo []uint64
 
 	finished  []bool
 	nFinished int
@@ -70,7 +73,6 @@ type supervisor struct {
 // hashRound collects the replicas' weight hashes of one step.
 type hashRound struct {
 	hashes []uint64
-	seen   []bool
 	n      int
 }
 
@@ -235,15 +237,19 @@ func (c *coordinator) report(s *supervisor, r *pb.WorkerReport) error {
 // the step.
 func (c *coordinator) checkHash(s *supervisor, r *pb.WorkerReport) error {
 	world := len(s.ranked)
+	if s.hashedUpTo == nil {
+		s.hashedUpTo = make([]uint64, world)
+	}
+	if r.Step < s.hashedUpTo[r.Rank] {
+		return fmt.Errorf("coordinator: %v reported the hash of step %d after that of step %d", s.ranked[r.Rank], r.Step, s.hashedUpTo[r.Rank]-1)
+	}
+	s.hashedUpTo[r.Rank] = r.Step + 1
 	h, ok := s.hashes[r.Step]
 	if !ok {
-		h = &hashRound{hashes: make([]uint64, world), seen: make([]bool, world)}
+		h = &hashRound{hashes: make([]uint64, world)}
 		s.hashes[r.Step] = h
 	}
-	if h.seen[r.Rank] {
-		return fmt.Errorf("coordinator: %v reported the hash of step %d twice", s.ranked[r.Rank], r.Step)
-	}
-	h.seen[r.Rank], h.hashes[r.Rank] = true, r.WeightsHash
+	h.hashes[r.Rank] = r.WeightsHash
 	h.n++
 	if h.n < world {
 		return nil

@@ -14,6 +14,15 @@ import (
 // accepts. Shards, weights and gradients travel in chunks well below it.
 const MaxMessageBytes = 8 << 20
 
+// Flow control and socket buffers. A window of several segments keeps a
+// sender from stalling on acknowledgements (gRPC's default starts at 64 KiB
+// and grows only with its bandwidth estimate); larger buffers mean fewer
+// system calls per segment.
+const (
+	WindowBytes = 16 << 20
+	BufferBytes = 256 << 10
+)
+
 // Keepalive settings: a peer that stops answering pings for
 // KeepaliveTime+KeepaliveTimeout is declared dead and its streams fail.
 const (
@@ -27,6 +36,10 @@ func ServerOptions() []grpc.ServerOption {
 		grpc.MaxRecvMsgSize(MaxMessageBytes),
 		grpc.MaxSendMsgSize(MaxMessageBytes),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: KeepaliveTime, Timeout: KeepaliveTimeout}),
+		grpc.InitialWindowSize(WindowBytes),
+		grpc.InitialConnWindowSize(WindowBytes),
+		grpc.WriteBufferSize(BufferBytes),
+		grpc.ReadBufferSize(BufferBytes),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: KeepaliveTime / 2, PermitWithoutStream: true}),
 	}
 }
@@ -37,6 +50,10 @@ func DialOptions() []grpc.DialOption {
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxMessageBytes), grpc.MaxCallSendMsgSize(MaxMessageBytes)),
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: KeepaliveTime, Timeout: KeepaliveTimeout, PermitWithoutStream: true}),
+		grpc.WithInitialWindowSize(WindowBytes),
+		grpc.WithInitialConnWindowSize(WindowBytes),
+		grpc.WithWriteBufferSize(BufferBytes),
+		grpc.WithReadBufferSize(BufferBytes),
 	}
 }
 

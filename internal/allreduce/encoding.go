@@ -1,0 +1,69 @@
+package allreduce
+
+import (
+	"encoding/binary"
+	"math"
+	"unsafe"
+)
+
+// Values travel as little-endian float64. On little-endian machines (all the
+// usual ones) a []float64 already is that byte sequence, so the hot paths
+// view memory instead of converting element by element; elsewhere, and for
+// misaligned buffers, they fall back to explicit conversion.
+
+var littleEndian = binary.NativeEndian.Uint16([]byte{1, 0}) == 1
+
+// encode returns the wire bytes of v: a view of v itself on little-endian
+// machines, else v converted into buf (grown as needed). The caller must not
+// change v while it uses the result.
+func encode(buf []byte, v []float64) []byte {
+	if littleEndian {
+		if len(v) == 0 {
+			return nil
+		}
+		return unsafe.Slice((*byte)(unsafe.Pointer(&v[0])), 8*len(v))
+	}
+	n := 8 * len(v)
+	if cap(buf) < n {
+		buf = make([]byte, n)
+	}
+	buf = buf[:n]
+	for i, x := range v {
+		binary.LittleEndian.PutUint64(buf[8*i:], math.Float64bits(x))
+	}
+	return buf
+}
+
+// floats views b as float64 values when the machine and b's alignment
+// allow it.
+func floats(b []byte) ([]float64, bool) {
+	if !littleEndian || len(b) == 0 || uintptr(unsafe.Pointer(&b[0]))%8 != 0 {
+		return nil, false
+	}
+	return unsafe.Slice((*float64)(unsafe.Pointer(&b[0])), len(b)/8), true
+}
+
+// decode copies the values in b into v.
+func decode(v []float64, b []byte) {
+	if f, ok := floats(b); ok {
+		copy(v, f)
+		return
+	}
+	for i := range v {
+		v[i] = math.Float64frombits(binary.LittleEndian.Uint64(b[8*i:]))
+	}
+}
+
+// addDecoded adds the values in b to v.
+func addDecoded(v []float64, b []byte) {
+	if f, ok := floats(b); ok {
+		f = f[:len(v)]
+		for i, x := range f {
+			v[i] += x
+		}
+		return
+	}
+	for i := range v {
+		v[i] += math.Float64frombits(binary.LittleEndian.Uint64(b[8*i:]))
+	}
+}
