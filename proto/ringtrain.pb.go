@@ -286,8 +286,15 @@ type JobSpec struct {
 	// allreduce_timeout_ms bounds one collective.
 	AllreduceTimeoutMs uint32 `protobuf:"varint,13,opt,name=allreduce_timeout_ms,json=allreduceTimeoutMs,proto3" json:"allreduce_timeout_ms,omitempty"`
 	SegmentBytes       uint32 `protobuf:"varint,14,opt,name=segment_bytes,json=segmentBytes,proto3" json:"segment_bytes,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// deterministic selects exact fixed-point gradient sums over micro-batches
+	// of micro_batch samples, starting at fixed_point_bits fractional bits
+	// (see package fixedpoint): the weights then do not depend on the number
+	// of workers.
+	Deterministic  bool   `protobuf:"varint,15,opt,name=deterministic,proto3" json:"deterministic,omitempty"`
+	MicroBatch     uint32 `protobuf:"varint,16,opt,name=micro_batch,json=microBatch,proto3" json:"micro_batch,omitempty"`
+	FixedPointBits uint32 `protobuf:"varint,17,opt,name=fixed_point_bits,json=fixedPointBits,proto3" json:"fixed_point_bits,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *JobSpec) Reset() {
@@ -414,6 +421,27 @@ func (x *JobSpec) GetAllreduceTimeoutMs() uint32 {
 func (x *JobSpec) GetSegmentBytes() uint32 {
 	if x != nil {
 		return x.SegmentBytes
+	}
+	return 0
+}
+
+func (x *JobSpec) GetDeterministic() bool {
+	if x != nil {
+		return x.Deterministic
+	}
+	return false
+}
+
+func (x *JobSpec) GetMicroBatch() uint32 {
+	if x != nil {
+		return x.MicroBatch
+	}
+	return 0
+}
+
+func (x *JobSpec) GetFixedPointBits() uint32 {
+	if x != nil {
+		return x.FixedPointBits
 	}
 	return 0
 }
@@ -873,9 +901,12 @@ type WorkerReport struct {
 	Finished bool   `protobuf:"varint,12,opt,name=finished,proto3" json:"finished,omitempty"`
 	// train_ns, in the finished report, is the wall time of the worker's
 	// training loop, from before its first step to after its last.
-	TrainNs       uint64 `protobuf:"varint,13,opt,name=train_ns,json=trainNs,proto3" json:"train_ns,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	TrainNs uint64 `protobuf:"varint,13,opt,name=train_ns,json=trainNs,proto3" json:"train_ns,omitempty"`
+	// fixed_point_bits, in deterministic mode, is the resolution the step
+	// ended with (lower than the job's after overflows).
+	FixedPointBits uint32 `protobuf:"varint,14,opt,name=fixed_point_bits,json=fixedPointBits,proto3" json:"fixed_point_bits,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *WorkerReport) Reset() {
@@ -999,6 +1030,13 @@ func (x *WorkerReport) GetTrainNs() uint64 {
 	return 0
 }
 
+func (x *WorkerReport) GetFixedPointBits() uint32 {
+	if x != nil {
+		return x.FixedPointBits
+	}
+	return 0
+}
+
 type ReportAck struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -1074,14 +1112,16 @@ func (*UploadAck) Descriptor() ([]byte, []int) {
 // RingFrame is one frame of a collective (see allreduce.Frame). The first
 // frame of a Pass stream carries only the hello.
 type RingFrame struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Hello         *Hello                 `protobuf:"bytes,1,opt,name=hello,proto3" json:"hello,omitempty"`
-	Step          uint64                 `protobuf:"varint,2,opt,name=step,proto3" json:"step,omitempty"`
-	Seq           uint32                 `protobuf:"varint,3,opt,name=seq,proto3" json:"seq,omitempty"`
-	Length        uint64                 `protobuf:"varint,4,opt,name=length,proto3" json:"length,omitempty"`
-	Data          []byte                 `protobuf:"bytes,5,opt,name=data,proto3" json:"data,omitempty"`
-	Abort         string                 `protobuf:"bytes,6,opt,name=abort,proto3" json:"abort,omitempty"`
-	Origin        int32                  `protobuf:"varint,7,opt,name=origin,proto3" json:"origin,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Hello  *Hello                 `protobuf:"bytes,1,opt,name=hello,proto3" json:"hello,omitempty"`
+	Step   uint64                 `protobuf:"varint,2,opt,name=step,proto3" json:"step,omitempty"`
+	Seq    uint32                 `protobuf:"varint,3,opt,name=seq,proto3" json:"seq,omitempty"`
+	Length uint64                 `protobuf:"varint,4,opt,name=length,proto3" json:"length,omitempty"`
+	Data   []byte                 `protobuf:"bytes,5,opt,name=data,proto3" json:"data,omitempty"`
+	Abort  string                 `protobuf:"bytes,6,opt,name=abort,proto3" json:"abort,omitempty"`
+	Origin int32                  `protobuf:"varint,7,opt,name=origin,proto3" json:"origin,omitempty"`
+	// kind is the element type: 0 for float64, 1 for int64.
+	Kind          uint32 `protobuf:"varint,8,opt,name=kind,proto3" json:"kind,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1161,6 +1201,13 @@ func (x *RingFrame) GetAbort() string {
 func (x *RingFrame) GetOrigin() int32 {
 	if x != nil {
 		return x.Origin
+	}
+	return 0
+}
+
+func (x *RingFrame) GetKind() uint32 {
+	if x != nil {
+		return x.Kind
 	}
 	return 0
 }
@@ -1287,7 +1334,7 @@ const file_ringtrain_proto_rawDesc = "" +
 	"\n" +
 	"ring_addrs\x18\x04 \x03(\tR\tringAddrs\x12\x1d\n" +
 	"\n" +
-	"worker_ids\x18\x05 \x03(\tR\tworkerIds\"\xee\x03\n" +
+	"worker_ids\x18\x05 \x03(\tR\tworkerIds\"\xdf\x04\n" +
 	"\aJobSpec\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x1d\n" +
 	"\n" +
@@ -1306,7 +1353,11 @@ const file_ringtrain_proto_rawDesc = "" +
 	"\n" +
 	"hash_every\x18\f \x01(\rR\thashEvery\x120\n" +
 	"\x14allreduce_timeout_ms\x18\r \x01(\rR\x12allreduceTimeoutMs\x12#\n" +
-	"\rsegment_bytes\x18\x0e \x01(\rR\fsegmentBytes\"6\n" +
+	"\rsegment_bytes\x18\x0e \x01(\rR\fsegmentBytes\x12$\n" +
+	"\rdeterministic\x18\x0f \x01(\bR\rdeterministic\x12\x1f\n" +
+	"\vmicro_batch\x18\x10 \x01(\rR\n" +
+	"microBatch\x12(\n" +
+	"\x10fixed_point_bits\x18\x11 \x01(\rR\x0efixedPointBits\"6\n" +
 	"\x04Stop\x12\x16\n" +
 	"\x06reason\x18\x01 \x01(\tR\x06reason\x12\x16\n" +
 	"\x06failed\x18\x02 \x01(\bR\x06failed\"9\n" +
@@ -1344,7 +1395,7 @@ const file_ringtrain_proto_rawDesc = "" +
 	"iterations\x12\x14\n" +
 	"\x05slots\x18\a \x03(\tR\x05slots\x12\x1b\n" +
 	"\tepoch_end\x18\b \x01(\bR\bepochEnd\x12\x14\n" +
-	"\x05final\x18\t \x01(\bR\x05final\"\xed\x02\n" +
+	"\x05final\x18\t \x01(\bR\x05final\"\x97\x03\n" +
 	"\fWorkerReport\x12\x12\n" +
 	"\x04rank\x18\x01 \x01(\x05R\x04rank\x12\x1b\n" +
 	"\tworker_id\x18\x02 \x01(\tR\bworkerId\x12\x12\n" +
@@ -1360,9 +1411,10 @@ const file_ringtrain_proto_rawDesc = "" +
 	" \x01(\x04R\voptimizerNs\x12\x14\n" +
 	"\x05error\x18\v \x01(\tR\x05error\x12\x1a\n" +
 	"\bfinished\x18\f \x01(\bR\bfinished\x12\x19\n" +
-	"\btrain_ns\x18\r \x01(\x04R\atrainNs\"\v\n" +
+	"\btrain_ns\x18\r \x01(\x04R\atrainNs\x12(\n" +
+	"\x10fixed_point_bits\x18\x0e \x01(\rR\x0efixedPointBits\"\v\n" +
 	"\tReportAck\"\v\n" +
-	"\tUploadAck\"\xb6\x01\n" +
+	"\tUploadAck\"\xca\x01\n" +
 	"\tRingFrame\x12)\n" +
 	"\x05hello\x18\x01 \x01(\v2\x13.ringtrain.v1.HelloR\x05hello\x12\x12\n" +
 	"\x04step\x18\x02 \x01(\x04R\x04step\x12\x10\n" +
@@ -1370,7 +1422,8 @@ const file_ringtrain_proto_rawDesc = "" +
 	"\x06length\x18\x04 \x01(\x04R\x06length\x12\x12\n" +
 	"\x04data\x18\x05 \x01(\fR\x04data\x12\x14\n" +
 	"\x05abort\x18\x06 \x01(\tR\x05abort\x12\x16\n" +
-	"\x06origin\x18\a \x01(\x05R\x06origin\"[\n" +
+	"\x06origin\x18\a \x01(\x05R\x06origin\x12\x12\n" +
+	"\x04kind\x18\b \x01(\rR\x04kind\"[\n" +
 	"\x05Hello\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x1e\n" +
 	"\n" +

@@ -98,11 +98,31 @@ var ErrAborted = errors.New("aborted by another rank")
 // call: on a deadline the error names the neighbour that was being waited
 // for. After an error the transport is broken (see Transport).
 func (r *Ring) AllReduce(ctx context.Context, step uint64, v []float64, op Op) error {
+	return r.run(ctx, step, &floatVector{v: v, average: op == Average, n: r.t.Size()})
+}
+
+// AllReduceInt64 replaces v, on every rank, with the element-wise sum of the
+// vectors all ranks passed for the same step. Integer addition is exact and
+// associative, so the result does not depend on the ring's size or order. A
+// partial sum that overflows int64 fails the collective (ErrOverflow) on the
+// rank that computed it, and every other rank with it: never a silently
+// wrong sum. (Which partial sums exist depends on the ring, so inputs whose
+// total fits but whose partial sums may not should be kept within bounds,
+// as package fixedpoint does.)
+func (r *Ring) AllReduceInt64(ctx context.Context, step uint64, v []int64) error {
+	return r.run(ctx, step, &intVector{v: v})
+}
+
+// ErrOverflow is wrapped by the error of an integer sum that overflowed.
+var ErrOverflow = errors.New("int64 overflow")
+
+// run runs one collective on v.
+func (r *Ring) run(ctx context.Context, step uint64, v vector) error {
 	n := r.t.Size()
 	if n == 1 {
 		return ctx.Err()
 	}
-	p := newPlan(len(v), n, r.t.Rank(), r.cfg.SegmentBytes/8)
+	p := newPlan(v.len(), n, r.t.Rank(), r.cfg.SegmentBytes/8)
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 
@@ -116,7 +136,7 @@ func (r *Ring) AllReduce(ctx context.Context, step uint64, v []float64, op Op) e
 			cancel(sendErr)
 		}
 	}()
-	err := r.receiveAll(ctx, step, v, op, p, ready)
+	err := r.receiveAll(ctx, step, v, p, ready)
 	if err != nil {
 		cancel(err)
 	}
@@ -125,7 +145,7 @@ func (r *Ring) AllReduce(ctx context.Context, step uint64, v []float64, op Op) e
 		err = sendErr
 	}
 	if err != nil {
-		r.tellRight(step, len(v), err)
+		r.tellRight(step, v, err)
 	}
 	return err
 }
@@ -177,8 +197,8 @@ func (p plan) phase(round int) (string, int) {
 // sendAll sends every segment of every round, each as soon as the segment
 // it forwards has been received (rounds after the first forward what arrived
 // in the round before).
-func (r *Ring) sendAll(ctx context.Context, step uint64, v []float64, p plan, ready <-chan struct{}) error {
-	f := Frame{Step: step, Length: uint64(len(v))}
+func (r *Ring) sendAll(ctx context.Context, step uint64, v vector, p plan, ready <-chan struct{}) error {
+	f := Frame{Step: step, Length: uint64(v.len()), Kind: v.kind()}
 	for round := 0; round < p.rounds; round++ {
 		c := p.sendChunk(round)
 		for s := 0; s < p.segments; s++ {
@@ -190,8 +210,7 @@ func (r *Ring) sendAll(ctx context.Context, step uint64, v []float64, p plan, re
 				}
 			}
 			lo, hi := p.segment(c, s)
-			r.sendBuf = encode(r.sendBuf, v[lo:hi])
-			f.Seq, f.Data = uint32(round*p.segments+s), r.sendBuf
+			f.Seq, f.Data = uint32(round*p.segments+s), v.wire(&r.sendBuf, lo, hi)
 			if err := r.t.Send(ctx, &f); err != nil {
 				phase, pr := p.phase(round)
 				return &Error{Step: step, Phase: phase, Round: pr, Peer: r.t.Right(), Dir: "send to", Err: err}
@@ -203,9 +222,8 @@ func (r *Ring) sendAll(ctx context.Context, step uint64, v []float64, p plan, re
 
 // receiveAll receives every segment, adds (reduce-scatter) or copies
 // (all-gather) it into v, and signals the sender.
-func (r *Ring) receiveAll(ctx context.Context, step uint64, v []float64, op Op, p plan, ready chan<- struct{}) error {
+func (r *Ring) receiveAll(ctx context.Context, step uint64, v vector, p plan, ready chan<- struct{}) error {
 	var f Frame
-	scale := 1 / float64(p.n)
 	for round := 0; round < p.rounds; round++ {
 		c := p.recvChunk(round)
 		phase, pr := p.phase(round)
@@ -220,19 +238,18 @@ func (r *Ring) receiveAll(ctx context.Context, step uint64, v []float64, op Op, 
 				return fail(err)
 			}
 			lo, hi := p.segment(c, s)
-			if err := check(&f, step, len(v), uint32(round*p.segments+s), hi-lo, r.t.Left()); err != nil {
+			if err := check(&f, step, v, uint32(round*p.segments+s), hi-lo, r.t.Left()); err != nil {
 				return fail(err)
 			}
-			seg := v[lo:hi]
 			if round < p.n-1 {
-				addDecoded(seg, f.Data)
-				if round == p.n-2 && op == Average {
-					for i := range seg {
-						seg[i] *= scale
-					}
+				if err := v.add(lo, hi, f.Data); err != nil {
+					return fail(err)
+				}
+				if round == p.n-2 {
+					v.finish(lo, hi)
 				}
 			} else {
-				decode(seg, f.Data)
+				v.set(lo, hi, f.Data)
 			}
 			if round < p.rounds-1 {
 				ready <- struct{}{}
@@ -252,14 +269,14 @@ func (e *abortError) Error() string        { return fmt.Sprintf("rank %d gave up
 func (e *abortError) Is(target error) bool { return target == ErrAborted }
 
 // check validates a received frame against what this rank expects.
-func check(f *Frame, step uint64, length int, seq uint32, values int, left Peer) error {
+func check(f *Frame, step uint64, v vector, seq uint32, values int, left Peer) error {
 	switch {
 	case f.Abort != "":
 		return &abortError{origin: f.Origin, reason: f.Abort}
 	case f.Step != step:
 		return fmt.Errorf("%v is at step %d, this rank at step %d", left, f.Step, step)
-	case f.Length != uint64(length):
-		return fmt.Errorf("%v reduces a vector of length %d, this rank one of length %d", left, f.Length, length)
+	case f.Length != uint64(v.len()) || f.Kind != v.kind():
+		return fmt.Errorf("%v reduces a vector of length %d of %v, this rank one of length %d of %v", left, f.Length, f.Kind, v.len(), v.kind())
 	case f.Seq != seq:
 		return fmt.Errorf("frame %d arrived where frame %d was due", f.Seq, seq)
 	case len(f.Data) != 8*values:
@@ -272,8 +289,8 @@ func check(f *Frame, step uint64, length int, seq uint32, values int, left Peer)
 // the right-hand neighbour, so that the error it reports names the cause
 // rather than a broken stream. An abort received from the left is passed on
 // unchanged until it reaches the rank it started from.
-func (r *Ring) tellRight(step uint64, length int, cause error) {
-	f := &Frame{Step: step, Length: uint64(length), Abort: cause.Error(), Origin: r.t.Rank()}
+func (r *Ring) tellRight(step uint64, v vector, cause error) {
+	f := &Frame{Step: step, Length: uint64(v.len()), Kind: v.kind(), Abort: cause.Error(), Origin: r.t.Rank()}
 	if ab := (*abortError)(nil); errors.As(cause, &ab) {
 		if ab.origin == r.t.Right().Rank {
 			return

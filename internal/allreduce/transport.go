@@ -10,15 +10,33 @@ type Frame struct {
 	// Step identifies the collective; Seq numbers the frames within it.
 	Step uint64
 	Seq  uint32
-	// Length is the length of the vector being reduced, carried by every
-	// frame so that ranks that disagree find out at the first frame.
+	// Length is the length of the vector being reduced and Kind its element
+	// type, carried by every frame so that ranks that disagree find out at
+	// the first frame.
 	Length uint64
+	Kind   Kind
 	// Data holds the values of one segment, little-endian float64.
 	Data []byte
 	// Abort, when not empty, says that rank Origin gave up the collective
 	// and why; such a frame carries no data.
 	Abort  string
 	Origin int
+}
+
+// Kind is the element type of a reduced vector.
+type Kind uint8
+
+// The element types.
+const (
+	Float64 Kind = iota
+	Int64
+)
+
+func (k Kind) String() string {
+	if k == Int64 {
+		return "int64"
+	}
+	return "float64"
 }
 
 // Peer names a rank for error messages.
@@ -43,7 +61,8 @@ func (p Peer) String() string {
 // fails, the transport is broken: every later call fails and the caller must
 // Close it and form a new ring. Close unblocks pending calls, and the
 // neighbours' calls fail promptly once it is closed, as they would if the
-// process died.
+// process died. Frames sent but not yet received when a transport closes
+// may be lost: close a ring only once every rank is done with it.
 type Transport interface {
 	Rank() int
 	Size() int

@@ -35,6 +35,9 @@ func Coordinator(args []string) int {
 	fs.IntVar(&cfg.HashEvery, "hash-every", cfg.HashEvery, "compare the replicas' weights every N steps (0: only at the end)")
 	fs.DurationVar(&cfg.AllreduceTimeout, "allreduce-timeout", cfg.AllreduceTimeout, "time limit of one gradient all-reduce")
 	fs.IntVar(&cfg.SegmentBytes, "segment-bytes", 0, "all-reduce frame size in bytes (0: 256 KiB)")
+	fs.BoolVar(&cfg.Deterministic, "deterministic", false, "bit-identical weights whatever the number of workers (exact fixed-point gradient sums)")
+	fs.IntVar(&cfg.MicroBatch, "micro-batch", 0, "deterministic mode's micro-batch (0: derived from the global batch alone)")
+	fs.IntVar(&cfg.FixedPointBits, "fixed-point-bits", 0, "deterministic mode's initial fractional bits (0: 40)")
 	level := fs.String("log-level", "info", "debug, info, warn or error")
 	fs.Usage = usage(fs, "coordinator [flags]\n       coordinator predict [flags]\n       coordinator worker [flags]")
 	if err := parse(fs, args); err != nil {

@@ -55,6 +55,13 @@ type Config struct {
 	AllreduceTimeout time.Duration
 	// SegmentBytes is the all-reduce frame size (0: the default).
 	SegmentBytes int
+	// Deterministic makes the final weights independent of the number of
+	// workers: gradients are summed exactly, as fixed-point integers, over
+	// micro-batches of MicroBatch samples (0: DefaultMicroBatch), starting
+	// at FixedPointBits fractional bits (0: fixedpoint.DefaultBits).
+	Deterministic  bool
+	MicroBatch     int
+	FixedPointBits int
 	// WorkerCommand starts one local worker; the coordinator appends
 	// -coordinator, -listen and -id. Empty means this executable's worker
 	// subcommand.
@@ -102,12 +109,48 @@ func (c Config) Validate() error {
 		return fmt.Errorf("coordinator: learning rate %v cannot be negative", c.LR)
 	case c.WarmupEpochs < 0:
 		return fmt.Errorf("coordinator: warm-up epochs %v cannot be negative", c.WarmupEpochs)
-	case c.JoinTimeout <= 0 || c.AllreduceTimeout <= 0:
-		return errors.New("coordinator: timeouts must be positive")
+	case c.JoinTimeout <= 0:
+		return errors.New("coordinator: the join timeout must be positive")
+	case c.AllreduceTimeout < time.Millisecond:
+		return fmt.Errorf("coordinator: the all-reduce timeout %v is under a millisecond", c.AllreduceTimeout)
 	case c.HashEvery < 0 || c.SegmentBytes < 0:
 		return errors.New("coordinator: hash interval and segment size cannot be negative")
+	case c.MicroBatch < 0 || c.FixedPointBits < 0 || c.FixedPointBits > 62:
+		return fmt.Errorf("coordinator: micro-batch %d and fixed-point bits %d out of range", c.MicroBatch, c.FixedPointBits)
+	case c.Deterministic && c.microBatch() > 0 && c.Batch%c.microBatch() != 0:
+		return fmt.Errorf("coordinator: the micro-batch of %d samples does not divide the per-worker batch of %d", c.microBatch(), c.Batch)
 	}
 	return nil
+}
+
+// DefaultMicroBatch is the micro-batch size deterministic mode uses for a
+// global batch unless told otherwise: the largest size that divides the
+// per-worker batch of every worker count from 1 to 8 that divides the
+// global batch (4 for a global batch of 96, 8 for 64). It depends on the
+// global batch alone, so runs on different numbers of workers agree.
+func DefaultMicroBatch(globalBatch int) int {
+	g := 0
+	for n := 1; n <= 8; n++ {
+		if globalBatch%n == 0 {
+			g = gcd(g, globalBatch/n)
+		}
+	}
+	return g
+}
+
+func gcd(a, b int) int {
+	for b != 0 {
+		a, b = b, a%b
+	}
+	return a
+}
+
+// microBatch is the deterministic mode's micro-batch size.
+func (c Config) microBatch() int {
+	if c.MicroBatch > 0 {
+		return c.MicroBatch
+	}
+	return DefaultMicroBatch(c.world() * c.Batch)
 }
 
 // world is the number of workers in the ring.

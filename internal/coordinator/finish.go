@@ -41,9 +41,15 @@ type Summary struct {
 	StepMillis    StepMillis     `json:"step_ms"`
 	ReplicaChecks int            `json:"replica_checks"`
 	EpochMetrics  []EpochMetrics `json:"epoch_metrics"`
-	Checkpoint    string         `json:"checkpoint,omitempty"`
-	CPUs          int            `json:"cpus"`
-	GoVersion     string         `json:"go_version"`
+	// Deterministic mode: micro-batch size, final fixed-point resolution
+	// and how often it had to be lowered.
+	Deterministic      bool   `json:"deterministic"`
+	MicroBatch         int    `json:"micro_batch,omitempty"`
+	FixedPointBits     int    `json:"fixed_point_bits,omitempty"`
+	FixedPointRescales int    `json:"fixed_point_rescales"`
+	Checkpoint         string `json:"checkpoint,omitempty"`
+	CPUs               int    `json:"cpus"`
+	GoVersion          string `json:"go_version"`
 }
 
 // StepMillis is a mean step time in milliseconds, by part.
@@ -86,6 +92,8 @@ func (c *coordinator) finish(s *supervisor) (*Summary, error) {
 		WeightsSHA256: wire.WeightsSHA256(final.Params), Model: c.spec.Summary(),
 		LearningRate: c.job.PeakLearningRate, WarmupSteps: int(c.job.WarmupSteps), Seed: c.job.Seed,
 		ReplicaChecks: s.replicaChecks, EpochMetrics: s.epochs, CPUs: runtime.NumCPU(), GoVersion: runtime.Version(),
+		Deterministic: c.job.Deterministic, MicroBatch: int(c.job.MicroBatch),
+		FixedPointBits: s.fixedPointBits, FixedPointRescales: s.rescales,
 	}
 	if s.timedN > 0 {
 		n := float64(s.timedN) * 1e6

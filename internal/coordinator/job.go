@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"ringtrain/internal/fixedpoint"
 	"ringtrain/internal/mnist"
 	"ringtrain/internal/nn"
 	"ringtrain/internal/rpc"
@@ -87,9 +88,12 @@ type coordinator struct {
 
 	members membership
 	// joins counts the running Join handlers, so that a Stop can be
-	// delivered before the job's end closes the streams.
-	joins sync.WaitGroup
-	local *localWorkers
+	// delivered before the job's end closes the streams; once ending is
+	// set no handler joins it (joinMu guards both).
+	joinMu sync.Mutex
+	ending bool
+	joins  sync.WaitGroup
+	local  *localWorkers
 }
 
 // newCoordinator loads the data, builds the model description and the
@@ -141,6 +145,12 @@ func newCoordinator(cfg Config) (*coordinator, error) {
 		BaseLearningRate: base, PeakLearningRate: peak, WarmupSteps: warmup,
 		HashEvery: uint32(cfg.HashEvery), AllreduceTimeoutMs: uint32(cfg.AllreduceTimeout.Milliseconds()),
 		SegmentBytes: uint32(segment),
+	}
+	if cfg.Deterministic {
+		job.Deterministic, job.MicroBatch, job.FixedPointBits = true, uint32(cfg.microBatch()), uint32(fixedpoint.DefaultBits)
+		if cfg.FixedPointBits > 0 {
+			job.FixedPointBits = uint32(cfg.FixedPointBits)
+		}
 	}
 	return &coordinator{
 		cfg: cfg, log: log, job: job, spec: spec, plan: plan, train: train, test: test,

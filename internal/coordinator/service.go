@@ -19,6 +19,17 @@ type service struct {
 	c *coordinator
 }
 
+// joinStarted counts a new Join handler, unless the job is ending.
+func (c *coordinator) joinStarted() bool {
+	c.joinMu.Lock()
+	defer c.joinMu.Unlock()
+	if c.ending {
+		return false
+	}
+	c.joins.Add(1)
+	return true
+}
+
 // post hands an event to the supervise loop unless the job has ended.
 func (c *coordinator) post(e event) bool {
 	select {
@@ -37,7 +48,9 @@ func (s *service) Join(req *pb.JoinRequest, stream pb.Coordinator_JoinServer) er
 	case req.RingAddr == "":
 		return status.Error(codes.InvalidArgument, "coordinator: join: ring_addr is required")
 	}
-	c.joins.Add(1)
+	if !c.joinStarted() {
+		return status.Error(codes.Unavailable, "coordinator: the job is ending")
+	}
 	defer c.joins.Done()
 	m, err := c.members.add(req)
 	if err != nil {
@@ -142,12 +155,34 @@ func (s *service) UploadState(stream pb.Coordinator_UploadStateServer) error {
 	if _, err := c.checkJob(h.JobId, h.Rank); err != nil {
 		return err
 	}
-	if len(st.Params) != len(c.initParams) || h.Step == 0 || h.Step > c.job.MaxSteps {
-		return status.Errorf(codes.InvalidArgument, "coordinator: upload: %d parameters at step %d; the model has %d, the job %d steps",
-			len(st.Params), h.Step, len(c.initParams), c.job.MaxSteps)
+	if err := c.checkUpload(h, len(st.Params)); err != nil {
+		return err
 	}
 	if !c.post(uploaded{st}) {
 		return status.Error(codes.Unavailable, "coordinator: the job has ended")
 	}
 	return stream.SendAndClose(&pb.UploadAck{})
+}
+
+// checkUpload validates an upload's header: only rank 0 uploads, at an
+// epoch's end or the job's end, with flags that match its step.
+func (c *coordinator) checkUpload(h *pb.StateHeader, params int) error {
+	spe, steps := c.job.StepsPerEpoch, c.job.MaxSteps
+	switch {
+	case h.Rank != 0:
+		return status.Errorf(codes.PermissionDenied, "coordinator: upload: only rank 0 uploads state, not rank %d", h.Rank)
+	case params != len(c.initParams):
+		return status.Errorf(codes.InvalidArgument, "coordinator: upload: %d parameters, the model has %d", params, len(c.initParams))
+	case h.Step == 0 || h.Step > steps:
+		return status.Errorf(codes.InvalidArgument, "coordinator: upload: step %d outside the job's %d steps", h.Step, steps)
+	case uint64(h.Epoch) != (h.Step-1)/spe:
+		return status.Errorf(codes.InvalidArgument, "coordinator: upload: epoch %d does not contain step %d", h.Epoch, h.Step)
+	case h.EpochEnd != (h.Step%spe == 0):
+		return status.Errorf(codes.InvalidArgument, "coordinator: upload: epoch_end %v at step %d", h.EpochEnd, h.Step)
+	case h.Final != (h.Step == steps):
+		return status.Errorf(codes.InvalidArgument, "coordinator: upload: final %v at step %d of %d", h.Final, h.Step, steps)
+	case !h.EpochEnd && !h.Final:
+		return status.Errorf(codes.InvalidArgument, "coordinator: upload: step %d is neither an epoch's end nor the job's", h.Step)
+	}
+	return nil
 }

@@ -68,6 +68,9 @@ type supervisor struct {
 	optimizerNs, timedN uint64
 	pendingErr          error
 	graceTimer          <-chan time.Time
+	// fixedPointBits is the deterministic mode's current resolution,
+	// rescales how often it was lowered.
+	fixedPointBits, rescales int
 }
 
 // hashRound collects the replicas' weight hashes of one step.
@@ -81,12 +84,13 @@ func (c *coordinator) supervise(ctx context.Context) (*Summary, error) {
 	world := int(c.job.WorldSize)
 	epochs := int((c.job.MaxSteps + c.job.StepsPerEpoch - 1) / c.job.StepsPerEpoch)
 	s := &supervisor{
-		progress:   newProgress(c.cfg.Progress, c.job, c.globalBatch()),
-		hashes:     make(map[uint64]*hashRound),
-		finished:   make([]bool, world),
-		epochLoss:  make([]float64, epochs),
-		epochSteps: make([]int, epochs),
-		epochs:     make([]EpochMetrics, epochs),
+		fixedPointBits: int(c.job.FixedPointBits),
+		progress:       newProgress(c.cfg.Progress, c.job, c.globalBatch()),
+		hashes:         make(map[uint64]*hashRound),
+		finished:       make([]bool, world),
+		epochLoss:      make([]float64, epochs),
+		epochSteps:     make([]int, epochs),
+		epochs:         make([]EpochMetrics, epochs),
 	}
 	defer s.evals.Wait()
 	joinTimer := time.NewTimer(c.cfg.JoinTimeout)
@@ -218,6 +222,13 @@ func (c *coordinator) report(s *supervisor, r *pb.WorkerReport) error {
 		s.reduceNs += r.AllreduceNs
 		s.optimizerNs += r.OptimizerNs
 		s.timedN++
+		if c.job.Deterministic {
+			if int(r.FixedPointBits) < s.fixedPointBits {
+				s.rescales++
+				c.log.Warn("fixed-point range exceeded: resolution lowered on every replica", "step", r.Step, "bits", r.FixedPointBits)
+			}
+			s.fixedPointBits = int(r.FixedPointBits)
+		}
 		s.progress.step(r.Step, r.Loss)
 	}
 	if r.HasHash {
@@ -297,6 +308,9 @@ func (c *coordinator) evaluate(params []float64) (loss, acc float64) {
 // stopAll queues a Stop for every worker and waits, briefly, for the Join
 // handlers to deliver it.
 func (c *coordinator) stopAll(st *pb.Stop) {
+	c.joinMu.Lock()
+	c.ending = true
+	c.joinMu.Unlock()
 	in := &pb.Instruction{Kind: &pb.Instruction_Stop{Stop: st}}
 	for _, m := range c.members.all() {
 		select {

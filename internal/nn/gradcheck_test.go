@@ -39,6 +39,8 @@ func gradCheckCases() []gradCheckCase {
 			denseLayer(5, "tanh"), denseLayer(4, "linear"), LayerSpec{Type: "activation", Activation: "softmax"})},
 		{name: "softmax layer (unfused)+categorical_ce", spec: spec(CategoricalCrossentropy,
 			denseLayer(5, "sigmoid"), denseLayer(4, "linear"), LayerSpec{Type: "activation", Activation: "softmax"})},
+		{name: "sigmoid+categorical_ce (normalised)", targets: true, spec: spec(CategoricalCrossentropy,
+			denseLayer(5, "tanh"), denseLayer(4, "sigmoid"))},
 		{name: "sigmoid/mse", spec: spec(MeanSquaredError, denseLayer(5, "relu"), denseLayer(4, "sigmoid"))},
 		{name: "tanh activation layer/mse", spec: spec(MeanSquaredError, denseLayer(4, "linear"), LayerSpec{Type: "activation", Activation: "tanh"})},
 		{name: "no bias", spec: spec(SparseCategoricalCrossentropy,
@@ -189,4 +191,42 @@ func ExampleClasses() {
 	probs := []float64{0.1, 0.7, 0.2, 0.6, 0.3, 0.1}
 	fmt.Println(Classes(probs, 3))
 	// Output: [1 0]
+}
+
+// TestSumGradientsSplit checks that summed gradients of two halves of a
+// batch add up to the summed gradient of the whole, and that mean plus
+// penalties is ComputeGradients.
+func TestSumGradientsSplit(t *testing.T) {
+	spec := gradCheckCases()[9].spec // with regularisers
+	m, err := New(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Initialize(4)
+	r := rand.New(rand.NewPCG(5, 6))
+	b := randomBatch(m, 6, false, r)
+	half := func(lo, hi int) *Batch {
+		w := m.InputSize()
+		return &Batch{Rows: hi - lo, X: b.X[lo*w : hi*w], Labels: b.Labels[lo:hi], IDs: b.IDs[lo:hi]}
+	}
+	lossA := m.SumGradients(half(0, 3), 1)
+	gA := append([]float64(nil), m.Grads()...)
+	lossB := m.SumGradients(half(3, 6), 1)
+	for i := range gA {
+		gA[i] += m.Grads()[i]
+	}
+	lossAll := m.SumGradients(b, 1)
+	if math.Abs(lossA+lossB-lossAll) > 1e-12*math.Abs(lossAll) {
+		t.Fatalf("split losses %v + %v, whole %v", lossA, lossB, lossAll)
+	}
+	for i, g := range m.Grads() {
+		if math.Abs(gA[i]-g) > 1e-12*(1+math.Abs(g)) {
+			t.Fatalf("gradient %d: halves sum to %v, whole %v", i, gA[i], g)
+		}
+	}
+	mean := m.ComputeGradients(b, 1)
+	want := lossAll/6 + m.AddPenaltiesValueForTest()
+	if math.Abs(mean-want) > 1e-12 {
+		t.Fatalf("ComputeGradients loss %v, want mean %v plus penalties", mean, want)
+	}
 }

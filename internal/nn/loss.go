@@ -58,15 +58,16 @@ func checkLabel(label, width int) {
 	}
 }
 
-// compute returns the mean loss over the batch of logits z and outputs y
-// (rows×width each) and, when wantGrad, the gradient to back-propagate:
-// dL/dz when fused, dL/dy otherwise.
-func (l *loss) compute(z, y []float64, b *Batch, width int, wantGrad bool) (float64, []float64) {
+// compute returns scale times the sum of the per-sample losses over the
+// batch of logits z and outputs y (rows×width each), and, when wantGrad, the
+// gradient of that to back-propagate: dL/dz when fused, dL/dy otherwise. A
+// scale of 1/rows gives the mean loss.
+func (l *loss) compute(z, y []float64, b *Batch, width int, scale float64, wantGrad bool) (float64, []float64) {
 	rows := b.Rows
 	if wantGrad {
 		l.grad = grow(l.grad, rows*width)
 	}
-	inv := 1 / float64(rows)
+	inv := scale
 	var total float64
 	for r := 0; r < rows; r++ {
 		zr, yr := z[r*width:(r+1)*width], y[r*width:(r+1)*width]
@@ -106,17 +107,7 @@ func (l *loss) compute(z, y []float64, b *Batch, width int, wantGrad bool) (floa
 				g[j] = (mass*yr[j] - target(b, r, j, width)) * inv
 			}
 		case l.kind == CategoricalCrossentropy:
-			for j := range yr {
-				t := target(b, r, j, width)
-				p := min(max(yr[j], probabilityEpsilon), 1-probabilityEpsilon)
-				total -= t * math.Log(p)
-				if g != nil {
-					g[j] = 0
-					if p == yr[j] {
-						g[j] = -t * inv / p
-					}
-				}
-			}
+			total += categoricalFromProbabilities(yr, g, b, r, width, inv)
 		case l.kind == MeanSquaredError:
 			var sq float64
 			scale := 2 * inv / float64(width)
@@ -134,6 +125,40 @@ func (l *loss) compute(z, y []float64, b *Batch, width int, wantGrad bool) (floa
 		return total * inv, nil
 	}
 	return total * inv, l.grad
+}
+
+// categoricalFromProbabilities is the categorical cross-entropy of one row
+// of outputs y that are not a fused softmax, computed as Keras does: the
+// outputs are normalised to sum to 1, then clipped to [ε, 1−ε]. It returns
+// the row's loss and, when g is not nil, writes there the gradient of scale
+// times the loss with respect to y (zero through clipped values).
+func categoricalFromProbabilities(y, g []float64, b *Batch, r, width int, scale float64) float64 {
+	var sum float64
+	for _, v := range y {
+		sum += v
+	}
+	var loss, dot float64 // dot = Σ_j dL/dq_j · q_j
+	for j, v := range y {
+		t := target(b, r, j, width)
+		q := v / sum
+		c := min(max(q, probabilityEpsilon), 1-probabilityEpsilon)
+		loss -= t * math.Log(c)
+		dq := 0.0
+		if c == q {
+			dq = -t / c
+		}
+		if g != nil {
+			g[j] = dq
+		}
+		dot += dq * q
+	}
+	if g != nil {
+		// q_j = y_j/S: dL/dy_k = (dL/dq_k − Σ_j dL/dq_j·q_j)/S.
+		for j := range g {
+			g[j] = scale * (g[j] - dot) / sum
+		}
+	}
+	return loss
 }
 
 // logSumExp is log Σ exp(z), computed without overflow.

@@ -172,9 +172,34 @@ func (m *Model) forward(b *Batch, p *pass) []float64 {
 // batch plus the regularisation penalties. It returns that loss. step keys
 // the dropout masks and should be the number of updates applied so far.
 func (m *Model) ComputeGradients(b *Batch, step uint64) float64 {
+	return m.backprop(b, step, 1/float64(b.Rows)) + m.AddPenalties()
+}
+
+// SumGradients is ComputeGradients for the sum of the per-sample losses
+// instead of their mean, and without the penalties: the gradient of a batch
+// is then the sum of the gradients of any split of it into smaller batches,
+// up to rounding. It returns the summed loss.
+func (m *Model) SumGradients(b *Batch, step uint64) float64 {
+	return m.backprop(b, step, 1)
+}
+
+// AddPenalties adds the regularisation penalties' gradient to the gradient
+// buffer and returns the penalties' value.
+func (m *Model) AddPenalties() float64 {
+	var penalty float64
+	for _, l := range m.layers {
+		penalty += l.penalty()
+		l.addPenaltyGradient()
+	}
+	return penalty
+}
+
+// backprop overwrites the gradient buffer with the gradient of scale times
+// the summed loss of the batch, and returns that scaled loss.
+func (m *Model) backprop(b *Batch, step uint64, scale float64) float64 {
 	p := &pass{train: true, seed: m.seed, step: step, ids: b.IDs}
 	m.forward(b, p)
-	loss, dy := m.loss.compute(m.lastZ, m.lastY, b, m.OutputSize(), true)
+	loss, dy := m.loss.compute(m.lastZ, m.lastY, b, m.OutputSize(), scale, true)
 	// The first layer with parameters needs no input gradient, nor do the
 	// layers before it.
 	firstTrainable := len(m.layers)
@@ -189,10 +214,6 @@ func (m *Model) ComputeGradients(b *Batch, step uint64) float64 {
 		if i <= firstTrainable {
 			break
 		}
-	}
-	for _, l := range m.layers {
-		loss += l.penalty()
-		l.addPenaltyGradient()
 	}
 	return loss
 }

@@ -112,25 +112,53 @@ func (s *Service) Pass(stream pb.Ring_PassServer) error {
 	defer timer.Stop()
 	select {
 	case <-in.done:
-		return in.err
+		return in.result()
 	case <-stream.Context().Done():
 		in.finish(nil)
 		return stream.Context().Err()
 	case <-timer.C:
 	}
 	// Unclaimed: take the stream back unless a transport got it meanwhile.
-	select {
-	case <-s.slot(key).streams:
-		s.forget(key)
+	if s.takeBack(key, in) {
 		return status.Errorf(codes.FailedPrecondition, "ringrpc: no ring %d of job %s here", h.Generation, h.JobId)
-	default:
 	}
 	select {
 	case <-in.done:
-		return in.err
+		return in.result()
 	case <-stream.Context().Done():
 		in.finish(nil)
 		return stream.Context().Err()
+	}
+}
+
+// result ends a finished Pass call: with its error, or with a summary for
+// a ring closed in good order.
+func (in *inbound) result() error {
+	if in.err != nil {
+		return in.err
+	}
+	return in.stream.SendAndClose(&pb.PassSummary{})
+}
+
+// takeBack removes an unclaimed stream from its slot, and the slot, and
+// reports whether it did.
+func (s *Service) takeBack(key slotKey, in *inbound) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sl, ok := s.mu.slots[key]
+	if !ok {
+		return false
+	}
+	select {
+	case got := <-sl.streams:
+		if got != in {
+			sl.streams <- got // not ours: leave it for its transport
+			return false
+		}
+		delete(s.mu.slots, key)
+		return true
+	default:
+		return false
 	}
 }
 

@@ -141,8 +141,11 @@ func (t *Transport) Send(ctx context.Context, f *allreduce.Frame) error {
 		return errors.New("ringrpc: a ring of one has no neighbour")
 	}
 	defer t.watch(ctx)()
+	// The frame's bytes may be a view of the caller's vector; the proto
+	// codec copies them before Send returns. (No stats handler that reads
+	// messages later is installed on ring connections.)
 	m := &t.sendMsg
-	m.Step, m.Seq, m.Length, m.Data, m.Abort, m.Origin = f.Step, f.Seq, f.Length, f.Data, f.Abort, int32(f.Origin)
+	m.Step, m.Seq, m.Length, m.Kind, m.Data, m.Abort, m.Origin = f.Step, f.Seq, f.Length, uint32(f.Kind), f.Data, f.Abort, int32(f.Origin)
 	err := t.out.Send(m)
 	m.Data = nil
 	if err == nil {
@@ -182,12 +185,18 @@ func (t *Transport) Recv(ctx context.Context, f *allreduce.Frame) error {
 		t.fail(err)
 		return err
 	}
-	*f = allreduce.Frame{Step: m.Step, Seq: m.Seq, Length: m.Length, Data: m.Data, Abort: m.Abort, Origin: int(m.Origin)}
+	*f = allreduce.Frame{Step: m.Step, Seq: m.Seq, Length: m.Length, Kind: allreduce.Kind(m.Kind), Data: m.Data, Abort: m.Abort, Origin: int(m.Origin)}
 	return nil
 }
 
-// Close ends both streams and the connection; the neighbours' calls fail.
+// Close ends both streams and the connection at once; the neighbours' calls
+// fail. Frames this rank sent that its neighbour has not yet read may be
+// lost, so a worker closes its ring only once every rank has finished its
+// collectives (the coordinator's Stop says so) or the ring has failed.
 func (t *Transport) Close() error {
+	if t.in != nil {
+		t.in.finish(nil) // the left-hand neighbour's call ends in good order
+	}
 	t.fail(errors.New("closed"))
 	if t.out != nil {
 		t.out.CloseSend()

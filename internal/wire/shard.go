@@ -54,15 +54,16 @@ type Shard struct {
 // ReceiveShard reads a shard stream to its end and checks it against the
 // header and against what the job expects: lanes of the job's count, images
 // of the expected size, labels 0–9, exactly the announced number of images.
-func ReceiveShard(recv func() (*pb.ShardChunk, error), wantLanes int, steps int, seed uint64, wantFeatures int) (*Shard, error) {
+func ReceiveShard(recv func() (*pb.ShardChunk, error), firstLane, wantLanes, steps int, seed uint64, wantFeatures int) (*Shard, error) {
 	c, err := recv()
 	if err != nil {
 		return nil, err
 	}
-	if len(c.LaneSizes) != wantLanes {
-		return nil, fmt.Errorf("wire: shard has %d lanes, the job gives each worker %d", len(c.LaneSizes), wantLanes)
+	if len(c.LaneSizes) != wantLanes || int(c.FirstLane) != firstLane {
+		return nil, fmt.Errorf("wire: shard holds %d lanes from lane %d, this worker owns %d from lane %d",
+			len(c.LaneSizes), c.FirstLane, wantLanes, firstLane)
 	}
-	if int(c.Rows*c.Cols) != wantFeatures {
+	if uint64(c.Rows)*uint64(c.Cols) != uint64(wantFeatures) {
 		return nil, fmt.Errorf("wire: shard images are %d×%d, the model takes %d values", c.Rows, c.Cols, wantFeatures)
 	}
 	var sum uint64
@@ -77,9 +78,9 @@ func ReceiveShard(recv func() (*pb.ShardChunk, error), wantLanes int, steps int,
 	}
 	total, f := int(c.TotalImages), int(c.Rows*c.Cols)
 	rows, cols, first, laneSizes := int(c.Rows), int(c.Cols), int(c.FirstLane), c.LaneSizes
-	ids := make([]int, 0, total)
-	labels := make([]byte, 0, total)
-	pixels := make([]byte, 0, total*f)
+	// Grow with the data that arrives, not with what the header claims.
+	var ids []int
+	var labels, pixels []byte
 	for {
 		n := len(c.SampleIds)
 		if len(c.Labels) != n || len(c.Pixels) != n*f {

@@ -111,7 +111,7 @@ func TestShardRoundTrip(t *testing.T) {
 	if err := SendShard(s.send, data, lanes); err != nil {
 		t.Fatal(err)
 	}
-	sh, err := ReceiveShard(s.recv, 4, plan.StepsPerEpoch(), 5, 4)
+	sh, err := ReceiveShard(s.recv, 2, 4, plan.StepsPerEpoch(), 5, 4)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +148,9 @@ func TestReceiveShardRejectsBadStreams(t *testing.T) {
 		lanes  int
 		want   string
 	}{
-		{"lane count", func([]*pb.ShardChunk) {}, 3, "shard has 2 lanes, the job gives each worker 3"},
+		{"lane count", func([]*pb.ShardChunk) {}, 3, "shard holds 2 lanes from lane 0, this worker owns 3 from lane 0"},
+		{"first lane", func(m []*pb.ShardChunk) { m[0].FirstLane = 1 }, 2, "from lane 1, this worker owns 2 from lane 0"},
+		{"wrapping size", func(m []*pb.ShardChunk) { m[0].Rows, m[0].Cols = 2147483650, 2 }, 2, "shard images are 2147483650×2"},
 		{"image size", func(m []*pb.ShardChunk) { m[0].Rows = 3 }, 2, "shard images are 3×2"},
 		{"label", func(m []*pb.ShardChunk) { m[0].Labels[1] = 12 }, 2, "image 1 has label 12"},
 		{"pixels", func(m []*pb.ShardChunk) { m[0].Pixels = m[0].Pixels[:7] }, 2, "pixel bytes"},
@@ -159,13 +161,13 @@ func TestReceiveShardRejectsBadStreams(t *testing.T) {
 		msgs := good()
 		c.mutate(msgs)
 		s := stream[*pb.ShardChunk]{msgs: msgs}
-		_, err := ReceiveShard(s.recv, c.lanes, plan.StepsPerEpoch(), 5, 4)
+		_, err := ReceiveShard(s.recv, 0, c.lanes, plan.StepsPerEpoch(), 5, 4)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: %v, want %q", c.name, err, c.want)
 		}
 	}
 	boom := errors.New("boom")
-	if _, err := ReceiveShard(func() (*pb.ShardChunk, error) { return nil, boom }, 2, 1, 5, 4); !errors.Is(err, boom) {
+	if _, err := ReceiveShard(func() (*pb.ShardChunk, error) { return nil, boom }, 0, 2, 1, 5, 4); !errors.Is(err, boom) {
 		t.Errorf("stream error: %v", err)
 	}
 }

@@ -22,8 +22,11 @@ const fetchTimeout = 2 * time.Minute
 func (s *session) run() error {
 	err := s.train()
 	if err == nil {
-		// Done: the coordinator answers once every replica has finished.
+		// Done: the coordinator answers once every replica has finished,
+		// and only then may the ring close without cutting off frames a
+		// neighbour still needs.
 		st := s.awaitStop()
+		s.closeRing()
 		switch {
 		case st == nil:
 			return fmt.Errorf("worker: finished, but no word from the coordinator within %v", s.cfg.StopTimeout)
@@ -33,6 +36,7 @@ func (s *session) run() error {
 		s.log.Info("job complete")
 		return nil
 	}
+	s.closeRing() // the neighbours fail at once rather than at their deadline
 	if cause := context.Cause(s.ctx); errors.Is(cause, errStopped) || s.ctx.Err() != nil && cause != nil {
 		err = cause
 	} else if st := s.awaitStop(); st != nil && st.Failed {
@@ -40,6 +44,14 @@ func (s *session) run() error {
 		err = fmt.Errorf("%w (coordinator: %s)", err, st.Reason)
 	}
 	return fmt.Errorf("worker %s (rank %d): %w", s.cfg.ID, s.assign.Rank, err)
+}
+
+// closeRing closes the ring transport, if one was formed.
+func (s *session) closeRing() {
+	if s.transport != nil {
+		s.transport.Close()
+		s.transport = nil
+	}
 }
 
 // job checks the assignment's numbers before anything relies on them.
@@ -53,6 +65,8 @@ func (s *session) job() (*pb.JobSpec, error) {
 		return nil, fmt.Errorf("assignment: rank %d outside a ring of %d", a.Rank, n)
 	case j.PerWorkerBatch < 1 || j.StepsPerEpoch < 1 || j.MaxSteps < 1:
 		return nil, fmt.Errorf("assignment: batch %d, %d steps per epoch, %d steps", j.PerWorkerBatch, j.StepsPerEpoch, j.MaxSteps)
+	case j.AllreduceTimeoutMs < 1:
+		return nil, errors.New("assignment: no all-reduce timeout")
 	}
 	return j, nil
 }
@@ -92,7 +106,7 @@ func (s *session) train() error {
 	if err != nil {
 		return err
 	}
-	defer transport.Close()
+	s.transport = transport
 	s.log.Info("ring formed", "size", job.WorldSize, "left", transport.Left(), "right", transport.Right())
 
 	rep, err := startReporter(s.ctx, s.client, s.log)
@@ -100,8 +114,15 @@ func (s *session) train() error {
 		return err
 	}
 	defer rep.close()
-	t := &trainer{s: s, job: job, model: model, shard: shard, rep: rep,
-		ring: allreduce.New(transport, allreduce.Config{SegmentBytes: int(job.SegmentBytes)})}
+	ring := allreduce.New(transport, allreduce.Config{SegmentBytes: int(job.SegmentBytes)})
+	st := newStepper(model, ring, shard.Data, shard.SampleIDs, int(job.PerWorkerBatch), int(job.WorldSize*job.PerWorkerBatch),
+		time.Duration(job.AllreduceTimeoutMs)*time.Millisecond)
+	if job.Deterministic {
+		if err := st.deterministicMode(int(job.MicroBatch), int(job.FixedPointBits)); err != nil {
+			return fmt.Errorf("assignment: %w", err)
+		}
+	}
+	t := &trainer{s: s, job: job, model: model, shard: shard, rep: rep, st: st}
 	return t.loop()
 }
 
@@ -113,7 +134,7 @@ func (s *session) fetchShard(job *pb.JobSpec, features int) (*wire.Shard, error)
 	if err != nil {
 		return nil, fmt.Errorf("fetch shard: %w", err)
 	}
-	shard, err := wire.ReceiveShard(stream.Recv, int(job.PerWorkerBatch), int(job.StepsPerEpoch), job.Seed, features)
+	shard, err := wire.ReceiveShard(stream.Recv, int(s.assign.Rank)*int(job.PerWorkerBatch), int(job.PerWorkerBatch), int(job.StepsPerEpoch), job.Seed, features)
 	if err != nil {
 		return nil, fmt.Errorf("fetch shard: %w", err)
 	}
@@ -151,8 +172,8 @@ type trainer struct {
 	job   *pb.JobSpec
 	model *nn.Model
 	shard *wire.Shard
-	ring  *allreduce.Ring
 	rep   *reporter
+	st    *stepper
 }
 
 // learningRate is the rate of step t: linear warm-up from the base to the
@@ -164,39 +185,22 @@ func learningRate(job *pb.JobSpec, t uint64) float64 {
 	return job.PeakLearningRate
 }
 
-// loop runs every step: local gradient, ring average (with the loss riding
-// along as one more element), optimiser step, reports.
+// loop runs every step and reports: losses, weight hashes, the state at
+// epoch ends and at the end.
 func (t *trainer) loop() error {
 	job, m, rank := t.job, t.model, t.s.assign.Rank
-	p := m.NumParams()
-	// The gradient buffer has one extra slot for the loss, so that one
-	// collective averages both.
-	reduced := make([]float64, p+1)
-	m.BindGradients(reduced[:p])
-	b := &nn.Batch{Labels: make([]int, job.PerWorkerBatch)}
-	var local, global []int
+	var local []int
 	var hashBuf []byte
 	var order *sampler.Epoch
-	timeout := time.Duration(job.AllreduceTimeoutMs) * time.Millisecond
 	start := time.Now()
 	for step := uint64(0); step < job.MaxSteps; step++ {
 		epoch, inEpoch := step/job.StepsPerEpoch, int(step%job.StepsPerEpoch)
 		if inEpoch == 0 || order == nil {
 			order = t.shard.Lanes.Epoch(int(epoch))
 		}
-		t0 := time.Now()
 		local = order.Batch(inEpoch, local[:0])
-		global = global[:0]
-		for _, i := range local {
-			global = append(global, t.shard.SampleIDs[i])
-		}
-		nn.Gather(t.shard.Data, local, b)
-		b.IDs = global
-		reduced[p] = m.ComputeGradients(b, step)
-		t1 := time.Now()
-		ctx, cancel := context.WithTimeout(t.s.ctx, timeout)
-		err := t.ring.AllReduce(ctx, step, reduced, allreduce.Average)
-		cancel()
+		m.Optimizer().SetLearningRate(learningRate(job, step))
+		loss, tm, err := t.st.step(t.s.ctx, step, local)
 		if err != nil {
 			if cause := context.Cause(t.s.ctx); cause != nil {
 				return cause
@@ -204,14 +208,12 @@ func (t *trainer) loop() error {
 			t.rep.send(&pb.WorkerReport{Rank: rank, WorkerId: t.s.cfg.ID, Step: step, Error: err.Error()})
 			return err
 		}
-		t2 := time.Now()
-		m.Optimizer().SetLearningRate(learningRate(job, step))
-		m.ApplyGradients()
-		t3 := time.Now()
-
 		done := step+1 == job.MaxSteps
-		r := &pb.WorkerReport{Rank: rank, WorkerId: t.s.cfg.ID, Step: step, Epoch: uint32(epoch), Loss: reduced[p],
-			ComputeNs: uint64(t1.Sub(t0)), AllreduceNs: uint64(t2.Sub(t1)), OptimizerNs: uint64(t3.Sub(t2))}
+		r := &pb.WorkerReport{Rank: rank, WorkerId: t.s.cfg.ID, Step: step, Epoch: uint32(epoch), Loss: loss,
+			ComputeNs: uint64(tm.compute), AllreduceNs: uint64(tm.allreduce), OptimizerNs: uint64(tm.optimizer)}
+		if t.st.det != nil {
+			r.FixedPointBits = uint32(t.st.det.bits)
+		}
 		if done || (job.HashEvery > 0 && (step+1)%uint64(job.HashEvery) == 0) {
 			r.WeightsHash, hashBuf = wire.WeightsHash(m.Params(), hashBuf)
 			r.HasHash = true

@@ -94,6 +94,8 @@ type session struct {
 	client  pb.CoordinatorClient
 	assign  *pb.Assignment
 	ringSvc *ringrpc.Service
+	// transport is the ring, once formed; run closes it.
+	transport *ringrpc.Transport
 
 	// ctx ends when the coordinator stops the job, is lost, or the caller
 	// gives up; cancel ends it.
@@ -193,6 +195,7 @@ func (s *session) awaitStop() *pb.Stop {
 }
 
 func (s *session) close() {
+	s.closeRing()
 	s.cancel(errors.New("worker: session closed"))
 	s.streamCancel()
 	s.readers.Wait()

@@ -26,8 +26,11 @@ type NewRing func(t *testing.T, n int) []allreduce.Transport
 func Run(t *testing.T, newRing NewRing) {
 	t.Run("SumAndAverage", func(t *testing.T) { testSumAndAverage(t, newRing) })
 	t.Run("SmallSegments", func(t *testing.T) { testSmallSegments(t, newRing) })
+	t.Run("Int64ExactSum", func(t *testing.T) { testInt64(t, newRing) })
+	t.Run("Int64Overflow", func(t *testing.T) { testInt64Overflow(t, newRing) })
 	t.Run("LengthMismatch", func(t *testing.T) { testMismatch(t, newRing, "length") })
 	t.Run("StepMismatch", func(t *testing.T) { testMismatch(t, newRing, "step") })
+	t.Run("KindMismatch", func(t *testing.T) { testMismatch(t, newRing, "kind") })
 	t.Run("PeerDies", func(t *testing.T) { testPeerDies(t, newRing) })
 	t.Run("Deadline", func(t *testing.T) { testDeadline(t, newRing) })
 }
@@ -150,7 +153,13 @@ func testMismatch(t *testing.T, newRing NewRing, what string) {
 		if r == 2 && what == "step" {
 			step = 8
 		}
-		err := allreduce.New(ts[r], allreduce.DefaultConfig()).AllReduce(ctx, step, make([]float64, length), allreduce.Sum)
+		ring := allreduce.New(ts[r], allreduce.DefaultConfig())
+		var err error
+		if r == 2 && what == "kind" {
+			err = ring.AllReduceInt64(ctx, step, make([]int64, length))
+		} else {
+			err = ring.AllReduce(ctx, step, make([]float64, length), allreduce.Sum)
+		}
 		if err != nil {
 			ts[r].Close() // as a worker does after a failed collective
 		}
@@ -159,7 +168,7 @@ func testMismatch(t *testing.T, newRing NewRing, what string) {
 	if d := time.Since(start); d > failWithin {
 		t.Fatalf("failure took %v to reach every rank", d)
 	}
-	want := map[string]string{"length": "reduces a vector of length", "step": "is at step"}[what]
+	want := map[string]string{"length": "reduces a vector of length", "step": "is at step", "kind": "of int64"}[what]
 	named := false
 	for r, err := range errs {
 		if err == nil {
@@ -255,5 +264,75 @@ func testDeadline(t *testing.T, newRing NewRing) {
 	// Rank 1 waits for frames from rank 0.
 	if !strings.Contains(errs[1].Error(), "receive from rank 0") {
 		t.Fatalf("rank 1's error does not name rank 0: %v", errs[1])
+	}
+}
+
+// testInt64 checks that integer sums are exact for every ring size, with
+// values large enough that float64 would round them.
+func testInt64(t *testing.T, newRing NewRing) {
+	for _, n := range []int{1, 2, 3, 5, 8} {
+		ts := newRing(t, n)
+		rng := rand.New(rand.NewPCG(uint64(n), 64))
+		const length = 1000
+		inputs := make([][]int64, n)
+		want := make([]int64, length)
+		for r := range inputs {
+			inputs[r] = make([]int64, length)
+			for i := range inputs[r] {
+				x := rng.Int64N(1<<58) - 1<<57
+				inputs[r][i] = x
+				want[i] += x
+			}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		errs := runAll(n, func(r int) error {
+			return allreduce.New(ts[r], allreduce.Config{SegmentBytes: 512}).AllReduceInt64(ctx, 1, inputs[r])
+		})
+		cancel()
+		for r, err := range errs {
+			if err != nil {
+				t.Fatalf("N=%d rank %d: %v", n, r, err)
+			}
+			for i := range want {
+				if inputs[r][i] != want[i] {
+					t.Fatalf("N=%d rank %d element %d: %d, want %d", n, r, i, inputs[r][i], want[i])
+				}
+			}
+		}
+		closeAll(ts)
+	}
+}
+
+// testInt64Overflow makes one element's sum overflow: every rank must fail,
+// and the rank that added it must say so.
+func testInt64Overflow(t *testing.T, newRing NewRing) {
+	const n = 3
+	ts := newRing(t, n)
+	defer closeAll(ts)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	start := time.Now()
+	errs := runAll(n, func(r int) error {
+		v := []int64{1, math.MaxInt64 / 2, 3}
+		err := allreduce.New(ts[r], allreduce.DefaultConfig()).AllReduceInt64(ctx, 4, v)
+		if err != nil {
+			ts[r].Close()
+		}
+		return err
+	})
+	if d := time.Since(start); d > failWithin {
+		t.Fatalf("overflow took %v to reach every rank", d)
+	}
+	overflowed := false
+	for r, err := range errs {
+		if err == nil {
+			t.Fatalf("rank %d accepted an overflowing sum", r)
+		}
+		if errors.Is(err, allreduce.ErrOverflow) || strings.Contains(err.Error(), "int64 overflow") {
+			overflowed = true
+		}
+	}
+	if !overflowed {
+		t.Fatalf("no rank reported the overflow: %v", errs)
 	}
 }

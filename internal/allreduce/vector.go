@@ -1,0 +1,106 @@
+package allreduce
+
+import (
+	"encoding/binary"
+	"fmt"
+	"unsafe"
+)
+
+// vector is what a collective reduces: a sequence of 8-byte elements that
+// travel as little-endian bytes.
+type vector interface {
+	kind() Kind
+	len() int
+	// wire returns the bytes of elements [lo, hi), using buf if it must
+	// convert; the result is valid until v or buf change.
+	wire(buf *[]byte, lo, hi int) []byte
+	// add adds the received elements b into [lo, hi).
+	add(lo, hi int, b []byte) error
+	// set overwrites [lo, hi) with the received elements b.
+	set(lo, hi int, b []byte)
+	// finish is called on [lo, hi) once its reduction is complete, before
+	// it is passed on.
+	finish(lo, hi int)
+}
+
+// floatVector sums float64 values, optionally averaging.
+type floatVector struct {
+	v       []float64
+	average bool
+	n       int
+}
+
+func (f *floatVector) kind() Kind { return Float64 }
+func (f *floatVector) len() int   { return len(f.v) }
+
+func (f *floatVector) wire(buf *[]byte, lo, hi int) []byte {
+	*buf = encode(*buf, f.v[lo:hi])
+	return *buf
+}
+
+func (f *floatVector) add(lo, hi int, b []byte) error {
+	addDecoded(f.v[lo:hi], b)
+	return nil
+}
+
+func (f *floatVector) set(lo, hi int, b []byte) { decode(f.v[lo:hi], b) }
+
+func (f *floatVector) finish(lo, hi int) {
+	if f.average {
+		scale := 1 / float64(f.n)
+		seg := f.v[lo:hi]
+		for i := range seg {
+			seg[i] *= scale
+		}
+	}
+}
+
+// intVector sums int64 values exactly, failing on overflow.
+type intVector struct{ v []int64 }
+
+func (iv *intVector) kind() Kind { return Int64 }
+func (iv *intVector) len() int   { return len(iv.v) }
+
+func (iv *intVector) wire(buf *[]byte, lo, hi int) []byte {
+	seg := iv.v[lo:hi]
+	if littleEndian {
+		if len(seg) == 0 {
+			return nil
+		}
+		return unsafe.Slice((*byte)(unsafe.Pointer(&seg[0])), 8*len(seg))
+	}
+	b := (*buf)[:0]
+	for _, x := range seg {
+		b = binary.LittleEndian.AppendUint64(b, uint64(x))
+	}
+	*buf = b
+	return b
+}
+
+func (iv *intVector) add(lo, hi int, b []byte) error {
+	seg := iv.v[lo:hi]
+	for i := range seg {
+		x := int64(binary.LittleEndian.Uint64(b[8*i:]))
+		s, ok := addInt64(seg[i], x)
+		if !ok {
+			return fmt.Errorf("element %d: %d + %d: %w", lo+i, seg[i], x, ErrOverflow)
+		}
+		seg[i] = s
+	}
+	return nil
+}
+
+func (iv *intVector) set(lo, hi int, b []byte) {
+	seg := iv.v[lo:hi]
+	for i := range seg {
+		seg[i] = int64(binary.LittleEndian.Uint64(b[8*i:]))
+	}
+}
+
+func (iv *intVector) finish(lo, hi int) {}
+
+// addInt64 returns a+b and whether it did not overflow.
+func addInt64(a, b int64) (int64, bool) {
+	s := a + b
+	return s, (a >= 0) != (b >= 0) || (s >= 0) == (a >= 0)
+}

@@ -1,0 +1,101 @@
+// Package fixedpoint makes gradient sums independent of how they are
+// grouped, by adding exact integers instead of floats.
+//
+// # Numerics
+//
+// A value g becomes the int64 q = round(g·2^F), F being the number of
+// fractional bits (DefaultBits, 40). The resolution is 2^−F (9.1e−13 at
+// F = 40): each converted value is within half of that of g. Integer addition
+// is exact and associative, so the sum of any number of converted values is
+// the same whatever the order or grouping, on any machine; converting the
+// sum back, Σq·2^−F, is one rounding, also order-free.
+//
+// Range: a job adds M contributions per element (its micro-batches), so each
+// converted value must stay below Limit(M) = 2^(62−⌈log₂M⌉) in magnitude,
+// which guarantees that no partial sum can overflow int64; at F = 40 and
+// M ≤ 1024 a micro-batch gradient element may reach 2^12 = 4096. A value
+// outside the range, or NaN or ±Inf, is never converted: the Accumulator
+// counts it as an overflow and the caller must not use the sum. The trainer
+// then lowers F by RescaleBits on every replica (the decision depends only
+// on the data, not on the number of workers) and repeats the step; below
+// MinBits it stops with an error. Integer sums over the network are checked
+// as well (allreduce.ErrOverflow), so an overflow is never silent.
+package fixedpoint
+
+import (
+	"math"
+	"math/bits"
+)
+
+// Bit budgets.
+const (
+	// DefaultBits is the initial number of fractional bits.
+	DefaultBits = 40
+	// RescaleBits is how many bits an overflow costs.
+	RescaleBits = 8
+	// MinBits is the coarsest resolution the trainer accepts.
+	MinBits = 8
+)
+
+// Limit is the largest magnitude a converted value may have when m values
+// are summed: 2^(62−⌈log₂m⌉).
+func Limit(m int) int64 {
+	if m < 1 {
+		m = 1
+	}
+	return int64(1) << (62 - bits.Len(uint(m-1)))
+}
+
+// Accumulator sums float vectors as fixed-point integers.
+type Accumulator struct {
+	bits  int
+	scale float64 // 2^bits
+	limit float64 // Limit(m) as a float
+	// Sum holds the running sums.
+	Sum []int64
+	// Overflows counts values that could not be converted.
+	Overflows int64
+}
+
+// NewAccumulator returns an accumulator for vectors of n values with the
+// given fractional bits, for sums of up to m contributions.
+func NewAccumulator(n, fracBits, m int) *Accumulator {
+	a := &Accumulator{Sum: make([]int64, n)}
+	a.Reset(fracBits, m)
+	return a
+}
+
+// Reset zeroes the sums and the overflow count and sets the resolution.
+func (a *Accumulator) Reset(fracBits, m int) {
+	clear(a.Sum)
+	a.Overflows = 0
+	a.bits = fracBits
+	a.scale = math.Ldexp(1, fracBits)
+	a.limit = float64(Limit(m))
+}
+
+// Bits is the accumulator's number of fractional bits.
+func (a *Accumulator) Bits() int { return a.bits }
+
+// Add converts g and adds it to Sum[off:off+len(g)]. Values out of range,
+// NaN or infinite are counted in Overflows and not added.
+func (a *Accumulator) Add(off int, g []float64) {
+	sum := a.Sum[off : off+len(g)]
+	for i, x := range g {
+		y := x * a.scale
+		if !(math.Abs(y) < a.limit) { // also catches NaN
+			a.Overflows++
+			continue
+		}
+		sum[i] += int64(math.RoundToEven(y))
+	}
+}
+
+// Decode writes sum·2^−bits·factor into dst, for sums produced with that
+// many fractional bits.
+func Decode(dst []float64, sum []int64, fracBits int, factor float64) {
+	f := math.Ldexp(factor, -fracBits)
+	for i, q := range sum[:len(dst)] {
+		dst[i] = float64(q) * f
+	}
+}

@@ -1,0 +1,110 @@
+package fixedpoint
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// TestSumIndependentOfGrouping adds the same values in different orders and
+// groupings: the integer sums are identical, the float sums are not.
+func TestSumIndependentOfGrouping(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	const m, n = 24, 500
+	vals := make([][]float64, m)
+	for i := range vals {
+		vals[i] = make([]float64, n)
+		for j := range vals[i] {
+			vals[i][j] = r.NormFloat64() * math.Exp2(float64(r.IntN(30)-20))
+		}
+	}
+	ref := NewAccumulator(n, DefaultBits, m)
+	for _, v := range vals {
+		ref.Add(0, v)
+	}
+	floatDiffers := false
+	for _, workers := range []int{2, 3, 4, 8} {
+		// Each worker sums its own contributions, backwards; then the
+		// partial sums are added in reverse worker order.
+		parts := make([]*Accumulator, workers)
+		for w := range parts {
+			parts[w] = NewAccumulator(n, DefaultBits, m)
+			per := m / workers
+			for i := (w+1)*per - 1; i >= w*per; i-- {
+				parts[w].Add(0, vals[i])
+			}
+		}
+		total := make([]int64, n)
+		for w := workers - 1; w >= 0; w-- {
+			for j := range total {
+				total[j] += parts[w].Sum[j]
+			}
+		}
+		for j := range total {
+			if total[j] != ref.Sum[j] {
+				t.Fatalf("%d workers, element %d: %d, want %d", workers, j, total[j], ref.Sum[j])
+			}
+		}
+		var fa, fb float64
+		for i := 0; i < m; i++ {
+			fa += vals[i][7]
+			fb += vals[m-1-i][7]
+		}
+		floatDiffers = floatDiffers || fa != fb
+	}
+	if !floatDiffers {
+		t.Log("the float sums happened to agree; the integer check still stands")
+	}
+	got := make([]float64, n)
+	Decode(got, ref.Sum, DefaultBits, 1)
+	for j := range got {
+		var exact float64
+		for i := range vals {
+			exact += vals[i][j]
+		}
+		if math.Abs(got[j]-exact) > float64(m)*math.Ldexp(1, -DefaultBits) {
+			t.Fatalf("element %d decodes to %v, float sum %v: beyond the resolution", j, got[j], exact)
+		}
+	}
+}
+
+// TestOverflowIsCounted feeds extreme and non-finite values: they are
+// counted, not added.
+func TestOverflowIsCounted(t *testing.T) {
+	a := NewAccumulator(4, DefaultBits, 1024)
+	limit := float64(Limit(1024)) / math.Ldexp(1, DefaultBits) // 4096 at 40 bits
+	a.Add(0, []float64{limit * 0.99, -limit * 0.99, 1, 2})
+	if a.Overflows != 0 {
+		t.Fatalf("%d overflows for values inside the range", a.Overflows)
+	}
+	a.Add(0, []float64{limit * 1.01, math.Inf(-1), math.NaN(), 1e300})
+	if a.Overflows != 4 {
+		t.Fatalf("%d overflows, want 4", a.Overflows)
+	}
+	// The guarantee: m values at the limit never overflow int64.
+	var s int64
+	for i := 0; i < 1024; i++ {
+		next := s + Limit(1024) - 1
+		if next < s {
+			t.Fatalf("sum overflowed after %d values at the limit", i)
+		}
+		s = next
+	}
+	// Rescaling brings the extreme value into range.
+	a.Reset(DefaultBits-RescaleBits, 1024)
+	a.Add(0, []float64{limit * 1.01})
+	if a.Overflows != 0 {
+		t.Fatal("a rescaled accumulator still overflows")
+	}
+}
+
+func TestLimit(t *testing.T) {
+	for _, c := range []struct {
+		m    int
+		want int64
+	}{{1, 1 << 62}, {2, 1 << 61}, {3, 1 << 60}, {4, 1 << 60}, {24, 1 << 57}, {1024, 1 << 52}} {
+		if got := Limit(c.m); got != c.want {
+			t.Errorf("Limit(%d) = %d, want %d", c.m, got, c.want)
+		}
+	}
+}

@@ -1,0 +1,165 @@
+package worker
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"ringtrain/internal/allreduce"
+	"ringtrain/internal/fixedpoint"
+	"ringtrain/internal/nn"
+)
+
+// stepper computes one synchronized training step: this worker's gradient,
+// the ring reduction with the other workers, the optimiser update. It is
+// independent of how the worker got its data and its ring.
+type stepper struct {
+	model *nn.Model
+	ring  *allreduce.Ring
+	data  nn.Dataset
+	// sampleIDs maps the data's indices to the training set's, which key
+	// the dropout masks.
+	sampleIDs   []int
+	globalBatch int
+	timeout     time.Duration
+
+	// collective numbers the ring's collectives; a step may take more than
+	// one (a deterministic step redone after an overflow).
+	collective uint64
+	batch      *nn.Batch
+	global     []int
+
+	// Ordinary mode: the gradient buffer with the loss as one more element.
+	reduced []float64
+
+	// Deterministic mode, when det is not nil.
+	det *deterministic
+}
+
+// deterministic is the state of the fixed-point mode.
+type deterministic struct {
+	micro      int // samples per micro-batch
+	totalMicro int // micro-batches per global batch
+	bits       int
+	rescales   int
+	// acc holds the parameters' sums, then the loss, then the overflow
+	// count.
+	acc *fixedpoint.Accumulator
+}
+
+// stepTiming is where a step's time went.
+type stepTiming struct {
+	compute, allreduce, optimizer time.Duration
+}
+
+func newStepper(m *nn.Model, ring *allreduce.Ring, data nn.Dataset, sampleIDs []int, perWorker, globalBatch int, timeout time.Duration) *stepper {
+	s := &stepper{model: m, ring: ring, data: data, sampleIDs: sampleIDs, globalBatch: globalBatch, timeout: timeout,
+		batch: &nn.Batch{Labels: make([]int, perWorker)}}
+	p := m.NumParams()
+	s.reduced = make([]float64, p+1)
+	m.BindGradients(s.reduced[:p])
+	return s
+}
+
+// deterministicMode switches the stepper to exact fixed-point sums over
+// micro-batches of micro samples, starting at bits fractional bits.
+func (s *stepper) deterministicMode(micro, bits int) error {
+	if micro < 1 || len(s.batch.Labels)%micro != 0 || s.globalBatch%micro != 0 {
+		return fmt.Errorf("micro-batch %d does not divide the per-worker batch %d", micro, len(s.batch.Labels))
+	}
+	if bits < fixedpoint.MinBits || bits > 62 {
+		return fmt.Errorf("%d fixed-point bits, want %d to 62", bits, fixedpoint.MinBits)
+	}
+	total := s.globalBatch / micro
+	s.det = &deterministic{micro: micro, totalMicro: total, bits: bits,
+		acc: fixedpoint.NewAccumulator(s.model.NumParams()+2, bits, total)}
+	return nil
+}
+
+// step runs global step t on the samples local (indices into data) and
+// returns the mean loss over the global batch.
+func (s *stepper) step(ctx context.Context, t uint64, local []int) (float64, stepTiming, error) {
+	s.global = s.global[:0]
+	for _, i := range local {
+		s.global = append(s.global, s.sampleIDs[i])
+	}
+	if s.det != nil {
+		return s.deterministicStep(ctx, t, local)
+	}
+	var tm stepTiming
+	t0 := time.Now()
+	nn.Gather(s.data, local, s.batch)
+	s.batch.IDs = s.global
+	p := s.model.NumParams()
+	s.reduced[p] = s.model.ComputeGradients(s.batch, t)
+	t1 := time.Now()
+	if err := s.reduce(ctx, func(ctx context.Context, c uint64) error {
+		return s.ring.AllReduce(ctx, c, s.reduced, allreduce.Average)
+	}); err != nil {
+		return 0, tm, err
+	}
+	t2 := time.Now()
+	s.model.ApplyGradients()
+	tm = stepTiming{compute: t1.Sub(t0), allreduce: t2.Sub(t1), optimizer: time.Since(t2)}
+	return s.reduced[p], tm, nil
+}
+
+// reduce runs one collective with the stepper's timeout and numbering.
+func (s *stepper) reduce(ctx context.Context, collective func(context.Context, uint64) error) error {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	err := collective(ctx, s.collective)
+	s.collective++
+	return err
+}
+
+// deterministicStep computes the gradient of each micro-batch separately,
+// in a fixed order, adds them as fixed-point integers and sums those over
+// the ring: every operation that touches more than one micro-batch is exact,
+// so the result does not depend on how many workers share the batch.
+func (s *stepper) deterministicStep(ctx context.Context, t uint64, local []int) (float64, stepTiming, error) {
+	var tm stepTiming
+	d, m := s.det, s.model
+	p := m.NumParams()
+	for {
+		t0 := time.Now()
+		d.acc.Reset(d.bits, d.totalMicro)
+		var loss [1]float64
+		for lo := 0; lo < len(local); lo += d.micro {
+			nn.Gather(s.data, local[lo:lo+d.micro], s.batch)
+			s.batch.IDs = s.global[lo : lo+d.micro]
+			loss[0] = m.SumGradients(s.batch, t)
+			d.acc.Add(0, m.Grads())
+			d.acc.Add(p, loss[:])
+		}
+		d.acc.Sum[p+1] = d.acc.Overflows
+		t1 := time.Now()
+		if err := s.reduce(ctx, func(ctx context.Context, c uint64) error {
+			return s.ring.AllReduceInt64(ctx, c, d.acc.Sum)
+		}); err != nil {
+			return 0, tm, err
+		}
+		tm.compute += t1.Sub(t0)
+		tm.allreduce += time.Since(t1)
+		if d.acc.Sum[p+1] == 0 {
+			break
+		}
+		// Some micro-batch gradient was out of range on some worker:
+		// every worker sees the same count and coarsens together.
+		if d.bits-fixedpoint.RescaleBits < fixedpoint.MinBits {
+			return 0, tm, fmt.Errorf("step %d: %d gradient values are out of the fixed-point range even at %d fractional bits (or are not finite)",
+				t, d.acc.Sum[p+1], d.bits)
+		}
+		d.bits -= fixedpoint.RescaleBits
+		d.rescales++
+	}
+	t2 := time.Now()
+	scale := 1 / float64(s.globalBatch)
+	fixedpoint.Decode(m.Grads(), d.acc.Sum[:p], d.bits, scale)
+	var loss [1]float64
+	fixedpoint.Decode(loss[:], d.acc.Sum[p:p+1], d.bits, scale)
+	loss[0] += m.AddPenalties()
+	m.ApplyGradients()
+	tm.optimizer = time.Since(t2)
+	return loss[0], tm, nil
+}
