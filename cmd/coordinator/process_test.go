@@ -226,3 +226,38 @@ func TestInterruptCleansUp(t *testing.T) {
 	}
 	t.Logf("exited %v after SIGINT", took.Round(time.Millisecond))
 }
+
+// TestDeterministicWeightsIndependentOfWorkers trains 200 deterministic steps
+// at global batch 96 on 1, 2, 3, 4 and 8 worker processes, and 2 again: the
+// weights_sha256 of every summary is the same.
+func TestDeterministicWeightsIndependentOfWorkers(t *testing.T) {
+	hashes := map[string]int{}
+	for _, n := range []int{1, 2, 3, 4, 8, 2} {
+		summary := filepath.Join(t.TempDir(), "summary.json")
+		j := startJob(t, "-local-workers", fmt.Sprint(n), "-batch", fmt.Sprint(96/n), "-max-steps", "200", "-seed", "11",
+			"-deterministic", "-summary", summary, "-checkpoint", "")
+		if err, _ := j.wait(t, 3*time.Minute); err != nil {
+			t.Fatalf("%d workers: %v\n%s", n, err, strings.Join(j.all, "\n"))
+		}
+		data, err := os.ReadFile(summary)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var s struct {
+			Steps         int
+			WeightsSHA256 string `json:"weights_sha256"`
+			MicroBatch    int    `json:"micro_batch"`
+		}
+		if err := json.Unmarshal(data, &s); err != nil {
+			t.Fatal(err)
+		}
+		if s.Steps != 200 || s.MicroBatch != 4 {
+			t.Fatalf("%d workers: %d steps with micro-batch %d, want 200 and 4", n, s.Steps, s.MicroBatch)
+		}
+		t.Logf("%d workers: weights_sha256 %s", n, s.WeightsSHA256)
+		hashes[s.WeightsSHA256]++
+	}
+	if len(hashes) != 1 {
+		t.Fatalf("%d different final weights across worker counts: %v", len(hashes), hashes)
+	}
+}

@@ -3,7 +3,8 @@
 //
 // # Numerics
 //
-// A value g becomes the int64 q = round(g·2^F), F being the number of
+// A value g becomes the int64 q = round(g·2^F) (see round), F being the
+// number of
 // fractional bits (DefaultBits, 40). The resolution is 2^−F (9.1e−13 at
 // F = 40): each converted value is within half of that of g. Integer addition
 // is exact and associative, so the sum of any number of converted values is
@@ -87,8 +88,17 @@ func (a *Accumulator) Add(off int, g []float64) {
 			a.Overflows++
 			continue
 		}
-		sum[i] += int64(math.RoundToEven(y))
+		sum[i] += round(y)
 	}
+}
+
+// round is y to the nearest integer, halves away from zero, computed
+// without branches (gradients' signs and fractions are unpredictable) as
+// trunc(y ± 0.5). Adding 0.5 can itself round when |y| ≥ 2^51, moving the
+// result by one unit of 2^−F at most; the function is deterministic all the
+// same, which is what the sums need.
+func round(y float64) int64 {
+	return int64(y + math.Copysign(0.5, y))
 }
 
 // Decode writes sum·2^−bits·factor into dst, for sums produced with that

@@ -108,3 +108,27 @@ func TestLimit(t *testing.T) {
 		}
 	}
 }
+
+func TestRounding(t *testing.T) {
+	a := NewAccumulator(6, 1, 1) // resolution 0.5: y = 2x
+	a.Add(0, []float64{0.2, 0.25, -0.25, 0.3, -0.8, 1e6})
+	want := []int64{0, 1, -1, 1, -2, 2e6} // 0.4→0, 0.5→1, −0.5→−1, 0.6→1, −1.6→−2
+	for i := range want {
+		if a.Sum[i] != want[i] {
+			t.Fatalf("element %d: %d, want %d", i, a.Sum[i], want[i])
+		}
+	}
+}
+
+func BenchmarkAdd(b *testing.B) {
+	g := make([]float64, 8070)
+	for i := range g {
+		if i%3 == 0 {
+			g[i] = float64(i%13-6) * 1e-3
+		}
+	}
+	a := NewAccumulator(len(g), DefaultBits, 24)
+	for i := 0; i < b.N; i++ {
+		a.Add(0, g)
+	}
+}
