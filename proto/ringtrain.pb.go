@@ -293,8 +293,10 @@ type JobSpec struct {
 	Deterministic  bool   `protobuf:"varint,15,opt,name=deterministic,proto3" json:"deterministic,omitempty"`
 	MicroBatch     uint32 `protobuf:"varint,16,opt,name=micro_batch,json=microBatch,proto3" json:"micro_batch,omitempty"`
 	FixedPointBits uint32 `protobuf:"varint,17,opt,name=fixed_point_bits,json=fixedPointBits,proto3" json:"fixed_point_bits,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// trace asks every worker to record a timeline and upload it at the end.
+	Trace         bool `protobuf:"varint,18,opt,name=trace,proto3" json:"trace,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *JobSpec) Reset() {
@@ -444,6 +446,13 @@ func (x *JobSpec) GetFixedPointBits() uint32 {
 		return x.FixedPointBits
 	}
 	return 0
+}
+
+func (x *JobSpec) GetTrace() bool {
+	if x != nil {
+		return x.Trace
+	}
+	return false
 }
 
 // Stop ends a worker's part in the job.
@@ -905,8 +914,11 @@ type WorkerReport struct {
 	// fixed_point_bits, in deterministic mode, is the resolution the step
 	// ended with (lower than the job's after overflows).
 	FixedPointBits uint32 `protobuf:"varint,14,opt,name=fixed_point_bits,json=fixedPointBits,proto3" json:"fixed_point_bits,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// elapsed_ns is the time since the worker's training loop started, at
+	// the end of the step.
+	ElapsedNs     uint64 `protobuf:"varint,15,opt,name=elapsed_ns,json=elapsedNs,proto3" json:"elapsed_ns,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *WorkerReport) Reset() {
@@ -1037,6 +1049,13 @@ func (x *WorkerReport) GetFixedPointBits() uint32 {
 	return 0
 }
 
+func (x *WorkerReport) GetElapsedNs() uint64 {
+	if x != nil {
+		return x.ElapsedNs
+	}
+	return 0
+}
+
 type ReportAck struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -1073,6 +1092,147 @@ func (*ReportAck) Descriptor() ([]byte, []int) {
 	return file_ringtrain_proto_rawDescGZIP(), []int{11}
 }
 
+// TraceChunk is part of a worker's timeline.
+type TraceChunk struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	JobId  string                 `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	Rank   int32                  `protobuf:"varint,2,opt,name=rank,proto3" json:"rank,omitempty"`
+	Events []*TraceEvent          `protobuf:"bytes,3,rep,name=events,proto3" json:"events,omitempty"`
+	// dropped counts the spans not recorded once the buffer was full.
+	Dropped       uint64 `protobuf:"varint,4,opt,name=dropped,proto3" json:"dropped,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TraceChunk) Reset() {
+	*x = TraceChunk{}
+	mi := &file_ringtrain_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TraceChunk) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TraceChunk) ProtoMessage() {}
+
+func (x *TraceChunk) ProtoReflect() protoreflect.Message {
+	mi := &file_ringtrain_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TraceChunk.ProtoReflect.Descriptor instead.
+func (*TraceChunk) Descriptor() ([]byte, []int) {
+	return file_ringtrain_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *TraceChunk) GetJobId() string {
+	if x != nil {
+		return x.JobId
+	}
+	return ""
+}
+
+func (x *TraceChunk) GetRank() int32 {
+	if x != nil {
+		return x.Rank
+	}
+	return 0
+}
+
+func (x *TraceChunk) GetEvents() []*TraceEvent {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
+func (x *TraceChunk) GetDropped() uint64 {
+	if x != nil {
+		return x.Dropped
+	}
+	return 0
+}
+
+// TraceEvent is one span of a worker's timeline: data, forward-backward,
+// reduce-scatter, all-gather or optimizer, in a step.
+type TraceEvent struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Step  uint64                 `protobuf:"varint,2,opt,name=step,proto3" json:"step,omitempty"`
+	// start_ns is Unix time in nanoseconds.
+	StartNs       int64 `protobuf:"varint,3,opt,name=start_ns,json=startNs,proto3" json:"start_ns,omitempty"`
+	DurNs         int64 `protobuf:"varint,4,opt,name=dur_ns,json=durNs,proto3" json:"dur_ns,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TraceEvent) Reset() {
+	*x = TraceEvent{}
+	mi := &file_ringtrain_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TraceEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TraceEvent) ProtoMessage() {}
+
+func (x *TraceEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_ringtrain_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TraceEvent.ProtoReflect.Descriptor instead.
+func (*TraceEvent) Descriptor() ([]byte, []int) {
+	return file_ringtrain_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *TraceEvent) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *TraceEvent) GetStep() uint64 {
+	if x != nil {
+		return x.Step
+	}
+	return 0
+}
+
+func (x *TraceEvent) GetStartNs() int64 {
+	if x != nil {
+		return x.StartNs
+	}
+	return 0
+}
+
+func (x *TraceEvent) GetDurNs() int64 {
+	if x != nil {
+		return x.DurNs
+	}
+	return 0
+}
+
 type UploadAck struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -1081,7 +1241,7 @@ type UploadAck struct {
 
 func (x *UploadAck) Reset() {
 	*x = UploadAck{}
-	mi := &file_ringtrain_proto_msgTypes[12]
+	mi := &file_ringtrain_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1093,7 +1253,7 @@ func (x *UploadAck) String() string {
 func (*UploadAck) ProtoMessage() {}
 
 func (x *UploadAck) ProtoReflect() protoreflect.Message {
-	mi := &file_ringtrain_proto_msgTypes[12]
+	mi := &file_ringtrain_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1106,7 +1266,7 @@ func (x *UploadAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UploadAck.ProtoReflect.Descriptor instead.
 func (*UploadAck) Descriptor() ([]byte, []int) {
-	return file_ringtrain_proto_rawDescGZIP(), []int{12}
+	return file_ringtrain_proto_rawDescGZIP(), []int{14}
 }
 
 // RingFrame is one frame of a collective (see allreduce.Frame). The first
@@ -1128,7 +1288,7 @@ type RingFrame struct {
 
 func (x *RingFrame) Reset() {
 	*x = RingFrame{}
-	mi := &file_ringtrain_proto_msgTypes[13]
+	mi := &file_ringtrain_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1140,7 +1300,7 @@ func (x *RingFrame) String() string {
 func (*RingFrame) ProtoMessage() {}
 
 func (x *RingFrame) ProtoReflect() protoreflect.Message {
-	mi := &file_ringtrain_proto_msgTypes[13]
+	mi := &file_ringtrain_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1153,7 +1313,7 @@ func (x *RingFrame) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RingFrame.ProtoReflect.Descriptor instead.
 func (*RingFrame) Descriptor() ([]byte, []int) {
-	return file_ringtrain_proto_rawDescGZIP(), []int{13}
+	return file_ringtrain_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *RingFrame) GetHello() *Hello {
@@ -1223,7 +1383,7 @@ type Hello struct {
 
 func (x *Hello) Reset() {
 	*x = Hello{}
-	mi := &file_ringtrain_proto_msgTypes[14]
+	mi := &file_ringtrain_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1235,7 +1395,7 @@ func (x *Hello) String() string {
 func (*Hello) ProtoMessage() {}
 
 func (x *Hello) ProtoReflect() protoreflect.Message {
-	mi := &file_ringtrain_proto_msgTypes[14]
+	mi := &file_ringtrain_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1248,7 +1408,7 @@ func (x *Hello) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Hello.ProtoReflect.Descriptor instead.
 func (*Hello) Descriptor() ([]byte, []int) {
-	return file_ringtrain_proto_rawDescGZIP(), []int{14}
+	return file_ringtrain_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Hello) GetJobId() string {
@@ -1280,7 +1440,7 @@ type PassSummary struct {
 
 func (x *PassSummary) Reset() {
 	*x = PassSummary{}
-	mi := &file_ringtrain_proto_msgTypes[15]
+	mi := &file_ringtrain_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1292,7 +1452,7 @@ func (x *PassSummary) String() string {
 func (*PassSummary) ProtoMessage() {}
 
 func (x *PassSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_ringtrain_proto_msgTypes[15]
+	mi := &file_ringtrain_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1305,7 +1465,7 @@ func (x *PassSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PassSummary.ProtoReflect.Descriptor instead.
 func (*PassSummary) Descriptor() ([]byte, []int) {
-	return file_ringtrain_proto_rawDescGZIP(), []int{15}
+	return file_ringtrain_proto_rawDescGZIP(), []int{17}
 }
 
 var File_ringtrain_proto protoreflect.FileDescriptor
@@ -1334,7 +1494,7 @@ const file_ringtrain_proto_rawDesc = "" +
 	"\n" +
 	"ring_addrs\x18\x04 \x03(\tR\tringAddrs\x12\x1d\n" +
 	"\n" +
-	"worker_ids\x18\x05 \x03(\tR\tworkerIds\"\xdf\x04\n" +
+	"worker_ids\x18\x05 \x03(\tR\tworkerIds\"\xf5\x04\n" +
 	"\aJobSpec\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x1d\n" +
 	"\n" +
@@ -1357,7 +1517,8 @@ const file_ringtrain_proto_rawDesc = "" +
 	"\rdeterministic\x18\x0f \x01(\bR\rdeterministic\x12\x1f\n" +
 	"\vmicro_batch\x18\x10 \x01(\rR\n" +
 	"microBatch\x12(\n" +
-	"\x10fixed_point_bits\x18\x11 \x01(\rR\x0efixedPointBits\"6\n" +
+	"\x10fixed_point_bits\x18\x11 \x01(\rR\x0efixedPointBits\x12\x14\n" +
+	"\x05trace\x18\x12 \x01(\bR\x05trace\"6\n" +
 	"\x04Stop\x12\x16\n" +
 	"\x06reason\x18\x01 \x01(\tR\x06reason\x12\x16\n" +
 	"\x06failed\x18\x02 \x01(\bR\x06failed\"9\n" +
@@ -1395,7 +1556,7 @@ const file_ringtrain_proto_rawDesc = "" +
 	"iterations\x12\x14\n" +
 	"\x05slots\x18\a \x03(\tR\x05slots\x12\x1b\n" +
 	"\tepoch_end\x18\b \x01(\bR\bepochEnd\x12\x14\n" +
-	"\x05final\x18\t \x01(\bR\x05final\"\x97\x03\n" +
+	"\x05final\x18\t \x01(\bR\x05final\"\xb6\x03\n" +
 	"\fWorkerReport\x12\x12\n" +
 	"\x04rank\x18\x01 \x01(\x05R\x04rank\x12\x1b\n" +
 	"\tworker_id\x18\x02 \x01(\tR\bworkerId\x12\x12\n" +
@@ -1412,8 +1573,22 @@ const file_ringtrain_proto_rawDesc = "" +
 	"\x05error\x18\v \x01(\tR\x05error\x12\x1a\n" +
 	"\bfinished\x18\f \x01(\bR\bfinished\x12\x19\n" +
 	"\btrain_ns\x18\r \x01(\x04R\atrainNs\x12(\n" +
-	"\x10fixed_point_bits\x18\x0e \x01(\rR\x0efixedPointBits\"\v\n" +
-	"\tReportAck\"\v\n" +
+	"\x10fixed_point_bits\x18\x0e \x01(\rR\x0efixedPointBits\x12\x1d\n" +
+	"\n" +
+	"elapsed_ns\x18\x0f \x01(\x04R\telapsedNs\"\v\n" +
+	"\tReportAck\"\x83\x01\n" +
+	"\n" +
+	"TraceChunk\x12\x15\n" +
+	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x12\n" +
+	"\x04rank\x18\x02 \x01(\x05R\x04rank\x120\n" +
+	"\x06events\x18\x03 \x03(\v2\x18.ringtrain.v1.TraceEventR\x06events\x12\x18\n" +
+	"\adropped\x18\x04 \x01(\x04R\adropped\"f\n" +
+	"\n" +
+	"TraceEvent\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04step\x18\x02 \x01(\x04R\x04step\x12\x19\n" +
+	"\bstart_ns\x18\x03 \x01(\x03R\astartNs\x12\x15\n" +
+	"\x06dur_ns\x18\x04 \x01(\x03R\x05durNs\"\v\n" +
 	"\tUploadAck\"\xca\x01\n" +
 	"\tRingFrame\x12)\n" +
 	"\x05hello\x18\x01 \x01(\v2\x13.ringtrain.v1.HelloR\x05hello\x12\x12\n" +
@@ -1430,7 +1605,7 @@ const file_ringtrain_proto_rawDesc = "" +
 	"generation\x18\x02 \x01(\rR\n" +
 	"generation\x12\x1b\n" +
 	"\tfrom_rank\x18\x03 \x01(\x05R\bfromRank\"\r\n" +
-	"\vPassSummary2\xde\x02\n" +
+	"\vPassSummary2\xa2\x03\n" +
 	"\vCoordinator\x12>\n" +
 	"\x04Join\x12\x19.ringtrain.v1.JoinRequest\x1a\x19.ringtrain.v1.Instruction0\x01\x12D\n" +
 	"\n" +
@@ -1438,7 +1613,8 @@ const file_ringtrain_proto_rawDesc = "" +
 	"\n" +
 	"FetchState\x12\x1a.ringtrain.v1.StateRequest\x1a\x18.ringtrain.v1.StateChunk0\x01\x12?\n" +
 	"\x06Report\x12\x1a.ringtrain.v1.WorkerReport\x1a\x17.ringtrain.v1.ReportAck(\x01\x12B\n" +
-	"\vUploadState\x12\x18.ringtrain.v1.StateChunk\x1a\x17.ringtrain.v1.UploadAck(\x012D\n" +
+	"\vUploadState\x12\x18.ringtrain.v1.StateChunk\x1a\x17.ringtrain.v1.UploadAck(\x01\x12B\n" +
+	"\vUploadTrace\x12\x18.ringtrain.v1.TraceChunk\x1a\x17.ringtrain.v1.UploadAck(\x012D\n" +
 	"\x04Ring\x12<\n" +
 	"\x04Pass\x12\x17.ringtrain.v1.RingFrame\x1a\x19.ringtrain.v1.PassSummary(\x01B\x1dZ\x1bringtrain/proto;ringtrainpbb\x06proto3"
 
@@ -1454,7 +1630,7 @@ func file_ringtrain_proto_rawDescGZIP() []byte {
 	return file_ringtrain_proto_rawDescData
 }
 
-var file_ringtrain_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_ringtrain_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_ringtrain_proto_goTypes = []any{
 	(*JoinRequest)(nil),  // 0: ringtrain.v1.JoinRequest
 	(*Instruction)(nil),  // 1: ringtrain.v1.Instruction
@@ -1468,34 +1644,39 @@ var file_ringtrain_proto_goTypes = []any{
 	(*StateHeader)(nil),  // 9: ringtrain.v1.StateHeader
 	(*WorkerReport)(nil), // 10: ringtrain.v1.WorkerReport
 	(*ReportAck)(nil),    // 11: ringtrain.v1.ReportAck
-	(*UploadAck)(nil),    // 12: ringtrain.v1.UploadAck
-	(*RingFrame)(nil),    // 13: ringtrain.v1.RingFrame
-	(*Hello)(nil),        // 14: ringtrain.v1.Hello
-	(*PassSummary)(nil),  // 15: ringtrain.v1.PassSummary
+	(*TraceChunk)(nil),   // 12: ringtrain.v1.TraceChunk
+	(*TraceEvent)(nil),   // 13: ringtrain.v1.TraceEvent
+	(*UploadAck)(nil),    // 14: ringtrain.v1.UploadAck
+	(*RingFrame)(nil),    // 15: ringtrain.v1.RingFrame
+	(*Hello)(nil),        // 16: ringtrain.v1.Hello
+	(*PassSummary)(nil),  // 17: ringtrain.v1.PassSummary
 }
 var file_ringtrain_proto_depIdxs = []int32{
 	2,  // 0: ringtrain.v1.Instruction.assignment:type_name -> ringtrain.v1.Assignment
 	4,  // 1: ringtrain.v1.Instruction.stop:type_name -> ringtrain.v1.Stop
 	3,  // 2: ringtrain.v1.Assignment.job:type_name -> ringtrain.v1.JobSpec
 	9,  // 3: ringtrain.v1.StateChunk.header:type_name -> ringtrain.v1.StateHeader
-	14, // 4: ringtrain.v1.RingFrame.hello:type_name -> ringtrain.v1.Hello
-	0,  // 5: ringtrain.v1.Coordinator.Join:input_type -> ringtrain.v1.JoinRequest
-	5,  // 6: ringtrain.v1.Coordinator.FetchShard:input_type -> ringtrain.v1.ShardRequest
-	7,  // 7: ringtrain.v1.Coordinator.FetchState:input_type -> ringtrain.v1.StateRequest
-	10, // 8: ringtrain.v1.Coordinator.Report:input_type -> ringtrain.v1.WorkerReport
-	8,  // 9: ringtrain.v1.Coordinator.UploadState:input_type -> ringtrain.v1.StateChunk
-	13, // 10: ringtrain.v1.Ring.Pass:input_type -> ringtrain.v1.RingFrame
-	1,  // 11: ringtrain.v1.Coordinator.Join:output_type -> ringtrain.v1.Instruction
-	6,  // 12: ringtrain.v1.Coordinator.FetchShard:output_type -> ringtrain.v1.ShardChunk
-	8,  // 13: ringtrain.v1.Coordinator.FetchState:output_type -> ringtrain.v1.StateChunk
-	11, // 14: ringtrain.v1.Coordinator.Report:output_type -> ringtrain.v1.ReportAck
-	12, // 15: ringtrain.v1.Coordinator.UploadState:output_type -> ringtrain.v1.UploadAck
-	15, // 16: ringtrain.v1.Ring.Pass:output_type -> ringtrain.v1.PassSummary
-	11, // [11:17] is the sub-list for method output_type
-	5,  // [5:11] is the sub-list for method input_type
-	5,  // [5:5] is the sub-list for extension type_name
-	5,  // [5:5] is the sub-list for extension extendee
-	0,  // [0:5] is the sub-list for field type_name
+	13, // 4: ringtrain.v1.TraceChunk.events:type_name -> ringtrain.v1.TraceEvent
+	16, // 5: ringtrain.v1.RingFrame.hello:type_name -> ringtrain.v1.Hello
+	0,  // 6: ringtrain.v1.Coordinator.Join:input_type -> ringtrain.v1.JoinRequest
+	5,  // 7: ringtrain.v1.Coordinator.FetchShard:input_type -> ringtrain.v1.ShardRequest
+	7,  // 8: ringtrain.v1.Coordinator.FetchState:input_type -> ringtrain.v1.StateRequest
+	10, // 9: ringtrain.v1.Coordinator.Report:input_type -> ringtrain.v1.WorkerReport
+	8,  // 10: ringtrain.v1.Coordinator.UploadState:input_type -> ringtrain.v1.StateChunk
+	12, // 11: ringtrain.v1.Coordinator.UploadTrace:input_type -> ringtrain.v1.TraceChunk
+	15, // 12: ringtrain.v1.Ring.Pass:input_type -> ringtrain.v1.RingFrame
+	1,  // 13: ringtrain.v1.Coordinator.Join:output_type -> ringtrain.v1.Instruction
+	6,  // 14: ringtrain.v1.Coordinator.FetchShard:output_type -> ringtrain.v1.ShardChunk
+	8,  // 15: ringtrain.v1.Coordinator.FetchState:output_type -> ringtrain.v1.StateChunk
+	11, // 16: ringtrain.v1.Coordinator.Report:output_type -> ringtrain.v1.ReportAck
+	14, // 17: ringtrain.v1.Coordinator.UploadState:output_type -> ringtrain.v1.UploadAck
+	14, // 18: ringtrain.v1.Coordinator.UploadTrace:output_type -> ringtrain.v1.UploadAck
+	17, // 19: ringtrain.v1.Ring.Pass:output_type -> ringtrain.v1.PassSummary
+	13, // [13:20] is the sub-list for method output_type
+	6,  // [6:13] is the sub-list for method input_type
+	6,  // [6:6] is the sub-list for extension type_name
+	6,  // [6:6] is the sub-list for extension extendee
+	0,  // [0:6] is the sub-list for field type_name
 }
 
 func init() { file_ringtrain_proto_init() }
@@ -1513,7 +1694,7 @@ func file_ringtrain_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ringtrain_proto_rawDesc), len(file_ringtrain_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   16,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

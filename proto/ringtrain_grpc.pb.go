@@ -32,6 +32,7 @@ const (
 	Coordinator_FetchState_FullMethodName  = "/ringtrain.v1.Coordinator/FetchState"
 	Coordinator_Report_FullMethodName      = "/ringtrain.v1.Coordinator/Report"
 	Coordinator_UploadState_FullMethodName = "/ringtrain.v1.Coordinator/UploadState"
+	Coordinator_UploadTrace_FullMethodName = "/ringtrain.v1.Coordinator/UploadTrace"
 )
 
 // CoordinatorClient is the client API for Coordinator service.
@@ -54,6 +55,9 @@ type CoordinatorClient interface {
 	// an epoch's end, for evaluation, or everything at the end, for the
 	// checkpoint.
 	UploadState(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[StateChunk, UploadAck], error)
+	// UploadTrace sends the coordinator a worker's timeline, at the end of a
+	// job run with tracing.
+	UploadTrace(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[TraceChunk, UploadAck], error)
 }
 
 type coordinatorClient struct {
@@ -147,6 +151,19 @@ func (c *coordinatorClient) UploadState(ctx context.Context, opts ...grpc.CallOp
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Coordinator_UploadStateClient = grpc.ClientStreamingClient[StateChunk, UploadAck]
 
+func (c *coordinatorClient) UploadTrace(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[TraceChunk, UploadAck], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Coordinator_ServiceDesc.Streams[5], Coordinator_UploadTrace_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[TraceChunk, UploadAck]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Coordinator_UploadTraceClient = grpc.ClientStreamingClient[TraceChunk, UploadAck]
+
 // CoordinatorServer is the server API for Coordinator service.
 // All implementations must embed UnimplementedCoordinatorServer
 // for forward compatibility.
@@ -167,6 +184,9 @@ type CoordinatorServer interface {
 	// an epoch's end, for evaluation, or everything at the end, for the
 	// checkpoint.
 	UploadState(grpc.ClientStreamingServer[StateChunk, UploadAck]) error
+	// UploadTrace sends the coordinator a worker's timeline, at the end of a
+	// job run with tracing.
+	UploadTrace(grpc.ClientStreamingServer[TraceChunk, UploadAck]) error
 	mustEmbedUnimplementedCoordinatorServer()
 }
 
@@ -191,6 +211,9 @@ func (UnimplementedCoordinatorServer) Report(grpc.ClientStreamingServer[WorkerRe
 }
 func (UnimplementedCoordinatorServer) UploadState(grpc.ClientStreamingServer[StateChunk, UploadAck]) error {
 	return status.Errorf(codes.Unimplemented, "method UploadState not implemented")
+}
+func (UnimplementedCoordinatorServer) UploadTrace(grpc.ClientStreamingServer[TraceChunk, UploadAck]) error {
+	return status.Errorf(codes.Unimplemented, "method UploadTrace not implemented")
 }
 func (UnimplementedCoordinatorServer) mustEmbedUnimplementedCoordinatorServer() {}
 func (UnimplementedCoordinatorServer) testEmbeddedByValue()                     {}
@@ -260,6 +283,13 @@ func _Coordinator_UploadState_Handler(srv interface{}, stream grpc.ServerStream)
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Coordinator_UploadStateServer = grpc.ClientStreamingServer[StateChunk, UploadAck]
 
+func _Coordinator_UploadTrace_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(CoordinatorServer).UploadTrace(&grpc.GenericServerStream[TraceChunk, UploadAck]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Coordinator_UploadTraceServer = grpc.ClientStreamingServer[TraceChunk, UploadAck]
+
 // Coordinator_ServiceDesc is the grpc.ServiceDesc for Coordinator service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -291,6 +321,11 @@ var Coordinator_ServiceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "UploadState",
 			Handler:       _Coordinator_UploadState_Handler,
+			ClientStreams: true,
+		},
+		{
+			StreamName:    "UploadTrace",
+			Handler:       _Coordinator_UploadTrace_Handler,
 			ClientStreams: true,
 		},
 	},

@@ -49,7 +49,11 @@ func (t *memTransport) Right() Peer { return Peer{Rank: (t.rank + 1) % t.n} }
 
 func (t *memTransport) Send(ctx context.Context, f *Frame) error {
 	g := *f
-	g.Data = append([]byte(nil), f.Data...)
+	var data []byte
+	for _, part := range f.Data {
+		data = append(data, part...)
+	}
+	g.Data = [][]byte{data}
 	select {
 	case <-t.out.closed:
 		return t.out.err

@@ -44,6 +44,11 @@ type Config struct {
 	// SegmentBytes is the largest frame payload. Smaller segments start the
 	// pipeline sooner; larger ones cost less per byte. Default 256 KiB.
 	SegmentBytes int
+	// Phases, when not nil, is called after every successful collective
+	// with the times its reduce-scatter and all-gather phases ended on this
+	// rank (the collective started at start). It runs on the caller's
+	// goroutine and must not block.
+	Phases func(step uint64, start, scattered, gathered time.Time)
 }
 
 // DefaultConfig returns the defaults: 256 KiB segments.
@@ -54,8 +59,10 @@ func DefaultConfig() Config { return Config{SegmentBytes: 256 << 10} }
 type Ring struct {
 	t   Transport
 	cfg Config
-	// sendBuf holds the encoded segment being sent on big-endian machines.
+	// sendBuf holds the encoded segment being sent on big-endian machines;
+	// part is the one-part payload of a frame being sent.
 	sendBuf []byte
+	part    [1][]byte
 }
 
 // New returns a Ring over t. Zero fields of cfg take their defaults.
@@ -136,7 +143,8 @@ func (r *Ring) run(ctx context.Context, step uint64, v vector) error {
 			cancel(sendErr)
 		}
 	}()
-	err := r.receiveAll(ctx, step, v, p, ready)
+	start := time.Now()
+	scattered, err := r.receiveAll(ctx, step, v, p, ready)
 	if err != nil {
 		cancel(err)
 	}
@@ -146,8 +154,12 @@ func (r *Ring) run(ctx context.Context, step uint64, v vector) error {
 	}
 	if err != nil {
 		r.tellRight(step, v, err)
+		return err
 	}
-	return err
+	if r.cfg.Phases != nil {
+		r.cfg.Phases(step, start, scattered, time.Now())
+	}
+	return nil
 }
 
 // plan is the chunk and segment layout of one collective.
@@ -210,7 +222,8 @@ func (r *Ring) sendAll(ctx context.Context, step uint64, v vector, p plan, ready
 				}
 			}
 			lo, hi := p.segment(c, s)
-			f.Seq, f.Data = uint32(round*p.segments+s), v.wire(&r.sendBuf, lo, hi)
+			r.part[0] = v.wire(&r.sendBuf, lo, hi)
+			f.Seq, f.Data = uint32(round*p.segments+s), r.part[:]
 			if err := r.t.Send(ctx, &f); err != nil {
 				phase, pr := p.phase(round)
 				return &Error{Step: step, Phase: phase, Round: pr, Peer: r.t.Right(), Dir: "send to", Err: err}
@@ -221,9 +234,11 @@ func (r *Ring) sendAll(ctx context.Context, step uint64, v vector, p plan, ready
 }
 
 // receiveAll receives every segment, adds (reduce-scatter) or copies
-// (all-gather) it into v, and signals the sender.
-func (r *Ring) receiveAll(ctx context.Context, step uint64, v vector, p plan, ready chan<- struct{}) error {
+// (all-gather) it into v, and signals the sender. It returns when the
+// reduce-scatter phase ended.
+func (r *Ring) receiveAll(ctx context.Context, step uint64, v vector, p plan, ready chan<- struct{}) (time.Time, error) {
 	var f Frame
+	var scattered time.Time
 	for round := 0; round < p.rounds; round++ {
 		c := p.recvChunk(round)
 		phase, pr := p.phase(round)
@@ -233,20 +248,21 @@ func (r *Ring) receiveAll(ctx context.Context, step uint64, v vector, p plan, re
 		for s := 0; s < p.segments; s++ {
 			if err := r.t.Recv(ctx, &f); err != nil {
 				if ctx.Err() != nil && context.Cause(ctx) != ctx.Err() {
-					return context.Cause(ctx) // the sender failed first
+					return scattered, context.Cause(ctx) // the sender failed first
 				}
-				return fail(err)
+				return scattered, fail(err)
 			}
 			lo, hi := p.segment(c, s)
 			if err := check(&f, step, v, uint32(round*p.segments+s), hi-lo, r.t.Left()); err != nil {
-				return fail(err)
+				return scattered, fail(err)
 			}
 			if round < p.n-1 {
 				if err := v.add(lo, hi, f.Data); err != nil {
-					return fail(err)
+					return scattered, fail(err)
 				}
 				if round == p.n-2 {
 					v.finish(lo, hi)
+					scattered = time.Now()
 				}
 			} else {
 				v.set(lo, hi, f.Data)
@@ -256,7 +272,7 @@ func (r *Ring) receiveAll(ctx context.Context, step uint64, v vector, p plan, re
 			}
 		}
 	}
-	return nil
+	return scattered, nil
 }
 
 // abortError is the error of a rank that received an abort frame.
@@ -279,8 +295,8 @@ func check(f *Frame, step uint64, v vector, seq uint32, values int, left Peer) e
 		return fmt.Errorf("%v reduces a vector of length %d of %v, this rank one of length %d of %v", left, f.Length, f.Kind, v.len(), v.kind())
 	case f.Seq != seq:
 		return fmt.Errorf("frame %d arrived where frame %d was due", f.Seq, seq)
-	case len(f.Data) != 8*values:
-		return fmt.Errorf("frame %d carries %d bytes, want %d", f.Seq, len(f.Data), 8*values)
+	case f.DataLen() != 8*values:
+		return fmt.Errorf("frame %d carries %d bytes, want %d", f.Seq, f.DataLen(), 8*values)
 	}
 	return nil
 }

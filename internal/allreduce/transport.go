@@ -15,8 +15,11 @@ type Frame struct {
 	// the first frame.
 	Length uint64
 	Kind   Kind
-	// Data holds the values of one segment, little-endian float64.
-	Data []byte
+	// Data holds the values of one segment as little-endian 8-byte
+	// elements, in one or more parts whose concatenation is the segment (a
+	// transport may hand over its receive buffers as they are). A part may
+	// end in the middle of an element.
+	Data [][]byte
 	// Abort, when not empty, says that rank Origin gave up the collective
 	// and why; such a frame carries no data.
 	Abort  string
@@ -37,6 +40,15 @@ func (k Kind) String() string {
 		return "int64"
 	}
 	return "float64"
+}
+
+// DataLen is the number of bytes in f.Data.
+func (f *Frame) DataLen() int {
+	n := 0
+	for _, p := range f.Data {
+		n += len(p)
+	}
+	return n
 }
 
 // Peer names a rank for error messages.
@@ -69,10 +81,11 @@ type Transport interface {
 	Left() Peer
 	Right() Peer
 	// Send delivers f to the right-hand neighbour. It may return before the
-	// frame is received; the caller may reuse f.Data once Send returns.
+	// frame is received; the caller may reuse f.Data's memory once Send
+	// returns.
 	Send(ctx context.Context, f *Frame) error
 	// Recv overwrites f with the next frame from the left-hand neighbour.
-	// f.Data stays valid until the next Recv.
+	// f.Data's memory stays valid until the next Recv or Close.
 	Recv(ctx context.Context, f *Frame) error
 	Close() error
 }

@@ -14,10 +14,10 @@ type vector interface {
 	// wire returns the bytes of elements [lo, hi), using buf if it must
 	// convert; the result is valid until v or buf change.
 	wire(buf *[]byte, lo, hi int) []byte
-	// add adds the received elements b into [lo, hi).
-	add(lo, hi int, b []byte) error
-	// set overwrites [lo, hi) with the received elements b.
-	set(lo, hi int, b []byte)
+	// add adds the received elements into [lo, hi).
+	add(lo, hi int, parts [][]byte) error
+	// set overwrites [lo, hi) with the received elements.
+	set(lo, hi int, parts [][]byte)
 	// finish is called on [lo, hi) once its reduction is complete, before
 	// it is passed on.
 	finish(lo, hi int)
@@ -38,12 +38,16 @@ func (f *floatVector) wire(buf *[]byte, lo, hi int) []byte {
 	return *buf
 }
 
-func (f *floatVector) add(lo, hi int, b []byte) error {
-	addDecoded(f.v[lo:hi], b)
+func (f *floatVector) add(lo, hi int, parts [][]byte) error {
+	seg := f.v[lo:hi]
+	walk(parts, func(i int, b []byte) { addDecoded(seg[i:i+len(b)/8], b) })
 	return nil
 }
 
-func (f *floatVector) set(lo, hi int, b []byte) { decode(f.v[lo:hi], b) }
+func (f *floatVector) set(lo, hi int, parts [][]byte) {
+	seg := f.v[lo:hi]
+	walk(parts, func(i int, b []byte) { decode(seg[i:i+len(b)/8], b) })
+}
 
 func (f *floatVector) finish(lo, hi int) {
 	if f.average {
@@ -77,23 +81,53 @@ func (iv *intVector) wire(buf *[]byte, lo, hi int) []byte {
 	return b
 }
 
-func (iv *intVector) add(lo, hi int, b []byte) error {
+func (iv *intVector) add(lo, hi int, parts [][]byte) error {
 	seg := iv.v[lo:hi]
-	for i := range seg {
-		x := int64(binary.LittleEndian.Uint64(b[8*i:]))
-		s, ok := addInt64(seg[i], x)
-		if !ok {
-			return fmt.Errorf("element %d: %d + %d: %w", lo+i, seg[i], x, ErrOverflow)
+	var err error
+	walk(parts, func(off int, b []byte) {
+		for i := 0; i < len(b)/8 && err == nil; i++ {
+			x := int64(binary.LittleEndian.Uint64(b[8*i:]))
+			s, ok := addInt64(seg[off+i], x)
+			if !ok {
+				err = fmt.Errorf("element %d: %d + %d: %w", lo+off+i, seg[off+i], x, ErrOverflow)
+			}
+			seg[off+i] = s
 		}
-		seg[i] = s
-	}
-	return nil
+	})
+	return err
 }
 
-func (iv *intVector) set(lo, hi int, b []byte) {
+func (iv *intVector) set(lo, hi int, parts [][]byte) {
 	seg := iv.v[lo:hi]
-	for i := range seg {
-		seg[i] = int64(binary.LittleEndian.Uint64(b[8*i:]))
+	walk(parts, func(off int, b []byte) {
+		for i := 0; i < len(b)/8; i++ {
+			seg[off+i] = int64(binary.LittleEndian.Uint64(b[8*i:]))
+		}
+	})
+}
+
+// walk calls fn for every run of whole 8-byte elements in parts, with the
+// index of the run's first element. An element split between two parts is
+// reassembled and passed on its own.
+func walk(parts [][]byte, fn func(elem int, b []byte)) {
+	var carry [8]byte
+	n, elem := 0, 0 // n bytes of a split element are in carry
+	for _, p := range parts {
+		if n > 0 {
+			k := copy(carry[n:], p)
+			n, p = n+k, p[k:]
+			if n < 8 {
+				continue
+			}
+			fn(elem, carry[:])
+			elem, n = elem+1, 0
+		}
+		whole := len(p) / 8 * 8
+		if whole > 0 {
+			fn(elem, p[:whole])
+			elem += whole / 8
+		}
+		n = copy(carry[:], p[whole:])
 	}
 }
 

@@ -31,6 +31,8 @@ func Coordinator(args []string) int {
 	fs.StringVar(&cfg.ModelPath, "model", "", "JSON model description (default: the Keras MNIST example)")
 	fs.StringVar(&cfg.Checkpoint, "checkpoint", cfg.Checkpoint, "where to write the final checkpoint (empty: none)")
 	fs.StringVar(&cfg.Summary, "summary", cfg.Summary, "where to write the JSON summary (empty: none)")
+	fs.StringVar(&cfg.Trace, "trace", "", "write the workers' timelines to this Chrome trace-event JSON file (Perfetto, chrome://tracing)")
+	fs.StringVar(&cfg.Plot, "plot", "", "write a PNG of training loss and test accuracy per epoch")
 	fs.DurationVar(&cfg.JoinTimeout, "join-timeout", cfg.JoinTimeout, "how long to wait for the workers to join")
 	fs.IntVar(&cfg.HashEvery, "hash-every", cfg.HashEvery, "compare the replicas' weights every N steps (0: only at the end)")
 	fs.DurationVar(&cfg.AllreduceTimeout, "allreduce-timeout", cfg.AllreduceTimeout, "time limit of one gradient all-reduce")

@@ -47,6 +47,12 @@ type Config struct {
 	// Checkpoint and Summary are where the final checkpoint and the JSON
 	// summary go; empty skips them.
 	Checkpoint, Summary string
+	// Trace, when set, is where the workers' timelines go, as a Chrome
+	// trace-event JSON file (Perfetto, chrome://tracing).
+	Trace string
+	// Plot, when set, is where a PNG of the training loss and the test
+	// accuracy per epoch goes.
+	Plot string
 	// JoinTimeout bounds the wait for the workers.
 	JoinTimeout time.Duration
 	// HashEvery is how often, in steps, the replicas' weights are compared.
@@ -66,6 +72,9 @@ type Config struct {
 	// -coordinator, -listen and -id. Empty means this executable's worker
 	// subcommand.
 	WorkerCommand []string
+	// WorkerLog receives the local workers' output, each line prefixed with
+	// the worker's name; nil means standard error.
+	WorkerLog io.Writer
 	// Progress receives the progress display; Logger the logs.
 	Progress io.Writer
 	Logger   *slog.Logger

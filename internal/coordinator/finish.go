@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"time"
 
+	"ringtrain/internal/charts"
 	"ringtrain/internal/nn"
 	"ringtrain/internal/wire"
 	pb "ringtrain/proto"
@@ -61,8 +62,11 @@ type StepMillis struct {
 
 // EpochMetrics records one epoch.
 type EpochMetrics struct {
-	Epoch        int     `json:"epoch"`
-	Step         uint64  `json:"step"`
+	Epoch int    `json:"epoch"`
+	Step  uint64 `json:"step"`
+	// WallSeconds is the training time at the epoch's end, from rank 0's
+	// first step.
+	WallSeconds  float64 `json:"wall_seconds"`
 	TrainLoss    float64 `json:"train_loss"`
 	TestLoss     float64 `json:"test_loss"`
 	TestAccuracy float64 `json:"test_accuracy"`
@@ -100,6 +104,12 @@ func (c *coordinator) finish(s *supervisor) (*Summary, error) {
 		sum.StepMillis = StepMillis{Compute: float64(s.computeNs) / n, Allreduce: float64(s.reduceNs) / n, Optimizer: float64(s.optimizerNs) / n}
 	}
 	err := c.writeOutputs(sum, final)
+	if err == nil && c.cfg.Trace != "" {
+		err = c.writeTrace(c.cfg.Trace, s)
+	}
+	if err == nil && c.cfg.Plot != "" {
+		err = plotEpochs(c.cfg.Plot, sum)
+	}
 	if err != nil {
 		c.stopAll(&pb.Stop{Reason: err.Error(), Failed: true})
 	} else {
@@ -136,4 +146,19 @@ func (c *coordinator) writeOutputs(sum *Summary, final *wire.State) error {
 		}
 	}
 	return nil
+}
+
+// plotEpochs draws the training loss and the test accuracy per epoch.
+func plotEpochs(path string, sum *Summary) error {
+	var epochs, train, test, acc []float64
+	for _, e := range sum.EpochMetrics {
+		epochs = append(epochs, float64(e.Epoch))
+		train, test, acc = append(train, e.TrainLoss), append(test, e.TestLoss), append(acc, e.TestAccuracy)
+	}
+	title := fmt.Sprintf("%d workers, global batch %d", sum.Workers, sum.GlobalBatch)
+	return charts.Save(path,
+		charts.Chart{Title: "Loss (" + title + ")", XLabel: "epoch", YLabel: "loss",
+			Series: []charts.Series{{Name: "training", X: epochs, Y: train}, {Name: "test", X: epochs, Y: test}}},
+		charts.Chart{Title: "Test accuracy", XLabel: "epoch", YLabel: "accuracy",
+			Series: []charts.Series{{Name: "test accuracy", X: epochs, Y: acc}}})
 }

@@ -146,6 +146,7 @@ func newCoordinator(cfg Config) (*coordinator, error) {
 		HashEvery: uint32(cfg.HashEvery), AllreduceTimeoutMs: uint32(cfg.AllreduceTimeout.Milliseconds()),
 		SegmentBytes: uint32(segment),
 	}
+	job.Trace = cfg.Trace != ""
 	if cfg.Deterministic {
 		job.Deterministic, job.MicroBatch, job.FixedPointBits = true, uint32(cfg.microBatch()), uint32(fixedpoint.DefaultBits)
 		if cfg.FixedPointBits > 0 {

@@ -40,6 +40,10 @@ func startLocalWorkers(cfg Config, addr string, events chan<- event, log *slog.L
 		command = []string{exe, "worker"}
 	}
 	lw := &localWorkers{log: log}
+	workerLog := cfg.WorkerLog
+	if workerLog == nil {
+		workerLog = os.Stderr
+	}
 	// Split the cores between the workers unless the user chose.
 	procsEach := max(1, runtime.NumCPU()/cfg.LocalWorkers)
 	for i := 0; i < cfg.LocalWorkers; i++ {
@@ -50,7 +54,7 @@ func startLocalWorkers(cfg Config, addr string, events chan<- event, log *slog.L
 		if os.Getenv("GOMAXPROCS") == "" {
 			cmd.Env = append(cmd.Env, "GOMAXPROCS="+strconv.Itoa(procsEach))
 		}
-		out := &prefixWriter{w: os.Stderr, prefix: []byte("[" + name + "] ")}
+		out := &prefixWriter{w: workerLog, prefix: []byte("[" + name + "] ")}
 		cmd.Stdout, cmd.Stderr = out, out
 		cmd.SysProcAttr = childProcAttr()
 		if err := cmd.Start(); err != nil {

@@ -186,3 +186,47 @@ func (c *coordinator) checkUpload(h *pb.StateHeader, params int) error {
 	}
 	return nil
 }
+
+// maxTraceEvents bounds what one worker may upload as its timeline.
+const maxTraceEvents = 4_000_000
+
+func (s *service) UploadTrace(stream pb.Coordinator_UploadTraceServer) error {
+	c := s.c
+	if !c.job.Trace {
+		return status.Error(codes.FailedPrecondition, "coordinator: upload trace: this job records no trace")
+	}
+	var tr traced
+	tr.rank = -1
+	for {
+		chunk, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		if _, err := c.checkJob(chunk.JobId, chunk.Rank); err != nil {
+			return err
+		}
+		if tr.rank >= 0 && chunk.Rank != tr.rank {
+			return status.Errorf(codes.InvalidArgument, "coordinator: upload trace: rank %d in a stream of rank %d", chunk.Rank, tr.rank)
+		}
+		tr.rank, tr.dropped = chunk.Rank, chunk.Dropped
+		if len(tr.events)+len(chunk.Events) > maxTraceEvents {
+			return status.Errorf(codes.ResourceExhausted, "coordinator: upload trace: more than %d events", maxTraceEvents)
+		}
+		for _, e := range chunk.Events {
+			if e.DurNs < 0 || e.Step >= c.job.MaxSteps {
+				return status.Errorf(codes.InvalidArgument, "coordinator: upload trace: event %q of step %d lasting %dns", e.Name, e.Step, e.DurNs)
+			}
+		}
+		tr.events = append(tr.events, chunk.Events...)
+	}
+	if tr.rank < 0 {
+		return status.Error(codes.InvalidArgument, "coordinator: upload trace: empty stream")
+	}
+	if !c.post(tr) {
+		return status.Error(codes.Unavailable, "coordinator: the job has ended")
+	}
+	return stream.SendAndClose(&pb.UploadAck{})
+}

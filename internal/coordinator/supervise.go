@@ -33,6 +33,11 @@ type (
 		pid int
 		err error
 	}
+	traced struct {
+		rank    int32
+		events  []*pb.TraceEvent
+		dropped uint64
+	}
 )
 
 // errorGrace is how long a worker's error report waits for a more telling
@@ -71,6 +76,9 @@ type supervisor struct {
 	// fixedPointBits is the deterministic mode's current resolution,
 	// rescales how often it was lowered.
 	fixedPointBits, rescales int
+	// traces holds the workers' timelines, by rank, when tracing.
+	traces  []*traced
+	nTraces int
 }
 
 // hashRound collects the replicas' weight hashes of one step.
@@ -114,7 +122,7 @@ func (c *coordinator) supervise(ctx context.Context) (*Summary, error) {
 		if err != nil {
 			return nil, c.fail(s, err)
 		}
-		if s.ranked != nil && s.nFinished == world && s.final != nil && s.pendingEvals == 0 {
+		if s.ranked != nil && s.nFinished == world && s.final != nil && s.pendingEvals == 0 && (!c.job.Trace || s.nTraces == world) {
 			return c.finish(s)
 		}
 	}
@@ -150,6 +158,15 @@ func (c *coordinator) handle(s *supervisor, e event) error {
 		return c.report(s, e.r)
 	case uploaded:
 		c.upload(s, e.st)
+	case traced:
+		if s.traces == nil {
+			s.traces = make([]*traced, len(s.ranked))
+		}
+		if s.traces[e.rank] != nil {
+			return fmt.Errorf("coordinator: %v uploaded its trace twice", s.ranked[e.rank])
+		}
+		s.traces[e.rank] = &e
+		s.nTraces++
 	case evaluated:
 		s.pendingEvals--
 		m := &s.epochs[e.epoch]
@@ -215,6 +232,7 @@ func (c *coordinator) report(s *supervisor, r *pb.WorkerReport) error {
 	}
 	if r.Rank == 0 {
 		epoch := int(r.Step / c.job.StepsPerEpoch)
+		s.epochs[epoch].WallSeconds = time.Duration(r.ElapsedNs).Seconds()
 		s.lastLoss = r.Loss
 		s.epochLoss[epoch] += r.Loss
 		s.epochSteps[epoch]++

@@ -38,7 +38,7 @@ type Transport struct {
 	cancel context.CancelFunc
 	in     *inbound
 
-	sendMsg, recvMsg pb.RingFrame
+	sendMsg, recvMsg wireFrame
 
 	failOnce sync.Once
 	failed   chan struct{}
@@ -141,13 +141,10 @@ func (t *Transport) Send(ctx context.Context, f *allreduce.Frame) error {
 		return errors.New("ringrpc: a ring of one has no neighbour")
 	}
 	defer t.watch(ctx)()
-	// The frame's bytes may be a view of the caller's vector; the proto
-	// codec copies them before Send returns. (No stats handler that reads
-	// messages later is installed on ring connections.)
 	m := &t.sendMsg
-	m.Step, m.Seq, m.Length, m.Kind, m.Data, m.Abort, m.Origin = f.Step, f.Seq, f.Length, uint32(f.Kind), f.Data, f.Abort, int32(f.Origin)
-	err := t.out.Send(m)
-	m.Data = nil
+	m.step, m.seq, m.length, m.kind, m.data, m.abort, m.origin = f.Step, uint64(f.Seq), f.Length, uint64(f.Kind), f.Data, f.Abort, int32(f.Origin)
+	err := t.out.SendMsg(m) // the codec copies the data before SendMsg returns
+	m.data = nil
 	if err == nil {
 		return nil
 	}
@@ -180,12 +177,12 @@ func (t *Transport) Recv(ctx context.Context, f *allreduce.Frame) error {
 		t.fail(err)
 		return err
 	}
-	if m.Hello != nil {
-		err := errors.New("unexpected hello in the middle of a ring")
+	if m.hello != nil || m.seq > 1<<32 || m.kind > 255 {
+		err := fmt.Errorf("malformed frame (hello %v, seq %d, kind %d)", m.hello != nil, m.seq, m.kind)
 		t.fail(err)
 		return err
 	}
-	*f = allreduce.Frame{Step: m.Step, Seq: m.Seq, Length: m.Length, Kind: allreduce.Kind(m.Kind), Data: m.Data, Abort: m.Abort, Origin: int(m.Origin)}
+	*f = allreduce.Frame{Step: m.step, Seq: uint32(m.seq), Length: m.length, Kind: allreduce.Kind(m.kind), Data: m.data, Abort: m.abort, Origin: int(m.origin)}
 	return nil
 }
 

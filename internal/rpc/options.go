@@ -7,6 +7,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/experimental"
 	"google.golang.org/grpc/keepalive"
 )
 
@@ -41,6 +42,7 @@ func ServerOptions() []grpc.ServerOption {
 		grpc.WriteBufferSize(BufferBytes),
 		grpc.ReadBufferSize(BufferBytes),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: KeepaliveTime / 2, PermitWithoutStream: true}),
+		experimental.BufferPool(Pool),
 	}
 }
 
@@ -54,6 +56,7 @@ func DialOptions() []grpc.DialOption {
 		grpc.WithInitialConnWindowSize(WindowBytes),
 		grpc.WithWriteBufferSize(BufferBytes),
 		grpc.WithReadBufferSize(BufferBytes),
+		experimental.WithBufferPool(Pool),
 	}
 }
 

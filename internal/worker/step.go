@@ -34,6 +34,9 @@ type stepper struct {
 
 	// Deterministic mode, when det is not nil.
 	det *deterministic
+
+	// tl, when not nil, records the timeline.
+	tl *timeline
 }
 
 // deterministic is the state of the fixed-point mode.
@@ -83,6 +86,9 @@ func (s *stepper) step(ctx context.Context, t uint64, local []int) (float64, ste
 	for _, i := range local {
 		s.global = append(s.global, s.sampleIDs[i])
 	}
+	if s.tl != nil {
+		s.tl.step = t
+	}
 	if s.det != nil {
 		return s.deterministicStep(ctx, t, local)
 	}
@@ -90,9 +96,12 @@ func (s *stepper) step(ctx context.Context, t uint64, local []int) (float64, ste
 	t0 := time.Now()
 	nn.Gather(s.data, local, s.batch)
 	s.batch.IDs = s.global
+	tg := time.Now()
 	p := s.model.NumParams()
 	s.reduced[p] = s.model.ComputeGradients(s.batch, t)
 	t1 := time.Now()
+	s.tl.add("data", t0, tg)
+	s.tl.add("forward-backward", tg, t1)
 	if err := s.reduce(ctx, func(ctx context.Context, c uint64) error {
 		return s.ring.AllReduce(ctx, c, s.reduced, allreduce.Average)
 	}); err != nil {
@@ -100,7 +109,9 @@ func (s *stepper) step(ctx context.Context, t uint64, local []int) (float64, ste
 	}
 	t2 := time.Now()
 	s.model.ApplyGradients()
-	tm = stepTiming{compute: t1.Sub(t0), allreduce: t2.Sub(t1), optimizer: time.Since(t2)}
+	t3 := time.Now()
+	s.tl.add("optimizer", t2, t3)
+	tm = stepTiming{compute: t1.Sub(t0), allreduce: t2.Sub(t1), optimizer: t3.Sub(t2)}
 	return s.reduced[p], tm, nil
 }
 
@@ -126,11 +137,15 @@ func (s *stepper) deterministicStep(ctx context.Context, t uint64, local []int) 
 		d.acc.Reset(d.bits, d.totalMicro)
 		var loss [1]float64
 		for lo := 0; lo < len(local); lo += d.micro {
+			ts := time.Now()
 			nn.Gather(s.data, local[lo:lo+d.micro], s.batch)
 			s.batch.IDs = s.global[lo : lo+d.micro]
+			tg := time.Now()
 			loss[0] = m.SumGradients(s.batch, t)
 			d.acc.Add(0, m.Grads())
 			d.acc.Add(p, loss[:])
+			s.tl.add("data", ts, tg)
+			s.tl.add("forward-backward", tg, time.Now())
 		}
 		d.acc.Sum[p+1] = d.acc.Overflows
 		t1 := time.Now()
@@ -161,5 +176,6 @@ func (s *stepper) deterministicStep(ctx context.Context, t uint64, local []int) 
 	loss[0] += m.AddPenalties()
 	m.ApplyGradients()
 	tm.optimizer = time.Since(t2)
+	s.tl.add("optimizer", t2, t2.Add(tm.optimizer))
 	return loss[0], tm, nil
 }

@@ -114,7 +114,13 @@ func (s *session) train() error {
 		return err
 	}
 	defer rep.close()
-	ring := allreduce.New(transport, allreduce.Config{SegmentBytes: int(job.SegmentBytes)})
+	ringCfg := allreduce.Config{SegmentBytes: int(job.SegmentBytes)}
+	var tl *timeline
+	if job.Trace {
+		tl = &timeline{}
+		ringCfg.Phases = tl.phases
+	}
+	ring := allreduce.New(transport, ringCfg)
 	st := newStepper(model, ring, shard.Data, shard.SampleIDs, int(job.PerWorkerBatch), int(job.WorldSize*job.PerWorkerBatch),
 		time.Duration(job.AllreduceTimeoutMs)*time.Millisecond)
 	if job.Deterministic {
@@ -122,6 +128,7 @@ func (s *session) train() error {
 			return fmt.Errorf("assignment: %w", err)
 		}
 	}
+	st.tl = tl
 	t := &trainer{s: s, job: job, model: model, shard: shard, rep: rep, st: st}
 	return t.loop()
 }
@@ -210,7 +217,8 @@ func (t *trainer) loop() error {
 		}
 		done := step+1 == job.MaxSteps
 		r := &pb.WorkerReport{Rank: rank, WorkerId: t.s.cfg.ID, Step: step, Epoch: uint32(epoch), Loss: loss,
-			ComputeNs: uint64(tm.compute), AllreduceNs: uint64(tm.allreduce), OptimizerNs: uint64(tm.optimizer)}
+			ComputeNs: uint64(tm.compute), AllreduceNs: uint64(tm.allreduce), OptimizerNs: uint64(tm.optimizer),
+			ElapsedNs: uint64(time.Since(start))}
 		if t.st.det != nil {
 			r.FixedPointBits = uint32(t.st.det.bits)
 		}
@@ -226,6 +234,11 @@ func (t *trainer) loop() error {
 		}
 		if done {
 			r.Finished, r.TrainNs = true, uint64(time.Since(start))
+			if t.st.tl != nil {
+				if err := t.st.tl.upload(t.s.ctx, t.s.client, job.JobId, rank); err != nil {
+					return err
+				}
+			}
 		}
 		if rank == 0 || r.HasHash || r.Finished {
 			t.rep.send(r)

@@ -1,0 +1,264 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"ringtrain/internal/coordinator"
+	"ringtrain/internal/mnist"
+	"ringtrain/internal/nn"
+)
+
+// benchModel is a model the training suites run, with the hidden widths
+// the PyTorch peer builds the same network from.
+type benchModel struct {
+	name   string
+	hidden []int
+}
+
+var (
+	kerasModel = benchModel{"keras", []int{10, 10}}
+	// mlp1024 is compute-heavy: 1.9 million parameters.
+	mlp1024 = benchModel{"mlp1024", []int{1024, 1024}}
+)
+
+func (m benchModel) spec() nn.Spec {
+	s := nn.KerasMNIST()
+	s.Layers = nil
+	for _, h := range m.hidden {
+		s.Layers = append(s.Layers, nn.LayerSpec{Type: "dense", Units: h, Activation: "relu"})
+	}
+	s.Layers = append(s.Layers, nn.LayerSpec{Type: "dense", Units: 10, Activation: "softmax"})
+	return s
+}
+
+func (m benchModel) hiddenFlag() string { return joinInts(m.hidden) }
+
+// prepare finds the data for the peer and writes the model descriptions.
+func (r *runner) prepare() error {
+	dir, err := mnist.DefaultDir()
+	if err != nil {
+		return err
+	}
+	r.dataDir = dir
+	for _, m := range []benchModel{kerasModel, mlp1024} {
+		if err := os.WriteFile(r.modelPath(m), m.spec().JSON(), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (r *runner) modelPath(m benchModel) string { return filepath.Join(r.cfg.Out, m.name+".json") }
+
+// trainSteps is how many steps a weak- or strong-scaling run takes: a few
+// seconds of work for one worker.
+func (r *runner) trainSteps(m benchModel, perWorker int) int {
+	if r.cfg.Quick {
+		return 5
+	}
+	if m.name == kerasModel.name {
+		return max(100, 12800/perWorker)
+	}
+	return max(6, 1280/perWorker)
+}
+
+// trainRun is one training run of a suite.
+type trainRun struct {
+	model          benchModel
+	workers        int
+	perWorkerBatch int
+	steps, epochs  int
+	scaleLR        bool
+}
+
+// threads splits the cores between the workers, for both implementations.
+func (r *runner) threads(workers int) int { return max(1, r.cpus/workers) }
+
+// ringtrain runs a job with local worker processes.
+func (r *runner) ringtrain(ctx context.Context, tr trainRun) (*coordinator.Summary, error) {
+	cfg := coordinator.DefaultConfig()
+	cfg.LocalWorkers, cfg.Batch, cfg.MaxSteps = tr.workers, tr.perWorkerBatch, tr.steps
+	cfg.Epochs = max(tr.epochs, 1)
+	if tr.steps > 0 {
+		cfg.Epochs = 1 << 20 // -max-steps decides
+	}
+	cfg.ModelPath = r.modelPath(tr.model)
+	cfg.ScaleLR, cfg.WarmupEpochs = tr.scaleLR, 1
+	cfg.Checkpoint, cfg.Summary, cfg.Progress, cfg.Logger = "", "", nil, r.log
+	cfg.WorkerCommand = []string{r.cfg.Exe, "worker"}
+	log, err := os.OpenFile(filepath.Join(r.cfg.Out, "workers.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	defer log.Close()
+	cfg.WorkerLog = log
+	return coordinator.Run(ctx, cfg)
+}
+
+// peer runs the same training with PyTorch DDP.
+func (r *runner) peer(ctx context.Context, tr trainRun, target float64) (map[string]any, error) {
+	epochs := max(tr.epochs, 1)
+	if tr.steps > 0 {
+		epochs = 1 << 20 // --max-steps decides
+	}
+	args := []string{r.dataDir, "--workers", fmt.Sprint(tr.workers), "--batch", fmt.Sprint(tr.perWorkerBatch),
+		"--hidden", tr.model.hiddenFlag(), "--threads", fmt.Sprint(r.threads(tr.workers)),
+		"--epochs", fmt.Sprint(epochs), "--max-steps", fmt.Sprint(tr.steps)}
+	if tr.scaleLR {
+		args = append(args, "--scale-lr", "--warmup-epochs", "1")
+	}
+	if target > 0 {
+		args = append(args, "--target-accuracy", fmt.Sprint(target))
+	}
+	out, err := r.runPeer(ctx, "torch_ddp.py", args...)
+	if err != nil {
+		return nil, err
+	}
+	if len(out) != 1 {
+		return nil, fmt.Errorf("torch_ddp.py printed %d results", len(out))
+	}
+	return out[0], nil
+}
+
+// weak runs weak scaling: fixed per-worker batch, growing worker count.
+func (r *runner) weak(ctx context.Context) error {
+	for _, m := range []benchModel{kerasModel, mlp1024} {
+		for _, b := range []int{32, 256} {
+			base := map[string]float64{}
+			for _, n := range r.cfg.Workers {
+				tr := trainRun{model: m, workers: n, perWorkerBatch: b, steps: r.trainSteps(m, b)}
+				if err := r.scalingRun(ctx, "weak", tr, base); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// strong runs strong scaling: fixed global batch 256 split over the
+// workers.
+func (r *runner) strong(ctx context.Context) error {
+	const global = 256
+	for _, m := range []benchModel{kerasModel, mlp1024} {
+		base := map[string]float64{}
+		for _, n := range r.cfg.Workers {
+			if global%n != 0 {
+				continue
+			}
+			tr := trainRun{model: m, workers: n, perWorkerBatch: global / n, steps: r.trainSteps(m, global)}
+			if err := r.scalingRun(ctx, "strong", tr, base); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// scalingRun measures one configuration for both implementations. base
+// holds each implementation's single-worker figure (throughput for weak
+// scaling, epoch time for strong scaling) once measured.
+func (r *runner) scalingRun(ctx context.Context, suite string, tr trainRun, base map[string]float64) error {
+	sum, err := r.ringtrain(ctx, tr)
+	if err != nil {
+		return fmt.Errorf("ringtrain %s, %d workers, batch %d: %w", tr.model.name, tr.workers, tr.perWorkerBatch, err)
+	}
+	rec := Record{Suite: suite, Impl: "ringtrain", Model: tr.model.name, Workers: tr.workers, PerWorkerBatch: tr.perWorkerBatch,
+		GlobalBatch: sum.GlobalBatch, Steps: sum.Steps, SamplesPerSecond: sum.SamplesPerSecond,
+		StepMillis: &StepSplit{sum.StepMillis.Compute, sum.StepMillis.Allreduce, sum.StepMillis.Optimizer}, Note: r.note(tr.workers)}
+	if err := r.addScaling(suite, rec, base); err != nil {
+		return err
+	}
+	r.logf("%s %s N=%d b=%d: ringtrain %.0f samples/s", suite, tr.model.name, tr.workers, tr.perWorkerBatch, rec.SamplesPerSecond)
+	if r.python == "" {
+		return nil
+	}
+	m, err := r.peer(ctx, tr, 0)
+	if err != nil {
+		return err
+	}
+	rec = Record{Suite: suite, Impl: "pytorch-gloo", Model: tr.model.name, Workers: tr.workers, PerWorkerBatch: tr.perWorkerBatch,
+		GlobalBatch: int(num(m, "global_batch")), Steps: int(num(m, "steps")), SamplesPerSecond: num(m, "samples_per_second"),
+		Note: r.note(tr.workers)}
+	r.logf("%s %s N=%d b=%d: pytorch %.0f samples/s", suite, tr.model.name, tr.workers, tr.perWorkerBatch, rec.SamplesPerSecond)
+	return r.addScaling(suite, rec, base)
+}
+
+// addScaling completes a scaling record with its efficiency or speed-up
+// relative to the implementation's single-worker run.
+func (r *runner) addScaling(suite string, rec Record, base map[string]float64) error {
+	epochSamples := 60000 / rec.GlobalBatch * rec.GlobalBatch
+	switch suite {
+	case "weak":
+		if rec.Workers == 1 {
+			base[rec.Impl] = rec.SamplesPerSecond
+		}
+		if b := base[rec.Impl]; b > 0 {
+			rec.Efficiency = rec.SamplesPerSecond / (float64(rec.Workers) * b)
+		}
+	case "strong":
+		rec.EpochSeconds = float64(epochSamples) / rec.SamplesPerSecond
+		if rec.Workers == 1 {
+			base[rec.Impl] = rec.EpochSeconds
+		}
+		if b := base[rec.Impl]; b > 0 {
+			rec.Speedup = b / rec.EpochSeconds
+		}
+	}
+	return r.add(rec)
+}
+
+// timeToAccuracy measures the training time to reach the target test
+// accuracy on the Keras example at per-worker batch 32, with the linear
+// scaling rule and one epoch of warm-up for more than one worker.
+func (r *runner) timeToAccuracy(ctx context.Context) error {
+	for _, n := range r.cfg.Workers {
+		if n > 4 {
+			continue
+		}
+		tr := trainRun{model: kerasModel, workers: n, perWorkerBatch: 32, epochs: r.cfg.TTAEpochs, scaleLR: n > 1}
+		sum, err := r.ringtrain(ctx, tr)
+		if err != nil {
+			return fmt.Errorf("ringtrain, %d workers: %w", n, err)
+		}
+		rec := Record{Suite: "tta", Impl: "ringtrain", Model: kerasModel.name, Workers: n, PerWorkerBatch: 32,
+			GlobalBatch: sum.GlobalBatch, Steps: sum.Steps, Accuracy: sum.TestAccuracy, Note: r.note(n)}
+		for _, e := range sum.EpochMetrics {
+			if e.TestAccuracy >= r.cfg.Target {
+				rec.TimeToAccuracy = e.WallSeconds
+				break
+			}
+		}
+		r.ttaNote(&rec)
+		if err := r.add(rec); err != nil {
+			return err
+		}
+		r.logf("time to %.2f, N=%d: ringtrain %.2fs", r.cfg.Target, n, rec.TimeToAccuracy)
+		if r.python == "" {
+			continue
+		}
+		m, err := r.peer(ctx, tr, r.cfg.Target)
+		if err != nil {
+			return err
+		}
+		rec = Record{Suite: "tta", Impl: "pytorch-gloo", Model: kerasModel.name, Workers: n, PerWorkerBatch: 32,
+			GlobalBatch: int(num(m, "global_batch")), Steps: int(num(m, "steps")), Accuracy: num(m, "test_accuracy"),
+			TimeToAccuracy: num(m, "seconds_to_target"), Note: r.note(n)}
+		r.ttaNote(&rec)
+		if err := r.add(rec); err != nil {
+			return err
+		}
+		r.logf("time to %.2f, N=%d: pytorch %.2fs", r.cfg.Target, n, rec.TimeToAccuracy)
+	}
+	return nil
+}
+
+func (r *runner) ttaNote(rec *Record) {
+	if rec.TimeToAccuracy == 0 {
+		rec.Note = strings.TrimPrefix(rec.Note+fmt.Sprintf("; %.2f not reached in %d epochs", r.cfg.Target, r.cfg.TTAEpochs), "; ")
+	}
+}

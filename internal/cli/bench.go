@@ -1,0 +1,88 @@
+package cli
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"ringtrain/internal/bench"
+)
+
+// Bench runs the benchmark suite with args and returns the exit status.
+func Bench(args []string) int {
+	fs := flag.NewFlagSet("ringbench", flag.ContinueOnError)
+	quick := fs.Bool("quick", false, "tiny sizes and few steps: checks the suite works, measures nothing")
+	out := fs.String("out", "bench-out", "folder for results.jsonl, report.md and the plots")
+	suites := fs.String("suites", "allreduce,weak,strong,tta", "suites to run")
+	workers := fs.String("workers", "", "worker counts of the training suites (default 1,2,4,8; quick 1,2)")
+	arWorkers := fs.String("allreduce-workers", "", "process counts of the all-reduce sweep (default 2,4,8; quick 2)")
+	peer := fs.String("peer", "auto", "auto, off, or the Python interpreter that runs the PyTorch peer")
+	scripts := fs.String("scripts", "bench", "folder of the PyTorch peer scripts")
+	fs.Usage = usage(fs, "ringbench [-quick] [-out DIR] [flags]")
+	if err := parse(fs, args); err != nil {
+		if err == flag.ErrHelp {
+			return 0
+		}
+		fmt.Fprintln(os.Stderr, "ringbench:", err)
+		return 2
+	}
+	cfg := bench.DefaultConfig()
+	if *quick {
+		cfg = bench.QuickConfig()
+	}
+	cfg.Out, cfg.Suites, cfg.Peer, cfg.Scripts = *out, strings.Split(*suites, ","), *peer, *scripts
+	var err error
+	if *workers != "" {
+		if cfg.Workers, err = ints(*workers); err != nil {
+			fmt.Fprintln(os.Stderr, "ringbench: -workers:", err)
+			return 2
+		}
+	}
+	if *arWorkers != "" {
+		if cfg.AllreduceWorkers, err = ints(*arWorkers); err != nil {
+			fmt.Fprintln(os.Stderr, "ringbench: -allreduce-workers:", err)
+			return 2
+		}
+	}
+	if cfg.Exe, err = os.Executable(); err != nil {
+		fmt.Fprintln(os.Stderr, "ringbench:", err)
+		return 1
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := bench.Run(ctx, cfg); err != nil {
+		fmt.Fprintln(os.Stderr, "ringbench:", err)
+		return 1
+	}
+	return 0
+}
+
+// BenchHelper runs one of ringbench's helper processes.
+func BenchHelper(name string, args []string) int {
+	run := bench.RankMain
+	if name == "tcp-sink" {
+		run = bench.TCPSinkMain
+	}
+	if err := run(args); err != nil {
+		fmt.Fprintf(os.Stderr, "ringbench %s: %v\n", name, err)
+		return 1
+	}
+	return 0
+}
+
+func ints(s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("%q is not a positive integer", f)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
