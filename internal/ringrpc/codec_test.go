@@ -12,7 +12,6 @@ import (
 
 var codec = frameCodec{}
 
-
 // split cuts b into buffers of at most n bytes, as gRPC's reads may.
 func split(b []byte, n int) mem.BufferSlice {
 	var s mem.BufferSlice
