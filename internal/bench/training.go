@@ -124,9 +124,18 @@ func (r *runner) peer(ctx context.Context, tr trainRun, target float64) (map[str
 	return out[0], nil
 }
 
+// models are the models of the scaling suites: both, or the Keras example
+// alone in quick mode.
+func (r *runner) models() []benchModel {
+	if r.cfg.Quick {
+		return []benchModel{kerasModel}
+	}
+	return []benchModel{kerasModel, mlp1024}
+}
+
 // weak runs weak scaling: fixed per-worker batch, growing worker count.
 func (r *runner) weak(ctx context.Context) error {
-	for _, m := range []benchModel{kerasModel, mlp1024} {
+	for _, m := range r.models() {
 		for _, b := range []int{32, 256} {
 			base := map[string]float64{}
 			for _, n := range r.cfg.Workers {
@@ -144,7 +153,7 @@ func (r *runner) weak(ctx context.Context) error {
 // workers.
 func (r *runner) strong(ctx context.Context) error {
 	const global = 256
-	for _, m := range []benchModel{kerasModel, mlp1024} {
+	for _, m := range r.models() {
 		base := map[string]float64{}
 		for _, n := range r.cfg.Workers {
 			if global%n != 0 {

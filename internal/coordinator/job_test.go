@@ -2,7 +2,9 @@ package coordinator
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"os"
 	"io"
 	"log/slog"
 	"math"
@@ -165,5 +167,58 @@ func TestBadModelDescriptionIsNamed(t *testing.T) {
 	_, err := Run(context.Background(), cfg)
 	if err == nil || !strings.Contains(err.Error(), "layers[1].units: must be at least 1") || !strings.Contains(err.Error(), path) {
 		t.Fatalf("got %v", err)
+	}
+}
+
+// TestTraceAndPlot runs a short job with -trace and -plot: the trace is
+// Chrome trace-event JSON with every step's spans for every rank, and the
+// plot a PNG.
+func TestTraceAndPlot(t *testing.T) {
+	const steps = 30
+	cfg := testConfig(t, 2)
+	dir := t.TempDir()
+	cfg.MaxSteps, cfg.Trace, cfg.Plot = steps, filepath.Join(dir, "trace.json"), filepath.Join(dir, "plot.png")
+	if _, err, werrs := runJob(t, cfg, workerIDs(2)...); err != nil || werrs[0] != nil || werrs[1] != nil {
+		t.Fatalf("job: %v, workers: %v", err, werrs)
+	}
+	data, err := os.ReadFile(cfg.Trace)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var trace struct {
+		TraceEvents []struct {
+			Name string
+			Ph   string
+			Pid  int
+			Dur  float64
+			Args map[string]any
+		}
+	}
+	if err := json.Unmarshal(data, &trace); err != nil {
+		t.Fatalf("trace is not JSON: %v", err)
+	}
+	count := map[string]int{}
+	names := map[int]string{}
+	for _, e := range trace.TraceEvents {
+		switch e.Ph {
+		case "M":
+			names[e.Pid] = fmt.Sprint(e.Args["name"])
+		case "X":
+			count[fmt.Sprintf("%d/%s", e.Pid, e.Name)]++
+		}
+	}
+	for rank := 0; rank < 2; rank++ {
+		if !strings.Contains(names[rank], fmt.Sprintf("rank %d (w-%d)", rank, rank)) {
+			t.Errorf("process %d named %q", rank, names[rank])
+		}
+		for _, span := range []string{"data", "forward-backward", "reduce-scatter", "all-gather", "optimizer"} {
+			if n := count[fmt.Sprintf("%d/%s", rank, span)]; n != steps {
+				t.Errorf("rank %d has %d %s spans, want %d", rank, n, span, steps)
+			}
+		}
+	}
+	png, err := os.ReadFile(cfg.Plot)
+	if err != nil || len(png) < 8 || string(png[1:4]) != "PNG" {
+		t.Fatalf("plot is not a PNG (%v)", err)
 	}
 }
