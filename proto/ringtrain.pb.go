@@ -29,6 +29,55 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type ReportStatus int32
+
+const (
+	ReportStatus_STEP   ReportStatus = 0
+	ReportStatus_PAUSED ReportStatus = 1
+	ReportStatus_FAILED ReportStatus = 2
+)
+
+// Enum value maps for ReportStatus.
+var (
+	ReportStatus_name = map[int32]string{
+		0: "STEP",
+		1: "PAUSED",
+		2: "FAILED",
+	}
+	ReportStatus_value = map[string]int32{
+		"STEP":   0,
+		"PAUSED": 1,
+		"FAILED": 2,
+	}
+)
+
+func (x ReportStatus) Enum() *ReportStatus {
+	p := new(ReportStatus)
+	*p = x
+	return p
+}
+
+func (x ReportStatus) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ReportStatus) Descriptor() protoreflect.EnumDescriptor {
+	return file_ringtrain_proto_enumTypes[0].Descriptor()
+}
+
+func (ReportStatus) Type() protoreflect.EnumType {
+	return &file_ringtrain_proto_enumTypes[0]
+}
+
+func (x ReportStatus) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ReportStatus.Descriptor instead.
+func (ReportStatus) EnumDescriptor() ([]byte, []int) {
+	return file_ringtrain_proto_rawDescGZIP(), []int{0}
+}
+
 type JoinRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// worker_id names the worker in logs and errors (for example its pod
@@ -106,6 +155,8 @@ type Instruction struct {
 	//
 	//	*Instruction_Assignment
 	//	*Instruction_Stop
+	//	*Instruction_Pause
+	//	*Instruction_Abort
 	Kind          isInstruction_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -166,6 +217,24 @@ func (x *Instruction) GetStop() *Stop {
 	return nil
 }
 
+func (x *Instruction) GetPause() *Pause {
+	if x != nil {
+		if x, ok := x.Kind.(*Instruction_Pause); ok {
+			return x.Pause
+		}
+	}
+	return nil
+}
+
+func (x *Instruction) GetAbort() *Abort {
+	if x != nil {
+		if x, ok := x.Kind.(*Instruction_Abort); ok {
+			return x.Abort
+		}
+	}
+	return nil
+}
+
 type isInstruction_Kind interface {
 	isInstruction_Kind()
 }
@@ -178,9 +247,122 @@ type Instruction_Stop struct {
 	Stop *Stop `protobuf:"bytes,2,opt,name=stop,proto3,oneof"`
 }
 
+type Instruction_Pause struct {
+	Pause *Pause `protobuf:"bytes,3,opt,name=pause,proto3,oneof"`
+}
+
+type Instruction_Abort struct {
+	Abort *Abort `protobuf:"bytes,4,opt,name=abort,proto3,oneof"`
+}
+
 func (*Instruction_Assignment) isInstruction_Kind() {}
 
 func (*Instruction_Stop) isInstruction_Kind() {}
+
+func (*Instruction_Pause) isInstruction_Kind() {}
+
+func (*Instruction_Abort) isInstruction_Kind() {}
+
+// Pause asks the workers of a ring to stop at a step boundary: each sets a
+// flag that rides along its next all-reduce, so that all of them see it
+// after the same step, apply that step and report PAUSED.
+type Pause struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Generation    uint32                 `protobuf:"varint,1,opt,name=generation,proto3" json:"generation,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Pause) Reset() {
+	*x = Pause{}
+	mi := &file_ringtrain_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Pause) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Pause) ProtoMessage() {}
+
+func (x *Pause) ProtoReflect() protoreflect.Message {
+	mi := &file_ringtrain_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Pause.ProtoReflect.Descriptor instead.
+func (*Pause) Descriptor() ([]byte, []int) {
+	return file_ringtrain_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *Pause) GetGeneration() uint32 {
+	if x != nil {
+		return x.Generation
+	}
+	return 0
+}
+
+// Abort ends a ring at once because a member was lost: the workers close it,
+// abandon the step in flight and report FAILED with what they applied.
+type Abort struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Generation    uint32                 `protobuf:"varint,1,opt,name=generation,proto3" json:"generation,omitempty"`
+	Reason        string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Abort) Reset() {
+	*x = Abort{}
+	mi := &file_ringtrain_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Abort) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Abort) ProtoMessage() {}
+
+func (x *Abort) ProtoReflect() protoreflect.Message {
+	mi := &file_ringtrain_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Abort.ProtoReflect.Descriptor instead.
+func (*Abort) Descriptor() ([]byte, []int) {
+	return file_ringtrain_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *Abort) GetGeneration() uint32 {
+	if x != nil {
+		return x.Generation
+	}
+	return 0
+}
+
+func (x *Abort) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
 
 // Assignment places a worker in the ring and gives it the job.
 type Assignment struct {
@@ -191,15 +373,34 @@ type Assignment struct {
 	Generation uint32 `protobuf:"varint,2,opt,name=generation,proto3" json:"generation,omitempty"`
 	Rank       int32  `protobuf:"varint,3,opt,name=rank,proto3" json:"rank,omitempty"`
 	// ring_addrs and worker_ids list every member by rank.
-	RingAddrs     []string `protobuf:"bytes,4,rep,name=ring_addrs,json=ringAddrs,proto3" json:"ring_addrs,omitempty"`
-	WorkerIds     []string `protobuf:"bytes,5,rep,name=worker_ids,json=workerIds,proto3" json:"worker_ids,omitempty"`
+	RingAddrs []string `protobuf:"bytes,4,rep,name=ring_addrs,json=ringAddrs,proto3" json:"ring_addrs,omitempty"`
+	WorkerIds []string `protobuf:"bytes,5,rep,name=worker_ids,json=workerIds,proto3" json:"worker_ids,omitempty"`
+	// start_step is the step the ring begins with: every member must hold the
+	// state after start_step applied steps.
+	StartStep uint64 `protobuf:"varint,6,opt,name=start_step,json=startStep,proto3" json:"start_step,omitempty"`
+	// restore_backup: this worker applied one step more than start_step and
+	// must undo it (a ring failed in the middle of that step's all-reduce on
+	// some other member).
+	RestoreBackup bool `protobuf:"varint,7,opt,name=restore_backup,json=restoreBackup,proto3" json:"restore_backup,omitempty"`
+	// fetch_state: the worker downloads the state at start_step from the
+	// coordinator (FetchState with this generation).
+	FetchState bool `protobuf:"varint,8,opt,name=fetch_state,json=fetchState,proto3" json:"fetch_state,omitempty"`
+	// upload_state: this worker uploads its state at start_step first, for
+	// the members that fetch it.
+	UploadState bool `protobuf:"varint,9,opt,name=upload_state,json=uploadState,proto3" json:"upload_state,omitempty"`
+	// The worker computes lanes first_lane .. first_lane+lane_count−1 of the
+	// global batch (see package sampler).
+	FirstLane uint32 `protobuf:"varint,10,opt,name=first_lane,json=firstLane,proto3" json:"first_lane,omitempty"`
+	LaneCount uint32 `protobuf:"varint,11,opt,name=lane_count,json=laneCount,proto3" json:"lane_count,omitempty"`
+	// gossip_addr is the coordinator's memberlist address.
+	GossipAddr    string `protobuf:"bytes,12,opt,name=gossip_addr,json=gossipAddr,proto3" json:"gossip_addr,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Assignment) Reset() {
 	*x = Assignment{}
-	mi := &file_ringtrain_proto_msgTypes[2]
+	mi := &file_ringtrain_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -211,7 +412,7 @@ func (x *Assignment) String() string {
 func (*Assignment) ProtoMessage() {}
 
 func (x *Assignment) ProtoReflect() protoreflect.Message {
-	mi := &file_ringtrain_proto_msgTypes[2]
+	mi := &file_ringtrain_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -224,7 +425,7 @@ func (x *Assignment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Assignment.ProtoReflect.Descriptor instead.
 func (*Assignment) Descriptor() ([]byte, []int) {
-	return file_ringtrain_proto_rawDescGZIP(), []int{2}
+	return file_ringtrain_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Assignment) GetJob() *JobSpec {
@@ -262,6 +463,55 @@ func (x *Assignment) GetWorkerIds() []string {
 	return nil
 }
 
+func (x *Assignment) GetStartStep() uint64 {
+	if x != nil {
+		return x.StartStep
+	}
+	return 0
+}
+
+func (x *Assignment) GetRestoreBackup() bool {
+	if x != nil {
+		return x.RestoreBackup
+	}
+	return false
+}
+
+func (x *Assignment) GetFetchState() bool {
+	if x != nil {
+		return x.FetchState
+	}
+	return false
+}
+
+func (x *Assignment) GetUploadState() bool {
+	if x != nil {
+		return x.UploadState
+	}
+	return false
+}
+
+func (x *Assignment) GetFirstLane() uint32 {
+	if x != nil {
+		return x.FirstLane
+	}
+	return 0
+}
+
+func (x *Assignment) GetLaneCount() uint32 {
+	if x != nil {
+		return x.LaneCount
+	}
+	return 0
+}
+
+func (x *Assignment) GetGossipAddr() string {
+	if x != nil {
+		return x.GossipAddr
+	}
+	return ""
+}
+
 // JobSpec is the job every worker runs.
 type JobSpec struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -294,14 +544,20 @@ type JobSpec struct {
 	MicroBatch     uint32 `protobuf:"varint,16,opt,name=micro_batch,json=microBatch,proto3" json:"micro_batch,omitempty"`
 	FixedPointBits uint32 `protobuf:"varint,17,opt,name=fixed_point_bits,json=fixedPointBits,proto3" json:"fixed_point_bits,omitempty"`
 	// trace asks every worker to record a timeline and upload it at the end.
-	Trace         bool `protobuf:"varint,18,opt,name=trace,proto3" json:"trace,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Trace bool `protobuf:"varint,18,opt,name=trace,proto3" json:"trace,omitempty"`
+	// global_batch is the number of lanes; the job keeps it whatever the
+	// number of workers.
+	GlobalBatch uint32 `protobuf:"varint,19,opt,name=global_batch,json=globalBatch,proto3" json:"global_batch,omitempty"`
+	// checkpoint_every: rank 0 uploads its full state every so many steps
+	// (and at every epoch's end) for the coordinator's checkpoints.
+	CheckpointEvery uint64 `protobuf:"varint,20,opt,name=checkpoint_every,json=checkpointEvery,proto3" json:"checkpoint_every,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *JobSpec) Reset() {
 	*x = JobSpec{}
-	mi := &file_ringtrain_proto_msgTypes[3]
+	mi := &file_ringtrain_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -313,7 +569,7 @@ func (x *JobSpec) String() string {
 func (*JobSpec) ProtoMessage() {}
 
 func (x *JobSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_ringtrain_proto_msgTypes[3]
+	mi := &file_ringtrain_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -326,7 +582,7 @@ func (x *JobSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JobSpec.ProtoReflect.Descriptor instead.
 func (*JobSpec) Descriptor() ([]byte, []int) {
-	return file_ringtrain_proto_rawDescGZIP(), []int{3}
+	return file_ringtrain_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *JobSpec) GetJobId() string {
@@ -455,6 +711,20 @@ func (x *JobSpec) GetTrace() bool {
 	return false
 }
 
+func (x *JobSpec) GetGlobalBatch() uint32 {
+	if x != nil {
+		return x.GlobalBatch
+	}
+	return 0
+}
+
+func (x *JobSpec) GetCheckpointEvery() uint64 {
+	if x != nil {
+		return x.CheckpointEvery
+	}
+	return 0
+}
+
 // Stop ends a worker's part in the job.
 type Stop struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -467,7 +737,7 @@ type Stop struct {
 
 func (x *Stop) Reset() {
 	*x = Stop{}
-	mi := &file_ringtrain_proto_msgTypes[4]
+	mi := &file_ringtrain_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -479,7 +749,7 @@ func (x *Stop) String() string {
 func (*Stop) ProtoMessage() {}
 
 func (x *Stop) ProtoReflect() protoreflect.Message {
-	mi := &file_ringtrain_proto_msgTypes[4]
+	mi := &file_ringtrain_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -492,7 +762,7 @@ func (x *Stop) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Stop.ProtoReflect.Descriptor instead.
 func (*Stop) Descriptor() ([]byte, []int) {
-	return file_ringtrain_proto_rawDescGZIP(), []int{4}
+	return file_ringtrain_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Stop) GetReason() string {
@@ -512,14 +782,15 @@ func (x *Stop) GetFailed() bool {
 type ShardRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	JobId         string                 `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
-	Rank          int32                  `protobuf:"varint,2,opt,name=rank,proto3" json:"rank,omitempty"`
+	FirstLane     uint32                 `protobuf:"varint,2,opt,name=first_lane,json=firstLane,proto3" json:"first_lane,omitempty"`
+	LaneCount     uint32                 `protobuf:"varint,3,opt,name=lane_count,json=laneCount,proto3" json:"lane_count,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ShardRequest) Reset() {
 	*x = ShardRequest{}
-	mi := &file_ringtrain_proto_msgTypes[5]
+	mi := &file_ringtrain_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -531,7 +802,7 @@ func (x *ShardRequest) String() string {
 func (*ShardRequest) ProtoMessage() {}
 
 func (x *ShardRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ringtrain_proto_msgTypes[5]
+	mi := &file_ringtrain_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -544,7 +815,7 @@ func (x *ShardRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShardRequest.ProtoReflect.Descriptor instead.
 func (*ShardRequest) Descriptor() ([]byte, []int) {
-	return file_ringtrain_proto_rawDescGZIP(), []int{5}
+	return file_ringtrain_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ShardRequest) GetJobId() string {
@@ -554,9 +825,16 @@ func (x *ShardRequest) GetJobId() string {
 	return ""
 }
 
-func (x *ShardRequest) GetRank() int32 {
+func (x *ShardRequest) GetFirstLane() uint32 {
 	if x != nil {
-		return x.Rank
+		return x.FirstLane
+	}
+	return 0
+}
+
+func (x *ShardRequest) GetLaneCount() uint32 {
+	if x != nil {
+		return x.LaneCount
 	}
 	return 0
 }
@@ -584,7 +862,7 @@ type ShardChunk struct {
 
 func (x *ShardChunk) Reset() {
 	*x = ShardChunk{}
-	mi := &file_ringtrain_proto_msgTypes[6]
+	mi := &file_ringtrain_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -596,7 +874,7 @@ func (x *ShardChunk) String() string {
 func (*ShardChunk) ProtoMessage() {}
 
 func (x *ShardChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_ringtrain_proto_msgTypes[6]
+	mi := &file_ringtrain_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -609,7 +887,7 @@ func (x *ShardChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShardChunk.ProtoReflect.Descriptor instead.
 func (*ShardChunk) Descriptor() ([]byte, []int) {
-	return file_ringtrain_proto_rawDescGZIP(), []int{6}
+	return file_ringtrain_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ShardChunk) GetFirstLane() uint32 {
@@ -669,15 +947,17 @@ func (x *ShardChunk) GetPixels() []byte {
 }
 
 type StateRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	JobId         string                 `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	JobId string                 `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	// generation whose starting state is wanted.
+	Generation    uint32 `protobuf:"varint,2,opt,name=generation,proto3" json:"generation,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *StateRequest) Reset() {
 	*x = StateRequest{}
-	mi := &file_ringtrain_proto_msgTypes[7]
+	mi := &file_ringtrain_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -689,7 +969,7 @@ func (x *StateRequest) String() string {
 func (*StateRequest) ProtoMessage() {}
 
 func (x *StateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ringtrain_proto_msgTypes[7]
+	mi := &file_ringtrain_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -702,7 +982,7 @@ func (x *StateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StateRequest.ProtoReflect.Descriptor instead.
 func (*StateRequest) Descriptor() ([]byte, []int) {
-	return file_ringtrain_proto_rawDescGZIP(), []int{7}
+	return file_ringtrain_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *StateRequest) GetJobId() string {
@@ -710,6 +990,13 @@ func (x *StateRequest) GetJobId() string {
 		return x.JobId
 	}
 	return ""
+}
+
+func (x *StateRequest) GetGeneration() uint32 {
+	if x != nil {
+		return x.Generation
+	}
+	return 0
 }
 
 // StateChunk is part of a replica's state: the parameters followed by the
@@ -727,7 +1014,7 @@ type StateChunk struct {
 
 func (x *StateChunk) Reset() {
 	*x = StateChunk{}
-	mi := &file_ringtrain_proto_msgTypes[8]
+	mi := &file_ringtrain_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -739,7 +1026,7 @@ func (x *StateChunk) String() string {
 func (*StateChunk) ProtoMessage() {}
 
 func (x *StateChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_ringtrain_proto_msgTypes[8]
+	mi := &file_ringtrain_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -752,7 +1039,7 @@ func (x *StateChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StateChunk.ProtoReflect.Descriptor instead.
 func (*StateChunk) Descriptor() ([]byte, []int) {
-	return file_ringtrain_proto_rawDescGZIP(), []int{8}
+	return file_ringtrain_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *StateChunk) GetHeader() *StateHeader {
@@ -787,17 +1074,25 @@ type StateHeader struct {
 	Params uint64 `protobuf:"varint,5,opt,name=params,proto3" json:"params,omitempty"`
 	// With optimiser state: its iteration count and slot names, each slot
 	// params values long. A parameters-only upload has no slots.
-	Iterations    uint64   `protobuf:"varint,6,opt,name=iterations,proto3" json:"iterations,omitempty"`
-	Slots         []string `protobuf:"bytes,7,rep,name=slots,proto3" json:"slots,omitempty"`
-	EpochEnd      bool     `protobuf:"varint,8,opt,name=epoch_end,json=epochEnd,proto3" json:"epoch_end,omitempty"`
-	Final         bool     `protobuf:"varint,9,opt,name=final,proto3" json:"final,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Iterations uint64   `protobuf:"varint,6,opt,name=iterations,proto3" json:"iterations,omitempty"`
+	Slots      []string `protobuf:"bytes,7,rep,name=slots,proto3" json:"slots,omitempty"`
+	EpochEnd   bool     `protobuf:"varint,8,opt,name=epoch_end,json=epochEnd,proto3" json:"epoch_end,omitempty"`
+	Final      bool     `protobuf:"varint,9,opt,name=final,proto3" json:"final,omitempty"`
+	// generation of the ring the state comes from.
+	Generation uint32 `protobuf:"varint,10,opt,name=generation,proto3" json:"generation,omitempty"`
+	// checkpoint: the state is for a periodic checkpoint.
+	Checkpoint bool `protobuf:"varint,11,opt,name=checkpoint,proto3" json:"checkpoint,omitempty"`
+	// base: the state a new ring starts from (upload_state).
+	Base bool `protobuf:"varint,12,opt,name=base,proto3" json:"base,omitempty"`
+	// fixed_point_bits: the deterministic mode's resolution at this state.
+	FixedPointBits uint32 `protobuf:"varint,13,opt,name=fixed_point_bits,json=fixedPointBits,proto3" json:"fixed_point_bits,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *StateHeader) Reset() {
 	*x = StateHeader{}
-	mi := &file_ringtrain_proto_msgTypes[9]
+	mi := &file_ringtrain_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -809,7 +1104,7 @@ func (x *StateHeader) String() string {
 func (*StateHeader) ProtoMessage() {}
 
 func (x *StateHeader) ProtoReflect() protoreflect.Message {
-	mi := &file_ringtrain_proto_msgTypes[9]
+	mi := &file_ringtrain_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -822,7 +1117,7 @@ func (x *StateHeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StateHeader.ProtoReflect.Descriptor instead.
 func (*StateHeader) Descriptor() ([]byte, []int) {
-	return file_ringtrain_proto_rawDescGZIP(), []int{9}
+	return file_ringtrain_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *StateHeader) GetJobId() string {
@@ -888,6 +1183,34 @@ func (x *StateHeader) GetFinal() bool {
 	return false
 }
 
+func (x *StateHeader) GetGeneration() uint32 {
+	if x != nil {
+		return x.Generation
+	}
+	return 0
+}
+
+func (x *StateHeader) GetCheckpoint() bool {
+	if x != nil {
+		return x.Checkpoint
+	}
+	return false
+}
+
+func (x *StateHeader) GetBase() bool {
+	if x != nil {
+		return x.Base
+	}
+	return false
+}
+
+func (x *StateHeader) GetFixedPointBits() uint32 {
+	if x != nil {
+		return x.FixedPointBits
+	}
+	return 0
+}
+
 // WorkerReport is what a worker tells the coordinator about a step.
 type WorkerReport struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
@@ -916,14 +1239,24 @@ type WorkerReport struct {
 	FixedPointBits uint32 `protobuf:"varint,14,opt,name=fixed_point_bits,json=fixedPointBits,proto3" json:"fixed_point_bits,omitempty"`
 	// elapsed_ns is the time since the worker's training loop started, at
 	// the end of the step.
-	ElapsedNs     uint64 `protobuf:"varint,15,opt,name=elapsed_ns,json=elapsedNs,proto3" json:"elapsed_ns,omitempty"`
+	ElapsedNs uint64 `protobuf:"varint,15,opt,name=elapsed_ns,json=elapsedNs,proto3" json:"elapsed_ns,omitempty"`
+	// generation of the ring the report is about.
+	Generation uint32 `protobuf:"varint,16,opt,name=generation,proto3" json:"generation,omitempty"`
+	// status says what the report is: a step, or the end of the worker's
+	// part in a ring.
+	Status ReportStatus `protobuf:"varint,17,opt,name=status,proto3,enum=ringtrain.v1.ReportStatus" json:"status,omitempty"`
+	// applied is the number of steps the worker has applied, with PAUSED
+	// and FAILED.
+	Applied uint64 `protobuf:"varint,18,opt,name=applied,proto3" json:"applied,omitempty"`
+	// leaving, with PAUSED: the worker is draining (SIGTERM) and will exit.
+	Leaving       bool `protobuf:"varint,19,opt,name=leaving,proto3" json:"leaving,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *WorkerReport) Reset() {
 	*x = WorkerReport{}
-	mi := &file_ringtrain_proto_msgTypes[10]
+	mi := &file_ringtrain_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -935,7 +1268,7 @@ func (x *WorkerReport) String() string {
 func (*WorkerReport) ProtoMessage() {}
 
 func (x *WorkerReport) ProtoReflect() protoreflect.Message {
-	mi := &file_ringtrain_proto_msgTypes[10]
+	mi := &file_ringtrain_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -948,7 +1281,7 @@ func (x *WorkerReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WorkerReport.ProtoReflect.Descriptor instead.
 func (*WorkerReport) Descriptor() ([]byte, []int) {
-	return file_ringtrain_proto_rawDescGZIP(), []int{10}
+	return file_ringtrain_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *WorkerReport) GetRank() int32 {
@@ -1056,6 +1389,34 @@ func (x *WorkerReport) GetElapsedNs() uint64 {
 	return 0
 }
 
+func (x *WorkerReport) GetGeneration() uint32 {
+	if x != nil {
+		return x.Generation
+	}
+	return 0
+}
+
+func (x *WorkerReport) GetStatus() ReportStatus {
+	if x != nil {
+		return x.Status
+	}
+	return ReportStatus_STEP
+}
+
+func (x *WorkerReport) GetApplied() uint64 {
+	if x != nil {
+		return x.Applied
+	}
+	return 0
+}
+
+func (x *WorkerReport) GetLeaving() bool {
+	if x != nil {
+		return x.Leaving
+	}
+	return false
+}
+
 type ReportAck struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -1064,7 +1425,7 @@ type ReportAck struct {
 
 func (x *ReportAck) Reset() {
 	*x = ReportAck{}
-	mi := &file_ringtrain_proto_msgTypes[11]
+	mi := &file_ringtrain_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1076,7 +1437,7 @@ func (x *ReportAck) String() string {
 func (*ReportAck) ProtoMessage() {}
 
 func (x *ReportAck) ProtoReflect() protoreflect.Message {
-	mi := &file_ringtrain_proto_msgTypes[11]
+	mi := &file_ringtrain_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1089,7 +1450,7 @@ func (x *ReportAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportAck.ProtoReflect.Descriptor instead.
 func (*ReportAck) Descriptor() ([]byte, []int) {
-	return file_ringtrain_proto_rawDescGZIP(), []int{11}
+	return file_ringtrain_proto_rawDescGZIP(), []int{13}
 }
 
 // TraceChunk is part of a worker's timeline.
@@ -1106,7 +1467,7 @@ type TraceChunk struct {
 
 func (x *TraceChunk) Reset() {
 	*x = TraceChunk{}
-	mi := &file_ringtrain_proto_msgTypes[12]
+	mi := &file_ringtrain_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1118,7 +1479,7 @@ func (x *TraceChunk) String() string {
 func (*TraceChunk) ProtoMessage() {}
 
 func (x *TraceChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_ringtrain_proto_msgTypes[12]
+	mi := &file_ringtrain_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1131,7 +1492,7 @@ func (x *TraceChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TraceChunk.ProtoReflect.Descriptor instead.
 func (*TraceChunk) Descriptor() ([]byte, []int) {
-	return file_ringtrain_proto_rawDescGZIP(), []int{12}
+	return file_ringtrain_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *TraceChunk) GetJobId() string {
@@ -1177,7 +1538,7 @@ type TraceEvent struct {
 
 func (x *TraceEvent) Reset() {
 	*x = TraceEvent{}
-	mi := &file_ringtrain_proto_msgTypes[13]
+	mi := &file_ringtrain_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1189,7 +1550,7 @@ func (x *TraceEvent) String() string {
 func (*TraceEvent) ProtoMessage() {}
 
 func (x *TraceEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_ringtrain_proto_msgTypes[13]
+	mi := &file_ringtrain_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1202,7 +1563,7 @@ func (x *TraceEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TraceEvent.ProtoReflect.Descriptor instead.
 func (*TraceEvent) Descriptor() ([]byte, []int) {
-	return file_ringtrain_proto_rawDescGZIP(), []int{13}
+	return file_ringtrain_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *TraceEvent) GetName() string {
@@ -1241,7 +1602,7 @@ type UploadAck struct {
 
 func (x *UploadAck) Reset() {
 	*x = UploadAck{}
-	mi := &file_ringtrain_proto_msgTypes[14]
+	mi := &file_ringtrain_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1253,7 +1614,7 @@ func (x *UploadAck) String() string {
 func (*UploadAck) ProtoMessage() {}
 
 func (x *UploadAck) ProtoReflect() protoreflect.Message {
-	mi := &file_ringtrain_proto_msgTypes[14]
+	mi := &file_ringtrain_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1266,7 +1627,7 @@ func (x *UploadAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UploadAck.ProtoReflect.Descriptor instead.
 func (*UploadAck) Descriptor() ([]byte, []int) {
-	return file_ringtrain_proto_rawDescGZIP(), []int{14}
+	return file_ringtrain_proto_rawDescGZIP(), []int{16}
 }
 
 // RingFrame is one frame of a collective (see allreduce.Frame). The first
@@ -1288,7 +1649,7 @@ type RingFrame struct {
 
 func (x *RingFrame) Reset() {
 	*x = RingFrame{}
-	mi := &file_ringtrain_proto_msgTypes[15]
+	mi := &file_ringtrain_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1300,7 +1661,7 @@ func (x *RingFrame) String() string {
 func (*RingFrame) ProtoMessage() {}
 
 func (x *RingFrame) ProtoReflect() protoreflect.Message {
-	mi := &file_ringtrain_proto_msgTypes[15]
+	mi := &file_ringtrain_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1313,7 +1674,7 @@ func (x *RingFrame) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RingFrame.ProtoReflect.Descriptor instead.
 func (*RingFrame) Descriptor() ([]byte, []int) {
-	return file_ringtrain_proto_rawDescGZIP(), []int{15}
+	return file_ringtrain_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *RingFrame) GetHello() *Hello {
@@ -1383,7 +1744,7 @@ type Hello struct {
 
 func (x *Hello) Reset() {
 	*x = Hello{}
-	mi := &file_ringtrain_proto_msgTypes[16]
+	mi := &file_ringtrain_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1395,7 +1756,7 @@ func (x *Hello) String() string {
 func (*Hello) ProtoMessage() {}
 
 func (x *Hello) ProtoReflect() protoreflect.Message {
-	mi := &file_ringtrain_proto_msgTypes[16]
+	mi := &file_ringtrain_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1408,7 +1769,7 @@ func (x *Hello) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Hello.ProtoReflect.Descriptor instead.
 func (*Hello) Descriptor() ([]byte, []int) {
-	return file_ringtrain_proto_rawDescGZIP(), []int{16}
+	return file_ringtrain_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Hello) GetJobId() string {
@@ -1440,7 +1801,7 @@ type PassSummary struct {
 
 func (x *PassSummary) Reset() {
 	*x = PassSummary{}
-	mi := &file_ringtrain_proto_msgTypes[17]
+	mi := &file_ringtrain_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1452,7 +1813,7 @@ func (x *PassSummary) String() string {
 func (*PassSummary) ProtoMessage() {}
 
 func (x *PassSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_ringtrain_proto_msgTypes[17]
+	mi := &file_ringtrain_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1465,7 +1826,7 @@ func (x *PassSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PassSummary.ProtoReflect.Descriptor instead.
 func (*PassSummary) Descriptor() ([]byte, []int) {
-	return file_ringtrain_proto_rawDescGZIP(), []int{17}
+	return file_ringtrain_proto_rawDescGZIP(), []int{19}
 }
 
 var File_ringtrain_proto protoreflect.FileDescriptor
@@ -1477,13 +1838,24 @@ const file_ringtrain_proto_rawDesc = "" +
 	"\tworker_id\x18\x01 \x01(\tR\bworkerId\x12\x1b\n" +
 	"\tring_addr\x18\x02 \x01(\tR\bringAddr\x12\x1a\n" +
 	"\bhostname\x18\x03 \x01(\tR\bhostname\x12\x10\n" +
-	"\x03pid\x18\x04 \x01(\x03R\x03pid\"{\n" +
+	"\x03pid\x18\x04 \x01(\x03R\x03pid\"\xd5\x01\n" +
 	"\vInstruction\x12:\n" +
 	"\n" +
 	"assignment\x18\x01 \x01(\v2\x18.ringtrain.v1.AssignmentH\x00R\n" +
 	"assignment\x12(\n" +
-	"\x04stop\x18\x02 \x01(\v2\x12.ringtrain.v1.StopH\x00R\x04stopB\x06\n" +
-	"\x04kind\"\xa7\x01\n" +
+	"\x04stop\x18\x02 \x01(\v2\x12.ringtrain.v1.StopH\x00R\x04stop\x12+\n" +
+	"\x05pause\x18\x03 \x01(\v2\x13.ringtrain.v1.PauseH\x00R\x05pause\x12+\n" +
+	"\x05abort\x18\x04 \x01(\v2\x13.ringtrain.v1.AbortH\x00R\x05abortB\x06\n" +
+	"\x04kind\"'\n" +
+	"\x05Pause\x12\x1e\n" +
+	"\n" +
+	"generation\x18\x01 \x01(\rR\n" +
+	"generation\"?\n" +
+	"\x05Abort\x12\x1e\n" +
+	"\n" +
+	"generation\x18\x01 \x01(\rR\n" +
+	"generation\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"\x90\x03\n" +
 	"\n" +
 	"Assignment\x12'\n" +
 	"\x03job\x18\x01 \x01(\v2\x15.ringtrain.v1.JobSpecR\x03job\x12\x1e\n" +
@@ -1494,7 +1866,20 @@ const file_ringtrain_proto_rawDesc = "" +
 	"\n" +
 	"ring_addrs\x18\x04 \x03(\tR\tringAddrs\x12\x1d\n" +
 	"\n" +
-	"worker_ids\x18\x05 \x03(\tR\tworkerIds\"\xf5\x04\n" +
+	"worker_ids\x18\x05 \x03(\tR\tworkerIds\x12\x1d\n" +
+	"\n" +
+	"start_step\x18\x06 \x01(\x04R\tstartStep\x12%\n" +
+	"\x0erestore_backup\x18\a \x01(\bR\rrestoreBackup\x12\x1f\n" +
+	"\vfetch_state\x18\b \x01(\bR\n" +
+	"fetchState\x12!\n" +
+	"\fupload_state\x18\t \x01(\bR\vuploadState\x12\x1d\n" +
+	"\n" +
+	"first_lane\x18\n" +
+	" \x01(\rR\tfirstLane\x12\x1d\n" +
+	"\n" +
+	"lane_count\x18\v \x01(\rR\tlaneCount\x12\x1f\n" +
+	"\vgossip_addr\x18\f \x01(\tR\n" +
+	"gossipAddr\"\xc3\x05\n" +
 	"\aJobSpec\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x1d\n" +
 	"\n" +
@@ -1518,13 +1903,18 @@ const file_ringtrain_proto_rawDesc = "" +
 	"\vmicro_batch\x18\x10 \x01(\rR\n" +
 	"microBatch\x12(\n" +
 	"\x10fixed_point_bits\x18\x11 \x01(\rR\x0efixedPointBits\x12\x14\n" +
-	"\x05trace\x18\x12 \x01(\bR\x05trace\"6\n" +
+	"\x05trace\x18\x12 \x01(\bR\x05trace\x12!\n" +
+	"\fglobal_batch\x18\x13 \x01(\rR\vglobalBatch\x12)\n" +
+	"\x10checkpoint_every\x18\x14 \x01(\x04R\x0fcheckpointEvery\"6\n" +
 	"\x04Stop\x12\x16\n" +
 	"\x06reason\x18\x01 \x01(\tR\x06reason\x12\x16\n" +
-	"\x06failed\x18\x02 \x01(\bR\x06failed\"9\n" +
+	"\x06failed\x18\x02 \x01(\bR\x06failed\"c\n" +
 	"\fShardRequest\x12\x15\n" +
-	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x12\n" +
-	"\x04rank\x18\x02 \x01(\x05R\x04rank\"\xe4\x01\n" +
+	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x1d\n" +
+	"\n" +
+	"first_lane\x18\x02 \x01(\rR\tfirstLane\x12\x1d\n" +
+	"\n" +
+	"lane_count\x18\x03 \x01(\rR\tlaneCount\"\xe4\x01\n" +
 	"\n" +
 	"ShardChunk\x12\x1d\n" +
 	"\n" +
@@ -1537,14 +1927,17 @@ const file_ringtrain_proto_rawDesc = "" +
 	"\n" +
 	"sample_ids\x18\x06 \x03(\rR\tsampleIds\x12\x16\n" +
 	"\x06labels\x18\a \x01(\fR\x06labels\x12\x16\n" +
-	"\x06pixels\x18\b \x01(\fR\x06pixels\"%\n" +
+	"\x06pixels\x18\b \x01(\fR\x06pixels\"E\n" +
 	"\fStateRequest\x12\x15\n" +
-	"\x06job_id\x18\x01 \x01(\tR\x05jobId\"k\n" +
+	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x1e\n" +
+	"\n" +
+	"generation\x18\x02 \x01(\rR\n" +
+	"generation\"k\n" +
 	"\n" +
 	"StateChunk\x121\n" +
 	"\x06header\x18\x01 \x01(\v2\x19.ringtrain.v1.StateHeaderR\x06header\x12\x16\n" +
 	"\x06offset\x18\x02 \x01(\x04R\x06offset\x12\x12\n" +
-	"\x04data\x18\x03 \x01(\fR\x04data\"\xe3\x01\n" +
+	"\x04data\x18\x03 \x01(\fR\x04data\"\xe1\x02\n" +
 	"\vStateHeader\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x12\n" +
 	"\x04rank\x18\x02 \x01(\x05R\x04rank\x12\x12\n" +
@@ -1556,7 +1949,16 @@ const file_ringtrain_proto_rawDesc = "" +
 	"iterations\x12\x14\n" +
 	"\x05slots\x18\a \x03(\tR\x05slots\x12\x1b\n" +
 	"\tepoch_end\x18\b \x01(\bR\bepochEnd\x12\x14\n" +
-	"\x05final\x18\t \x01(\bR\x05final\"\xb6\x03\n" +
+	"\x05final\x18\t \x01(\bR\x05final\x12\x1e\n" +
+	"\n" +
+	"generation\x18\n" +
+	" \x01(\rR\n" +
+	"generation\x12\x1e\n" +
+	"\n" +
+	"checkpoint\x18\v \x01(\bR\n" +
+	"checkpoint\x12\x12\n" +
+	"\x04base\x18\f \x01(\bR\x04base\x12(\n" +
+	"\x10fixed_point_bits\x18\r \x01(\rR\x0efixedPointBits\"\xbe\x04\n" +
 	"\fWorkerReport\x12\x12\n" +
 	"\x04rank\x18\x01 \x01(\x05R\x04rank\x12\x1b\n" +
 	"\tworker_id\x18\x02 \x01(\tR\bworkerId\x12\x12\n" +
@@ -1575,7 +1977,13 @@ const file_ringtrain_proto_rawDesc = "" +
 	"\btrain_ns\x18\r \x01(\x04R\atrainNs\x12(\n" +
 	"\x10fixed_point_bits\x18\x0e \x01(\rR\x0efixedPointBits\x12\x1d\n" +
 	"\n" +
-	"elapsed_ns\x18\x0f \x01(\x04R\telapsedNs\"\v\n" +
+	"elapsed_ns\x18\x0f \x01(\x04R\telapsedNs\x12\x1e\n" +
+	"\n" +
+	"generation\x18\x10 \x01(\rR\n" +
+	"generation\x122\n" +
+	"\x06status\x18\x11 \x01(\x0e2\x1a.ringtrain.v1.ReportStatusR\x06status\x12\x18\n" +
+	"\aapplied\x18\x12 \x01(\x04R\aapplied\x12\x18\n" +
+	"\aleaving\x18\x13 \x01(\bR\aleaving\"\v\n" +
 	"\tReportAck\"\x83\x01\n" +
 	"\n" +
 	"TraceChunk\x12\x15\n" +
@@ -1605,7 +2013,13 @@ const file_ringtrain_proto_rawDesc = "" +
 	"generation\x18\x02 \x01(\rR\n" +
 	"generation\x12\x1b\n" +
 	"\tfrom_rank\x18\x03 \x01(\x05R\bfromRank\"\r\n" +
-	"\vPassSummary2\xa2\x03\n" +
+	"\vPassSummary*0\n" +
+	"\fReportStatus\x12\b\n" +
+	"\x04STEP\x10\x00\x12\n" +
+	"\n" +
+	"\x06PAUSED\x10\x01\x12\n" +
+	"\n" +
+	"\x06FAILED\x10\x022\xa2\x03\n" +
 	"\vCoordinator\x12>\n" +
 	"\x04Join\x12\x19.ringtrain.v1.JoinRequest\x1a\x19.ringtrain.v1.Instruction0\x01\x12D\n" +
 	"\n" +
@@ -1630,53 +2044,60 @@ func file_ringtrain_proto_rawDescGZIP() []byte {
 	return file_ringtrain_proto_rawDescData
 }
 
-var file_ringtrain_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_ringtrain_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_ringtrain_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_ringtrain_proto_goTypes = []any{
-	(*JoinRequest)(nil),  // 0: ringtrain.v1.JoinRequest
-	(*Instruction)(nil),  // 1: ringtrain.v1.Instruction
-	(*Assignment)(nil),   // 2: ringtrain.v1.Assignment
-	(*JobSpec)(nil),      // 3: ringtrain.v1.JobSpec
-	(*Stop)(nil),         // 4: ringtrain.v1.Stop
-	(*ShardRequest)(nil), // 5: ringtrain.v1.ShardRequest
-	(*ShardChunk)(nil),   // 6: ringtrain.v1.ShardChunk
-	(*StateRequest)(nil), // 7: ringtrain.v1.StateRequest
-	(*StateChunk)(nil),   // 8: ringtrain.v1.StateChunk
-	(*StateHeader)(nil),  // 9: ringtrain.v1.StateHeader
-	(*WorkerReport)(nil), // 10: ringtrain.v1.WorkerReport
-	(*ReportAck)(nil),    // 11: ringtrain.v1.ReportAck
-	(*TraceChunk)(nil),   // 12: ringtrain.v1.TraceChunk
-	(*TraceEvent)(nil),   // 13: ringtrain.v1.TraceEvent
-	(*UploadAck)(nil),    // 14: ringtrain.v1.UploadAck
-	(*RingFrame)(nil),    // 15: ringtrain.v1.RingFrame
-	(*Hello)(nil),        // 16: ringtrain.v1.Hello
-	(*PassSummary)(nil),  // 17: ringtrain.v1.PassSummary
+	(ReportStatus)(0),    // 0: ringtrain.v1.ReportStatus
+	(*JoinRequest)(nil),  // 1: ringtrain.v1.JoinRequest
+	(*Instruction)(nil),  // 2: ringtrain.v1.Instruction
+	(*Pause)(nil),        // 3: ringtrain.v1.Pause
+	(*Abort)(nil),        // 4: ringtrain.v1.Abort
+	(*Assignment)(nil),   // 5: ringtrain.v1.Assignment
+	(*JobSpec)(nil),      // 6: ringtrain.v1.JobSpec
+	(*Stop)(nil),         // 7: ringtrain.v1.Stop
+	(*ShardRequest)(nil), // 8: ringtrain.v1.ShardRequest
+	(*ShardChunk)(nil),   // 9: ringtrain.v1.ShardChunk
+	(*StateRequest)(nil), // 10: ringtrain.v1.StateRequest
+	(*StateChunk)(nil),   // 11: ringtrain.v1.StateChunk
+	(*StateHeader)(nil),  // 12: ringtrain.v1.StateHeader
+	(*WorkerReport)(nil), // 13: ringtrain.v1.WorkerReport
+	(*ReportAck)(nil),    // 14: ringtrain.v1.ReportAck
+	(*TraceChunk)(nil),   // 15: ringtrain.v1.TraceChunk
+	(*TraceEvent)(nil),   // 16: ringtrain.v1.TraceEvent
+	(*UploadAck)(nil),    // 17: ringtrain.v1.UploadAck
+	(*RingFrame)(nil),    // 18: ringtrain.v1.RingFrame
+	(*Hello)(nil),        // 19: ringtrain.v1.Hello
+	(*PassSummary)(nil),  // 20: ringtrain.v1.PassSummary
 }
 var file_ringtrain_proto_depIdxs = []int32{
-	2,  // 0: ringtrain.v1.Instruction.assignment:type_name -> ringtrain.v1.Assignment
-	4,  // 1: ringtrain.v1.Instruction.stop:type_name -> ringtrain.v1.Stop
-	3,  // 2: ringtrain.v1.Assignment.job:type_name -> ringtrain.v1.JobSpec
-	9,  // 3: ringtrain.v1.StateChunk.header:type_name -> ringtrain.v1.StateHeader
-	13, // 4: ringtrain.v1.TraceChunk.events:type_name -> ringtrain.v1.TraceEvent
-	16, // 5: ringtrain.v1.RingFrame.hello:type_name -> ringtrain.v1.Hello
-	0,  // 6: ringtrain.v1.Coordinator.Join:input_type -> ringtrain.v1.JoinRequest
-	5,  // 7: ringtrain.v1.Coordinator.FetchShard:input_type -> ringtrain.v1.ShardRequest
-	7,  // 8: ringtrain.v1.Coordinator.FetchState:input_type -> ringtrain.v1.StateRequest
-	10, // 9: ringtrain.v1.Coordinator.Report:input_type -> ringtrain.v1.WorkerReport
-	8,  // 10: ringtrain.v1.Coordinator.UploadState:input_type -> ringtrain.v1.StateChunk
-	12, // 11: ringtrain.v1.Coordinator.UploadTrace:input_type -> ringtrain.v1.TraceChunk
-	15, // 12: ringtrain.v1.Ring.Pass:input_type -> ringtrain.v1.RingFrame
-	1,  // 13: ringtrain.v1.Coordinator.Join:output_type -> ringtrain.v1.Instruction
-	6,  // 14: ringtrain.v1.Coordinator.FetchShard:output_type -> ringtrain.v1.ShardChunk
-	8,  // 15: ringtrain.v1.Coordinator.FetchState:output_type -> ringtrain.v1.StateChunk
-	11, // 16: ringtrain.v1.Coordinator.Report:output_type -> ringtrain.v1.ReportAck
-	14, // 17: ringtrain.v1.Coordinator.UploadState:output_type -> ringtrain.v1.UploadAck
-	14, // 18: ringtrain.v1.Coordinator.UploadTrace:output_type -> ringtrain.v1.UploadAck
-	17, // 19: ringtrain.v1.Ring.Pass:output_type -> ringtrain.v1.PassSummary
-	13, // [13:20] is the sub-list for method output_type
-	6,  // [6:13] is the sub-list for method input_type
-	6,  // [6:6] is the sub-list for extension type_name
-	6,  // [6:6] is the sub-list for extension extendee
-	0,  // [0:6] is the sub-list for field type_name
+	5,  // 0: ringtrain.v1.Instruction.assignment:type_name -> ringtrain.v1.Assignment
+	7,  // 1: ringtrain.v1.Instruction.stop:type_name -> ringtrain.v1.Stop
+	3,  // 2: ringtrain.v1.Instruction.pause:type_name -> ringtrain.v1.Pause
+	4,  // 3: ringtrain.v1.Instruction.abort:type_name -> ringtrain.v1.Abort
+	6,  // 4: ringtrain.v1.Assignment.job:type_name -> ringtrain.v1.JobSpec
+	12, // 5: ringtrain.v1.StateChunk.header:type_name -> ringtrain.v1.StateHeader
+	0,  // 6: ringtrain.v1.WorkerReport.status:type_name -> ringtrain.v1.ReportStatus
+	16, // 7: ringtrain.v1.TraceChunk.events:type_name -> ringtrain.v1.TraceEvent
+	19, // 8: ringtrain.v1.RingFrame.hello:type_name -> ringtrain.v1.Hello
+	1,  // 9: ringtrain.v1.Coordinator.Join:input_type -> ringtrain.v1.JoinRequest
+	8,  // 10: ringtrain.v1.Coordinator.FetchShard:input_type -> ringtrain.v1.ShardRequest
+	10, // 11: ringtrain.v1.Coordinator.FetchState:input_type -> ringtrain.v1.StateRequest
+	13, // 12: ringtrain.v1.Coordinator.Report:input_type -> ringtrain.v1.WorkerReport
+	11, // 13: ringtrain.v1.Coordinator.UploadState:input_type -> ringtrain.v1.StateChunk
+	15, // 14: ringtrain.v1.Coordinator.UploadTrace:input_type -> ringtrain.v1.TraceChunk
+	18, // 15: ringtrain.v1.Ring.Pass:input_type -> ringtrain.v1.RingFrame
+	2,  // 16: ringtrain.v1.Coordinator.Join:output_type -> ringtrain.v1.Instruction
+	9,  // 17: ringtrain.v1.Coordinator.FetchShard:output_type -> ringtrain.v1.ShardChunk
+	11, // 18: ringtrain.v1.Coordinator.FetchState:output_type -> ringtrain.v1.StateChunk
+	14, // 19: ringtrain.v1.Coordinator.Report:output_type -> ringtrain.v1.ReportAck
+	17, // 20: ringtrain.v1.Coordinator.UploadState:output_type -> ringtrain.v1.UploadAck
+	17, // 21: ringtrain.v1.Coordinator.UploadTrace:output_type -> ringtrain.v1.UploadAck
+	20, // 22: ringtrain.v1.Ring.Pass:output_type -> ringtrain.v1.PassSummary
+	16, // [16:23] is the sub-list for method output_type
+	9,  // [9:16] is the sub-list for method input_type
+	9,  // [9:9] is the sub-list for extension type_name
+	9,  // [9:9] is the sub-list for extension extendee
+	0,  // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_ringtrain_proto_init() }
@@ -1687,19 +2108,22 @@ func file_ringtrain_proto_init() {
 	file_ringtrain_proto_msgTypes[1].OneofWrappers = []any{
 		(*Instruction_Assignment)(nil),
 		(*Instruction_Stop)(nil),
+		(*Instruction_Pause)(nil),
+		(*Instruction_Abort)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ringtrain_proto_rawDesc), len(file_ringtrain_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   18,
+			NumEnums:      1,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   2,
 		},
 		GoTypes:           file_ringtrain_proto_goTypes,
 		DependencyIndexes: file_ringtrain_proto_depIdxs,
+		EnumInfos:         file_ringtrain_proto_enumTypes,
 		MessageInfos:      file_ringtrain_proto_msgTypes,
 	}.Build()
 	File_ringtrain_proto = out.File

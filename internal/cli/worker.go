@@ -17,7 +17,13 @@ import (
 func Worker(args []string) int {
 	cfg := worker.DefaultConfig()
 	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
-	fs.StringVar(&cfg.Coordinator, "coordinator", "", "coordinator address, HOST:PORT (required)")
+	fs.StringVar(&cfg.Coordinator, "coordinator", "", "coordinator address, HOST:PORT (or find it through -join)")
+	join := fs.String("join", "", "gossip seeds, comma-separated HOST[:PORT] (a DNS name is resolved to all its addresses)")
+	fs.StringVar(&cfg.GossipListen, "gossip-listen", cfg.GossipListen, "memberlist address, HOST:PORT")
+	fs.StringVar(&cfg.GossipAdvertise, "gossip-advertise", "", "memberlist address the others reach this worker at")
+	fs.DurationVar(&cfg.ProbeInterval, "probe-interval", 0, "failure detection: probe a member this often (0: 1s)")
+	fs.DurationVar(&cfg.ProbeTimeout, "probe-timeout", 0, "failure detection: a probe's time limit (0: 500ms)")
+	fs.DurationVar(&cfg.ReconnectTimeout, "reconnect-timeout", cfg.ReconnectTimeout, "how long to keep trying to reach a lost coordinator")
 	fs.StringVar(&cfg.Listen, "listen", cfg.Listen, "address of this worker's ring service, HOST:PORT")
 	fs.StringVar(&cfg.Advertise, "advertise", "", "address other workers dial to reach this one (default: the listen address, or this machine's address toward the coordinator)")
 	fs.StringVar(&cfg.ID, "id", cfg.ID, "unique name of this worker in the job")
@@ -37,8 +43,27 @@ func Worker(args []string) int {
 		return 2
 	}
 	cfg.Logger = log
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	if *join != "" {
+		cfg.Join = strings.Split(*join, ",")
+	}
+	// SIGTERM drains: the worker leaves at the next step boundary. SIGINT
+	// stops it at once.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
+	drain := make(chan struct{})
+	terms := make(chan os.Signal, 1)
+	signal.Notify(terms, syscall.SIGTERM)
+	defer func() {
+		signal.Stop(terms)
+		close(terms)
+	}()
+	go func() {
+		if _, ok := <-terms; ok {
+			log.Info("SIGTERM: leaving at the next step boundary")
+			close(drain)
+		}
+	}()
+	cfg.Drain = drain
 	if err := worker.Run(ctx, cfg); err != nil {
 		log.Error("worker failed", "err", err)
 		fmt.Fprintln(os.Stderr, "worker:", strings.TrimPrefix(err.Error(), "worker: "))

@@ -25,8 +25,26 @@ type Config struct {
 	Listener net.Listener
 	// Workers is the number of remote workers to wait for; LocalWorkers the
 	// number of worker processes to start on this machine. One of them is
-	// set.
+	// set. The job starts once they have all joined.
 	Workers, LocalWorkers int
+	// MinWorkers is the smallest ring the job trains with after losing
+	// workers (default 1): below it, the job waits up to JoinTimeout for
+	// joins, then fails. MaxWorkers caps the ring when workers join during
+	// the job (default: the starting count); extra workers wait.
+	MinWorkers, MaxWorkers int
+	// GossipListen and GossipAdvertise are the coordinator's memberlist
+	// addresses (default: 127.0.0.1 at a free port with local workers,
+	// :7946 otherwise). ProbeInterval and ProbeTimeout tune failure
+	// detection (zero: memberlist's LAN defaults).
+	GossipListen, GossipAdvertise string
+	ProbeInterval, ProbeTimeout   time.Duration
+	// CheckpointDir, when set, holds the job's checkpoints: one every
+	// CheckpointEvery steps (0: only at epoch ends) and at every epoch's
+	// end, the newest CheckpointKeep kept. A coordinator started with a
+	// folder that holds checkpoints resumes from the newest valid one.
+	CheckpointDir   string
+	CheckpointEvery int
+	CheckpointKeep  int
 	// Epochs to train; MaxSteps, when positive, stops after that many
 	// synchronized steps.
 	Epochs, MaxSteps int
@@ -91,6 +109,8 @@ func DefaultConfig() Config {
 		Summary:          "ringtrain-summary.json",
 		JoinTimeout:      time.Minute,
 		HashEvery:        100,
+		MinWorkers:       1,
+		CheckpointKeep:   3,
 		AllreduceTimeout: 30 * time.Second,
 		Progress:         os.Stderr,
 		Logger:           slog.Default(),
@@ -124,6 +144,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("coordinator: the all-reduce timeout %v is under a millisecond", c.AllreduceTimeout)
 	case c.HashEvery < 0 || c.SegmentBytes < 0:
 		return errors.New("coordinator: hash interval and segment size cannot be negative")
+	case c.MinWorkers < 1 || c.MaxWorkers < 0 || (c.MaxWorkers > 0 && c.MaxWorkers < c.world()):
+		return fmt.Errorf("coordinator: min workers %d must be at least 1, max workers %d at least the %d to start with", c.MinWorkers, c.MaxWorkers, c.world())
+	case c.CheckpointEvery < 0 || c.CheckpointKeep < 1:
+		return fmt.Errorf("coordinator: checkpoint interval %d and count kept %d out of range", c.CheckpointEvery, c.CheckpointKeep)
 	case c.MicroBatch < 0 || c.FixedPointBits < 0 || c.FixedPointBits > 62:
 		return fmt.Errorf("coordinator: micro-batch %d and fixed-point bits %d out of range", c.MicroBatch, c.FixedPointBits)
 	case c.Deterministic && c.microBatch() > 0 && c.Batch%c.microBatch() != 0:
@@ -164,6 +188,25 @@ func (c Config) microBatch() int {
 
 // world is the number of workers in the ring.
 func (c Config) world() int { return c.Workers + c.LocalWorkers }
+
+// maxWorkers is the ring's cap.
+func (c Config) maxWorkers() int {
+	if c.MaxWorkers > 0 {
+		return c.MaxWorkers
+	}
+	return c.world()
+}
+
+func (c Config) gossipAddr() string {
+	switch {
+	case c.GossipListen != "":
+		return c.GossipListen
+	case c.LocalWorkers > 0:
+		return "127.0.0.1:0"
+	default:
+		return ":7946"
+	}
+}
 
 func (c Config) listenAddr() string {
 	switch {

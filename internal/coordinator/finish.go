@@ -31,6 +31,21 @@ type Summary struct {
 	// FinalLoss is the training loss of the last step, over the global
 	// batch.
 	FinalLoss float64 `json:"final_loss"`
+	// StartWorkers is the ring size the job started with; Workers the one
+	// it ended with. ResumedFrom is the checkpoint step it resumed at.
+	StartWorkers int    `json:"start_workers"`
+	ResumedFrom  uint64 `json:"resumed_from,omitempty"`
+	// Rings counts the generations of the ring; MembershipChanges lists
+	// every worker lost, joined or left; Rollbacks counts steps undone
+	// after a failure and RecoverySeconds the time from each failure to
+	// the next completed step. WorkerSteps is how many steps each worker
+	// computed.
+	Rings             int                `json:"rings"`
+	MembershipChanges []MembershipChange `json:"membership_changes"`
+	Rollbacks         int                `json:"rollbacks"`
+	RecoverySeconds   []float64          `json:"recovery_seconds"`
+	WorkerSteps       map[string]uint64  `json:"worker_steps"`
+	Checkpoints       []string           `json:"checkpoints,omitempty"`
 	// WeightsSHA256 hashes the final parameters as little-endian float64 in
 	// the model's canonical order.
 	WeightsSHA256 string  `json:"weights_sha256"`
@@ -78,30 +93,29 @@ func (c *coordinator) finish(s *supervisor) (*Summary, error) {
 	final := s.final
 	loss, acc := c.evaluate(final.Params)
 	for i := range s.epochs {
-		if s.epochSteps[i] > 0 {
-			s.epochs[i].TrainLoss = s.epochLoss[i] / float64(s.epochSteps[i])
-		}
+		s.epochs[i].TrainLoss = s.epochTrainLoss(c, i)
 	}
 	last := &s.epochs[len(s.epochs)-1]
 	last.Epoch, last.Step, last.TestLoss, last.TestAccuracy = len(s.epochs), final.Header.Step, loss, acc
 	s.progress.finish(*last)
 
-	steps := int(c.job.MaxSteps)
+	steps := int(c.job.MaxSteps - c.startStep)
 	wall := time.Duration(s.trainNs).Seconds()
 	sum := &Summary{
-		JobID: c.job.JobId, Workers: int(c.job.WorldSize), PerWorkerBatch: int(c.job.PerWorkerBatch),
-		GlobalBatch: c.globalBatch(), Epochs: len(s.epochs), StepsPerEpoch: int(c.job.StepsPerEpoch), Steps: steps,
-		WallSeconds: wall, SamplesPerSecond: float64(steps*c.globalBatch()) / wall,
+		JobID: c.job.JobId, Workers: len(s.ring.members), StartWorkers: c.cfg.world(), PerWorkerBatch: int(c.job.PerWorkerBatch),
+		GlobalBatch: c.globalBatch(), Epochs: len(s.epochs), StepsPerEpoch: int(c.job.StepsPerEpoch), Steps: int(c.job.MaxSteps),
+		ResumedFrom: c.startStep, WallSeconds: wall, SamplesPerSecond: float64(steps*c.globalBatch()) / wall,
 		TestAccuracy: acc, TestLoss: loss, FinalLoss: s.lastLoss,
 		WeightsSHA256: wire.WeightsSHA256(final.Params), Model: c.spec.Summary(),
 		LearningRate: c.job.PeakLearningRate, WarmupSteps: int(c.job.WarmupSteps), Seed: c.job.Seed,
 		ReplicaChecks: s.replicaChecks, EpochMetrics: s.epochs, CPUs: runtime.NumCPU(), GoVersion: runtime.Version(),
 		Deterministic: c.job.Deterministic, MicroBatch: int(c.job.MicroBatch),
 		FixedPointBits: s.fixedPointBits, FixedPointRescales: s.rescales,
+		Rings: int(s.genSeq), MembershipChanges: s.changes, Rollbacks: s.rollbacks, RecoverySeconds: s.recoveries,
+		WorkerSteps: s.workerSteps, Checkpoints: s.checkpoints,
 	}
 	if s.timedN > 0 {
-		n := float64(s.timedN) * 1e6
-		sum.StepMillis = StepMillis{Compute: float64(s.computeNs) / n, Allreduce: float64(s.reduceNs) / n, Optimizer: float64(s.optimizerNs) / n}
+		sum.StepMillis = StepMillis{Compute: s.timing.Compute / s.timedN, Allreduce: s.timing.Allreduce / s.timedN, Optimizer: s.timing.Optimizer / s.timedN}
 	}
 	err := c.writeOutputs(sum, final)
 	if err == nil && c.cfg.Trace != "" {

@@ -9,17 +9,21 @@ import (
 	"math"
 	"net"
 	"os"
+	"slices"
 	"sync"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"ringtrain/internal/fixedpoint"
+	"ringtrain/internal/membership"
 	"ringtrain/internal/mnist"
 	"ringtrain/internal/nn"
 	"ringtrain/internal/rpc"
 	"ringtrain/internal/sampler"
+	"ringtrain/internal/wire"
 	pb "ringtrain/proto"
 )
 
@@ -53,11 +57,18 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	defer serving.Wait()
 	defer rpc.StopServer(srv, stopDelivery)
 	c.addr = lis.Addr().String()
-	c.log.Info("coordinator listening", "addr", c.addr, "job", c.job.JobId, "workers", cfg.world(),
-		"global_batch", c.globalBatch(), "steps", c.job.MaxSteps, "model", c.spec.Summary())
+	c.node, err = membership.Start(membership.Config{Name: "coordinator-" + c.job.JobId, Bind: cfg.gossipAddr(),
+		Advertise: cfg.GossipAdvertise, ProbeInterval: cfg.ProbeInterval, ProbeTimeout: cfg.ProbeTimeout,
+		Meta: membership.Meta{Role: membership.Coordinator, GRPC: c.advertisedAddr()}, Logger: c.log})
+	if err != nil {
+		return nil, fmt.Errorf("coordinator: %w", err)
+	}
+	defer c.node.Leave(time.Second)
+	c.log.Info("coordinator listening", "addr", c.addr, "gossip", c.node.Addr(), "job", c.job.JobId, "workers", cfg.world(),
+		"global_batch", c.globalBatch(), "steps", c.job.MaxSteps, "start_step", c.startStep, "model", c.spec.Summary())
 
 	if cfg.LocalWorkers > 0 {
-		local, err := startLocalWorkers(cfg, c.addr, c.events, c.log)
+		local, err := startLocalWorkers(cfg, c.addr, c.node.Addr(), c.events, c.log)
 		if err != nil {
 			return nil, err
 		}
@@ -75,18 +86,26 @@ type coordinator struct {
 	log  *slog.Logger
 	addr string
 
-	job        *pb.JobSpec
-	spec       nn.Spec
-	plan       *sampler.Plan
-	train      *mnist.Set
-	test       *mnist.Set
-	initParams []float64
+	job   *pb.JobSpec
+	spec  nn.Spec
+	plan  *sampler.Plan
+	train *mnist.Set
+	test  *mnist.Set
+	// initial is the state the job starts from, at startStep: fresh
+	// weights, or a checkpoint's state.
+	initial   *wire.State
+	startStep uint64
+	// numParams and numSlots size the model's state, for uploads.
+	numParams, numSlots int
+	started             time.Time
 
 	events chan event
 	// done is closed when the job has ended; handlers then return.
 	done chan struct{}
 
-	members membership
+	registry *registry
+	states   *stateStore
+	node     *membership.Node
 	// joins counts the running Join handlers, so that a Stop can be
 	// delivered before the job's end closes the streams; once ending is
 	// set no handler joins it (joinMu guards both).
@@ -123,7 +142,8 @@ func newCoordinator(cfg Config) (*coordinator, error) {
 	}
 	model.Initialize(cfg.Seed)
 	world := cfg.world()
-	plan, err := sampler.NewPlan(train.Count, world*cfg.Batch, cfg.Seed)
+	global := world * cfg.Batch
+	plan, err := sampler.NewPlan(train.Count, global, cfg.Seed)
 	if err != nil {
 		return nil, fmt.Errorf("coordinator: %w", err)
 	}
@@ -138,31 +158,79 @@ func newCoordinator(cfg Config) (*coordinator, error) {
 		peak = base * float64(world)
 		warmup = uint64(math.Round(cfg.WarmupEpochs * float64(spe)))
 	}
-	segment := cfg.SegmentBytes
 	job := &pb.JobSpec{
 		JobId: newJobID(), ModelJson: string(spec.JSON()), Seed: cfg.Seed, Epochs: uint32(cfg.Epochs),
 		MaxSteps: steps, PerWorkerBatch: uint32(cfg.Batch), WorldSize: uint32(world), StepsPerEpoch: uint64(spe),
-		BaseLearningRate: base, PeakLearningRate: peak, WarmupSteps: warmup,
+		GlobalBatch: uint32(global), BaseLearningRate: base, PeakLearningRate: peak, WarmupSteps: warmup,
 		HashEvery: uint32(cfg.HashEvery), AllreduceTimeoutMs: uint32(cfg.AllreduceTimeout.Milliseconds()),
-		SegmentBytes: uint32(segment),
+		SegmentBytes: uint32(cfg.SegmentBytes), Trace: cfg.Trace != "",
 	}
-	job.Trace = cfg.Trace != ""
+	if cfg.CheckpointDir != "" {
+		job.CheckpointEvery = uint64(cfg.CheckpointEvery)
+	}
 	if cfg.Deterministic {
 		job.Deterministic, job.MicroBatch, job.FixedPointBits = true, uint32(cfg.microBatch()), uint32(fixedpoint.DefaultBits)
 		if cfg.FixedPointBits > 0 {
 			job.FixedPointBits = uint32(cfg.FixedPointBits)
 		}
 	}
-	return &coordinator{
+	c := &coordinator{
 		cfg: cfg, log: log, job: job, spec: spec, plan: plan, train: train, test: test,
-		initParams: append([]float64(nil), model.Params()...),
-		events:     make(chan event, 1024),
-		done:       make(chan struct{}),
-		members:    newMembership(world),
-	}, nil
+		initial:   &wire.State{Header: &pb.StateHeader{JobId: job.JobId}, Params: slices.Clone(model.Params()), Opt: model.Optimizer().State()},
+		numParams: model.NumParams(), numSlots: len(model.Optimizer().State().Slots),
+		started:  time.Now(),
+		events:   make(chan event, 1024),
+		done:     make(chan struct{}),
+		registry: newRegistry(),
+		states:   newStateStore(),
+	}
+	if cfg.CheckpointDir != "" {
+		ck, err := resumeCheckpoint(cfg.CheckpointDir, log)
+		if err != nil {
+			return nil, err
+		}
+		if ck != nil {
+			if ck.Spec.Summary() != spec.Summary() || ck.Seed != cfg.Seed {
+				return nil, fmt.Errorf("coordinator: the checkpoints in %s are of another job (%s, seed %d); this one is %s, seed %d",
+					cfg.CheckpointDir, ck.Spec.Summary(), ck.Seed, spec.Summary(), cfg.Seed)
+			}
+			if ck.Step >= steps {
+				return nil, fmt.Errorf("coordinator: the newest checkpoint in %s is at step %d: the job of %d steps is done", cfg.CheckpointDir, ck.Step, steps)
+			}
+			c.initial, c.startStep = checkpointState(ck, job.JobId), ck.Step
+		}
+	}
+	c.initial.Header.Step = c.startStep
+	return c, nil
 }
 
-func (c *coordinator) globalBatch() int { return int(c.job.WorldSize * c.job.PerWorkerBatch) }
+// epochs is the number of epochs the job's steps span.
+func (c *coordinator) epochs() int {
+	return int((c.job.MaxSteps + c.job.StepsPerEpoch - 1) / c.job.StepsPerEpoch)
+}
+
+// advertisedAddr is the gRPC address workers are told to use.
+func (c *coordinator) advertisedAddr() string { return c.addr }
+
+// gossipAddr is the coordinator's memberlist address, for workers that did
+// not join the cluster through seeds.
+func (c *coordinator) gossipAddr() string {
+	if c.node == nil {
+		return ""
+	}
+	return c.node.Addr()
+}
+
+// maxWorkers is the largest ring this job forms.
+func (c *coordinator) maxWorkers() int {
+	unit := 1
+	if c.job.Deterministic {
+		unit = int(c.job.MicroBatch)
+	}
+	return min(c.cfg.maxWorkers(), maxRingSize(int(c.job.GlobalBatch), unit))
+}
+
+func (c *coordinator) globalBatch() int { return int(c.job.GlobalBatch) }
 
 // loadData reads the training and test sets from dir, or from the GoMNIST
 // module when dir is empty.

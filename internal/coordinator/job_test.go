@@ -4,11 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"io"
 	"log/slog"
 	"math"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -36,6 +36,7 @@ func testConfig(t *testing.T, n int) Config {
 	cfg.Logger = quiet
 	cfg.Progress = nil
 	cfg.JoinTimeout = 30 * time.Second
+	cfg.GossipListen = "127.0.0.1:0"
 	return cfg
 }
 
@@ -58,6 +59,7 @@ func runJob(t *testing.T, cfg Config, workerIDs ...string) (*Summary, error, []e
 			defer wg.Done()
 			wc := worker.DefaultConfig()
 			wc.Coordinator, wc.Listen, wc.ID, wc.Logger = lis.Addr().String(), "127.0.0.1:0", id, quiet
+			wc.GossipListen = "127.0.0.1:0"
 			wc.JoinTimeout = time.Minute
 			errs[i] = worker.Run(ctx, wc)
 		}()
@@ -221,4 +223,70 @@ func TestTraceAndPlot(t *testing.T) {
 	if err != nil || len(png) < 8 || string(png[1:4]) != "PNG" {
 		t.Fatalf("plot is not a PNG (%v)", err)
 	}
+}
+
+// TestInProcessWorkerLossRecovers stops one of three in-process workers in
+// the middle of a job (its context ends: its streams close, as a crashed
+// process's would): the others roll back if need be, re-form the ring and
+// finish, and the summary records the change.
+func TestInProcessWorkerLossRecovers(t *testing.T) {
+	cfg := testConfig(t, 3)
+	cfg.MaxSteps, cfg.HashEvery = 600, 10
+	training := &firstWrite{ch: make(chan struct{})}
+	cfg.Progress = training // progress lines start once steps run
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Listener = lis
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	victimCtx, kill := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	errs := make([]error, 3)
+	for i, id := range workerIDs(3) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			wctx := ctx
+			if i == 1 {
+				wctx = victimCtx
+			}
+			wc := worker.DefaultConfig()
+			wc.Coordinator, wc.Listen, wc.GossipListen, wc.ID, wc.Logger = lis.Addr().String(), "127.0.0.1:0", "127.0.0.1:0", id, quiet
+			errs[i] = worker.Run(wctx, wc)
+		}()
+	}
+	go func() {
+		select {
+		case <-training.ch:
+			kill()
+		case <-ctx.Done():
+		}
+	}()
+	sum, err := Run(ctx, cfg)
+	wg.Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if errs[0] != nil || errs[2] != nil || errs[1] == nil {
+		t.Fatalf("worker errors %v: want only w-1 to fail", errs)
+	}
+	if sum.Workers != 2 || sum.Rings != 2 || len(sum.MembershipChanges) == 0 || sum.MembershipChanges[0].Worker != "w-1" {
+		t.Fatalf("summary: %d workers, %d rings, changes %+v", sum.Workers, sum.Rings, sum.MembershipChanges)
+	}
+	if sum.WorkerSteps["w-0"] != 600 || sum.WorkerSteps["w-1"] >= 600 {
+		t.Fatalf("worker steps %v", sum.WorkerSteps)
+	}
+}
+
+// firstWrite closes ch at its first write.
+type firstWrite struct {
+	once sync.Once
+	ch   chan struct{}
+}
+
+func (f *firstWrite) Write(b []byte) (int, error) {
+	f.once.Do(func() { close(f.ch) })
+	return len(b), nil
 }

@@ -30,7 +30,7 @@ const stopGrace = 5 * time.Second
 // startLocalWorkers starts cfg.LocalWorkers processes that join addr, and
 // reports each one's exit as an event. Their output goes to stderr, each
 // line prefixed with the worker's name.
-func startLocalWorkers(cfg Config, addr string, events chan<- event, log *slog.Logger) (*localWorkers, error) {
+func startLocalWorkers(cfg Config, addr, gossip string, events chan<- event, log *slog.Logger) (*localWorkers, error) {
 	command := cfg.WorkerCommand
 	if len(command) == 0 {
 		exe, err := os.Executable()
@@ -48,7 +48,14 @@ func startLocalWorkers(cfg Config, addr string, events chan<- event, log *slog.L
 	procsEach := max(1, runtime.NumCPU()/cfg.LocalWorkers)
 	for i := 0; i < cfg.LocalWorkers; i++ {
 		name := fmt.Sprintf("local-%d", i)
-		args := append(append([]string{}, command[1:]...), "-coordinator", addr, "-listen", "127.0.0.1:0", "-id", name)
+		args := append(append([]string{}, command[1:]...), "-coordinator", addr, "-listen", "127.0.0.1:0", "-id", name,
+			"-join", gossip, "-gossip-listen", "127.0.0.1:0")
+		if cfg.ProbeInterval > 0 {
+			args = append(args, "-probe-interval", cfg.ProbeInterval.String())
+		}
+		if cfg.ProbeTimeout > 0 {
+			args = append(args, "-probe-timeout", cfg.ProbeTimeout.String())
+		}
 		cmd := exec.Command(command[0], args...)
 		cmd.Env = os.Environ()
 		if os.Getenv("GOMAXPROCS") == "" {

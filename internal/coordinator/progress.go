@@ -20,6 +20,7 @@ type progress struct {
 	epochs      int
 	globalBatch int
 	started     time.Time
+	first       uint64 // the step training started (or resumed) at
 	lastDraw    time.Time
 	drawn       bool
 }
@@ -38,13 +39,13 @@ func newProgress(w io.Writer, job *pb.JobSpec, globalBatch int) *progress {
 	return p
 }
 
-func (p *progress) start() { p.started = time.Now() }
+func (p *progress) start(first uint64) { p.started, p.first = time.Now(), first }
 
 // step records that step (0-based) finished with the given loss.
 func (p *progress) step(step uint64, loss float64) {
 	done := step + 1
 	epoch, inEpoch := step/p.spe+1, step%p.spe+1
-	rate := float64(done) * float64(p.globalBatch) / time.Since(p.started).Seconds()
+	rate := float64(done-min(done, p.first)) * float64(p.globalBatch) / time.Since(p.started).Seconds()
 	if p.tty {
 		if time.Since(p.lastDraw) < 100*time.Millisecond && done != p.steps {
 			return

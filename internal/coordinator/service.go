@@ -40,11 +40,14 @@ func (c *coordinator) post(e event) bool {
 	}
 }
 
+// errStreamEnded is why a worker is lost when its Join stream ends.
+var errStreamEnded = errors.New("its Join stream ended (the process exited or the connection broke)")
+
 func (s *service) Join(req *pb.JoinRequest, stream pb.Coordinator_JoinServer) error {
 	c := s.c
 	switch {
-	case req.WorkerId == "":
-		return status.Error(codes.InvalidArgument, "coordinator: join: worker_id is required")
+	case req.WorkerId == "" || len(req.WorkerId) > 253:
+		return status.Error(codes.InvalidArgument, "coordinator: join: worker_id must have 1 to 253 characters")
 	case req.RingAddr == "":
 		return status.Error(codes.InvalidArgument, "coordinator: join: ring_addr is required")
 	}
@@ -52,11 +55,11 @@ func (s *service) Join(req *pb.JoinRequest, stream pb.Coordinator_JoinServer) er
 		return status.Error(codes.Unavailable, "coordinator: the job is ending")
 	}
 	defer c.joins.Done()
-	m, err := c.members.add(req)
+	m, err := c.registry.add(req)
 	if err != nil {
 		return status.Errorf(codes.FailedPrecondition, "coordinator: join: %v", err)
 	}
-	c.log.Info("worker joined", "worker", m.id, "ring_addr", m.addr, "host", m.host, "pid", m.pid)
+	defer m.ended.Store(true)
 	if !c.post(joined{m}) {
 		return status.Error(codes.Unavailable, "coordinator: the job has ended")
 	}
@@ -64,6 +67,7 @@ func (s *service) Join(req *pb.JoinRequest, stream pb.Coordinator_JoinServer) er
 		select {
 		case in := <-m.instructions:
 			if err := stream.Send(in); err != nil {
+				m.ended.Store(true)
 				c.post(lost{m, err})
 				return err
 			}
@@ -71,6 +75,7 @@ func (s *service) Join(req *pb.JoinRequest, stream pb.Coordinator_JoinServer) er
 				return nil
 			}
 		case <-stream.Context().Done():
+			m.ended.Store(true)
 			c.post(lost{m, errStreamEnded})
 			return stream.Context().Err()
 		case <-c.done:
@@ -79,36 +84,37 @@ func (s *service) Join(req *pb.JoinRequest, stream pb.Coordinator_JoinServer) er
 	}
 }
 
-// errStreamEnded is why a worker is lost when its Join stream ends.
-var errStreamEnded = errors.New("its Join stream ended (the process exited or the connection broke)")
-
-// checkJob validates the job id and rank of a request.
-func (c *coordinator) checkJob(jobID string, rank int32) (*member, error) {
+// checkJob validates a request's job id.
+func (c *coordinator) checkJob(jobID string) error {
 	if jobID != c.job.JobId {
-		return nil, status.Errorf(codes.InvalidArgument, "coordinator: job_id %q is not this job (%s)", jobID, c.job.JobId)
+		return status.Errorf(codes.InvalidArgument, "coordinator: job_id %q is not this job (%s)", jobID, c.job.JobId)
 	}
-	m := c.members.byRank(rank)
-	if m == nil {
-		return nil, status.Errorf(codes.InvalidArgument, "coordinator: rank %d is not assigned in this job of %d workers", rank, c.job.WorldSize)
-	}
-	return m, nil
+	return nil
 }
 
 func (s *service) FetchShard(req *pb.ShardRequest, stream pb.Coordinator_FetchShardServer) error {
 	c := s.c
-	if _, err := c.checkJob(req.JobId, req.Rank); err != nil {
+	if err := c.checkJob(req.JobId); err != nil {
 		return err
 	}
-	b := int(c.job.PerWorkerBatch)
-	return wire.SendShard(stream.Send, c.train, c.plan.Range(int(req.Rank)*b, b))
+	if req.LaneCount < 1 || uint64(req.FirstLane)+uint64(req.LaneCount) > uint64(c.job.GlobalBatch) {
+		return status.Errorf(codes.InvalidArgument, "coordinator: fetch shard: lanes %d+%d outside the global batch of %d",
+			req.FirstLane, req.LaneCount, c.job.GlobalBatch)
+	}
+	return wire.SendShard(stream.Send, c.train, c.plan.Range(int(req.FirstLane), int(req.LaneCount)))
 }
 
 func (s *service) FetchState(req *pb.StateRequest, stream pb.Coordinator_FetchStateServer) error {
 	c := s.c
-	if req.JobId != c.job.JobId {
-		return status.Errorf(codes.InvalidArgument, "coordinator: job_id %q is not this job", req.JobId)
+	if err := c.checkJob(req.JobId); err != nil {
+		return err
 	}
-	return wire.SendState(stream.Send, &wire.State{Header: &pb.StateHeader{JobId: c.job.JobId}, Params: c.initParams})
+	st, err := c.states.wait(stream.Context(), req.Generation, c.done)
+	if err != nil {
+		return status.Errorf(codes.Unavailable, "coordinator: fetch state of ring %d: %v", req.Generation, err)
+	}
+	return wire.SendState(stream.Send, &wire.State{Header: &pb.StateHeader{JobId: c.job.JobId, Step: st.Header.Step,
+		Generation: req.Generation, FixedPointBits: st.Header.FixedPointBits}, Params: st.Params, Opt: st.Opt})
 }
 
 func (s *service) Report(stream pb.Coordinator_ReportServer) error {
@@ -121,9 +127,8 @@ func (s *service) Report(stream pb.Coordinator_ReportServer) error {
 		if err != nil {
 			return err
 		}
-		if err := c.checkReport(r); err != nil {
-			c.log.Warn("rejected report", "err", err)
-			return err
+		if r.Status < pb.ReportStatus_STEP || r.Status > pb.ReportStatus_FAILED || len(r.Error) > 64<<10 {
+			return status.Errorf(codes.InvalidArgument, "coordinator: report: status %d with an error of %d bytes", r.Status, len(r.Error))
 		}
 		if !c.post(reported{r}) {
 			return status.Error(codes.Unavailable, "coordinator: the job has ended")
@@ -131,31 +136,13 @@ func (s *service) Report(stream pb.Coordinator_ReportServer) error {
 	}
 }
 
-// checkReport validates a report's fields against the job.
-func (c *coordinator) checkReport(r *pb.WorkerReport) error {
-	m := c.members.byRank(r.Rank)
-	switch {
-	case m == nil:
-		return status.Errorf(codes.InvalidArgument, "coordinator: report: rank %d is not in this job", r.Rank)
-	case m.id != r.WorkerId:
-		return status.Errorf(codes.PermissionDenied, "coordinator: report: rank %d is %s, not %q", r.Rank, m.id, r.WorkerId)
-	case r.Step >= c.job.MaxSteps:
-		return status.Errorf(codes.InvalidArgument, "coordinator: report: step %d beyond the job's %d steps", r.Step, c.job.MaxSteps)
-	}
-	return nil
-}
-
 func (s *service) UploadState(stream pb.Coordinator_UploadStateServer) error {
 	c := s.c
-	st, err := wire.ReceiveState(stream.Recv, uint64(len(c.initParams)))
+	st, err := wire.ReceiveState(stream.Recv, uint64(c.numParams))
 	if err != nil {
 		return status.Errorf(codes.InvalidArgument, "coordinator: upload: %v", err)
 	}
-	h := st.Header
-	if _, err := c.checkJob(h.JobId, h.Rank); err != nil {
-		return err
-	}
-	if err := c.checkUpload(h, len(st.Params)); err != nil {
+	if err := c.checkUpload(st.Header, len(st.Params), len(st.Opt.Slots)); err != nil {
 		return err
 	}
 	if !c.post(uploaded{st}) {
@@ -164,25 +151,31 @@ func (s *service) UploadState(stream pb.Coordinator_UploadStateServer) error {
 	return stream.SendAndClose(&pb.UploadAck{})
 }
 
-// checkUpload validates an upload's header: only rank 0 uploads, at an
-// epoch's end or the job's end, with flags that match its step.
-func (c *coordinator) checkUpload(h *pb.StateHeader, params int) error {
+// checkUpload validates an upload's header: a full state at a step of the
+// job, from rank 0 except for a new ring's starting state, with flags that
+// match its step.
+func (c *coordinator) checkUpload(h *pb.StateHeader, params, slots int) error {
 	spe, steps := c.job.StepsPerEpoch, c.job.MaxSteps
 	switch {
+	case h.JobId != c.job.JobId:
+		return status.Errorf(codes.InvalidArgument, "coordinator: upload: job_id %q is not this job", h.JobId)
+	case params != c.numParams || slots != c.numSlots:
+		return status.Errorf(codes.InvalidArgument, "coordinator: upload: %d parameters and %d optimizer slots; the model has %d and %d",
+			params, slots, c.numParams, c.numSlots)
+	case h.Step > steps:
+		return status.Errorf(codes.InvalidArgument, "coordinator: upload: step %d beyond the job's %d steps", h.Step, steps)
+	case h.Base:
+		return nil
 	case h.Rank != 0:
-		return status.Errorf(codes.PermissionDenied, "coordinator: upload: only rank 0 uploads state, not rank %d", h.Rank)
-	case params != len(c.initParams):
-		return status.Errorf(codes.InvalidArgument, "coordinator: upload: %d parameters, the model has %d", params, len(c.initParams))
-	case h.Step == 0 || h.Step > steps:
-		return status.Errorf(codes.InvalidArgument, "coordinator: upload: step %d outside the job's %d steps", h.Step, steps)
-	case uint64(h.Epoch) != (h.Step-1)/spe:
+		return status.Errorf(codes.PermissionDenied, "coordinator: upload: only rank 0 uploads checkpoints, not rank %d", h.Rank)
+	case h.Step == 0 || uint64(h.Epoch) != (h.Step-1)/spe:
 		return status.Errorf(codes.InvalidArgument, "coordinator: upload: epoch %d does not contain step %d", h.Epoch, h.Step)
 	case h.EpochEnd != (h.Step%spe == 0):
 		return status.Errorf(codes.InvalidArgument, "coordinator: upload: epoch_end %v at step %d", h.EpochEnd, h.Step)
 	case h.Final != (h.Step == steps):
 		return status.Errorf(codes.InvalidArgument, "coordinator: upload: final %v at step %d of %d", h.Final, h.Step, steps)
-	case !h.EpochEnd && !h.Final:
-		return status.Errorf(codes.InvalidArgument, "coordinator: upload: step %d is neither an epoch's end nor the job's", h.Step)
+	case !h.EpochEnd && !h.Final && !h.Checkpoint:
+		return status.Errorf(codes.InvalidArgument, "coordinator: upload: step %d is neither a checkpoint, an epoch's end nor the job's", h.Step)
 	}
 	return nil
 }
@@ -205,11 +198,11 @@ func (s *service) UploadTrace(stream pb.Coordinator_UploadTraceServer) error {
 		if err != nil {
 			return err
 		}
-		if _, err := c.checkJob(chunk.JobId, chunk.Rank); err != nil {
+		if err := c.checkJob(chunk.JobId); err != nil {
 			return err
 		}
-		if tr.rank >= 0 && chunk.Rank != tr.rank {
-			return status.Errorf(codes.InvalidArgument, "coordinator: upload trace: rank %d in a stream of rank %d", chunk.Rank, tr.rank)
+		if chunk.Rank < 0 || uint32(chunk.Rank) >= uint32(maxRegistered) || (tr.rank >= 0 && chunk.Rank != tr.rank) {
+			return status.Errorf(codes.InvalidArgument, "coordinator: upload trace: rank %d", chunk.Rank)
 		}
 		tr.rank, tr.dropped = chunk.Rank, chunk.Dropped
 		if len(tr.events)+len(chunk.Events) > maxTraceEvents {

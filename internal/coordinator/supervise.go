@@ -4,12 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
-	"ringtrain/internal/nn"
+	"ringtrain/internal/membership"
 	"ringtrain/internal/wire"
 	pb "ringtrain/proto"
 )
@@ -38,172 +39,311 @@ type (
 		events  []*pb.TraceEvent
 		dropped uint64
 	}
+	gossip struct{ e membership.Event }
 )
 
-// errorGrace is how long a worker's error report waits for a more telling
-// root cause, such as the loss of the worker it was talking to.
-const errorGrace = 2 * time.Second
+// Timing of the supervise loop.
+const (
+	// errorGrace is how long a worker's error report waits for a more
+	// telling root cause, such as the loss of the worker it talked to.
+	errorGrace = 2 * time.Second
+	// stopDelivery bounds the wait for Stop instructions to reach the
+	// workers.
+	stopDelivery = 3 * time.Second
+	// ringEndTimeout bounds the wait for a ring's members to report how it
+	// ended; a member that does not is treated as lost.
+	ringEndTimeout = 15 * time.Second
+)
 
-// stopDelivery bounds the wait for Stop instructions to reach the workers.
-const stopDelivery = 3 * time.Second
+// ring is a generation of the job: its members by rank, their lanes, the
+// step it started at, and how it is ending.
+type ring struct {
+	id      uint32
+	members []*member
+	lanes   []laneRange
+	start   uint64
+	// Ending: pausing (a worker joins or leaves) or failing (a member was
+	// lost); outcomes collects what the members applied; gone are members
+	// lost on the way.
+	pausing, failing bool
+	failedAt         time.Time
+	deadline         <-chan time.Time
+	outcomes         map[*member]*pb.WorkerReport
+	gone             map[*member]error
+	// recovering marks a ring that replaced a failed one, until its first
+	// step is reported.
+	recovering   bool
+	recoveryFrom time.Time
+}
 
 // supervisor is the state the supervise loop keeps.
 type supervisor struct {
-	ranked   []*member
 	progress *progress
+	ring     *ring
+	genSeq   uint32
+	// committed is the number of steps every replica holds: where the
+	// next ring starts.
+	committed uint64
+	// waitingSince is when the job started waiting for workers, with the
+	// deadline it has; zero while a ring runs.
+	waitingSince time.Time
+	joinDeadline <-chan time.Time
 
 	hashes        map[uint64]*hashRound
 	replicaChecks int
-	// hashedUpTo is, by rank, one past the last step whose hash the rank
-	// reported; hashes must come in step order.
-	hashedUpTo []uint64
 
-	finished  []bool
-	nFinished int
-	trainNs   uint64
-
-	lastLoss            float64
-	epochLoss           []float64
-	epochSteps          []int
-	epochs              []EpochMetrics
-	evals               sync.WaitGroup
-	pendingEvals        int
-	final               *wire.State
-	computeNs, reduceNs uint64
-	optimizerNs, timedN uint64
-	pendingErr          error
-	graceTimer          <-chan time.Time
+	finished map[*member]bool
+	trainNs  uint64
+	losses   []float64 // by step, NaN until reported
+	lastLoss float64
+	epochs   []EpochMetrics
+	evals    sync.WaitGroup
+	pending  int // evaluations running
+	final    *wire.State
+	timing   StepMillis
+	timedN   float64
+	// last is the newest ring that ended: who held which state then.
+	last *ring
+	// latest is the newest full state rank 0 uploaded (checkpoints).
+	latest *wire.State
 	// fixedPointBits is the deterministic mode's current resolution,
 	// rescales how often it was lowered.
 	fixedPointBits, rescales int
-	// traces holds the workers' timelines, by rank, when tracing.
-	traces  []*traced
-	nTraces int
+	traces                   []*traced
+	nTraces                  int
+	changes                  []MembershipChange
+	workerSteps              map[string]uint64
+	rollbacks                int
+	recoveries               []float64
+	checkpoints              []string
 }
 
 // hashRound collects the replicas' weight hashes of one step.
 type hashRound struct {
-	hashes []uint64
-	n      int
+	ring   uint32
+	hashes map[int]uint64
 }
 
 // supervise runs the job's event loop until it completes or fails.
 func (c *coordinator) supervise(ctx context.Context) (*Summary, error) {
-	world := int(c.job.WorldSize)
-	epochs := int((c.job.MaxSteps + c.job.StepsPerEpoch - 1) / c.job.StepsPerEpoch)
 	s := &supervisor{
 		fixedPointBits: int(c.job.FixedPointBits),
 		progress:       newProgress(c.cfg.Progress, c.job, c.globalBatch()),
-		hashes:         make(map[uint64]*hashRound),
-		finished:       make([]bool, world),
-		epochLoss:      make([]float64, epochs),
-		epochSteps:     make([]int, epochs),
-		epochs:         make([]EpochMetrics, epochs),
+		hashes:         map[uint64]*hashRound{},
+		finished:       map[*member]bool{},
+		losses:         make([]float64, c.job.MaxSteps),
+		epochs:         make([]EpochMetrics, c.epochs()),
+		committed:      c.startStep,
+		workerSteps:    map[string]uint64{},
+	}
+	for i := range s.losses {
+		s.losses[i] = math.NaN()
 	}
 	defer s.evals.Wait()
-	joinTimer := time.NewTimer(c.cfg.JoinTimeout)
-	defer joinTimer.Stop()
-	joinDeadline := joinTimer.C
+	c.states.set(1, c.initial)
+	s.wait(c.cfg.JoinTimeout)
 	for {
 		var err error
+		var ringDeadline <-chan time.Time
+		if s.ring != nil {
+			ringDeadline = s.ring.deadline
+		}
 		select {
 		case <-ctx.Done():
 			err = fmt.Errorf("coordinator: interrupted: %w", context.Cause(ctx))
-		case <-joinDeadline:
-			err = c.missingWorkers()
-		case <-s.graceTimer:
-			err = s.pendingErr
+		case <-s.joinDeadline:
+			err = c.tooFewWorkers(s)
+		case <-ringDeadline:
+			c.ringTimedOut(s)
 		case e := <-c.events:
 			err = c.handle(s, e)
-			if s.ranked != nil {
-				joinDeadline = nil
-			}
+		case e := <-c.gossipEvents():
+			err = c.handle(s, gossip{e})
+		}
+		if err == nil {
+			err = c.advance(s)
 		}
 		if err != nil {
 			return nil, c.fail(s, err)
 		}
-		if s.ranked != nil && s.nFinished == world && s.final != nil && s.pendingEvals == 0 && (!c.job.Trace || s.nTraces == world) {
+		if s.ring != nil && !s.ring.pausing && !s.ring.failing && len(s.finished) == len(s.ring.members) &&
+			s.final != nil && s.pending == 0 && (!c.job.Trace || s.nTraces == len(s.ring.members)) {
 			return c.finish(s)
 		}
 	}
+}
+
+// gossipEvents delivers the gossip node's events, or nothing without one.
+func (c *coordinator) gossipEvents() <-chan membership.Event {
+	if c.node == nil {
+		return nil
+	}
+	return c.node.Events()
+}
+
+// wait starts waiting for workers, for at most timeout.
+func (s *supervisor) wait(timeout time.Duration) {
+	s.waitingSince = time.Now()
+	s.joinDeadline = time.After(timeout)
+}
+
+// advance starts a ring when enough workers are waiting and none runs, and
+// reconfigures a ring whose members have all reported how it ended.
+func (c *coordinator) advance(s *supervisor) error {
+	if r := s.ring; r != nil && (r.pausing || r.failing) && len(r.outcomes)+len(r.gone) == len(r.members) {
+		return c.endRing(s)
+	}
+	if s.ring == nil {
+		return c.maybeStart(s)
+	}
+	return nil
 }
 
 // handle applies one event.
 func (c *coordinator) handle(s *supervisor, e event) error {
 	switch e := e.(type) {
 	case joined:
-		if c.members.complete() && s.ranked == nil {
-			c.assign(s)
+		c.log.Info("worker joined", "worker", e.m.id, "ring_addr", e.m.addr, "host", e.m.host, "pid", e.m.pid)
+		if r := s.ring; r != nil && !r.pausing && !r.failing && len(r.members) < c.maxWorkers() {
+			c.requestPause(s, "worker "+e.m.id+" joined")
 		}
 	case lost:
-		if e.m.rank < 0 {
-			c.members.remove(e.m)
-			c.log.Warn("worker left before the job started", "worker", e.m.id)
-			return nil
-		}
-		if s.finished[e.m.rank] {
-			return nil
-		}
-		return fmt.Errorf("coordinator: lost %v: %w", e.m, e.err)
-	case exited:
-		if s.ranked != nil {
-			for _, m := range s.ranked {
-				if m.id == e.id && s.finished[m.rank] {
-					return nil
-				}
+		return c.memberLost(s, e.m, e.err)
+	case gossip:
+		if e.e.Kind == membership.Failed || e.e.Kind == membership.Left {
+			if m := c.registry.get(e.e.Name); m != nil {
+				return c.memberLost(s, m, fmt.Errorf("gossip: the node %s", e.e.Kind))
 			}
 		}
-		return fmt.Errorf("coordinator: local worker %s (pid %d) exited: %v", e.id, e.pid, e.err)
+	case exited:
+		if m := c.registry.get(e.id); m != nil {
+			return c.memberLost(s, m, fmt.Errorf("its process (pid %d) exited: %v", e.pid, e.err))
+		}
 	case reported:
 		return c.report(s, e.r)
 	case uploaded:
-		c.upload(s, e.st)
+		return c.upload(s, e.st)
+	case evaluated:
+		s.pending--
+		m := &s.epochs[e.epoch]
+		m.TestLoss, m.TestAccuracy, m.TrainLoss = e.loss, e.acc, s.epochTrainLoss(c, e.epoch)
+		s.progress.epochEnd(*m)
 	case traced:
 		if s.traces == nil {
-			s.traces = make([]*traced, len(s.ranked))
+			s.traces = make([]*traced, len(s.ring.members))
 		}
-		if s.traces[e.rank] != nil {
-			return fmt.Errorf("coordinator: %v uploaded its trace twice", s.ranked[e.rank])
+		if int(e.rank) >= len(s.traces) || s.traces[e.rank] != nil {
+			return fmt.Errorf("coordinator: rank %d uploaded a trace twice or out of range", e.rank)
 		}
 		s.traces[e.rank] = &e
 		s.nTraces++
-	case evaluated:
-		s.pendingEvals--
-		m := &s.epochs[e.epoch]
-		m.TestLoss, m.TestAccuracy = e.loss, e.acc
-		if n := s.epochSteps[e.epoch]; n > 0 {
-			m.TrainLoss = s.epochLoss[e.epoch] / float64(n)
-		}
-		s.progress.epochEnd(*m)
 	}
 	return nil
 }
 
-// assign gives every worker its rank and the job.
-func (c *coordinator) assign(s *supervisor) {
-	s.ranked = c.members.assign()
-	var addrs, ids []string
-	for _, m := range s.ranked {
-		addrs = append(addrs, m.addr)
-		ids = append(ids, m.id)
+// memberLost handles a worker gone: a waiting worker is forgotten, a ring
+// member fails the ring.
+func (c *coordinator) memberLost(s *supervisor, m *member, cause error) error {
+	r := s.ring
+	if r == nil || m.rank < 0 || r.members[m.rank] != m {
+		if c.registry.get(m.id) == m {
+			c.registry.remove(m)
+			c.log.Warn("waiting worker left", "worker", m.id, "err", cause)
+		}
+		return nil
 	}
-	for _, m := range s.ranked {
-		a := &pb.Assignment{Job: c.job, Generation: 1, Rank: int32(m.rank), RingAddrs: addrs, WorkerIds: ids}
-		m.instructions <- &pb.Instruction{Kind: &pb.Instruction_Assignment{Assignment: a}}
-		c.log.Info("assigned", "worker", m.id, "rank", m.rank, "ring_addr", m.addr)
+	if _, done := r.gone[m]; done {
+		return nil
 	}
-	s.progress.start()
+	if rep := r.outcomes[m]; rep != nil && rep.Leaving {
+		return nil // it said it was leaving
+	}
+	if s.finished[m] {
+		return nil
+	}
+	c.registry.remove(m)
+	r.gone[m] = cause
+	c.log.Warn("lost a ring member", "worker", m.id, "rank", m.rank, "err", cause)
+	s.changes = append(s.changes, MembershipChange{Seconds: time.Since(c.started).Seconds(), Kind: "lost", Worker: m.id,
+		Ring: r.id, Step: s.lastReportedStep(), Cause: cause.Error()})
+	if !r.failing {
+		r.failing, r.failedAt = true, time.Now()
+		r.deadline = time.After(ringEndTimeout)
+		abort := &pb.Instruction{Kind: &pb.Instruction_Abort{Abort: &pb.Abort{Generation: r.id, Reason: fmt.Sprintf("lost %v: %v", m, cause)}}}
+		for _, o := range r.members {
+			if _, g := r.gone[o]; !g && !o.send(abort) {
+				r.gone[o] = errors.New("not reading its instructions")
+			}
+		}
+	}
+	return nil
 }
 
-// missingWorkers is the error of a join timeout: who joined, who is missing.
-func (c *coordinator) missingWorkers() error {
-	ids := c.members.ids()
-	slices.SortFunc(ids, naturalCompare)
-	msg := fmt.Sprintf("coordinator: waited %v for %d workers, %d joined", c.cfg.JoinTimeout, c.job.WorldSize, len(ids))
+// lastReportedStep is the newest step rank 0 reported.
+func (s *supervisor) lastReportedStep() uint64 {
+	for i := len(s.losses) - 1; i >= 0; i-- {
+		if !math.IsNaN(s.losses[i]) {
+			return uint64(i) + 1
+		}
+	}
+	return 0
+}
+
+// requestPause asks the ring's members to pause at a common step boundary.
+func (c *coordinator) requestPause(s *supervisor, why string) {
+	r := s.ring
+	r.pausing = true
+	r.deadline = nil
+	c.log.Info("pausing the ring", "ring", r.id, "why", why)
+	p := &pb.Instruction{Kind: &pb.Instruction_Pause{Pause: &pb.Pause{Generation: r.id}}}
+	for _, m := range r.members {
+		m.send(p)
+	}
+}
+
+// ringTimedOut treats the members that did not report how the ring ended
+// as lost.
+func (c *coordinator) ringTimedOut(s *supervisor) {
+	r := s.ring
+	for _, m := range r.members {
+		if _, ok := r.outcomes[m]; !ok {
+			if _, g := r.gone[m]; !g {
+				r.gone[m] = fmt.Errorf("did not report within %v after its ring ended", ringEndTimeout)
+				c.registry.remove(m)
+			}
+		}
+	}
+}
+
+// maybeStart starts a ring when enough workers wait.
+func (c *coordinator) maybeStart(s *supervisor) error {
+	waiting := c.registry.all()
+	need := c.cfg.MinWorkers
+	if s.genSeq == 0 {
+		need = c.cfg.world() // the first ring waits for everyone asked for
+	}
+	if len(waiting) < need {
+		return nil
+	}
+	return c.startRing(s, waiting)
+}
+
+// tooFewWorkers is the error of a join timeout: who joined, who is
+// missing.
+func (c *coordinator) tooFewWorkers(s *supervisor) error {
+	var ids []string
+	for _, m := range c.registry.all() {
+		ids = append(ids, m.id)
+	}
+	need := c.cfg.MinWorkers
+	if s.genSeq == 0 {
+		need = c.cfg.world()
+	}
+	msg := fmt.Sprintf("coordinator: waited %v for %d workers, %d joined", time.Since(s.waitingSince).Round(time.Second), need, len(ids))
 	if len(ids) > 0 {
 		msg += " (" + strings.Join(ids, ", ") + ")"
 	}
-	if c.local != nil {
+	if c.local != nil && s.genSeq == 0 {
 		var missing []string
 		for _, id := range c.local.ids() {
 			if !slices.Contains(ids, id) {
@@ -212,146 +352,167 @@ func (c *coordinator) missingWorkers() error {
 		}
 		msg += "; missing: " + strings.Join(missing, ", ")
 	} else {
-		msg += fmt.Sprintf("; missing %d (are they started, with -coordinator %s?)", int(c.job.WorldSize)-len(ids), c.addr)
+		msg += fmt.Sprintf("; missing %d (are they started, with -coordinator %s?)", need-len(ids), c.addr)
+	}
+	var lostWorkers []string
+	for _, ch := range s.changes {
+		if ch.Kind == "lost" {
+			lostWorkers = append(lostWorkers, fmt.Sprintf("%s at step %d (%s)", ch.Worker, ch.Step, ch.Cause))
+		}
+	}
+	if len(lostWorkers) > 0 {
+		msg += "; lost: " + strings.Join(lostWorkers, ", ")
 	}
 	return errors.New(msg)
 }
 
-// report records a worker's step report.
-func (c *coordinator) report(s *supervisor, r *pb.WorkerReport) error {
-	if s.ranked == nil {
-		return fmt.Errorf("coordinator: report from rank %d before the job started", r.Rank)
-	}
-	m := s.ranked[r.Rank]
-	if r.Error != "" {
-		if s.pendingErr == nil {
-			s.pendingErr = fmt.Errorf("coordinator: %v failed at step %d: %s", m, r.Step, r.Error)
-			s.graceTimer = time.After(errorGrace)
-		}
-		return nil
-	}
-	if r.Rank == 0 {
-		epoch := int(r.Step / c.job.StepsPerEpoch)
-		s.epochs[epoch].WallSeconds = time.Duration(r.ElapsedNs).Seconds()
-		s.lastLoss = r.Loss
-		s.epochLoss[epoch] += r.Loss
-		s.epochSteps[epoch]++
-		s.computeNs += r.ComputeNs
-		s.reduceNs += r.AllreduceNs
-		s.optimizerNs += r.OptimizerNs
-		s.timedN++
-		if c.job.Deterministic {
-			if int(r.FixedPointBits) < s.fixedPointBits {
-				s.rescales++
-				c.log.Warn("fixed-point range exceeded: resolution lowered on every replica", "step", r.Step, "bits", r.FixedPointBits)
-			}
-			s.fixedPointBits = int(r.FixedPointBits)
-		}
-		s.progress.step(r.Step, r.Loss)
-	}
-	if r.HasHash {
-		if err := c.checkHash(s, r); err != nil {
-			return err
+// startRing forms a ring of members (at most MaxWorkers of them) starting
+// at the committed step. Members that hold that state keep it (rolling
+// their last step back if need be); the others fetch it, from the
+// coordinator's store or from a member that uploads it.
+func (c *coordinator) startRing(s *supervisor, candidates []*member) error {
+	max := c.maxWorkers()
+	var members []*member
+	for _, m := range candidates {
+		if len(members) < max {
+			members = append(members, m)
 		}
 	}
-	if r.Finished && !s.finished[r.Rank] {
-		s.finished[r.Rank] = true
-		s.nFinished++
-		s.trainNs = max(s.trainNs, r.TrainNs)
+	unit := 1
+	if c.job.Deterministic {
+		unit = int(c.job.MicroBatch)
 	}
-	return nil
-}
-
-// checkHash compares the replicas' weights once every rank has reported
-// the step.
-func (c *coordinator) checkHash(s *supervisor, r *pb.WorkerReport) error {
-	world := len(s.ranked)
-	if s.hashedUpTo == nil {
-		s.hashedUpTo = make([]uint64, world)
-	}
-	if r.Step < s.hashedUpTo[r.Rank] {
-		return fmt.Errorf("coordinator: %v reported the hash of step %d after that of step %d", s.ranked[r.Rank], r.Step, s.hashedUpTo[r.Rank]-1)
-	}
-	s.hashedUpTo[r.Rank] = r.Step + 1
-	h, ok := s.hashes[r.Step]
-	if !ok {
-		h = &hashRound{hashes: make([]uint64, world)}
-		s.hashes[r.Step] = h
-	}
-	h.hashes[r.Rank] = r.WeightsHash
-	h.n++
-	if h.n < world {
-		return nil
-	}
-	delete(s.hashes, r.Step)
-	for rank := 1; rank < world; rank++ {
-		if h.hashes[rank] != h.hashes[0] {
-			return fmt.Errorf("coordinator: replicas diverged after step %d: %v has weights hash %016x, %v has %016x",
-				r.Step, s.ranked[0], h.hashes[0], s.ranked[rank], h.hashes[rank])
-		}
-	}
-	s.replicaChecks++
-	return nil
-}
-
-// upload handles rank 0's state: epoch-end parameters are evaluated on the
-// test set in the background; the final state is kept for the checkpoint.
-func (c *coordinator) upload(s *supervisor, st *wire.State) {
-	h := st.Header
-	if h.Final {
-		s.final = st
-		return
-	}
-	epoch := int(h.Epoch)
-	s.epochs[epoch].Epoch, s.epochs[epoch].Step = epoch+1, h.Step
-	s.pendingEvals++
-	s.evals.Add(1)
-	go func() {
-		defer s.evals.Done()
-		loss, acc := c.evaluate(st.Params)
-		c.post(evaluated{epoch: epoch, loss: loss, acc: acc})
-	}()
-}
-
-// evaluate returns the test loss and accuracy of the parameters.
-func (c *coordinator) evaluate(params []float64) (loss, acc float64) {
-	m, err := nn.New(c.spec)
+	lanes, err := planLanes(int(c.job.GlobalBatch), unit, len(members))
 	if err != nil {
-		panic(err) // the spec was validated when the job was built
+		return err
 	}
-	copy(m.Params(), params)
-	return m.Evaluate(c.test)
-}
-
-// stopAll queues a Stop for every worker and waits, briefly, for the Join
-// handlers to deliver it.
-func (c *coordinator) stopAll(st *pb.Stop) {
-	c.joinMu.Lock()
-	c.ending = true
-	c.joinMu.Unlock()
-	in := &pb.Instruction{Kind: &pb.Instruction_Stop{Stop: st}}
-	for _, m := range c.members.all() {
-		select {
-		case m.instructions <- in:
-		default:
+	prev := s.last
+	s.genSeq++
+	r := &ring{id: s.genSeq, members: members, lanes: lanes, start: s.committed,
+		outcomes: map[*member]*pb.WorkerReport{}, gone: map[*member]error{}}
+	if prev != nil && prev.failing {
+		r.recovering, r.recoveryFrom = true, prev.failedAt
+	}
+	// Who holds the state at the start step, from the last ring's reports;
+	// the others fetch it, from the store or from a member that uploads it.
+	holds := map[*member]uint64{}
+	if prev != nil {
+		for m, rep := range prev.outcomes {
+			holds[m] = rep.Applied
 		}
 	}
-	delivered := make(chan struct{})
-	go func() {
-		c.joins.Wait()
-		close(delivered)
-	}()
-	select {
-	case <-delivered:
-	case <-time.After(stopDelivery):
+	fetch := map[*member]bool{}
+	for _, m := range members {
+		if a, ok := holds[m]; !ok || (a != r.start && a != r.start+1) {
+			fetch[m] = true
+		}
 	}
+	var uploader *member
+	if _, stored := c.states.peek(r.id); len(fetch) > 0 && !stored {
+		for _, m := range members {
+			if !fetch[m] {
+				uploader = m
+				break
+			}
+		}
+		if uploader == nil {
+			return fmt.Errorf("coordinator: no member holds the state after %d steps to start ring %d from", r.start, r.id)
+		}
+	}
+	var addrs, ids []string
+	for rank, m := range members {
+		m.rank = rank
+		addrs, ids = append(addrs, m.addr), append(ids, m.id)
+	}
+	for _, m := range c.registry.all() {
+		if !slices.Contains(members, m) {
+			m.rank = -1
+		}
+	}
+	for rank, m := range members {
+		a := &pb.Assignment{Job: c.job, Generation: r.id, Rank: int32(rank), RingAddrs: addrs, WorkerIds: ids,
+			StartStep: r.start, FirstLane: uint32(lanes[rank].first), LaneCount: uint32(lanes[rank].count), GossipAddr: c.gossipAddr()}
+		a.FetchState = fetch[m]
+		a.RestoreBackup = !a.FetchState && holds[m] == r.start+1
+		a.UploadState = m == uploader
+		if !m.send(&pb.Instruction{Kind: &pb.Instruction_Assignment{Assignment: a}}) {
+			return fmt.Errorf("coordinator: %v does not read its instructions", m)
+		}
+		c.log.Info("assigned", "worker", m.id, "ring", r.id, "rank", rank, "start_step", r.start,
+			"lanes", fmt.Sprintf("%d+%d", lanes[rank].first, lanes[rank].count), "fetch_state", a.FetchState, "rollback", a.RestoreBackup)
+	}
+	s.ring, s.joinDeadline = r, nil
+	s.hashes = map[uint64]*hashRound{}
+	s.traces, s.nTraces = nil, 0
+	if prev == nil {
+		s.progress.start(r.start)
+	}
+	return nil
 }
 
-// fail ends a failed job: every worker is told why.
-func (c *coordinator) fail(s *supervisor, err error) error {
-	s.progress.abort()
-	c.log.Error("job failed", "err", err)
-	c.stopAll(&pb.Stop{Reason: err.Error(), Failed: true})
-	close(c.done)
-	return err
+// endRing reconfigures after a ring paused or failed: members that left
+// are released, the committed step is the least any survivor applied, and
+// a new ring forms with the survivors and the workers waiting to enter.
+func (c *coordinator) endRing(s *supervisor) error {
+	r := s.ring
+	var survivors []*member
+	committed := uint64(math.MaxUint64)
+	for _, m := range r.members {
+		rep := r.outcomes[m]
+		if rep == nil {
+			continue
+		}
+		committed = min(committed, rep.Applied)
+		if rep.Leaving {
+			c.registry.remove(m)
+			m.send(&pb.Instruction{Kind: &pb.Instruction_Stop{Stop: &pb.Stop{}}})
+			s.changes = append(s.changes, MembershipChange{Seconds: time.Since(c.started).Seconds(), Kind: "left", Worker: m.id,
+				Ring: r.id, Step: rep.Applied})
+			continue
+		}
+		survivors = append(survivors, m)
+	}
+	if committed == math.MaxUint64 {
+		// Every member is gone: start over from the newest state the
+		// coordinator holds.
+		st := c.latestState(s)
+		if st == nil {
+			return fmt.Errorf("coordinator: every member of ring %d was lost and there is no checkpoint to resume from", r.id)
+		}
+		committed = st.Header.Step
+		c.states.set(s.genSeq+1, st)
+	}
+	if r.failing && committed < s.lastReportedStep() {
+		s.rollbacks++
+	}
+	for _, m := range r.members {
+		if committed > r.start {
+			s.workerSteps[m.id] += committed - r.start
+		}
+	}
+	c.log.Info("ring ended", "ring", r.id, "failed", r.failing, "committed", committed, "survivors", len(survivors))
+	s.committed, s.last = committed, r
+	// Reports of steps past the committed one are void: they are redone.
+	for i := committed; i < uint64(len(s.losses)); i++ {
+		s.losses[i] = math.NaN()
+	}
+	candidates := survivors
+	for _, m := range c.registry.all() {
+		if !slices.Contains(candidates, m) && !m.ended.Load() {
+			candidates = append(candidates, m)
+		}
+	}
+	if len(candidates) < c.cfg.MinWorkers {
+		c.log.Warn("too few workers; waiting for joins", "have", len(candidates), "min", c.cfg.MinWorkers, "timeout", c.cfg.JoinTimeout)
+		s.ring = nil
+		s.wait(c.cfg.JoinTimeout)
+		return nil
+	}
+	for _, m := range candidates {
+		if !slices.Contains(r.members, m) {
+			s.changes = append(s.changes, MembershipChange{Seconds: time.Since(c.started).Seconds(), Kind: "joined", Worker: m.id,
+				Ring: r.id + 1, Step: committed})
+		}
+	}
+	return c.startRing(s, candidates)
 }

@@ -47,7 +47,7 @@ func (c *coordinator) writeTrace(path string, s *supervisor) error {
 		return enc.Encode(e)
 	}
 	for rank, t := range s.traces {
-		name := fmt.Sprintf("rank %d (%s)", rank, s.ranked[rank].id)
+		name := fmt.Sprintf("rank %d (%s)", rank, s.ring.members[rank].id)
 		if t.dropped > 0 {
 			name += fmt.Sprintf(", %d spans not recorded", t.dropped)
 		}

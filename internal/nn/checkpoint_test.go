@@ -115,3 +115,32 @@ func FuzzCheckpoint(f *testing.F) {
 		}
 	})
 }
+
+func TestSnapshotUndoesAStep(t *testing.T) {
+	m, b := trainedModel(t)
+	var s Snapshot
+	m.SaveSnapshot(&s)
+	before := slices.Clone(m.Params())
+	iters := m.Optimizer().Iterations()
+	m.ComputeGradients(b, 3)
+	m.ApplyGradients()
+	if slices.Equal(before, m.Params()) {
+		t.Fatal("the step changed nothing")
+	}
+	if err := m.LoadSnapshot(&s); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(before, m.Params()) || m.Optimizer().Iterations() != iters {
+		t.Fatal("restoring the snapshot did not undo the step")
+	}
+	// The same step again gives the same result as the first time.
+	m.ComputeGradients(b, 3)
+	m.ApplyGradients()
+	again := slices.Clone(m.Params())
+	m.LoadSnapshot(&s)
+	m.ComputeGradients(b, 3)
+	m.ApplyGradients()
+	if !slices.Equal(again, m.Params()) {
+		t.Fatal("a replayed step differs")
+	}
+}

@@ -175,6 +175,15 @@ func (m *Model) ComputeGradients(b *Batch, step uint64) float64 {
 	return m.backprop(b, step, 1/float64(b.Rows)) + m.AddPenalties()
 }
 
+// ScaledGradients overwrites the gradient buffer with the gradient of scale
+// times the summed loss of the batch, without the penalties, and returns
+// that scaled loss. With scale 1/B for a global batch of B samples split
+// between workers, the workers' results add up to the gradient of the
+// global mean loss.
+func (m *Model) ScaledGradients(b *Batch, step uint64, scale float64) float64 {
+	return m.backprop(b, step, scale)
+}
+
 // SumGradients is ComputeGradients for the sum of the per-sample losses
 // instead of their mean, and without the penalties: the gradient of a batch
 // is then the sum of the gradients of any split of it into smaller batches,
@@ -216,6 +225,31 @@ func (m *Model) backprop(b *Batch, step uint64, scale float64) float64 {
 		}
 	}
 	return loss
+}
+
+// Snapshot is a copy of a model's parameters and optimiser state.
+type Snapshot struct {
+	Params []float64
+	Opt    OptimizerState
+}
+
+// SaveSnapshot copies the parameters and optimiser state into s, reusing
+// its memory.
+func (m *Model) SaveSnapshot(s *Snapshot) {
+	s.Params = append(s.Params[:0], m.params...)
+	m.opt.CopyState(&s.Opt)
+}
+
+// LoadSnapshot restores parameters and optimiser state from s.
+func (m *Model) LoadSnapshot(s *Snapshot) error {
+	if len(s.Params) != len(m.params) {
+		return fmt.Errorf("nn: snapshot of %d parameters for a model of %d", len(s.Params), len(m.params))
+	}
+	if err := m.opt.SetState(s.Opt); err != nil {
+		return err
+	}
+	copy(m.params, s.Params)
+	return nil
 }
 
 // ApplyGradients applies one optimiser step with the gradient buffer.

@@ -19,9 +19,11 @@ type Optimizer interface {
 	// Iterations is the number of steps applied so far.
 	Iterations() uint64
 	// State returns a copy of everything Step depends on besides the
-	// hyper-parameters; SetState restores it.
+	// hyper-parameters; SetState restores it. CopyState is State into dst,
+	// reusing its slices.
 	State() OptimizerState
 	SetState(OptimizerState) error
+	CopyState(dst *OptimizerState)
 }
 
 // OptimizerState is an optimiser's iteration count and its named
@@ -83,11 +85,20 @@ func (b *base) SetLearningRate(lr float64) { b.lr = lr }
 func (b *base) Iterations() uint64         { return b.iterations }
 
 func (b *base) State() OptimizerState {
-	s := OptimizerState{Iterations: b.iterations}
-	for _, sl := range b.slots {
-		s.Slots = append(s.Slots, Slot{sl.Name, append([]float64(nil), sl.Values...)})
-	}
+	var s OptimizerState
+	b.CopyState(&s)
 	return s
+}
+
+func (b *base) CopyState(dst *OptimizerState) {
+	dst.Iterations = b.iterations
+	if len(dst.Slots) != len(b.slots) {
+		dst.Slots = make([]Slot, len(b.slots))
+	}
+	for i, sl := range b.slots {
+		dst.Slots[i].Name = sl.Name
+		dst.Slots[i].Values = append(dst.Slots[i].Values[:0], sl.Values...)
+	}
 }
 
 func (b *base) SetState(s OptimizerState) error {

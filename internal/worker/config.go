@@ -1,8 +1,12 @@
-// Package worker is a training worker: it joins a coordinator, fetches its
-// shard and the initial weights, forms the ring with the other workers and
-// then, step after step, computes the gradient of its part of the global
-// batch, averages gradients with the ring all-reduce and applies the same
-// optimiser step as every other replica.
+// Package worker is a training worker: it joins a coordinator and the job's
+// gossip cluster, and for every ring the coordinator forms it fetches what it
+// lacks (its lanes of the training set, the state to start from), connects
+// to its ring neighbours and then, step after step, computes the gradient of
+// its part of the global batch, sums gradients with the ring all-reduce and
+// applies the same optimiser step as every other replica. Rings end when the
+// job ends, when the workers agree to pause (a worker joins or leaves) or
+// when a member is lost; the worker then reports what it applied and waits
+// for the next ring, keeping its process and its state.
 package worker
 
 import (
@@ -15,8 +19,13 @@ import (
 
 // Config configures a worker. DefaultConfig gives the defaults.
 type Config struct {
-	// Coordinator is the coordinator's host:port.
+	// Coordinator is the coordinator's gRPC address, host:port. Empty means
+	// finding it through the gossip cluster (Join).
 	Coordinator string
+	// Join lists gossip seeds: host:port, or host names whose every address
+	// is tried (a Kubernetes headless service); the memberlist port 7946 is
+	// assumed when a seed has none.
+	Join []string
 	// Listen is where the worker serves its Ring service, host:port; port
 	// 0 picks a free port.
 	Listen string
@@ -24,42 +33,55 @@ type Config struct {
 	// service. Empty means the listening address, with an unspecified host
 	// replaced by the address this machine uses to reach the coordinator.
 	Advertise string
+	// GossipListen and GossipAdvertise are the worker's memberlist
+	// addresses.
+	GossipListen, GossipAdvertise string
+	// ProbeInterval and ProbeTimeout tune failure detection (zero: the
+	// memberlist LAN defaults, 1 s and 500 ms).
+	ProbeInterval, ProbeTimeout time.Duration
 	// ID names the worker in the job; it must be unique. Default
 	// hostname-pid.
 	ID string
 	// JoinTimeout bounds the wait for the coordinator to answer the first
-	// time, and for the ring to form.
+	// time, and for a ring to form.
 	JoinTimeout time.Duration
-	// StopTimeout bounds the wait for the coordinator's word after the work
-	// is done (the coordinator evaluates and writes the checkpoint first)
-	// or has failed. A coordinator that dies is noticed at once.
+	// ReconnectTimeout bounds how long a worker that lost its coordinator
+	// keeps trying to reach one (a restarted coordinator resumes the job).
+	ReconnectTimeout time.Duration
+	// StopTimeout bounds the wait for the coordinator's word once the work
+	// is done (the coordinator evaluates and writes the checkpoint first).
 	StopTimeout time.Duration
-	Logger      *slog.Logger
+	// Drain, when closed, makes the worker leave the job at the next step
+	// boundary, without a rollback (SIGTERM).
+	Drain  <-chan struct{}
+	Logger *slog.Logger
 }
 
-// DefaultConfig returns a worker that listens on every interface at a free
-// port and waits up to a minute for the coordinator.
+// DefaultConfig returns a worker that listens on every interface, serves
+// its ring at a free port and gossips on memberlist's port.
 func DefaultConfig() Config {
 	host, _ := os.Hostname()
 	return Config{
-		Listen:      ":0",
-		ID:          fmt.Sprintf("%s-%d", host, os.Getpid()),
-		JoinTimeout: time.Minute,
-		StopTimeout: 2 * time.Minute,
-		Logger:      slog.Default(),
+		Listen:           ":0",
+		GossipListen:     ":7946",
+		ID:               fmt.Sprintf("%s-%d", host, os.Getpid()),
+		JoinTimeout:      time.Minute,
+		ReconnectTimeout: 5 * time.Minute,
+		StopTimeout:      2 * time.Minute,
+		Logger:           slog.Default(),
 	}
 }
 
 // Validate reports the first invalid field.
 func (c Config) Validate() error {
 	switch {
-	case c.Coordinator == "":
-		return errors.New("worker: the coordinator address is required (-coordinator HOST:PORT)")
-	case c.Listen == "":
-		return errors.New("worker: a listen address is required")
+	case c.Coordinator == "" && len(c.Join) == 0:
+		return errors.New("worker: give the coordinator (-coordinator HOST:PORT) or gossip seeds (-join)")
+	case c.Listen == "" || c.GossipListen == "":
+		return errors.New("worker: listen addresses are required")
 	case c.ID == "":
 		return errors.New("worker: an id is required")
-	case c.JoinTimeout <= 0 || c.StopTimeout <= 0:
+	case c.JoinTimeout <= 0 || c.StopTimeout <= 0 || c.ReconnectTimeout < 0:
 		return errors.New("worker: timeouts must be positive")
 	}
 	return nil

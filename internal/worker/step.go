@@ -10,9 +10,14 @@ import (
 	"ringtrain/internal/nn"
 )
 
-// stepper computes one synchronized training step: this worker's gradient,
-// the ring reduction with the other workers, the optimiser update. It is
-// independent of how the worker got its data and its ring.
+// stepper computes one synchronized training step: this worker's share of
+// the gradient, the ring reduction with the other workers, the optimiser
+// update. It is independent of how the worker got its data and its ring.
+//
+// Every collective carries, besides the gradient, the step's loss and a
+// control element: a worker that wants the ring to pause (to let a worker
+// in or out) sets it, and since every worker sees the same reduced value,
+// all of them pause after the same step.
 type stepper struct {
 	model *nn.Model
 	ring  *allreduce.Ring
@@ -29,11 +34,16 @@ type stepper struct {
 	batch      *nn.Batch
 	global     []int
 
-	// Ordinary mode: the gradient buffer with the loss as one more element.
+	// Ordinary mode: the gradient buffer, then the loss and the control
+	// element, reduced as one vector.
 	reduced []float64
 
 	// Deterministic mode, when det is not nil.
 	det *deterministic
+
+	// backup, when not nil, receives the state before every update, so
+	// that a step the ring did not complete everywhere can be undone.
+	backup *nn.Snapshot
 
 	// tl, when not nil, records the timeline.
 	tl *timeline
@@ -45,8 +55,8 @@ type deterministic struct {
 	totalMicro int // micro-batches per global batch
 	bits       int
 	rescales   int
-	// acc holds the parameters' sums, then the loss, then the overflow
-	// count.
+	// acc holds the parameters' sums, then the loss, the overflow count
+	// and the control element.
 	acc *fixedpoint.Accumulator
 }
 
@@ -55,11 +65,11 @@ type stepTiming struct {
 	compute, allreduce, optimizer time.Duration
 }
 
-func newStepper(m *nn.Model, ring *allreduce.Ring, data nn.Dataset, sampleIDs []int, perWorker, globalBatch int, timeout time.Duration) *stepper {
+func newStepper(m *nn.Model, ring *allreduce.Ring, data nn.Dataset, sampleIDs []int, globalBatch int, timeout time.Duration) *stepper {
 	s := &stepper{model: m, ring: ring, data: data, sampleIDs: sampleIDs, globalBatch: globalBatch, timeout: timeout,
-		batch: &nn.Batch{Labels: make([]int, perWorker)}}
+		batch: &nn.Batch{}}
 	p := m.NumParams()
-	s.reduced = make([]float64, p+1)
+	s.reduced = make([]float64, p+2)
 	m.BindGradients(s.reduced[:p])
 	return s
 }
@@ -67,21 +77,27 @@ func newStepper(m *nn.Model, ring *allreduce.Ring, data nn.Dataset, sampleIDs []
 // deterministicMode switches the stepper to exact fixed-point sums over
 // micro-batches of micro samples, starting at bits fractional bits.
 func (s *stepper) deterministicMode(micro, bits int) error {
-	if micro < 1 || len(s.batch.Labels)%micro != 0 || s.globalBatch%micro != 0 {
-		return fmt.Errorf("micro-batch %d does not divide the per-worker batch %d", micro, len(s.batch.Labels))
+	if micro < 1 || s.globalBatch%micro != 0 {
+		return fmt.Errorf("micro-batch %d does not divide the global batch %d", micro, s.globalBatch)
 	}
 	if bits < fixedpoint.MinBits || bits > 62 {
 		return fmt.Errorf("%d fixed-point bits, want %d to 62", bits, fixedpoint.MinBits)
 	}
 	total := s.globalBatch / micro
 	s.det = &deterministic{micro: micro, totalMicro: total, bits: bits,
-		acc: fixedpoint.NewAccumulator(s.model.NumParams()+2, bits, total)}
+		acc: fixedpoint.NewAccumulator(s.model.NumParams()+3, bits, total)}
 	return nil
 }
 
-// step runs global step t on the samples local (indices into data) and
-// returns the mean loss over the global batch.
-func (s *stepper) step(ctx context.Context, t uint64, local []int) (float64, stepTiming, error) {
+// step runs global step t on the samples local (indices into data; a whole
+// number of micro-batches in deterministic mode). pause is this worker's
+// control flag; paused reports whether any worker set it. The update is
+// applied when err is nil.
+func (s *stepper) step(ctx context.Context, t uint64, local []int, pause bool) (loss float64, paused bool, tm stepTiming, err error) {
+	if cap(s.batch.Labels) < len(local) {
+		s.batch.Labels = make([]int, len(local))
+	}
+	s.batch.Labels = s.batch.Labels[:len(local)]
 	s.global = s.global[:0]
 	for _, i := range local {
 		s.global = append(s.global, s.sampleIDs[i])
@@ -90,29 +106,40 @@ func (s *stepper) step(ctx context.Context, t uint64, local []int) (float64, ste
 		s.tl.step = t
 	}
 	if s.det != nil {
-		return s.deterministicStep(ctx, t, local)
+		return s.deterministicStep(ctx, t, local, pause)
 	}
-	var tm stepTiming
 	t0 := time.Now()
 	nn.Gather(s.data, local, s.batch)
 	s.batch.IDs = s.global
 	tg := time.Now()
 	p := s.model.NumParams()
-	s.reduced[p] = s.model.ComputeGradients(s.batch, t)
+	s.reduced[p] = s.model.ScaledGradients(s.batch, t, 1/float64(s.globalBatch))
+	s.reduced[p+1] = 0
+	if pause {
+		s.reduced[p+1] = 1
+	}
 	t1 := time.Now()
 	s.tl.add("data", t0, tg)
 	s.tl.add("forward-backward", tg, t1)
 	if err := s.reduce(ctx, func(ctx context.Context, c uint64) error {
-		return s.ring.AllReduce(ctx, c, s.reduced, allreduce.Average)
+		return s.ring.AllReduce(ctx, c, s.reduced, allreduce.Sum)
 	}); err != nil {
-		return 0, tm, err
+		return 0, false, tm, err
 	}
 	t2 := time.Now()
-	s.model.ApplyGradients()
+	loss = s.reduced[p] + s.model.AddPenalties()
+	s.apply()
 	t3 := time.Now()
 	s.tl.add("optimizer", t2, t3)
-	tm = stepTiming{compute: t1.Sub(t0), allreduce: t2.Sub(t1), optimizer: t3.Sub(t2)}
-	return s.reduced[p], tm, nil
+	return loss, s.reduced[p+1] > 0, stepTiming{compute: t1.Sub(t0), allreduce: t2.Sub(t1), optimizer: t3.Sub(t2)}, nil
+}
+
+// apply keeps the backup, then updates the model.
+func (s *stepper) apply() {
+	if s.backup != nil {
+		s.model.SaveSnapshot(s.backup)
+	}
+	s.model.ApplyGradients()
 }
 
 // reduce runs one collective with the stepper's timeout and numbering.
@@ -128,10 +155,13 @@ func (s *stepper) reduce(ctx context.Context, collective func(context.Context, u
 // in a fixed order, adds them as fixed-point integers and sums those over
 // the ring: every operation that touches more than one micro-batch is exact,
 // so the result does not depend on how many workers share the batch.
-func (s *stepper) deterministicStep(ctx context.Context, t uint64, local []int) (float64, stepTiming, error) {
+func (s *stepper) deterministicStep(ctx context.Context, t uint64, local []int, pause bool) (float64, bool, stepTiming, error) {
 	var tm stepTiming
 	d, m := s.det, s.model
 	p := m.NumParams()
+	if len(local)%d.micro != 0 {
+		return 0, false, tm, fmt.Errorf("step %d: %d samples are not a whole number of micro-batches of %d", t, len(local), d.micro)
+	}
 	for {
 		t0 := time.Now()
 		d.acc.Reset(d.bits, d.totalMicro)
@@ -148,11 +178,15 @@ func (s *stepper) deterministicStep(ctx context.Context, t uint64, local []int) 
 			s.tl.add("forward-backward", tg, time.Now())
 		}
 		d.acc.Sum[p+1] = d.acc.Overflows
+		d.acc.Sum[p+2] = 0
+		if pause {
+			d.acc.Sum[p+2] = 1
+		}
 		t1 := time.Now()
 		if err := s.reduce(ctx, func(ctx context.Context, c uint64) error {
 			return s.ring.AllReduceInt64(ctx, c, d.acc.Sum)
 		}); err != nil {
-			return 0, tm, err
+			return 0, false, tm, err
 		}
 		tm.compute += t1.Sub(t0)
 		tm.allreduce += time.Since(t1)
@@ -162,7 +196,7 @@ func (s *stepper) deterministicStep(ctx context.Context, t uint64, local []int) 
 		// Some micro-batch gradient was out of range on some worker:
 		// every worker sees the same count and coarsens together.
 		if d.bits-fixedpoint.RescaleBits < fixedpoint.MinBits {
-			return 0, tm, fmt.Errorf("step %d: %d gradient values are out of the fixed-point range even at %d fractional bits (or are not finite)",
+			return 0, false, tm, fmt.Errorf("step %d: %d gradient values are out of the fixed-point range even at %d fractional bits (or are not finite)",
 				t, d.acc.Sum[p+1], d.bits)
 		}
 		d.bits -= fixedpoint.RescaleBits
@@ -174,8 +208,8 @@ func (s *stepper) deterministicStep(ctx context.Context, t uint64, local []int) 
 	var loss [1]float64
 	fixedpoint.Decode(loss[:], d.acc.Sum[p:p+1], d.bits, scale)
 	loss[0] += m.AddPenalties()
-	m.ApplyGradients()
+	s.apply()
 	tm.optimizer = time.Since(t2)
 	s.tl.add("optimizer", t2, t2.Add(tm.optimizer))
-	return loss[0], tm, nil
+	return loss[0], d.acc.Sum[p+2] > 0, tm, nil
 }

@@ -66,7 +66,7 @@ func newReplicas(t testing.TB, spec nn.Spec, data *mnist.Set, n, globalBatch, mi
 		m, _ := nn.New(spec)
 		copy(m.Params(), init.Params())
 		m.SetSeed(seed)
-		st := newStepper(m, allreduce.New(rep.rings[r], allreduce.DefaultConfig()), data, ids, b, globalBatch, time.Minute)
+		st := newStepper(m, allreduce.New(rep.rings[r], allreduce.DefaultConfig()), data, ids, globalBatch, time.Minute)
 		if micro > 0 {
 			if err := st.deterministicMode(micro, fixedpoint.DefaultBits); err != nil {
 				t.Fatal(err)
@@ -104,7 +104,7 @@ func (rep *replicas) train(t testing.TB, steps int) (float64, error) {
 				}
 				local = order.Batch(step%spe, local[:0])
 				var err error
-				if losses[r], _, err = rep.steppers[r].step(context.Background(), uint64(step), local); err != nil {
+				if losses[r], _, _, err = rep.steppers[r].step(context.Background(), uint64(step), local, false); err != nil {
 					errs[r] = err
 					rep.rings[r].Close()
 					return

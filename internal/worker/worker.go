@@ -4,10 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
-	"os"
 	"sync"
 	"time"
 
@@ -15,27 +13,50 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"ringtrain/internal/membership"
 	"ringtrain/internal/ringrpc"
 	"ringtrain/internal/rpc"
 	pb "ringtrain/proto"
 )
 
+// errCoordinatorLost ends a session whose coordinator went away; the worker
+// then tries to reach a coordinator again.
+var errCoordinatorLost = errors.New("lost the coordinator")
+
+// worker is the state that outlives a coordinator session: the servers,
+// the gossip node and the model replica.
+type worker struct {
+	cfg     Config
+	log     *slog.Logger
+	ringSvc *ringrpc.Service
+	health  *health.Server
+	node    *membership.Node
+	advert  string // the ring address others dial
+	joined  bool   // the gossip node has joined the cluster
+
+	replica *replica
+	// transport is the current ring, if any; it is closed when the next
+	// instruction arrives (every member has finished with it by then).
+	transport *ringrpc.Transport
+}
+
 // Run runs the worker until its job ends, ctx ends or something fails. It
-// returns nil when the coordinator reports the job complete.
+// returns nil when the coordinator reports the job complete, or when the
+// worker drained and left.
 func Run(ctx context.Context, cfg Config) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	log := cfg.Logger.With("worker", cfg.ID)
+	w := &worker{cfg: cfg, log: cfg.Logger.With("worker", cfg.ID)}
 	lis, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("worker: listen: %w", err)
 	}
 	srv := grpc.NewServer(rpc.ServerOptions()...)
-	ringSvc := ringrpc.NewService(cfg.JoinTimeout)
-	pb.RegisterRingServer(srv, ringSvc)
-	healthSvc := health.NewServer()
-	healthpb.RegisterHealthServer(srv, healthSvc)
+	w.ringSvc = ringrpc.NewService(cfg.JoinTimeout)
+	pb.RegisterRingServer(srv, w.ringSvc)
+	w.health = health.NewServer()
+	healthpb.RegisterHealthServer(srv, w.health)
 	var serving sync.WaitGroup
 	serving.Add(1)
 	go func() {
@@ -44,27 +65,101 @@ func Run(ctx context.Context, cfg Config) error {
 	}()
 	defer serving.Wait()
 	defer srv.Stop()
+	defer w.closeRing()
 
-	conn, err := grpc.NewClient(cfg.Coordinator, rpc.DialOptions()...)
-	if err != nil {
-		return fmt.Errorf("worker: coordinator %s: %w", cfg.Coordinator, err)
-	}
-	defer conn.Close()
-
-	advertise, err := advertiseAddr(cfg, lis.Addr())
-	if err != nil {
+	if w.advert, err = advertiseAddr(cfg, lis.Addr()); err != nil {
 		return err
 	}
-	log.Info("joining", "coordinator", cfg.Coordinator, "ring_addr", advertise)
-	sess, err := join(ctx, pb.NewCoordinatorClient(conn), cfg, advertise, log)
+	w.node, err = membership.Start(membership.Config{Name: cfg.ID, Bind: cfg.GossipListen, Advertise: cfg.GossipAdvertise,
+		ProbeInterval: cfg.ProbeInterval, ProbeTimeout: cfg.ProbeTimeout,
+		Meta: membership.Meta{Role: membership.Worker, GRPC: w.advert, State: "joining"}, Logger: w.log})
 	if err != nil {
-		return err
+		return fmt.Errorf("worker: %w", err)
 	}
-	defer sess.close()
-	sess.ringSvc = ringSvc
-	err = sess.run()
-	healthSvc.Shutdown()
-	return err
+	defer w.node.Leave(time.Second)
+	if len(cfg.Join) > 0 {
+		if err := w.joinGossip(ctx, cfg.Join); err != nil {
+			return err
+		}
+	}
+	return w.serve(ctx)
+}
+
+// joinGossip joins the cluster through seeds, retrying until JoinTimeout.
+func (w *worker) joinGossip(ctx context.Context, seeds []string) error {
+	deadline := time.Now().Add(w.cfg.JoinTimeout)
+	for backoff := 100 * time.Millisecond; ; backoff = min(2*backoff, 5*time.Second) {
+		_, err := w.node.Join(seeds)
+		if err == nil {
+			w.joined = true
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("worker: %w", err)
+		}
+		w.log.Warn("cannot join the gossip cluster yet", "err", err)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(backoff):
+		}
+	}
+}
+
+// serve runs sessions with the coordinator, reconnecting when it is lost:
+// a worker keeps trying for ReconnectTimeout after the last session that
+// gave it work.
+func (w *worker) serve(ctx context.Context) error {
+	lostAt := time.Now()
+	for backoff := 100 * time.Millisecond; ; backoff = min(2*backoff, 5*time.Second) {
+		addr, err := w.coordinatorAddr(ctx)
+		if err == nil {
+			var assigned bool
+			assigned, err = w.session(ctx, addr)
+			if assigned {
+				lostAt, backoff = time.Now(), 100*time.Millisecond
+			}
+		}
+		if !errors.Is(err, errCoordinatorLost) {
+			return err
+		}
+		w.closeRing()
+		if time.Since(lostAt) > w.cfg.ReconnectTimeout {
+			return fmt.Errorf("worker %s: %w; no coordinator answered within %v", w.cfg.ID, err, w.cfg.ReconnectTimeout)
+		}
+		w.log.Warn("no coordinator; retrying", "err", err, "in", backoff)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-w.cfg.Drain:
+			return nil
+		case <-time.After(backoff):
+		}
+	}
+}
+
+// coordinatorAddr is the configured coordinator, or the one the gossip
+// cluster knows of.
+func (w *worker) coordinatorAddr(ctx context.Context) (string, error) {
+	if w.cfg.Coordinator != "" {
+		return w.cfg.Coordinator, nil
+	}
+	deadline := time.Now().Add(w.cfg.JoinTimeout)
+	for {
+		for _, m := range w.node.Members() {
+			if m.Meta.Role == membership.Coordinator && m.Meta.GRPC != "" {
+				return m.Meta.GRPC, nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return "", fmt.Errorf("worker: no coordinator in the gossip cluster within %v: %w", w.cfg.JoinTimeout, errCoordinatorLost)
+		}
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }
 
 // advertiseAddr is the address other workers dial to reach this one.
@@ -76,9 +171,16 @@ func advertiseAddr(cfg Config, listening net.Addr) (string, error) {
 	if !tcp.IP.IsUnspecified() {
 		return tcp.String(), nil
 	}
+	target := cfg.Coordinator
+	if target == "" && len(cfg.Join) > 0 {
+		target = cfg.Join[0]
+		if _, _, err := net.SplitHostPort(target); err != nil {
+			target = net.JoinHostPort(target, fmt.Sprint(membership.DefaultPort))
+		}
+	}
 	// The address of the interface that routes to the coordinator; a UDP
 	// "connection" sends nothing.
-	c, err := net.Dial("udp", cfg.Coordinator)
+	c, err := net.Dial("udp", target)
 	if err != nil {
 		return "", fmt.Errorf("worker: cannot tell which address to advertise (set -advertise): %w", err)
 	}
@@ -87,116 +189,10 @@ func advertiseAddr(cfg Config, listening net.Addr) (string, error) {
 	return net.JoinHostPort(ip.String(), fmt.Sprint(tcp.Port)), nil
 }
 
-// session is a worker's part in one job, from its assignment to its Stop.
-type session struct {
-	cfg     Config
-	log     *slog.Logger
-	client  pb.CoordinatorClient
-	assign  *pb.Assignment
-	ringSvc *ringrpc.Service
-	// transport is the ring, once formed; run closes it.
-	transport *ringrpc.Transport
-
-	// ctx ends when the coordinator stops the job, is lost, or the caller
-	// gives up; cancel ends it.
-	ctx    context.Context
-	cancel context.CancelCauseFunc
-	// stopped is closed once the instruction stream has ended; stop then
-	// holds the coordinator's Stop, or nil if the stream broke.
-	stopped chan struct{}
-	stop    *pb.Stop
-	// streamCancel ends the Join stream.
-	streamCancel context.CancelFunc
-	readers      sync.WaitGroup
-}
-
-// errStopped is the cause of a session's end when the coordinator stopped
-// the job.
-var errStopped = errors.New("the coordinator stopped the job")
-
-// join registers with the coordinator and waits for the assignment. The
-// coordinator may be down or busy for up to JoinTimeout.
-func join(parent context.Context, client pb.CoordinatorClient, cfg Config, advertise string, log *slog.Logger) (*session, error) {
-	streamCtx, streamCancel := context.WithCancel(parent)
-	waitCtx, waitCancel := context.WithTimeout(parent, cfg.JoinTimeout)
-	defer waitCancel()
-	stopWait := context.AfterFunc(waitCtx, func() {
-		if waitCtx.Err() == context.DeadlineExceeded {
-			streamCancel()
-		}
-	})
-	defer stopWait()
-	host, _ := os.Hostname()
-	stream, err := client.Join(streamCtx, &pb.JoinRequest{WorkerId: cfg.ID, RingAddr: advertise, Hostname: host, Pid: int64(os.Getpid())},
-		grpc.WaitForReady(true))
-	var first *pb.Instruction
-	if err == nil {
-		first, err = stream.Recv()
+// closeRing closes the current ring transport, if any.
+func (w *worker) closeRing() {
+	if w.transport != nil {
+		w.transport.Close()
+		w.transport = nil
 	}
-	if err != nil {
-		streamCancel()
-		if waitCtx.Err() == context.DeadlineExceeded {
-			return nil, fmt.Errorf("worker: no assignment from the coordinator at %s within %v: %w", cfg.Coordinator, cfg.JoinTimeout, err)
-		}
-		return nil, fmt.Errorf("worker: join the coordinator at %s: %w", cfg.Coordinator, err)
-	}
-	if st := first.GetStop(); st != nil {
-		streamCancel()
-		return nil, fmt.Errorf("worker: the coordinator ended the job before it started: %s", st.Reason)
-	}
-	a := first.GetAssignment()
-	if a == nil || a.Job == nil {
-		streamCancel()
-		return nil, errors.New("worker: the coordinator's first instruction is not an assignment")
-	}
-	ctx, cancel := context.WithCancelCause(parent)
-	s := &session{cfg: cfg, log: log.With("rank", a.Rank), client: client, assign: a, ctx: ctx, cancel: cancel,
-		stopped: make(chan struct{}), streamCancel: streamCancel}
-	s.readers.Add(1)
-	go s.readInstructions(stream)
-	return s, nil
-}
-
-// readInstructions waits for the coordinator's Stop, or for the stream to
-// break, and ends the session's context either way.
-func (s *session) readInstructions(stream pb.Coordinator_JoinClient) {
-	defer s.readers.Done()
-	defer close(s.stopped)
-	for {
-		in, err := stream.Recv()
-		if err != nil {
-			if errors.Is(err, io.EOF) {
-				err = errors.New("the coordinator ended the session")
-			}
-			s.cancel(fmt.Errorf("worker: lost the coordinator: %w", err))
-			return
-		}
-		if st := in.GetStop(); st != nil {
-			s.stop = st
-			if st.Failed {
-				s.cancel(fmt.Errorf("%w: %s", errStopped, st.Reason))
-			} else {
-				s.cancel(errStopped)
-			}
-			return
-		}
-	}
-}
-
-// awaitStop waits up to StopTimeout for the coordinator's Stop and returns
-// it, or nil.
-func (s *session) awaitStop() *pb.Stop {
-	select {
-	case <-s.stopped:
-		return s.stop
-	case <-time.After(s.cfg.StopTimeout):
-		return nil
-	}
-}
-
-func (s *session) close() {
-	s.closeRing()
-	s.cancel(errors.New("worker: session closed"))
-	s.streamCancel()
-	s.readers.Wait()
 }

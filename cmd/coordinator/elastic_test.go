@@ -1,0 +1,301 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// summary is the part of the JSON summary these tests read.
+type summary struct {
+	Workers           int                `json:"workers"`
+	StartWorkers      int                `json:"start_workers"`
+	Steps             int                `json:"steps"`
+	TestAccuracy      float64            `json:"test_accuracy"`
+	WeightsSHA256     string             `json:"weights_sha256"`
+	Rings             int                `json:"rings"`
+	Rollbacks         int                `json:"rollbacks"`
+	RecoverySeconds   []float64          `json:"recovery_seconds"`
+	WorkerSteps       map[string]uint64  `json:"worker_steps"`
+	ResumedFrom       uint64             `json:"resumed_from"`
+	MembershipChanges []membershipChange `json:"membership_changes"`
+}
+
+type membershipChange struct {
+	Kind, Worker string
+	Step         uint64
+}
+
+func readSummary(t *testing.T, path string) summary {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s summary
+	if err := json.Unmarshal(data, &s); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// runToEnd runs a job to completion and returns its summary.
+func runToEnd(t *testing.T, args ...string) summary {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "summary.json")
+	j := startJob(t, append(args, "-summary", path, "-checkpoint", "")...)
+	if err, _ := j.wait(t, 5*time.Minute); err != nil {
+		t.Fatalf("coordinator: %v\n%s", err, strings.Join(j.all, "\n"))
+	}
+	return readSummary(t, path)
+}
+
+// killDuringTraining starts a job, kills the named local worker with
+// SIGKILL at a random moment of the first epoch, and returns the summary.
+func killDuringTraining(t *testing.T, victim string, args ...string) (summary, *job) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "summary.json")
+	j := startJob(t, append(args, "-summary", path, "-checkpoint", "")...)
+	j.waitFor(t, " step ", 2*time.Minute)
+	time.Sleep(time.Duration(rand.IntN(400)) * time.Millisecond)
+	if err := syscall.Kill(j.pids[victim], syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	if err, _ := j.wait(t, 5*time.Minute); err != nil {
+		t.Fatalf("coordinator: %v\n%s", err, strings.Join(j.all, "\n"))
+	}
+	return readSummary(t, path), j
+}
+
+// TestKilledWorkerJobCompletes kills one of four worker processes with
+// SIGKILL at a random step: the job completes on the survivors, within one
+// point of accuracy of an undisturbed run, and reports the recovery.
+func TestKilledWorkerJobCompletes(t *testing.T) {
+	args := []string{"-local-workers", "4", "-epochs", "1", "-seed", "3"}
+	undisturbed := runToEnd(t, args...)
+	s, _ := killDuringTraining(t, "local-1", args...)
+	t.Logf("undisturbed accuracy %.4f; with a worker killed %.4f, rings %d, rollbacks %d, recovery %v s, steps %v",
+		undisturbed.TestAccuracy, s.TestAccuracy, s.Rings, s.Rollbacks, s.RecoverySeconds, s.WorkerSteps)
+	if s.Workers != 3 || s.StartWorkers != 4 || s.Rings < 2 {
+		t.Fatalf("summary %+v: want 4 workers at the start, 3 at the end, a second ring", s)
+	}
+	if d := math.Abs(s.TestAccuracy - undisturbed.TestAccuracy); d > 0.01 {
+		t.Fatalf("accuracy %.4f, undisturbed %.4f: more than one point apart", s.TestAccuracy, undisturbed.TestAccuracy)
+	}
+	if len(s.RecoverySeconds) != 1 || s.RecoverySeconds[0] >= 3 {
+		t.Fatalf("recoveries %v, want one under 3 seconds", s.RecoverySeconds)
+	}
+	lost := false
+	for _, c := range s.MembershipChanges {
+		lost = lost || (c.Kind == "lost" && c.Worker == "local-1")
+	}
+	if !lost {
+		t.Fatalf("membership changes %+v do not record local-1's loss", s.MembershipChanges)
+	}
+	for _, w := range []string{"local-0", "local-2", "local-3"} {
+		if s.WorkerSteps[w] != uint64(s.Steps) {
+			t.Fatalf("%s computed %d of %d steps", w, s.WorkerSteps[w], s.Steps)
+		}
+	}
+	if s.WorkerSteps["local-1"] == 0 || s.WorkerSteps["local-1"] >= uint64(s.Steps) {
+		t.Fatalf("local-1 computed %d steps before it died", s.WorkerSteps["local-1"])
+	}
+}
+
+// TestDeterministicSurvivesWorkerLoss kills a worker in a deterministic
+// run: the final weights are those of an undisturbed run.
+func TestDeterministicSurvivesWorkerLoss(t *testing.T) {
+	args := []string{"-local-workers", "4", "-batch", "24", "-max-steps", "400", "-seed", "5", "-deterministic"}
+	undisturbed := runToEnd(t, args...)
+	s, _ := killDuringTraining(t, "local-2", args...)
+	if s.Rings < 2 || s.Workers != 3 {
+		t.Fatalf("summary %+v: the worker's loss did not re-form the ring", s)
+	}
+	if s.WeightsSHA256 != undisturbed.WeightsSHA256 {
+		t.Fatalf("weights %s after a loss, %s undisturbed", s.WeightsSHA256, undisturbed.WeightsSHA256)
+	}
+}
+
+// TestTooFewWorkersFailsNamingTheLost loses one of three workers when the
+// job needs three: it waits for a replacement, then fails within ten
+// seconds with an error naming the lost worker, and so do the others.
+func TestTooFewWorkersFailsNamingTheLost(t *testing.T) {
+	j := startJob(t, "-local-workers", "3", "-min-workers", "3", "-join-timeout", "3s", "-epochs", "50", "-checkpoint", "", "-summary", "")
+	j.waitFor(t, "epoch 1/50 step", 2*time.Minute)
+	if err := syscall.Kill(j.pids["local-1"], syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	err, took := j.wait(t, 30*time.Second)
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() == 0 {
+		t.Fatalf("coordinator exit %v, want a failure", err)
+	}
+	if took > 10*time.Second {
+		t.Fatalf("took %v to fail", took)
+	}
+	var coordinatorErr string
+	for _, line := range j.all {
+		if strings.HasPrefix(line, "coordinator: ") {
+			coordinatorErr = line
+		}
+	}
+	if !strings.Contains(coordinatorErr, "local-1") {
+		t.Fatalf("coordinator's error %q does not name local-1", coordinatorErr)
+	}
+	for _, name := range []string{"local-0", "local-2"} {
+		named := false
+		for _, line := range j.all {
+			named = named || (strings.HasPrefix(line, "["+name+"] worker: ") && strings.Contains(line, "local-1"))
+		}
+		if !named || alive(j.pids[name]) {
+			t.Errorf("%s did not exit with an error naming local-1", name)
+		}
+	}
+}
+
+// TestSIGTERMLeavesWithoutRollback drains one worker with SIGTERM: it
+// leaves at a step boundary, exits 0, and the job completes without a
+// rollback.
+func TestSIGTERMLeavesWithoutRollback(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "summary.json")
+	j := startJob(t, "-local-workers", "3", "-epochs", "1", "-summary", path, "-checkpoint", "")
+	j.waitFor(t, " step ", 2*time.Minute)
+	if err := syscall.Kill(j.pids["local-2"], syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err, _ := j.wait(t, 5*time.Minute); err != nil {
+		t.Fatalf("coordinator: %v\n%s", err, strings.Join(j.all, "\n"))
+	}
+	s := readSummary(t, path)
+	if s.Rollbacks != 0 || s.Workers != 2 || len(s.RecoverySeconds) != 0 {
+		t.Fatalf("summary %+v: want 2 workers at the end, no rollback, no recovery", s)
+	}
+	left := false
+	for _, c := range s.MembershipChanges {
+		left = left || (c.Kind == "left" && c.Worker == "local-2")
+	}
+	if !left {
+		t.Fatalf("membership changes %+v do not record local-2 leaving", s.MembershipChanges)
+	}
+	for _, line := range j.all {
+		if strings.HasPrefix(line, "[local-2] worker: ") {
+			t.Fatalf("local-2 exited with an error: %s", line)
+		}
+	}
+}
+
+// listening returns the coordinator's gRPC and gossip addresses from its
+// log.
+func (j *job) listening(t *testing.T) (grpcAddr, gossip string) {
+	t.Helper()
+	j.waitFor(t, `"msg":"coordinator listening"`, time.Minute)
+	var e struct{ Addr, Gossip string }
+	if err := json.Unmarshal([]byte(j.all[len(j.all)-1]), &e); err != nil {
+		t.Fatal(err)
+	}
+	return e.Addr, e.Gossip
+}
+
+// startWorker starts a worker process that joins a coordinator.
+func startWorker(t *testing.T, id, coordinator, gossip string, extra ...string) *exec.Cmd {
+	t.Helper()
+	args := append([]string{"worker", "-coordinator", coordinator, "-join", gossip, "-id", id,
+		"-listen", "127.0.0.1:0", "-gossip-listen", "127.0.0.1:0"}, extra...)
+	cmd := exec.Command(binary, args...)
+	cmd.Stderr = os.Stderr
+	if testing.Verbose() {
+		cmd.Stderr = nil
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	return cmd
+}
+
+// TestWorkerJoinsMidRun adds a fifth worker to a running job of four: it
+// enters the ring at a step boundary and computes steps.
+func TestWorkerJoinsMidRun(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "summary.json")
+	j := startJob(t, "-local-workers", "4", "-max-workers", "5", "-epochs", "2", "-summary", path, "-checkpoint", "")
+	addr, gossip := j.listening(t)
+	j.waitFor(t, " step ", 2*time.Minute)
+	extra := startWorker(t, "extra-0", addr, gossip)
+	if err, _ := j.wait(t, 5*time.Minute); err != nil {
+		t.Fatalf("coordinator: %v\n%s", err, strings.Join(j.all, "\n"))
+	}
+	if err := extra.Wait(); err != nil {
+		t.Fatalf("the extra worker: %v", err)
+	}
+	s := readSummary(t, path)
+	t.Logf("rings %d, worker steps %v", s.Rings, s.WorkerSteps)
+	if s.Workers != 5 || s.Rings < 2 || s.Rollbacks != 0 || s.WorkerSteps["extra-0"] == 0 {
+		t.Fatalf("summary %+v: want the fifth worker in a second ring, computing steps, without rollback", s)
+	}
+}
+
+// freeAddr returns a loopback address with a port free a moment ago.
+func freeAddr(t *testing.T, network string) string {
+	t.Helper()
+	switch network {
+	case "udp":
+		c, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		return c.LocalAddr().String()
+	default:
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		return l.Addr().String()
+	}
+}
+
+// TestCoordinatorRestartResumes kills the coordinator with SIGKILL in the
+// middle of a job and starts it again on the same checkpoint folder: the
+// workers, which keep running, reconnect, and the job resumes from the
+// newest checkpoint and finishes.
+func TestCoordinatorRestartResumes(t *testing.T) {
+	dir := t.TempDir()
+	addr, gossip := freeAddr(t, "tcp"), freeAddr(t, "udp")
+	path := filepath.Join(dir, "summary.json")
+	args := []string{"-workers", "3", "-listen", addr, "-gossip-listen", gossip, "-epochs", "2", "-checkpoint-dir", filepath.Join(dir, "ckpt"),
+		"-checkpoint-every", "100", "-summary", path, "-checkpoint", ""}
+	first := startJob(t, args...)
+	var workers []*exec.Cmd
+	for i := 0; i < 3; i++ {
+		workers = append(workers, startWorker(t, fmt.Sprintf("w-%d", i), addr, gossip, "-reconnect-timeout", "1m"))
+	}
+	first.waitFor(t, `"msg":"checkpoint written"`, 2*time.Minute)
+	first.waitFor(t, " step ", time.Minute)
+	first.cmd.Process.Kill()
+	first.wait(t, 30*time.Second)
+	second := startJob(t, args...)
+	if err, _ := second.wait(t, 5*time.Minute); err != nil {
+		t.Fatalf("restarted coordinator: %v\n%s", err, strings.Join(second.all, "\n"))
+	}
+	for i, w := range workers {
+		if err := w.Wait(); err != nil {
+			t.Fatalf("worker %d: %v", i, err)
+		}
+	}
+	s := readSummary(t, path)
+	t.Logf("resumed from step %d of %d, accuracy %.4f", s.ResumedFrom, s.Steps, s.TestAccuracy)
+	if s.ResumedFrom == 0 || s.ResumedFrom%100 != 0 || s.TestAccuracy < 0.85 {
+		t.Fatalf("summary %+v: want a resume from a checkpoint and a trained model", s)
+	}
+}

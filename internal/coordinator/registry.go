@@ -1,0 +1,137 @@
+package coordinator
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	pb "ringtrain/proto"
+)
+
+// maxRegistered bounds the workers a coordinator keeps track of (ring
+// members and those waiting to enter).
+const maxRegistered = 1024
+
+// member is a worker that joined.
+type member struct {
+	id, addr, host string
+	pid            int64
+	// instructions carries what the Join handler streams to the worker.
+	instructions chan *pb.Instruction
+	// ended is set once the worker's Join stream is over.
+	ended atomic.Bool
+
+	// rank is the member's rank in the current ring, -1 outside it; the
+	// supervise loop owns it.
+	rank int
+}
+
+func (m *member) String() string {
+	if m.rank >= 0 {
+		return fmt.Sprintf("worker %s (rank %d, %s)", m.id, m.rank, m.addr)
+	}
+	return fmt.Sprintf("worker %s (%s)", m.id, m.addr)
+}
+
+// send queues an instruction without blocking; it reports false when the
+// worker is not reading its instructions.
+func (m *member) send(in *pb.Instruction) bool {
+	select {
+	case m.instructions <- in:
+		return true
+	default:
+		return false
+	}
+}
+
+// registry holds the workers that joined. Join handlers add to it; the
+// supervise loop reads it and removes from it.
+type registry struct {
+	mu   sync.Mutex
+	byID map[string]*member
+}
+
+func newRegistry() *registry { return &registry{byID: map[string]*member{}} }
+
+// add registers a worker. A worker may take the id of one whose stream has
+// ended (it restarted); a live duplicate is refused.
+func (rg *registry) add(req *pb.JoinRequest) (*member, error) {
+	rg.mu.Lock()
+	defer rg.mu.Unlock()
+	if old, ok := rg.byID[req.WorkerId]; ok && !old.ended.Load() {
+		return nil, fmt.Errorf("a worker named %q has already joined (from %s)", req.WorkerId, old.addr)
+	}
+	if len(rg.byID) >= maxRegistered {
+		return nil, fmt.Errorf("the job already tracks %d workers", maxRegistered)
+	}
+	m := &member{id: req.WorkerId, addr: req.RingAddr, host: req.Hostname, pid: req.Pid, rank: -1,
+		instructions: make(chan *pb.Instruction, 64)}
+	rg.byID[m.id] = m
+	return m, nil
+}
+
+// remove forgets m (not a newer worker of the same id).
+func (rg *registry) remove(m *member) {
+	rg.mu.Lock()
+	defer rg.mu.Unlock()
+	if rg.byID[m.id] == m {
+		delete(rg.byID, m.id)
+	}
+}
+
+// get returns the member of an id.
+func (rg *registry) get(id string) *member {
+	rg.mu.Lock()
+	defer rg.mu.Unlock()
+	return rg.byID[id]
+}
+
+// all returns every registered worker, in natural id order.
+func (rg *registry) all() []*member {
+	rg.mu.Lock()
+	defer rg.mu.Unlock()
+	var out []*member
+	for _, m := range rg.byID {
+		out = append(out, m)
+	}
+	slices.SortFunc(out, func(a, b *member) int { return naturalCompare(a.id, b.id) })
+	return out
+}
+
+// naturalCompare orders strings with embedded numbers numerically, so that
+// worker-2 comes before worker-10.
+func naturalCompare(a, b string) int {
+	for a != "" && b != "" {
+		da, db := digitPrefix(a), digitPrefix(b)
+		if da != "" && db != "" {
+			if c := compareNumbers(da, db); c != 0 {
+				return c
+			}
+			a, b = a[len(da):], b[len(db):]
+			continue
+		}
+		if a[0] != b[0] {
+			return strings.Compare(a[:1], b[:1])
+		}
+		a, b = a[1:], b[1:]
+	}
+	return strings.Compare(a, b)
+}
+
+func digitPrefix(s string) string {
+	i := 0
+	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+		i++
+	}
+	return s[:i]
+}
+
+func compareNumbers(a, b string) int {
+	a, b = strings.TrimLeft(a, "0"), strings.TrimLeft(b, "0")
+	if len(a) != len(b) {
+		return len(a) - len(b)
+	}
+	return strings.Compare(a, b)
+}

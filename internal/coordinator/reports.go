@@ -1,0 +1,234 @@
+package coordinator
+
+import (
+	"fmt"
+	"math"
+	"time"
+
+	"ringtrain/internal/nn"
+	"ringtrain/internal/wire"
+	pb "ringtrain/proto"
+)
+
+// MembershipChange records a worker lost, joined or left during a job.
+type MembershipChange struct {
+	// Seconds since the coordinator started.
+	Seconds float64 `json:"seconds"`
+	Kind    string  `json:"kind"` // lost, joined, left, ring-failed
+	Worker  string  `json:"worker,omitempty"`
+	// Ring is the generation affected, Step where training stood.
+	Ring  uint32 `json:"ring"`
+	Step  uint64 `json:"step"`
+	Cause string `json:"cause,omitempty"`
+}
+
+// report records a worker's report.
+func (c *coordinator) report(s *supervisor, r *pb.WorkerReport) error {
+	ring := s.ring
+	if ring == nil || r.Generation != ring.id {
+		c.log.Debug("report from another ring", "worker", r.WorkerId, "ring", r.Generation)
+		return nil
+	}
+	if r.Rank < 0 || int(r.Rank) >= len(ring.members) || ring.members[r.Rank].id != r.WorkerId {
+		return fmt.Errorf("coordinator: report from %q claims rank %d of ring %d", r.WorkerId, r.Rank, ring.id)
+	}
+	m := ring.members[r.Rank]
+	switch r.Status {
+	case pb.ReportStatus_PAUSED, pb.ReportStatus_FAILED:
+		if r.Applied > c.job.MaxSteps {
+			return fmt.Errorf("coordinator: %v reports %d steps applied of %d", m, r.Applied, c.job.MaxSteps)
+		}
+		ring.outcomes[m] = r
+		if r.Status == pb.ReportStatus_FAILED && !ring.failing {
+			c.log.Warn("ring failed", "ring", ring.id, "worker", m.id, "err", r.Error)
+			s.changes = append(s.changes, MembershipChange{Seconds: time.Since(c.started).Seconds(), Kind: "ring-failed",
+				Worker: m.id, Ring: ring.id, Step: r.Applied, Cause: r.Error})
+			ring.failing, ring.failedAt = true, time.Now()
+			ring.deadline = time.After(ringEndTimeout)
+			abort := &pb.Instruction{Kind: &pb.Instruction_Abort{Abort: &pb.Abort{Generation: ring.id, Reason: r.Error}}}
+			for _, o := range ring.members {
+				o.send(abort)
+			}
+		}
+		if r.Status == pb.ReportStatus_PAUSED && !ring.pausing {
+			ring.pausing = true // a worker asked to leave
+		}
+		if ring.deadline == nil {
+			ring.deadline = time.After(ringEndTimeout)
+		}
+		return nil
+	}
+	if r.Step >= c.job.MaxSteps || r.Step < ring.start {
+		return fmt.Errorf("coordinator: %v reports step %d outside ring %d's steps %d to %d", m, r.Step, ring.id, ring.start, c.job.MaxSteps)
+	}
+	if r.Rank == 0 {
+		c.stepDone(s, r)
+	}
+	if r.HasHash {
+		if err := c.checkHash(s, r); err != nil {
+			return err
+		}
+	}
+	if r.Finished {
+		s.finished[m] = true
+		s.trainNs = max(s.trainNs, r.TrainNs)
+		s.workerSteps[m.id] += r.Step + 1 - ring.start
+	}
+	return nil
+}
+
+// stepDone records rank 0's report of a step.
+func (c *coordinator) stepDone(s *supervisor, r *pb.WorkerReport) {
+	ring := s.ring
+	if ring.recovering {
+		d := time.Since(ring.recoveryFrom).Seconds()
+		s.recoveries = append(s.recoveries, d)
+		ring.recovering = false
+		c.log.Info("recovered", "ring", ring.id, "seconds", d)
+	}
+	s.losses[r.Step], s.lastLoss = r.Loss, r.Loss
+	epoch := int(r.Step / c.job.StepsPerEpoch)
+	s.epochs[epoch].WallSeconds = time.Duration(r.ElapsedNs).Seconds()
+	s.timing.Compute += float64(r.ComputeNs) / 1e6
+	s.timing.Allreduce += float64(r.AllreduceNs) / 1e6
+	s.timing.Optimizer += float64(r.OptimizerNs) / 1e6
+	s.timedN++
+	if c.job.Deterministic {
+		if int(r.FixedPointBits) < s.fixedPointBits {
+			s.rescales++
+			c.log.Warn("fixed-point range exceeded: resolution lowered on every replica", "step", r.Step, "bits", r.FixedPointBits)
+		}
+		s.fixedPointBits = int(r.FixedPointBits)
+	}
+	s.progress.step(r.Step, r.Loss)
+}
+
+// epochTrainLoss is the mean training loss of an epoch's reported steps.
+func (s *supervisor) epochTrainLoss(c *coordinator, epoch int) float64 {
+	spe := int(c.job.StepsPerEpoch)
+	var sum float64
+	n := 0
+	for _, l := range s.losses[epoch*spe : min((epoch+1)*spe, len(s.losses))] {
+		if !math.IsNaN(l) {
+			sum += l
+			n++
+		}
+	}
+	if n == 0 {
+		return math.NaN()
+	}
+	return sum / float64(n)
+}
+
+// checkHash compares the replicas' weights once every member of the ring
+// has reported the step.
+func (c *coordinator) checkHash(s *supervisor, r *pb.WorkerReport) error {
+	ring := s.ring
+	h, ok := s.hashes[r.Step]
+	if !ok {
+		h = &hashRound{ring: ring.id, hashes: map[int]uint64{}}
+		s.hashes[r.Step] = h
+	}
+	if _, dup := h.hashes[int(r.Rank)]; dup {
+		return fmt.Errorf("coordinator: %v reported the hash of step %d twice", ring.members[r.Rank], r.Step)
+	}
+	h.hashes[int(r.Rank)] = r.WeightsHash
+	if len(h.hashes) < len(ring.members) {
+		return nil
+	}
+	delete(s.hashes, r.Step)
+	for rank := 1; rank < len(ring.members); rank++ {
+		if h.hashes[rank] != h.hashes[0] {
+			return fmt.Errorf("coordinator: replicas diverged after step %d: %v has weights hash %016x, %v has %016x",
+				r.Step, ring.members[0], h.hashes[0], ring.members[rank], h.hashes[rank])
+		}
+	}
+	s.replicaChecks++
+	return nil
+}
+
+// upload handles a state upload: the starting state of a new ring, a
+// checkpoint, an epoch's end for evaluation, the final state.
+func (c *coordinator) upload(s *supervisor, st *wire.State) error {
+	h := st.Header
+	if h.Base {
+		c.states.set(h.Generation, st)
+		return nil
+	}
+	if s.ring == nil || h.Generation != s.ring.id {
+		return nil
+	}
+	if h.Checkpoint || h.Final {
+		s.latest = st
+		if c.cfg.CheckpointDir != "" {
+			path, err := c.saveCheckpoint(st)
+			if err != nil {
+				return err
+			}
+			s.checkpoints = append(s.checkpoints, path)
+		}
+	}
+	if h.Final {
+		s.final = st
+	}
+	if h.EpochEnd && !h.Final {
+		epoch := int(h.Epoch)
+		s.epochs[epoch].Epoch, s.epochs[epoch].Step = epoch+1, h.Step
+		s.pending++
+		s.evals.Add(1)
+		go func() {
+			defer s.evals.Done()
+			loss, acc := c.evaluate(st.Params)
+			c.post(evaluated{epoch: epoch, loss: loss, acc: acc})
+		}()
+	}
+	return nil
+}
+
+// latestState is the newest full state the coordinator holds.
+func (c *coordinator) latestState(s *supervisor) *wire.State {
+	if s.latest != nil {
+		return s.latest
+	}
+	return c.initial
+}
+
+// evaluate returns the test loss and accuracy of the parameters.
+func (c *coordinator) evaluate(params []float64) (loss, acc float64) {
+	m, err := nn.New(c.spec)
+	if err != nil {
+		panic(err) // the spec was validated when the job was built
+	}
+	copy(m.Params(), params)
+	return m.Evaluate(c.test)
+}
+
+// stopAll queues a Stop for every worker and waits, briefly, for the Join
+// handlers to deliver it.
+func (c *coordinator) stopAll(st *pb.Stop) {
+	c.joinMu.Lock()
+	c.ending = true
+	c.joinMu.Unlock()
+	in := &pb.Instruction{Kind: &pb.Instruction_Stop{Stop: st}}
+	for _, m := range c.registry.all() {
+		m.send(in)
+	}
+	delivered := make(chan struct{})
+	go func() {
+		c.joins.Wait()
+		close(delivered)
+	}()
+	select {
+	case <-delivered:
+	case <-time.After(stopDelivery):
+	}
+}
+
+// fail ends a failed job: every worker is told why.
+func (c *coordinator) fail(s *supervisor, err error) error {
+	s.progress.abort()
+	c.log.Error("job failed", "err", err)
+	c.stopAll(&pb.Stop{Reason: err.Error(), Failed: true})
+	close(c.done)
+	return err
+}

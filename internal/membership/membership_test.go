@@ -1,0 +1,90 @@
+package membership
+
+import (
+	"testing"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// startNodes starts nodes on loopback with fast probes, all joined to the
+// first.
+func startNodes(t *testing.T, names ...string) []*Node {
+	t.Helper()
+	var nodes []*Node
+	for i, name := range names {
+		role := Worker
+		if i == 0 {
+			role = Coordinator
+		}
+		n, err := Start(Config{Name: name, Bind: "127.0.0.1:0", ProbeInterval: 50 * time.Millisecond,
+			ProbeTimeout: 20 * time.Millisecond, Meta: Meta{Role: role, GRPC: name + ":1"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		nodes = append(nodes, n)
+		if i > 0 {
+			if _, err := n.Join([]string{nodes[0].Addr()}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return nodes
+}
+
+// next waits for an event about name of the given kind on n.
+func next(t *testing.T, n *Node, kind EventKind, name string) Event {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case e := <-n.Events():
+			if e.Kind == kind && e.Name == name {
+				return e
+			}
+		case <-deadline:
+			t.Fatalf("no %v event for %s", kind, name)
+		}
+	}
+}
+
+func TestJoinLeaveAndFailure(t *testing.T) {
+	nodes := startNodes(t, "coord", "w1", "w2")
+	c := nodes[0]
+	e := next(t, c, Joined, "w2")
+	if e.Meta.Role != Worker || e.Meta.GRPC != "w2:1" {
+		t.Fatalf("w2 joined with meta %+v", e.Meta)
+	}
+	if got := len(c.Members()); got != 3 {
+		t.Fatalf("%d members, want 3", got)
+	}
+	if err := nodes[1].SetState("training"); err != nil {
+		t.Fatal(err)
+	}
+	if e := next(t, c, Updated, "w1"); e.Meta.State != "training" {
+		t.Fatalf("w1 updated to %+v", e.Meta)
+	}
+	if err := nodes[1].Leave(time.Second); err != nil {
+		t.Fatal(err)
+	}
+	next(t, c, Left, "w1")
+	nodes[2].Shutdown() // dies without a word
+	start := time.Now()
+	next(t, c, Failed, "w2")
+	t.Logf("failure detected after %v", time.Since(start).Round(time.Millisecond))
+	c.Shutdown()
+}
+
+func TestJoinNeedsSeeds(t *testing.T) {
+	n, err := Start(Config{Name: "lonely", Bind: "127.0.0.1:0", Transport: (&memberlist.MockNetwork{}).NewTransport("lonely")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Shutdown()
+	if _, err := n.Join(nil); err == nil {
+		t.Fatal("joined without seeds")
+	}
+}

@@ -1,0 +1,191 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"ringtrain/internal/allreduce"
+	"ringtrain/internal/ringrpc"
+	"ringtrain/internal/rpc"
+	"ringtrain/internal/sampler"
+	"ringtrain/internal/wire"
+	pb "ringtrain/proto"
+)
+
+// runRing takes part in one ring: prepare the replica, connect, run steps
+// until the job ends, the ring pauses or fails, and report how it ended. It
+// returns an error only when the worker cannot go on.
+func (s *session) runRing(ctx context.Context, a *pb.Assignment) error {
+	w := s.w
+	w.closeRing() // every member is done with the previous ring by now
+	if err := checkAssignment(a); err != nil {
+		return fmt.Errorf("worker %s: %w", w.cfg.ID, err)
+	}
+	if !w.joined && a.GossipAddr != "" {
+		if _, err := w.node.Join([]string{a.GossipAddr}); err == nil {
+			w.joined = true
+		} else {
+			w.log.Warn("cannot join the coordinator's gossip cluster", "err", err)
+		}
+	}
+	log := w.log.With("rank", a.Rank, "ring", a.Generation)
+	ringCtx := s.ring.start(ctx, a.Generation)
+	defer s.ring.end()
+	failed := func(err error) error {
+		w.closeRing() // the neighbours fail at once rather than at their deadline
+		if cause := context.Cause(ringCtx); cause != nil && errors.Is(cause, errCoordinatorLost) {
+			return cause
+		}
+		applied := uint64(0)
+		if w.replica != nil {
+			applied = w.replica.applied
+		}
+		log.Warn("ring failed", "err", err, "applied", applied)
+		s.rep.send(&pb.WorkerReport{Rank: a.Rank, WorkerId: w.cfg.ID, Generation: a.Generation, Status: pb.ReportStatus_FAILED,
+			Applied: applied, Error: err.Error()})
+		return nil
+	}
+	r, err := s.prepare(ringCtx, a)
+	if err != nil {
+		if ringCtx.Err() != nil {
+			return failed(err)
+		}
+		return fmt.Errorf("worker %s: %w", w.cfg.ID, err)
+	}
+	job := a.Job
+	connectCtx, cancel := context.WithTimeout(ringCtx, w.cfg.JoinTimeout)
+	t, err := ringrpc.Connect(connectCtx, w.ringSvc, ringrpc.Config{JobID: job.JobId, Generation: a.Generation,
+		Rank: int(a.Rank), Addrs: a.RingAddrs, DialOptions: rpc.DialOptions()})
+	cancel()
+	if err != nil {
+		return failed(err)
+	}
+	w.transport = t
+	w.node.SetState("training")
+	log.Info("ring formed", "size", len(a.RingAddrs), "start_step", a.StartStep, "lanes", a.LaneCount)
+
+	ringCfg := allreduce.Config{SegmentBytes: int(job.SegmentBytes)}
+	if job.Trace && r.tl == nil {
+		r.tl = &timeline{}
+	}
+	tl := r.tl
+	if tl != nil {
+		ringCfg.Phases = tl.phases
+	}
+	st := newStepper(r.model, allreduce.New(t, ringCfg), r.shard.Data, r.shard.SampleIDs, int(job.GlobalBatch),
+		time.Duration(job.AllreduceTimeoutMs)*time.Millisecond)
+	st.tl, st.backup = tl, &r.backup
+	if job.Deterministic {
+		if err := st.deterministicMode(int(job.MicroBatch), r.initialBits(job)); err != nil {
+			return fmt.Errorf("worker %s: assignment: %w", w.cfg.ID, err)
+		}
+	}
+	outcome, err := s.steps(ringCtx, a, r, st)
+	if err != nil {
+		return failed(err)
+	}
+	switch outcome {
+	case pausedLeaving, paused:
+		s.rep.send(&pb.WorkerReport{Rank: a.Rank, WorkerId: w.cfg.ID, Generation: a.Generation, Status: pb.ReportStatus_PAUSED,
+			Applied: r.applied, Leaving: outcome == pausedLeaving})
+		log.Info("ring paused", "applied", r.applied, "leaving", outcome == pausedLeaving)
+	case finished:
+		log.Info("training finished", "steps", r.applied)
+	}
+	return nil
+}
+
+// How a ring ended for this worker.
+type ringOutcome int
+
+const (
+	finished ringOutcome = iota
+	paused
+	pausedLeaving
+)
+
+// steps runs the ring's steps from its start to the job's end or a pause.
+func (s *session) steps(ctx context.Context, a *pb.Assignment, r *replica, st *stepper) (ringOutcome, error) {
+	w, job, rank := s.w, a.Job, a.Rank
+	var local []int
+	var hashBuf []byte
+	var order *sampler.Epoch
+	for step := a.StartStep; step < job.MaxSteps; step++ {
+		epoch, inEpoch := step/job.StepsPerEpoch, int(step%job.StepsPerEpoch)
+		if inEpoch == 0 || order == nil {
+			order = r.shard.Lanes.Epoch(int(epoch))
+		}
+		local = order.Batch(inEpoch, local[:0])
+		leaving := draining(w.cfg.Drain)
+		r.model.Optimizer().SetLearningRate(learningRate(job, step))
+		loss, pause, tm, err := st.step(ctx, step, local, leaving || s.ring.pause.Load())
+		if err != nil {
+			if cause := context.Cause(ctx); cause != nil {
+				return 0, fmt.Errorf("%w (%v)", cause, err)
+			}
+			return 0, err
+		}
+		r.applied, r.backupValid = step+1, true
+		if st.det != nil {
+			r.bits = st.det.bits
+		}
+		done := r.applied == job.MaxSteps
+		rep := &pb.WorkerReport{Rank: rank, WorkerId: w.cfg.ID, Generation: a.Generation, Step: step, Epoch: uint32(epoch), Loss: loss,
+			ComputeNs: uint64(tm.compute), AllreduceNs: uint64(tm.allreduce), OptimizerNs: uint64(tm.optimizer),
+			ElapsedNs: uint64(time.Since(r.started)), FixedPointBits: uint32(r.bits)}
+		if done || (job.HashEvery > 0 && r.applied%uint64(job.HashEvery) == 0) {
+			rep.WeightsHash, hashBuf = wire.WeightsHash(r.model.Params(), hashBuf)
+			rep.HasHash = true
+		}
+		epochEnd := r.applied%job.StepsPerEpoch == 0
+		checkpoint := job.CheckpointEvery > 0 && r.applied%job.CheckpointEvery == 0
+		if rank == 0 && (epochEnd || checkpoint || done) {
+			h := &pb.StateHeader{EpochEnd: epochEnd, Checkpoint: checkpoint || epochEnd, Final: done}
+			if err := s.upload(ctx, a, r, h); err != nil {
+				return 0, err
+			}
+		}
+		if done {
+			rep.Finished, rep.TrainNs = true, uint64(time.Since(r.started))
+			if st.tl != nil {
+				if err := st.tl.upload(ctx, s.client, job.JobId, rank); err != nil {
+					return 0, err
+				}
+			}
+		}
+		if rank == 0 || rep.HasHash || rep.Finished {
+			s.rep.send(rep)
+		}
+		if done {
+			return finished, nil
+		}
+		if pause {
+			if leaving {
+				return pausedLeaving, nil
+			}
+			return paused, nil
+		}
+	}
+	return finished, nil
+}
+
+// draining reports whether the drain channel is closed.
+func draining(drain <-chan struct{}) bool {
+	select {
+	case <-drain:
+		return true
+	default:
+		return false
+	}
+}
+
+// learningRate is the rate of step t: linear warm-up from the base to the
+// peak rate, then the peak rate.
+func learningRate(job *pb.JobSpec, t uint64) float64 {
+	if t < job.WarmupSteps {
+		return job.BaseLearningRate + (job.PeakLearningRate-job.BaseLearningRate)*float64(t)/float64(job.WarmupSteps)
+	}
+	return job.PeakLearningRate
+}

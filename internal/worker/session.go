@@ -1,0 +1,205 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"sync/atomic"
+
+	"google.golang.org/grpc"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"ringtrain/internal/rpc"
+	pb "ringtrain/proto"
+)
+
+// session is the worker's connection to one coordinator.
+type session struct {
+	w      *worker
+	conn   *grpc.ClientConn
+	client pb.CoordinatorClient
+	rep    *reporter
+	// instructions carries Assignments and Stops; lost is closed when the
+	// Join stream ends, lostErr saying why.
+	instructions chan *pb.Instruction
+	lost         chan struct{}
+	lostErr      error
+	// ring controls the ring running now; the instruction reader pauses or
+	// aborts it.
+	ring ringControl
+	// assigned records that the coordinator gave this session work.
+	assigned atomic.Bool
+}
+
+// ringControl lets the instruction reader reach the running ring.
+type ringControl struct {
+	mu         sync.Mutex
+	generation uint32
+	running    bool
+	cancel     context.CancelCauseFunc
+	pause      atomic.Bool
+}
+
+// start marks ring generation g as running and returns its context.
+func (rc *ringControl) start(parent context.Context, g uint32) context.Context {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	ctx, cancel := context.WithCancelCause(parent)
+	rc.generation, rc.running, rc.cancel = g, true, cancel
+	rc.pause.Store(false)
+	return ctx
+}
+
+// end marks the running ring as over.
+func (rc *ringControl) end() {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if rc.cancel != nil {
+		rc.cancel(nil)
+	}
+	rc.running, rc.cancel = false, nil
+}
+
+// abort cancels ring g, if it is the running one (g 0: whichever runs).
+func (rc *ringControl) abort(g uint32, cause error) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if rc.running && (g == 0 || g == rc.generation) {
+		rc.cancel(cause)
+	}
+}
+
+// requestPause sets the pause flag of ring g, if it is the running one.
+func (rc *ringControl) requestPause(g uint32) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if rc.running && g == rc.generation {
+		rc.pause.Store(true)
+	}
+}
+
+// errAborted is the cause of a ring aborted by the coordinator.
+var errAborted = errors.New("the coordinator aborted the ring")
+
+// session joins the coordinator at addr and follows its instructions until
+// the job ends for this worker. It returns errCoordinatorLost (wrapped) when
+// the coordinator goes away, and whether the coordinator gave it work.
+func (w *worker) session(ctx context.Context, addr string) (assigned bool, err error) {
+	conn, err := grpc.NewClient(addr, rpc.DialOptions()...)
+	if err != nil {
+		return false, fmt.Errorf("worker: coordinator %s: %w", addr, err)
+	}
+	defer conn.Close()
+	s := &session{w: w, conn: conn, client: pb.NewCoordinatorClient(conn), instructions: make(chan *pb.Instruction, 16), lost: make(chan struct{})}
+	streamCtx, cancelStream := context.WithCancel(ctx)
+	defer cancelStream()
+	defer func() { assigned = s.assigned.Load() }()
+	stream, err := s.join(streamCtx, addr)
+	if err != nil {
+		return false, err
+	}
+	var readers sync.WaitGroup
+	readers.Add(1)
+	go func() {
+		defer readers.Done()
+		s.readInstructions(stream)
+	}()
+	defer readers.Wait()
+	defer cancelStream()
+	if s.rep, err = startReporter(streamCtx, s.client, w.log); err != nil {
+		return false, fmt.Errorf("worker: %w: %v", errCoordinatorLost, err)
+	}
+	defer s.rep.close()
+	return false, s.follow(ctx)
+}
+
+// join opens the Join stream, waiting up to JoinTimeout for the
+// coordinator to be reachable.
+func (s *session) join(ctx context.Context, addr string) (pb.Coordinator_JoinClient, error) {
+	w := s.w
+	waitCtx, cancel := context.WithTimeout(ctx, w.cfg.JoinTimeout)
+	defer cancel()
+	// Wait for the coordinator to answer, within JoinTimeout; the Join
+	// stream itself is opened on ctx, so that it outlives the wait.
+	if _, err := healthpb.NewHealthClient(s.conn).Check(waitCtx, &healthpb.HealthCheckRequest{}, grpc.WaitForReady(true)); err != nil {
+		return nil, fmt.Errorf("worker: coordinator at %s not reachable within %v: %w: %v", addr, w.cfg.JoinTimeout, errCoordinatorLost, err)
+	}
+	host, _ := os.Hostname()
+	req := &pb.JoinRequest{WorkerId: w.cfg.ID, RingAddr: w.advert, Hostname: host, Pid: int64(os.Getpid())}
+	stream, err := s.client.Join(ctx, req)
+	if err != nil {
+		return nil, fmt.Errorf("worker: join the coordinator at %s: %w: %v", addr, errCoordinatorLost, err)
+	}
+	w.log.Info("joined the coordinator", "coordinator", addr, "ring_addr", w.advert)
+	return stream, nil
+}
+
+// readInstructions sorts the coordinator's instructions: pauses and aborts
+// act on the running ring at once, assignments and stops queue for follow.
+func (s *session) readInstructions(stream pb.Coordinator_JoinClient) {
+	defer close(s.lost)
+	for {
+		in, err := stream.Recv()
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				err = errors.New("the coordinator ended the session")
+			}
+			s.lostErr = fmt.Errorf("%w: %v", errCoordinatorLost, err)
+			s.ring.abort(0, s.lostErr)
+			return
+		}
+		switch k := in.Kind.(type) {
+		case *pb.Instruction_Pause:
+			s.ring.requestPause(k.Pause.Generation)
+		case *pb.Instruction_Abort:
+			s.ring.abort(k.Abort.Generation, fmt.Errorf("%w: %s", errAborted, k.Abort.Reason))
+		case *pb.Instruction_Stop:
+			if k.Stop.Failed {
+				s.ring.abort(0, fmt.Errorf("the coordinator stopped the job: %s", k.Stop.Reason))
+			}
+			s.instructions <- in
+		default:
+			s.instructions <- in
+		}
+	}
+}
+
+// follow carries out assignments until a Stop, the coordinator's loss, or
+// a drain before any assignment (after one, a drain pauses the ring and the
+// coordinator answers the worker's leaving with a Stop).
+func (s *session) follow(ctx context.Context) error {
+	w := s.w
+	for {
+		var drain <-chan struct{}
+		if !s.assigned.Load() {
+			drain = w.cfg.Drain
+		}
+		select {
+		case in := <-s.instructions:
+			if st := in.GetStop(); st != nil {
+				w.closeRing()
+				if st.Failed {
+					return fmt.Errorf("worker %s: the coordinator stopped the job: %s", w.cfg.ID, st.Reason)
+				}
+				w.log.Info("done: the coordinator released this worker")
+				return nil
+			}
+			if a := in.GetAssignment(); a != nil {
+				s.assigned.Store(true)
+				if err := s.runRing(ctx, a); err != nil {
+					return err
+				}
+			}
+		case <-s.lost:
+			return s.lostErr
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-drain:
+			w.log.Info("drained before any assignment; leaving")
+			return nil
+		}
+	}
+}
