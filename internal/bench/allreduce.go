@@ -27,7 +27,7 @@ func (r *runner) allreduce(ctx context.Context) error {
 	}
 	r.logf("ceilings: TCP loopback %.2f GB/s, memcpy %.2f GB/s", tcp/1e9, mem/1e9)
 	for _, n := range r.cfg.AllreduceWorkers {
-		res, err := runSweep(ctx, r.cfg.Exe, n, r.cfg.Sizes, r.cfg.Iters, r.cfg.Repeats)
+		res, err := runSweep(ctx, r.cfg.Exe, r.cfg.ProfileDir, n, r.cfg.Sizes, r.cfg.Iters, r.cfg.Repeats)
 		if err != nil {
 			return fmt.Errorf("%d ranks: %w", n, err)
 		}

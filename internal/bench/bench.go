@@ -43,6 +43,9 @@ type Config struct {
 	Peer string
 	// Scripts is the folder of the PyTorch peer scripts.
 	Scripts string
+	// ProfileDir, when set, receives a CPU profile of rank 0 of every
+	// all-reduce sweep (allreduce-n<N>-rank0.prof).
+	ProfileDir string
 	// Exe is this program, started as helper processes and workers.
 	Exe      string
 	Progress io.Writer

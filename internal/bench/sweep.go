@@ -72,13 +72,9 @@ func (c *child) finish() error {
 	return nil
 }
 
-// profileDir, when set, makes rank 0 of every sweep write a CPU profile
-// there (ringbench -cpuprofile-dir).
-var profileDir string
-
-// runSweep times ringtrain's all-reduce on n processes for every size;
-// extra flags go to every rank.
-func runSweep(ctx context.Context, exe string, n int, sizes []int, iters, repeats int, extra ...string) ([]sweepResult, error) {
+// runSweep times ringtrain's all-reduce on n processes for every size.
+// With profileDir, rank 0 writes a CPU profile there.
+func runSweep(ctx context.Context, exe, profileDir string, n int, sizes []int, iters, repeats int) ([]sweepResult, error) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Minute)
 	defer cancel()
 	var strs []string
@@ -96,8 +92,8 @@ func runSweep(ctx context.Context, exe string, n int, sizes []int, iters, repeat
 	}()
 	addrs := make([]string, n)
 	for r := range children {
-		args := append([]string{"allreduce-rank", "-rank", fmt.Sprint(r), "-sizes", strings.Join(strs, ","),
-			"-iters", fmt.Sprint(iters), "-repeats", fmt.Sprint(repeats)}, extra...)
+		args := []string{"allreduce-rank", "-rank", fmt.Sprint(r), "-sizes", strings.Join(strs, ","),
+			"-iters", fmt.Sprint(iters), "-repeats", fmt.Sprint(repeats)}
 		if r == 0 && profileDir != "" {
 			args = append(args, "-cpuprofile", filepath.Join(profileDir, fmt.Sprintf("allreduce-n%d-rank0.prof", n)))
 		}

@@ -23,6 +23,7 @@ func Bench(args []string) int {
 	arWorkers := fs.String("allreduce-workers", "", "process counts of the all-reduce sweep (default 2,4,8; quick 2)")
 	peer := fs.String("peer", "auto", "auto, off, or the Python interpreter that runs the PyTorch peer")
 	scripts := fs.String("scripts", "bench", "folder of the PyTorch peer scripts")
+	profiles := fs.String("cpuprofile-dir", "", "write a CPU profile of rank 0 of every all-reduce sweep into this folder")
 	fs.Usage = usage(fs, "ringbench [-quick] [-out DIR] [flags]")
 	if err := parse(fs, args); err != nil {
 		if err == flag.ErrHelp {
@@ -35,7 +36,7 @@ func Bench(args []string) int {
 	if *quick {
 		cfg = bench.QuickConfig()
 	}
-	cfg.Out, cfg.Suites, cfg.Peer, cfg.Scripts = *out, strings.Split(*suites, ","), *peer, *scripts
+	cfg.Out, cfg.Suites, cfg.Peer, cfg.Scripts, cfg.ProfileDir = *out, strings.Split(*suites, ","), *peer, *scripts, *profiles
 	var err error
 	if *workers != "" {
 		if cfg.Workers, err = ints(*workers); err != nil {

@@ -1,6 +1,7 @@
 package membership
 
 import (
+	"net"
 	"testing"
 	"time"
 
@@ -87,4 +88,21 @@ func TestJoinNeedsSeeds(t *testing.T) {
 	if _, err := n.Join(nil); err == nil {
 		t.Fatal("joined without seeds")
 	}
+}
+
+// TestJoinByName joins through a host name, as a Kubernetes headless
+// service's DNS name, rather than an address.
+func TestJoinByName(t *testing.T) {
+	nodes := startNodes(t, "seed")
+	defer nodes[0].Shutdown()
+	_, port, _ := net.SplitHostPort(nodes[0].Addr())
+	n, err := Start(Config{Name: "named", Bind: "127.0.0.1:0", Meta: Meta{Role: Worker}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Shutdown()
+	if k, err := n.Join([]string{"localhost:" + port}); err != nil || k < 1 {
+		t.Fatalf("join by name: %d, %v", k, err)
+	}
+	next(t, nodes[0], Joined, "named")
 }

@@ -67,6 +67,7 @@ func newReplicas(t testing.TB, spec nn.Spec, data *mnist.Set, n, globalBatch, mi
 		copy(m.Params(), init.Params())
 		m.SetSeed(seed)
 		st := newStepper(m, allreduce.New(rep.rings[r], allreduce.DefaultConfig()), data, ids, globalBatch, time.Minute)
+		st.backup = &nn.Snapshot{} // as a worker keeps one, to undo a step
 		if micro > 0 {
 			if err := st.deterministicMode(micro, fixedpoint.DefaultBits); err != nil {
 				t.Fatal(err)
