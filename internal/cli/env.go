@@ -11,6 +11,9 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+
+	"ringtrain/internal/coordinator"
+	"ringtrain/internal/worker"
 )
 
 // EnvName is the environment variable that sets a flag.
@@ -71,4 +74,23 @@ func newLogger(w io.Writer, level string) (*slog.Logger, error) {
 		}
 	}
 	return slog.New(slog.NewJSONHandler(w, opts)), nil
+}
+
+// FlagNames lists the flags of a command (coordinator or worker), for
+// checks that configuration names real flags.
+func FlagNames(command string) []string {
+	var fs *flag.FlagSet
+	switch command {
+	case "coordinator":
+		cfg := coordinator.DefaultConfig()
+		fs, _ = coordinatorFlags(&cfg)
+	case "worker":
+		cfg := worker.DefaultConfig()
+		fs, _, _ = workerFlags(&cfg)
+	default:
+		return nil
+	}
+	var names []string
+	fs.VisitAll(func(f *flag.Flag) { names = append(names, f.Name) })
+	return names
 }

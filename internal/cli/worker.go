@@ -12,23 +12,31 @@ import (
 	"ringtrain/internal/worker"
 )
 
-// Worker runs the worker command with args (without the program name) and
-// returns its exit status.
-func Worker(args []string) int {
-	cfg := worker.DefaultConfig()
-	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
+// workerFlags defines the worker's flags on cfg; join holds the seeds as
+// given.
+func workerFlags(cfg *worker.Config) (fs *flag.FlagSet, join, level *string) {
+	fs = flag.NewFlagSet("worker", flag.ContinueOnError)
 	fs.StringVar(&cfg.Coordinator, "coordinator", "", "coordinator address, HOST:PORT (or find it through -join)")
-	join := fs.String("join", "", "gossip seeds, comma-separated HOST[:PORT] (a DNS name is resolved to all its addresses)")
+	join = fs.String("join", "", "gossip seeds, comma-separated HOST[:PORT] (a DNS name is resolved to all its addresses)")
 	fs.StringVar(&cfg.GossipListen, "gossip-listen", cfg.GossipListen, "memberlist address, HOST:PORT")
 	fs.StringVar(&cfg.GossipAdvertise, "gossip-advertise", "", "memberlist address the others reach this worker at")
 	fs.DurationVar(&cfg.ProbeInterval, "probe-interval", 0, "failure detection: probe a member this often (0: 1s)")
 	fs.DurationVar(&cfg.ProbeTimeout, "probe-timeout", 0, "failure detection: a probe's time limit (0: 500ms)")
+	fs.StringVar(&cfg.MetricsListen, "metrics-listen", cfg.MetricsListen, "address of the Prometheus /metrics endpoint (empty: none)")
 	fs.DurationVar(&cfg.ReconnectTimeout, "reconnect-timeout", cfg.ReconnectTimeout, "how long to keep trying to reach a lost coordinator")
-	fs.StringVar(&cfg.Listen, "listen", cfg.Listen, "address of this worker's ring service, HOST:PORT")
+	fs.StringVar(&cfg.Listen, "listen", cfg.Listen, "address of this worker's ring service, HOST:PORT (port 0: any free port)")
 	fs.StringVar(&cfg.Advertise, "advertise", "", "address other workers dial to reach this one (default: the listen address, or this machine's address toward the coordinator)")
 	fs.StringVar(&cfg.ID, "id", cfg.ID, "unique name of this worker in the job")
 	fs.DurationVar(&cfg.JoinTimeout, "join-timeout", cfg.JoinTimeout, "how long to wait for the coordinator and for the ring to form")
-	level := fs.String("log-level", "info", "debug, info, warn or error")
+	level = fs.String("log-level", "info", "debug, info, warn or error")
+	return fs, join, level
+}
+
+// Worker runs the worker command with args (without the program name) and
+// returns its exit status.
+func Worker(args []string) int {
+	cfg := worker.DefaultConfig()
+	fs, join, level := workerFlags(&cfg)
 	fs.Usage = usage(fs, "worker -coordinator HOST:PORT [flags]")
 	if err := parse(fs, args); err != nil {
 		if err == flag.ErrHelp {

@@ -13,7 +13,14 @@ import (
 	"net"
 	"os"
 	"time"
+
+	"ringtrain/internal/membership"
+	"ringtrain/internal/metrics"
 )
+
+// DefaultPort is the coordinator's gRPC port when it waits for remote
+// workers.
+const DefaultPort = 7070
 
 // Config configures a job. DefaultConfig gives the defaults; flags and
 // environment variables fill it in cmd/coordinator.
@@ -23,6 +30,10 @@ type Config struct {
 	Listen string
 	// Listener, when not nil, is used instead of listening on Listen.
 	Listener net.Listener
+	// Advertise is the gRPC address workers that find the coordinator
+	// through gossip dial. Empty means the listening address, with an
+	// unspecified host replaced by the gossip node's address.
+	Advertise string
 	// Workers is the number of remote workers to wait for; LocalWorkers the
 	// number of worker processes to start on this machine. One of them is
 	// set. The job starts once they have all joined.
@@ -60,6 +71,11 @@ type Config struct {
 	Seed         uint64
 	// DataDir holds the MNIST files; empty means the GoMNIST module.
 	DataDir string
+	// DataURL, when set, is where the four MNIST gzip files are fetched
+	// from (DataURL/train-images-idx3-ubyte.gz, ...), each verified against
+	// its published SHA-256, into DataDir (default: the user's cache
+	// folder).
+	DataURL string
 	// ModelPath is a JSON model description; empty means the Keras example.
 	ModelPath string
 	// Checkpoint and Summary are where the final checkpoint and the JSON
@@ -93,6 +109,14 @@ type Config struct {
 	// WorkerLog receives the local workers' output, each line prefixed with
 	// the worker's name; nil means standard error.
 	WorkerLog io.Writer
+	// MetricsListen is where /metrics is served (default: 127.0.0.1 at a
+	// free port with local workers, :9090 otherwise; "-" disables).
+	MetricsListen string
+	// Shutdown, when closed, stops the job for now (SIGTERM): the ring
+	// pauses, rank 0's state is checkpointed (with CheckpointDir), and Run
+	// returns ErrShutdown without releasing the workers, which wait for the
+	// coordinator to come back.
+	Shutdown <-chan struct{}
 	// Progress receives the progress display; Logger the logs.
 	Progress io.Writer
 	Logger   *slog.Logger
@@ -204,7 +228,20 @@ func (c Config) gossipAddr() string {
 	case c.LocalWorkers > 0:
 		return "127.0.0.1:0"
 	default:
-		return ":7946"
+		return fmt.Sprintf(":%d", membership.DefaultPort)
+	}
+}
+
+func (c Config) metricsAddr() string {
+	switch {
+	case c.MetricsListen == "-":
+		return ""
+	case c.MetricsListen != "":
+		return c.MetricsListen
+	case c.LocalWorkers > 0:
+		return "127.0.0.1:0"
+	default:
+		return fmt.Sprintf(":%d", metrics.DefaultPort)
 	}
 }
 
@@ -215,6 +252,6 @@ func (c Config) listenAddr() string {
 	case c.LocalWorkers > 0:
 		return "127.0.0.1:0"
 	default:
-		return ":7070"
+		return fmt.Sprintf(":%d", DefaultPort)
 	}
 }

@@ -8,7 +8,9 @@ import (
 	"log/slog"
 	"math"
 	"net"
+	"net/http"
 	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"time"
@@ -19,6 +21,7 @@ import (
 
 	"ringtrain/internal/fixedpoint"
 	"ringtrain/internal/membership"
+	"ringtrain/internal/metrics"
 	"ringtrain/internal/mnist"
 	"ringtrain/internal/nn"
 	"ringtrain/internal/rpc"
@@ -46,8 +49,17 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	}
 	srv := grpc.NewServer(rpc.ServerOptions()...)
 	pb.RegisterCoordinatorServer(srv, &service{c: c})
-	healthSvc := health.NewServer()
-	healthpb.RegisterHealthServer(srv, healthSvc)
+	c.health = health.NewServer()
+	healthpb.RegisterHealthServer(srv, c.health)
+	defer c.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
+	if addr := cfg.metricsAddr(); addr != "" {
+		ms, err := metrics.Serve(addr, c.metrics.Registry)
+		if err != nil {
+			return nil, fmt.Errorf("coordinator: %w", err)
+		}
+		defer ms.Close()
+		c.log.Info("serving metrics", "addr", ms.Addr())
+	}
 	var serving sync.WaitGroup
 	serving.Add(1)
 	go func() {
@@ -59,11 +71,14 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	c.addr = lis.Addr().String()
 	c.node, err = membership.Start(membership.Config{Name: "coordinator-" + c.job.JobId, Bind: cfg.gossipAddr(),
 		Advertise: cfg.GossipAdvertise, ProbeInterval: cfg.ProbeInterval, ProbeTimeout: cfg.ProbeTimeout,
-		Meta: membership.Meta{Role: membership.Coordinator, GRPC: c.advertisedAddr()}, Logger: c.log})
+		Meta: membership.Meta{Role: membership.Coordinator}, Logger: c.log})
 	if err != nil {
 		return nil, fmt.Errorf("coordinator: %w", err)
 	}
 	defer c.node.Leave(time.Second)
+	if err := c.node.SetMeta(membership.Meta{Role: membership.Coordinator, GRPC: c.advertisedAddr()}); err != nil {
+		return nil, fmt.Errorf("coordinator: %w", err)
+	}
 	c.log.Info("coordinator listening", "addr", c.addr, "gossip", c.node.Addr(), "job", c.job.JobId, "workers", cfg.world(),
 		"global_batch", c.globalBatch(), "steps", c.job.MaxSteps, "start_step", c.startStep, "model", c.spec.Summary())
 
@@ -106,6 +121,9 @@ type coordinator struct {
 	registry *registry
 	states   *stateStore
 	node     *membership.Node
+	metrics  *metrics.Coordinator
+	// health is SERVING until the coordinator shuts down.
+	health *health.Server
 	// joins counts the running Join handlers, so that a Stop can be
 	// delivered before the job's end closes the streams; once ending is
 	// set no handler joins it (joinMu guards both).
@@ -115,6 +133,9 @@ type coordinator struct {
 	local  *localWorkers
 }
 
+// fetchTimeout bounds the download of the data set.
+const fetchTimeout = 5 * time.Minute
+
 // newCoordinator loads the data, builds the model description and the
 // initial weights and plans the job.
 func newCoordinator(cfg Config) (*coordinator, error) {
@@ -122,7 +143,24 @@ func newCoordinator(cfg Config) (*coordinator, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	train, test, err := loadData(cfg.DataDir, log)
+	dataDir := cfg.DataDir
+	if cfg.DataURL != "" {
+		if dataDir == "" {
+			cache, err := os.UserCacheDir()
+			if err != nil {
+				return nil, fmt.Errorf("coordinator: no folder for the fetched data (give -data): %w", err)
+			}
+			dataDir = filepath.Join(cache, "ringtrain", "mnist")
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), fetchTimeout)
+		err := mnist.Fetch(ctx, &http.Client{Timeout: fetchTimeout}, cfg.DataURL, dataDir)
+		cancel()
+		if err != nil {
+			return nil, err
+		}
+		log.Info("MNIST fetched and verified", "url", cfg.DataURL, "dir", dataDir)
+	}
+	train, test, err := loadData(dataDir, log)
 	if err != nil {
 		return nil, err
 	}
@@ -183,6 +221,7 @@ func newCoordinator(cfg Config) (*coordinator, error) {
 		done:     make(chan struct{}),
 		registry: newRegistry(),
 		states:   newStateStore(),
+		metrics:  metrics.NewCoordinator(),
 	}
 	if cfg.CheckpointDir != "" {
 		ck, err := resumeCheckpoint(cfg.CheckpointDir, log)
@@ -209,8 +248,23 @@ func (c *coordinator) epochs() int {
 	return int((c.job.MaxSteps + c.job.StepsPerEpoch - 1) / c.job.StepsPerEpoch)
 }
 
-// advertisedAddr is the gRPC address workers are told to use.
-func (c *coordinator) advertisedAddr() string { return c.addr }
+// advertisedAddr is the gRPC address workers that find the coordinator
+// through gossip dial.
+func (c *coordinator) advertisedAddr() string {
+	if c.cfg.Advertise != "" {
+		return c.cfg.Advertise
+	}
+	host, port, err := net.SplitHostPort(c.addr)
+	if err != nil {
+		return c.addr
+	}
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		if gh, _, err := net.SplitHostPort(c.node.Addr()); err == nil {
+			host = gh
+		}
+	}
+	return net.JoinHostPort(host, port)
+}
 
 // gossipAddr is the coordinator's memberlist address, for workers that did
 // not join the cluster through seeds.

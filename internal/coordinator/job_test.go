@@ -36,7 +36,7 @@ func testConfig(t *testing.T, n int) Config {
 	cfg.Logger = quiet
 	cfg.Progress = nil
 	cfg.JoinTimeout = 30 * time.Second
-	cfg.GossipListen = "127.0.0.1:0"
+	cfg.GossipListen, cfg.MetricsListen = "127.0.0.1:0", "127.0.0.1:0"
 	return cfg
 }
 
@@ -59,7 +59,7 @@ func runJob(t *testing.T, cfg Config, workerIDs ...string) (*Summary, error, []e
 			defer wg.Done()
 			wc := worker.DefaultConfig()
 			wc.Coordinator, wc.Listen, wc.ID, wc.Logger = lis.Addr().String(), "127.0.0.1:0", id, quiet
-			wc.GossipListen = "127.0.0.1:0"
+			wc.GossipListen, wc.MetricsListen = "127.0.0.1:0", "127.0.0.1:0"
 			wc.JoinTimeout = time.Minute
 			errs[i] = worker.Run(ctx, wc)
 		}()
@@ -254,6 +254,7 @@ func TestInProcessWorkerLossRecovers(t *testing.T) {
 			}
 			wc := worker.DefaultConfig()
 			wc.Coordinator, wc.Listen, wc.GossipListen, wc.ID, wc.Logger = lis.Addr().String(), "127.0.0.1:0", "127.0.0.1:0", id, quiet
+			wc.MetricsListen = "127.0.0.1:0"
 			errs[i] = worker.Run(wctx, wc)
 		}()
 	}

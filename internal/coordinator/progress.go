@@ -41,11 +41,18 @@ func newProgress(w io.Writer, job *pb.JobSpec, globalBatch int) *progress {
 
 func (p *progress) start(first uint64) { p.started, p.first = time.Now(), first }
 
+// rate is the throughput, in samples per second, once step (0-based) is
+// done.
+func (p *progress) rate(step uint64) float64 {
+	done := step + 1
+	return float64(done-min(done, p.first)) * float64(p.globalBatch) / time.Since(p.started).Seconds()
+}
+
 // step records that step (0-based) finished with the given loss.
 func (p *progress) step(step uint64, loss float64) {
 	done := step + 1
 	epoch, inEpoch := step/p.spe+1, step%p.spe+1
-	rate := float64(done-min(done, p.first)) * float64(p.globalBatch) / time.Since(p.started).Seconds()
+	rate := p.rate(step)
 	if p.tty {
 		if time.Since(p.lastDraw) < 100*time.Millisecond && done != p.steps {
 			return

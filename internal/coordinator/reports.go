@@ -22,6 +22,13 @@ type MembershipChange struct {
 	Cause string `json:"cause,omitempty"`
 }
 
+// change records a membership change.
+func (c *coordinator) change(s *supervisor, ch MembershipChange) {
+	ch.Seconds = time.Since(c.started).Seconds()
+	s.changes = append(s.changes, ch)
+	c.metrics.MembershipChanges.WithLabelValues(ch.Kind).Inc()
+}
+
 // report records a worker's report.
 func (c *coordinator) report(s *supervisor, r *pb.WorkerReport) error {
 	ring := s.ring
@@ -41,8 +48,7 @@ func (c *coordinator) report(s *supervisor, r *pb.WorkerReport) error {
 		ring.outcomes[m] = r
 		if r.Status == pb.ReportStatus_FAILED && !ring.failing {
 			c.log.Warn("ring failed", "ring", ring.id, "worker", m.id, "err", r.Error)
-			s.changes = append(s.changes, MembershipChange{Seconds: time.Since(c.started).Seconds(), Kind: "ring-failed",
-				Worker: m.id, Ring: ring.id, Step: r.Applied, Cause: r.Error})
+			c.change(s, MembershipChange{Kind: "ring-failed", Worker: m.id, Ring: ring.id, Step: r.Applied, Cause: r.Error})
 			ring.failing, ring.failedAt = true, time.Now()
 			ring.deadline = time.After(ringEndTimeout)
 			abort := &pb.Instruction{Kind: &pb.Instruction_Abort{Abort: &pb.Abort{Generation: ring.id, Reason: r.Error}}}
@@ -83,10 +89,14 @@ func (c *coordinator) stepDone(s *supervisor, r *pb.WorkerReport) {
 	if ring.recovering {
 		d := time.Since(ring.recoveryFrom).Seconds()
 		s.recoveries = append(s.recoveries, d)
+		c.metrics.RecoverySeconds.Observe(d)
 		ring.recovering = false
 		c.log.Info("recovered", "ring", ring.id, "seconds", d)
 	}
 	s.losses[r.Step], s.lastLoss = r.Loss, r.Loss
+	c.metrics.Steps.Inc()
+	c.metrics.Loss.Set(r.Loss)
+	c.metrics.SamplesPerSecond.Set(s.progress.rate(r.Step))
 	epoch := int(r.Step / c.job.StepsPerEpoch)
 	s.epochs[epoch].WallSeconds = time.Duration(r.ElapsedNs).Seconds()
 	s.timing.Compute += float64(r.ComputeNs) / 1e6

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
 	"ringtrain/internal/membership"
 	"ringtrain/internal/wire"
 	pb "ringtrain/proto"
@@ -116,6 +118,8 @@ type supervisor struct {
 	rollbacks                int
 	recoveries               []float64
 	checkpoints              []string
+	// shuttingDown is set once a shutdown asked the ring to pause.
+	shuttingDown bool
 }
 
 // hashRound collects the replicas' weight hashes of one step.
@@ -142,6 +146,7 @@ func (c *coordinator) supervise(ctx context.Context) (*Summary, error) {
 	defer s.evals.Wait()
 	c.states.set(1, c.initial)
 	s.wait(c.cfg.JoinTimeout)
+	shutdown := c.cfg.Shutdown
 	for {
 		var err error
 		var ringDeadline <-chan time.Time
@@ -159,9 +164,15 @@ func (c *coordinator) supervise(ctx context.Context) (*Summary, error) {
 			err = c.handle(s, e)
 		case e := <-c.gossipEvents():
 			err = c.handle(s, gossip{e})
+		case <-shutdown:
+			shutdown = nil
+			err = c.beginShutdown(s)
 		}
 		if err == nil {
 			err = c.advance(s)
+		}
+		if errors.Is(err, ErrShutdown) {
+			return nil, c.shutdownNow(s)
 		}
 		if err != nil {
 			return nil, c.fail(s, err)
@@ -227,6 +238,7 @@ func (c *coordinator) handle(s *supervisor, e event) error {
 		s.pending--
 		m := &s.epochs[e.epoch]
 		m.TestLoss, m.TestAccuracy, m.TrainLoss = e.loss, e.acc, s.epochTrainLoss(c, e.epoch)
+		c.metrics.TestAccuracy.Set(e.acc)
 		s.progress.epochEnd(*m)
 	case traced:
 		if s.traces == nil {
@@ -264,8 +276,7 @@ func (c *coordinator) memberLost(s *supervisor, m *member, cause error) error {
 	c.registry.remove(m)
 	r.gone[m] = cause
 	c.log.Warn("lost a ring member", "worker", m.id, "rank", m.rank, "err", cause)
-	s.changes = append(s.changes, MembershipChange{Seconds: time.Since(c.started).Seconds(), Kind: "lost", Worker: m.id,
-		Ring: r.id, Step: s.lastReportedStep(), Cause: cause.Error()})
+	c.change(s, MembershipChange{Kind: "lost", Worker: m.id, Ring: r.id, Step: s.lastReportedStep(), Cause: cause.Error()})
 	if !r.failing {
 		r.failing, r.failedAt = true, time.Now()
 		r.deadline = time.After(ringEndTimeout)
@@ -442,6 +453,7 @@ func (c *coordinator) startRing(s *supervisor, candidates []*member) error {
 			"lanes", fmt.Sprintf("%d+%d", lanes[rank].first, lanes[rank].count), "fetch_state", a.FetchState, "rollback", a.RestoreBackup)
 	}
 	s.ring, s.joinDeadline = r, nil
+	c.metrics.RingSize.Set(float64(len(members)))
 	s.hashes = map[uint64]*hashRound{}
 	s.traces, s.nTraces = nil, 0
 	if prev == nil {
@@ -466,8 +478,7 @@ func (c *coordinator) endRing(s *supervisor) error {
 		if rep.Leaving {
 			c.registry.remove(m)
 			m.send(&pb.Instruction{Kind: &pb.Instruction_Stop{Stop: &pb.Stop{}}})
-			s.changes = append(s.changes, MembershipChange{Seconds: time.Since(c.started).Seconds(), Kind: "left", Worker: m.id,
-				Ring: r.id, Step: rep.Applied})
+			c.change(s, MembershipChange{Kind: "left", Worker: m.id, Ring: r.id, Step: rep.Applied})
 			continue
 		}
 		survivors = append(survivors, m)
@@ -484,6 +495,7 @@ func (c *coordinator) endRing(s *supervisor) error {
 	}
 	if r.failing && committed < s.lastReportedStep() {
 		s.rollbacks++
+		c.metrics.Rollbacks.Inc()
 	}
 	for _, m := range r.members {
 		if committed > r.start {
@@ -492,6 +504,9 @@ func (c *coordinator) endRing(s *supervisor) error {
 	}
 	c.log.Info("ring ended", "ring", r.id, "failed", r.failing, "committed", committed, "survivors", len(survivors))
 	s.committed, s.last = committed, r
+	if s.shuttingDown {
+		return ErrShutdown
+	}
 	// Reports of steps past the committed one are void: they are redone.
 	for i := committed; i < uint64(len(s.losses)); i++ {
 		s.losses[i] = math.NaN()
@@ -510,9 +525,52 @@ func (c *coordinator) endRing(s *supervisor) error {
 	}
 	for _, m := range candidates {
 		if !slices.Contains(r.members, m) {
-			s.changes = append(s.changes, MembershipChange{Seconds: time.Since(c.started).Seconds(), Kind: "joined", Worker: m.id,
-				Ring: r.id + 1, Step: committed})
+			c.change(s, MembershipChange{Kind: "joined", Worker: m.id, Ring: r.id + 1, Step: committed})
 		}
 	}
 	return c.startRing(s, candidates)
+}
+
+// ErrShutdown is returned by Run when the coordinator was shut down
+// (Config.Shutdown) before the job ended; the workers wait for it to come
+// back, and a coordinator started on the same checkpoint folder resumes.
+var ErrShutdown = errors.New("coordinator: shut down before the job ended")
+
+// beginShutdown pauses the running ring with a checkpoint, when there is a
+// ring to pause and a folder to checkpoint to; otherwise the coordinator
+// stops at once.
+func (c *coordinator) beginShutdown(s *supervisor) error {
+	c.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
+	r := s.ring
+	if r == nil || c.cfg.CheckpointDir == "" || r.failing {
+		return ErrShutdown
+	}
+	s.shuttingDown = true
+	c.log.Info("shutting down: pausing the ring for a checkpoint", "ring", r.id)
+	r.pausing = true
+	r.deadline = time.After(ringEndTimeout)
+	p := &pb.Instruction{Kind: &pb.Instruction_Pause{Pause: &pb.Pause{Generation: r.id, Checkpoint: true}}}
+	for _, m := range r.members {
+		m.send(p)
+	}
+	return nil
+}
+
+// shutdownNow ends the coordinator without releasing the workers.
+func (c *coordinator) shutdownNow(s *supervisor) error {
+	s.progress.abort()
+	c.joinMu.Lock()
+	c.ending = true
+	c.joinMu.Unlock()
+	close(c.done)
+	step := s.committed
+	if s.latest != nil {
+		step = max(step, s.latest.Header.Step)
+	}
+	if n := len(s.checkpoints); n > 0 {
+		c.log.Info("shut down", "step", step, "checkpoint", s.checkpoints[n-1])
+		return fmt.Errorf("%w: at step %d, checkpoint %s", ErrShutdown, step, s.checkpoints[n-1])
+	}
+	c.log.Info("shut down", "step", step)
+	return fmt.Errorf("%w: at step %d, no checkpoint", ErrShutdown, step)
 }

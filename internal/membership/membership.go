@@ -227,6 +227,14 @@ func (n *Node) Members() []Member {
 	return out
 }
 
+// SetMeta replaces the node's metadata and tells the cluster.
+func (n *Node) SetMeta(m Meta) error {
+	n.mu.Lock()
+	n.meta = m
+	n.mu.Unlock()
+	return n.ml.UpdateNode(time.Second)
+}
+
 // SetState changes the node's advertised state.
 func (n *Node) SetState(state string) error {
 	n.mu.Lock()

@@ -15,7 +15,13 @@ import (
 	"log/slog"
 	"os"
 	"time"
+
+	"ringtrain/internal/membership"
+	"ringtrain/internal/metrics"
 )
+
+// DefaultRingPort is where a worker serves its Ring service by default.
+const DefaultRingPort = 7071
 
 // Config configures a worker. DefaultConfig gives the defaults.
 type Config struct {
@@ -51,19 +57,23 @@ type Config struct {
 	// StopTimeout bounds the wait for the coordinator's word once the work
 	// is done (the coordinator evaluates and writes the checkpoint first).
 	StopTimeout time.Duration
+	// MetricsListen is where /metrics is served (empty: nowhere).
+	MetricsListen string
 	// Drain, when closed, makes the worker leave the job at the next step
-	// boundary, without a rollback (SIGTERM).
+	// boundary, without a rollback (SIGTERM); its health turns NOT_SERVING.
 	Drain  <-chan struct{}
 	Logger *slog.Logger
 }
 
-// DefaultConfig returns a worker that listens on every interface, serves
-// its ring at a free port and gossips on memberlist's port.
+// DefaultConfig returns a worker that listens on every interface: its ring
+// on DefaultRingPort, gossip on memberlist's port, metrics on
+// metrics.DefaultPort.
 func DefaultConfig() Config {
 	host, _ := os.Hostname()
 	return Config{
-		Listen:           ":0",
-		GossipListen:     ":7946",
+		Listen:           fmt.Sprintf(":%d", DefaultRingPort),
+		GossipListen:     fmt.Sprintf(":%d", membership.DefaultPort),
+		MetricsListen:    fmt.Sprintf(":%d", metrics.DefaultPort),
 		ID:               fmt.Sprintf("%s-%d", host, os.Getpid()),
 		JoinTimeout:      time.Minute,
 		ReconnectTimeout: 5 * time.Minute,

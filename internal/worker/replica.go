@@ -97,6 +97,7 @@ func (s *session) prepare(ctx context.Context, a *pb.Assignment) (*replica, erro
 			return nil, err
 		}
 		r.applied, r.backupValid = a.StartStep, false
+		w.metrics.Rollbacks.Inc()
 		w.log.Info("rolled back one step", "to", a.StartStep)
 	}
 	if !r.valid || r.applied != a.StartStep {

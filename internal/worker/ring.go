@@ -64,6 +64,7 @@ func (s *session) runRing(ctx context.Context, a *pb.Assignment) error {
 	}
 	w.transport = t
 	w.node.SetState("training")
+	w.metrics.RingSize.Set(float64(len(a.RingAddrs)))
 	log.Info("ring formed", "size", len(a.RingAddrs), "start_step", a.StartStep, "lanes", a.LaneCount)
 
 	ringCfg := allreduce.Config{SegmentBytes: int(job.SegmentBytes)}
@@ -131,6 +132,7 @@ func (s *session) steps(ctx context.Context, a *pb.Assignment, r *replica, st *s
 		if st.det != nil {
 			r.bits = st.det.bits
 		}
+		s.w.recordStep(loss, tm, len(local), r.model.NumParams())
 		done := r.applied == job.MaxSteps
 		rep := &pb.WorkerReport{Rank: rank, WorkerId: w.cfg.ID, Generation: a.Generation, Step: step, Epoch: uint32(epoch), Loss: loss,
 			ComputeNs: uint64(tm.compute), AllreduceNs: uint64(tm.allreduce), OptimizerNs: uint64(tm.optimizer),
@@ -162,6 +164,11 @@ func (s *session) steps(ctx context.Context, a *pb.Assignment, r *replica, st *s
 			return finished, nil
 		}
 		if pause {
+			if rank == 0 && s.ring.checkpoint.Load() && !(epochEnd || checkpoint) {
+				if err := s.upload(ctx, a, r, &pb.StateHeader{Checkpoint: true}); err != nil {
+					return 0, err
+				}
+			}
 			if leaving {
 				return pausedLeaving, nil
 			}
@@ -188,4 +195,16 @@ func learningRate(job *pb.JobSpec, t uint64) float64 {
 		return job.BaseLearningRate + (job.PeakLearningRate-job.BaseLearningRate)*float64(t)/float64(job.WarmupSteps)
 	}
 	return job.PeakLearningRate
+}
+
+// recordStep updates the worker's metrics after a step.
+func (w *worker) recordStep(loss float64, tm stepTiming, samples, params int) {
+	m := w.metrics
+	m.Steps.Inc()
+	m.Loss.Set(loss)
+	m.AllreduceSeconds.Observe(tm.allreduce.Seconds())
+	m.AllreduceBytes.Add(float64(8 * (params + 2)))
+	if d := (tm.compute + tm.allreduce + tm.optimizer).Seconds(); d > 0 {
+		m.SamplesPerSecond.Set(float64(samples) / d)
+	}
 }

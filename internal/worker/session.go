@@ -41,6 +41,8 @@ type ringControl struct {
 	running    bool
 	cancel     context.CancelCauseFunc
 	pause      atomic.Bool
+	// checkpoint asks rank 0 to upload its state at the pause.
+	checkpoint atomic.Bool
 }
 
 // start marks ring generation g as running and returns its context.
@@ -50,6 +52,7 @@ func (rc *ringControl) start(parent context.Context, g uint32) context.Context {
 	ctx, cancel := context.WithCancelCause(parent)
 	rc.generation, rc.running, rc.cancel = g, true, cancel
 	rc.pause.Store(false)
+	rc.checkpoint.Store(false)
 	return ctx
 }
 
@@ -73,10 +76,13 @@ func (rc *ringControl) abort(g uint32, cause error) {
 }
 
 // requestPause sets the pause flag of ring g, if it is the running one.
-func (rc *ringControl) requestPause(g uint32) {
+func (rc *ringControl) requestPause(p *pb.Pause) {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
-	if rc.running && g == rc.generation {
+	if rc.running && p.Generation == rc.generation {
+		if p.Checkpoint {
+			rc.checkpoint.Store(true)
+		}
 		rc.pause.Store(true)
 	}
 }
@@ -153,7 +159,7 @@ func (s *session) readInstructions(stream pb.Coordinator_JoinClient) {
 		}
 		switch k := in.Kind.(type) {
 		case *pb.Instruction_Pause:
-			s.ring.requestPause(k.Pause.Generation)
+			s.ring.requestPause(k.Pause)
 		case *pb.Instruction_Abort:
 			s.ring.abort(k.Abort.Generation, fmt.Errorf("%w: %s", errAborted, k.Abort.Reason))
 		case *pb.Instruction_Stop:

@@ -14,6 +14,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"ringtrain/internal/membership"
+	"ringtrain/internal/metrics"
 	"ringtrain/internal/ringrpc"
 	"ringtrain/internal/rpc"
 	pb "ringtrain/proto"
@@ -34,6 +35,7 @@ type worker struct {
 	advert  string // the ring address others dial
 	joined  bool   // the gossip node has joined the cluster
 
+	metrics *metrics.Worker
 	replica *replica
 	// transport is the current ring, if any; it is closed when the next
 	// instruction arrives (every member has finished with it by then).
@@ -47,7 +49,15 @@ func Run(ctx context.Context, cfg Config) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	w := &worker{cfg: cfg, log: cfg.Logger.With("worker", cfg.ID)}
+	w := &worker{cfg: cfg, log: cfg.Logger.With("worker", cfg.ID), metrics: metrics.NewWorker()}
+	if cfg.MetricsListen != "" {
+		ms, err := metrics.Serve(cfg.MetricsListen, w.metrics.Registry)
+		if err != nil {
+			return fmt.Errorf("worker: %w", err)
+		}
+		defer ms.Close()
+		w.log.Info("serving metrics", "addr", ms.Addr())
+	}
 	lis, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("worker: listen: %w", err)
@@ -66,6 +76,20 @@ func Run(ctx context.Context, cfg Config) error {
 	defer serving.Wait()
 	defer srv.Stop()
 	defer w.closeRing()
+	// Health: SERVING until the worker drains or stops.
+	stopWatch := make(chan struct{})
+	var watching sync.WaitGroup
+	watching.Add(1)
+	go func() {
+		defer watching.Done()
+		select {
+		case <-cfg.Drain:
+			w.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
+		case <-stopWatch:
+		}
+	}()
+	defer watching.Wait()
+	defer close(stopWatch)
 
 	if w.advert, err = advertiseAddr(cfg, lis.Addr()); err != nil {
 		return err
