@@ -14,6 +14,7 @@ import (
 	"log"
 	"log/slog"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -117,6 +118,10 @@ type Node struct {
 
 	mu   sync.Mutex
 	meta Meta
+	// alive is the membership as the events told it. memberlist's own
+	// Members returns pointers that its goroutines keep writing to, so
+	// the node keeps this copy, taken inside the callbacks.
+	alive map[string]Member
 }
 
 // eventBuffer is how many events may wait for the owner before new ones
@@ -133,7 +138,7 @@ func Start(cfg Config) (*Node, error) {
 	if lg == nil {
 		lg = slog.Default()
 	}
-	n := &Node{log: lg, events: make(chan Event, eventBuffer), meta: cfg.Meta}
+	n := &Node{log: lg, events: make(chan Event, eventBuffer), meta: cfg.Meta, alive: map[string]Member{}}
 	mc := memberlist.DefaultLANConfig()
 	mc.Name = cfg.Name
 	host, port, err := splitHostPort(cfg.Bind)
@@ -218,12 +223,15 @@ func (n *Node) Addr() string {
 	return net.JoinHostPort(ln.Addr.String(), strconv.Itoa(int(ln.Port)))
 }
 
-// Members lists the nodes alive now, this one included.
+// Members lists the nodes alive now, this one included, in name order.
 func (n *Node) Members() []Member {
-	var out []Member
-	for _, m := range n.ml.Members() {
-		out = append(out, Member{Name: m.Name, Addr: m.Address(), Meta: decodeMeta(m.Meta)})
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	out := make([]Member, 0, len(n.alive))
+	for _, m := range n.alive {
+		out = append(out, m)
 	}
+	slices.SortFunc(out, func(a, b Member) int { return strings.Compare(a.Name, b.Name) })
 	return out
 }
 
@@ -287,7 +295,16 @@ func (d *delegate) MergeRemoteState(buf []byte, join bool)     {}
 type events Node
 
 func (e *events) send(kind EventKind, node *memberlist.Node) {
+	// memberlist holds its lock during the callback: node is read here
+	// and nowhere else.
 	ev := Event{Kind: kind, Name: node.Name, Addr: node.Address(), Meta: decodeMeta(node.Meta)}
+	e.mu.Lock()
+	if kind == Joined || kind == Updated {
+		e.alive[ev.Name] = Member{Name: ev.Name, Addr: ev.Addr, Meta: ev.Meta}
+	} else {
+		delete(e.alive, ev.Name)
+	}
+	e.mu.Unlock()
 	select {
 	case e.events <- ev:
 	default:
