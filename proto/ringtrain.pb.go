@@ -561,8 +561,11 @@ type JobSpec struct {
 	// checkpoint_every: rank 0 uploads its full state every so many steps
 	// (and at every epoch's end) for the coordinator's checkpoints.
 	CheckpointEvery uint64 `protobuf:"varint,20,opt,name=checkpoint_every,json=checkpointEvery,proto3" json:"checkpoint_every,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// skip_nonfinite: a step whose gradient is not finite (NaN, ±Inf) on any
+	// worker is skipped by every replica; otherwise it stops the job.
+	SkipNonfinite bool `protobuf:"varint,21,opt,name=skip_nonfinite,json=skipNonfinite,proto3" json:"skip_nonfinite,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *JobSpec) Reset() {
@@ -733,6 +736,13 @@ func (x *JobSpec) GetCheckpointEvery() uint64 {
 		return x.CheckpointEvery
 	}
 	return 0
+}
+
+func (x *JobSpec) GetSkipNonfinite() bool {
+	if x != nil {
+		return x.SkipNonfinite
+	}
+	return false
 }
 
 // Stop ends a worker's part in the job.
@@ -1259,7 +1269,16 @@ type WorkerReport struct {
 	// and FAILED.
 	Applied uint64 `protobuf:"varint,18,opt,name=applied,proto3" json:"applied,omitempty"`
 	// leaving, with PAUSED: the worker is draining (SIGTERM) and will exit.
-	Leaving       bool `protobuf:"varint,19,opt,name=leaving,proto3" json:"leaving,omitempty"`
+	Leaving bool `protobuf:"varint,19,opt,name=leaving,proto3" json:"leaving,omitempty"`
+	// fatal, with FAILED: the job cannot go on (a non-finite gradient under
+	// the stop policy); the coordinator fails it rather than re-forming the
+	// ring.
+	Fatal bool `protobuf:"varint,20,opt,name=fatal,proto3" json:"fatal,omitempty"`
+	// skipped, with STEP: the step's gradient was not finite and every
+	// replica skipped its update; nonfinite_here: this worker's own batch
+	// produced it.
+	Skipped       bool `protobuf:"varint,21,opt,name=skipped,proto3" json:"skipped,omitempty"`
+	NonfiniteHere bool `protobuf:"varint,22,opt,name=nonfinite_here,json=nonfiniteHere,proto3" json:"nonfinite_here,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1423,6 +1442,27 @@ func (x *WorkerReport) GetApplied() uint64 {
 func (x *WorkerReport) GetLeaving() bool {
 	if x != nil {
 		return x.Leaving
+	}
+	return false
+}
+
+func (x *WorkerReport) GetFatal() bool {
+	if x != nil {
+		return x.Fatal
+	}
+	return false
+}
+
+func (x *WorkerReport) GetSkipped() bool {
+	if x != nil {
+		return x.Skipped
+	}
+	return false
+}
+
+func (x *WorkerReport) GetNonfiniteHere() bool {
+	if x != nil {
+		return x.NonfiniteHere
 	}
 	return false
 }
@@ -1652,7 +1692,10 @@ type RingFrame struct {
 	Abort  string                 `protobuf:"bytes,6,opt,name=abort,proto3" json:"abort,omitempty"`
 	Origin int32                  `protobuf:"varint,7,opt,name=origin,proto3" json:"origin,omitempty"`
 	// kind is the element type: 0 for float64, 1 for int64.
-	Kind          uint32 `protobuf:"varint,8,opt,name=kind,proto3" json:"kind,omitempty"`
+	Kind uint32 `protobuf:"varint,8,opt,name=kind,proto3" json:"kind,omitempty"`
+	// crc32c is the CRC-32C (Castagnoli) of data: a frame corrupted on the
+	// way is refused, never summed.
+	Crc32C        uint32 `protobuf:"fixed32,9,opt,name=crc32c,proto3" json:"crc32c,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1739,6 +1782,13 @@ func (x *RingFrame) GetOrigin() int32 {
 func (x *RingFrame) GetKind() uint32 {
 	if x != nil {
 		return x.Kind
+	}
+	return 0
+}
+
+func (x *RingFrame) GetCrc32C() uint32 {
+	if x != nil {
+		return x.Crc32C
 	}
 	return 0
 }
@@ -1892,7 +1942,7 @@ const file_ringtrain_proto_rawDesc = "" +
 	"\n" +
 	"lane_count\x18\v \x01(\rR\tlaneCount\x12\x1f\n" +
 	"\vgossip_addr\x18\f \x01(\tR\n" +
-	"gossipAddr\"\xc3\x05\n" +
+	"gossipAddr\"\xea\x05\n" +
 	"\aJobSpec\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x1d\n" +
 	"\n" +
@@ -1918,7 +1968,8 @@ const file_ringtrain_proto_rawDesc = "" +
 	"\x10fixed_point_bits\x18\x11 \x01(\rR\x0efixedPointBits\x12\x14\n" +
 	"\x05trace\x18\x12 \x01(\bR\x05trace\x12!\n" +
 	"\fglobal_batch\x18\x13 \x01(\rR\vglobalBatch\x12)\n" +
-	"\x10checkpoint_every\x18\x14 \x01(\x04R\x0fcheckpointEvery\"6\n" +
+	"\x10checkpoint_every\x18\x14 \x01(\x04R\x0fcheckpointEvery\x12%\n" +
+	"\x0eskip_nonfinite\x18\x15 \x01(\bR\rskipNonfinite\"6\n" +
 	"\x04Stop\x12\x16\n" +
 	"\x06reason\x18\x01 \x01(\tR\x06reason\x12\x16\n" +
 	"\x06failed\x18\x02 \x01(\bR\x06failed\"c\n" +
@@ -1971,7 +2022,7 @@ const file_ringtrain_proto_rawDesc = "" +
 	"checkpoint\x18\v \x01(\bR\n" +
 	"checkpoint\x12\x12\n" +
 	"\x04base\x18\f \x01(\bR\x04base\x12(\n" +
-	"\x10fixed_point_bits\x18\r \x01(\rR\x0efixedPointBits\"\xbe\x04\n" +
+	"\x10fixed_point_bits\x18\r \x01(\rR\x0efixedPointBits\"\x95\x05\n" +
 	"\fWorkerReport\x12\x12\n" +
 	"\x04rank\x18\x01 \x01(\x05R\x04rank\x12\x1b\n" +
 	"\tworker_id\x18\x02 \x01(\tR\bworkerId\x12\x12\n" +
@@ -1996,7 +2047,10 @@ const file_ringtrain_proto_rawDesc = "" +
 	"generation\x122\n" +
 	"\x06status\x18\x11 \x01(\x0e2\x1a.ringtrain.v1.ReportStatusR\x06status\x12\x18\n" +
 	"\aapplied\x18\x12 \x01(\x04R\aapplied\x12\x18\n" +
-	"\aleaving\x18\x13 \x01(\bR\aleaving\"\v\n" +
+	"\aleaving\x18\x13 \x01(\bR\aleaving\x12\x14\n" +
+	"\x05fatal\x18\x14 \x01(\bR\x05fatal\x12\x18\n" +
+	"\askipped\x18\x15 \x01(\bR\askipped\x12%\n" +
+	"\x0enonfinite_here\x18\x16 \x01(\bR\rnonfiniteHere\"\v\n" +
 	"\tReportAck\"\x83\x01\n" +
 	"\n" +
 	"TraceChunk\x12\x15\n" +
@@ -2010,7 +2064,7 @@ const file_ringtrain_proto_rawDesc = "" +
 	"\x04step\x18\x02 \x01(\x04R\x04step\x12\x19\n" +
 	"\bstart_ns\x18\x03 \x01(\x03R\astartNs\x12\x15\n" +
 	"\x06dur_ns\x18\x04 \x01(\x03R\x05durNs\"\v\n" +
-	"\tUploadAck\"\xca\x01\n" +
+	"\tUploadAck\"\xe2\x01\n" +
 	"\tRingFrame\x12)\n" +
 	"\x05hello\x18\x01 \x01(\v2\x13.ringtrain.v1.HelloR\x05hello\x12\x12\n" +
 	"\x04step\x18\x02 \x01(\x04R\x04step\x12\x10\n" +
@@ -2019,7 +2073,8 @@ const file_ringtrain_proto_rawDesc = "" +
 	"\x04data\x18\x05 \x01(\fR\x04data\x12\x14\n" +
 	"\x05abort\x18\x06 \x01(\tR\x05abort\x12\x16\n" +
 	"\x06origin\x18\a \x01(\x05R\x06origin\x12\x12\n" +
-	"\x04kind\x18\b \x01(\rR\x04kind\"[\n" +
+	"\x04kind\x18\b \x01(\rR\x04kind\x12\x16\n" +
+	"\x06crc32c\x18\t \x01(\aR\x06crc32c\"[\n" +
 	"\x05Hello\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x1e\n" +
 	"\n" +

@@ -6,6 +6,7 @@
 //	coordinator -workers 8 -listen :7070     wait for 8 remote workers
 //	coordinator predict -checkpoint FILE     evaluate a checkpoint, show predictions
 //	coordinator worker -coordinator ADDR     run a worker (as cmd/worker does)
+//	coordinator certs -out DIR               write development TLS credentials
 package main
 
 import (
@@ -22,6 +23,8 @@ func main() {
 			os.Exit(cli.Predict(args[1:]))
 		case "worker":
 			os.Exit(cli.Worker(args[1:]))
+		case "certs":
+			os.Exit(cli.Certs(args[1:]))
 		}
 	}
 	os.Exit(cli.Coordinator(args))

@@ -51,6 +51,9 @@ func coordinatorFlags(cfg *coordinator.Config) (fs *flag.FlagSet, level *string)
 	fs.BoolVar(&cfg.Deterministic, "deterministic", false, "bit-identical weights whatever the number of workers (exact fixed-point gradient sums)")
 	fs.IntVar(&cfg.MicroBatch, "micro-batch", 0, "deterministic mode's micro-batch (0: derived from the global batch alone)")
 	fs.IntVar(&cfg.FixedPointBits, "fixed-point-bits", 0, "deterministic mode's initial fractional bits (0: 40)")
+	fs.StringVar(&cfg.NonFinite, "nonfinite", cfg.NonFinite, "on a NaN or ±Inf gradient: stop (fail naming the worker and its samples) or skip (skip the update everywhere, count it)")
+	fs.IntVar(&cfg.RingFailures, "ring-failures", cfg.RingFailures, "rings in a row that may fail before completing a step before the job gives up")
+	securityFlags(fs, &cfg.Security, &cfg.HealthListen)
 	level = fs.String("log-level", "info", "debug, info, warn or error")
 	return fs, level
 }
@@ -60,7 +63,7 @@ func coordinatorFlags(cfg *coordinator.Config) (fs *flag.FlagSet, level *string)
 func Coordinator(args []string) int {
 	cfg := coordinator.DefaultConfig()
 	fs, level := coordinatorFlags(&cfg)
-	fs.Usage = usage(fs, "coordinator [flags]\n       coordinator predict [flags]\n       coordinator worker [flags]")
+	fs.Usage = usage(fs, "coordinator [flags]\n       coordinator predict [flags]\n       coordinator worker [flags]\n       coordinator certs [flags]")
 	if err := parse(fs, args); err != nil {
 		if err == flag.ErrHelp {
 			return 0

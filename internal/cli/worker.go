@@ -28,6 +28,7 @@ func workerFlags(cfg *worker.Config) (fs *flag.FlagSet, join, level *string) {
 	fs.StringVar(&cfg.Advertise, "advertise", "", "address other workers dial to reach this one (default: the listen address, or this machine's address toward the coordinator)")
 	fs.StringVar(&cfg.ID, "id", cfg.ID, "unique name of this worker in the job")
 	fs.DurationVar(&cfg.JoinTimeout, "join-timeout", cfg.JoinTimeout, "how long to wait for the coordinator and for the ring to form")
+	securityFlags(fs, &cfg.Security, &cfg.HealthListen)
 	level = fs.String("log-level", "info", "debug, info, warn or error")
 	return fs, join, level
 }

@@ -16,6 +16,7 @@ import (
 
 	"ringtrain/internal/membership"
 	"ringtrain/internal/metrics"
+	"ringtrain/internal/rpc"
 )
 
 // DefaultPort is the coordinator's gRPC port when it waits for remote
@@ -102,6 +103,14 @@ type Config struct {
 	Deterministic  bool
 	MicroBatch     int
 	FixedPointBits int
+	// NonFinite is what a step whose gradient is NaN or ±Inf on any worker
+	// does: NonFiniteStop (the default) fails the job naming the worker
+	// and its samples; NonFiniteSkip skips the update on every replica,
+	// logs it and counts it.
+	NonFinite string
+	// RingFailures is how many rings in a row may fail before completing a
+	// step before the job gives up, listing their causes (default 3).
+	RingFailures int
 	// WorkerCommand starts one local worker; the coordinator appends
 	// -coordinator, -listen and -id. Empty means this executable's worker
 	// subcommand.
@@ -109,6 +118,12 @@ type Config struct {
 	// WorkerLog receives the local workers' output, each line prefixed with
 	// the worker's name; nil means standard error.
 	WorkerLog io.Writer
+	// Security holds the job's credentials: mutual TLS, the token every
+	// worker must present, the gossip key. The zero value is insecure.
+	Security rpc.Security
+	// HealthListen, when set, also serves the gRPC health service there,
+	// in plaintext (Kubernetes probes cannot speak mutual TLS).
+	HealthListen string
 	// MetricsListen is where /metrics is served (default: 127.0.0.1 at a
 	// free port with local workers, :9090 otherwise; "-" disables).
 	MetricsListen string
@@ -136,6 +151,8 @@ func DefaultConfig() Config {
 		MinWorkers:       1,
 		CheckpointKeep:   3,
 		AllreduceTimeout: 30 * time.Second,
+		NonFinite:        NonFiniteStop,
+		RingFailures:     3,
 		Progress:         os.Stderr,
 		Logger:           slog.Default(),
 	}
@@ -174,11 +191,21 @@ func (c Config) Validate() error {
 		return fmt.Errorf("coordinator: checkpoint interval %d and count kept %d out of range", c.CheckpointEvery, c.CheckpointKeep)
 	case c.MicroBatch < 0 || c.FixedPointBits < 0 || c.FixedPointBits > 62:
 		return fmt.Errorf("coordinator: micro-batch %d and fixed-point bits %d out of range", c.MicroBatch, c.FixedPointBits)
+	case c.NonFinite != NonFiniteStop && c.NonFinite != NonFiniteSkip:
+		return fmt.Errorf("coordinator: non-finite policy %q: want %q or %q", c.NonFinite, NonFiniteStop, NonFiniteSkip)
+	case c.RingFailures < 1:
+		return fmt.Errorf("coordinator: ring failure budget %d must be at least 1", c.RingFailures)
 	case c.Deterministic && c.microBatch() > 0 && c.Batch%c.microBatch() != 0:
 		return fmt.Errorf("coordinator: the micro-batch of %d samples does not divide the per-worker batch of %d", c.microBatch(), c.Batch)
 	}
 	return nil
 }
+
+// The non-finite gradient policies (Config.NonFinite).
+const (
+	NonFiniteStop = "stop"
+	NonFiniteSkip = "skip"
+)
 
 // DefaultMicroBatch is the micro-batch size deterministic mode uses for a
 // global batch unless told otherwise: the largest size that divides the

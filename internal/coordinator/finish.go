@@ -46,6 +46,9 @@ type Summary struct {
 	RecoverySeconds   []float64          `json:"recovery_seconds"`
 	WorkerSteps       map[string]uint64  `json:"worker_steps"`
 	Checkpoints       []string           `json:"checkpoints,omitempty"`
+	// SkippedSteps counts the steps no replica applied because a gradient
+	// was not finite (Config.NonFinite skip).
+	SkippedSteps uint64 `json:"skipped_steps"`
 	// WeightsSHA256 hashes the final parameters as little-endian float64 in
 	// the model's canonical order.
 	WeightsSHA256 string  `json:"weights_sha256"`
@@ -112,7 +115,7 @@ func (c *coordinator) finish(s *supervisor) (*Summary, error) {
 		Deterministic: c.job.Deterministic, MicroBatch: int(c.job.MicroBatch),
 		FixedPointBits: s.fixedPointBits, FixedPointRescales: s.rescales,
 		Rings: int(s.genSeq), MembershipChanges: s.changes, Rollbacks: s.rollbacks, RecoverySeconds: s.recoveries,
-		WorkerSteps: s.workerSteps, Checkpoints: s.checkpoints,
+		WorkerSteps: s.workerSteps, Checkpoints: s.checkpoints, SkippedSteps: s.skipped,
 	}
 	if s.timedN > 0 {
 		sum.StepMillis = StepMillis{Compute: s.timing.Compute / s.timedN, Allreduce: s.timing.Allreduce / s.timedN, Optimizer: s.timing.Optimizer / s.timedN}

@@ -37,21 +37,32 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	if err := cfg.Security.Load(); err != nil {
+		return nil, err
+	}
 	c, err := newCoordinator(cfg)
 	if err != nil {
 		return nil, err
 	}
+	c.log.Info("security", "mode", cfg.Security.Describe())
 	lis := cfg.Listener
 	if lis == nil {
 		if lis, err = net.Listen("tcp", cfg.listenAddr()); err != nil {
 			return nil, fmt.Errorf("coordinator: listen: %w", err)
 		}
 	}
-	srv := grpc.NewServer(rpc.ServerOptions()...)
+	srv := grpc.NewServer(c.cfg.Security.ServerOptions()...)
 	pb.RegisterCoordinatorServer(srv, &service{c: c})
 	c.health = health.NewServer()
 	healthpb.RegisterHealthServer(srv, c.health)
 	defer c.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
+	if cfg.HealthListen != "" {
+		stop, err := rpc.ServeHealth(cfg.HealthListen, c.health)
+		if err != nil {
+			return nil, fmt.Errorf("coordinator: %w", err)
+		}
+		defer stop()
+	}
 	if addr := cfg.metricsAddr(); addr != "" {
 		ms, err := metrics.Serve(addr, c.metrics.Registry)
 		if err != nil {
@@ -71,7 +82,8 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	c.addr = lis.Addr().String()
 	c.node, err = membership.Start(membership.Config{Name: "coordinator-" + c.job.JobId, Bind: cfg.gossipAddr(),
 		Advertise: cfg.GossipAdvertise, ProbeInterval: cfg.ProbeInterval, ProbeTimeout: cfg.ProbeTimeout,
-		Meta: membership.Meta{Role: membership.Coordinator}, Logger: c.log})
+		SecretKey: cfg.Security.GossipKeyBytes(),
+		Meta:      membership.Meta{Role: membership.Coordinator}, Logger: c.log})
 	if err != nil {
 		return nil, fmt.Errorf("coordinator: %w", err)
 	}
@@ -201,7 +213,7 @@ func newCoordinator(cfg Config) (*coordinator, error) {
 		MaxSteps: steps, PerWorkerBatch: uint32(cfg.Batch), WorldSize: uint32(world), StepsPerEpoch: uint64(spe),
 		GlobalBatch: uint32(global), BaseLearningRate: base, PeakLearningRate: peak, WarmupSteps: warmup,
 		HashEvery: uint32(cfg.HashEvery), AllreduceTimeoutMs: uint32(cfg.AllreduceTimeout.Milliseconds()),
-		SegmentBytes: uint32(cfg.SegmentBytes), Trace: cfg.Trace != "",
+		SegmentBytes: uint32(cfg.SegmentBytes), Trace: cfg.Trace != "", SkipNonfinite: cfg.NonFinite == NonFiniteSkip,
 	}
 	if cfg.CheckpointDir != "" {
 		job.CheckpointEvery = uint64(cfg.CheckpointEvery)

@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -22,7 +23,11 @@ import (
 	"ringtrain/internal/worker"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// memberlist.Shutdown does not wait for a probe in flight to end; that
+// goroutine finishes on its own.
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m, goleak.IgnoreAnyFunction("github.com/hashicorp/memberlist.(*Memberlist).triggerFunc"))
+}
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
@@ -44,6 +49,13 @@ func testConfig(t *testing.T, n int) Config {
 // returns the coordinator's result and the workers' errors.
 func runJob(t *testing.T, cfg Config, workerIDs ...string) (*Summary, error, []error) {
 	t.Helper()
+	return runJobWith(t, cfg, nil, workerIDs...)
+}
+
+// runJobWith is runJob with a function that adjusts each worker's
+// configuration.
+func runJobWith(t *testing.T, cfg Config, adjust func(*worker.Config), workerIDs ...string) (*Summary, error, []error) {
+	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -61,6 +73,9 @@ func runJob(t *testing.T, cfg Config, workerIDs ...string) (*Summary, error, []e
 			wc.Coordinator, wc.Listen, wc.ID, wc.Logger = lis.Addr().String(), "127.0.0.1:0", id, quiet
 			wc.GossipListen, wc.MetricsListen = "127.0.0.1:0", "127.0.0.1:0"
 			wc.JoinTimeout = time.Minute
+			if adjust != nil {
+				adjust(&wc)
+			}
 			errs[i] = worker.Run(ctx, wc)
 		}()
 	}
@@ -290,4 +305,68 @@ type firstWrite struct {
 func (f *firstWrite) Write(b []byte) (int, error) {
 	f.once.Do(func() { close(f.ch) })
 	return len(b), nil
+}
+
+// TestNonFiniteGradientPolicy diverges a job on purpose (learning rate
+// 1e300: the weights overflow after a step or two). Under the stop policy
+// the job fails naming the step and the workers; under the skip policy it
+// completes and counts the steps no replica applied.
+func TestNonFiniteGradientPolicy(t *testing.T) {
+	for _, policy := range []string{NonFiniteStop, NonFiniteSkip} {
+		t.Run(policy, func(t *testing.T) {
+			cfg := testConfig(t, 2)
+			cfg.MaxSteps, cfg.LR, cfg.NonFinite = 12, 1e300, policy
+			sum, err, werrs := runJob(t, cfg, workerIDs(2)...)
+			if policy == NonFiniteStop {
+				// Which batches overflow depends on the data (a dead ReLU
+				// layer gives a zero, finite, gradient): at least one.
+				named := regexp.MustCompile(`gradient of step \d+ was not finite \(NaN or ±Inf\) on w-\d(, w-\d)*;`)
+				if err == nil || !named.MatchString(err.Error()) {
+					t.Fatalf("got %v, want the job to fail naming the step and the workers", err)
+				}
+				for i, e := range werrs {
+					if e == nil || !strings.Contains(e.Error(), "not finite") {
+						t.Fatalf("worker %d: %v, want the coordinator's reason", i, e)
+					}
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if sum.SkippedSteps == 0 || sum.SkippedSteps >= 12 {
+				t.Fatalf("%d steps skipped of 12, want some but not all", sum.SkippedSteps)
+			}
+		})
+	}
+}
+
+// TestRingFailureBudget gives one worker an address nobody listens on: every
+// ring fails before its first step, and after three the job gives up,
+// listing each ring's cause.
+func TestRingFailureBudget(t *testing.T) {
+	const deadAddr = "127.0.0.1:1" // a privileged port nobody listens on here
+	cfg := testConfig(t, 2)
+	cfg.MaxSteps = 10
+	start := time.Now()
+	_, err, _ := runJobWith(t, cfg, func(wc *worker.Config) {
+		if wc.ID == "w-1" {
+			wc.Advertise = deadAddr
+		}
+	}, workerIDs(2)...)
+	if err == nil || !strings.Contains(err.Error(), "3 rings in a row failed before completing a step") {
+		t.Fatalf("got %v, want the failure budget spent", err)
+	}
+	for _, ring := range []string{"ring 1: ", "ring 2: ", "ring 3: "} {
+		if !strings.Contains(err.Error(), ring) {
+			t.Fatalf("%v does not list %q's cause", err, ring)
+		}
+	}
+	if !strings.Contains(err.Error(), deadAddr) {
+		t.Fatalf("%v does not name the unreachable address %s", err, deadAddr)
+	}
+	if d := time.Since(start); d > 30*time.Second {
+		t.Fatalf("giving up took %v", d)
+	}
+	t.Log(err)
 }

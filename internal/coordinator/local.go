@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+
+	"ringtrain/internal/rpc"
 	"runtime"
 	"strconv"
 	"sync"
@@ -57,7 +59,7 @@ func startLocalWorkers(cfg Config, addr, gossip string, events chan<- event, log
 			args = append(args, "-probe-timeout", cfg.ProbeTimeout.String())
 		}
 		cmd := exec.Command(command[0], args...)
-		cmd.Env = os.Environ()
+		cmd.Env = append(os.Environ(), securityEnv(cfg.Security)...)
 		if os.Getenv("GOMAXPROCS") == "" {
 			cmd.Env = append(cmd.Env, "GOMAXPROCS="+strconv.Itoa(procsEach))
 		}
@@ -136,4 +138,17 @@ func (p *prefixWriter) Write(b []byte) (int, error) {
 		p.buf = p.buf[i+1:]
 	}
 	return len(b), nil
+}
+
+// securityEnv passes the coordinator's credentials to local workers through
+// their environment (not their command line, which any user can read).
+func securityEnv(s rpc.Security) []string {
+	var env []string
+	for name, v := range map[string]string{"TLS_CERT": s.CertFile, "TLS_KEY": s.KeyFile, "TLS_CA": s.CAFile,
+		"TLS_SERVER_NAME": s.ServerName, "TOKEN": s.Token, "GOSSIP_KEY": s.GossipKey} {
+		if v != "" {
+			env = append(env, "RINGTRAIN_"+name+"="+v)
+		}
+	}
+	return env
 }

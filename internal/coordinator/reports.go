@@ -46,10 +46,18 @@ func (c *coordinator) report(s *supervisor, r *pb.WorkerReport) error {
 			return fmt.Errorf("coordinator: %v reports %d steps applied of %d", m, r.Applied, c.job.MaxSteps)
 		}
 		ring.outcomes[m] = r
+		if r.Fatal {
+			if ring.nonFinite == nil {
+				ring.nonFinite = &nonFiniteStep{step: r.Step}
+			}
+			if r.NonfiniteHere {
+				ring.nonFinite.workers = append(ring.nonFinite.workers, m.id)
+			}
+		}
 		if r.Status == pb.ReportStatus_FAILED && !ring.failing {
 			c.log.Warn("ring failed", "ring", ring.id, "worker", m.id, "err", r.Error)
 			c.change(s, MembershipChange{Kind: "ring-failed", Worker: m.id, Ring: ring.id, Step: r.Applied, Cause: r.Error})
-			ring.failing, ring.failedAt = true, time.Now()
+			ring.failing, ring.failedAt, ring.cause = true, time.Now(), fmt.Sprintf("%s: %s", m.id, r.Error)
 			ring.deadline = time.After(ringEndTimeout)
 			abort := &pb.Instruction{Kind: &pb.Instruction_Abort{Abort: &pb.Abort{Generation: ring.id, Reason: r.Error}}}
 			for _, o := range ring.members {
@@ -66,6 +74,9 @@ func (c *coordinator) report(s *supervisor, r *pb.WorkerReport) error {
 	}
 	if r.Step >= c.job.MaxSteps || r.Step < ring.start {
 		return fmt.Errorf("coordinator: %v reports step %d outside ring %d's steps %d to %d", m, r.Step, ring.id, ring.start, c.job.MaxSteps)
+	}
+	if r.NonfiniteHere {
+		c.log.Warn("non-finite gradient on this worker's batch; every replica skipped the step", "worker", m.id, "step", r.Step)
 	}
 	if r.Rank == 0 {
 		c.stepDone(s, r)
@@ -93,9 +104,15 @@ func (c *coordinator) stepDone(s *supervisor, r *pb.WorkerReport) {
 		ring.recovering = false
 		c.log.Info("recovered", "ring", ring.id, "seconds", d)
 	}
-	s.losses[r.Step], s.lastLoss = r.Loss, r.Loss
+	ring.stepped, s.reported = true, r.Step+1
 	c.metrics.Steps.Inc()
-	c.metrics.Loss.Set(r.Loss)
+	if r.Skipped {
+		s.skipped++
+		c.metrics.SkippedSteps.Inc()
+	} else {
+		s.losses[r.Step], s.lastLoss = r.Loss, r.Loss
+		c.metrics.Loss.Set(r.Loss)
+	}
 	c.metrics.SamplesPerSecond.Set(s.progress.rate(r.Step))
 	epoch := int(r.Step / c.job.StepsPerEpoch)
 	s.epochs[epoch].WallSeconds = time.Duration(r.ElapsedNs).Seconds()

@@ -76,6 +76,28 @@ type ring struct {
 	// step is reported.
 	recovering   bool
 	recoveryFrom time.Time
+	// cause is why the ring failed, as first reported; stepped whether
+	// it completed a step; nonFinite the error of a step whose gradient
+	// was not finite under the stop policy, naming its workers.
+	cause     string
+	stepped   bool
+	nonFinite *nonFiniteStep
+}
+
+// nonFiniteStep is a step that stopped the job: its gradient was NaN or
+// ±Inf on the workers named.
+type nonFiniteStep struct {
+	step    uint64
+	workers []string
+}
+
+func (e *nonFiniteStep) Error() string {
+	who := "a worker"
+	if len(e.workers) > 0 {
+		who = strings.Join(slices.Sorted(slices.Values(e.workers)), ", ")
+	}
+	return fmt.Sprintf("coordinator: the gradient of step %d was not finite (NaN or ±Inf) on %s; each worker's log names the sample ids of its batch "+
+		"(a diverging learning rate or corrupt data are the usual causes; -nonfinite skip skips such steps instead)", e.step, who)
 }
 
 // supervisor is the state the supervise loop keeps.
@@ -120,6 +142,13 @@ type supervisor struct {
 	checkpoints              []string
 	// shuttingDown is set once a shutdown asked the ring to pause.
 	shuttingDown bool
+	// reported is the number of steps rank 0 reported done (skipped ones
+	// included); skipped counts the steps skipped for a non-finite
+	// gradient.
+	reported, skipped uint64
+	// fruitless lists the causes of the rings in a row that failed before
+	// completing a step.
+	fruitless []string
 }
 
 // hashRound collects the replicas' weight hashes of one step.
@@ -138,6 +167,7 @@ func (c *coordinator) supervise(ctx context.Context) (*Summary, error) {
 		losses:         make([]float64, c.job.MaxSteps),
 		epochs:         make([]EpochMetrics, c.epochs()),
 		committed:      c.startStep,
+		reported:       c.startStep,
 		workerSteps:    map[string]uint64{},
 	}
 	for i := range s.losses {
@@ -276,9 +306,9 @@ func (c *coordinator) memberLost(s *supervisor, m *member, cause error) error {
 	c.registry.remove(m)
 	r.gone[m] = cause
 	c.log.Warn("lost a ring member", "worker", m.id, "rank", m.rank, "err", cause)
-	c.change(s, MembershipChange{Kind: "lost", Worker: m.id, Ring: r.id, Step: s.lastReportedStep(), Cause: cause.Error()})
+	c.change(s, MembershipChange{Kind: "lost", Worker: m.id, Ring: r.id, Step: s.reported, Cause: cause.Error()})
 	if !r.failing {
-		r.failing, r.failedAt = true, time.Now()
+		r.failing, r.failedAt, r.cause = true, time.Now(), fmt.Sprintf("lost %s: %v", m.id, cause)
 		r.deadline = time.After(ringEndTimeout)
 		abort := &pb.Instruction{Kind: &pb.Instruction_Abort{Abort: &pb.Abort{Generation: r.id, Reason: fmt.Sprintf("lost %v: %v", m, cause)}}}
 		for _, o := range r.members {
@@ -288,16 +318,6 @@ func (c *coordinator) memberLost(s *supervisor, m *member, cause error) error {
 		}
 	}
 	return nil
-}
-
-// lastReportedStep is the newest step rank 0 reported.
-func (s *supervisor) lastReportedStep() uint64 {
-	for i := len(s.losses) - 1; i >= 0; i-- {
-		if !math.IsNaN(s.losses[i]) {
-			return uint64(i) + 1
-		}
-	}
-	return 0
 }
 
 // requestPause asks the ring's members to pause at a common step boundary.
@@ -493,7 +513,10 @@ func (c *coordinator) endRing(s *supervisor) error {
 		committed = st.Header.Step
 		c.states.set(s.genSeq+1, st)
 	}
-	if r.failing && committed < s.lastReportedStep() {
+	if r.nonFinite != nil {
+		return r.nonFinite
+	}
+	if r.failing && committed < s.reported {
 		s.rollbacks++
 		c.metrics.Rollbacks.Inc()
 	}
@@ -504,6 +527,9 @@ func (c *coordinator) endRing(s *supervisor) error {
 	}
 	c.log.Info("ring ended", "ring", r.id, "failed", r.failing, "committed", committed, "survivors", len(survivors))
 	s.committed, s.last = committed, r
+	if err := s.countFruitless(r, c.cfg.RingFailures); err != nil {
+		return err
+	}
 	if s.shuttingDown {
 		return ErrShutdown
 	}
@@ -511,6 +537,7 @@ func (c *coordinator) endRing(s *supervisor) error {
 	for i := committed; i < uint64(len(s.losses)); i++ {
 		s.losses[i] = math.NaN()
 	}
+	s.reported = min(s.reported, committed)
 	candidates := survivors
 	for _, m := range c.registry.all() {
 		if !slices.Contains(candidates, m) && !m.ended.Load() {
@@ -573,4 +600,21 @@ func (c *coordinator) shutdownNow(s *supervisor) error {
 	}
 	c.log.Info("shut down", "step", step)
 	return fmt.Errorf("%w: at step %d, no checkpoint", ErrShutdown, step)
+}
+
+// countFruitless keeps count of the rings in a row that failed before
+// completing a step, and gives up once budget of them did: the same fault
+// (an unreachable peer, a misconfigured address) would fail the next one
+// too.
+func (s *supervisor) countFruitless(r *ring, budget int) error {
+	if !r.failing || r.stepped {
+		s.fruitless = nil
+		return nil
+	}
+	s.fruitless = append(s.fruitless, fmt.Sprintf("ring %d: %s", r.id, r.cause))
+	if len(s.fruitless) < budget {
+		return nil
+	}
+	return fmt.Errorf("coordinator: %d rings in a row failed before completing a step:\n  %s",
+		len(s.fruitless), strings.Join(s.fruitless, "\n  "))
 }

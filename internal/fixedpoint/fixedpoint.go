@@ -54,8 +54,9 @@ type Accumulator struct {
 	limit float64 // Limit(m) as a float
 	// Sum holds the running sums.
 	Sum []int64
-	// Overflows counts values that could not be converted.
-	Overflows int64
+	// Overflows counts finite values out of range, NonFinite the NaN and
+	// infinite ones; neither is added.
+	Overflows, NonFinite int64
 }
 
 // NewAccumulator returns an accumulator for vectors of n values with the
@@ -69,7 +70,7 @@ func NewAccumulator(n, fracBits, m int) *Accumulator {
 // Reset zeroes the sums and the overflow count and sets the resolution.
 func (a *Accumulator) Reset(fracBits, m int) {
 	clear(a.Sum)
-	a.Overflows = 0
+	a.Overflows, a.NonFinite = 0, 0
 	a.bits = fracBits
 	a.scale = math.Ldexp(1, fracBits)
 	a.limit = float64(Limit(m))
@@ -78,14 +79,19 @@ func (a *Accumulator) Reset(fracBits, m int) {
 // Bits is the accumulator's number of fractional bits.
 func (a *Accumulator) Bits() int { return a.bits }
 
-// Add converts g and adds it to Sum[off:off+len(g)]. Values out of range,
-// NaN or infinite are counted in Overflows and not added.
+// Add converts g and adds it to Sum[off:off+len(g)]. Values out of range
+// are counted in Overflows, NaN and infinite ones in NonFinite; neither is
+// added.
 func (a *Accumulator) Add(off int, g []float64) {
 	sum := a.Sum[off : off+len(g)]
 	for i, x := range g {
 		y := x * a.scale
 		if !(math.Abs(y) < a.limit) { // also catches NaN
-			a.Overflows++
+			if math.IsNaN(x) || math.IsInf(x, 0) {
+				a.NonFinite++
+			} else {
+				a.Overflows++
+			}
 			continue
 		}
 		sum[i] += round(y)

@@ -31,6 +31,7 @@ type Coordinator struct {
 	Rollbacks         prometheus.Counter
 	MembershipChanges *prometheus.CounterVec
 	RecoverySeconds   prometheus.Histogram
+	SkippedSteps      prometheus.Counter
 }
 
 // NewCoordinator registers the coordinator's metrics in a new registry.
@@ -49,6 +50,7 @@ func NewCoordinator() *Coordinator {
 			"kind"),
 		RecoverySeconds: f.histogram("ringtrain_recovery_seconds", "Time from a ring's failure to the next completed step.",
 			prometheus.ExponentialBuckets(0.05, 2, 10)),
+		SkippedSteps: f.counter("ringtrain_skipped_steps_total", "Steps no replica applied because a gradient was not finite (-nonfinite skip)."),
 	}
 }
 
@@ -62,6 +64,8 @@ type Worker struct {
 	AllreduceBytes   prometheus.Counter
 	RingSize         prometheus.Gauge
 	Rollbacks        prometheus.Counter
+	SkippedSteps     prometheus.Counter
+	NonFiniteBatches prometheus.Counter
 }
 
 // NewWorker registers a worker's metrics in a new registry.
@@ -78,6 +82,9 @@ func NewWorker() *Worker {
 		AllreduceBytes: f.counter("ringtrain_allreduce_bytes_total", "Bytes of gradient vectors all-reduced (the vector's size, per collective)."),
 		RingSize:       f.gauge("ringtrain_membership_size", "Workers in this worker's current ring."),
 		Rollbacks:      f.counter("ringtrain_rollbacks_total", "Steps this worker undid after a ring failed."),
+		SkippedSteps:   f.counter("ringtrain_skipped_steps_total", "Steps no replica applied because a gradient was not finite (-nonfinite skip)."),
+		NonFiniteBatches: f.counter("ringtrain_nonfinite_batches_total",
+			"Steps whose gradient was not finite (NaN or ±Inf) on this worker's own batch."),
 	}
 }
 

@@ -1,8 +1,10 @@
 package ringrpc
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 
 	"google.golang.org/grpc/encoding"
 	"google.golang.org/grpc/mem"
@@ -37,7 +39,20 @@ type wireFrame struct {
 	origin            int32
 	abort             string
 	data              [][]byte // sent: copied at Marshal; received: views into held
+	crc               uint32   // received: the CRC-32C the sender computed
 	held              mem.BufferSlice
+}
+
+// castagnoli is the CRC-32C table; the hardware computes it.
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// checksum is the CRC-32C of data's parts.
+func checksum(data [][]byte) uint32 {
+	var c uint32
+	for _, p := range data {
+		c = crc32.Update(c, castagnoli, p)
+	}
+	return c
 }
 
 // release frees the receive buffers the frame's data points into.
@@ -59,6 +74,7 @@ const (
 	fieldAbort  = 6
 	fieldOrigin = 7
 	fieldKind   = 8
+	fieldCRC    = 9
 )
 
 type frameCodec struct{ next encoding.CodecV2 }
@@ -99,14 +115,18 @@ func (c frameCodec) Marshal(v any) (mem.BufferSlice, error) {
 	if n == 0 {
 		return mem.BufferSlice{mem.SliceBuffer(h)}, nil
 	}
+	buf := rpc.Pool.Get(n)
+	off := 0
+	var crc uint32
+	for _, p := range f.data {
+		off += copy((*buf)[off:], p)
+		crc = crc32.Update(crc, castagnoli, p)
+	}
+	h = protowire.AppendTag(h, fieldCRC, protowire.Fixed32Type)
+	h = protowire.AppendFixed32(h, crc)
 	// Data goes last, so that a receiver finds the header before it.
 	h = protowire.AppendTag(h, fieldData, protowire.BytesType)
 	h = protowire.AppendVarint(h, uint64(n))
-	buf := rpc.Pool.Get(n)
-	off := 0
-	for _, p := range f.data {
-		off += copy((*buf)[off:], p)
-	}
 	return mem.BufferSlice{mem.SliceBuffer(h), mem.NewBuffer(buf, rpc.Pool)}, nil
 }
 
@@ -166,8 +186,12 @@ func (c frameCodec) Unmarshal(data mem.BufferSlice, v any) error {
 				return err
 			}
 		case typ == protowire.Fixed32Type:
-			if _, err := cur.take(4); err != nil {
+			parts, err := cur.take(4)
+			if err != nil {
 				return err
+			}
+			if num == fieldCRC {
+				f.crc = binary.LittleEndian.Uint32(join(parts))
 			}
 		default:
 			return fmt.Errorf("ringrpc: frame field %d has wire type %d", num, typ)

@@ -37,11 +37,12 @@ func TestFrameCodecIsProtobuf(t *testing.T) {
 	if err := proto.Unmarshal(enc.Materialize(), &m); err != nil {
 		t.Fatal(err)
 	}
-	if m.Step != 7 || m.Seq != 3 || m.Length != 100 || m.Kind != 1 || m.Origin != -2 || m.Abort != "why" || !bytes.Equal(m.Data, data) {
+	if m.Step != 7 || m.Seq != 3 || m.Length != 100 || m.Kind != 1 || m.Origin != -2 || m.Abort != "why" || !bytes.Equal(m.Data, data) ||
+		m.Crc32C != checksum([][]byte{data}) {
 		t.Fatalf("protobuf read %+v", &m)
 	}
 	std, err := proto.Marshal(&pb.RingFrame{Step: 9, Seq: 4, Length: 5, Data: data, Abort: "x", Origin: 3, Kind: 1,
-		Hello: &pb.Hello{JobId: "j", Generation: 2, FromRank: 1}})
+		Hello: &pb.Hello{JobId: "j", Generation: 2, FromRank: 1}, Crc32C: checksum([][]byte{data})})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +52,7 @@ func TestFrameCodecIsProtobuf(t *testing.T) {
 			t.Fatalf("buffers of %d: %v", size, err)
 		}
 		if g.step != 9 || g.seq != 4 || g.length != 5 || g.abort != "x" || g.origin != 3 || g.kind != 1 ||
-			g.hello.GetJobId() != "j" || !bytes.Equal(join(g.data), data) {
+			g.hello.GetJobId() != "j" || !bytes.Equal(join(g.data), data) || g.crc != checksum(g.data) {
 			t.Fatalf("buffers of %d: decoded %+v", size, g)
 		}
 		g.release()

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -73,13 +74,9 @@ func Connect(ctx context.Context, svc *Service, cfg Config) (*Transport, error) 
 	// The stream outlives ctx, which only bounds the setup.
 	stop := context.AfterFunc(ctx, cancel)
 	defer stop()
-	t.out, err = pb.NewRingClient(conn).Pass(streamCtx, grpc.WaitForReady(true))
-	if err == nil {
-		err = t.out.Send(&pb.RingFrame{Hello: &pb.Hello{JobId: cfg.JobID, Generation: cfg.Generation, FromRank: int32(cfg.Rank)}})
-	}
-	if err != nil {
+	if err := t.open(ctx, streamCtx); err != nil {
 		t.Close()
-		return nil, fmt.Errorf("ringrpc: open stream to %v: %w", t.right, orCtx(ctx, err))
+		return nil, fmt.Errorf("ringrpc: open stream to %v: %w", t.right, err)
 	}
 	t.in, err = svc.claim(ctx, slotKey{cfg.JobID, cfg.Generation}, int32(l))
 	if err != nil {
@@ -87,6 +84,38 @@ func Connect(ctx context.Context, svc *Service, cfg Config) (*Transport, error) 
 		return nil, fmt.Errorf("ringrpc: wait for the stream of %v: %w", t.left, err)
 	}
 	return t, nil
+}
+
+// connectRetries bounds the retries of a stream to the right-hand
+// neighbour whose connection fails (refused, unreachable, handshake
+// refused): every member serves the ring before it joins the job, so a
+// failure that outlasts them is a fault to report, not a start-up race.
+var connectRetries = []time.Duration{250 * time.Millisecond, 500 * time.Millisecond, time.Second}
+
+// open opens the stream to the right-hand neighbour and says hello. A
+// connection that fails is retried a few times; one still connecting is
+// waited for until ctx ends.
+func (t *Transport) open(ctx, streamCtx context.Context) error {
+	client := pb.NewRingClient(t.conn)
+	hello := &pb.RingFrame{Hello: &pb.Hello{JobId: t.cfg.JobID, Generation: t.cfg.Generation, FromRank: int32(t.cfg.Rank)}}
+	for attempt := 0; ; attempt++ {
+		out, err := client.Pass(streamCtx)
+		if err == nil {
+			t.out = out
+			return out.Send(hello)
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("%w (last attempt: %v)", ctx.Err(), err)
+		}
+		if status.Code(err) != codes.Unavailable || attempt == len(connectRetries) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w (last attempt: %v)", ctx.Err(), err)
+		case <-time.After(connectRetries[attempt]):
+		}
+	}
 }
 
 // orCtx prefers ctx's error, which says why a call was cut short.
@@ -174,6 +203,11 @@ func (t *Transport) Recv(ctx context.Context, f *allreduce.Frame) error {
 			err = errors.New("the neighbour ended its stream (it closed the ring or died)")
 		}
 		err = orCtx(ctx, err)
+		t.fail(err)
+		return err
+	}
+	if len(m.data) > 0 && checksum(m.data) != m.crc {
+		err := fmt.Errorf("frame %d of step %d failed its CRC-32C check: corrupted in transit", m.seq, m.step)
 		t.fail(err)
 		return err
 	}

@@ -127,3 +127,40 @@ func TestPassRefusesStrangers(t *testing.T) {
 		t.Fatalf("stream from the wrong rank: %v", err)
 	}
 }
+
+// TestCorruptFrameRefused sends rank 1 a frame whose data does not match
+// its CRC-32C, as a network that flips bits would: Recv refuses it.
+func TestCorruptFrameRefused(t *testing.T) {
+	svcs, addrs := startServers(t, 2)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	go svcs[0].claim(ctx, slotKey{"j", 1}, 1) // rank 0's side of the ring, unused
+	conn, err := grpc.NewClient(addrs[1], rpc.DialOptions()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	pass, err := pb.NewRingClient(conn).Pass(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pass.Send(&pb.RingFrame{Hello: &pb.Hello{JobId: "j", Generation: 1, FromRank: 0}}); err != nil {
+		t.Fatal(err)
+	}
+	tr, err := Connect(ctx, svcs[1], Config{JobID: "j", Generation: 1, Rank: 1, Addrs: addrs, DialOptions: rpc.DialOptions()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	data := make([]byte, 64)
+	good := checksum([][]byte{data})
+	data[10] ^= 4 // flipped on the way
+	if err := pass.Send(&pb.RingFrame{Step: 1, Length: 8, Data: data, Crc32C: good}); err != nil {
+		t.Fatal(err)
+	}
+	var f allreduce.Frame
+	err = tr.Recv(ctx, &f)
+	if err == nil || !strings.Contains(err.Error(), "CRC-32C") {
+		t.Fatalf("Recv of a corrupted frame: %v", err)
+	}
+}

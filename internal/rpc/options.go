@@ -3,11 +3,14 @@
 package rpc
 
 import (
+	"fmt"
+	"net"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/experimental"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
 )
 
@@ -46,7 +49,9 @@ func ServerOptions() []grpc.ServerOption {
 	}
 }
 
-// DialOptions returns the options for connecting to a ringtrain server.
+// DialOptions returns the options for connecting to a ringtrain server,
+// insecure; its first option is the transport credentials, which
+// Security.DialOptions replaces.
 func DialOptions() []grpc.DialOption {
 	return []grpc.DialOption{
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
@@ -74,4 +79,24 @@ func StopServer(srv *grpc.Server, grace time.Duration) {
 		srv.Stop()
 		<-done
 	}
+}
+
+// ServeHealth serves only the health service h at addr, in plaintext, for
+// probes that cannot present credentials; stop ends it.
+func ServeHealth(addr string, h healthpb.HealthServer) (stop func(), err error) {
+	lis, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("rpc: health listen %s: %w", addr, err)
+	}
+	srv := grpc.NewServer()
+	healthpb.RegisterHealthServer(srv, h)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		srv.Serve(lis)
+	}()
+	return func() {
+		srv.Stop()
+		<-done
+	}, nil
 }

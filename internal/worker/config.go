@@ -18,6 +18,7 @@ import (
 
 	"ringtrain/internal/membership"
 	"ringtrain/internal/metrics"
+	"ringtrain/internal/rpc"
 )
 
 // DefaultRingPort is where a worker serves its Ring service by default.
@@ -57,6 +58,12 @@ type Config struct {
 	// StopTimeout bounds the wait for the coordinator's word once the work
 	// is done (the coordinator evaluates and writes the checkpoint first).
 	StopTimeout time.Duration
+	// Security holds the worker's credentials (see rpc.Security); the zero
+	// value is insecure.
+	Security rpc.Security
+	// HealthListen, when set, also serves the gRPC health service there,
+	// in plaintext (Kubernetes probes cannot speak mutual TLS).
+	HealthListen string
 	// MetricsListen is where /metrics is served (empty: nowhere).
 	MetricsListen string
 	// Drain, when closed, makes the worker leave the job at the next step

@@ -8,7 +8,6 @@ import (
 
 	"ringtrain/internal/allreduce"
 	"ringtrain/internal/ringrpc"
-	"ringtrain/internal/rpc"
 	"ringtrain/internal/sampler"
 	"ringtrain/internal/wire"
 	pb "ringtrain/proto"
@@ -43,8 +42,14 @@ func (s *session) runRing(ctx context.Context, a *pb.Assignment) error {
 			applied = w.replica.applied
 		}
 		log.Warn("ring failed", "err", err, "applied", applied)
-		s.rep.send(&pb.WorkerReport{Rank: a.Rank, WorkerId: w.cfg.ID, Generation: a.Generation, Status: pb.ReportStatus_FAILED,
-			Applied: applied, Error: err.Error()})
+		rep := &pb.WorkerReport{Rank: a.Rank, WorkerId: w.cfg.ID, Generation: a.Generation, Status: pb.ReportStatus_FAILED,
+			Applied: applied, Error: err.Error()}
+		var nf *errNonFinite
+		if errors.As(err, &nf) {
+			// Retrying would compute the same gradient: the job must stop.
+			rep.Fatal, rep.NonfiniteHere, rep.Step = true, nf.here, nf.step
+		}
+		s.rep.send(rep)
 		return nil
 	}
 	r, err := s.prepare(ringCtx, a)
@@ -57,7 +62,7 @@ func (s *session) runRing(ctx context.Context, a *pb.Assignment) error {
 	job := a.Job
 	connectCtx, cancel := context.WithTimeout(ringCtx, w.cfg.JoinTimeout)
 	t, err := ringrpc.Connect(connectCtx, w.ringSvc, ringrpc.Config{JobID: job.JobId, Generation: a.Generation,
-		Rank: int(a.Rank), Addrs: a.RingAddrs, DialOptions: rpc.DialOptions()})
+		Rank: int(a.Rank), Addrs: a.RingAddrs, DialOptions: w.cfg.Security.DialOptions()})
 	cancel()
 	if err != nil {
 		return failed(err)
@@ -77,7 +82,7 @@ func (s *session) runRing(ctx context.Context, a *pb.Assignment) error {
 	}
 	st := newStepper(r.model, allreduce.New(t, ringCfg), r.shard.Data, r.shard.SampleIDs, int(job.GlobalBatch),
 		time.Duration(job.AllreduceTimeoutMs)*time.Millisecond)
-	st.tl, st.backup = tl, &r.backup
+	st.tl, st.backup, st.skipNonFinite = tl, &r.backup, job.SkipNonfinite
 	if job.Deterministic {
 		if err := st.deterministicMode(int(job.MicroBatch), r.initialBits(job)); err != nil {
 			return fmt.Errorf("worker %s: assignment: %w", w.cfg.ID, err)
@@ -121,7 +126,7 @@ func (s *session) steps(ctx context.Context, a *pb.Assignment, r *replica, st *s
 		local = order.Batch(inEpoch, local[:0])
 		leaving := draining(w.cfg.Drain)
 		r.model.Optimizer().SetLearningRate(learningRate(job, step))
-		loss, pause, tm, err := st.step(ctx, step, local, leaving || s.ring.pause.Load())
+		loss, out, tm, err := st.step(ctx, step, local, leaving || s.ring.pause.Load())
 		if err != nil {
 			if cause := context.Cause(ctx); cause != nil {
 				return 0, fmt.Errorf("%w (%v)", cause, err)
@@ -132,11 +137,19 @@ func (s *session) steps(ctx context.Context, a *pb.Assignment, r *replica, st *s
 		if st.det != nil {
 			r.bits = st.det.bits
 		}
-		s.w.recordStep(loss, tm, len(local), r.model.NumParams())
+		s.w.recordStep(loss, out, tm, len(local), r.model.NumParams())
+		if out.skipped {
+			log := w.log.With("step", step)
+			if out.here {
+				log.Warn("non-finite gradient from this worker's batch; every replica skipped the update", "sample_ids", sampleIDs(st.global, 16))
+			} else {
+				log.Warn("non-finite gradient from another worker's batch; every replica skipped the update")
+			}
+		}
 		done := r.applied == job.MaxSteps
 		rep := &pb.WorkerReport{Rank: rank, WorkerId: w.cfg.ID, Generation: a.Generation, Step: step, Epoch: uint32(epoch), Loss: loss,
 			ComputeNs: uint64(tm.compute), AllreduceNs: uint64(tm.allreduce), OptimizerNs: uint64(tm.optimizer),
-			ElapsedNs: uint64(time.Since(r.started)), FixedPointBits: uint32(r.bits)}
+			ElapsedNs: uint64(time.Since(r.started)), FixedPointBits: uint32(r.bits), Skipped: out.skipped, NonfiniteHere: out.here}
 		if done || (job.HashEvery > 0 && r.applied%uint64(job.HashEvery) == 0) {
 			rep.WeightsHash, hashBuf = wire.WeightsHash(r.model.Params(), hashBuf)
 			rep.HasHash = true
@@ -157,13 +170,13 @@ func (s *session) steps(ctx context.Context, a *pb.Assignment, r *replica, st *s
 				}
 			}
 		}
-		if rank == 0 || rep.HasHash || rep.Finished {
+		if rank == 0 || rep.HasHash || rep.Finished || out.here {
 			s.rep.send(rep)
 		}
 		if done {
 			return finished, nil
 		}
-		if pause {
+		if out.paused {
 			if rank == 0 && s.ring.checkpoint.Load() && !(epochEnd || checkpoint) {
 				if err := s.upload(ctx, a, r, &pb.StateHeader{Checkpoint: true}); err != nil {
 					return 0, err
@@ -198,13 +211,28 @@ func learningRate(job *pb.JobSpec, t uint64) float64 {
 }
 
 // recordStep updates the worker's metrics after a step.
-func (w *worker) recordStep(loss float64, tm stepTiming, samples, params int) {
+func (w *worker) recordStep(loss float64, out stepOutcome, tm stepTiming, samples, params int) {
 	m := w.metrics
 	m.Steps.Inc()
+	if out.skipped {
+		m.SkippedSteps.Inc()
+		if out.here {
+			m.NonFiniteBatches.Inc()
+		}
+		return
+	}
 	m.Loss.Set(loss)
 	m.AllreduceSeconds.Observe(tm.allreduce.Seconds())
 	m.AllreduceBytes.Add(float64(8 * (params + 2)))
 	if d := (tm.compute + tm.allreduce + tm.optimizer).Seconds(); d > 0 {
 		m.SamplesPerSecond.Set(float64(samples) / d)
 	}
+}
+
+// sampleIDs names at most max of a batch's sample ids for a log line.
+func sampleIDs(ids []int, max int) string {
+	if len(ids) > max {
+		return fmt.Sprintf("%v and %d more", ids[:max], len(ids)-max)
+	}
+	return fmt.Sprint(ids)
 }

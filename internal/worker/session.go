@@ -12,7 +12,6 @@ import (
 	"google.golang.org/grpc"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
-	"ringtrain/internal/rpc"
 	pb "ringtrain/proto"
 )
 
@@ -94,7 +93,7 @@ var errAborted = errors.New("the coordinator aborted the ring")
 // the job ends for this worker. It returns errCoordinatorLost (wrapped) when
 // the coordinator goes away, and whether the coordinator gave it work.
 func (w *worker) session(ctx context.Context, addr string) (assigned bool, err error) {
-	conn, err := grpc.NewClient(addr, rpc.DialOptions()...)
+	conn, err := grpc.NewClient(addr, w.cfg.Security.DialOptions()...)
 	if err != nil {
 		return false, fmt.Errorf("worker: coordinator %s: %w", addr, err)
 	}

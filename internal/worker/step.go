@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"fmt"
+	"math"
 	"time"
 
 	"ringtrain/internal/allreduce"
@@ -34,9 +35,14 @@ type stepper struct {
 	batch      *nn.Batch
 	global     []int
 
-	// Ordinary mode: the gradient buffer, then the loss and the control
-	// element, reduced as one vector.
+	// Ordinary mode: the gradient buffer, then the loss, the control
+	// element and the count of workers whose gradient was not finite,
+	// reduced as one vector.
 	reduced []float64
+
+	// skipNonFinite selects the non-finite policy: skip the update on
+	// every replica, or fail the step with errNonFinite.
+	skipNonFinite bool
 
 	// Deterministic mode, when det is not nil.
 	det *deterministic
@@ -55,9 +61,32 @@ type deterministic struct {
 	totalMicro int // micro-batches per global batch
 	bits       int
 	rescales   int
-	// acc holds the parameters' sums, then the loss, the overflow count
-	// and the control element.
+	// acc holds the parameters' sums, then the loss, the overflow count,
+	// the control element and the non-finite count.
 	acc *fixedpoint.Accumulator
+}
+
+// stepOutcome is what a step did besides its loss.
+type stepOutcome struct {
+	// paused: some worker asked the ring to pause after this step.
+	paused bool
+	// skipped: the gradient was not finite on some worker and no replica
+	// applied the update; here: this worker's own batch was one.
+	skipped, here bool
+}
+
+// errNonFinite is a step whose gradient was not finite, under the stop
+// policy.
+type errNonFinite struct {
+	step uint64
+	here bool
+}
+
+func (e *errNonFinite) Error() string {
+	if e.here {
+		return fmt.Sprintf("non-finite gradient (NaN or ±Inf) at step %d, from this worker's batch", e.step)
+	}
+	return fmt.Sprintf("non-finite gradient (NaN or ±Inf) at step %d, from another worker's batch", e.step)
 }
 
 // stepTiming is where a step's time went.
@@ -69,7 +98,7 @@ func newStepper(m *nn.Model, ring *allreduce.Ring, data nn.Dataset, sampleIDs []
 	s := &stepper{model: m, ring: ring, data: data, sampleIDs: sampleIDs, globalBatch: globalBatch, timeout: timeout,
 		batch: &nn.Batch{}}
 	p := m.NumParams()
-	s.reduced = make([]float64, p+2)
+	s.reduced = make([]float64, p+3)
 	m.BindGradients(s.reduced[:p])
 	return s
 }
@@ -85,15 +114,15 @@ func (s *stepper) deterministicMode(micro, bits int) error {
 	}
 	total := s.globalBatch / micro
 	s.det = &deterministic{micro: micro, totalMicro: total, bits: bits,
-		acc: fixedpoint.NewAccumulator(s.model.NumParams()+3, bits, total)}
+		acc: fixedpoint.NewAccumulator(s.model.NumParams()+4, bits, total)}
 	return nil
 }
 
 // step runs global step t on the samples local (indices into data; a whole
 // number of micro-batches in deterministic mode). pause is this worker's
-// control flag; paused reports whether any worker set it. The update is
-// applied when err is nil.
-func (s *stepper) step(ctx context.Context, t uint64, local []int, pause bool) (loss float64, paused bool, tm stepTiming, err error) {
+// control flag. The update is applied when err is nil, unless the outcome
+// says skipped.
+func (s *stepper) step(ctx context.Context, t uint64, local []int, pause bool) (float64, stepOutcome, stepTiming, error) {
 	if cap(s.batch.Labels) < len(local) {
 		s.batch.Labels = make([]int, len(local))
 	}
@@ -108,15 +137,22 @@ func (s *stepper) step(ctx context.Context, t uint64, local []int, pause bool) (
 	if s.det != nil {
 		return s.deterministicStep(ctx, t, local, pause)
 	}
+	var tm stepTiming
+	var out stepOutcome
 	t0 := time.Now()
 	nn.Gather(s.data, local, s.batch)
 	s.batch.IDs = s.global
 	tg := time.Now()
 	p := s.model.NumParams()
 	s.reduced[p] = s.model.ScaledGradients(s.batch, t, 1/float64(s.globalBatch))
-	s.reduced[p+1] = 0
+	s.reduced[p+1], s.reduced[p+2] = 0, 0
 	if pause {
 		s.reduced[p+1] = 1
+	}
+	if !allFinite(s.reduced[:p+1]) {
+		// Keep the sum finite; the count tells every replica.
+		clear(s.reduced[:p+1])
+		s.reduced[p+2], out.here = 1, true
 	}
 	t1 := time.Now()
 	s.tl.add("data", t0, tg)
@@ -124,14 +160,44 @@ func (s *stepper) step(ctx context.Context, t uint64, local []int, pause bool) (
 	if err := s.reduce(ctx, func(ctx context.Context, c uint64) error {
 		return s.ring.AllReduce(ctx, c, s.reduced, allreduce.Sum)
 	}); err != nil {
-		return 0, false, tm, err
+		return 0, out, tm, err
 	}
 	t2 := time.Now()
-	loss = s.reduced[p] + s.model.AddPenalties()
+	out.paused = s.reduced[p+1] > 0
+	if s.reduced[p+2] > 0 || !allFinite(s.reduced[:p+1]) {
+		if err := s.nonFinite(t, &out); err != nil {
+			return 0, out, tm, err
+		}
+		return math.NaN(), out, stepTiming{compute: t1.Sub(t0), allreduce: t2.Sub(t1)}, nil
+	}
+	loss := s.reduced[p] + s.model.AddPenalties()
 	s.apply()
 	t3 := time.Now()
 	s.tl.add("optimizer", t2, t3)
-	return loss, s.reduced[p+1] > 0, stepTiming{compute: t1.Sub(t0), allreduce: t2.Sub(t1), optimizer: t3.Sub(t2)}, nil
+	return loss, out, stepTiming{compute: t1.Sub(t0), allreduce: t2.Sub(t1), optimizer: t3.Sub(t2)}, nil
+}
+
+// nonFinite applies the non-finite policy to step t: skip (every replica
+// saw the same count, so every one skips) or fail.
+func (s *stepper) nonFinite(t uint64, out *stepOutcome) error {
+	if !s.skipNonFinite {
+		return &errNonFinite{step: t, here: out.here}
+	}
+	out.skipped = true
+	if s.backup != nil {
+		// Nothing changed: the state before the next update is this one.
+		s.model.SaveSnapshot(s.backup)
+	}
+	return nil
+}
+
+func allFinite(v []float64) bool {
+	for _, x := range v {
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return false
+		}
+	}
+	return true
 }
 
 // apply keeps the backup, then updates the model.
@@ -155,12 +221,13 @@ func (s *stepper) reduce(ctx context.Context, collective func(context.Context, u
 // in a fixed order, adds them as fixed-point integers and sums those over
 // the ring: every operation that touches more than one micro-batch is exact,
 // so the result does not depend on how many workers share the batch.
-func (s *stepper) deterministicStep(ctx context.Context, t uint64, local []int, pause bool) (float64, bool, stepTiming, error) {
+func (s *stepper) deterministicStep(ctx context.Context, t uint64, local []int, pause bool) (float64, stepOutcome, stepTiming, error) {
 	var tm stepTiming
+	var out stepOutcome
 	d, m := s.det, s.model
 	p := m.NumParams()
 	if len(local)%d.micro != 0 {
-		return 0, false, tm, fmt.Errorf("step %d: %d samples are not a whole number of micro-batches of %d", t, len(local), d.micro)
+		return 0, out, tm, fmt.Errorf("step %d: %d samples are not a whole number of micro-batches of %d", t, len(local), d.micro)
 	}
 	for {
 		t0 := time.Now()
@@ -177,8 +244,8 @@ func (s *stepper) deterministicStep(ctx context.Context, t uint64, local []int, 
 			s.tl.add("data", ts, tg)
 			s.tl.add("forward-backward", tg, time.Now())
 		}
-		d.acc.Sum[p+1] = d.acc.Overflows
-		d.acc.Sum[p+2] = 0
+		out.here = d.acc.NonFinite > 0
+		d.acc.Sum[p+1], d.acc.Sum[p+2], d.acc.Sum[p+3] = d.acc.Overflows, 0, d.acc.NonFinite
 		if pause {
 			d.acc.Sum[p+2] = 1
 		}
@@ -186,17 +253,24 @@ func (s *stepper) deterministicStep(ctx context.Context, t uint64, local []int, 
 		if err := s.reduce(ctx, func(ctx context.Context, c uint64) error {
 			return s.ring.AllReduceInt64(ctx, c, d.acc.Sum)
 		}); err != nil {
-			return 0, false, tm, err
+			return 0, out, tm, err
 		}
 		tm.compute += t1.Sub(t0)
 		tm.allreduce += time.Since(t1)
+		out.paused = d.acc.Sum[p+2] > 0
+		if d.acc.Sum[p+3] > 0 {
+			if err := s.nonFinite(t, &out); err != nil {
+				return 0, out, tm, err
+			}
+			return math.NaN(), out, tm, nil
+		}
 		if d.acc.Sum[p+1] == 0 {
 			break
 		}
 		// Some micro-batch gradient was out of range on some worker:
 		// every worker sees the same count and coarsens together.
 		if d.bits-fixedpoint.RescaleBits < fixedpoint.MinBits {
-			return 0, false, tm, fmt.Errorf("step %d: %d gradient values are out of the fixed-point range even at %d fractional bits (or are not finite)",
+			return 0, out, tm, fmt.Errorf("step %d: %d gradient values are out of the fixed-point range even at %d fractional bits",
 				t, d.acc.Sum[p+1], d.bits)
 		}
 		d.bits -= fixedpoint.RescaleBits
@@ -211,5 +285,5 @@ func (s *stepper) deterministicStep(ctx context.Context, t uint64, local []int, 
 	s.apply()
 	tm.optimizer = time.Since(t2)
 	s.tl.add("optimizer", t2, t2.Add(tm.optimizer))
-	return loss[0], d.acc.Sum[p+2] > 0, tm, nil
+	return loss[0], out, tm, nil
 }

@@ -2,10 +2,10 @@ package worker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -19,7 +19,11 @@ import (
 	"ringtrain/internal/sampler"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// memberlist.Shutdown does not wait for a probe in flight to end; that
+// goroutine finishes on its own.
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m, goleak.IgnoreAnyFunction("github.com/hashicorp/memberlist.(*Memberlist).triggerFunc"))
+}
 
 // replicas is a job of n in-process workers over an in-memory ring.
 type replicas struct {
@@ -86,8 +90,19 @@ func (rep *replicas) close() {
 }
 
 // train runs steps synchronized steps on every worker and returns rank 0's
-// last loss.
+// last loss, or the first worker's error.
 func (rep *replicas) train(t testing.TB, steps int) (float64, error) {
+	loss, errs := rep.trainAll(t, steps)
+	for _, err := range errs {
+		if err != nil {
+			return 0, err
+		}
+	}
+	return loss, nil
+}
+
+// trainAll is train, returning every worker's error.
+func (rep *replicas) trainAll(t testing.TB, steps int) (float64, []error) {
 	n := len(rep.steppers)
 	spe := rep.plan.StepsPerEpoch()
 	losses := make([]float64, n)
@@ -114,12 +129,7 @@ func (rep *replicas) train(t testing.TB, steps int) (float64, error) {
 		}()
 	}
 	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return 0, err
-		}
-	}
-	return losses[0], nil
+	return losses[0], errs
 }
 
 // TestDeterministicIndependentOfWorkers trains 60 deterministic steps at
@@ -209,8 +219,86 @@ func TestFixedPointOverflowRescalesOrStops(t *testing.T) {
 	defer rep.close()
 	extreme(rep, math.Inf(1))
 	_, err := rep.train(t, 1)
-	if err == nil || !strings.Contains(err.Error(), "out of the fixed-point range") {
-		t.Fatalf("infinite gradients: %v, want an error", err)
+	var nf *errNonFinite
+	if !errors.As(err, &nf) {
+		t.Fatalf("infinite gradients: %v, want a non-finite gradient error", err)
+	}
+}
+
+// poisoned is a data set whose samples read as NaN while on is set: a
+// corrupt input on one worker.
+type poisoned struct {
+	nn.Dataset
+	on bool
+}
+
+func (p *poisoned) Gather(ids []int, x []float64, labels []int) {
+	p.Dataset.Gather(ids, x, labels)
+	if p.on {
+		x[0] = math.NaN()
+	}
+}
+
+// TestNonFiniteGradient poisons one worker's batch for one step. Under the
+// skip policy every replica skips that update (weights, optimizer state and
+// backup unchanged and identical) and training goes on; under the stop
+// policy every worker fails the step, and only the poisoned one says the
+// batch was its own.
+func TestNonFiniteGradient(t *testing.T) {
+	data := loadMNIST(t, mnist.Train).Subset(seqInts(640))
+	for _, micro := range []int{0, 2} {
+		for _, skip := range []bool{true, false} {
+			t.Run(fmt.Sprintf("micro=%d/skip=%v", micro, skip), func(t *testing.T) {
+				rep := newReplicas(t, nn.KerasMNIST(), data, 2, 16, micro, 1)
+				defer rep.close()
+				bad := &poisoned{Dataset: data}
+				rep.steppers[1].data = bad
+				for _, st := range rep.steppers {
+					st.skipNonFinite = skip
+				}
+				if _, err := rep.train(t, 2); err != nil {
+					t.Fatal(err)
+				}
+				before := slices.Clone(rep.steppers[0].model.Params())
+				bad.on = true
+				loss, errs := rep.trainAll(t, 1)
+				bad.on = false
+				if !skip {
+					for r, err := range errs {
+						var nf *errNonFinite
+						if !errors.As(err, &nf) || nf.here != (r == 1) {
+							t.Fatalf("rank %d: %v, want a non-finite error (own batch: %v)", r, err, r == 1)
+						}
+					}
+					return
+				}
+				if errs[0] != nil || errs[1] != nil {
+					t.Fatalf("skip policy: %v", errs)
+				}
+				if !math.IsNaN(loss) {
+					t.Fatalf("skipped step's loss %v, want NaN", loss)
+				}
+				for r, st := range rep.steppers {
+					if !slices.Equal(st.model.Params(), before) {
+						t.Fatalf("rank %d applied a non-finite step", r)
+					}
+					restored, _ := nn.New(nn.KerasMNIST())
+					if err := restored.LoadSnapshot(st.backup); err != nil {
+						t.Fatal(err)
+					}
+					if !slices.Equal(restored.Params(), before) {
+						t.Fatalf("rank %d: the backup after a skipped step is not the current state", r)
+					}
+				}
+				if _, err := rep.train(t, 2); err != nil {
+					t.Fatal(err)
+				}
+				p0, p1 := rep.steppers[0].model.Params(), rep.steppers[1].model.Params()
+				if slices.Equal(p0, before) || !slices.Equal(p0, p1) {
+					t.Fatal("after the skipped step, training did not go on identically on both replicas")
+				}
+			})
+		}
 	}
 }
 

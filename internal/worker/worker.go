@@ -49,7 +49,11 @@ func Run(ctx context.Context, cfg Config) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
+	if err := cfg.Security.Load(); err != nil {
+		return err
+	}
 	w := &worker{cfg: cfg, log: cfg.Logger.With("worker", cfg.ID), metrics: metrics.NewWorker()}
+	w.log.Info("security", "mode", cfg.Security.Describe())
 	if cfg.MetricsListen != "" {
 		ms, err := metrics.Serve(cfg.MetricsListen, w.metrics.Registry)
 		if err != nil {
@@ -62,11 +66,18 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("worker: listen: %w", err)
 	}
-	srv := grpc.NewServer(rpc.ServerOptions()...)
+	srv := grpc.NewServer(w.cfg.Security.ServerOptions()...)
 	w.ringSvc = ringrpc.NewService(cfg.JoinTimeout)
 	pb.RegisterRingServer(srv, w.ringSvc)
 	w.health = health.NewServer()
 	healthpb.RegisterHealthServer(srv, w.health)
+	if cfg.HealthListen != "" {
+		stop, err := rpc.ServeHealth(cfg.HealthListen, w.health)
+		if err != nil {
+			return fmt.Errorf("worker: %w", err)
+		}
+		defer stop()
+	}
 	var serving sync.WaitGroup
 	serving.Add(1)
 	go func() {
@@ -95,7 +106,7 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	w.node, err = membership.Start(membership.Config{Name: cfg.ID, Bind: cfg.GossipListen, Advertise: cfg.GossipAdvertise,
-		ProbeInterval: cfg.ProbeInterval, ProbeTimeout: cfg.ProbeTimeout,
+		ProbeInterval: cfg.ProbeInterval, ProbeTimeout: cfg.ProbeTimeout, SecretKey: cfg.Security.GossipKeyBytes(),
 		Meta: membership.Meta{Role: membership.Worker, GRPC: w.advert, State: "joining"}, Logger: w.log})
 	if err != nil {
 		return fmt.Errorf("worker: %w", err)

@@ -1,0 +1,208 @@
+package rpc
+
+import (
+	"context"
+	"crypto/subtle"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+)
+
+// Security is how a process proves itself to its peers and protects what
+// it sends. Its zero value is insecure mode, for runs on one machine.
+type Security struct {
+	// CertFile and KeyFile are this process's certificate and key, and
+	// CAFile the authority that signed every certificate of the job: with
+	// all three, every gRPC connection is mutual TLS 1.3, and a peer
+	// without a certificate of that authority cannot connect.
+	CertFile, KeyFile, CAFile string
+	// ServerName is the name clients check in servers' certificates (every
+	// certificate of the job carries it); default "ringtrain".
+	ServerName string
+	// Token, when set, must accompany every RPC but health checks; a worker
+	// without it cannot join, fetch a shard or open a gradient stream.
+	Token string
+	// GossipKey, when set, encrypts the memberlist gossip (AES with a 16,
+	// 24 or 32 byte key, given in base64).
+	GossipKey string
+
+	tls *tls.Config // the loaded server configuration
+}
+
+// TokenHeader is the metadata key that carries the token.
+const TokenHeader = "ringtrain-token"
+
+// DefaultServerName is the name every certificate of a job carries.
+const DefaultServerName = "ringtrain"
+
+// Load checks and loads the credentials. It must be called before the
+// options are used.
+func (s *Security) Load() error {
+	n := 0
+	for _, f := range []string{s.CertFile, s.KeyFile, s.CAFile} {
+		if f != "" {
+			n++
+		}
+	}
+	if n != 0 && n != 3 {
+		return errors.New("rpc: mutual TLS needs a certificate, its key and the CA (-tls-cert, -tls-key, -tls-ca)")
+	}
+	if s.ServerName == "" {
+		s.ServerName = DefaultServerName
+	}
+	if _, err := s.gossipKey(); err != nil {
+		return err
+	}
+	if n == 0 {
+		return nil
+	}
+	cert, err := tls.LoadX509KeyPair(s.CertFile, s.KeyFile)
+	if err != nil {
+		return fmt.Errorf("rpc: TLS key pair: %w", err)
+	}
+	pem, err := os.ReadFile(s.CAFile)
+	if err != nil {
+		return fmt.Errorf("rpc: TLS CA: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return fmt.Errorf("rpc: TLS CA: no certificate in %s", s.CAFile)
+	}
+	s.tls = &tls.Config{
+		Certificates: []tls.Certificate{cert},
+		ClientCAs:    pool,
+		ClientAuth:   tls.RequireAndVerifyClientCert,
+		RootCAs:      pool,
+		ServerName:   s.ServerName,
+		MinVersion:   tls.VersionTLS13,
+	}
+	return nil
+}
+
+// TLS reports whether mutual TLS is on.
+func (s *Security) TLS() bool { return s.tls != nil }
+
+// gossipKey decodes the gossip key.
+func (s *Security) gossipKey() ([]byte, error) {
+	if s.GossipKey == "" {
+		return nil, nil
+	}
+	k, err := base64.StdEncoding.DecodeString(strings.TrimSpace(s.GossipKey))
+	if err != nil {
+		return nil, fmt.Errorf("rpc: gossip key is not base64: %w", err)
+	}
+	if l := len(k); l != 16 && l != 24 && l != 32 {
+		return nil, fmt.Errorf("rpc: gossip key of %d bytes, want 16, 24 or 32", l)
+	}
+	return k, nil
+}
+
+// GossipKeyBytes is the decoded gossip key, nil without one.
+func (s *Security) GossipKeyBytes() []byte {
+	k, _ := s.gossipKey() // validated by Load
+	return k
+}
+
+// Describe says, for the logs, which protections are on.
+func (s *Security) Describe() string {
+	var on, off []string
+	add := func(ok bool, what string) {
+		if ok {
+			on = append(on, what)
+		} else {
+			off = append(off, what)
+		}
+	}
+	add(s.TLS(), "mutual TLS")
+	add(s.Token != "", "token")
+	add(s.GossipKey != "", "gossip encryption")
+	switch {
+	case len(off) == 0:
+		return "secure: " + strings.Join(on, ", ")
+	case len(on) == 0:
+		return "INSECURE: no mutual TLS, no token, plaintext gossip (fine on one machine; see the README's Security section)"
+	}
+	return "partly secure: " + strings.Join(on, ", ") + " on; " + strings.Join(off, ", ") + " off"
+}
+
+// ServerOptions are the options of a gRPC server with these credentials.
+func (s *Security) ServerOptions() []grpc.ServerOption {
+	opts := ServerOptions()
+	if s.tls != nil {
+		opts = append(opts, grpc.Creds(credentials.NewTLS(s.tls)))
+	}
+	if s.Token != "" {
+		opts = append(opts, grpc.ChainUnaryInterceptor(s.unaryToken), grpc.ChainStreamInterceptor(s.streamToken))
+	}
+	return opts
+}
+
+// DialOptions are the options of a gRPC client with these credentials.
+func (s *Security) DialOptions() []grpc.DialOption {
+	opts := DialOptions()
+	if s.tls != nil {
+		opts[0] = grpc.WithTransportCredentials(credentials.NewTLS(s.tls))
+	} else {
+		opts[0] = grpc.WithTransportCredentials(insecure.NewCredentials())
+	}
+	if s.Token != "" {
+		opts = append(opts, grpc.WithPerRPCCredentials(tokenCreds(s.Token)))
+	}
+	return opts
+}
+
+// healthPrefix names the methods that need no token: Kubernetes probes
+// cannot send one, and health carries no secret.
+const healthPrefix = "/grpc.health.v1.Health/"
+
+// errToken is the status of an RPC without the right token.
+var errToken = status.Error(codes.Unauthenticated, "ringtrain: missing or wrong token (set -token or RINGTRAIN_TOKEN to the job's)")
+
+func (s *Security) check(ctx context.Context, method string) error {
+	if strings.HasPrefix(method, healthPrefix) {
+		return nil
+	}
+	md, _ := metadata.FromIncomingContext(ctx)
+	for _, got := range md.Get(TokenHeader) {
+		if subtle.ConstantTimeCompare([]byte(got), []byte(s.Token)) == 1 {
+			return nil
+		}
+	}
+	return errToken
+}
+
+func (s *Security) unaryToken(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+	if err := s.check(ctx, info.FullMethod); err != nil {
+		return nil, err
+	}
+	return h(ctx, req)
+}
+
+func (s *Security) streamToken(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
+	if err := s.check(ss.Context(), info.FullMethod); err != nil {
+		return err
+	}
+	return h(srv, ss)
+}
+
+// tokenCreds sends the token with every RPC. It does not require
+// transport security, so that a token alone protects a plaintext job
+// against accidental joins (with TLS it is protected in transit too).
+type tokenCreds string
+
+func (t tokenCreds) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
+	return map[string]string{TokenHeader: string(t)}, nil
+}
+
+func (tokenCreds) RequireTransportSecurity() bool { return false }
