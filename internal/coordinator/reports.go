@@ -36,15 +36,12 @@ func (c *coordinator) report(s *supervisor, r *pb.WorkerReport) error {
 		c.log.Debug("report from another ring", "worker", r.WorkerId, "ring", r.Generation)
 		return nil
 	}
-	if r.Rank < 0 || int(r.Rank) >= len(ring.members) || ring.members[r.Rank].id != r.WorkerId {
-		return fmt.Errorf("coordinator: report from %q claims rank %d of ring %d", r.WorkerId, r.Rank, ring.id)
+	if int(r.Rank) >= len(ring.members) || ring.members[r.Rank].id != r.WorkerId {
+		return c.rejectReport(s, r, fmt.Errorf("rank %d of ring %d is not %q", r.Rank, ring.id, r.WorkerId))
 	}
 	m := ring.members[r.Rank]
 	switch r.Status {
 	case pb.ReportStatus_PAUSED, pb.ReportStatus_FAILED:
-		if r.Applied > c.job.MaxSteps {
-			return fmt.Errorf("coordinator: %v reports %d steps applied of %d", m, r.Applied, c.job.MaxSteps)
-		}
 		ring.outcomes[m] = r
 		if r.Fatal {
 			if ring.nonFinite == nil {
@@ -72,8 +69,8 @@ func (c *coordinator) report(s *supervisor, r *pb.WorkerReport) error {
 		}
 		return nil
 	}
-	if r.Step >= c.job.MaxSteps || r.Step < ring.start {
-		return fmt.Errorf("coordinator: %v reports step %d outside ring %d's steps %d to %d", m, r.Step, ring.id, ring.start, c.job.MaxSteps)
+	if r.Step < ring.start {
+		return c.rejectReport(s, r, fmt.Errorf("step: %d, ring %d started at %d", r.Step, ring.id, ring.start))
 	}
 	if r.NonfiniteHere {
 		c.log.Warn("non-finite gradient on this worker's batch; every replica skipped the step", "worker", m.id, "step", r.Step)
@@ -258,4 +255,16 @@ func (c *coordinator) fail(s *supervisor, err error) error {
 	c.stopAll(&pb.Stop{Reason: err.Error(), Failed: true})
 	close(c.done)
 	return err
+}
+
+// rejectReport handles a report that contradicts the job's state: the
+// report is dropped and, when it names a worker of the job, that worker is
+// treated as lost (a replica that misreports cannot be trusted to hold the
+// right weights); the job goes on without it.
+func (c *coordinator) rejectReport(s *supervisor, r *pb.WorkerReport, err error) error {
+	c.log.Warn("rejected a report", "worker", r.WorkerId, "err", err)
+	if m := c.registry.get(r.WorkerId); m != nil {
+		return c.memberLost(s, m, fmt.Errorf("sent an invalid report: %w", err))
+	}
+	return nil
 }

@@ -2,7 +2,9 @@ package coordinator
 
 import (
 	"errors"
+	"fmt"
 	"io"
+	"math"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -127,8 +129,9 @@ func (s *service) Report(stream pb.Coordinator_ReportServer) error {
 		if err != nil {
 			return err
 		}
-		if r.Status < pb.ReportStatus_STEP || r.Status > pb.ReportStatus_FAILED || len(r.Error) > 64<<10 {
-			return status.Errorf(codes.InvalidArgument, "coordinator: report: status %d with an error of %d bytes", r.Status, len(r.Error))
+		if err := c.checkReport(r); err != nil {
+			c.log.Warn("rejected a report", "worker", r.WorkerId, "err", err)
+			return status.Errorf(codes.InvalidArgument, "coordinator: report: %v", err)
 		}
 		if !c.post(reported{r}) {
 			return status.Error(codes.Unavailable, "coordinator: the job has ended")
@@ -222,4 +225,26 @@ func (s *service) UploadTrace(stream pb.Coordinator_UploadTraceServer) error {
 		return status.Error(codes.Unavailable, "coordinator: the job has ended")
 	}
 	return stream.SendAndClose(&pb.UploadAck{})
+}
+
+// checkReport validates the fields of a report that do not depend on the
+// job's progress; the supervisor checks the others.
+func (c *coordinator) checkReport(r *pb.WorkerReport) error {
+	switch {
+	case r.Status < pb.ReportStatus_STEP || r.Status > pb.ReportStatus_FAILED:
+		return fmt.Errorf("status: %d is not a report status", r.Status)
+	case len(r.Error) > 64<<10:
+		return fmt.Errorf("error: %d bytes, at most 64 KiB", len(r.Error))
+	case r.Rank < 0 || r.Rank >= maxRegistered:
+		return fmt.Errorf("rank: %d outside 0 to %d", r.Rank, maxRegistered-1)
+	case r.Step >= c.job.MaxSteps:
+		return fmt.Errorf("step: %d, the job has %d steps", r.Step, c.job.MaxSteps)
+	case r.Applied > c.job.MaxSteps:
+		return fmt.Errorf("applied: %d, the job has %d steps", r.Applied, c.job.MaxSteps)
+	case r.Epoch >= uint32(c.epochs()):
+		return fmt.Errorf("epoch: %d, the job has %d epochs", r.Epoch, c.epochs())
+	case math.IsNaN(r.Loss) && !r.Skipped:
+		return errors.New("loss: NaN for a step applied")
+	}
+	return nil
 }

@@ -1,0 +1,74 @@
+package coordinator
+
+import (
+	"context"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"ringtrain/internal/rpc"
+	pb "ringtrain/proto"
+)
+
+// TestInvalidReportsAreRejected sends reports with out-of-range fields to a
+// coordinator waiting for its workers: each is refused with InvalidArgument
+// naming the field, and the coordinator goes on waiting.
+func TestInvalidReportsAreRejected(t *testing.T) {
+	cfg := testConfig(t, 2)
+	cfg.MaxSteps = 10
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Listener = lis
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		_, err := Run(ctx, cfg)
+		done <- err
+	}()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	conn, err := grpc.NewClient(lis.Addr().String(), rpc.DialOptions()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	client := pb.NewCoordinatorClient(conn)
+	for _, c := range []struct {
+		report *pb.WorkerReport
+		field  string
+	}{
+		{&pb.WorkerReport{WorkerId: "x", Rank: -1}, "rank: -1"},
+		{&pb.WorkerReport{WorkerId: "x", Rank: 1 << 20}, "rank: 1048576"},
+		{&pb.WorkerReport{WorkerId: "x", Step: 10}, "step: 10, the job has 10 steps"},
+		{&pb.WorkerReport{WorkerId: "x", Status: pb.ReportStatus_FAILED, Applied: 11}, "applied: 11"},
+		{&pb.WorkerReport{WorkerId: "x", Status: 99}, "status: 99"},
+		{&pb.WorkerReport{WorkerId: "x", Error: strings.Repeat("e", 65<<10)}, "error: 66560 bytes"},
+		{&pb.WorkerReport{WorkerId: "x", Epoch: 7}, "epoch: 7"},
+	} {
+		rctx, rcancel := context.WithTimeout(ctx, 10*time.Second)
+		stream, err := client.Report(rctx, grpc.WaitForReady(true))
+		if err == nil {
+			// A refused Send returns io.EOF; the status comes with the close.
+			_ = stream.Send(c.report)
+			_, err = stream.CloseAndRecv()
+		}
+		rcancel()
+		if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), c.field) {
+			t.Errorf("report %v: got %v, want InvalidArgument naming %q", c.report, err, c.field)
+		}
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("the coordinator stopped: %v", err)
+	default:
+	}
+}
