@@ -1279,6 +1279,16 @@ type WorkerReport struct {
 	// produced it.
 	Skipped       bool `protobuf:"varint,21,opt,name=skipped,proto3" json:"skipped,omitempty"`
 	NonfiniteHere bool `protobuf:"varint,22,opt,name=nonfinite_here,json=nonfiniteHere,proto3" json:"nonfinite_here,omitempty"`
+	// timed_out, with FAILED: the worker's all-reduce passed its deadline
+	// while receiving from the rank waited_for, after frames_received frames
+	// of the collective. The coordinator names the straggler from these.
+	TimedOut       bool   `protobuf:"varint,23,opt,name=timed_out,json=timedOut,proto3" json:"timed_out,omitempty"`
+	WaitedFor      int32  `protobuf:"varint,24,opt,name=waited_for,json=waitedFor,proto3" json:"waited_for,omitempty"`
+	FramesReceived uint32 `protobuf:"varint,25,opt,name=frames_received,json=framesReceived,proto3" json:"frames_received,omitempty"`
+	// secondary, with FAILED: the failure followed another member's (the
+	// ring was aborted, or the neighbour went away), so its error is not the
+	// root cause.
+	Secondary     bool `protobuf:"varint,26,opt,name=secondary,proto3" json:"secondary,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1463,6 +1473,34 @@ func (x *WorkerReport) GetSkipped() bool {
 func (x *WorkerReport) GetNonfiniteHere() bool {
 	if x != nil {
 		return x.NonfiniteHere
+	}
+	return false
+}
+
+func (x *WorkerReport) GetTimedOut() bool {
+	if x != nil {
+		return x.TimedOut
+	}
+	return false
+}
+
+func (x *WorkerReport) GetWaitedFor() int32 {
+	if x != nil {
+		return x.WaitedFor
+	}
+	return 0
+}
+
+func (x *WorkerReport) GetFramesReceived() uint32 {
+	if x != nil {
+		return x.FramesReceived
+	}
+	return 0
+}
+
+func (x *WorkerReport) GetSecondary() bool {
+	if x != nil {
+		return x.Secondary
 	}
 	return false
 }
@@ -2022,7 +2060,7 @@ const file_ringtrain_proto_rawDesc = "" +
 	"checkpoint\x18\v \x01(\bR\n" +
 	"checkpoint\x12\x12\n" +
 	"\x04base\x18\f \x01(\bR\x04base\x12(\n" +
-	"\x10fixed_point_bits\x18\r \x01(\rR\x0efixedPointBits\"\x95\x05\n" +
+	"\x10fixed_point_bits\x18\r \x01(\rR\x0efixedPointBits\"\x98\x06\n" +
 	"\fWorkerReport\x12\x12\n" +
 	"\x04rank\x18\x01 \x01(\x05R\x04rank\x12\x1b\n" +
 	"\tworker_id\x18\x02 \x01(\tR\bworkerId\x12\x12\n" +
@@ -2050,7 +2088,12 @@ const file_ringtrain_proto_rawDesc = "" +
 	"\aleaving\x18\x13 \x01(\bR\aleaving\x12\x14\n" +
 	"\x05fatal\x18\x14 \x01(\bR\x05fatal\x12\x18\n" +
 	"\askipped\x18\x15 \x01(\bR\askipped\x12%\n" +
-	"\x0enonfinite_here\x18\x16 \x01(\bR\rnonfiniteHere\"\v\n" +
+	"\x0enonfinite_here\x18\x16 \x01(\bR\rnonfiniteHere\x12\x1b\n" +
+	"\ttimed_out\x18\x17 \x01(\bR\btimedOut\x12\x1d\n" +
+	"\n" +
+	"waited_for\x18\x18 \x01(\x05R\twaitedFor\x12'\n" +
+	"\x0fframes_received\x18\x19 \x01(\rR\x0eframesReceived\x12\x1c\n" +
+	"\tsecondary\x18\x1a \x01(\bR\tsecondary\"\v\n" +
 	"\tReportAck\"\x83\x01\n" +
 	"\n" +
 	"TraceChunk\x12\x15\n" +

@@ -32,8 +32,8 @@ type summary struct {
 }
 
 type membershipChange struct {
-	Kind, Worker string
-	Step         uint64
+	Kind, Worker, Cause string
+	Step                uint64
 }
 
 func readSummary(t *testing.T, path string) summary {

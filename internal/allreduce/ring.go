@@ -85,7 +85,11 @@ type Error struct {
 	Round int
 	Peer  Peer
 	Dir   string // "send to" or "receive from"
-	Err   error
+	// Received counts the frames this rank had received in the collective
+	// when it failed: on a deadline, the rank that received least was
+	// starved first, and the neighbour it waited for is the straggler.
+	Received int
+	Err      error
 }
 
 func (e *Error) Error() string {
@@ -239,11 +243,12 @@ func (r *Ring) sendAll(ctx context.Context, step uint64, v vector, p plan, ready
 func (r *Ring) receiveAll(ctx context.Context, step uint64, v vector, p plan, ready chan<- struct{}) (time.Time, error) {
 	var f Frame
 	var scattered time.Time
+	received := 0
 	for round := 0; round < p.rounds; round++ {
 		c := p.recvChunk(round)
 		phase, pr := p.phase(round)
 		fail := func(err error) error {
-			return &Error{Step: step, Phase: phase, Round: pr, Peer: r.t.Left(), Dir: "receive from", Err: err}
+			return &Error{Step: step, Phase: phase, Round: pr, Peer: r.t.Left(), Dir: "receive from", Received: received, Err: err}
 		}
 		for s := 0; s < p.segments; s++ {
 			if err := r.t.Recv(ctx, &f); err != nil {
@@ -256,6 +261,7 @@ func (r *Ring) receiveAll(ctx context.Context, step uint64, v vector, p plan, re
 			if err := check(&f, step, v, uint32(round*p.segments+s), hi-lo, r.t.Left()); err != nil {
 				return scattered, fail(err)
 			}
+			received++
 			if round < p.n-1 {
 				if err := v.add(lo, hi, f.Data); err != nil {
 					return scattered, fail(err)

@@ -43,6 +43,9 @@ func (c *coordinator) report(s *supervisor, r *pb.WorkerReport) error {
 	switch r.Status {
 	case pb.ReportStatus_PAUSED, pb.ReportStatus_FAILED:
 		ring.outcomes[m] = r
+		if r.Status == pb.ReportStatus_FAILED && r.TimedOut {
+			ring.timedOut = append(ring.timedOut, r)
+		}
 		if r.Fatal {
 			if ring.nonFinite == nil {
 				ring.nonFinite = &nonFiniteStep{step: r.Step}
@@ -51,9 +54,16 @@ func (c *coordinator) report(s *supervisor, r *pb.WorkerReport) error {
 				ring.nonFinite.workers = append(ring.nonFinite.workers, m.id)
 			}
 		}
+		if r.Status == pb.ReportStatus_FAILED && ring.failing && ring.secondary && !r.Secondary && ring.failedChange >= 0 {
+			// A root cause arrived after a consequence: record it instead.
+			ch := &s.changes[ring.failedChange]
+			ch.Worker, ch.Step, ch.Cause = m.id, r.Applied, r.Error
+			ring.cause, ring.secondary = fmt.Sprintf("%s: %s", m.id, r.Error), false
+		}
 		if r.Status == pb.ReportStatus_FAILED && !ring.failing {
 			c.log.Warn("ring failed", "ring", ring.id, "worker", m.id, "err", r.Error)
 			c.change(s, MembershipChange{Kind: "ring-failed", Worker: m.id, Ring: ring.id, Step: r.Applied, Cause: r.Error})
+			ring.failedChange, ring.secondary = len(s.changes)-1, r.Secondary
 			ring.failing, ring.failedAt, ring.cause = true, time.Now(), fmt.Sprintf("%s: %s", m.id, r.Error)
 			ring.deadline = time.After(ringEndTimeout)
 			abort := &pb.Instruction{Kind: &pb.Instruction_Abort{Abort: &pb.Abort{Generation: ring.id, Reason: r.Error}}}

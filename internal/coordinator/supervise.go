@@ -82,6 +82,13 @@ type ring struct {
 	cause     string
 	stepped   bool
 	nonFinite *nonFiniteStep
+	// failedChange indexes the ring-failed membership change (−1 for
+	// none); secondary says its cause followed another failure.
+	failedChange int
+	secondary    bool
+	// timedOut holds the reports of members whose all-reduce passed its
+	// deadline, in the order they arrived.
+	timedOut []*pb.WorkerReport
 }
 
 // nonFiniteStep is a step that stopped the job: its gradient was NaN or
@@ -420,7 +427,7 @@ func (c *coordinator) startRing(s *supervisor, candidates []*member) error {
 	prev := s.last
 	s.genSeq++
 	r := &ring{id: s.genSeq, members: members, lanes: lanes, start: s.committed,
-		outcomes: map[*member]*pb.WorkerReport{}, gone: map[*member]error{}}
+		outcomes: map[*member]*pb.WorkerReport{}, gone: map[*member]error{}, failedChange: -1}
 	if prev != nil && prev.failing {
 		r.recovering, r.recoveryFrom = true, prev.failedAt
 	}
@@ -525,6 +532,11 @@ func (c *coordinator) endRing(s *supervisor) error {
 			s.workerSteps[m.id] += committed - r.start
 		}
 	}
+	if slow, cause := straggler(r); slow != nil {
+		c.log.Warn("straggler", "ring", r.id, "worker", slow.id, "cause", cause)
+		c.change(s, MembershipChange{Kind: "straggler", Worker: slow.id, Ring: r.id, Step: committed, Cause: cause})
+		r.cause = "straggler " + slow.id + ": " + cause
+	}
 	c.log.Info("ring ended", "ring", r.id, "failed", r.failing, "committed", committed, "survivors", len(survivors))
 	s.committed, s.last = committed, r
 	if err := s.countFruitless(r, c.cfg.RingFailures); err != nil {
@@ -617,4 +629,28 @@ func (s *supervisor) countFruitless(r *ring, budget int) error {
 	}
 	return fmt.Errorf("coordinator: %d rings in a row failed before completing a step:\n  %s",
 		len(s.fruitless), strings.Join(s.fruitless, "\n  "))
+}
+
+// straggler names the member the others waited for when ring r failed on
+// all-reduce deadlines. A rank waits only for its left-hand neighbour, and
+// ranks further on starve in turn; of the members that timed out receiving,
+// the one that had received the fewest frames starved first (on a tie, the
+// first to report: a straggler that was frozen reports late), and its
+// neighbour is the straggler (or the link to it is slow).
+func straggler(r *ring) (*member, string) {
+	var starved *pb.WorkerReport
+	for _, rep := range r.timedOut {
+		if rep.WaitedFor < 0 || int(rep.WaitedFor) >= len(r.members) {
+			continue
+		}
+		if starved == nil || rep.FramesReceived < starved.FramesReceived {
+			starved = rep
+		}
+	}
+	if starved == nil {
+		return nil, ""
+	}
+	slow := r.members[starved.WaitedFor]
+	return slow, fmt.Sprintf("%s (rank %d, %s) waited past the all-reduce deadline for %s (rank %d, %s) after receiving %d frames of the collective",
+		starved.WorkerId, starved.Rank, r.members[starved.Rank].addr, slow.id, starved.WaitedFor, slow.addr, starved.FramesReceived)
 }

@@ -237,6 +237,14 @@ func strictDecode(b []byte, v any) error {
 	return nil
 }
 
+// Bounds of a model description, so that a description cannot ask for more
+// memory than a worker has: MaxWidth values in a sample or a layer's output,
+// MaxParams parameters in all (512 MiB as float64, per copy).
+const (
+	MaxWidth  = 1 << 24
+	MaxParams = 1 << 26
+)
+
 // Validate checks every field and returns an error naming the first that is
 // wrong.
 func (s Spec) Validate() error {
@@ -254,9 +262,26 @@ func (s Spec) Validate() error {
 	if len(s.Layers) == 0 {
 		return fail("layers", "a model needs at least one layer")
 	}
+	width := uint64(1)
+	for i, d := range s.InputShape {
+		if uint64(d) > MaxWidth || width*uint64(d) > MaxWidth {
+			return fail(fmt.Sprintf("input_shape[%d]", i), "more than %d values per sample", MaxWidth)
+		}
+		width *= uint64(d)
+	}
+	params := uint64(0)
 	for i, l := range s.Layers {
 		if err := l.validate(); err != nil {
 			return fail(fmt.Sprintf("layers[%d].%s", i, err.field), "%s", err.msg)
+		}
+		if l.Type == "dense" {
+			if uint64(l.Units) > MaxWidth {
+				return fail(fmt.Sprintf("layers[%d].units", i), "more than %d", MaxWidth)
+			}
+			if params += (width + 1) * uint64(l.Units); params > MaxParams {
+				return fail(fmt.Sprintf("layers[%d].units", i), "the model would have more than %d parameters", MaxParams)
+			}
+			width = uint64(l.Units)
 		}
 	}
 	switch s.Loss {

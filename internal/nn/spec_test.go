@@ -70,6 +70,9 @@ func TestParseSpecErrorsNameTheField(t *testing.T) {
 		{`{"input_shape":[0],"layers":[` + okLayer + `],"loss":"` + scce + `","optimizer":` + adam + `}`, "input_shape[0]: must be at least 1"},
 		{`{"input_shape":[784],"layers":[],"loss":"` + scce + `","optimizer":` + adam + `}`, "layers: a model needs at least one layer"},
 		{`{"input_shape":[784],"layers":[` + okLayer + `],"loss":"` + scce + `"}`, "optimizer: missing"},
+		{`{"input_shape":[100000,100000],"layers":[` + okLayer + `],"loss":"` + scce + `","optimizer":` + adam + `}`, "input_shape[1]: more than 16777216 values"},
+		{base(`{"type":"dense","units":100000}`, scce, adam), "layers[0].units: the model would have more than 67108864 parameters"},
+		{base(`{"type":"dense","units":9223372036854775807}`, scce, adam), "layers[0].units: more than 16777216"},
 	}
 	for _, c := range cases {
 		_, err := ParseSpec([]byte(c.json))
@@ -77,4 +80,49 @@ func TestParseSpecErrorsNameTheField(t *testing.T) {
 			t.Errorf("ParseSpec(%s)\n  error %v\n  want one containing %q", c.json, err, c.want)
 		}
 	}
+}
+
+// FuzzParseSpec feeds arbitrary bytes to the model-description parser: it
+// must not panic, and a description it accepts must build a model (within
+// the size bounds) and survive a JSON round trip unchanged.
+func FuzzParseSpec(f *testing.F) {
+	f.Add(KerasMNIST().JSON())
+	f.Add([]byte(`{"input_shape":[2,3],"layers":[{"type":"dense","units":4,"kernel_regularizer":"l1_l2"},{"type":"dropout","rate":0.5},
+		{"type":"activation","activation":"tanh"}],"loss":"mean_squared_error","optimizer":{"name":"sgd","momentum":0.9,"nesterov":true}}`))
+	f.Add([]byte(`{"input_shape":[784],"layers":[{"type":"dense","units":0}]}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		s, err := ParseSpec(data)
+		if err != nil {
+			return
+		}
+		if specParams(s) > 1<<20 {
+			return // valid, but too big to build many times over
+		}
+		if _, err := New(s); err != nil {
+			t.Fatalf("ParseSpec accepted a description New rejects: %v", err)
+		}
+		again, err := ParseSpec(s.JSON())
+		if err != nil {
+			t.Fatalf("the description does not read back: %v\n%s", err, s.JSON())
+		}
+		if diff := cmp.Diff(s, again); diff != "" {
+			t.Fatalf("round trip changed the description (-first +second):\n%s", diff)
+		}
+	})
+}
+
+// specParams counts a valid description's parameters without building it.
+func specParams(s Spec) int {
+	width := 1
+	for _, d := range s.InputShape {
+		width *= d
+	}
+	n := 0
+	for _, l := range s.Layers {
+		if l.Type == "dense" {
+			n += (width + 1) * l.Units
+			width = l.Units
+		}
+	}
+	return n
 }

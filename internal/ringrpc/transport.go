@@ -118,6 +118,10 @@ func (t *Transport) open(ctx, streamCtx context.Context) error {
 	}
 }
 
+// ErrNeighbourGone is the error of a receive whose left-hand neighbour
+// closed its stream: it left the ring after a failure of its own, or died.
+var ErrNeighbourGone = errors.New("the neighbour ended its stream (it closed the ring or died)")
+
 // orCtx prefers ctx's error, which says why a call was cut short.
 func orCtx(ctx context.Context, err error) error {
 	if ctx.Err() != nil {
@@ -200,7 +204,7 @@ func (t *Transport) Recv(ctx context.Context, f *allreduce.Frame) error {
 	m := &t.recvMsg
 	if err := t.in.stream.RecvMsg(m); err != nil {
 		if errors.Is(err, io.EOF) || status.Code(err) == codes.Canceled {
-			err = errors.New("the neighbour ended its stream (it closed the ring or died)")
+			err = ErrNeighbourGone
 		}
 		err = orCtx(ctx, err)
 		t.fail(err)

@@ -49,6 +49,11 @@ func (s *session) runRing(ctx context.Context, a *pb.Assignment) error {
 			// Retrying would compute the same gradient: the job must stop.
 			rep.Fatal, rep.NonfiniteHere, rep.Step = true, nf.here, nf.step
 		}
+		rep.Secondary = errors.Is(err, allreduce.ErrAborted) || errors.Is(err, ringrpc.ErrNeighbourGone) || errors.Is(err, errAborted)
+		var ae *allreduce.Error
+		if errors.As(err, &ae) && ae.Dir == "receive from" && errors.Is(err, context.DeadlineExceeded) {
+			rep.TimedOut, rep.WaitedFor, rep.FramesReceived = true, int32(ae.Peer.Rank), uint32(ae.Received)
+		}
 		s.rep.send(rep)
 		return nil
 	}
