@@ -132,8 +132,10 @@ func magicName(magic uint32) string {
 // readBody reads exactly n bytes and then requires the end of the stream, so
 // that neither a truncated nor an overlong file passes.
 func readBody(r io.Reader, n int, what string) ([]byte, error) {
-	// Grow with the data actually present rather than trusting the header.
-	buf := bytes.NewBuffer(make([]byte, 0, min(n, 1<<26)))
+	// Trust the header up to 64 MiB, then grow with the data actually
+	// present. The extra MinRead keeps ReadFrom from doubling a buffer
+	// that is exactly full before it sees the end.
+	buf := bytes.NewBuffer(make([]byte, 0, min(n, 1<<26)+bytes.MinRead))
 	got, err := buf.ReadFrom(io.LimitReader(r, int64(n)))
 	if err != nil {
 		if errors.Is(err, io.ErrUnexpectedEOF) {
