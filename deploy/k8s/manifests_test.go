@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
@@ -24,6 +25,7 @@ import (
 	"ringtrain/internal/coordinator"
 	"ringtrain/internal/membership"
 	"ringtrain/internal/metrics"
+	"ringtrain/internal/rpc"
 	"ringtrain/internal/worker"
 )
 
@@ -365,5 +367,94 @@ func TestOverlayBuilds(t *testing.T) {
 	}
 	if o.statefulSet.Namespace != "ringtrain" || !slices.Contains(o.namespaces, "ringtrain") {
 		t.Error("the overlay does not place the job in its namespace")
+	}
+}
+
+// TestSecureOverlay builds the secure overlay and checks it against what
+// the binaries and "coordinator certs" expect: the TLS files named in the
+// configuration are those certs writes, in the mounted Secret; the token
+// and gossip key come from the same Secret under certs's file names; the
+// probes go to the plaintext health port; every key is a flag.
+func TestSecureOverlay(t *testing.T) {
+	o := build(t, "../overlays/secure")
+	dc, err := rpc.GenerateDevCredentials(t.TempDir(), nil, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := map[string]string{"RINGTRAIN_TLS_CERT": filepath.Base(dc.Cert), "RINGTRAIN_TLS_KEY": filepath.Base(dc.Key),
+		"RINGTRAIN_TLS_CA": filepath.Base(dc.CA)}
+	secretKeys := map[string]string{"RINGTRAIN_TOKEN": "token", "RINGTRAIN_GOSSIP_KEY": "gossip.key"}
+	for _, k := range secretKeys {
+		if _, err := os.Stat(filepath.Join(filepath.Dir(dc.CA), k)); err != nil {
+			t.Fatalf("certs does not write %s: %v", k, err)
+		}
+	}
+	for _, r := range []struct {
+		name   string
+		pod    corev1.PodTemplateSpec
+		config *corev1.ConfigMap
+	}{
+		{"coordinator", o.job.Spec.Template, o.configMaps["ringtrain-coordinator"]},
+		{"worker", o.statefulSet.Spec.Template, o.configMaps["ringtrain-worker"]},
+	} {
+		t.Run(r.name, func(t *testing.T) {
+			spec, c := r.pod.Spec, r.pod.Spec.Containers[0]
+			var secret, dir string
+			for _, m := range c.VolumeMounts {
+				for _, v := range spec.Volumes {
+					if v.Name == m.Name && v.Secret != nil {
+						secret, dir = v.Secret.SecretName, m.MountPath
+						if !m.ReadOnly {
+							t.Error("the credentials are mounted writable")
+						}
+						if v.Secret.DefaultMode == nil || *v.Secret.DefaultMode&0o007 != 0 {
+							t.Error("the credentials are readable by others")
+						}
+					}
+				}
+			}
+			if secret == "" {
+				t.Fatal("no Secret mounted")
+			}
+			if sc := spec.SecurityContext; sc == nil || sc.FSGroup == nil || sc.RunAsGroup == nil || *sc.FSGroup != *sc.RunAsGroup {
+				t.Error("without an fsGroup the non-root user cannot read the credentials")
+			}
+			for key, base := range files {
+				if got := r.config.Data[key]; got != dir+"/"+base {
+					t.Errorf("%s=%q, want %s/%s", key, got, dir, base)
+				}
+			}
+			found := map[string]bool{}
+			for _, e := range c.Env {
+				if ref := e.ValueFrom; ref != nil && ref.SecretKeyRef != nil {
+					if ref.SecretKeyRef.Name != secret || ref.SecretKeyRef.Key != secretKeys[e.Name] {
+						t.Errorf("%s from %s/%s, want %s/%s", e.Name, ref.SecretKeyRef.Name, ref.SecretKeyRef.Key, secret, secretKeys[e.Name])
+					}
+					found[e.Name] = true
+				}
+			}
+			if len(found) != len(secretKeys) {
+				t.Errorf("secret variables %v, want %v", found, secretKeys)
+			}
+			flags := cli.FlagNames(r.name)
+			for name := range r.config.Data {
+				flag := strings.ToLower(strings.ReplaceAll(strings.TrimPrefix(name, "RINGTRAIN_"), "_", "-"))
+				if !slices.Contains(flags, flag) {
+					t.Errorf("%s has no -%s flag (%s)", r.name, flag, name)
+				}
+			}
+			var health int32
+			if _, err := fmt.Sscanf(r.config.Data["RINGTRAIN_HEALTH_LISTEN"], ":%d", &health); err != nil {
+				t.Fatalf("RINGTRAIN_HEALTH_LISTEN=%q", r.config.Data["RINGTRAIN_HEALTH_LISTEN"])
+			}
+			for _, p := range []*corev1.Probe{c.ReadinessProbe, c.LivenessProbe} {
+				if p == nil || p.GRPC == nil || p.GRPC.Port != health {
+					t.Errorf("probe %+v does not use the health port %d", p, health)
+				}
+			}
+			if !slices.ContainsFunc(c.Ports, func(p corev1.ContainerPort) bool { return p.ContainerPort == health }) {
+				t.Errorf("no container port %d for the probes", health)
+			}
+		})
 	}
 }

@@ -267,6 +267,11 @@ func (c *coordinator) handle(s *supervisor, e event) error {
 		if m := c.registry.get(e.id); m != nil {
 			return c.memberLost(s, m, fmt.Errorf("its process (pid %d) exited: %v", e.pid, e.err))
 		}
+		if s.genSeq == 0 && e.err != nil {
+			// It failed before joining (its log says why): waiting for it
+			// is pointless.
+			return fmt.Errorf("coordinator: local worker %s (pid %d) exited before joining: %v; its log above says why", e.id, e.pid, e.err)
+		}
 	case reported:
 		return c.report(s, e.r)
 	case uploaded:

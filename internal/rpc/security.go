@@ -49,6 +49,8 @@ const DefaultServerName = "ringtrain"
 // Load checks and loads the credentials. It must be called before the
 // options are used.
 func (s *Security) Load() error {
+	// Files and Secrets end their values with a newline.
+	s.Token, s.GossipKey = strings.TrimSpace(s.Token), strings.TrimSpace(s.GossipKey)
 	n := 0
 	for _, f := range []string{s.CertFile, s.KeyFile, s.CAFile} {
 		if f != "" {

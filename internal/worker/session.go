@@ -6,11 +6,15 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
 
 	pb "ringtrain/proto"
 )
@@ -129,7 +133,11 @@ func (s *session) join(ctx context.Context, addr string) (pb.Coordinator_JoinCli
 	defer cancel()
 	// Wait for the coordinator to answer, within JoinTimeout; the Join
 	// stream itself is opened on ctx, so that it outlives the wait.
-	if _, err := healthpb.NewHealthClient(s.conn).Check(waitCtx, &healthpb.HealthCheckRequest{}, grpc.WaitForReady(true)); err != nil {
+	if err := s.awaitCoordinator(waitCtx); err != nil {
+		if isHandshakeFailure(err) {
+			// Retrying cannot help: the credentials do not match.
+			return nil, fmt.Errorf("worker: the TLS handshake with the coordinator at %s failed (do both use certificates of the same CA?): %v", addr, err)
+		}
 		return nil, fmt.Errorf("worker: coordinator at %s not reachable within %v: %w: %v", addr, w.cfg.JoinTimeout, errCoordinatorLost, err)
 	}
 	host, _ := os.Hostname()
@@ -207,4 +215,27 @@ func (s *session) follow(ctx context.Context) error {
 			return nil
 		}
 	}
+}
+
+// awaitCoordinator asks the coordinator's health service until it answers
+// or ctx ends, and returns the last error. A failed TLS handshake ends the
+// wait at once.
+func (s *session) awaitCoordinator(ctx context.Context) error {
+	for {
+		_, err := healthpb.NewHealthClient(s.conn).Check(ctx, &healthpb.HealthCheckRequest{})
+		if err == nil || isHandshakeFailure(err) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+// isHandshakeFailure reports whether err is a connection refused by the
+// TLS handshake (a certificate from another CA, or none).
+func isHandshakeFailure(err error) bool {
+	return status.Code(err) == codes.Unavailable && strings.Contains(err.Error(), "authentication handshake failed")
 }
