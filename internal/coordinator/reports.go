@@ -44,7 +44,7 @@ func (c *coordinator) report(s *supervisor, r *pb.WorkerReport) error {
 	case pb.ReportStatus_PAUSED, pb.ReportStatus_FAILED:
 		ring.outcomes[m] = r
 		if r.Status == pb.ReportStatus_FAILED && r.TimedOut {
-			ring.timedOut = append(ring.timedOut, r)
+			ring.timedOut = append(ring.timedOut, timeoutReport{r, time.Now()})
 		}
 		if r.Fatal {
 			if ring.nonFinite == nil {
@@ -66,9 +66,10 @@ func (c *coordinator) report(s *supervisor, r *pb.WorkerReport) error {
 			ring.failedChange, ring.secondary = len(s.changes)-1, r.Secondary
 			ring.failing, ring.failedAt, ring.cause = true, time.Now(), fmt.Sprintf("%s: %s", m.id, r.Error)
 			ring.deadline = time.After(ringEndTimeout)
-			abort := &pb.Instruction{Kind: &pb.Instruction_Abort{Abort: &pb.Abort{Generation: ring.id, Reason: r.Error}}}
-			for _, o := range ring.members {
-				o.send(abort)
+			if r.TimedOut {
+				ring.abortAt = time.After(timeoutGrace)
+			} else {
+				c.abort(ring, r.Error)
 			}
 		}
 		if r.Status == pb.ReportStatus_PAUSED && !ring.pausing {
@@ -277,4 +278,12 @@ func (c *coordinator) rejectReport(s *supervisor, r *pb.WorkerReport, err error)
 		return c.memberLost(s, m, fmt.Errorf("sent an invalid report: %w", err))
 	}
 	return nil
+}
+
+// abort tells every member of ring r to give it up.
+func (c *coordinator) abort(r *ring, reason string) {
+	in := &pb.Instruction{Kind: &pb.Instruction_Abort{Abort: &pb.Abort{Generation: r.id, Reason: reason}}}
+	for _, m := range r.members {
+		m.send(in)
+	}
 }

@@ -9,6 +9,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
 	"ringtrain/internal/rpc"
@@ -65,6 +66,23 @@ func TestInvalidReportsAreRejected(t *testing.T) {
 		if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), c.field) {
 			t.Errorf("report %v: got %v, want InvalidArgument naming %q", c.report, err, c.field)
 		}
+	}
+	// A client without ringtrain's send limit: the server refuses a message
+	// over rpc.MaxMessageBytes before reading it whole.
+	plain, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Close()
+	rctx, rcancel := context.WithTimeout(ctx, 30*time.Second)
+	defer rcancel()
+	stream, err := pb.NewCoordinatorClient(plain).Report(rctx, grpc.WaitForReady(true))
+	if err == nil {
+		_ = stream.Send(&pb.WorkerReport{WorkerId: "x", Error: strings.Repeat("e", rpc.MaxMessageBytes+1)})
+		_, err = stream.CloseAndRecv()
+	}
+	if status.Code(err) != codes.ResourceExhausted {
+		t.Errorf("oversized report: got %v, want ResourceExhausted", err)
 	}
 	select {
 	case err := <-done:

@@ -46,9 +46,11 @@ type (
 
 // Timing of the supervise loop.
 const (
-	// errorGrace is how long a worker's error report waits for a more
-	// telling root cause, such as the loss of the worker it talked to.
-	errorGrace = 2 * time.Second
+	// timeoutGrace is how long the abort of a ring waits after a member's
+	// all-reduce passed its deadline: the other members, stuck too, pass
+	// theirs within it and report how far they got, which tells who was
+	// starved first (see straggler).
+	timeoutGrace = 500 * time.Millisecond
 	// stopDelivery bounds the wait for Stop instructions to reach the
 	// workers.
 	stopDelivery = 3 * time.Second
@@ -70,6 +72,8 @@ type ring struct {
 	pausing, failing bool
 	failedAt         time.Time
 	deadline         <-chan time.Time
+	// abortAt, when set, is when to abort a ring that failed on a deadline.
+	abortAt <-chan time.Time
 	outcomes         map[*member]*pb.WorkerReport
 	gone             map[*member]error
 	// recovering marks a ring that replaced a failed one, until its first
@@ -87,8 +91,14 @@ type ring struct {
 	failedChange int
 	secondary    bool
 	// timedOut holds the reports of members whose all-reduce passed its
-	// deadline, in the order they arrived.
-	timedOut []*pb.WorkerReport
+	// deadline, in the order they arrived, with when.
+	timedOut []timeoutReport
+}
+
+// timeoutReport is a report of an all-reduce deadline and when it came.
+type timeoutReport struct {
+	rep *pb.WorkerReport
+	at  time.Time
 }
 
 // nonFiniteStep is a step that stopped the job: its gradient was NaN or
@@ -186,9 +196,9 @@ func (c *coordinator) supervise(ctx context.Context) (*Summary, error) {
 	shutdown := c.cfg.Shutdown
 	for {
 		var err error
-		var ringDeadline <-chan time.Time
+		var ringDeadline, abortAt <-chan time.Time
 		if s.ring != nil {
-			ringDeadline = s.ring.deadline
+			ringDeadline, abortAt = s.ring.deadline, s.ring.abortAt
 		}
 		select {
 		case <-ctx.Done():
@@ -197,6 +207,9 @@ func (c *coordinator) supervise(ctx context.Context) (*Summary, error) {
 			err = c.tooFewWorkers(s)
 		case <-ringDeadline:
 			c.ringTimedOut(s)
+		case <-abortAt:
+			s.ring.abortAt = nil
+			c.abort(s.ring, s.ring.cause)
 		case e := <-c.events:
 			err = c.handle(s, e)
 		case e := <-c.gossipEvents():
@@ -638,17 +651,21 @@ func (s *supervisor) countFruitless(r *ring, budget int) error {
 
 // straggler names the member the others waited for when ring r failed on
 // all-reduce deadlines. A rank waits only for its left-hand neighbour, and
-// ranks further on starve in turn; of the members that timed out receiving,
-// the one that had received the fewest frames starved first (on a tie, the
-// first to report: a straggler that was frozen reports late), and its
-// neighbour is the straggler (or the link to it is slow).
+// ranks further on starve in turn. Of the members that timed out receiving
+// and reported it on time (within timeoutGrace of the first: a member that
+// was not running, frozen or starved of CPU, reports late and is no
+// witness), the one stuck at the earliest step, having received the fewest
+// frames of its collective, starved first (on a tie, the first to report),
+// and its neighbour is the straggler (or the link to it is slow).
 func straggler(r *ring) (*member, string) {
 	var starved *pb.WorkerReport
-	for _, rep := range r.timedOut {
-		if rep.WaitedFor < 0 || int(rep.WaitedFor) >= len(r.members) {
+	for _, tr := range r.timedOut {
+		rep := tr.rep
+		if rep.WaitedFor < 0 || int(rep.WaitedFor) >= len(r.members) || tr.at.Sub(r.timedOut[0].at) > timeoutGrace {
 			continue
 		}
-		if starved == nil || rep.FramesReceived < starved.FramesReceived {
+		if starved == nil || rep.Applied < starved.Applied ||
+			(rep.Applied == starved.Applied && rep.FramesReceived < starved.FramesReceived) {
 			starved = rep
 		}
 	}

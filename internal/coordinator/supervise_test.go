@@ -3,6 +3,7 @@ package coordinator
 import (
 	"strings"
 	"testing"
+	"time"
 
 	pb "ringtrain/proto"
 )
@@ -63,5 +64,46 @@ func TestPlanLanesCoversTheBatch(t *testing.T) {
 	}
 	if _, err := planLanes(96, 5, 2); err == nil {
 		t.Fatal("a unit of 5 lanes was accepted for a batch of 96")
+	}
+}
+
+// TestStragglerAttribution feeds deadline reports of a ring of four (a, b,
+// c, d; each waits for its left-hand neighbour) and checks who is named.
+func TestStragglerAttribution(t *testing.T) {
+	members := []*member{{id: "a", addr: "h:1"}, {id: "b", addr: "h:2"}, {id: "c", addr: "h:3"}, {id: "d", addr: "h:4"}}
+	t0 := time.Now()
+	type rep struct {
+		rank    int32
+		applied uint64
+		frames  uint32
+		afterMs int
+	}
+	for _, c := range []struct {
+		name string
+		reps []rep
+		want string
+	}{
+		{"the first starved has the fewest frames", []rep{{rank: 3, applied: 7, frames: 2}, {rank: 2, applied: 7, frames: 0, afterMs: 5}, {rank: 0, applied: 7, frames: 3, afterMs: 9}}, "b"},
+		{"an earlier step beats fewer frames", []rep{{rank: 1, applied: 8, frames: 0}, {rank: 2, applied: 7, frames: 5, afterMs: 1}}, "b"},
+		{"a late report is no witness", []rep{{rank: 3, applied: 7, frames: 0}, {rank: 0, applied: 7, frames: 1, afterMs: 2}, {rank: 2, applied: 6, frames: 0, afterMs: 2500}}, "c"},
+		{"ties go to the first report", []rep{{rank: 2, applied: 7, frames: 1}, {rank: 0, applied: 7, frames: 1, afterMs: 3}}, "b"},
+		{"no deadline, no straggler", nil, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := &ring{id: 1, members: members}
+			for _, x := range c.reps {
+				wr := &pb.WorkerReport{Rank: x.rank, WorkerId: members[x.rank].id, Applied: x.applied, FramesReceived: x.frames,
+					TimedOut: true, WaitedFor: (x.rank + 3) % 4}
+				r.timedOut = append(r.timedOut, timeoutReport{wr, t0.Add(time.Duration(x.afterMs) * time.Millisecond)})
+			}
+			slow, cause := straggler(r)
+			got := ""
+			if slow != nil {
+				got = slow.id
+			}
+			if got != c.want {
+				t.Fatalf("straggler %q (%s), want %q", got, cause, c.want)
+			}
+		})
 	}
 }

@@ -110,3 +110,36 @@ func TestJoinByName(t *testing.T) {
 	}
 	next(t, nodes[0], Joined, "named")
 }
+
+// TestGossipKeyKeepsStrangersOut encrypts a cluster's gossip: a node with
+// the key joins, a node without it or with another key cannot, and the
+// cluster never lists it.
+func TestGossipKeyKeepsStrangersOut(t *testing.T) {
+	key := []byte("0123456789abcdef0123456789abcdef")
+	start := func(name string, key []byte) *Node {
+		n, err := Start(Config{Name: name, Bind: "127.0.0.1:0", ProbeInterval: 50 * time.Millisecond,
+			ProbeTimeout: 20 * time.Millisecond, SecretKey: key, Meta: Meta{Role: Worker, GRPC: name + ":1"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { n.Shutdown() })
+		return n
+	}
+	seed := start("seed", key)
+	if _, err := start("friend", key).Join([]string{seed.Addr()}); err != nil {
+		t.Fatalf("a node with the key cannot join: %v", err)
+	}
+	if _, err := start("stranger", nil).Join([]string{seed.Addr()}); err == nil {
+		t.Error("a node without the key joined")
+	}
+	other := []byte("fedcba9876543210fedcba9876543210")
+	if _, err := start("impostor", other).Join([]string{seed.Addr()}); err == nil {
+		t.Error("a node with another key joined")
+	}
+	time.Sleep(300 * time.Millisecond) // several probe rounds
+	for _, m := range seed.Members() {
+		if m.Name == "stranger" || m.Name == "impostor" {
+			t.Errorf("the cluster lists %s", m.Name)
+		}
+	}
+}
