@@ -73,9 +73,9 @@ type ring struct {
 	failedAt         time.Time
 	deadline         <-chan time.Time
 	// abortAt, when set, is when to abort a ring that failed on a deadline.
-	abortAt <-chan time.Time
-	outcomes         map[*member]*pb.WorkerReport
-	gone             map[*member]error
+	abortAt  <-chan time.Time
+	outcomes map[*member]*pb.WorkerReport
+	gone     map[*member]error
 	// recovering marks a ring that replaced a failed one, until its first
 	// step is reported.
 	recovering   bool
