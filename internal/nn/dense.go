@@ -57,9 +57,9 @@ func (d *dense) bind(params, grads []float64) {
 }
 
 func (d *dense) initialize(r *rand.Rand) {
-	d.kInit.fill(d.w, d.in, d.out, r)
+	d.kInit.fill(d.w, d.in, d.out, d.in, d.out, r)
 	if d.useBias {
-		d.bInit.fill(d.b, d.in, d.out, r)
+		d.bInit.fill(d.b, 1, d.out, d.in, d.out, r)
 	}
 }
 

@@ -24,10 +24,30 @@ func (d *dropout) penalty() float64      { return 0 }
 func (d *dropout) addPenaltyGradient()   {}
 
 // keeps reports whether the value (row, unit) survives in this pass.
-func (d *dropout) keeps(p *pass, row, unit int) bool {
-	key := mix64(p.seed ^ mix64(p.step^mix64(d.index<<40^p.sampleID(row))))
-	u := float64(mix64(key+uint64(unit)*0x9e3779b97f4a7c15)>>11) * 0x1p-53
-	return u >= d.rate
+func (d *dropout) keeps(p *pass, row, unit int) bool { return keeps(p, d.index<<40, row, unit, d.rate) }
+
+// keeps reports whether unit of row survives a dropout of rate in this
+// pass, for the mask named key (a layer's position, shifted left 40 bits,
+// and the mask's number below that): a pure function of the model seed,
+// the step, the key, the sample's identity and the unit.
+func keeps(p *pass, key uint64, row, unit int, rate float64) bool {
+	k := mix64(p.seed ^ mix64(p.step^mix64(key^p.sampleID(row))))
+	u := float64(mix64(k+uint64(unit)*0x9e3779b97f4a7c15)>>11) * 0x1p-53
+	return u >= rate
+}
+
+// dropoutMask fills mask, rows×width, with 0 or 1/(1−rate) per value.
+func dropoutMask(mask []float64, p *pass, key uint64, rows, width int, rate float64) {
+	keep := 1 / (1 - rate)
+	for r := range rows {
+		for j := range width {
+			if keeps(p, key, r, j, rate) {
+				mask[r*width+j] = keep
+			} else {
+				mask[r*width+j] = 0
+			}
+		}
+	}
 }
 
 func (d *dropout) forward(x []float64, rows int, p *pass) []float64 {

@@ -29,7 +29,7 @@ func gradCheckCases() []gradCheckCase {
 		l.KernelRegularizer, l.BiasRegularizer = k, b
 		return l
 	}
-	return []gradCheckCase{
+	cases := []gradCheckCase{
 		{name: "linear/mse", spec: spec(MeanSquaredError, denseLayer(4, "linear"))},
 		{name: "relu-sigmoid-tanh/softmax+sparse_ce", spec: spec(SparseCategoricalCrossentropy,
 			denseLayer(5, "relu"), denseLayer(5, "sigmoid"), denseLayer(5, "tanh"), denseLayer(4, "softmax"))},
@@ -52,6 +52,41 @@ func gradCheckCases() []gradCheckCase {
 			denseLayer(8, "tanh"), LayerSpec{Type: "dropout", Rate: 0.5}, denseLayer(4, "softmax"))},
 		{name: "step (zero gradient)", spec: spec(MeanSquaredError, denseLayer(5, "step"), denseLayer(4, "linear"))},
 	}
+	shaped := func(shape []int, layers ...LayerSpec) Spec {
+		return Spec{InputShape: shape, Layers: layers, Loss: SparseCategoricalCrossentropy, Optimizer: sgd}
+	}
+	conv := func(filters int, kernel, strides Pair, padding, act string) LayerSpec {
+		return LayerSpec{Type: "conv2d", Filters: filters, KernelSize: kernel, Strides: strides, Padding: padding, Activation: act}
+	}
+	flatten := LayerSpec{Type: "flatten"}
+	rnn := func(typ string, units int, seq bool, drop, recDrop float64) LayerSpec {
+		return LayerSpec{Type: typ, Units: units, ReturnSequences: seq, Dropout: drop, RecurrentDropout: recDrop}
+	}
+	return append(cases,
+		gradCheckCase{name: "conv2d valid", spec: shaped([]int{5, 5, 2}, conv(3, Pair{3, 3}, nil, "", "tanh"), flatten, denseLayer(4, "softmax"))},
+		gradCheckCase{name: "conv2d same stride 2 (odd padding)", spec: shaped([]int{6, 5, 2},
+			conv(3, Pair{3, 2}, Pair{2, 2}, "same", "sigmoid"), conv(2, Pair{2, 2}, nil, "same", "tanh"), flatten, denseLayer(4, "softmax"))},
+		gradCheckCase{name: "conv2d regularised, no bias", spec: shaped([]int{4, 4, 1},
+			reg(LayerSpec{Type: "conv2d", Filters: 2, KernelSize: Pair{2, 2}, UseBias: &noBias, Activation: "tanh"}, &Regularizer{L1: 0.01, L2: 0.02}, nil),
+			flatten, denseLayer(3, "softmax"))},
+		gradCheckCase{name: "max_pooling2d valid and same", spec: shaped([]int{6, 6, 2},
+			conv(3, Pair{3, 3}, nil, "same", "tanh"), LayerSpec{Type: "max_pooling2d"},
+			LayerSpec{Type: "max_pooling2d", PoolSize: Pair{2, 2}, Strides: Pair{1, 1}, Padding: "same"}, flatten, denseLayer(4, "softmax"))},
+		gradCheckCase{name: "reshape + simple_rnn", spec: shaped([]int{12},
+			LayerSpec{Type: "reshape", TargetShape: []int{3, 4}}, rnn("simple_rnn", 5, false, 0, 0), denseLayer(4, "softmax"))},
+		gradCheckCase{name: "simple_rnn sequences + dropout", spec: shaped([]int{4, 3},
+			rnn("simple_rnn", 5, true, 0.3, 0.4), flatten, denseLayer(4, "softmax"))},
+		gradCheckCase{name: "lstm", spec: shaped([]int{4, 3}, rnn("lstm", 5, false, 0, 0), denseLayer(4, "softmax"))},
+		gradCheckCase{name: "lstm dropout + recurrent dropout", spec: shaped([]int{5, 3}, rnn("lstm", 4, false, 0.3, 0.3), denseLayer(4, "softmax"))},
+		gradCheckCase{name: "stacked lstm, regularised", spec: shaped([]int{4, 3},
+			func() LayerSpec {
+				l := rnn("lstm", 4, true, 0, 0)
+				l.KernelRegularizer, l.RecurrentRegularizer, l.BiasRegularizer = &Regularizer{L2: 0.01}, &Regularizer{L1: 0.02}, &Regularizer{L2: 0.03}
+				return l
+			}(), rnn("lstm", 3, false, 0, 0), denseLayer(4, "softmax"))},
+		gradCheckCase{name: "lstm sigmoid, tanh gates", spec: shaped([]int{3, 3},
+			LayerSpec{Type: "lstm", Units: 3, Activation: "sigmoid", RecurrentActivation: "tanh"}, denseLayer(4, "softmax"))},
+	)
 }
 
 // randomBatch draws a batch of rows samples for a model.

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+
+	"gonum.org/v1/gonum/mat"
 )
 
 // Initializer fills a new layer's weights. Each follows Keras's definition;
@@ -24,9 +26,13 @@ const (
 	HeUniform
 	// Zeros sets every value to 0; Keras's default for biases.
 	Zeros
+	// Orthogonal draws a matrix with orthonormal rows or columns (the Q of
+	// the QR decomposition of a normal matrix, signs fixed by R's
+	// diagonal); Keras's default for recurrent kernels.
+	Orthogonal
 )
 
-var initializerNames = [...]string{"glorot_uniform", "glorot_normal", "he_normal", "he_uniform", "zeros"}
+var initializerNames = [...]string{"glorot_uniform", "glorot_normal", "he_normal", "he_uniform", "zeros", "orthogonal"}
 
 func (i Initializer) String() string { return initializerNames[i] }
 
@@ -36,14 +42,18 @@ func parseInitializer(name string) (Initializer, error) {
 			return Initializer(i), nil
 		}
 	}
-	return 0, fmt.Errorf("unknown initializer %q (want glorot_uniform, glorot_normal, he_normal, he_uniform or zeros)", name)
+	return 0, fmt.Errorf("unknown initializer %q (want glorot_uniform, glorot_normal, he_normal, he_uniform, zeros or orthogonal)", name)
 }
 
-// fill writes initial values into w.
-func (i Initializer) fill(w []float64, fanIn, fanOut int, r *rand.Rand) {
+// fill writes initial values into w, a rows×cols row-major matrix of a
+// layer whose fan-in and fan-out (as Keras counts them) are fanIn and
+// fanOut.
+func (i Initializer) fill(w []float64, rows, cols, fanIn, fanOut int, r *rand.Rand) {
 	switch i {
 	case Zeros:
 		clear(w)
+	case Orthogonal:
+		orthogonal(w, rows, cols, r)
 	case GlorotUniform:
 		uniform(w, math.Sqrt(6/float64(fanIn+fanOut)), r)
 	case HeUniform:
@@ -73,5 +83,34 @@ func truncatedNormal(w []float64, sigma float64, r *rand.Rand) {
 			v = r.NormFloat64()
 		}
 		w[i] = v * s
+	}
+}
+
+func orthogonal(w []float64, rows, cols int, r *rand.Rand) {
+	n, k := max(rows, cols), min(rows, cols)
+	a := mat.NewDense(n, k, nil)
+	for i := range n {
+		for j := range k {
+			a.Set(i, j, r.NormFloat64())
+		}
+	}
+	var qr mat.QR
+	qr.Factorize(a)
+	var q, rr mat.Dense
+	qr.QTo(&q)
+	qr.RTo(&rr)
+	for j := range k {
+		sign := 1.0
+		if rr.At(j, j) < 0 {
+			sign = -1
+		}
+		for i := range n {
+			v := sign * q.At(i, j)
+			if rows >= cols {
+				w[i*cols+j] = v
+			} else {
+				w[j*cols+i] = v
+			}
+		}
 	}
 }

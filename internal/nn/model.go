@@ -39,19 +39,31 @@ func New(spec Spec) (*Model, error) {
 	if err := spec.Validate(); err != nil {
 		return nil, err
 	}
-	m := &Model{spec: spec, inputSize: 1}
-	for _, d := range spec.InputShape {
-		m.inputSize *= d
-	}
-	width := m.inputSize
+	geo, _ := spec.shapes() // validated
+	m := &Model{spec: spec}
+	m.inputSize, _ = size(spec.InputShape)
 	var outAct Activation
 	for i, ls := range spec.Layers {
+		in := geo[i].in
+		width, _ := size(in)
 		var l layer
 		switch ls.Type {
 		case "dense":
 			d := newDense(width, ls)
 			outAct = d.act
 			l = d
+		case "conv2d":
+			c := newConv2D(in, ls)
+			outAct = c.act
+			l = c
+		case "max_pooling2d":
+			l = newMaxPool2D(in, ls)
+		case "flatten", "reshape":
+			l = &reshape{width: width}
+		case "simple_rnn", "lstm":
+			r := newRecurrent(i, in, ls)
+			outAct = r.act
+			l = r
 		case "dropout":
 			l = &dropout{width: width, rate: ls.Rate, index: uint64(i)}
 		case "activation":
@@ -60,7 +72,6 @@ func New(spec Spec) (*Model, error) {
 			l = &activation{width: width, act: a}
 		}
 		m.layers = append(m.layers, l)
-		width = l.outputSize()
 	}
 	n := 0
 	for _, l := range m.layers {

@@ -22,29 +22,6 @@ type Spec struct {
 	Optimizer OptimizerSpec `json:"optimizer"`
 }
 
-// LayerSpec describes one layer. Type selects which other fields apply.
-type LayerSpec struct {
-	// Type is dense, dropout or activation.
-	Type string `json:"type"`
-
-	// Units is the output width of a dense layer.
-	Units int `json:"units,omitempty"`
-	// Activation is linear, relu, sigmoid, tanh, softmax or step; for dense
-	// and activation layers. A dense layer defaults to linear.
-	Activation string `json:"activation,omitempty"`
-	// UseBias, for dense layers, defaults to true.
-	UseBias *bool `json:"use_bias,omitempty"`
-	// KernelInitializer defaults to glorot_uniform, BiasInitializer to zeros.
-	KernelInitializer string `json:"kernel_initializer,omitempty"`
-	BiasInitializer   string `json:"bias_initializer,omitempty"`
-	// KernelRegularizer and BiasRegularizer add penalties to the loss.
-	KernelRegularizer *Regularizer `json:"kernel_regularizer,omitempty"`
-	BiasRegularizer   *Regularizer `json:"bias_regularizer,omitempty"`
-
-	// Rate is the fraction of inputs a dropout layer zeroes in training.
-	Rate float64 `json:"rate,omitempty"`
-}
-
 // Regularizer is an L1, L2 or L1L2 weight penalty, l1·Σ|w| + l2·Σw², added
 // to the loss as Keras does. In JSON it is either an object {"l1": a, "l2": b}
 // or one of the strings "l1", "l2" (factor 0.01, Keras's default) and "l1_l2"
@@ -262,27 +239,8 @@ func (s Spec) Validate() error {
 	if len(s.Layers) == 0 {
 		return fail("layers", "a model needs at least one layer")
 	}
-	width := uint64(1)
-	for i, d := range s.InputShape {
-		if uint64(d) > MaxWidth || width*uint64(d) > MaxWidth {
-			return fail(fmt.Sprintf("input_shape[%d]", i), "more than %d values per sample", MaxWidth)
-		}
-		width *= uint64(d)
-	}
-	params := uint64(0)
-	for i, l := range s.Layers {
-		if err := l.validate(); err != nil {
-			return fail(fmt.Sprintf("layers[%d].%s", i, err.field), "%s", err.msg)
-		}
-		if l.Type == "dense" {
-			if uint64(l.Units) > MaxWidth {
-				return fail(fmt.Sprintf("layers[%d].units", i), "more than %d", MaxWidth)
-			}
-			if params += (width + 1) * uint64(l.Units); params > MaxParams {
-				return fail(fmt.Sprintf("layers[%d].units", i), "the model would have more than %d parameters", MaxParams)
-			}
-			width = uint64(l.Units)
-		}
+	if _, err := s.shapes(); err != nil {
+		return err
 	}
 	switch s.Loss {
 	case SparseCategoricalCrossentropy, CategoricalCrossentropy, MeanSquaredError:
@@ -293,61 +251,6 @@ func (s Spec) Validate() error {
 			SparseCategoricalCrossentropy, CategoricalCrossentropy, MeanSquaredError)
 	}
 	return s.Optimizer.validate()
-}
-
-type fieldError struct{ field, msg string }
-
-func (l LayerSpec) validate() *fieldError {
-	bad := func(field, format string, args ...any) *fieldError {
-		return &fieldError{field, fmt.Sprintf(format, args...)}
-	}
-	switch l.Type {
-	case "dense":
-		if l.Units < 1 {
-			return bad("units", "must be at least 1, got %d", l.Units)
-		}
-		if l.Activation != "" {
-			if _, err := parseActivation(l.Activation); err != nil {
-				return bad("activation", "%v", err)
-			}
-		}
-		for _, init := range []struct{ field, name string }{
-			{"kernel_initializer", l.KernelInitializer}, {"bias_initializer", l.BiasInitializer},
-		} {
-			if init.name != "" {
-				if _, err := parseInitializer(init.name); err != nil {
-					return bad(init.field, "%v", err)
-				}
-			}
-		}
-		for _, reg := range []struct {
-			field string
-			r     *Regularizer
-		}{{"kernel_regularizer", l.KernelRegularizer}, {"bias_regularizer", l.BiasRegularizer}} {
-			if r := reg.r; r != nil && (r.L1 < 0 || r.L2 < 0 || !finite(r.L1) || !finite(r.L2)) {
-				return bad(reg.field, "factors must be finite and non-negative, got l1=%v l2=%v", r.L1, r.L2)
-			}
-		}
-		if l.Rate != 0 {
-			return bad("rate", "applies to dropout layers only")
-		}
-	case "dropout":
-		if !(l.Rate >= 0 && l.Rate < 1) {
-			return bad("rate", "must be in [0, 1), got %v", l.Rate)
-		}
-		if l.Units != 0 || l.Activation != "" {
-			return bad("type", "a dropout layer takes only a rate")
-		}
-	case "activation":
-		if _, err := parseActivation(l.Activation); err != nil {
-			return bad("activation", "%v", err)
-		}
-	case "":
-		return bad("type", "missing")
-	default:
-		return bad("type", "unknown layer type %q (want dense, dropout or activation)", l.Type)
-	}
-	return nil
 }
 
 func (o OptimizerSpec) validate() error {
@@ -404,8 +307,17 @@ func (s Spec) Summary() string {
 			parts = append(parts, strings.TrimSpace(fmt.Sprintf("dense %d %s", l.Units, l.Activation)))
 		case "dropout":
 			parts = append(parts, fmt.Sprintf("dropout %g", l.Rate))
+		case "conv2d":
+			parts = append(parts, strings.TrimSpace(fmt.Sprintf("conv2d %d %dx%d %s", l.Filters, l.KernelSize[0], l.KernelSize[1], l.Activation)))
+		case "max_pooling2d":
+			p := l.PoolSize.or(Pair{2, 2})
+			parts = append(parts, fmt.Sprintf("max_pooling2d %dx%d", p[0], p[1]))
+		case "simple_rnn", "lstm":
+			parts = append(parts, fmt.Sprintf("%s %d", l.Type, l.Units))
+		case "reshape":
+			parts = append(parts, fmt.Sprintf("reshape %v", l.TargetShape))
 		default:
-			parts = append(parts, l.Type+" "+l.Activation)
+			parts = append(parts, strings.TrimSpace(l.Type+" "+l.Activation))
 		}
 	}
 	return strings.Join(parts, " → ") + fmt.Sprintf("; %s; %s lr %g", s.Loss, s.Optimizer.Name, s.Optimizer.LearningRate)

@@ -70,9 +70,21 @@ func TestParseSpecErrorsNameTheField(t *testing.T) {
 		{`{"input_shape":[0],"layers":[` + okLayer + `],"loss":"` + scce + `","optimizer":` + adam + `}`, "input_shape[0]: must be at least 1"},
 		{`{"input_shape":[784],"layers":[],"loss":"` + scce + `","optimizer":` + adam + `}`, "layers: a model needs at least one layer"},
 		{`{"input_shape":[784],"layers":[` + okLayer + `],"loss":"` + scce + `"}`, "optimizer: missing"},
-		{`{"input_shape":[100000,100000],"layers":[` + okLayer + `],"loss":"` + scce + `","optimizer":` + adam + `}`, "input_shape[1]: more than 16777216 values"},
-		{base(`{"type":"dense","units":100000}`, scce, adam), "layers[0].units: the model would have more than 67108864 parameters"},
+		{`{"input_shape":[100000,100000],"layers":[` + okLayer + `],"loss":"` + scce + `","optimizer":` + adam + `}`, "input_shape: more than 16777216 values per sample"},
+		{base(`{"type":"dense","units":100000}`, scce, adam), "layers[0]: the model would have more than 67108864 parameters"},
 		{base(`{"type":"dense","units":9223372036854775807}`, scce, adam), "layers[0].units: more than 16777216"},
+		{base(`{"type":"conv2d","filters":8,"kernel_size":3}`, scce, adam), "layers[0].type: conv2d takes [rows, columns, channels], and its input has shape [784]: add a reshape layer"},
+		{`{"input_shape":[28,28,1],"layers":[{"type":"conv2d","filters":8,"kernel_size":3},` + okLayer + `],"loss":"` + scce + `","optimizer":` + adam + `}`,
+			"layers[1].type: dense takes a flat input, and its input has shape [26 26 8]: add a flatten layer"},
+		{`{"input_shape":[4,4,1],"layers":[{"type":"conv2d","filters":8,"kernel_size":5}],"loss":"` + scce + `","optimizer":` + adam + `}`,
+			"layers[0].kernel_size: [5 5] is larger than the input's 4×4 with valid padding"},
+		{base(`{"type":"conv2d","filters":8,"kernel_size":[3]}`, scce, adam), "layers[0].kernel_size: want two positive numbers"},
+		{base(`{"type":"conv2d","filters":8,"kernel_size":3,"padding":"full"}`, scce, adam), `layers[0].padding: want valid or same, got "full"`},
+		{base(`{"type":"reshape","target_shape":[28,27]}`, scce, adam), "layers[0].target_shape: [28 27] does not hold the input's 784 values"},
+		{base(`{"type":"reshape","target_shape":[28,28]},{"type":"lstm","units":8,"activation":"softmax"}`, scce, adam), "layers[1].activation: softmax is not element-wise"},
+		{base(`{"type":"lstm","units":8}`, scce, adam), "layers[0].type: lstm takes [steps, features], and its input has shape [784]"},
+		{base(`{"type":"max_pooling2d","units":3}`, scce, adam), "layers[0].units: does not apply to max_pooling2d layers"},
+		{base(`{"type":"dense","units":10,"recurrent_dropout":0.5}`, scce, adam), "layers[0].recurrent_dropout: does not apply to dense layers"},
 	}
 	for _, c := range cases {
 		_, err := ParseSpec([]byte(c.json))
@@ -90,6 +102,12 @@ func FuzzParseSpec(f *testing.F) {
 	f.Add([]byte(`{"input_shape":[2,3],"layers":[{"type":"dense","units":4,"kernel_regularizer":"l1_l2"},{"type":"dropout","rate":0.5},
 		{"type":"activation","activation":"tanh"}],"loss":"mean_squared_error","optimizer":{"name":"sgd","momentum":0.9,"nesterov":true}}`))
 	f.Add([]byte(`{"input_shape":[784],"layers":[{"type":"dense","units":0}]}`))
+	f.Add([]byte(`{"input_shape":[28,28,1],"layers":[{"type":"conv2d","filters":4,"kernel_size":3,"strides":2,"padding":"same","activation":"relu"},
+		{"type":"max_pooling2d","pool_size":[2,2]},{"type":"flatten"},{"type":"dense","units":10,"activation":"softmax"}],
+		"loss":"sparse_categorical_crossentropy","optimizer":{"name":"adam"}}`))
+	f.Add([]byte(`{"input_shape":[784],"layers":[{"type":"reshape","target_shape":[28,28]},{"type":"lstm","units":8,"dropout":0.2,"recurrent_dropout":0.2,
+		"return_sequences":true},{"type":"simple_rnn","units":4},{"type":"dense","units":10,"activation":"softmax"}],
+		"loss":"sparse_categorical_crossentropy","optimizer":{"name":"rmsprop"}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		s, err := ParseSpec(data)
 		if err != nil {
@@ -113,16 +131,13 @@ func FuzzParseSpec(f *testing.F) {
 
 // specParams counts a valid description's parameters without building it.
 func specParams(s Spec) int {
-	width := 1
-	for _, d := range s.InputShape {
-		width *= d
+	geo, err := s.shapes()
+	if err != nil {
+		panic(err)
 	}
 	n := 0
-	for _, l := range s.Layers {
-		if l.Type == "dense" {
-			n += (width + 1) * l.Units
-			width = l.Units
-		}
+	for _, g := range geo {
+		n += int(g.params)
 	}
 	return n
 }
