@@ -5,6 +5,10 @@
 #   sh bench/compare.sh step [ROUNDS]   one core each: Go's BenchmarkTrainStep
 #                                       (GOMAXPROCS=1) against bench/torch_step.py
 #                                       (torch.set_num_threads(1)), batch 32
+#   sh bench/compare.sh conv [ROUNDS]  one core each: Go's BenchmarkConv2D against
+#                                       bench/torch_conv.py, the CNN's two 3×3
+#                                       convolutions (28×28×1→32, 13×13×32→64)
+#                                       forward and backward, batch 32 and 128
 #   sh bench/compare.sh ddp [ROUNDS] [WORKERS]
 #                                       one epoch at per-worker batch 32:
 #                                       coordinator -local-workers N against
@@ -35,6 +39,28 @@ step)
 	done
 	label="samples/s, one core, batch 32"
 	;;
+conv)
+	go test -c -o "$tmp/nn.test" ./internal/nn
+	for i in $(seq "$rounds"); do
+		for shape in "28x28x1-32 28 1 32" "13x13x32-64 13 32 64"; do
+			set -- $shape
+			for batch in 32 128; do
+				GOMAXPROCS=1 taskset -c 0 "$tmp/nn.test" -test.run '^$' -test.bench "Conv2D/$1/batch=$batch\$" -test.benchtime 2s \
+					| awk '/samples\/s/ {for (i=1;i<=NF;i++) if ($(i+1)=="samples/s") print $i}' >>"$tmp/go-$1-$batch"
+				taskset -c 0 $py bench/torch_conv.py --height "$2" --channels "$3" --filters "$4" --batch "$batch" --threads 1 \
+					| $py -c 'import json,sys; print(json.load(sys.stdin)["samples_per_second"])' >>"$tmp/torch-$1-$batch"
+				echo "round $i $1 batch $batch: ringtrain $(tail -1 "$tmp/go-$1-$batch"), pytorch $(tail -1 "$tmp/torch-$1-$batch")"
+			done
+		done
+	done
+	for f in "$tmp"/go-*; do
+		c=${f#"$tmp"/go-}
+		g=$(median <"$f")
+		t=$(median <"$tmp/torch-$c")
+		echo "median samples/s, one core, conv $c (forward+backward): ringtrain $g, pytorch $t, ratio $(awk "BEGIN {printf \"%.2f\", $g/$t}")"
+	done
+	exit 0
+	;;
 ddp)
 	go build -o "$tmp/coordinator" ./cmd/coordinator
 	for i in $(seq "$rounds"); do
@@ -46,7 +72,7 @@ ddp)
 	label="samples/s, $workers workers, per-worker batch 32, one epoch"
 	;;
 *)
-	echo "usage: sh bench/compare.sh step|ddp [ROUNDS] [WORKERS]" >&2
+	echo "usage: sh bench/compare.sh step|conv|ddp [ROUNDS] [WORKERS]" >&2
 	exit 2
 	;;
 esac

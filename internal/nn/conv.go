@@ -5,6 +5,8 @@ import (
 
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas64"
+
+	"ringtrain/internal/gemm"
 )
 
 // window is the geometry of a two-dimensional sliding window over an input
@@ -34,7 +36,9 @@ func newWindow(in []int, size, strides Pair, padding string) window {
 // conv2d is a two-dimensional convolution, y = a(x ⊛ K + b), computed as
 // one matrix product: im2col lays every window of the batch out as a row of
 // kh·kw·c values, and the kernel, stored as Keras stores it ([kh, kw, c,
-// filters], that is a kh·kw·c × filters matrix), multiplies them all.
+// filters], that is a kh·kw·c × filters matrix), multiplies them all. The
+// products run in float32 through package gemm unless the layer's dtype is
+// float64 (gonum's Gemm).
 type conv2d struct {
 	window
 	filters      int
@@ -45,12 +49,20 @@ type conv2d struct {
 
 	k, b, dk, db []float64
 
-	col, z, y, dz, dcol, dx []float64
+	// single computes the products in float32 (the default, as Keras
+	// does), with float64 parameters, gradients and activations around
+	// them; otherwise everything is float64.
+	single bool
+
+	col, z, y, dz, dcol, dx                        []float64
+	x32, col32, k32, z32, dz32, dk32, dcol32, dx32 []float32
+	noBias                                         []float64
 }
 
 func newConv2D(in []int, s LayerSpec) *conv2d {
 	l := &conv2d{window: newWindow(in, s.KernelSize, s.Strides.or(Pair{1, 1}), s.Padding), filters: s.Filters,
-		useBias: s.UseBias == nil || *s.UseBias, kReg: s.KernelRegularizer, bReg: s.BiasRegularizer, bInit: Zeros}
+		useBias: s.UseBias == nil || *s.UseBias, kReg: s.KernelRegularizer, bReg: s.BiasRegularizer, bInit: Zeros,
+		single: s.Dtype != "float64"}
 	l.act, _ = parseActivation(s.Activation)
 	if s.KernelInitializer != "" {
 		l.kInit, _ = parseInitializer(s.KernelInitializer)
@@ -93,57 +105,161 @@ func (l *conv2d) initialize(r *rand.Rand) {
 
 func (l *conv2d) forward(x []float64, rows int, _ *pass) []float64 {
 	m, k := rows*l.oh*l.ow, l.patch()
-	l.col = grow(l.col, m*k)
-	l.im2col(x, rows, l.col)
-	l.z = grow(l.z, m*l.filters)
-	beta := 0.0
-	if l.useBias {
-		for r := range m {
-			copy(l.z[r*l.filters:(r+1)*l.filters], l.b)
+	l.y = grow(l.y, m*l.filters)
+	if !l.single {
+		l.col = grow(l.col, m*k)
+		im2col(&l.window, x, rows, l.col)
+		l.z = grow(l.z, m*l.filters)
+		beta := 0.0
+		if l.useBias {
+			for r := range m {
+				copy(l.z[r*l.filters:(r+1)*l.filters], l.b)
+			}
+			beta = 1
 		}
-		beta = 1
-	}
-	blas64.Gemm(blas.NoTrans, blas.NoTrans, 1, general(l.col, m, k), general(l.k, k, l.filters), beta, general(l.z, m, l.filters))
-	if l.act == Linear {
-		l.y = l.z
+		blas64.Gemm(blas.NoTrans, blas.NoTrans, 1, general(l.col, m, k), general(l.k, k, l.filters), beta, general(l.z, m, l.filters))
+		l.act.apply(l.z, l.y, m, l.filters)
 		return l.y
 	}
-	l.y = grow(l.y, m*l.filters)
-	l.act.apply(l.z, l.y, m, l.filters)
+	l.x32 = growFloat32(l.x32, rows*l.h*l.w*l.c)
+	gemm.FromFloat64(l.x32, x[:len(l.x32)])
+	l.col32 = growFloat32(l.col32, m*k)
+	im2col(&l.window, l.x32, rows, l.col32)
+	l.k32 = growFloat32(l.k32, len(l.k))
+	gemm.FromFloat64(l.k32, l.k)
+	l.z32 = growFloat32(l.z32, m*l.filters)
+	gemm.Sgemm(false, false, m, l.filters, k, l.col32, k, l.k32, l.filters, 0, l.z32, l.filters)
+	// Bias and activation in float64, in one pass.
+	bias := l.b
+	if !l.useBias {
+		bias = l.zeros()
+	}
+	for r := range m {
+		z, y := l.z32[r*l.filters:(r+1)*l.filters], l.y[r*l.filters:(r+1)*l.filters]
+		switch l.act {
+		case ReLU:
+			for j, v := range z {
+				y[j] = max(float64(v)+bias[j], 0)
+			}
+		default:
+			for j, v := range z {
+				y[j] = float64(v) + bias[j]
+			}
+			if l.act != Linear {
+				l.act.apply(y, y, 1, l.filters)
+			}
+		}
+	}
 	return l.y
+}
+
+// zeros is a bias of zeros, for a layer without one.
+func (l *conv2d) zeros() []float64 {
+	if len(l.noBias) != l.filters {
+		l.noBias = make([]float64, l.filters)
+	}
+	return l.noBias
 }
 
 func (l *conv2d) backward(dy []float64, rows int, needDX bool) []float64 {
 	m, k := rows*l.oh*l.ow, l.patch()
-	dz := dy
-	if l.act != Linear {
-		l.dz = grow(l.dz, m*l.filters)
-		l.act.backward(l.y, dy, l.dz, m, l.filters)
-		dz = l.dz
-	}
-	blas64.Gemm(blas.Trans, blas.NoTrans, 1, general(l.col, m, k), general(dz, m, l.filters), 0, general(l.dk, k, l.filters))
 	if l.useBias {
 		clear(l.db)
-		for r := range m {
-			for j, v := range dz[r*l.filters : (r+1)*l.filters] {
-				l.db[j] += v
+	}
+	l.dx = grow(l.dx, rows*l.h*l.w*l.c)
+	if !l.single {
+		l.dz = grow(l.dz, m*l.filters)
+		l.act.backward(l.y, dy, l.dz, m, l.filters)
+		if l.useBias {
+			for r := range m {
+				for j, v := range l.dz[r*l.filters : (r+1)*l.filters] {
+					l.db[j] += v
+				}
+			}
+		}
+		blas64.Gemm(blas.Trans, blas.NoTrans, 1, general(l.col, m, k), general(l.dz, m, l.filters), 0, general(l.dk, k, l.filters))
+		if !needDX {
+			return nil
+		}
+		l.dcol = grow(l.dcol, m*k)
+		blas64.Gemm(blas.NoTrans, blas.Trans, 1, general(l.dz, m, l.filters), general(l.k, k, l.filters), 0, general(l.dcol, m, k))
+		col2im(&l.window, l.dcol, rows, l.dx, addFloat64)
+		return l.dx
+	}
+	// dL/dz in float32 and the bias gradient in float64, in one pass.
+	db := l.db
+	if !l.useBias {
+		db = l.zeros() // written, never read
+	}
+	l.dz = grow(l.dz, l.filters)
+	l.dz32 = growFloat32(l.dz32, m*l.filters)
+	for r := range m {
+		y, g, dz32 := l.y[r*l.filters:(r+1)*l.filters], dy[r*l.filters:(r+1)*l.filters], l.dz32[r*l.filters:(r+1)*l.filters]
+		switch l.act {
+		case ReLU:
+			for j, v := range g {
+				if y[j] > 0 {
+					dz32[j] = float32(v)
+					db[j] += v
+				} else {
+					dz32[j] = 0
+				}
+			}
+		case Softmax:
+			d := l.dz[:l.filters]
+			l.act.backward(y, g, d, 1, l.filters)
+			for j, v := range d {
+				dz32[j] = float32(v)
+				db[j] += v
+			}
+		case Linear:
+			for j, v := range g {
+				dz32[j] = float32(v)
+				db[j] += v
+			}
+		default:
+			for j, v := range g {
+				d := v * slope(l.act, y[j])
+				dz32[j] = float32(d)
+				db[j] += d
 			}
 		}
 	}
+	if !l.useBias {
+		clear(db)
+	}
+	l.dk32 = growFloat32(l.dk32, len(l.dk))
+	gemm.Sgemm(true, false, k, l.filters, m, l.col32, k, l.dz32, l.filters, 0, l.dk32, l.filters)
+	gemm.ToFloat64(l.dk, l.dk32)
 	if !needDX {
 		return nil
 	}
-	l.dcol = grow(l.dcol, m*k)
-	blas64.Gemm(blas.NoTrans, blas.Trans, 1, general(dz, m, l.filters), general(l.k, k, l.filters), 0, general(l.dcol, m, k))
-	l.dx = grow(l.dx, rows*l.h*l.w*l.c)
-	l.col2im(l.dcol, rows, l.dx)
+	l.dcol32 = growFloat32(l.dcol32, m*k)
+	gemm.Sgemm(false, true, m, k, l.filters, l.dz32, l.filters, l.k32, l.filters, 0, l.dcol32, k)
+	l.dx32 = growFloat32(l.dx32, len(l.dx))
+	col2im(&l.window, l.dcol32, rows, l.dx32, gemm.Add)
+	gemm.ToFloat64(l.dx, l.dx32)
 	return l.dx
+}
+
+// addFloat64 sets dst[i] += src[i].
+func addFloat64(dst, src []float64) {
+	for i, v := range src {
+		dst[i] += v
+	}
+}
+
+func growFloat32(buf []float32, n int) []float32 {
+	if cap(buf) < n {
+		return make([]float32, n)
+	}
+	return buf[:n]
 }
 
 // im2col writes the windows of rows samples of x as the rows of col, each
 // kh·kw·c values in the kernel's order (row, column, channel), zeros where
 // a window overhangs the input.
-func (g *window) im2col(x []float64, rows int, col []float64) {
+func im2col[T float32 | float64](g *window, x []T, rows int, col []T) {
 	k := g.kh * g.kw * g.c
 	in := g.h * g.w * g.c
 	for n := range rows {
@@ -160,14 +276,22 @@ func (g *window) im2col(x []float64, rows int, col []float64) {
 					}
 					ix0 := ox*g.sw - g.padLeft
 					if ix0 >= 0 && ix0+g.kw <= g.w {
-						copy(row, img[(iy*g.w+ix0)*g.c:][:g.kw*g.c])
+						src := img[(iy*g.w+ix0)*g.c:][:g.kw*g.c]
+						if len(src) < 16 { // too short to pay for a call
+							for i, v := range src {
+								row[i] = v
+							}
+							continue
+						}
+						copy(row, src)
 						continue
 					}
 					for kx := range g.kw {
+						dst := row[kx*g.c:][:g.c]
 						if ix := ix0 + kx; ix >= 0 && ix < g.w {
-							copy(row[kx*g.c:][:g.c], img[(iy*g.w+ix)*g.c:][:g.c])
+							copy(dst, img[(iy*g.w+ix)*g.c:][:g.c])
 						} else {
-							clear(row[kx*g.c:][:g.c])
+							clear(dst)
 						}
 					}
 				}
@@ -177,8 +301,8 @@ func (g *window) im2col(x []float64, rows int, col []float64) {
 }
 
 // col2im is im2col's adjoint: it adds every row of col back into the input
-// positions its values came from, overwriting dx.
-func (g *window) col2im(col []float64, rows int, dx []float64) {
+// positions its values came from, overwriting dx; add adds a run of values.
+func col2im[T float32 | float64](g *window, col []T, rows int, dx []T, add func(dst, src []T)) {
 	clear(dx)
 	k := g.kh * g.kw * g.c
 	in := g.h * g.w * g.c
@@ -197,10 +321,14 @@ func (g *window) col2im(col []float64, rows int, dx []float64) {
 						if ix < 0 || ix >= g.w {
 							continue
 						}
-						d := img[(iy*g.w+ix)*g.c:][:g.c]
-						for ch, v := range src[(ky*g.kw+kx)*g.c:][:g.c] {
-							d[ch] += v
+						d, v := img[(iy*g.w+ix)*g.c:][:g.c], src[(ky*g.kw+kx)*g.c:][:g.c]
+						if g.c < 16 { // too short to pay for a call
+							for ch := range d {
+								d[ch] += v[ch]
+							}
+							continue
 						}
+						add(d, v)
 					}
 				}
 			}

@@ -55,8 +55,10 @@ func gradCheckCases() []gradCheckCase {
 	shaped := func(shape []int, layers ...LayerSpec) Spec {
 		return Spec{InputShape: shape, Layers: layers, Loss: SparseCategoricalCrossentropy, Optimizer: sgd}
 	}
+	// Convolutions in float64: float32 products are checked against these
+	// in TestConvFloat32MatchesFloat64.
 	conv := func(filters int, kernel, strides Pair, padding, act string) LayerSpec {
-		return LayerSpec{Type: "conv2d", Filters: filters, KernelSize: kernel, Strides: strides, Padding: padding, Activation: act}
+		return LayerSpec{Type: "conv2d", Filters: filters, KernelSize: kernel, Strides: strides, Padding: padding, Activation: act, Dtype: "float64"}
 	}
 	flatten := LayerSpec{Type: "flatten"}
 	rnn := func(typ string, units int, seq bool, drop, recDrop float64) LayerSpec {
@@ -67,7 +69,7 @@ func gradCheckCases() []gradCheckCase {
 		gradCheckCase{name: "conv2d same stride 2 (odd padding)", spec: shaped([]int{6, 5, 2},
 			conv(3, Pair{3, 2}, Pair{2, 2}, "same", "sigmoid"), conv(2, Pair{2, 2}, nil, "same", "tanh"), flatten, denseLayer(4, "softmax"))},
 		gradCheckCase{name: "conv2d regularised, no bias", spec: shaped([]int{4, 4, 1},
-			reg(LayerSpec{Type: "conv2d", Filters: 2, KernelSize: Pair{2, 2}, UseBias: &noBias, Activation: "tanh"}, &Regularizer{L1: 0.01, L2: 0.02}, nil),
+			reg(LayerSpec{Type: "conv2d", Filters: 2, KernelSize: Pair{2, 2}, UseBias: &noBias, Activation: "tanh", Dtype: "float64"}, &Regularizer{L1: 0.01, L2: 0.02}, nil),
 			flatten, denseLayer(3, "softmax"))},
 		gradCheckCase{name: "max_pooling2d valid and same", spec: shaped([]int{6, 6, 2},
 			conv(3, Pair{3, 3}, nil, "same", "tanh"), LayerSpec{Type: "max_pooling2d"},

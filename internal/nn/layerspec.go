@@ -31,6 +31,10 @@ type LayerSpec struct {
 	Padding string `json:"padding,omitempty"`
 	// TargetShape is a reshape layer's output shape.
 	TargetShape []int `json:"target_shape,omitempty"`
+	// Dtype is the precision of a conv2d layer's matrix products: float32
+	// (the default, as in Keras; parameters, gradients and activations stay
+	// float64) or float64.
+	Dtype string `json:"dtype,omitempty"`
 
 	// Activation is linear, relu, sigmoid, tanh, softmax or step: for
 	// dense and conv2d layers (default linear), activation layers, and
@@ -249,14 +253,14 @@ func (l LayerSpec) checkFields() *fieldError {
 		"kernel_initializer": l.KernelInitializer != "", "recurrent_initializer": l.RecurrentInitializer != "",
 		"bias_initializer": l.BiasInitializer != "", "unit_forget_bias": l.UnitForgetBias != nil,
 		"kernel_regularizer": l.KernelRegularizer != nil, "recurrent_regularizer": l.RecurrentRegularizer != nil,
-		"bias_regularizer": l.BiasRegularizer != nil, "return_sequences": l.ReturnSequences, "rate": l.Rate != 0,
+		"bias_regularizer": l.BiasRegularizer != nil, "return_sequences": l.ReturnSequences, "rate": l.Rate != 0, "dtype": l.Dtype != "",
 		"dropout": l.Dropout != 0, "recurrent_dropout": l.RecurrentDropout != 0,
 	}
 	weights := []string{"activation", "use_bias", "kernel_initializer", "bias_initializer", "kernel_regularizer", "bias_regularizer"}
 	recurrent := append([]string{"units", "recurrent_initializer", "recurrent_regularizer", "return_sequences", "dropout", "recurrent_dropout"}, weights...)
 	takes := map[string][]string{
 		"dense":         append([]string{"units"}, weights...),
-		"conv2d":        append([]string{"filters", "kernel_size", "strides", "padding"}, weights...),
+		"conv2d":        append([]string{"filters", "kernel_size", "strides", "padding", "dtype"}, weights...),
 		"max_pooling2d": {"pool_size", "strides", "padding"},
 		"flatten":       {},
 		"reshape":       {"target_shape"},
@@ -328,6 +332,9 @@ func (l LayerSpec) checkValues() *fieldError {
 	}
 	if err := pair("strides", l.Strides, false); err != nil {
 		return err
+	}
+	if l.Dtype != "" && l.Dtype != "float32" && l.Dtype != "float64" {
+		return bad("dtype", "want float32 or float64, got %q", l.Dtype)
 	}
 	if l.Padding != "" && l.Padding != "valid" && l.Padding != "same" {
 		return bad("padding", "want valid or same, got %q", l.Padding)

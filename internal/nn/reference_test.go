@@ -3,6 +3,7 @@ package nn
 import (
 	"encoding/json"
 	"math"
+	"math/rand/v2"
 	"os"
 	"testing"
 )
@@ -23,9 +24,9 @@ func TestLayersMatchReference(t *testing.T) {
 	}
 	cases := map[string]Spec{
 		"conv2d valid 5x5x2 k3 f3": {InputShape: []int{5, 5, 2},
-			Layers: []LayerSpec{{Type: "conv2d", Filters: 3, KernelSize: Pair{3, 3}}}},
+			Layers: []LayerSpec{{Type: "conv2d", Filters: 3, KernelSize: Pair{3, 3}, Dtype: "float64"}}},
 		"conv2d same 6x5x2 k3x2 s2 f3": {InputShape: []int{6, 5, 2},
-			Layers: []LayerSpec{{Type: "conv2d", Filters: 3, KernelSize: Pair{3, 2}, Strides: Pair{2, 2}, Padding: "same"}}},
+			Layers: []LayerSpec{{Type: "conv2d", Filters: 3, KernelSize: Pair{3, 2}, Strides: Pair{2, 2}, Padding: "same", Dtype: "float64"}}},
 		"max_pooling2d valid 6x6x2 p2": {InputShape: []int{6, 6, 2}, Layers: []LayerSpec{{Type: "max_pooling2d"}}},
 		"max_pooling2d same 5x5x2 p3 s2": {InputShape: []int{5, 5, 2},
 			Layers: []LayerSpec{{Type: "max_pooling2d", PoolSize: Pair{3, 3}, Strides: Pair{2, 2}, Padding: "same"}}},
@@ -61,5 +62,43 @@ func TestLayersMatchReference(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestConvFloat32MatchesFloat64 runs a convolution stack in float32 (the
+// default) and float64 on the same parameters and batch: outputs, loss and
+// every gradient agree to float32's precision.
+func TestConvFloat32MatchesFloat64(t *testing.T) {
+	build := func(dtype string) *Model {
+		spec := Spec{InputShape: []int{9, 8, 3}, Layers: []LayerSpec{
+			{Type: "conv2d", Filters: 20, KernelSize: Pair{3, 3}, Padding: "same", Activation: "tanh", Dtype: dtype},
+			{Type: "max_pooling2d"},
+			{Type: "conv2d", Filters: 17, KernelSize: Pair{2, 3}, Strides: Pair{2, 1}, Activation: "relu", Dtype: dtype},
+			{Type: "flatten"}, {Type: "dense", Units: 5, Activation: "softmax"},
+		}, Loss: SparseCategoricalCrossentropy, Optimizer: OptimizerSpec{Name: "sgd", LearningRate: 0.1}}
+		m, err := New(spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.Initialize(4)
+		return m
+	}
+	single, double := build("float32"), build("float64")
+	r := rand.New(rand.NewPCG(5, 6))
+	b := randomBatch(single, 13, false, r)
+	lossS, lossD := single.ComputeGradients(b, 0), double.ComputeGradients(b, 0)
+	if math.Abs(lossS-lossD) > 1e-5*math.Abs(lossD) {
+		t.Fatalf("loss %v in float32, %v in float64", lossS, lossD)
+	}
+	var worst, norm float64
+	for _, g := range double.Grads() {
+		norm = max(norm, math.Abs(g))
+	}
+	for i, g := range single.Grads() {
+		worst = max(worst, math.Abs(g-double.Grads()[i]))
+	}
+	t.Logf("largest gradient difference %.2g, largest gradient %.2g", worst, norm)
+	if worst > 1e-5*norm {
+		t.Fatalf("float32 gradients differ from float64 by up to %.2g (largest gradient %.2g)", worst, norm)
 	}
 }

@@ -1,0 +1,16 @@
+package gemm
+
+// add8 adds n (a multiple of 8) values of src to dst.
+//
+//go:noescape
+func add8(dst, src *float32, n int)
+
+// narrow4 converts n (a multiple of 4) float64 values to float32.
+//
+//go:noescape
+func narrow4(dst *float32, src *float64, n int)
+
+// widen4 converts n (a multiple of 4) float32 values to float64.
+//
+//go:noescape
+func widen4(dst *float64, src *float32, n int)

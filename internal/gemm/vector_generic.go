@@ -1,0 +1,7 @@
+//go:build !amd64
+
+package gemm
+
+func add8(dst, src *float32, n int)             { panic("unreachable") }
+func narrow4(dst *float32, src *float64, n int) { panic("unreachable") }
+func widen4(dst *float64, src *float32, n int)  { panic("unreachable") }
