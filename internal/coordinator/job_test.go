@@ -107,49 +107,61 @@ func TestDistributedEqualsSingleProcess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ref, err := nn.New(nn.KerasMNIST())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ref.Initialize(seed)
-	if _, err := ref.Fit(train, nn.FitConfig{BatchSize: globalBatch, Seed: seed, MaxSteps: steps}); err != nil {
-		t.Fatal(err)
-	}
-	want := ref.Params()
-	for _, n := range []int{2, 4} {
-		t.Run(fmt.Sprintf("workers=%d", n), func(t *testing.T) {
-			cfg := testConfig(t, n)
-			cfg.Batch, cfg.MaxSteps, cfg.Seed, cfg.HashEvery = globalBatch/n, steps, seed, 1
-			sum, err, werrs := runJob(t, cfg, workerIDs(n)...)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for i, e := range werrs {
-				if e != nil {
-					t.Fatalf("worker %d: %v", i, e)
+	scheduled := nn.KerasMNIST()
+	scheduled.Optimizer.Schedule = &nn.ScheduleSpec{Name: "cosine", WarmupSteps: 10, DecaySteps: 40, Alpha: 0.1}
+	for _, c := range []struct {
+		name    string
+		spec    nn.Spec
+		workers []int
+	}{{"keras", nn.KerasMNIST(), []int{2, 4}}, {"keras+cosine schedule", scheduled, []int{2}}} {
+		ref, err := nn.New(c.spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ref.Initialize(seed)
+		if _, err := ref.Fit(train, nn.FitConfig{BatchSize: globalBatch, Seed: seed, MaxSteps: steps}); err != nil {
+			t.Fatal(err)
+		}
+		want := ref.Params()
+		model := filepath.Join(t.TempDir(), "model.json")
+		if err := writeFile(model, string(c.spec.JSON())); err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range c.workers {
+			t.Run(fmt.Sprintf("%s/workers=%d", c.name, n), func(t *testing.T) {
+				cfg := testConfig(t, n)
+				cfg.Batch, cfg.MaxSteps, cfg.Seed, cfg.HashEvery, cfg.ModelPath = globalBatch/n, steps, seed, 1, model
+				sum, err, werrs := runJob(t, cfg, workerIDs(n)...)
+				if err != nil {
+					t.Fatal(err)
 				}
-			}
-			if sum.ReplicaChecks != steps {
-				t.Fatalf("replicas compared at %d steps, want every one of %d", sum.ReplicaChecks, steps)
-			}
-			ck, err := nn.LoadCheckpoint(cfg.Checkpoint)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var maxAbs, maxDiff float64
-			for i, w := range want {
-				maxAbs = math.Max(maxAbs, math.Abs(w))
-				maxDiff = math.Max(maxDiff, math.Abs(ck.Params[i]-w))
-			}
-			rel := maxDiff / maxAbs
-			t.Logf("%d workers: largest difference %.3g, relative to the largest weight %.3g", n, maxDiff, rel)
-			if rel > 1e-6 {
-				t.Fatalf("distributed weights differ from single-process ones by %.3g relative", rel)
-			}
-			if ck.Step != steps || ck.Optimizer.Iterations != steps {
-				t.Fatalf("checkpoint at step %d with %d optimizer iterations, want %d", ck.Step, ck.Optimizer.Iterations, steps)
-			}
-		})
+				for i, e := range werrs {
+					if e != nil {
+						t.Fatalf("worker %d: %v", i, e)
+					}
+				}
+				if sum.ReplicaChecks != steps {
+					t.Fatalf("replicas compared at %d steps, want every one of %d", sum.ReplicaChecks, steps)
+				}
+				ck, err := nn.LoadCheckpoint(cfg.Checkpoint)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var maxAbs, maxDiff float64
+				for i, w := range want {
+					maxAbs = math.Max(maxAbs, math.Abs(w))
+					maxDiff = math.Max(maxDiff, math.Abs(ck.Params[i]-w))
+				}
+				rel := maxDiff / maxAbs
+				t.Logf("%d workers: largest difference %.3g, relative to the largest weight %.3g", n, maxDiff, rel)
+				if rel > 1e-6 {
+					t.Fatalf("distributed weights differ from single-process ones by %.3g relative", rel)
+				}
+				if ck.Step != steps || ck.Optimizer.Iterations != steps {
+					t.Fatalf("checkpoint at step %d with %d optimizer iterations, want %d", ck.Step, ck.Optimizer.Iterations, steps)
+				}
+			})
+		}
 	}
 }
 

@@ -98,6 +98,7 @@ func (m *Model) Fit(d Dataset, cfg FitConfig) ([]EpochResult, error) {
 		var correct int
 		steps := min(plan.StepsPerEpoch(), total-epoch*plan.StepsPerEpoch())
 		for t := 0; t < steps; t++ {
+			m.opt.SetLearningRate(m.spec.Optimizer.LearningRateAt(uint64(epoch*plan.StepsPerEpoch()+t), plan.StepsPerEpoch()))
 			b.IDs = order.Batch(t, b.IDs[:0])
 			Gather(d, b.IDs, b)
 			lossSum += m.ComputeGradients(b, m.opt.Iterations())

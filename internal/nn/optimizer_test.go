@@ -2,6 +2,7 @@ package nn
 
 import (
 	"math"
+	"strings"
 	"testing"
 )
 
@@ -93,4 +94,78 @@ func TestOptimizerPanicsOnLengthMismatch(t *testing.T) {
 		}
 	}()
 	o.Step(make([]float64, 3), make([]float64, 2))
+}
+
+func TestScheduleFactors(t *testing.T) {
+	cases := []struct {
+		s     ScheduleSpec
+		spe   int
+		steps []uint64
+		want  []float64
+	}{
+		{ScheduleSpec{Name: "step", DecaySteps: 10, DecayRate: 0.5}, 100, []uint64{0, 9, 10, 25}, []float64{1, 1, 0.5, 0.25}},
+		{ScheduleSpec{Name: "exponential", DecaySteps: 10, DecayRate: 0.5}, 100, []uint64{0, 5, 20}, []float64{1, math.Sqrt(0.5), 0.25}},
+		{ScheduleSpec{Name: "cosine", DecaySteps: 100, Alpha: 0.1}, 100, []uint64{0, 50, 100, 500}, []float64{1, 0.55, 0.1, 0.1}},
+		{ScheduleSpec{Name: "constant", WarmupSteps: 4}, 100, []uint64{0, 3, 4, 1000}, []float64{0.25, 1, 1, 1}},
+		{ScheduleSpec{Name: "cosine", WarmupEpochs: 0.5, DecayEpochs: 1}, 20, []uint64{0, 9, 10, 20, 30}, []float64{0.1, 1, 1, 0.5, 0}},
+	}
+	for _, c := range cases {
+		if err := c.s.validate(); err != nil {
+			t.Fatal(err)
+		}
+		for i, step := range c.steps {
+			if got := c.s.Factor(step, c.spe); math.Abs(got-c.want[i]) > 1e-12 {
+				t.Errorf("%+v at step %d: %v, want %v", c.s, step, got, c.want[i])
+			}
+		}
+	}
+	var none *ScheduleSpec
+	if none.Factor(7, 10) != 1 {
+		t.Error("no schedule must leave the rate alone")
+	}
+	for _, bad := range []string{`{"name":"linear"}`, `{"name":"step","decay_rate":0.5}`, `{"name":"step","decay_steps":5,"decay_rate":1.5}`,
+		`{"name":"cosine","decay_steps":5,"alpha":2}`, `{"name":"constant","decay_steps":5}`, `{"name":"cosine","decay_steps":5,"decay_epochs":1}`} {
+		spec := `{"input_shape":[2],"layers":[{"type":"dense","units":2}],"loss":"mean_squared_error","optimizer":{"name":"sgd","schedule":` + bad + `}}`
+		if _, err := ParseSpec([]byte(spec)); err == nil || !strings.Contains(err.Error(), "optimizer.schedule.") {
+			t.Errorf("schedule %s: %v, want an error naming the field", bad, err)
+		}
+	}
+}
+
+// TestFitFollowsSchedule trains with a step schedule: the optimiser's rate
+// after the run is the schedule's at the last step.
+func TestFitFollowsSchedule(t *testing.T) {
+	spec := Spec{InputShape: []int{3}, Layers: []LayerSpec{{Type: "dense", Units: 2, Activation: "softmax"}},
+		Loss: SparseCategoricalCrossentropy, Optimizer: OptimizerSpec{Name: "sgd", LearningRate: 0.8,
+			Schedule: &ScheduleSpec{Name: "step", DecaySteps: 3, DecayRate: 0.5}}}
+	m, err := New(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Initialize(1)
+	d := &denseSet{x: make([]float64, 3*40), labels: make([]int, 40), width: 3}
+	if _, err := m.Fit(d, FitConfig{BatchSize: 4, Epochs: 1}); err != nil {
+		t.Fatal(err)
+	}
+	// 10 steps: the last, step 9, is in the fourth interval of 3.
+	if got := m.Optimizer().LearningRate(); got != 0.8*0.125 {
+		t.Fatalf("rate %v after 10 steps, want %v", got, 0.8*0.125)
+	}
+}
+
+// denseSet is a data set held as dense rows.
+type denseSet struct {
+	x      []float64
+	labels []int
+	width  int
+}
+
+func (d *denseSet) Len() int        { return len(d.labels) }
+func (d *denseSet) Features() int   { return d.width }
+func (d *denseSet) Label(i int) int { return d.labels[i] }
+func (d *denseSet) Gather(ids []int, x []float64, labels []int) {
+	for r, id := range ids {
+		copy(x[r*d.width:(r+1)*d.width], d.x[id*d.width:(id+1)*d.width])
+		labels[r] = d.labels[id]
+	}
 }

@@ -74,6 +74,8 @@ type OptimizerSpec struct {
 	// each update every parameter w becomes w − learning_rate·weight_decay·w.
 	// It applies to every optimiser; adamw defaults it to 0.004.
 	WeightDecay float64 `json:"weight_decay"`
+	// Schedule, when set, varies the learning rate with the step.
+	Schedule *ScheduleSpec `json:"schedule,omitempty"`
 }
 
 // DefaultOptimizer returns the Keras defaults of the named optimiser.
@@ -290,6 +292,9 @@ func (o OptimizerSpec) validate() error {
 	}
 	if o.Centered && o.Name != "rmsprop" {
 		return fail("centered", "applies to rmsprop only")
+	}
+	if o.Schedule != nil {
+		return o.Schedule.validate()
 	}
 	return nil
 }

@@ -130,7 +130,7 @@ func (s *session) steps(ctx context.Context, a *pb.Assignment, r *replica, st *s
 		}
 		local = order.Batch(inEpoch, local[:0])
 		leaving := draining(w.cfg.Drain)
-		r.model.Optimizer().SetLearningRate(learningRate(job, step))
+		r.model.Optimizer().SetLearningRate(learningRate(job, step) * r.model.Spec().Optimizer.Schedule.Factor(step, int(job.StepsPerEpoch)))
 		loss, out, tm, err := st.step(ctx, step, local, leaving || s.ring.pause.Load())
 		if err != nil {
 			if cause := context.Cause(ctx); cause != nil {
@@ -206,8 +206,9 @@ func draining(drain <-chan struct{}) bool {
 	}
 }
 
-// learningRate is the rate of step t: linear warm-up from the base to the
-// peak rate, then the peak rate.
+// learningRate is the job's rate of step t: linear warm-up from the base to
+// the peak rate, then the peak rate. The model's schedule, if any,
+// multiplies it.
 func learningRate(job *pb.JobSpec, t uint64) float64 {
 	if t < job.WarmupSteps {
 		return job.BaseLearningRate + (job.PeakLearningRate-job.BaseLearningRate)*float64(t)/float64(job.WarmupSteps)
