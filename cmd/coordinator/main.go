@@ -7,6 +7,8 @@
 //	coordinator predict -checkpoint FILE     evaluate a checkpoint, show predictions
 //	coordinator worker -coordinator ADDR     run a worker (as cmd/worker does)
 //	coordinator certs -out DIR               write development TLS credentials
+//	coordinator prune -checkpoint FILE       prune a trained model, fine-tune, save
+//	coordinator cv -folds K                  k-fold cross-validation
 package main
 
 import (
@@ -25,6 +27,8 @@ func main() {
 			os.Exit(cli.Worker(args[1:]))
 		case "certs":
 			os.Exit(cli.Certs(args[1:]))
+		case "prune":
+			os.Exit(cli.Prune(args[1:]))
 		}
 	}
 	os.Exit(cli.Coordinator(args))

@@ -109,11 +109,13 @@ func TestDistributedEqualsSingleProcess(t *testing.T) {
 	}
 	scheduled := nn.KerasMNIST()
 	scheduled.Optimizer.Schedule = &nn.ScheduleSpec{Name: "cosine", WarmupSteps: 10, DecaySteps: 40, Alpha: 0.1}
+	pruned := nn.KerasMNIST()
+	pruned.Pruning = &nn.PruningSpec{Sparsity: 0.5, BeginStep: 10, EndStep: 40, Frequency: 10}
 	for _, c := range []struct {
 		name    string
 		spec    nn.Spec
 		workers []int
-	}{{"keras", nn.KerasMNIST(), []int{2, 4}}, {"keras+cosine schedule", scheduled, []int{2}}} {
+	}{{"keras", nn.KerasMNIST(), []int{2, 4}}, {"keras+cosine schedule", scheduled, []int{2}}, {"keras+pruning", pruned, []int{2}}} {
 		ref, err := nn.New(c.spec)
 		if err != nil {
 			t.Fatal(err)
@@ -123,6 +125,9 @@ func TestDistributedEqualsSingleProcess(t *testing.T) {
 			t.Fatal(err)
 		}
 		want := ref.Params()
+		if c.spec.Pruning != nil && math.Abs(ref.Sparsity()-c.spec.Pruning.Sparsity) > 0.01 {
+			t.Fatalf("%s: the reference's sparsity is %v", c.name, ref.Sparsity())
+		}
 		model := filepath.Join(t.TempDir(), "model.json")
 		if err := writeFile(model, string(c.spec.JSON())); err != nil {
 			t.Fatal(err)

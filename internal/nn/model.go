@@ -31,6 +31,10 @@ type Model struct {
 	// dense holds sparse input rows densified for a first layer that is not
 	// dense.
 	denseX []float64
+	// Pruning's scratch: the zeros to keep through an update, and a
+	// sorting buffer.
+	zeros      []zeroAt
+	pruneOrder []int32
 }
 
 // New builds the model spec describes, with zeroed parameters; call
@@ -263,8 +267,27 @@ func (m *Model) LoadSnapshot(s *Snapshot) error {
 	return nil
 }
 
-// ApplyGradients applies one optimiser step with the gradient buffer.
-func (m *Model) ApplyGradients() { m.opt.Step(m.params, m.grads) }
+// ApplyGradients applies one optimiser step with the gradient buffer, and
+// the model's pruning schedule, if any.
+func (m *Model) ApplyGradients() {
+	p := m.spec.Pruning
+	if p == nil {
+		m.opt.Step(m.params, m.grads)
+		return
+	}
+	t := m.opt.Iterations()
+	active := t >= uint64(p.BeginStep)
+	if active {
+		m.keepZeros()
+	}
+	m.opt.Step(m.params, m.grads)
+	if active {
+		m.restoreZeros()
+	}
+	if s, due := p.target(t); due {
+		m.Prune(s)
+	}
+}
 
 // Predict returns the outputs (class probabilities for a softmax model) of
 // rows samples of x, rows×OutputSize values in a new slice.

@@ -20,6 +20,8 @@ type Spec struct {
 	// mean_squared_error.
 	Loss      string        `json:"loss"`
 	Optimizer OptimizerSpec `json:"optimizer"`
+	// Pruning, when set, prunes the kernels by magnitude during training.
+	Pruning *PruningSpec `json:"pruning,omitempty"`
 }
 
 // Regularizer is an L1, L2 or L1L2 weight penalty, l1·Σ|w| + l2·Σw², added
@@ -141,11 +143,12 @@ func ParseSpec(data []byte) (Spec, error) {
 		Layers     []json.RawMessage `json:"layers"`
 		Loss       string            `json:"loss"`
 		Optimizer  json.RawMessage   `json:"optimizer"`
+		Pruning    *PruningSpec      `json:"pruning"`
 	}
 	if err := strictDecode(data, &raw); err != nil {
 		return Spec{}, at("", err)
 	}
-	s := Spec{InputShape: raw.InputShape, Loss: raw.Loss}
+	s := Spec{InputShape: raw.InputShape, Loss: raw.Loss, Pruning: raw.Pruning}
 	for i, lr := range raw.Layers {
 		var l LayerSpec
 		if err := strictDecode(lr, &l); err != nil {
@@ -251,6 +254,11 @@ func (s Spec) Validate() error {
 	default:
 		return fail("loss", "unknown loss %q (want %s, %s or %s)", s.Loss,
 			SparseCategoricalCrossentropy, CategoricalCrossentropy, MeanSquaredError)
+	}
+	if s.Pruning != nil {
+		if err := s.Pruning.validate(); err != nil {
+			return err
+		}
 	}
 	return s.Optimizer.validate()
 }

@@ -1,0 +1,98 @@
+package nn
+
+import (
+	"math"
+	"math/rand/v2"
+	"slices"
+	"testing"
+)
+
+// TestPruneKeepsTheLargestWeights prunes the Keras example to 75%: each
+// kernel loses exactly its smallest three quarters, biases are untouched.
+func TestPruneKeepsTheLargestWeights(t *testing.T) {
+	m, err := New(KerasMNIST())
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Initialize(2)
+	before := slices.Clone(m.Params())
+	var original [][]float64
+	for _, k := range m.kernels() {
+		original = append(original, slices.Clone(k))
+	}
+	m.Prune(0.75)
+	for li, k := range m.kernels() {
+		zeros, largestPruned, smallestKept := 0, 0.0, math.Inf(1)
+		for i, v := range k {
+			if v == 0 {
+				zeros++
+				largestPruned = max(largestPruned, math.Abs(original[li][i]))
+			} else {
+				smallestKept = min(smallestKept, math.Abs(v))
+			}
+		}
+		if want := int(0.75 * float64(len(k))); zeros != want {
+			t.Fatalf("kernel %d: %d zeros of %d, want %d", li, zeros, len(k), want)
+		}
+		if largestPruned > smallestKept {
+			t.Fatalf("kernel %d: pruned a weight of magnitude %v but kept one of %v", li, largestPruned, smallestKept)
+		}
+	}
+	for i, v := range m.Params() {
+		if v != 0 && v != before[i] {
+			t.Fatalf("parameter %d changed from %v to %v", i, before[i], v)
+		}
+	}
+	if s := m.Sparsity(); math.Abs(s-0.75) > 0.001 {
+		t.Fatalf("sparsity %v, want 0.75", s)
+	}
+}
+
+// TestPruningScheduleDuringFit trains the Keras example with gradual
+// pruning to 80% between steps 20 and 100: the sparsity follows the cubic
+// schedule, zeros stay zero through the optimiser's updates, and the final
+// sparsity holds to the end.
+func TestPruningScheduleDuringFit(t *testing.T) {
+	spec := KerasMNIST()
+	spec.Pruning = &PruningSpec{Sparsity: 0.8, BeginStep: 20, EndStep: 100, Frequency: 20}
+	m, err := New(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Initialize(3)
+	r := rand.New(rand.NewPCG(4, 5))
+	b := randomBatch(m, 16, false, r)
+	var prevZeros []bool
+	for step := 0; step < 150; step++ {
+		m.ComputeGradients(b, uint64(step))
+		m.ApplyGradients()
+		s := m.Sparsity()
+		want := 0.0
+		if step >= 20 {
+			last := min(20+(step-20)/20*20, 100)
+			want = 0.8 * (1 - math.Pow(1-float64(last-20)/80, 3))
+		}
+		if math.Abs(s-want) > 0.002 {
+			t.Fatalf("after update %d: sparsity %.4f, want %.4f", step, s, want)
+		}
+		// Weights pruned once stay zero.
+		zeros := make([]bool, len(m.Params()))
+		for i, v := range m.Params() {
+			zeros[i] = v == 0
+			if step > 20 && prevZeros[i] && !zeros[i] {
+				t.Fatalf("update %d revived pruned parameter %d", step, i)
+			}
+		}
+		prevZeros = zeros
+	}
+}
+
+func TestPruningSpecValidation(t *testing.T) {
+	for _, p := range []PruningSpec{{Sparsity: 0}, {Sparsity: 1}, {Sparsity: 0.5, BeginStep: -1}, {Sparsity: 0.5, Frequency: -2}} {
+		spec := KerasMNIST()
+		spec.Pruning = &p
+		if _, err := New(spec); err == nil {
+			t.Errorf("%+v accepted", p)
+		}
+	}
+}
