@@ -29,6 +29,8 @@ func main() {
 			os.Exit(cli.Certs(args[1:]))
 		case "prune":
 			os.Exit(cli.Prune(args[1:]))
+		case "cv":
+			os.Exit(cli.CV(args[1:]))
 		}
 	}
 	os.Exit(cli.Coordinator(args))

@@ -111,6 +111,11 @@ type Config struct {
 	// RingFailures is how many rings in a row may fail before completing a
 	// step before the job gives up, listing their causes (default 3).
 	RingFailures int
+	// Folds, when 2 or more, makes the job one fold of a cross-validation:
+	// the training set is dealt into Folds parts by a permutation of Seed,
+	// the job trains on all but part Fold and evaluates on that part instead
+	// of the test set (the summary's test metrics are validation metrics).
+	Folds, Fold int
 	// WorkerCommand starts one local worker; the coordinator appends
 	// -coordinator, -listen and -id. Empty means this executable's worker
 	// subcommand.
@@ -193,6 +198,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("coordinator: micro-batch %d and fixed-point bits %d out of range", c.MicroBatch, c.FixedPointBits)
 	case c.NonFinite != NonFiniteStop && c.NonFinite != NonFiniteSkip:
 		return fmt.Errorf("coordinator: non-finite policy %q: want %q or %q", c.NonFinite, NonFiniteStop, NonFiniteSkip)
+	case c.Folds < 0 || c.Folds == 1 || (c.Folds > 1 && (c.Fold < 0 || c.Fold >= c.Folds)) || (c.Folds == 0 && c.Fold != 0):
+		return fmt.Errorf("coordinator: fold %d of %d: want 2 or more folds and a fold from 0 to folds−1", c.Fold, c.Folds)
 	case c.RingFailures < 1:
 		return fmt.Errorf("coordinator: ring failure budget %d must be at least 1", c.RingFailures)
 	case c.Deterministic && c.microBatch() > 0 && c.Batch%c.microBatch() != 0:

@@ -49,6 +49,12 @@ type Summary struct {
 	// SkippedSteps counts the steps no replica applied because a gradient
 	// was not finite (Config.NonFinite skip).
 	SkippedSteps uint64 `json:"skipped_steps"`
+	// Folds and Fold identify a cross-validation fold; the test metrics
+	// are then the held-out fold's.
+	Folds int `json:"folds,omitempty"`
+	Fold  int `json:"fold,omitempty"`
+	// TestImages is the number of images the test metrics are over.
+	TestImages int `json:"test_images"`
 	// WeightsSHA256 hashes the final parameters as little-endian float64 in
 	// the model's canonical order.
 	WeightsSHA256 string  `json:"weights_sha256"`
@@ -117,6 +123,10 @@ func (c *coordinator) finish(s *supervisor) (*Summary, error) {
 		Rings: int(s.genSeq), MembershipChanges: s.changes, Rollbacks: s.rollbacks, RecoverySeconds: s.recoveries,
 		WorkerSteps: s.workerSteps, Checkpoints: s.checkpoints, SkippedSteps: s.skipped,
 	}
+	if c.cfg.Folds > 1 {
+		sum.Folds, sum.Fold = c.cfg.Folds, c.cfg.Fold
+	}
+	sum.TestImages = c.test.Count
 	if s.timedN > 0 {
 		sum.StepMillis = StepMillis{Compute: s.timing.Compute / s.timedN, Allreduce: s.timing.Allreduce / s.timedN, Optimizer: s.timing.Optimizer / s.timedN}
 	}

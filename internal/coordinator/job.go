@@ -176,6 +176,10 @@ func newCoordinator(cfg Config) (*coordinator, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.Folds > 1 {
+		train, test = crossValidationSplit(train, cfg.Folds, cfg.Fold, cfg.Seed)
+		log.Info("cross-validation", "fold", cfg.Fold, "folds", cfg.Folds, "train", train.Count, "validation", test.Count)
+	}
 	spec, err := loadSpec(cfg.ModelPath)
 	if err != nil {
 		return nil, err

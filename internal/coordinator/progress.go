@@ -23,14 +23,17 @@ type progress struct {
 	first       uint64 // the step training started (or resumed) at
 	lastDraw    time.Time
 	drawn       bool
+	// heldOut names the evaluation set: test, or validation for a
+	// cross-validation fold.
+	heldOut string
 }
 
-func newProgress(w io.Writer, job *pb.JobSpec, globalBatch int) *progress {
+func newProgress(w io.Writer, job *pb.JobSpec, globalBatch int, heldOut string) *progress {
 	if w == nil {
 		w = io.Discard
 	}
 	p := &progress{w: w, steps: job.MaxSteps, spe: job.StepsPerEpoch, globalBatch: globalBatch,
-		epochs: int((job.MaxSteps + job.StepsPerEpoch - 1) / job.StepsPerEpoch)}
+		epochs: int((job.MaxSteps + job.StepsPerEpoch - 1) / job.StepsPerEpoch), heldOut: heldOut}
 	if f, ok := w.(*os.File); ok {
 		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
 			p.tty = true
@@ -79,11 +82,11 @@ func (p *progress) line(format string, args ...any) {
 }
 
 func (p *progress) epochEnd(m EpochMetrics) {
-	p.line("epoch %d/%d done: train loss %.4f, test loss %.4f, test accuracy %.4f", m.Epoch, p.epochs, m.TrainLoss, m.TestLoss, m.TestAccuracy)
+	p.line("epoch %d/%d done: train loss %.4f, %s loss %.4f, %s accuracy %.4f", m.Epoch, p.epochs, m.TrainLoss, p.heldOut, m.TestLoss, p.heldOut, m.TestAccuracy)
 }
 
 func (p *progress) finish(m EpochMetrics) {
-	p.line("finished %d steps in %v: test loss %.4f, test accuracy %.4f", p.steps, time.Since(p.started).Round(time.Millisecond), m.TestLoss, m.TestAccuracy)
+	p.line("finished %d steps in %v: %s loss %.4f, %s accuracy %.4f", p.steps, time.Since(p.started).Round(time.Millisecond), p.heldOut, m.TestLoss, p.heldOut, m.TestAccuracy)
 }
 
 func (p *progress) abort() {

@@ -178,7 +178,7 @@ type hashRound struct {
 func (c *coordinator) supervise(ctx context.Context) (*Summary, error) {
 	s := &supervisor{
 		fixedPointBits: int(c.job.FixedPointBits),
-		progress:       newProgress(c.cfg.Progress, c.job, c.globalBatch()),
+		progress:       newProgress(c.cfg.Progress, c.job, c.globalBatch(), c.heldOutName()),
 		hashes:         map[uint64]*hashRound{},
 		finished:       map[*member]bool{},
 		losses:         make([]float64, c.job.MaxSteps),
@@ -675,4 +675,12 @@ func straggler(r *ring) (*member, string) {
 	slow := r.members[starved.WaitedFor]
 	return slow, fmt.Sprintf("%s (rank %d, %s) waited past the all-reduce deadline for %s (rank %d, %s) after receiving %d frames of the collective",
 		starved.WorkerId, starved.Rank, r.members[starved.Rank].addr, slow.id, starved.WaitedFor, slow.addr, starved.FramesReceived)
+}
+
+// heldOutName names the set the job evaluates on.
+func (c *coordinator) heldOutName() string {
+	if c.cfg.Folds > 1 {
+		return "validation"
+	}
+	return "test"
 }

@@ -1,0 +1,68 @@
+package cli
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"math"
+	"os"
+	"testing"
+
+	"ringtrain/internal/coordinator"
+	"ringtrain/internal/mnist"
+)
+
+// TestCrossValidation runs 3 folds of a short job in process workers: each
+// fold validates on a third of the training set, the folds differ, and the
+// mean and spread are those of the folds.
+func TestCrossValidation(t *testing.T) {
+	if _, err := mnist.DefaultDir(); err != nil {
+		t.Skip(err)
+	}
+	cfg := coordinator.DefaultConfig()
+	cfg.LocalWorkers, cfg.Batch, cfg.MaxSteps = 2, 16, 150
+	cfg.WorkerLog, cfg.Progress, cfg.Logger = io.Discard, nil, slog.New(slog.NewTextHandler(io.Discard, nil))
+	cfg.MetricsListen = "-"
+	cfg.WorkerCommand = workerCommand(t)
+	res, err := crossValidate(context.Background(), cfg, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum float64
+	seen := map[float64]bool{}
+	for _, f := range res.Folds {
+		if f.Validation != 20000 {
+			t.Fatalf("fold %d validated on %d images, want 20000", f.Fold, f.Validation)
+		}
+		if f.Accuracy < 0.5 || f.Accuracy > 1 {
+			t.Fatalf("fold %d: accuracy %v", f.Fold, f.Accuracy)
+		}
+		seen[f.Accuracy] = true
+		sum += f.Accuracy
+	}
+	if len(res.Folds) != 3 || len(seen) < 2 {
+		t.Fatalf("folds %+v: want three, not all alike", res.Folds)
+	}
+	if math.Abs(res.MeanAccuracy-sum/3) > 1e-12 || res.StdAccuracy <= 0 || res.MinAccuracy > res.MeanAccuracy || res.MaxAccuracy < res.MeanAccuracy {
+		t.Fatalf("summary %+v does not match the folds", res)
+	}
+	t.Logf("%.4f ± %.4f", res.MeanAccuracy, res.StdAccuracy)
+}
+
+// TestMain lets the test binary serve as the local workers' executable.
+func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == "worker" {
+		os.Exit(Worker(os.Args[2:]))
+	}
+	os.Exit(m.Run())
+}
+
+// workerCommand starts a worker from this test binary.
+func workerCommand(t *testing.T) []string {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return []string{exe, "worker"}
+}
