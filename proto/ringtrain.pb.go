@@ -1280,11 +1280,16 @@ type WorkerReport struct {
 	Skipped       bool `protobuf:"varint,21,opt,name=skipped,proto3" json:"skipped,omitempty"`
 	NonfiniteHere bool `protobuf:"varint,22,opt,name=nonfinite_here,json=nonfiniteHere,proto3" json:"nonfinite_here,omitempty"`
 	// timed_out, with FAILED: the worker's all-reduce passed its deadline
-	// while receiving from the rank waited_for, after frames_received frames
-	// of the collective. The coordinator names the straggler from these.
-	TimedOut       bool   `protobuf:"varint,23,opt,name=timed_out,json=timedOut,proto3" json:"timed_out,omitempty"`
+	// while receiving from its left-hand neighbour.
+	TimedOut bool `protobuf:"varint,23,opt,name=timed_out,json=timedOut,proto3" json:"timed_out,omitempty"`
+	// waiting_ns, with FAILED: how long the worker's all-reduce had been
+	// waiting for a frame from its left-hand neighbour, the rank waited_for,
+	// when it failed (for whatever reason), after frames_received frames of
+	// the collective; zero when it was not waiting. The coordinator names the
+	// straggler from these: the rank waited for by the member starved first.
 	WaitedFor      int32  `protobuf:"varint,24,opt,name=waited_for,json=waitedFor,proto3" json:"waited_for,omitempty"`
 	FramesReceived uint32 `protobuf:"varint,25,opt,name=frames_received,json=framesReceived,proto3" json:"frames_received,omitempty"`
+	WaitingNs      uint64 `protobuf:"varint,27,opt,name=waiting_ns,json=waitingNs,proto3" json:"waiting_ns,omitempty"`
 	// secondary, with FAILED: the failure followed another member's (the
 	// ring was aborted, or the neighbour went away), so its error is not the
 	// root cause.
@@ -1494,6 +1499,13 @@ func (x *WorkerReport) GetWaitedFor() int32 {
 func (x *WorkerReport) GetFramesReceived() uint32 {
 	if x != nil {
 		return x.FramesReceived
+	}
+	return 0
+}
+
+func (x *WorkerReport) GetWaitingNs() uint64 {
+	if x != nil {
+		return x.WaitingNs
 	}
 	return 0
 }
@@ -2060,7 +2072,7 @@ const file_ringtrain_proto_rawDesc = "" +
 	"checkpoint\x18\v \x01(\bR\n" +
 	"checkpoint\x12\x12\n" +
 	"\x04base\x18\f \x01(\bR\x04base\x12(\n" +
-	"\x10fixed_point_bits\x18\r \x01(\rR\x0efixedPointBits\"\x98\x06\n" +
+	"\x10fixed_point_bits\x18\r \x01(\rR\x0efixedPointBits\"\xb7\x06\n" +
 	"\fWorkerReport\x12\x12\n" +
 	"\x04rank\x18\x01 \x01(\x05R\x04rank\x12\x1b\n" +
 	"\tworker_id\x18\x02 \x01(\tR\bworkerId\x12\x12\n" +
@@ -2092,7 +2104,9 @@ const file_ringtrain_proto_rawDesc = "" +
 	"\ttimed_out\x18\x17 \x01(\bR\btimedOut\x12\x1d\n" +
 	"\n" +
 	"waited_for\x18\x18 \x01(\x05R\twaitedFor\x12'\n" +
-	"\x0fframes_received\x18\x19 \x01(\rR\x0eframesReceived\x12\x1c\n" +
+	"\x0fframes_received\x18\x19 \x01(\rR\x0eframesReceived\x12\x1d\n" +
+	"\n" +
+	"waiting_ns\x18\x1b \x01(\x04R\twaitingNs\x12\x1c\n" +
 	"\tsecondary\x18\x1a \x01(\bR\tsecondary\"\v\n" +
 	"\tReportAck\"\x83\x01\n" +
 	"\n" +

@@ -247,22 +247,27 @@ func TestWorkerJoinsMidRun(t *testing.T) {
 // freeAddr returns a loopback address with a port free a moment ago.
 func freeAddr(t *testing.T, network string) string {
 	t.Helper()
-	switch network {
-	case "udp":
-		c, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		return c.LocalAddr().String()
-	default:
+	for range 20 {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer l.Close()
-		return l.Addr().String()
+		addr := l.Addr().String()
+		if network != "udp" {
+			l.Close()
+			return addr
+		}
+		// Gossip listens on the port with both UDP and TCP: the port must
+		// be free for both.
+		c, err := net.ListenPacket("udp", addr)
+		l.Close()
+		if err == nil {
+			c.Close()
+			return addr
+		}
 	}
+	t.Fatal("no port free for both TCP and UDP in 20 tries")
+	return ""
 }
 
 // TestCoordinatorRestartResumes kills the coordinator with SIGKILL in the

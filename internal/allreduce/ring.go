@@ -86,9 +86,15 @@ type Error struct {
 	Peer  Peer
 	Dir   string // "send to" or "receive from"
 	// Received counts the frames this rank had received in the collective
-	// when it failed: on a deadline, the rank that received least was
-	// starved first, and the neighbour it waited for is the straggler.
+	// when it failed. Waiting is how long it had then been waiting for a
+	// frame from its left-hand neighbour, whatever ended the collective
+	// (its deadline, a neighbour's failure, the caller's cancellation);
+	// zero when it was not waiting. A rank stuck waiting for frame k leaves
+	// its right-hand neighbour stuck waiting for frame k+1, so in a stalled
+	// ring the waiting rank that received least was starved first, and the
+	// neighbour it waited for is the straggler.
 	Received int
+	Waiting  time.Duration
 	Err      error
 }
 
@@ -247,15 +253,25 @@ func (r *Ring) receiveAll(ctx context.Context, step uint64, v vector, p plan, re
 	for round := 0; round < p.rounds; round++ {
 		c := p.recvChunk(round)
 		phase, pr := p.phase(round)
-		fail := func(err error) error {
+		fail := func(err error) *Error {
 			return &Error{Step: step, Phase: phase, Round: pr, Peer: r.t.Left(), Dir: "receive from", Received: received, Err: err}
 		}
 		for s := 0; s < p.segments; s++ {
+			waitFrom := time.Now()
 			if err := r.t.Recv(ctx, &f); err != nil {
+				waited := time.Since(waitFrom)
 				if ctx.Err() != nil && context.Cause(ctx) != ctx.Err() {
-					return scattered, context.Cause(ctx) // the sender failed first
+					// The sender failed first, or the caller gave up: that
+					// is the error, and this rank was waiting meanwhile.
+					err = context.Cause(ctx)
+					if se := (*Error)(nil); errors.As(err, &se) && se.Dir == "send to" {
+						se.Received, se.Waiting = received, waited
+						return scattered, se
+					}
 				}
-				return scattered, fail(err)
+				e := fail(err)
+				e.Waiting = waited
+				return scattered, e
 			}
 			lo, hi := p.segment(c, s)
 			if err := check(&f, step, v, uint32(round*p.segments+s), hi-lo, r.t.Left()); err != nil {

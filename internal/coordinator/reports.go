@@ -43,8 +43,10 @@ func (c *coordinator) report(s *supervisor, r *pb.WorkerReport) error {
 	switch r.Status {
 	case pb.ReportStatus_PAUSED, pb.ReportStatus_FAILED:
 		ring.outcomes[m] = r
-		if r.Status == pb.ReportStatus_FAILED && r.TimedOut {
-			ring.timedOut = append(ring.timedOut, timeoutReport{r, time.Now()})
+		if r.Status == pb.ReportStatus_FAILED {
+			ring.failures = append(ring.failures, failureReport{r, time.Now()})
+			c.log.Info("member failed", "ring", ring.id, "worker", m.id, "applied", r.Applied, "timed_out", r.TimedOut,
+				"secondary", r.Secondary, "waiting", time.Duration(r.WaitingNs), "frames", r.FramesReceived, "err", r.Error)
 		}
 		if r.Fatal {
 			if ring.nonFinite == nil {
@@ -66,7 +68,10 @@ func (c *coordinator) report(s *supervisor, r *pb.WorkerReport) error {
 			ring.failedChange, ring.secondary = len(s.changes)-1, r.Secondary
 			ring.failing, ring.failedAt, ring.cause = true, time.Now(), fmt.Sprintf("%s: %s", m.id, r.Error)
 			ring.deadline = time.After(ringEndTimeout)
-			if r.TimedOut {
+			if r.TimedOut || r.Secondary {
+				// The root cause (a member starved past its deadline, or
+				// the one a broken stream points at) may be a moment
+				// behind: give the others the time to report it.
 				ring.abortAt = time.After(timeoutGrace)
 			} else {
 				c.abort(ring, r.Error)

@@ -47,9 +47,9 @@ type (
 // Timing of the supervise loop.
 const (
 	// timeoutGrace is how long the abort of a ring waits after a member's
-	// all-reduce passed its deadline: the other members, stuck too, pass
-	// theirs within it and report how far they got, which tells who was
-	// starved first (see straggler).
+	// all-reduce passed its deadline, or broke because its neighbour's
+	// did: the other members, stuck too, pass theirs within it and report
+	// how far they got, which tells who was starved first (see straggler).
 	timeoutGrace = 500 * time.Millisecond
 	// stopDelivery bounds the wait for Stop instructions to reach the
 	// workers.
@@ -90,13 +90,13 @@ type ring struct {
 	// none); secondary says its cause followed another failure.
 	failedChange int
 	secondary    bool
-	// timedOut holds the reports of members whose all-reduce passed its
-	// deadline, in the order they arrived, with when.
-	timedOut []timeoutReport
+	// failures holds the members' failure reports, in the order they
+	// arrived, with when.
+	failures []failureReport
 }
 
-// timeoutReport is a report of an all-reduce deadline and when it came.
-type timeoutReport struct {
+// failureReport is a member's report of a failed ring and when it came.
+type failureReport struct {
 	rep *pb.WorkerReport
 	at  time.Time
 }
@@ -650,18 +650,30 @@ func (s *supervisor) countFruitless(r *ring, budget int) error {
 }
 
 // straggler names the member the others waited for when ring r failed on
-// all-reduce deadlines. A rank waits only for its left-hand neighbour, and
-// ranks further on starve in turn. Of the members that timed out receiving
-// and reported it on time (within timeoutGrace of the first: a member that
-// was not running, frozen or starved of CPU, reports late and is no
-// witness), the one stuck at the earliest step, having received the fewest
-// frames of its collective, starved first (on a tie, the first to report),
-// and its neighbour is the straggler (or the link to it is slow).
+// an all-reduce deadline. A rank waits only for its left-hand neighbour,
+// and one stuck waiting for frame k of a collective has left its right-hand
+// neighbour stuck waiting for frame k+1 (it forwards what it receives): in
+// a stalled collective the member that had received the fewest frames was
+// starved first, and the rank it waited for is the straggler, or the link
+// to it is. The witnesses are the failure reports of members that were
+// waiting for a frame, whatever ended their collective, that came within
+// twice timeoutGrace of the first: the abort goes out after one grace, and
+// the members it reaches report at once. A member that was not running
+// (frozen, or starved of CPU) reports late and is no witness. The member
+// stuck at the earliest step wins, then the fewest frames, then the first
+// to report.
 func straggler(r *ring) (*member, string) {
+	deadline := false
+	for _, f := range r.failures {
+		deadline = deadline || f.rep.TimedOut
+	}
+	if !deadline {
+		return nil, ""
+	}
 	var starved *pb.WorkerReport
-	for _, tr := range r.timedOut {
-		rep := tr.rep
-		if rep.WaitedFor < 0 || int(rep.WaitedFor) >= len(r.members) || tr.at.Sub(r.timedOut[0].at) > timeoutGrace {
+	for _, f := range r.failures {
+		rep := f.rep
+		if rep.WaitingNs == 0 || rep.WaitedFor < 0 || int(rep.WaitedFor) >= len(r.members) || f.at.Sub(r.failures[0].at) > 2*timeoutGrace {
 			continue
 		}
 		if starved == nil || rep.Applied < starved.Applied ||
@@ -673,8 +685,9 @@ func straggler(r *ring) (*member, string) {
 		return nil, ""
 	}
 	slow := r.members[starved.WaitedFor]
-	return slow, fmt.Sprintf("%s (rank %d, %s) waited past the all-reduce deadline for %s (rank %d, %s) after receiving %d frames of the collective",
-		starved.WorkerId, starved.Rank, r.members[starved.Rank].addr, slow.id, starved.WaitedFor, slow.addr, starved.FramesReceived)
+	return slow, fmt.Sprintf("%s (rank %d, %s) had waited %v for %s (rank %d, %s) after receiving %d frames of the collective when the ring failed on an all-reduce deadline",
+		starved.WorkerId, starved.Rank, r.members[starved.Rank].addr, time.Duration(starved.WaitingNs).Round(time.Millisecond),
+		slow.id, starved.WaitedFor, slow.addr, starved.FramesReceived)
 }
 
 // heldOutName names the set the job evaluates on.

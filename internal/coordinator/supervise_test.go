@@ -67,34 +67,42 @@ func TestPlanLanesCoversTheBatch(t *testing.T) {
 	}
 }
 
-// TestStragglerAttribution feeds deadline reports of a ring of four (a, b,
+// TestStragglerAttribution feeds failure reports of a ring of four (a, b,
 // c, d; each waits for its left-hand neighbour) and checks who is named.
 func TestStragglerAttribution(t *testing.T) {
 	members := []*member{{id: "a", addr: "h:1"}, {id: "b", addr: "h:2"}, {id: "c", addr: "h:3"}, {id: "d", addr: "h:4"}}
 	t0 := time.Now()
 	type rep struct {
-		rank    int32
-		applied uint64
-		frames  uint32
-		afterMs int
+		rank     int32
+		applied  uint64
+		frames   uint32
+		waiting  bool // it was waiting for its left-hand neighbour
+		timedOut bool
+		afterMs  int
 	}
 	for _, c := range []struct {
 		name string
 		reps []rep
 		want string
 	}{
-		{"the first starved has the fewest frames", []rep{{rank: 3, applied: 7, frames: 2}, {rank: 2, applied: 7, frames: 0, afterMs: 5}, {rank: 0, applied: 7, frames: 3, afterMs: 9}}, "b"},
-		{"an earlier step beats fewer frames", []rep{{rank: 1, applied: 8, frames: 0}, {rank: 2, applied: 7, frames: 5, afterMs: 1}}, "b"},
-		{"a late report is no witness", []rep{{rank: 3, applied: 7, frames: 0}, {rank: 0, applied: 7, frames: 1, afterMs: 2}, {rank: 2, applied: 6, frames: 0, afterMs: 2500}}, "c"},
-		{"ties go to the first report", []rep{{rank: 2, applied: 7, frames: 1}, {rank: 0, applied: 7, frames: 1, afterMs: 3}}, "b"},
-		{"no deadline, no straggler", nil, ""},
+		{"the fewest frames starved first", []rep{{rank: 3, applied: 7, frames: 2, waiting: true, timedOut: true}, {rank: 0, applied: 7, frames: 3, waiting: true, afterMs: 2}, {rank: 2, applied: 7, frames: 1, waiting: true, afterMs: 3}}, "b"},
+		{"a witness the abort reached counts", []rep{{rank: 3, applied: 7, frames: 2, waiting: true, timedOut: true}, {rank: 0, applied: 7, frames: 3, waiting: true, afterMs: 2}, {rank: 2, applied: 7, frames: 1, waiting: true, afterMs: 520}}, "b"},
+		{"an earlier step beats fewer frames", []rep{{rank: 1, applied: 8, frames: 0, waiting: true, timedOut: true}, {rank: 2, applied: 7, frames: 5, waiting: true, afterMs: 1}}, "b"},
+		{"a late report is no witness", []rep{{rank: 3, applied: 7, frames: 1, waiting: true, timedOut: true}, {rank: 0, applied: 7, frames: 2, waiting: true, afterMs: 2}, {rank: 2, applied: 7, frames: 0, waiting: true, timedOut: true, afterMs: 2000}}, "c"},
+		{"a member not waiting is no witness", []rep{{rank: 2, applied: 7, frames: 0, timedOut: true}, {rank: 0, applied: 7, frames: 3, waiting: true, afterMs: 1}}, "d"},
+		{"ties go to the first report", []rep{{rank: 2, applied: 7, frames: 1, waiting: true, timedOut: true}, {rank: 0, applied: 7, frames: 1, waiting: true, afterMs: 3}}, "b"},
+		{"no deadline, no straggler", []rep{{rank: 2, applied: 7, frames: 1, waiting: true}, {rank: 3, applied: 7, frames: 2, waiting: true}}, ""},
+		{"no report, no straggler", nil, ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			r := &ring{id: 1, members: members}
 			for _, x := range c.reps {
-				wr := &pb.WorkerReport{Rank: x.rank, WorkerId: members[x.rank].id, Applied: x.applied, FramesReceived: x.frames,
-					TimedOut: true, WaitedFor: (x.rank + 3) % 4}
-				r.timedOut = append(r.timedOut, timeoutReport{wr, t0.Add(time.Duration(x.afterMs) * time.Millisecond)})
+				wr := &pb.WorkerReport{Rank: x.rank, WorkerId: members[x.rank].id, Applied: x.applied, Status: pb.ReportStatus_FAILED,
+					TimedOut: x.timedOut, FramesReceived: x.frames, WaitedFor: (x.rank + 3) % 4}
+				if x.waiting {
+					wr.WaitingNs = uint64(time.Second)
+				}
+				r.failures = append(r.failures, failureReport{wr, t0.Add(time.Duration(x.afterMs) * time.Millisecond)})
 			}
 			slow, cause := straggler(r)
 			got := ""

@@ -186,6 +186,10 @@ func (t *Transport) Send(ctx context.Context, f *allreduce.Frame) error {
 		if rerr := t.out.RecvMsg(&pb.PassSummary{}); rerr != nil && !errors.Is(rerr, io.EOF) {
 			err = rerr
 		}
+		if st, ok := status.FromError(err); ok && st.Code() == codes.Aborted {
+			// The right-hand neighbour left the ring, and said why.
+			err = fmt.Errorf("%w: %s", ErrNeighbourGone, st.Message())
+		}
 	}
 	err = orCtx(ctx, err)
 	t.fail(err)

@@ -2,6 +2,7 @@ package ringrpc
 
 import (
 	"context"
+	"errors"
 	"net"
 	"strings"
 	"sync"
@@ -162,5 +163,30 @@ func TestCorruptFrameRefused(t *testing.T) {
 	err = tr.Recv(ctx, &f)
 	if err == nil || !strings.Contains(err.Error(), "CRC-32C") {
 		t.Fatalf("Recv of a corrupted frame: %v", err)
+	}
+}
+
+// TestNeighbourLeavingIsNamed breaks rank 1's transport on a deadline while
+// rank 0 keeps sending to it: rank 0's Send fails with ErrNeighbourGone and
+// the reason rank 1 gave, not with a bare stream error.
+func TestNeighbourLeavingIsNamed(t *testing.T) {
+	ts := connectRing(t, 2, "leaving")
+	defer ts[0].Close()
+	defer ts[1].Close()
+	expired, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	var f allreduce.Frame
+	if err := ts[1].Recv(expired, &f); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("rank 1's Recv: %v, want its deadline", err)
+	}
+	ctx, cancel2 := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel2()
+	data := make([]byte, 64<<10)
+	var err error
+	for i := 0; i < 100 && err == nil; i++ { // the first sends may still be buffered
+		err = ts[0].Send(ctx, &allreduce.Frame{Step: 1, Seq: uint32(i), Length: 8192, Data: [][]byte{data}})
+	}
+	if !errors.Is(err, ErrNeighbourGone) || !strings.Contains(err.Error(), "rank 1 left the ring") {
+		t.Fatalf("rank 0's Send after rank 1 left: %v, want ErrNeighbourGone naming rank 1", err)
 	}
 }

@@ -49,11 +49,7 @@ func (s *session) runRing(ctx context.Context, a *pb.Assignment) error {
 			// Retrying would compute the same gradient: the job must stop.
 			rep.Fatal, rep.NonfiniteHere, rep.Step = true, nf.here, nf.step
 		}
-		rep.Secondary = errors.Is(err, allreduce.ErrAborted) || errors.Is(err, ringrpc.ErrNeighbourGone) || errors.Is(err, errAborted)
-		var ae *allreduce.Error
-		if errors.As(err, &ae) && ae.Dir == "receive from" && errors.Is(err, context.DeadlineExceeded) {
-			rep.TimedOut, rep.WaitedFor, rep.FramesReceived = true, int32(ae.Peer.Rank), uint32(ae.Received)
-		}
+		classifyFailure(rep, err, int32((len(a.RingAddrs)+int(a.Rank)-1)%max(1, len(a.RingAddrs))))
 		s.rep.send(rep)
 		return nil
 	}
@@ -108,6 +104,35 @@ func (s *session) runRing(ctx context.Context, a *pb.Assignment) error {
 	return nil
 }
 
+// classifyFailure fills in what a failure report tells the coordinator
+// about err: whether this member's all-reduce passed its deadline, how long
+// it had been waiting for its left-hand neighbour (rank left), and whether
+// its failure followed another's (a neighbour's broken stream, an abort).
+// A member whose own deadline passed is a witness of the root cause even
+// when the coordinator's abort arrived meanwhile.
+func classifyFailure(rep *pb.WorkerReport, err error, left int32) {
+	var ae *allreduce.Error
+	if errors.As(err, &ae) {
+		rep.TimedOut = ae.Dir == "receive from" && errors.Is(err, context.DeadlineExceeded)
+		if ae.Waiting > 0 {
+			rep.WaitingNs, rep.WaitedFor, rep.FramesReceived = uint64(ae.Waiting), left, uint32(ae.Received)
+		}
+	}
+	rep.Secondary = !rep.TimedOut &&
+		(errors.Is(err, allreduce.ErrAborted) || errors.Is(err, ringrpc.ErrNeighbourGone) || errors.Is(err, errAborted))
+}
+
+// withRingCause adds the reason the ring's context ended, if it did, to the
+// error of a step. Both stay wrapped: a collective that timed out just
+// before the coordinator's abort arrived still reports its deadline and the
+// peer it waited for.
+func withRingCause(ctx context.Context, err error) error {
+	if cause := context.Cause(ctx); cause != nil && !errors.Is(err, cause) {
+		return fmt.Errorf("%w (%w)", cause, err)
+	}
+	return err
+}
+
 // How a ring ended for this worker.
 type ringOutcome int
 
@@ -133,10 +158,7 @@ func (s *session) steps(ctx context.Context, a *pb.Assignment, r *replica, st *s
 		r.model.Optimizer().SetLearningRate(learningRate(job, step) * r.model.Spec().Optimizer.Schedule.Factor(step, int(job.StepsPerEpoch)))
 		loss, out, tm, err := st.step(ctx, step, local, leaving || s.ring.pause.Load())
 		if err != nil {
-			if cause := context.Cause(ctx); cause != nil {
-				return 0, fmt.Errorf("%w (%v)", cause, err)
-			}
-			return 0, err
+			return 0, withRingCause(ctx, err)
 		}
 		r.applied, r.backupValid = step+1, true
 		if st.det != nil {
