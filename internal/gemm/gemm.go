@@ -159,6 +159,13 @@ func packB(dst []float32, trans bool, b []float32, ldb, pc, kb, jc, nb int) []fl
 		j0 := jc + p*nr
 		cols := min(nr, jc+nb-j0)
 		if !trans {
+			if cols == nr {
+				for k := range kb {
+					// A fixed-size copy: vector moves rather than a call.
+					*(*[nr]float32)(out[k*nr:]) = *(*[nr]float32)(b[(pc+k)*ldb+j0:])
+				}
+				continue
+			}
 			for k := range kb {
 				o := out[k*nr : k*nr+nr]
 				copy(o, b[(pc+k)*ldb+j0:][:cols])
