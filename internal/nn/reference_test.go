@@ -83,22 +83,33 @@ func TestConvFloat32MatchesFloat64(t *testing.T) {
 		m.Initialize(4)
 		return m
 	}
-	single, double := build("float32"), build("float64")
+	double := build("float64")
 	r := rand.New(rand.NewPCG(5, 6))
-	b := randomBatch(single, 13, false, r)
-	lossS, lossD := single.ComputeGradients(b, 0), double.ComputeGradients(b, 0)
-	if math.Abs(lossS-lossD) > 1e-5*math.Abs(lossD) {
-		t.Fatalf("loss %v in float32, %v in float64", lossS, lossD)
-	}
-	var worst, norm float64
+	b := randomBatch(double, 13, false, r)
+	lossD := double.ComputeGradients(b, 0)
+	var norm float64
 	for _, g := range double.Grads() {
 		norm = max(norm, math.Abs(g))
 	}
-	for i, g := range single.Grads() {
-		worst = max(worst, math.Abs(g-double.Grads()[i]))
-	}
-	t.Logf("largest gradient difference %.2g, largest gradient %.2g", worst, norm)
-	if worst > 1e-5*norm {
-		t.Fatalf("float32 gradients differ from float64 by up to %.2g (largest gradient %.2g)", worst, norm)
+	// The whole batch at once, then one sample, then five at a time.
+	for _, chunk := range []int{0, 1, 5} {
+		single := build("float32")
+		for _, l := range single.layers {
+			if c, ok := l.(*conv2d); ok && chunk > 0 {
+				c.chunkBytes = chunk * 4 * c.oh * c.ow * c.patch()
+			}
+		}
+		lossS := single.ComputeGradients(b, 0)
+		if math.Abs(lossS-lossD) > 1e-5*math.Abs(lossD) {
+			t.Fatalf("chunks of %d: loss %v in float32, %v in float64", chunk, lossS, lossD)
+		}
+		var worst float64
+		for i, g := range single.Grads() {
+			worst = max(worst, math.Abs(g-double.Grads()[i]))
+		}
+		t.Logf("chunks of %d samples: largest gradient difference %.2g, largest gradient %.2g", chunk, worst, norm)
+		if worst > 1e-5*norm {
+			t.Fatalf("chunks of %d: float32 gradients differ from float64 by up to %.2g (largest gradient %.2g)", chunk, worst, norm)
+		}
 	}
 }
