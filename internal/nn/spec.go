@@ -333,5 +333,12 @@ func (s Spec) Summary() string {
 			parts = append(parts, strings.TrimSpace(l.Type+" "+l.Activation))
 		}
 	}
-	return strings.Join(parts, " → ") + fmt.Sprintf("; %s; %s lr %g", s.Loss, s.Optimizer.Name, s.Optimizer.LearningRate)
+	out := strings.Join(parts, " → ") + fmt.Sprintf("; %s; %s lr %g", s.Loss, s.Optimizer.Name, s.Optimizer.LearningRate)
+	if sc := s.Optimizer.Schedule; sc != nil && sc.Name != "" {
+		out += " (" + sc.Name + " schedule)"
+	}
+	if s.Pruning != nil {
+		out += fmt.Sprintf("; pruned to %g", s.Pruning.Sparsity)
+	}
+	return out
 }
