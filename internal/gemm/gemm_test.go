@@ -149,3 +149,54 @@ func TestVectorHelpers(t *testing.T) {
 		}
 	}
 }
+
+// TestBiasAndGradientPasses checks WidenBias and NarrowGrad against plain
+// loops, bit for bit, with and without assembly, on rows whose length the
+// assembly takes (8) and does not (6), with negative, zero and NaN values.
+func TestBiasAndGradientPasses(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	asm := useAsm
+	defer func() { useAsm = asm }()
+	for _, withAsm := range []bool{false, asm} {
+		useAsm = withAsm
+		for _, n := range []int{6, 8} {
+			for _, relu := range []bool{false, true} {
+				const rows = 5
+				src, bias := random(r, rows*n), make([]float64, n)
+				y, dy := make([]float64, rows*n), make([]float64, rows*n)
+				for i := range bias {
+					bias[i] = r.NormFloat64()
+				}
+				for i := range y {
+					y[i], dy[i] = r.NormFloat64(), r.NormFloat64()
+				}
+				src[3], y[4], dy[7], y[9] = float32(math.NaN()), math.NaN(), math.NaN(), 0
+				got := make([]float64, rows*n)
+				WidenBias(got, src, bias, relu)
+				dz, db := make([]float32, rows*n), make([]float64, n)
+				NarrowGrad(dz, db, y, dy, relu)
+				wantDB := make([]float64, n)
+				for i := range got {
+					x := float64(src[i]) + bias[i%n]
+					if relu && x < 0 {
+						x = 0
+					}
+					g := dy[i]
+					if relu && !(y[i] > 0) {
+						g = 0
+					}
+					wantDB[i%n] += g
+					if math.Float64bits(got[i]) != math.Float64bits(x) || math.Float32bits(dz[i]) != math.Float32bits(float32(g)) {
+						t.Fatalf("asm %v, n %d, relu %v, value %d: WidenBias %v want %v, NarrowGrad %v want %v",
+							withAsm, n, relu, i, got[i], x, dz[i], float32(g))
+					}
+				}
+				for j := range db {
+					if math.Float64bits(db[j]) != math.Float64bits(wantDB[j]) {
+						t.Fatalf("asm %v, n %d, relu %v: bias gradient %d is %v, want %v", withAsm, n, relu, j, db[j], wantDB[j])
+					}
+				}
+			}
+		}
+	}
+}

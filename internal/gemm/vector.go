@@ -39,3 +39,56 @@ func ToFloat64(dst []float64, src []float32) {
 		dst[i] = float64(src[i])
 	}
 }
+
+// WidenBias sets dst = float64(src) + bias row by row, and with relu then
+// max(0, ·) (NaN stays NaN): src and dst hold rows of len(bias) values.
+func WidenBias(dst []float64, src []float32, bias []float64, relu bool) {
+	n := len(bias)
+	if n == 0 {
+		return
+	}
+	rows := len(src) / n
+	dst, src = dst[:rows*n], src[:rows*n]
+	if useAsm && n%4 == 0 && rows > 0 {
+		widenBias4(&dst[0], &src[0], &bias[0], rows, n, relu)
+		return
+	}
+	for r := range rows {
+		d, s := dst[r*n:(r+1)*n], src[r*n:(r+1)*n]
+		for j, v := range s {
+			x := float64(v) + bias[j]
+			if relu && !(x >= 0 || x != x) {
+				x = 0
+			}
+			d[j] = x
+		}
+	}
+}
+
+// NarrowGrad turns the float64 gradient dy of a layer's outputs into the
+// float32 gradient dst of its pre-activations, row by row, and adds it to
+// db, whose length is the rows' (the bias gradient). With relu it passes
+// dy[i] where y[i] > 0 and zero elsewhere (ReLU's derivative at its
+// output y); otherwise dy unchanged.
+func NarrowGrad(dst []float32, db, y, dy []float64, relu bool) {
+	n := len(db)
+	if n == 0 {
+		return
+	}
+	rows := len(dy) / n
+	dst, y, dy = dst[:rows*n], y[:rows*n], dy[:rows*n]
+	if useAsm && n%4 == 0 && rows > 0 {
+		narrowGrad4(&dst[0], &db[0], &y[0], &dy[0], rows, n, relu)
+		return
+	}
+	for r := range rows {
+		d, ys, g := dst[r*n:(r+1)*n], y[r*n:(r+1)*n], dy[r*n:(r+1)*n]
+		for j, v := range g {
+			if relu && !(ys[j] > 0) {
+				v = 0
+			}
+			d[j] = float32(v)
+			db[j] += v
+		}
+	}
+}

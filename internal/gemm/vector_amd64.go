@@ -14,3 +14,13 @@ func narrow4(dst *float32, src *float64, n int)
 //
 //go:noescape
 func widen4(dst *float64, src *float32, n int)
+
+// widenBias4 is WidenBias for rows of n values, n a multiple of 4.
+//
+//go:noescape
+func widenBias4(dst *float64, src *float32, bias *float64, rows, n int, relu bool)
+
+// narrowGrad4 is NarrowGrad for rows of n values, n a multiple of 4.
+//
+//go:noescape
+func narrowGrad4(dst *float32, db, y, dy *float64, rows, n int, relu bool)

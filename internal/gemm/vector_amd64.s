@@ -48,3 +48,73 @@ loop:
 	JNZ loop
 	VZEROUPPER
 	RET
+
+// func widenBias4(dst *float64, src *float32, bias *float64, rows, n int, relu bool)
+TEXT ·widenBias4(SB), NOSPLIT, $0-41
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ bias+16(FP), DX
+	MOVQ rows+24(FP), R8
+	MOVQ n+32(FP), R9
+	MOVBQZX relu+40(FP), R10
+	SHRQ $2, R9
+	VXORPD Y15, Y15, Y15
+wrow:
+	MOVQ DX, BX
+	MOVQ R9, CX
+wcol:
+	VCVTPS2PD (SI), Y0
+	VADDPD (BX), Y0, Y0
+	TESTQ R10, R10
+	JZ wstore
+	// max(0, x), NaN when x is: VMAXPD returns its second source on NaN.
+	VMAXPD Y0, Y15, Y0
+wstore:
+	VMOVUPD Y0, (DI)
+	ADDQ $16, SI
+	ADDQ $32, DI
+	ADDQ $32, BX
+	DECQ CX
+	JNZ wcol
+	DECQ R8
+	JNZ wrow
+	VZEROUPPER
+	RET
+
+// func narrowGrad4(dst *float32, db, y, dy *float64, rows, n int, relu bool)
+TEXT ·narrowGrad4(SB), NOSPLIT, $0-49
+	MOVQ dst+0(FP), DI
+	MOVQ db+8(FP), DX
+	MOVQ y+16(FP), R11
+	MOVQ dy+24(FP), SI
+	MOVQ rows+32(FP), R8
+	MOVQ n+40(FP), R9
+	MOVBQZX relu+48(FP), R10
+	SHRQ $2, R9
+	VXORPD Y15, Y15, Y15
+nrow:
+	MOVQ DX, BX
+	MOVQ R9, CX
+ncol:
+	VMOVUPD (SI), Y0
+	TESTQ R10, R10
+	JZ nnarrow
+	// dy where y > 0 (ordered: false for NaN), zero elsewhere.
+	VMOVUPD (R11), Y1
+	VCMPPD $0x1e, Y15, Y1, Y2
+	VANDPD Y2, Y0, Y0
+nnarrow:
+	VADDPD (BX), Y0, Y3
+	VMOVUPD Y3, (BX)
+	VCVTPD2PSY Y0, X4
+	VMOVUPS X4, (DI)
+	ADDQ $32, SI
+	ADDQ $32, R11
+	ADDQ $32, BX
+	ADDQ $16, DI
+	DECQ CX
+	JNZ ncol
+	DECQ R8
+	JNZ nrow
+	VZEROUPPER
+	RET

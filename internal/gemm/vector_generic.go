@@ -5,3 +5,7 @@ package gemm
 func add8(dst, src *float32, n int)             { panic("unreachable") }
 func narrow4(dst *float32, src *float64, n int) { panic("unreachable") }
 func widen4(dst *float64, src *float32, n int)  { panic("unreachable") }
+func widenBias4(dst *float64, src *float32, bias *float64, rows, n int, relu bool) {
+	panic("unreachable")
+}
+func narrowGrad4(dst *float32, db, y, dy *float64, rows, n int, relu bool) { panic("unreachable") }

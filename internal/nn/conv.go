@@ -141,22 +141,11 @@ func (l *conv2d) forward(x []float64, rows int, _ *pass) []float64 {
 		r0, r1 := n0*per, n1*per
 		col := l.colChunk(n0, n1)
 		gemm.Sgemm(false, false, r1-r0, l.filters, k, col, k, l.k32, l.filters, 0, l.z32[r0*l.filters:], l.filters)
-		// Bias and activation in float64, in one pass.
-		for r := r0; r < r1; r++ {
-			z, y := l.z32[r*l.filters:(r+1)*l.filters], l.y[r*l.filters:(r+1)*l.filters]
-			switch l.act {
-			case ReLU:
-				for j, v := range z {
-					y[j] = max(float64(v)+bias[j], 0)
-				}
-			default:
-				for j, v := range z {
-					y[j] = float64(v) + bias[j]
-				}
-				if l.act != Linear {
-					l.act.apply(y, y, 1, l.filters)
-				}
-			}
+		// Bias (and ReLU) in float64, in one pass; another activation after.
+		y := l.y[r0*l.filters : r1*l.filters]
+		gemm.WidenBias(y, l.z32[r0*l.filters:r1*l.filters], bias, l.act == ReLU)
+		if l.act != ReLU && l.act != Linear {
+			l.act.apply(y, y, r1-r0, l.filters)
 		}
 	}
 	return l.y
@@ -229,35 +218,23 @@ func (l *conv2d) backward(dy []float64, rows int, needDX bool) []float64 {
 	}
 	l.dz = grow(l.dz, l.filters)
 	l.dz32 = growFloat32(l.dz32, m*l.filters)
-	for r := range m {
-		y, g, dz32 := l.y[r*l.filters:(r+1)*l.filters], dy[r*l.filters:(r+1)*l.filters], l.dz32[r*l.filters:(r+1)*l.filters]
-		switch l.act {
-		case ReLU:
-			for j, v := range g {
-				if y[j] > 0 {
-					dz32[j] = float32(v)
-					db[j] += v
-				} else {
-					dz32[j] = 0
+	switch l.act {
+	case ReLU, Linear:
+		gemm.NarrowGrad(l.dz32, db, l.y[:m*l.filters], dy[:m*l.filters], l.act == ReLU)
+	default:
+		for r := range m {
+			y, g, dz32 := l.y[r*l.filters:(r+1)*l.filters], dy[r*l.filters:(r+1)*l.filters], l.dz32[r*l.filters:(r+1)*l.filters]
+			d := l.dz[:l.filters]
+			if l.act == Softmax {
+				l.act.backward(y, g, d, 1, l.filters)
+			} else {
+				for j, v := range g {
+					d[j] = v * slope(l.act, y[j])
 				}
 			}
-		case Softmax:
-			d := l.dz[:l.filters]
-			l.act.backward(y, g, d, 1, l.filters)
 			for j, v := range d {
 				dz32[j] = float32(v)
 				db[j] += v
-			}
-		case Linear:
-			for j, v := range g {
-				dz32[j] = float32(v)
-				db[j] += v
-			}
-		default:
-			for j, v := range g {
-				d := v * slope(l.act, y[j])
-				dz32[j] = float32(d)
-				db[j] += d
 			}
 		}
 	}

@@ -74,6 +74,7 @@ func TestConvFloat32MatchesFloat64(t *testing.T) {
 			{Type: "conv2d", Filters: 20, KernelSize: Pair{3, 3}, Padding: "same", Activation: "tanh", Dtype: dtype},
 			{Type: "max_pooling2d"},
 			{Type: "conv2d", Filters: 17, KernelSize: Pair{2, 3}, Strides: Pair{2, 1}, Activation: "relu", Dtype: dtype},
+			{Type: "conv2d", Filters: 8, KernelSize: Pair{1, 2}, Dtype: dtype}, // linear
 			{Type: "flatten"}, {Type: "dense", Units: 5, Activation: "softmax"},
 		}, Loss: SparseCategoricalCrossentropy, Optimizer: OptimizerSpec{Name: "sgd", LearningRate: 0.1}}
 		m, err := New(spec)
