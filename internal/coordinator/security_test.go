@@ -84,7 +84,10 @@ func TestCredentialsKeepStrangersOut(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		rctx, rcancel := context.WithTimeout(ctx, 5*time.Second)
+		// Each refusal comes in milliseconds; the generous deadline is for a
+		// machine loaded by the race detector and other packages' tests,
+		// where a first connection attempt has taken over 5s.
+		rctx, rcancel := context.WithTimeout(ctx, 30*time.Second)
 		join, err := pb.NewCoordinatorClient(conn).Join(rctx, &pb.JoinRequest{WorkerId: "intruder", RingAddr: "127.0.0.1:1"})
 		if err == nil {
 			_, err = join.Recv()
@@ -92,6 +95,8 @@ func TestCredentialsKeepStrangersOut(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: join: %v, want %s", c.name, err, c.want)
 		}
+		rcancel()
+		rctx, rcancel = context.WithTimeout(ctx, 30*time.Second)
 		shard, err := pb.NewCoordinatorClient(conn).FetchShard(rctx, &pb.ShardRequest{LaneCount: 1})
 		if err == nil {
 			_, err = shard.Recv()
@@ -99,6 +104,8 @@ func TestCredentialsKeepStrangersOut(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: fetch shard: %v, want %s", c.name, err, c.want)
 		}
+		rcancel()
+		rctx, rcancel = context.WithTimeout(ctx, 30*time.Second)
 		rconn, _ := grpc.NewClient(ringAddr, c.sec.DialOptions()...)
 		pass, err := pb.NewRingClient(rconn).Pass(rctx)
 		if err == nil {

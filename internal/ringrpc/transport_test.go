@@ -99,7 +99,7 @@ func TestPassRefusesStrangers(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	pass := func(h *pb.Hello) error {
 		s, err := pb.NewRingClient(conn).Pass(ctx)
@@ -120,7 +120,7 @@ func TestPassRefusesStrangers(t *testing.T) {
 	}
 	// A ring of two whose rank 1 expects rank 0: a stream claiming rank 5.
 	go func() {
-		cctx, ccancel := context.WithTimeout(ctx, time.Second)
+		cctx, ccancel := context.WithTimeout(ctx, 10*time.Second) // ends when the stream comes
 		defer ccancel()
 		svcs[0].claim(cctx, slotKey{"j", 1}, 0)
 	}()

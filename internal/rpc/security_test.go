@@ -47,7 +47,7 @@ func call(t *testing.T, addr string, sec *Security) (rpcErr, healthErr error) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second) // answers come in milliseconds
 	defer cancel()
 	stream, err := pb.NewCoordinatorClient(conn).FetchShard(ctx, &pb.ShardRequest{})
 	if err == nil {
