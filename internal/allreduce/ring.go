@@ -89,10 +89,11 @@ type Error struct {
 	// when it failed. Waiting is how long it had then been waiting for a
 	// frame from its left-hand neighbour, whatever ended the collective
 	// (its deadline, a neighbour's failure, the caller's cancellation);
-	// zero when it was not waiting. A rank stuck waiting for frame k leaves
-	// its right-hand neighbour stuck waiting for frame k+1, so in a stalled
-	// ring the waiting rank that received least was starved first, and the
-	// neighbour it waited for is the straggler.
+	// zero when it was not waiting. A rank stuck waiting for a frame leaves
+	// its right-hand neighbour stuck waiting for a later one (it forwards
+	// what it receives), so in a stalled ring the waiting rank that received
+	// least was starved first, and the neighbour it waited for is the
+	// straggler.
 	Received int
 	Waiting  time.Duration
 	Err      error
@@ -275,7 +276,11 @@ func (r *Ring) receiveAll(ctx context.Context, step uint64, v vector, p plan, re
 			}
 			lo, hi := p.segment(c, s)
 			if err := check(&f, step, v, uint32(round*p.segments+s), hi-lo, r.t.Left()); err != nil {
-				return scattered, fail(err)
+				e := fail(err)
+				if f.Abort != "" {
+					e.Waiting = time.Since(waitFrom) // it waited, and got word that the ring gave up
+				}
+				return scattered, e
 			}
 			received++
 			if round < p.n-1 {

@@ -36,7 +36,7 @@ func (c *coordinator) report(s *supervisor, r *pb.WorkerReport) error {
 		c.log.Debug("report from another ring", "worker", r.WorkerId, "ring", r.Generation)
 		return nil
 	}
-	if int(r.Rank) >= len(ring.members) || ring.members[r.Rank].id != r.WorkerId {
+	if r.Rank < 0 || int(r.Rank) >= len(ring.members) || ring.members[r.Rank].id != r.WorkerId {
 		return c.rejectReport(s, r, fmt.Errorf("rank %d of ring %d is not %q", r.Rank, ring.id, r.WorkerId))
 	}
 	m := ring.members[r.Rank]
@@ -61,6 +61,11 @@ func (c *coordinator) report(s *supervisor, r *pb.WorkerReport) error {
 			ch := &s.changes[ring.failedChange]
 			ch.Worker, ch.Step, ch.Cause = m.id, r.Applied, r.Error
 			ring.cause, ring.secondary = fmt.Sprintf("%s: %s", m.id, r.Error), false
+			if !r.TimedOut && ring.abortAt != nil {
+				// Nothing more to wait for: abort now.
+				ring.abortAt = nil
+				c.abort(ring, r.Error)
+			}
 		}
 		if r.Status == pb.ReportStatus_FAILED && !ring.failing {
 			c.log.Warn("ring failed", "ring", ring.id, "worker", m.id, "err", r.Error)

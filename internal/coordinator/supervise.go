@@ -651,10 +651,10 @@ func (s *supervisor) countFruitless(r *ring, budget int) error {
 
 // straggler names the member the others waited for when ring r failed on
 // an all-reduce deadline. A rank waits only for its left-hand neighbour,
-// and one stuck waiting for frame k of a collective has left its right-hand
-// neighbour stuck waiting for frame k+1 (it forwards what it receives): in
-// a stalled collective the member that had received the fewest frames was
-// starved first, and the rank it waited for is the straggler, or the link
+// and one stuck waiting for a frame of a collective has left its right-hand
+// neighbour stuck waiting for a later one (it forwards what it receives):
+// in a stalled collective the member that had received the fewest frames
+// was starved first, and the rank it waited for is the straggler, or the link
 // to it is. The witnesses are the failure reports of members that were
 // waiting for a frame, whatever ended their collective, that came within
 // twice timeoutGrace of the first: the abort goes out after one grace, and

@@ -41,7 +41,8 @@ func ToFloat64(dst []float64, src []float32) {
 }
 
 // WidenBias sets dst = float64(src) + bias row by row, and with relu then
-// max(0, ·) (NaN stays NaN): src and dst hold rows of len(bias) values.
+// sets negative values to zero (NaN and −0 stay as they are): src and dst
+// hold rows of len(bias) values.
 func WidenBias(dst []float64, src []float32, bias []float64, relu bool) {
 	n := len(bias)
 	if n == 0 {

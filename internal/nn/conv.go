@@ -246,6 +246,7 @@ func (l *conv2d) backward(dy []float64, rows int, needDX bool) []float64 {
 	// out of cache; the last chunk's is still there), and the kernel's
 	// gradient accumulates.
 	l.dk32 = growFloat32(l.dk32, len(l.dk))
+	clear(l.dk32) // for an empty batch; otherwise the first product overwrites it
 	if needDX {
 		l.dx32 = growFloat32(l.dx32, len(l.dx))
 	}
