@@ -25,12 +25,8 @@ func Bench(args []string) int {
 	scripts := fs.String("scripts", "bench", "folder of the PyTorch peer scripts")
 	profiles := fs.String("cpuprofile-dir", "", "write a CPU profile of rank 0 of every all-reduce sweep into this folder")
 	fs.Usage = usage(fs, "ringbench [-quick] [-out DIR] [flags]")
-	if err := parse(fs, args); err != nil {
-		if err == flag.ErrHelp {
-			return 0
-		}
-		fmt.Fprintln(os.Stderr, "ringbench:", err)
-		return 2
+	if status, ok := parseCommand(fs, "ringbench", args); !ok {
+		return status
 	}
 	cfg := bench.DefaultConfig()
 	if *quick {

@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/signal"
 	"strings"
-	"syscall"
 
 	"ringtrain/internal/coordinator"
 )
@@ -64,12 +63,8 @@ func Coordinator(args []string) int {
 	cfg := coordinator.DefaultConfig()
 	fs, level := coordinatorFlags(&cfg)
 	fs.Usage = usage(fs, "coordinator [flags]\n       coordinator predict [flags]\n       coordinator worker [flags]\n       coordinator certs [flags]")
-	if err := parse(fs, args); err != nil {
-		if err == flag.ErrHelp {
-			return 0
-		}
-		fmt.Fprintln(os.Stderr, "coordinator:", err)
-		return 2
+	if status, ok := parseCommand(fs, "coordinator", args); !ok {
+		return status
 	}
 	log, err := newLogger(os.Stderr, *level)
 	if err != nil {
@@ -81,18 +76,8 @@ func Coordinator(args []string) int {
 	// checkpoint, leaving the workers to wait for its return.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	shutdown := make(chan struct{})
-	terms := make(chan os.Signal, 1)
-	signal.Notify(terms, syscall.SIGTERM)
-	defer func() {
-		signal.Stop(terms)
-		close(terms)
-	}()
-	go func() {
-		if _, ok := <-terms; ok {
-			close(shutdown)
-		}
-	}()
+	shutdown, stopTerm := onSIGTERM(nil)
+	defer stopTerm()
 	cfg.Shutdown = shutdown
 	sum, err := coordinator.Run(ctx, cfg)
 	if errors.Is(err, coordinator.ErrShutdown) {

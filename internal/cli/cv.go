@@ -3,13 +3,13 @@ package cli
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"os"
 	"os/signal"
 	"strings"
 	"time"
 
+	"gonum.org/v1/gonum/floats"
 	"gonum.org/v1/gonum/stat"
 
 	"ringtrain/internal/coordinator"
@@ -26,12 +26,8 @@ func CV(args []string) int {
 	folds := fs.Int("folds", 5, "number of folds, 2 or more")
 	out := fs.String("cv-summary", "ringtrain-cv.json", "JSON file of every fold's metrics and their mean and standard deviation (empty: none)")
 	fs.Usage = usage(fs, "coordinator cv [-folds K] [-local-workers N] [training flags]")
-	if err := parse(fs, args); err != nil {
-		if err == flag.ErrHelp {
-			return 0
-		}
-		fmt.Fprintln(os.Stderr, "cv:", err)
-		return 2
+	if status, ok := parseCommand(fs, "cv", args); !ok {
+		return status
 	}
 	if cfg.Workers > 0 {
 		fmt.Fprintln(os.Stderr, "cv: the folds run one after another with local workers: give -local-workers N, not -workers")
@@ -113,9 +109,6 @@ func crossValidate(ctx context.Context, cfg coordinator.Config, k int) (*CVResul
 		accs = append(accs, sum.TestAccuracy)
 	}
 	res.MeanAccuracy, res.StdAccuracy = stat.MeanStdDev(accs, nil)
-	res.MinAccuracy, res.MaxAccuracy = accs[0], accs[0]
-	for _, a := range accs {
-		res.MinAccuracy, res.MaxAccuracy = min(res.MinAccuracy, a), max(res.MaxAccuracy, a)
-	}
+	res.MinAccuracy, res.MaxAccuracy = floats.Min(accs), floats.Max(accs)
 	return res, nil
 }

@@ -21,6 +21,21 @@ func EnvName(flagName string) string {
 	return "RINGTRAIN_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
 }
 
+// parseCommand parses a command's args with parse. It reports whether the
+// command should go on, and if not the exit status: 0 after -h, 2 after a
+// mistake, which it prints prefixed with the command's name.
+func parseCommand(fs *flag.FlagSet, name string, args []string) (status int, ok bool) {
+	err := parse(fs, args)
+	switch {
+	case err == nil:
+		return 0, true
+	case err == flag.ErrHelp:
+		return 0, false
+	}
+	fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
+	return 2, false
+}
+
 // parse parses args and then fills every flag not on the command line from
 // its environment variable.
 func parse(fs *flag.FlagSet, args []string) error {

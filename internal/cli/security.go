@@ -29,12 +29,8 @@ func Certs(args []string) int {
 	hosts := fs.String("hosts", "localhost,127.0.0.1", "extra names and addresses the certificate is valid for")
 	days := fs.Int("days", 365, "validity in days")
 	fs.Usage = usage(fs, "coordinator certs [-out DIR] [-hosts NAMES]")
-	if err := parse(fs, args); err != nil {
-		if err == flag.ErrHelp {
-			return 0
-		}
-		fmt.Fprintln(os.Stderr, "certs:", err)
-		return 2
+	if status, ok := parseCommand(fs, "certs", args); !ok {
+		return status
 	}
 	dc, err := rpc.GenerateDevCredentials(*out, strings.Split(*hosts, ","), time.Duration(*days)*24*time.Hour)
 	if err != nil {

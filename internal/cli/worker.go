@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/signal"
 	"strings"
-	"syscall"
 
 	"ringtrain/internal/worker"
 )
@@ -39,12 +38,8 @@ func Worker(args []string) int {
 	cfg := worker.DefaultConfig()
 	fs, join, level := workerFlags(&cfg)
 	fs.Usage = usage(fs, "worker -coordinator HOST:PORT [flags]")
-	if err := parse(fs, args); err != nil {
-		if err == flag.ErrHelp {
-			return 0
-		}
-		fmt.Fprintln(os.Stderr, "worker:", err)
-		return 2
+	if status, ok := parseCommand(fs, "worker", args); !ok {
+		return status
 	}
 	log, err := newLogger(os.Stderr, *level)
 	if err != nil {
@@ -59,19 +54,8 @@ func Worker(args []string) int {
 	// stops it at once.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	drain := make(chan struct{})
-	terms := make(chan os.Signal, 1)
-	signal.Notify(terms, syscall.SIGTERM)
-	defer func() {
-		signal.Stop(terms)
-		close(terms)
-	}()
-	go func() {
-		if _, ok := <-terms; ok {
-			log.Info("SIGTERM: leaving at the next step boundary")
-			close(drain)
-		}
-	}()
+	drain, stopTerm := onSIGTERM(func() { log.Info("SIGTERM: leaving at the next step boundary") })
+	defer stopTerm()
 	cfg.Drain = drain
 	if err := worker.Run(ctx, cfg); err != nil {
 		log.Error("worker failed", "err", err)

@@ -6,10 +6,9 @@
 // a packed panel (rs 1, cs 6), a row-major matrix (rs its stride, cs 1) or
 // a transposed one (rs 1, cs its stride) alike. B's panel is packed, 16
 // values per step. The tile is added to C, or overwrites it when add is
-// false. Y4–Y15 accumulate the 6×16
-// tile, two 8-wide registers per row; each step of k loads 16 values of
-// B's packed panel (Y0, Y1), broadcasts A's 6 (Y2, Y3 in turn) and issues
-// 12 fused multiply-adds.
+// false. Y4–Y15 accumulate the 6×16 tile, two 8-wide registers per row;
+// each step of k loads 16 values of B's packed panel (Y0, Y1), broadcasts
+// A's 6 (Y2, Y3 in turn) and issues 12 fused multiply-adds.
 TEXT ·kernel6x16(SB), NOSPLIT, $0-57
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), SI

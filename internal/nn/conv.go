@@ -34,11 +34,11 @@ func newWindow(in []int, size, strides Pair, padding string) window {
 }
 
 // conv2d is a two-dimensional convolution, y = a(x ⊛ K + b), computed as
-// one matrix product: im2col lays every window of the batch out as a row of
-// kh·kw·c values, and the kernel, stored as Keras stores it ([kh, kw, c,
-// filters], that is a kh·kw·c × filters matrix), multiplies them all. The
-// products run in float32 through package gemm unless the layer's dtype is
-// float64 (gonum's Gemm).
+// matrix products: im2col lays every window out as a row of kh·kw·c values,
+// and the kernel, stored as Keras stores it ([kh, kw, c, filters], that is
+// a kh·kw·c × filters matrix), multiplies them. The products run in float32
+// through package gemm, a chunk of samples at a time (see chunkBytes),
+// unless the layer's dtype is float64 (gonum's Gemm, the whole batch).
 type conv2d struct {
 	window
 	filters      int
@@ -214,14 +214,14 @@ func (l *conv2d) backward(dy []float64, rows int, needDX bool) []float64 {
 	// dL/dz in float32 and the bias gradient in float64, in one pass.
 	db := l.db
 	if !l.useBias {
-		db = l.zeros() // written, never read
+		db = l.zeros() // the forward pass's zero bias: cleared again below
 	}
-	l.dz = grow(l.dz, l.filters)
 	l.dz32 = growFloat32(l.dz32, m*l.filters)
 	switch l.act {
 	case ReLU, Linear:
 		gemm.NarrowGrad(l.dz32, db, l.y[:m*l.filters], dy[:m*l.filters], l.act == ReLU)
 	default:
+		l.dz = grow(l.dz, l.filters)
 		for r := range m {
 			y, g, dz32 := l.y[r*l.filters:(r+1)*l.filters], dy[r*l.filters:(r+1)*l.filters], l.dz32[r*l.filters:(r+1)*l.filters]
 			d := l.dz[:l.filters]
