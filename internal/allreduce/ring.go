@@ -87,7 +87,8 @@ type Error struct {
 	Dir   string // "send to" or "receive from"
 	// Received counts the frames this rank had received in the collective
 	// when it failed. Waiting is how long it had then been waiting for a
-	// frame from its left-hand neighbour, whatever ended the collective
+	// frame from its left-hand neighbour (since the last one came, or the
+	// collective began), whatever ended the collective
 	// (its deadline, a neighbour's failure, the caller's cancellation);
 	// zero when it was not waiting. A rank stuck waiting for a frame leaves
 	// its right-hand neighbour stuck waiting for a later one (it forwards
@@ -251,6 +252,10 @@ func (r *Ring) receiveAll(ctx context.Context, step uint64, v vector, p plan, re
 	var f Frame
 	var scattered time.Time
 	received := 0
+	// Since the last frame came (or the collective began): how long this
+	// rank has been waiting for its left-hand neighbour, even across a
+	// receive that fails at once on a transport another call broke.
+	waitFrom := time.Now()
 	for round := 0; round < p.rounds; round++ {
 		c := p.recvChunk(round)
 		phase, pr := p.phase(round)
@@ -258,7 +263,6 @@ func (r *Ring) receiveAll(ctx context.Context, step uint64, v vector, p plan, re
 			return &Error{Step: step, Phase: phase, Round: pr, Peer: r.t.Left(), Dir: "receive from", Received: received, Err: err}
 		}
 		for s := 0; s < p.segments; s++ {
-			waitFrom := time.Now()
 			if err := r.t.Recv(ctx, &f); err != nil {
 				waited := time.Since(waitFrom)
 				if ctx.Err() != nil && context.Cause(ctx) != ctx.Err() {
@@ -283,6 +287,7 @@ func (r *Ring) receiveAll(ctx context.Context, step uint64, v vector, p plan, re
 				return scattered, e
 			}
 			received++
+			waitFrom = time.Now()
 			if round < p.n-1 {
 				if err := v.add(lo, hi, f.Data); err != nil {
 					return scattered, fail(err)

@@ -650,18 +650,20 @@ func (s *supervisor) countFruitless(r *ring, budget int) error {
 }
 
 // straggler names the member the others waited for when ring r failed on
-// an all-reduce deadline. A rank waits only for its left-hand neighbour,
-// and one stuck waiting for a frame of a collective has left its right-hand
-// neighbour stuck waiting for a later one (it forwards what it receives):
-// in a stalled collective the member that had received the fewest frames
-// was starved first, and the rank it waited for is the straggler, or the link
-// to it is. The witnesses are the failure reports of members that were
-// waiting for a frame, whatever ended their collective, that came within
-// twice timeoutGrace of the first: the abort goes out after one grace, and
-// the members it reaches report at once. A member that was not running
-// (frozen, or starved of CPU) reports late and is no witness. The member
-// stuck at the earliest step wins, then the fewest frames, then the first
-// to report.
+// an all-reduce deadline. A rank waits only for its left-hand neighbour and
+// forwards what it receives, so a stalled ring is a chain of waits: each
+// member waits for one that is itself stuck waiting, back to the first
+// member starved, whose neighbour is not (it is frozen, slow, or ahead with
+// its frames lost on the link between them). That neighbour, or the link to
+// it, is the straggler. The witnesses are the failure reports of members
+// that were waiting for a frame, whatever ended their collective, that came
+// within twice timeoutGrace of the first: the abort goes out after one
+// grace, and the members it reaches report at once; a member that was not
+// running (frozen, or starved of CPU) reports late and is no witness.
+// Among them the member stuck at the earliest step wins, then one whose
+// neighbour is not a witness stuck at the same step, then the one that had
+// received the fewest frames (the chain's frame counts grow away from its
+// start), then the first to report.
 func straggler(r *ring) (*member, string) {
 	deadline := false
 	for _, f := range r.failures {
@@ -670,14 +672,35 @@ func straggler(r *ring) (*member, string) {
 	if !deadline {
 		return nil, ""
 	}
-	var starved *pb.WorkerReport
+	var witnesses []*pb.WorkerReport
 	for _, f := range r.failures {
 		rep := f.rep
-		if rep.WaitingNs == 0 || rep.WaitedFor < 0 || int(rep.WaitedFor) >= len(r.members) || f.at.Sub(r.failures[0].at) > 2*timeoutGrace {
-			continue
+		if rep.WaitingNs > 0 && rep.WaitedFor >= 0 && int(rep.WaitedFor) < len(r.members) && f.at.Sub(r.failures[0].at) <= 2*timeoutGrace {
+			witnesses = append(witnesses, rep)
 		}
-		if starved == nil || rep.Applied < starved.Applied ||
-			(rep.Applied == starved.Applied && rep.FramesReceived < starved.FramesReceived) {
+	}
+	// stuck reports whether the member of rank is a witness at step.
+	stuck := func(rank int32, step uint64) bool {
+		for _, w := range witnesses {
+			if w.Rank == rank && w.Applied == step {
+				return true
+			}
+		}
+		return false
+	}
+	// beats says whether witness a is starved before witness b.
+	beats := func(a, b *pb.WorkerReport) bool {
+		if a.Applied != b.Applied {
+			return a.Applied < b.Applied
+		}
+		if aFirst, bFirst := !stuck(a.WaitedFor, a.Applied), !stuck(b.WaitedFor, b.Applied); aFirst != bFirst {
+			return aFirst
+		}
+		return a.FramesReceived < b.FramesReceived
+	}
+	var starved *pb.WorkerReport
+	for _, rep := range witnesses {
+		if starved == nil || beats(rep, starved) {
 			starved = rep
 		}
 	}

@@ -90,6 +90,8 @@ func TestStragglerAttribution(t *testing.T) {
 		{"an earlier step beats fewer frames", []rep{{rank: 1, applied: 8, frames: 0, waiting: true, timedOut: true}, {rank: 2, applied: 7, frames: 5, waiting: true, afterMs: 1}}, "b"},
 		{"a late report is no witness", []rep{{rank: 3, applied: 7, frames: 1, waiting: true, timedOut: true}, {rank: 0, applied: 7, frames: 2, waiting: true, afterMs: 2}, {rank: 2, applied: 7, frames: 0, waiting: true, timedOut: true, afterMs: 2000}}, "c"},
 		{"a member not waiting is no witness", []rep{{rank: 2, applied: 7, frames: 0, timedOut: true}, {rank: 0, applied: 7, frames: 3, waiting: true, afterMs: 1}}, "d"},
+		{"a neighbour ahead, its frames lost, beats fewer frames", []rep{{rank: 2, applied: 7, frames: 3, waiting: true, timedOut: true}, {rank: 0, applied: 8, frames: 0, waiting: true, afterMs: 2}, {rank: 3, applied: 7, frames: 3, waiting: true, afterMs: 2}, {rank: 1, applied: 7, frames: 3, waiting: true, timedOut: true, afterMs: 3}}, "a"},
+		{"a silent neighbour beats fewer frames", []rep{{rank: 3, applied: 7, frames: 2, waiting: true, timedOut: true}, {rank: 0, applied: 7, frames: 1, waiting: true, afterMs: 2}}, "c"},
 		{"ties go to the first report", []rep{{rank: 2, applied: 7, frames: 1, waiting: true, timedOut: true}, {rank: 0, applied: 7, frames: 1, waiting: true, afterMs: 3}}, "b"},
 		{"no deadline, no straggler", []rep{{rank: 2, applied: 7, frames: 1, waiting: true}, {rank: 3, applied: 7, frames: 2, waiting: true}}, ""},
 		{"no report, no straggler", nil, ""},
