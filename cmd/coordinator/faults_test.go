@@ -28,11 +28,11 @@ var faultArgs = []string{"-batch", "96", "-max-steps", "300", "-seed", "11", "-d
 func startFaultJob(t *testing.T, extra ...string) *faultJob {
 	t.Helper()
 	dir := t.TempDir()
-	grpcAddr, gossip := freeAddr(t, "tcp"), freeAddr(t, "udp")
 	fj := &faultJob{workers: map[string]*exec.Cmd{}, summary: filepath.Join(dir, "summary.json")}
-	args := append([]string{"-workers", "3", "-listen", grpcAddr, "-gossip-listen", gossip, "-metrics-listen", "-",
+	args := append([]string{"-workers", "3", "-listen", "127.0.0.1:0", "-gossip-listen", "127.0.0.1:0", "-metrics-listen", "-",
 		"-summary", fj.summary, "-checkpoint", ""}, faultArgs...)
 	fj.job = startJob(t, append(args, extra...)...)
+	grpcAddr, gossip := fj.listening(t)
 	ring1 := freeAddr(t, "tcp")
 	p, err := faultnet.Listen("127.0.0.1:0", ring1)
 	if err != nil {

@@ -99,10 +99,14 @@ func TestPodEnvironment(t *testing.T) {
 	if err := os.WriteFile(model, spec.JSON(), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	grpcAddr, metricsAddr, gossip := freeAddr(t, "tcp"), freeAddr(t, "tcp"), freeAddr(t, "udp")
 	summary := filepath.Join(dir, "summary.json")
-	j := startJob(t, "-workers", "2", "-listen", grpcAddr, "-gossip-listen", gossip, "-metrics-listen", metricsAddr,
+	j := startJob(t, "-workers", "2", "-listen", "127.0.0.1:0", "-gossip-listen", "127.0.0.1:0", "-metrics-listen", "127.0.0.1:0",
 		"-model", model, "-batch", "128", "-max-steps", "60", "-hash-every", "5", "-summary", summary, "-checkpoint", "")
+	grpcAddr, gossip := j.listening(t)
+	metricsAddr := j.metricsAddrs()["coordinator"]
+	if metricsAddr == "" {
+		t.Fatalf("the coordinator logged no metrics address:\n%s", strings.Join(j.all, "\n"))
+	}
 	waitUntil(t, "the coordinator's health", time.Minute, func() bool {
 		st, err := health(grpcAddr)
 		return err == nil && st == healthpb.HealthCheckResponse_SERVING
@@ -167,9 +171,13 @@ func TestPodEnvironment(t *testing.T) {
 // done), leaving the workers waiting for its return.
 func TestCoordinatorMetricsAndShutdown(t *testing.T) {
 	dir := t.TempDir()
-	grpcAddr, metricsAddr, gossip := freeAddr(t, "tcp"), freeAddr(t, "tcp"), freeAddr(t, "udp")
-	j := startJob(t, "-workers", "2", "-listen", grpcAddr, "-gossip-listen", gossip, "-metrics-listen", metricsAddr,
+	j := startJob(t, "-workers", "2", "-listen", "127.0.0.1:0", "-gossip-listen", "127.0.0.1:0", "-metrics-listen", "127.0.0.1:0",
 		"-epochs", "20", "-checkpoint-dir", filepath.Join(dir, "ckpt"), "-summary", "", "-checkpoint", "")
+	grpcAddr, gossip := j.listening(t)
+	metricsAddr := j.metricsAddrs()["coordinator"]
+	if metricsAddr == "" {
+		t.Fatalf("the coordinator logged no metrics address:\n%s", strings.Join(j.all, "\n"))
+	}
 	var workers []*exec.Cmd
 	for i := 0; i < 2; i++ {
 		workers = append(workers, startWorker(t, fmt.Sprintf("w-%d", i), grpcAddr, gossip))

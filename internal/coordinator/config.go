@@ -29,7 +29,8 @@ type Config struct {
 	// Listen is the coordinator's gRPC address. Empty means 127.0.0.1 at a
 	// free port with local workers, :7070 otherwise.
 	Listen string
-	// Listener, when not nil, is used instead of listening on Listen.
+	// Listener, when not nil, is used instead of listening on Listen; Run
+	// closes it.
 	Listener net.Listener
 	// Advertise is the gRPC address workers that find the coordinator
 	// through gossip dial. Empty means the listening address, with an

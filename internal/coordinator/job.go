@@ -40,17 +40,21 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	if err := cfg.Security.Load(); err != nil {
 		return nil, err
 	}
+	// The port is claimed before the data loads: a port in use fails at
+	// once, and nothing else can take it during the load.
+	lis := cfg.Listener
+	if lis == nil {
+		var err error
+		if lis, err = net.Listen("tcp", cfg.listenAddr()); err != nil {
+			return nil, fmt.Errorf("coordinator: listen: %w", err)
+		}
+	}
+	defer lis.Close() // the gRPC server closes it too; this covers early returns
 	c, err := newCoordinator(cfg)
 	if err != nil {
 		return nil, err
 	}
 	c.log.Info("security", "mode", cfg.Security.Describe())
-	lis := cfg.Listener
-	if lis == nil {
-		if lis, err = net.Listen("tcp", cfg.listenAddr()); err != nil {
-			return nil, fmt.Errorf("coordinator: listen: %w", err)
-		}
-	}
 	srv := grpc.NewServer(c.cfg.Security.ServerOptions()...)
 	pb.RegisterCoordinatorServer(srv, &service{c: c})
 	c.health = health.NewServer()
