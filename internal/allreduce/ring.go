@@ -265,10 +265,10 @@ func (r *Ring) receiveAll(ctx context.Context, step uint64, v vector, p plan, re
 		for s := 0; s < p.segments; s++ {
 			if err := r.t.Recv(ctx, &f); err != nil {
 				waited := time.Since(waitFrom)
-				if ctx.Err() != nil && context.Cause(ctx) != ctx.Err() {
+				if cause := context.Cause(ctx); ctx.Err() != nil && cause != ctx.Err() && !echoes(cause, err) {
 					// The sender failed first, or the caller gave up: that
 					// is the error, and this rank was waiting meanwhile.
-					err = context.Cause(ctx)
+					err = cause
 					if se := (*Error)(nil); errors.As(err, &se) && se.Dir == "send to" {
 						se.Received, se.Waiting = received, waited
 						return scattered, se
@@ -305,6 +305,15 @@ func (r *Ring) receiveAll(ctx context.Context, step uint64, v vector, p plan, re
 		}
 	}
 	return scattered, nil
+}
+
+// echoes reports whether the sender's error only echoes a receive's: the
+// receive broke the transport, and the send that came after failed on the
+// broken transport (and may have cancelled the collective before the
+// receive returned). The receive's error is then the one that names the
+// fault and the peer.
+func echoes(sendErr, recvErr error) bool {
+	return errors.Is(sendErr, ErrBroken) && !errors.Is(recvErr, ErrBroken) && !errors.Is(recvErr, context.Canceled)
 }
 
 // abortError is the error of a rank that received an abort frame.

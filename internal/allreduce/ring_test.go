@@ -1,6 +1,9 @@
 package allreduce_test
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"testing"
 
 	"go.uber.org/goleak"
@@ -51,5 +54,41 @@ func TestEncodingRoundTrip(t *testing.T) {
 				t.Fatalf("value %d: %v, want %v", i, got[i], v[i])
 			}
 		}
+	}
+}
+
+// echoTransport is rank 0 of two whose receive fails and breaks the
+// transport, so that the send in flight fails on the broken transport and
+// cancels the collective before the receive returns: the ordering that
+// made a ring report the wrong neighbour.
+type echoTransport struct{ broke chan struct{} }
+
+var errLeftGone = errors.New("the left-hand neighbour died")
+
+func (e *echoTransport) Rank() int             { return 0 }
+func (e *echoTransport) Size() int             { return 2 }
+func (e *echoTransport) Left() allreduce.Peer  { return allreduce.Peer{Rank: 1, Addr: "left"} }
+func (e *echoTransport) Right() allreduce.Peer { return allreduce.Peer{Rank: 1, Addr: "right"} }
+func (e *echoTransport) Close() error          { return nil }
+func (e *echoTransport) Send(ctx context.Context, _ *allreduce.Frame) error {
+	<-e.broke
+	return fmt.Errorf("%w: %w", allreduce.ErrBroken, errLeftGone)
+}
+
+func (e *echoTransport) Recv(ctx context.Context, _ *allreduce.Frame) error {
+	close(e.broke)
+	<-ctx.Done() // the sender has failed and cancelled the collective
+	return errLeftGone
+}
+
+// TestSendEchoingReceiveFailure: a send that failed only because the
+// receive broke the transport does not hide the receive's error, which
+// names the neighbour at fault.
+func TestSendEchoingReceiveFailure(t *testing.T) {
+	err := allreduce.New(&echoTransport{broke: make(chan struct{})}, allreduce.Config{}).
+		AllReduce(context.Background(), 1, make([]float64, 4), allreduce.Sum)
+	var e *allreduce.Error
+	if !errors.As(err, &e) || e.Dir != "receive from" || !errors.Is(err, errLeftGone) || errors.Is(err, allreduce.ErrBroken) {
+		t.Fatalf("error %v: want the receive's failure, naming the left-hand neighbour", err)
 	}
 }

@@ -2,6 +2,7 @@ package allreduce
 
 import (
 	"context"
+	"errors"
 	"fmt"
 )
 
@@ -70,8 +71,9 @@ func (p Peer) String() string {
 //
 // One goroutine may call Send while another calls Recv; neither method may be
 // called by two goroutines at once. When ctx ends during a call, or a call
-// fails, the transport is broken: every later call fails and the caller must
-// Close it and form a new ring. Close unblocks pending calls, and the
+// fails, the transport is broken: every later call fails, with an error that
+// wraps ErrBroken and the first failure, and the caller must Close it and
+// form a new ring. Close unblocks pending calls, and the
 // neighbours' calls fail promptly once it is closed, as they would if the
 // process died. Frames sent but not yet received when a transport closes
 // may be lost: close a ring only once every rank is done with it.
@@ -89,3 +91,8 @@ type Transport interface {
 	Recv(ctx context.Context, f *Frame) error
 	Close() error
 }
+
+// ErrBroken is wrapped by the error of a transport call that failed because
+// an earlier call, in either direction, broke the transport: the earlier
+// call's error, not this one, says what went wrong.
+var ErrBroken = errors.New("transport broken")

@@ -154,7 +154,7 @@ func (t *Transport) fail(err error) {
 func (t *Transport) broken() error {
 	select {
 	case <-t.failed:
-		return fmt.Errorf("transport broken: %w", t.failErr)
+		return fmt.Errorf("%w: %w", allreduce.ErrBroken, t.failErr)
 	default:
 		return nil
 	}
