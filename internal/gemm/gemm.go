@@ -87,22 +87,24 @@ func Sgemm(transA, transB bool, m, n, k int, a []float32, lda int, b []float32, 
 				for jr := 0; jr < nb; jr += nr {
 					bp := w.b[jr*kb:]
 					cols := min(nr, nb-jr)
-					for ir := 0; ir < mb; ir += mr {
+					// The first block of the inner dimension overwrites C
+					// when beta is 0; the others add to it.
+					add := beta == 1 || pc > 0
+					full := mb / mr // whole tiles, done in one call when whole columns too
+					ir := 0
+					if cols == nr && full > 0 {
+						kernel(full, kb, a[ic*rs+pc*cs:], rs, cs, bp, c[ic*ldc+jc+jr:], ldc, add)
+						ir = full * mr
+					}
+					for ; ir < mb; ir += mr {
 						rows := min(mr, mb-ir)
 						ap, ars, acs := a[(ic+ir)*rs+pc*cs:], rs, cs
 						if rows < mr {
 							w.a = packEdge(w.a, a, rs, cs, ic+ir, rows, pc, kb)
 							ap, ars, acs = w.a, 1, mr
 						}
-						// The first block of the inner dimension overwrites C
-						// when beta is 0; the others add to it.
-						add := beta == 1 || pc > 0
 						ct := c[(ic+ir)*ldc+jc+jr:]
-						if rows == mr && cols == nr {
-							kernel(kb, ap, ars, acs, bp, ct, ldc, add)
-							continue
-						}
-						kernel(kb, ap, ars, acs, bp, w.tile[:], nr, false)
+						kernel(1, kb, ap, ars, acs, bp, w.tile[:], nr, false)
 						for i := range rows {
 							dst := ct[i*ldc:][:cols]
 							if !add {

@@ -1,25 +1,34 @@
 #include "textflag.h"
 
-// func kernel6x16(k int, a *float32, rs, cs int, b, c *float32, ldc int, add bool)
+// func kernel6x16(k int, a *float32, rs, cs int, b, c *float32, ldc int, add bool, tiles int)
 //
-// A's value (i, p) is at a + 4·(i·rs + p·cs): rs and cs let the kernel read
-// a packed panel (rs 1, cs 6), a row-major matrix (rs its stride, cs 1) or
-// a transposed one (rs 1, cs its stride) alike. B's panel is packed, 16
-// values per step. The tile is added to C, or overwrites it when add is
-// false. Y4–Y15 accumulate the 6×16 tile, two 8-wide registers per row;
-// each step of k loads 16 values of B's packed panel (Y0, Y1), broadcasts
-// A's 6 (Y2, Y3 in turn) and issues 12 fused multiply-adds.
-TEXT ·kernel6x16(SB), NOSPLIT, $0-57
-	MOVQ k+0(FP), CX
-	MOVQ a+8(FP), SI
+// For each of tiles 6×16 tiles, one under the other: A's value (i, p) is at
+// a + 4·(i·rs + p·cs), with i counting on from tile to tile; rs and cs let
+// the kernel read a packed panel (rs 1, cs 6), a row-major matrix (rs its
+// stride, cs 1) or a transposed one (rs 1, cs its stride) alike. B's panel
+// is packed, 16 values per step, and the same for every tile. Each tile is
+// added to C, or overwrites it when add is false. Y4–Y15 accumulate a tile,
+// two 8-wide registers per row; each step of k loads 16 values of B's
+// packed panel (Y0, Y1), broadcasts A's 6 (Y2, Y3 in turn) and issues 12
+// fused multiply-adds. Looping over the tiles here rather than in Go spares
+// a call per tile, which counts when k is short.
+TEXT ·kernel6x16(SB), NOSPLIT, $0-72
+	MOVQ a+8(FP), BX
 	MOVQ rs+16(FP), R9
 	MOVQ cs+24(FP), R11
-	MOVQ b+32(FP), DI
-	MOVQ c+40(FP), DX
+	MOVQ b+32(FP), R13
+	MOVQ c+40(FP), R12
 	MOVQ ldc+48(FP), R8
+	MOVQ tiles+64(FP), AX
 	SHLQ $2, R8
 	SHLQ $2, R9
 	SHLQ $2, R11
+
+tile:
+	MOVQ k+0(FP), CX
+	MOVQ BX, SI
+	MOVQ R13, DI
+	MOVQ R12, DX
 	LEAQ (SI)(R9*2), R10
 	ADDQ R9, R10
 
@@ -94,8 +103,7 @@ loop:
 	VMOVUPS Y14, (DX)
 	VADDPS 32(DX), Y15, Y15
 	VMOVUPS Y15, 32(DX)
-	VZEROUPPER
-	RET
+	JMP next
 
 overwrite:
 	VMOVUPS Y4, (DX)
@@ -115,5 +123,14 @@ overwrite:
 	ADDQ R8, DX
 	VMOVUPS Y14, (DX)
 	VMOVUPS Y15, 32(DX)
+
+next:
+	// The next tile: A six rows on (6·rs), C six rows on (6·ldc).
+	LEAQ (R9)(R9*2), SI
+	LEAQ (BX)(SI*2), BX
+	LEAQ (R8)(R8*2), SI
+	LEAQ (R12)(SI*2), R12
+	DECQ AX
+	JNZ tile
 	VZEROUPPER
 	RET

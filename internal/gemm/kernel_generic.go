@@ -2,9 +2,10 @@
 
 package gemm
 
-// kernel adds the product of A's mr×k panel, whose value (i, p) is
-// a[i·rs + p·cs], and a k×nr packed panel of B to the mr×nr tile of c at
-// row stride ldc, or with add false writes it there; k ≥ 1.
-func kernel(k int, a []float32, rs, cs int, b, c []float32, ldc int, add bool) {
-	kernelGo(k, a, rs, cs, b, c, ldc, add)
+// kernel adds the products of tiles mr×k panels of A, one under the other,
+// whose value (i, p) is a[i·rs + p·cs], and a k×nr packed panel of B to the
+// mr×nr tiles of c at row stride ldc, one under the other, or with add
+// false writes them there; k ≥ 1, tiles ≥ 1.
+func kernel(tiles, k int, a []float32, rs, cs int, b, c []float32, ldc int, add bool) {
+	kernelGo(tiles, k, a, rs, cs, b, c, ldc, add)
 }

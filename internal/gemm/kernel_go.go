@@ -2,7 +2,14 @@ package gemm
 
 // kernelGo is the micro-kernel in Go: the reference for the assembly one
 // and the kernel where there is none.
-func kernelGo(k int, a []float32, rs, cs int, b, c []float32, ldc int, add bool) {
+func kernelGo(tiles, k int, a []float32, rs, cs int, b, c []float32, ldc int, add bool) {
+	for t := range tiles {
+		tileGo(k, a[t*mr*rs:], rs, cs, b, c[t*mr*ldc:], ldc, add)
+	}
+}
+
+// tileGo is kernelGo for one tile.
+func tileGo(k int, a []float32, rs, cs int, b, c []float32, ldc int, add bool) {
 	var acc [mr * nr]float32
 	for p := range k {
 		bp := b[p*nr : p*nr+nr]

@@ -58,9 +58,9 @@ type conv2d struct {
 	chunkBytes int
 	colHeld    [2]int
 
-	col, z, y, dz, dcol, dx                        []float64
-	x32, col32, k32, z32, dz32, dk32, dcol32, dx32 []float32
-	noBias                                         []float64
+	col, z, y, dz, dcol, dx                              []float64
+	x32, col32, k32, kT32, z32, dz32, dk32, dcol32, dx32 []float32
+	noBias                                               []float64
 }
 
 func newConv2D(in []int, s LayerSpec) *conv2d {
@@ -249,6 +249,14 @@ func (l *conv2d) backward(dy []float64, rows int, needDX bool) []float64 {
 	clear(l.dk32) // for an empty batch; otherwise the first product overwrites it
 	if needDX {
 		l.dx32 = growFloat32(l.dx32, len(l.dx))
+		// The kernel transposed, filters × patch, once rather than in every
+		// chunk's product.
+		l.kT32 = growFloat32(l.kT32, len(l.k32))
+		for p := range k {
+			for f, v := range l.k32[p*l.filters : (p+1)*l.filters] {
+				l.kT32[f*k+p] = v
+			}
+		}
 	}
 	per, in, chunk := l.oh*l.ow, l.h*l.w*l.c, l.chunk()
 	for n0 := (rows - 1) / chunk * chunk; n0 >= 0; n0 -= chunk {
@@ -262,7 +270,7 @@ func (l *conv2d) backward(dy []float64, rows int, needDX bool) []float64 {
 		gemm.Sgemm(true, false, k, l.filters, r1-r0, col, k, dz, l.filters, beta, l.dk32, l.filters)
 		if needDX {
 			l.dcol32 = growFloat32(l.dcol32, (r1-r0)*k)
-			gemm.Sgemm(false, true, r1-r0, k, l.filters, dz, l.filters, l.k32, l.filters, 0, l.dcol32, k)
+			gemm.Sgemm(false, false, r1-r0, k, l.filters, dz, l.filters, l.kT32, k, 0, l.dcol32, k)
 			col2im(&l.window, l.dcol32, n1-n0, l.dx32[n0*in:n1*in], gemm.Add)
 		}
 	}
