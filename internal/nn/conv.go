@@ -125,8 +125,8 @@ func (l *conv2d) forward(x []float64, rows int, _ *pass) []float64 {
 		l.act.apply(l.z, l.y, m, l.filters)
 		return l.y
 	}
-	l.x32 = growFloat32(l.x32, rows*l.h*l.w*l.c)
-	gemm.FromFloat64(l.x32, x[:len(l.x32)])
+	in := l.h * l.w * l.c
+	l.x32 = growFloat32(l.x32, rows*in)
 	l.colHeld = [2]int{-1, -1}
 	l.k32 = growFloat32(l.k32, len(l.k))
 	gemm.FromFloat64(l.k32, l.k)
@@ -139,6 +139,8 @@ func (l *conv2d) forward(x []float64, rows int, _ *pass) []float64 {
 	for n0 := 0; n0 < rows; n0 += l.chunk() {
 		n1 := min(rows, n0+l.chunk())
 		r0, r1 := n0*per, n1*per
+		// Converted chunk by chunk, so that im2col reads it from the cache.
+		gemm.FromFloat64(l.x32[n0*in:n1*in], x[n0*in:n1*in])
 		col := l.colChunk(n0, n1)
 		gemm.Sgemm(false, false, r1-r0, l.filters, k, col, k, l.k32, l.filters, 0, l.z32[r0*l.filters:], l.filters)
 		// Bias (and ReLU) in float64, in one pass; another activation after.
@@ -211,40 +213,16 @@ func (l *conv2d) backward(dy []float64, rows int, needDX bool) []float64 {
 		col2im(&l.window, l.dcol, rows, l.dx, addFloat64)
 		return l.dx
 	}
-	// dL/dz in float32 and the bias gradient in float64, in one pass.
 	db := l.db
 	if !l.useBias {
 		db = l.zeros() // the forward pass's zero bias: cleared again below
 	}
 	l.dz32 = growFloat32(l.dz32, m*l.filters)
-	switch l.act {
-	case ReLU, Linear:
-		gemm.NarrowGrad(l.dz32, db, l.y[:m*l.filters], dy[:m*l.filters], l.act == ReLU)
-	default:
-		l.dz = grow(l.dz, l.filters)
-		for r := range m {
-			y, g, dz32 := l.y[r*l.filters:(r+1)*l.filters], dy[r*l.filters:(r+1)*l.filters], l.dz32[r*l.filters:(r+1)*l.filters]
-			d := l.dz[:l.filters]
-			if l.act == Softmax {
-				l.act.backward(y, g, d, 1, l.filters)
-			} else {
-				for j, v := range g {
-					d[j] = v * slope(l.act, y[j])
-				}
-			}
-			for j, v := range d {
-				dz32[j] = float32(v)
-				db[j] += v
-			}
-		}
-	}
-	if !l.useBias {
-		clear(db)
-	}
-	// Chunk by chunk, last to first, the windows are laid out again
+	// Chunk by chunk, last to first: dL/dz, the windows laid out again
 	// (cheaper than keeping the whole batch's layout from the forward pass,
-	// out of cache; the last chunk's is still there), and the kernel's
-	// gradient accumulates.
+	// out of cache; the last chunk's is still there), the kernel's gradient
+	// accumulated, and the input's gradient, each pass over a chunk while
+	// the one before has left it in the cache.
 	l.dk32 = growFloat32(l.dk32, len(l.dk))
 	clear(l.dk32) // for an empty batch; otherwise the first product overwrites it
 	if needDX {
@@ -262,6 +240,7 @@ func (l *conv2d) backward(dy []float64, rows int, needDX bool) []float64 {
 	for n0 := (rows - 1) / chunk * chunk; n0 >= 0; n0 -= chunk {
 		n1 := min(rows, n0+chunk)
 		r0, r1 := n0*per, n1*per
+		l.outputGrad(dy, db, r0, r1)
 		col, dz := l.colChunk(n0, n1), l.dz32[r0*l.filters:r1*l.filters]
 		beta := float32(1)
 		if n1 == rows {
@@ -272,14 +251,44 @@ func (l *conv2d) backward(dy []float64, rows int, needDX bool) []float64 {
 			l.dcol32 = growFloat32(l.dcol32, (r1-r0)*k)
 			gemm.Sgemm(false, false, r1-r0, k, l.filters, dz, l.filters, l.kT32, k, 0, l.dcol32, k)
 			col2im(&l.window, l.dcol32, n1-n0, l.dx32[n0*in:n1*in], gemm.Add)
+			gemm.ToFloat64(l.dx[n0*in:n1*in], l.dx32[n0*in:n1*in])
 		}
+	}
+	if !l.useBias {
+		clear(db)
 	}
 	gemm.ToFloat64(l.dk, l.dk32)
 	if !needDX {
 		return nil
 	}
-	gemm.ToFloat64(l.dx, l.dx32)
 	return l.dx
+}
+
+// outputGrad sets dz32, for the product's rows r0 to r1, to dL/dz in
+// float32 and adds it to the bias gradient db in float64, in one pass.
+func (l *conv2d) outputGrad(dy, db []float64, r0, r1 int) {
+	f := l.filters
+	switch l.act {
+	case ReLU, Linear:
+		gemm.NarrowGrad(l.dz32[r0*f:r1*f], db, l.y[r0*f:r1*f], dy[r0*f:r1*f], l.act == ReLU)
+		return
+	}
+	l.dz = grow(l.dz, f)
+	for r := r0; r < r1; r++ {
+		y, g, dz32 := l.y[r*f:(r+1)*f], dy[r*f:(r+1)*f], l.dz32[r*f:(r+1)*f]
+		d := l.dz[:f]
+		if l.act == Softmax {
+			l.act.backward(y, g, d, 1, f)
+		} else {
+			for j, v := range g {
+				d[j] = v * slope(l.act, y[j])
+			}
+		}
+		for j, v := range d {
+			dz32[j] = float32(v)
+			db[j] += v
+		}
+	}
 }
 
 // addFloat64 sets dst[i] += src[i].
