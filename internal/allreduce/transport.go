@@ -71,9 +71,11 @@ func (p Peer) String() string {
 //
 // One goroutine may call Send while another calls Recv; neither method may be
 // called by two goroutines at once. When ctx ends during a call, or a call
-// fails, the transport is broken: every later call fails, with an error that
-// wraps ErrBroken and the first failure, and the caller must Close it and
-// form a new ring. Close unblocks pending calls, and the
+// fails, the transport is broken: every later call fails and the caller must
+// Close it and form a new ring. A transport whose directions share that
+// state should report a call that failed only because of the other
+// direction's failure with an error wrapping ErrBroken and the first
+// failure, so that the collective reports the fault and not its echo. Close unblocks pending calls, and the
 // neighbours' calls fail promptly once it is closed, as they would if the
 // process died. Frames sent but not yet received when a transport closes
 // may be lost: close a ring only once every rank is done with it.

@@ -34,6 +34,13 @@ import (
 // error names what failed: a worker that was lost, a replica that diverged,
 // workers that never joined, bad input.
 func Run(ctx context.Context, cfg Config) (*Summary, error) {
+	lis := cfg.Listener
+	defer func() {
+		// The gRPC server closes it too; this covers early returns.
+		if lis != nil {
+			lis.Close()
+		}
+	}()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -42,14 +49,12 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	}
 	// The port is claimed before the data loads: a port in use fails at
 	// once, and nothing else can take it during the load.
-	lis := cfg.Listener
 	if lis == nil {
 		var err error
 		if lis, err = net.Listen("tcp", cfg.listenAddr()); err != nil {
 			return nil, fmt.Errorf("coordinator: listen: %w", err)
 		}
 	}
-	defer lis.Close() // the gRPC server closes it too; this covers early returns
 	c, err := newCoordinator(cfg)
 	if err != nil {
 		return nil, err

@@ -135,9 +135,11 @@ func (t *Transport) Size() int             { return len(t.cfg.Addrs) }
 func (t *Transport) Left() allreduce.Peer  { return t.left }
 func (t *Transport) Right() allreduce.Peer { return t.right }
 
-// fail breaks the transport with err, once; later calls return it.
-func (t *Transport) fail(err error) {
+// fail breaks the transport with err, once, and reports whether this call
+// broke it; later calls return the first error.
+func (t *Transport) fail(err error) (first bool) {
 	t.failOnce.Do(func() {
+		first = true
 		t.failErr = err
 		close(t.failed)
 		if t.cancel != nil {
@@ -148,6 +150,19 @@ func (t *Transport) fail(err error) {
 			t.in.finish(status.Errorf(codes.Aborted, "ringrpc: rank %d left the ring: %v", t.cfg.Rank, err))
 		}
 	})
+	return first
+}
+
+// failCall breaks the transport with a call's stream error and returns the
+// error the call reports: err, unless the call failed only because the
+// other direction had broken the transport while it ran (cancelling the
+// outbound stream, or ending the inbound one), in which case the broken
+// transport's error, which wraps the first failure and ErrBroken.
+func (t *Transport) failCall(ctx context.Context, err error) error {
+	if t.fail(err) || ctx.Err() != nil {
+		return err
+	}
+	return t.broken()
 }
 
 // broken returns the error that broke the transport, or nil.
@@ -191,9 +206,7 @@ func (t *Transport) Send(ctx context.Context, f *allreduce.Frame) error {
 			err = fmt.Errorf("%w: %s", ErrNeighbourGone, st.Message())
 		}
 	}
-	err = orCtx(ctx, err)
-	t.fail(err)
-	return err
+	return t.failCall(ctx, orCtx(ctx, err))
 }
 
 // Recv implements allreduce.Transport.
@@ -210,9 +223,7 @@ func (t *Transport) Recv(ctx context.Context, f *allreduce.Frame) error {
 		if errors.Is(err, io.EOF) || status.Code(err) == codes.Canceled {
 			err = ErrNeighbourGone
 		}
-		err = orCtx(ctx, err)
-		t.fail(err)
-		return err
+		return t.failCall(ctx, orCtx(ctx, err))
 	}
 	if len(m.data) > 0 && checksum(m.data) != m.crc {
 		err := fmt.Errorf("frame %d of step %d failed its CRC-32C check: corrupted in transit", m.seq, m.step)

@@ -190,3 +190,36 @@ func TestNeighbourLeavingIsNamed(t *testing.T) {
 		t.Fatalf("rank 0's Send after rank 1 left: %v, want ErrNeighbourGone naming rank 1", err)
 	}
 }
+
+// TestSendCutShortByReceiveReportsTheBreak: rank 0's Send is blocked (rank
+// 1 does not read) when its left-hand neighbour, rank 2, leaves; the
+// receive that sees it breaks the transport and cancels the outbound
+// stream. The Send must then report the break and its cause, not the
+// cancelled stream as a fault of rank 1.
+func TestSendCutShortByReceiveReportsTheBreak(t *testing.T) {
+	ts := connectRing(t, 3, "echo")
+	for _, tr := range ts {
+		defer tr.Close()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	sendErr := make(chan error, 1)
+	go func() {
+		data := make([]byte, 64<<10)
+		var err error
+		for i := 0; err == nil; i++ { // until flow control blocks a send
+			err = ts[0].Send(ctx, &allreduce.Frame{Step: 1, Seq: uint32(i), Length: 8192, Data: [][]byte{data}})
+		}
+		sendErr <- err
+	}()
+	time.Sleep(300 * time.Millisecond) // the sender fills the window and blocks
+	ts[2].Close()
+	var f allreduce.Frame
+	if err := ts[0].Recv(ctx, &f); !errors.Is(err, ErrNeighbourGone) {
+		t.Fatalf("rank 0's Recv after rank 2 left: %v, want ErrNeighbourGone", err)
+	}
+	err := <-sendErr
+	if !errors.Is(err, allreduce.ErrBroken) || !errors.Is(err, ErrNeighbourGone) {
+		t.Fatalf("rank 0's blocked Send: %v, want the broken transport and its cause", err)
+	}
+}
