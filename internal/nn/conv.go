@@ -136,8 +136,8 @@ func (l *conv2d) forward(x []float64, rows int, _ *pass) []float64 {
 		bias = l.zeros()
 	}
 	per := l.oh * l.ow // rows of the product per sample
-	for n0 := 0; n0 < rows; n0 += l.chunk() {
-		n1 := min(rows, n0+l.chunk())
+	for n0, n1 := 0, 0; n0 < rows; n0 = n1 {
+		n1 = l.chunkEnd(n0, rows)
 		r0, r1 := n0*per, n1*per
 		// Converted chunk by chunk, so that im2col reads it from the cache.
 		gemm.FromFloat64(l.x32[n0*in:n1*in], x[n0*in:n1*in])
@@ -163,6 +163,17 @@ const chunkBytes = 2 << 20
 // chunk is how many samples the float32 path lays out at a time.
 func (l *conv2d) chunk() int {
 	return max(1, l.chunkBytes/(4*l.oh*l.ow*l.patch()))
+}
+
+// chunkEnd is where the float32 path's chunk that starts at sample n0 of
+// rows ends. The chunks are whole but for the first, so that the last, whose
+// layout the backward pass finds still in place, is a whole one.
+func (l *conv2d) chunkEnd(n0, rows int) int {
+	c := l.chunk()
+	if r := rows % c; n0 == 0 && r != 0 {
+		return r
+	}
+	return min(rows, n0+c)
 }
 
 // colChunk lays out the windows of samples n0 to n1 of the float32 input
@@ -237,8 +248,8 @@ func (l *conv2d) backward(dy []float64, rows int, needDX bool) []float64 {
 		}
 	}
 	per, in, chunk := l.oh*l.ow, l.h*l.w*l.c, l.chunk()
-	for n0 := (rows - 1) / chunk * chunk; n0 >= 0; n0 -= chunk {
-		n1 := min(rows, n0+chunk)
+	for n1 := rows; ; {
+		n0 := max(0, n1-chunk) // the forward pass's chunks, last first
 		r0, r1 := n0*per, n1*per
 		l.outputGrad(dy, db, r0, r1)
 		col, dz := l.colChunk(n0, n1), l.dz32[r0*l.filters:r1*l.filters]
@@ -253,6 +264,10 @@ func (l *conv2d) backward(dy []float64, rows int, needDX bool) []float64 {
 			col2im(&l.window, l.dcol32, n1-n0, l.dx32[n0*in:n1*in], gemm.Add)
 			gemm.ToFloat64(l.dx[n0*in:n1*in], l.dx32[n0*in:n1*in])
 		}
+		if n0 == 0 {
+			break
+		}
+		n1 = n0
 	}
 	if !l.useBias {
 		clear(db)
