@@ -1,6 +1,10 @@
 package main
 
 import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -33,21 +37,55 @@ func startFaultJob(t *testing.T, extra ...string) *faultJob {
 		"-summary", fj.summary, "-checkpoint", ""}, faultArgs...)
 	fj.job = startJob(t, append(args, extra...)...)
 	grpcAddr, gossip := fj.listening(t)
-	ring1 := freeAddr(t, "tcp")
-	p, err := faultnet.Listen("127.0.0.1:0", ring1)
+	// The proxy's target, w-1's ring port, is known once w-1 logs it.
+	p, err := faultnet.Listen("127.0.0.1:0", "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { p.Close() })
 	fj.proxy = p
-	for _, id := range []string{"w-0", "w-1", "w-2"} {
-		var extra []string
-		if id == "w-1" {
-			extra = []string{"-listen", ring1, "-advertise", p.Addr()}
-		}
-		fj.workers[id] = startWorker(t, id, grpcAddr, gossip, extra...)
-	}
+	fj.workers["w-0"] = startWorker(t, "w-0", grpcAddr, gossip)
+	fj.workers["w-1"] = startProxiedWorker(t, "w-1", grpcAddr, gossip, p)
+	fj.workers["w-2"] = startWorker(t, "w-2", grpcAddr, gossip)
 	return fj
+}
+
+// startProxiedWorker starts a worker whose ring port, of its own choosing,
+// the others reach only through p: it advertises p's address, and p
+// forwards to the port the worker's log names.
+func startProxiedWorker(t *testing.T, id, coordinator, gossip string, p *faultnet.Proxy) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(binary, "worker", "-coordinator", coordinator, "-join", gossip, "-id", id,
+		"-listen", "127.0.0.1:0", "-advertise", p.Addr(), "-gossip-listen", "127.0.0.1:0", "-metrics-listen", "127.0.0.1:0")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	listening := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			line := sc.Text()
+			if !testing.Verbose() {
+				fmt.Fprintln(os.Stderr, line) // as startWorker does
+			}
+			var e struct{ Msg, Addr string }
+			if json.Unmarshal([]byte(line), &e) == nil && e.Msg == "ring service listening" {
+				listening <- e.Addr
+			}
+		}
+	}()
+	select {
+	case addr := <-listening:
+		p.SetTarget(addr)
+	case <-time.After(time.Minute):
+		t.Fatalf("worker %s logged no ring address within a minute", id)
+	}
+	return cmd
 }
 
 // undisturbedSHA is the final weights' hash of the fault jobs' settings.

@@ -29,10 +29,10 @@ const (
 
 // Proxy forwards the connections it accepts to a target address.
 type Proxy struct {
-	target string
-	lis    net.Listener
+	lis net.Listener
 
 	mu      sync.Mutex
+	target  string
 	mode    Mode
 	delay   time.Duration
 	flipAt  int64 // when ≥ 0, the forward-direction byte offset to corrupt
@@ -46,7 +46,8 @@ type Proxy struct {
 }
 
 // Listen starts a proxy on addr (host:0 for any port) that forwards to
-// target.
+// target. An empty target is given later with SetTarget; connections
+// accepted until then wait for it.
 func Listen(addr, target string) (*Proxy, error) {
 	lis, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -65,6 +66,14 @@ func Listen(addr, target string) (*Proxy, error) {
 
 // Addr is the address the proxy listens on.
 func (p *Proxy) Addr() string { return p.lis.Addr().String() }
+
+// SetTarget sets the address the proxy forwards new connections to.
+func (p *Proxy) SetTarget(target string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.target = target
+	p.notify()
+}
 
 // SetMode switches the proxy's mode; Cut closes every open connection.
 func (p *Proxy) SetMode(m Mode) {
@@ -141,8 +150,12 @@ func (p *Proxy) accept(ctx context.Context) {
 // serve forwards one connection in both directions.
 func (p *Proxy) serve(ctx context.Context, in net.Conn) {
 	defer p.forget(in)
+	target, ok := p.awaitTarget(ctx)
+	if !ok {
+		return
+	}
 	var d net.Dialer
-	out, err := d.DialContext(ctx, "tcp", p.target)
+	out, err := d.DialContext(ctx, "tcp", target)
 	if err != nil {
 		return
 	}
@@ -157,6 +170,24 @@ func (p *Proxy) serve(ctx context.Context, in net.Conn) {
 	in.Close()
 	out.Close()
 	<-done
+}
+
+// awaitTarget returns the target once it is set, or false if the proxy
+// closes first.
+func (p *Proxy) awaitTarget(ctx context.Context) (string, bool) {
+	for {
+		p.mu.Lock()
+		target, changed := p.target, p.changed
+		p.mu.Unlock()
+		if target != "" {
+			return target, true
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return "", false
+		}
+	}
 }
 
 func (p *Proxy) forget(c net.Conn) {

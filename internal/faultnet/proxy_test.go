@@ -96,3 +96,28 @@ func TestProxyFaults(t *testing.T) {
 		c2.Close()
 	}
 }
+
+// TestTargetSetLater: a connection accepted before the target is known
+// waits for it, then forwards.
+func TestTargetSetLater(t *testing.T) {
+	p, err := Listen("127.0.0.1:0", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	c, err := net.Dial("tcp", p.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	msg := []byte("early")
+	if _, err := roundTrip(t, c, msg, 200*time.Millisecond); err == nil {
+		t.Fatal("a connection was answered before the proxy had a target")
+	}
+	p.SetTarget(echoServer(t))
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	got := make([]byte, len(msg))
+	if _, err := io.ReadFull(c, got); err != nil || !bytes.Equal(got, msg) {
+		t.Fatalf("after SetTarget: %q, %v; want the early message echoed", got, err)
+	}
+}

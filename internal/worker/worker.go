@@ -66,6 +66,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("worker: listen: %w", err)
 	}
+	w.log.Info("ring service listening", "addr", lis.Addr().String())
 	srv := grpc.NewServer(w.cfg.Security.ServerOptions()...)
 	w.ringSvc = ringrpc.NewService(cfg.JoinTimeout)
 	pb.RegisterRingServer(srv, w.ringSvc)
