@@ -262,21 +262,32 @@ func (r *Ring) receiveAll(ctx context.Context, step uint64, v vector, p plan, re
 		fail := func(err error) *Error {
 			return &Error{Step: step, Phase: phase, Round: pr, Peer: r.t.Left(), Dir: "receive from", Received: received, Err: err}
 		}
+		// ended is the error of a collective that ended while this rank
+		// waited for a frame: err, or the cause that ended it.
+		ended := func(err error) error {
+			waited := time.Since(waitFrom)
+			if cause := context.Cause(ctx); ctx.Err() != nil && cause != ctx.Err() && !echoes(cause, err) {
+				// The sender failed first, or the caller gave up: that
+				// is the error, and this rank was waiting meanwhile.
+				err = cause
+				if se := (*Error)(nil); errors.As(err, &se) && se.Dir == "send to" {
+					se.Received, se.Waiting = received, waited
+					return se
+				}
+			}
+			e := fail(err)
+			e.Waiting = waited
+			return e
+		}
 		for s := 0; s < p.segments; s++ {
 			if err := r.t.Recv(ctx, &f); err != nil {
-				waited := time.Since(waitFrom)
-				if cause := context.Cause(ctx); ctx.Err() != nil && cause != ctx.Err() && !echoes(cause, err) {
-					// The sender failed first, or the caller gave up: that
-					// is the error, and this rank was waiting meanwhile.
-					err = cause
-					if se := (*Error)(nil); errors.As(err, &se) && se.Dir == "send to" {
-						se.Received, se.Waiting = received, waited
-						return scattered, se
-					}
-				}
-				e := fail(err)
-				e.Waiting = waited
-				return scattered, e
+				return scattered, ended(err)
+			}
+			if ctx.Err() != nil {
+				// The frame came only after the collective had ended (its
+				// deadline passed, or the sender failed): this rank was
+				// still waiting for it then, and it does not count.
+				return scattered, ended(context.Cause(ctx))
 			}
 			lo, hi := p.segment(c, s)
 			if err := check(&f, step, v, uint32(round*p.segments+s), hi-lo, r.t.Left()); err != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 
@@ -90,5 +91,47 @@ func TestSendEchoingReceiveFailure(t *testing.T) {
 	var e *allreduce.Error
 	if !errors.As(err, &e) || e.Dir != "receive from" || !errors.Is(err, errLeftGone) || errors.Is(err, allreduce.ErrBroken) {
 		t.Fatalf("error %v: want the receive's failure, naming the left-hand neighbour", err)
+	}
+}
+
+// lateTransport is rank 0 of two whose first frame arrives only after the
+// collective's deadline, as one held up on a partitioned link and released
+// just then; every later receive fails at once, as on a transport the
+// deadline broke.
+type lateTransport struct{ calls int }
+
+func (l *lateTransport) Rank() int                                          { return 0 }
+func (l *lateTransport) Size() int                                          { return 2 }
+func (l *lateTransport) Left() allreduce.Peer                               { return allreduce.Peer{Rank: 1} }
+func (l *lateTransport) Right() allreduce.Peer                              { return allreduce.Peer{Rank: 1} }
+func (l *lateTransport) Close() error                                       { return nil }
+func (l *lateTransport) Send(ctx context.Context, _ *allreduce.Frame) error { return ctx.Err() }
+
+func (l *lateTransport) Recv(ctx context.Context, f *allreduce.Frame) error {
+	l.calls++
+	<-ctx.Done()
+	if l.calls > 1 {
+		return fmt.Errorf("%w: %w", allreduce.ErrBroken, ctx.Err())
+	}
+	*f = allreduce.Frame{Step: 1, Length: 4, Kind: allreduce.Float64, Data: [][]byte{allreduce.EncodeForTest([]float64{1, 2})}}
+	return nil
+}
+
+// TestLateFrameLeavesTheWaitWhole: a frame that arrives after the deadline
+// does not end the rank's wait; the rank reports that it had been waiting
+// since the collective began, so that the coordinator can tell it was
+// starved (a rank that reported 0 s waited would look like one that was
+// not).
+func TestLateFrameLeavesTheWaitWhole(t *testing.T) {
+	const deadline = 100 * time.Millisecond
+	ctx, cancel := context.WithTimeout(context.Background(), deadline)
+	defer cancel()
+	err := allreduce.New(&lateTransport{}, allreduce.Config{}).AllReduce(ctx, 1, make([]float64, 4), allreduce.Sum)
+	var e *allreduce.Error
+	if !errors.As(err, &e) || e.Dir != "receive from" || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("error %v: want the deadline, waiting for the left-hand neighbour", err)
+	}
+	if e.Waiting < deadline || e.Received != 0 {
+		t.Fatalf("waiting %v after %d frames: want at least %v after none", e.Waiting, e.Received, deadline)
 	}
 }
