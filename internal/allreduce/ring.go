@@ -283,11 +283,13 @@ func (r *Ring) receiveAll(ctx context.Context, step uint64, v vector, p plan, re
 			if err := r.t.Recv(ctx, &f); err != nil {
 				return scattered, ended(err)
 			}
-			if ctx.Err() != nil {
+			if err := over(ctx); err != nil {
 				// The frame came only after the collective had ended (its
 				// deadline passed, or the sender failed): this rank was
-				// still waiting for it then, and it does not count.
-				return scattered, ended(context.Cause(ctx))
+				// still waiting for it then, and it does not count (even
+				// when it is another rank's word that it gave up at the
+				// same deadline).
+				return scattered, ended(err)
 			}
 			lo, hi := p.segment(c, s)
 			if err := check(&f, step, v, uint32(round*p.segments+s), hi-lo, r.t.Left()); err != nil {
@@ -316,6 +318,20 @@ func (r *Ring) receiveAll(ctx context.Context, step uint64, v vector, p plan, re
 		}
 	}
 	return scattered, nil
+}
+
+// over returns why the collective has ended, or nil: ctx's cause, or its
+// deadline once passed, even before ctx is told (a parent context cancels
+// its children one by one, so a rank whose context was told first may
+// already have sent word of it).
+func over(ctx context.Context) error {
+	if ctx.Err() != nil {
+		return context.Cause(ctx)
+	}
+	if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
+		return context.DeadlineExceeded
+	}
+	return nil
 }
 
 // echoes reports whether the sender's error only echoes a receive's: the

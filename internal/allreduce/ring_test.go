@@ -135,3 +135,30 @@ func TestLateFrameLeavesTheWaitWhole(t *testing.T) {
 		t.Fatalf("waiting %v after %d frames: want at least %v after none", e.Waiting, e.Received, deadline)
 	}
 }
+
+// toldLate is a context whose deadline has passed but which has not yet
+// been told so, as a child context is for a moment while its parent
+// cancels its children one by one.
+type toldLate struct{ context.Context }
+
+func (toldLate) Deadline() (time.Time, bool) { return time.Now().Add(-time.Millisecond), true }
+
+// abortingTransport is rank 0 of two whose left-hand neighbour has given up
+// at the same deadline and says so.
+type abortingTransport struct{ lateTransport }
+
+func (a *abortingTransport) Recv(ctx context.Context, f *allreduce.Frame) error {
+	*f = allreduce.Frame{Step: 1, Length: 4, Kind: allreduce.Float64, Abort: "its deadline passed", Origin: 1}
+	return nil
+}
+
+// TestDeadlinePassedBeforeTold: a rank whose deadline has passed reports
+// its deadline, even when its context has not been told yet and a
+// neighbour's word that it gave up at the same deadline arrives first.
+func TestDeadlinePassedBeforeTold(t *testing.T) {
+	err := allreduce.New(&abortingTransport{}, allreduce.Config{}).
+		AllReduce(toldLate{context.Background()}, 1, make([]float64, 4), allreduce.Sum)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("error %v: want the deadline", err)
+	}
+}
