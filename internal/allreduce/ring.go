@@ -85,16 +85,18 @@ type Error struct {
 	Round int
 	Peer  Peer
 	Dir   string // "send to" or "receive from"
-	// Received counts the frames this rank had received in the collective
-	// when it failed. Waiting is how long it had then been waiting for a
-	// frame from its left-hand neighbour (since the last one came, or the
-	// collective began), whatever ended the collective
-	// (its deadline, a neighbour's failure, the caller's cancellation);
-	// zero when it was not waiting. A rank stuck waiting for a frame leaves
-	// its right-hand neighbour stuck waiting for a later one (it forwards
-	// what it receives), so in a stalled ring the waiting rank that received
-	// least was starved first, and the neighbour it waited for is the
-	// straggler.
+	// Waiting is the longest this rank waited for a frame from its
+	// left-hand neighbour in the collective, the wait in progress when the
+	// collective ended included (by its deadline, a neighbour's failure,
+	// the caller's cancellation), and Received the frames it had received
+	// when that wait began; Waiting is zero when the rank failed without
+	// waiting (a bad frame). The longest wait, not the last: a stalled link
+	// that lets its frames through just before this rank's deadline (a
+	// partition healing as the first rank gives up) still shows where the
+	// rank stalled. A rank stuck waiting for a frame leaves its right-hand
+	// neighbour stuck waiting for a later one (it forwards what it
+	// receives), so in a stalled ring the waiting rank that received least
+	// was starved first, and the neighbour it waited for is the straggler.
 	Received int
 	Waiting  time.Duration
 	Err      error
@@ -254,8 +256,20 @@ func (r *Ring) receiveAll(ctx context.Context, step uint64, v vector, p plan, re
 	received := 0
 	// Since the last frame came (or the collective began): how long this
 	// rank has been waiting for its left-hand neighbour, even across a
-	// receive that fails at once on a transport another call broke.
+	// receive that fails at once on a transport another call broke; and
+	// the longest wait that ended in a frame, with the frames received
+	// before it.
 	waitFrom := time.Now()
+	var longest time.Duration
+	stalledAt := 0
+	// stall is the longest wait, the one in progress included, and the
+	// frames received when it began.
+	stall := func() (time.Duration, int) {
+		if w := time.Since(waitFrom); w >= longest {
+			return w, received
+		}
+		return longest, stalledAt
+	}
 	for round := 0; round < p.rounds; round++ {
 		c := p.recvChunk(round)
 		phase, pr := p.phase(round)
@@ -265,18 +279,18 @@ func (r *Ring) receiveAll(ctx context.Context, step uint64, v vector, p plan, re
 		// ended is the error of a collective that ended while this rank
 		// waited for a frame: err, or the cause that ended it.
 		ended := func(err error) error {
-			waited := time.Since(waitFrom)
+			waited, frames := stall()
 			if cause := context.Cause(ctx); ctx.Err() != nil && cause != ctx.Err() && !echoes(cause, err) {
 				// The sender failed first, or the caller gave up: that
 				// is the error, and this rank was waiting meanwhile.
 				err = cause
 				if se := (*Error)(nil); errors.As(err, &se) && se.Dir == "send to" {
-					se.Received, se.Waiting = received, waited
+					se.Received, se.Waiting = frames, waited
 					return se
 				}
 			}
 			e := fail(err)
-			e.Waiting = waited
+			e.Received, e.Waiting = frames, waited
 			return e
 		}
 		for s := 0; s < p.segments; s++ {
@@ -295,12 +309,16 @@ func (r *Ring) receiveAll(ctx context.Context, step uint64, v vector, p plan, re
 			if err := check(&f, step, v, uint32(round*p.segments+s), hi-lo, r.t.Left()); err != nil {
 				e := fail(err)
 				if f.Abort != "" {
-					e.Waiting = time.Since(waitFrom) // it waited, and got word that the ring gave up
+					e.Waiting, e.Received = stall() // it waited, and got word that the ring gave up
 				}
 				return scattered, e
 			}
+			now := time.Now()
+			if w := now.Sub(waitFrom); w > longest {
+				longest, stalledAt = w, received
+			}
 			received++
-			waitFrom = time.Now()
+			waitFrom = now
 			if round < p.n-1 {
 				if err := v.add(lo, hi, f.Data); err != nil {
 					return scattered, fail(err)

@@ -162,3 +162,38 @@ func TestDeadlinePassedBeforeTold(t *testing.T) {
 		t.Fatalf("error %v: want the deadline", err)
 	}
 }
+
+// healedTransport is rank 0 of two whose first frame comes after a long
+// stall, still before the deadline (a partition healing as another rank
+// gives up), and whose second never comes.
+type healedTransport struct {
+	lateTransport
+	stall time.Duration
+}
+
+func (h *healedTransport) Recv(ctx context.Context, f *allreduce.Frame) error {
+	h.calls++
+	if h.calls == 1 {
+		time.Sleep(h.stall)
+		*f = allreduce.Frame{Step: 1, Length: 4, Kind: allreduce.Float64, Data: [][]byte{allreduce.EncodeForTest([]float64{1, 2})}}
+		return nil
+	}
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// TestLongestWaitIsReported: the rank reports its longest wait, and the
+// frames it had before it, not the short wait after the stall ended.
+func TestLongestWaitIsReported(t *testing.T) {
+	const stall, deadline = 300 * time.Millisecond, 400 * time.Millisecond
+	ctx, cancel := context.WithTimeout(context.Background(), deadline)
+	defer cancel()
+	err := allreduce.New(&healedTransport{stall: stall}, allreduce.Config{}).AllReduce(ctx, 1, make([]float64, 4), allreduce.Sum)
+	var e *allreduce.Error
+	if !errors.As(err, &e) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("error %v: want the deadline", err)
+	}
+	if e.Waiting < stall || e.Received != 0 {
+		t.Fatalf("waiting %v after %d frames: want the stall, at least %v, after none", e.Waiting, e.Received, stall)
+	}
+}
