@@ -1282,11 +1282,13 @@ type WorkerReport struct {
 	// timed_out, with FAILED: the worker's all-reduce passed its deadline
 	// while receiving from its left-hand neighbour.
 	TimedOut bool `protobuf:"varint,23,opt,name=timed_out,json=timedOut,proto3" json:"timed_out,omitempty"`
-	// waiting_ns, with FAILED: how long the worker's all-reduce had been
-	// waiting for a frame from its left-hand neighbour, the rank waited_for,
-	// when it failed (for whatever reason), after frames_received frames of
-	// the collective; zero when it was not waiting. The coordinator names the
-	// straggler from these: the rank waited for by the member starved first.
+	// waiting_ns, with FAILED: the longest the worker's all-reduce waited for
+	// a frame from its left-hand neighbour, the rank waited_for, in the
+	// collective that failed (the wait in progress when it failed included),
+	// and frames_received the frames of the collective it had received when
+	// that wait began; zero when it was not waiting. The coordinator names
+	// the straggler from these: the rank waited for by the member starved
+	// first.
 	WaitedFor      int32  `protobuf:"varint,24,opt,name=waited_for,json=waitedFor,proto3" json:"waited_for,omitempty"`
 	FramesReceived uint32 `protobuf:"varint,25,opt,name=frames_received,json=framesReceived,proto3" json:"frames_received,omitempty"`
 	WaitingNs      uint64 `protobuf:"varint,27,opt,name=waiting_ns,json=waitingNs,proto3" json:"waiting_ns,omitempty"`
