@@ -206,12 +206,18 @@ func (j *job) listening(t *testing.T) (grpcAddr, gossip string) {
 	return e.Addr, e.Gossip
 }
 
+// workerCmd is a worker process that joins a coordinator, every port of
+// its own choosing unless extra says otherwise.
+func workerCmd(id, coordinator, gossip string, extra ...string) *exec.Cmd {
+	args := append([]string{"worker", "-coordinator", coordinator, "-join", gossip, "-id", id,
+		"-listen", "127.0.0.1:0", "-gossip-listen", "127.0.0.1:0", "-metrics-listen", "127.0.0.1:0"}, extra...)
+	return exec.Command(binary, args...)
+}
+
 // startWorker starts a worker process that joins a coordinator.
 func startWorker(t *testing.T, id, coordinator, gossip string, extra ...string) *exec.Cmd {
 	t.Helper()
-	args := append([]string{"worker", "-coordinator", coordinator, "-join", gossip, "-id", id,
-		"-listen", "127.0.0.1:0", "-gossip-listen", "127.0.0.1:0", "-metrics-listen", "127.0.0.1:0"}, extra...)
-	cmd := exec.Command(binary, args...)
+	cmd := workerCmd(id, coordinator, gossip, extra...)
 	cmd.Stderr = os.Stderr
 	if testing.Verbose() {
 		cmd.Stderr = nil

@@ -55,8 +55,7 @@ func startFaultJob(t *testing.T, extra ...string) *faultJob {
 // forwards to the port the worker's log names.
 func startProxiedWorker(t *testing.T, id, coordinator, gossip string, p *faultnet.Proxy) *exec.Cmd {
 	t.Helper()
-	cmd := exec.Command(binary, "worker", "-coordinator", coordinator, "-join", gossip, "-id", id,
-		"-listen", "127.0.0.1:0", "-advertise", p.Addr(), "-gossip-listen", "127.0.0.1:0", "-metrics-listen", "127.0.0.1:0")
+	cmd := workerCmd(id, coordinator, gossip, "-advertise", p.Addr())
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

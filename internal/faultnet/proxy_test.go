@@ -45,17 +45,25 @@ func roundTrip(t *testing.T, c net.Conn, msg []byte, timeout time.Duration) ([]b
 	return got, err
 }
 
-func TestProxyFaults(t *testing.T) {
-	p, err := Listen("127.0.0.1:0", echoServer(t))
+// dialProxy starts a proxy to target and connects to it; both close when
+// the test ends.
+func dialProxy(t *testing.T, target string) (*Proxy, net.Conn) {
+	t.Helper()
+	p, err := Listen("127.0.0.1:0", target)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer p.Close()
+	t.Cleanup(func() { p.Close() })
 	c, err := net.Dial("tcp", p.Addr())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	t.Cleanup(func() { c.Close() })
+	return p, c
+}
+
+func TestProxyFaults(t *testing.T) {
+	p, c := dialProxy(t, echoServer(t))
 	msg := []byte("hello, ring")
 	if got, err := roundTrip(t, c, msg, 5*time.Second); err != nil || !bytes.Equal(got, msg) {
 		t.Fatalf("forward: %q, %v", got, err)
@@ -100,16 +108,7 @@ func TestProxyFaults(t *testing.T) {
 // TestTargetSetLater: a connection accepted before the target is known
 // waits for it, then forwards.
 func TestTargetSetLater(t *testing.T) {
-	p, err := Listen("127.0.0.1:0", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
-	c, err := net.Dial("tcp", p.Addr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	p, c := dialProxy(t, "")
 	msg := []byte("early")
 	if _, err := roundTrip(t, c, msg, 200*time.Millisecond); err == nil {
 		t.Fatal("a connection was answered before the proxy had a target")
