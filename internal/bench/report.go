@@ -19,6 +19,10 @@ func (r *runner) report() error {
 	var b strings.Builder
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
 	w("# ringtrain benchmark report\n\n")
+	if r.cfg.Quick {
+		w("**A quick run (`-quick`): tiny sizes and a few steps, to check that the suite works. It measures nothing: ")
+		w("no figure below is a result, and the targets are not judged.**\n\n")
+	}
 	w("- Date: %s; suite took %v\n", r.started.UTC().Format(time.RFC3339), time.Since(r.started).Round(time.Second))
 	w("- Machine: %s, %d cores, %s/%s, %s\n", cpuModel(), r.cpus, runtime.GOOS, runtime.GOARCH, runtime.Version())
 	if r.python != "" {
@@ -175,6 +179,10 @@ func ttaCell(s float64) string {
 
 // targetsSection checks the project's targets against the peer.
 func (r *runner) targetsSection(w writer) {
+	if r.cfg.Quick {
+		w("## Targets\n\nNot checked: a quick run (`-quick`) measures nothing; run the full suite to judge them.\n")
+		return
+	}
 	if r.python == "" {
 		w("## Targets\n\nNot checked: the PyTorch peer was skipped.\n")
 		return
