@@ -35,21 +35,27 @@ func mlp(hidden ...int) Spec {
 }
 
 // BenchmarkTrainStep measures one full training step on real MNIST: gather
-// the batch, forward, backward, Adam. samples/s is the throughput.
+// the batch, forward, backward, Adam. samples/s is the throughput. The
+// -float64 cases are the same models with "dtype": "float64".
 func BenchmarkTrainStep(b *testing.B) {
 	data := loadTrain(b)
 	cases := []struct {
 		name   string
 		hidden []int
 		batch  int
+		dtype  string
 	}{
-		{"keras/batch=32", []int{10, 10}, 32},
-		{"keras/batch=256", []int{10, 10}, 256},
-		{"mlp512/batch=256", []int{512, 512}, 256},
+		{"keras/batch=32", []int{10, 10}, 32, ""},
+		{"keras/batch=256", []int{10, 10}, 256, ""},
+		{"mlp512/batch=256", []int{512, 512}, 256, ""},
+		{"keras-float64/batch=32", []int{10, 10}, 32, "float64"},
+		{"mlp512-float64/batch=256", []int{512, 512}, 256, "float64"},
 	}
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {
-			m, err := New(mlp(c.hidden...))
+			spec := mlp(c.hidden...)
+			spec.Dtype = c.dtype
+			m, err := New(spec)
 			if err != nil {
 				b.Fatal(err)
 			}

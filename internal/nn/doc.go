@@ -23,15 +23,16 @@
 //
 // # Precision
 //
-// Everything is float64. BenchmarkGemmPrecision measures gonum's kernels at
-// this package's sizes (one core, AMD EPYC): for the Keras example's 32×10×10
-// products float32 is no faster (1.74 µs against 1.86 µs), and that model's
-// step is dominated by its sparse first layer and Adam, not by products; on a
-// wide 784-512-512 MLP float32 would run at 14.3 GFLOP/s against 8.7. In
-// exchange float64 makes gradient checks against finite differences exact to
-// 1e-6 or better, keeps distributed training within 1e-6 of single-process
-// training, and leaves room for the exact fixed-point reductions of the
-// deterministic mode. The wide-model speed is the price, paid knowingly.
+// The matrix products of dense layers of at least 64 units and of conv2d
+// layers run in float32 through package gemm by default, as every
+// framework trains; parameters, gradients, activations, losses and
+// optimiser state stay float64 around them. "dtype": "float64" in the model
+// description (or on one layer) keeps every product in float64 through
+// gonum, for exactness work: the finite-difference gradient checks run so
+// (TestGradientsMatchFiniteDifferences), and the float32 products are
+// checked against them (TestFloat32MatchesFloat64). Narrower dense layers
+// stay float64 whatever the dtype: there gemm's 16-column tiles waste most
+// of their lanes and a first layer fed sparse rows is faster in float64.
 //
 // # Performance
 //

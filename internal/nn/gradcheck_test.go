@@ -120,10 +120,13 @@ func randomBatch(m *Model, rows int, targets bool, r *rand.Rand) *Batch {
 }
 
 // TestGradientsMatchFiniteDifferences checks every layer, activation, loss
-// and regulariser against central differences: relative error below 1e-6.
+// and regulariser against central differences: relative error below 1e-6,
+// in float64 (the float32 products are checked against these in
+// TestFloat32MatchesFloat64).
 func TestGradientsMatchFiniteDifferences(t *testing.T) {
 	for _, c := range gradCheckCases() {
 		t.Run(c.name, func(t *testing.T) {
+			c.spec.Dtype = "float64"
 			m, err := New(c.spec)
 			if err != nil {
 				t.Fatal(err)

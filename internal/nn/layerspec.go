@@ -31,9 +31,9 @@ type LayerSpec struct {
 	Padding string `json:"padding,omitempty"`
 	// TargetShape is a reshape layer's output shape.
 	TargetShape []int `json:"target_shape,omitempty"`
-	// Dtype is the precision of a conv2d layer's matrix products: float32
-	// (the default, as in Keras; parameters, gradients and activations stay
-	// float64) or float64.
+	// Dtype is the precision of a dense or conv2d layer's matrix products:
+	// float32 (the default, as in Keras; parameters, gradients and
+	// activations stay float64) or float64. It defaults to the model's.
 	Dtype string `json:"dtype,omitempty"`
 
 	// Activation is linear, relu, sigmoid, tanh, softmax or step: for
@@ -259,7 +259,7 @@ func (l LayerSpec) checkFields() *fieldError {
 	weights := []string{"activation", "use_bias", "kernel_initializer", "bias_initializer", "kernel_regularizer", "bias_regularizer"}
 	recurrent := append([]string{"units", "recurrent_initializer", "recurrent_regularizer", "return_sequences", "dropout", "recurrent_dropout"}, weights...)
 	takes := map[string][]string{
-		"dense":         append([]string{"units"}, weights...),
+		"dense":         append([]string{"units", "dtype"}, weights...),
 		"conv2d":        append([]string{"filters", "kernel_size", "strides", "padding", "dtype"}, weights...),
 		"max_pooling2d": {"pool_size", "strides", "padding"},
 		"flatten":       {},

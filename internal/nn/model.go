@@ -50,6 +50,9 @@ func New(spec Spec) (*Model, error) {
 	for i, ls := range spec.Layers {
 		in := geo[i].in
 		width, _ := size(in)
+		if ls.Dtype == "" {
+			ls.Dtype = spec.Dtype
+		}
 		var l layer
 		switch ls.Type {
 		case "dense":

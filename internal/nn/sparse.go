@@ -38,6 +38,18 @@ func (s *SparseRows) densify(x []float64, rows, width int) {
 	}
 }
 
+// densify32 is densify into float32.
+func (s *SparseRows) densify32(x []float32, rows, width int) {
+	clear(x[:rows*width])
+	for r := 0; r < rows; r++ {
+		cols, vals := s.row(r)
+		xr := x[r*width : (r+1)*width]
+		for i, c := range cols {
+			xr[c] = float32(vals[i])
+		}
+	}
+}
+
 // SparseDataset is a Dataset that can also gather samples as sparse rows.
 type SparseDataset interface {
 	Dataset
@@ -75,6 +87,13 @@ func growInts(buf []int, n int) []int {
 // over the nonzero x_k.
 func (d *dense) forwardSparse(x *SparseRows, rows int) []float64 {
 	d.x, d.xs = nil, x
+	if d.single {
+		// The float32 product is dense: gemm at full speed beats a sparse
+		// pass at the widths where float32 is used.
+		d.f32.x = growFloat32(d.f32.x, rows*d.in)
+		x.densify32(d.f32.x, rows, d.in)
+		return d.product32(rows)
+	}
 	d.z = grow(d.z, rows*d.out)
 	for r := 0; r < rows; r++ {
 		zr := d.z[r*d.out : (r+1)*d.out]

@@ -22,6 +22,11 @@ type Spec struct {
 	Optimizer OptimizerSpec `json:"optimizer"`
 	// Pruning, when set, prunes the kernels by magnitude during training.
 	Pruning *PruningSpec `json:"pruning,omitempty"`
+	// Dtype is the precision of the dense and conv2d layers' matrix
+	// products: float32 (the default, as every framework trains) or
+	// float64, for exactness work such as gradient checks. A layer's own
+	// dtype overrides it.
+	Dtype string `json:"dtype,omitempty"`
 }
 
 // Regularizer is an L1, L2 or L1L2 weight penalty, l1·Σ|w| + l2·Σw², added
@@ -144,11 +149,12 @@ func ParseSpec(data []byte) (Spec, error) {
 		Loss       string            `json:"loss"`
 		Optimizer  json.RawMessage   `json:"optimizer"`
 		Pruning    *PruningSpec      `json:"pruning"`
+		Dtype      string            `json:"dtype"`
 	}
 	if err := strictDecode(data, &raw); err != nil {
 		return Spec{}, at("", err)
 	}
-	s := Spec{InputShape: raw.InputShape, Loss: raw.Loss, Pruning: raw.Pruning}
+	s := Spec{InputShape: raw.InputShape, Loss: raw.Loss, Pruning: raw.Pruning, Dtype: raw.Dtype}
 	for i, lr := range raw.Layers {
 		var l LayerSpec
 		if err := strictDecode(lr, &l); err != nil {
@@ -254,6 +260,9 @@ func (s Spec) Validate() error {
 	default:
 		return fail("loss", "unknown loss %q (want %s, %s or %s)", s.Loss,
 			SparseCategoricalCrossentropy, CategoricalCrossentropy, MeanSquaredError)
+	}
+	if s.Dtype != "" && s.Dtype != "float32" && s.Dtype != "float64" {
+		return fail("dtype", "want float32 or float64, got %q", s.Dtype)
 	}
 	if s.Pruning != nil {
 		if err := s.Pruning.validate(); err != nil {

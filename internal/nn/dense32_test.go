@@ -1,0 +1,121 @@
+package nn
+
+import (
+	"math"
+	"math/rand/v2"
+	"strings"
+	"testing"
+)
+
+// TestFloat32MatchesFloat64 checks the float32 products of wide dense
+// layers against the float64 ones, which the finite-difference checks
+// verify: same parameters, same batch, loss and gradients within float32
+// rounding, and not bit-identical (the float32 path ran).
+func TestFloat32MatchesFloat64(t *testing.T) {
+	noBias := false
+	cases := []struct {
+		name   string
+		layers []LayerSpec
+		loss   string
+	}{
+		{"relu/softmax+sparse_ce", []LayerSpec{
+			{Type: "dense", Units: 96, Activation: "relu"},
+			{Type: "dense", Units: 80, Activation: "relu"},
+			{Type: "dense", Units: 64, Activation: "softmax"}}, SparseCategoricalCrossentropy},
+		{"sigmoid-tanh-linear/mse", []LayerSpec{
+			{Type: "dense", Units: 70, Activation: "sigmoid"},
+			{Type: "dense", Units: 65, Activation: "tanh", UseBias: &noBias},
+			{Type: "dense", Units: 64}}, MeanSquaredError},
+		{"softmax layer (unfused)", []LayerSpec{
+			{Type: "dense", Units: 100, Activation: "relu"},
+			{Type: "dense", Units: 64},
+			{Type: "activation", Activation: "softmax"}}, CategoricalCrossentropy},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			spec := Spec{InputShape: []int{37}, Layers: c.layers, Loss: c.loss, Optimizer: mustOptimizer(t, "sgd")}
+			m32, err := New(spec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			spec.Dtype = "float64"
+			m64, err := New(spec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m64.Initialize(3)
+			copy(m32.Params(), m64.Params())
+			b := randomBatch(m64, 13, c.loss != SparseCategoricalCrossentropy, rand.New(rand.NewPCG(1, 2)))
+			l64 := m64.ComputeGradients(b, 0)
+			l32 := m32.ComputeGradients(b, 0)
+			if math.Abs(l32-l64) > 1e-5*math.Abs(l64) {
+				t.Fatalf("loss %v in float32, %v in float64", l32, l64)
+			}
+			var scale float64
+			for _, g := range m64.Grads() {
+				scale = math.Max(scale, math.Abs(g))
+			}
+			same := true
+			for i, g := range m64.Grads() {
+				if d := math.Abs(m32.Grads()[i] - g); d > 1e-5*scale {
+					t.Fatalf("gradient %d: %v in float32, %v in float64 (largest %v)", i, m32.Grads()[i], g, scale)
+				}
+				same = same && m32.Grads()[i] == g
+			}
+			if same {
+				t.Fatal("float32 gradients are bit-identical to float64: the float32 path did not run")
+			}
+		})
+	}
+}
+
+// TestWideSparseInputMatchesDense is TestSparseInputMatchesDense for a
+// model wide enough to compute in float32.
+func TestWideSparseInputMatchesDense(t *testing.T) {
+	m, err := New(mlp(128))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Initialize(5)
+	data := loadTrain(t)
+	ids := []int{3, 1, 4, 1, 5, 9, 2, 6}
+	sparse := &Batch{Labels: make([]int, len(ids))}
+	Gather(data, ids, sparse)
+	dense := &Batch{Rows: len(ids), X: make([]float64, len(ids)*784), Labels: make([]int, len(ids))}
+	data.Gather(ids, dense.X, dense.Labels)
+	lossSparse := m.ComputeGradients(sparse, 0)
+	gSparse := append([]float64(nil), m.Grads()...)
+	if lossDense := m.ComputeGradients(dense, 0); lossSparse != lossDense {
+		t.Fatalf("loss %v sparse, %v dense", lossSparse, lossDense)
+	}
+	for i, g := range m.Grads() {
+		if g != gSparse[i] {
+			t.Fatalf("gradient %d: %v sparse, %v dense", i, gSparse[i], g)
+		}
+	}
+}
+
+func TestDtypeIsValidated(t *testing.T) {
+	spec := mlp(64)
+	spec.Dtype = "float16"
+	if err := spec.Validate(); err == nil || !strings.Contains(err.Error(), "dtype") {
+		t.Fatalf("model dtype float16: %v, want an error naming dtype", err)
+	}
+	spec.Dtype = "float64"
+	spec.Layers[0].Dtype = "float32"
+	if err := spec.Validate(); err != nil {
+		t.Fatalf("a dense layer's own dtype: %v", err)
+	}
+	if _, err := ParseSpec(spec.JSON()); err != nil {
+		t.Fatalf("round trip: %v", err)
+	}
+}
+
+func mustOptimizer(t *testing.T, name string) OptimizerSpec {
+	t.Helper()
+	o, err := DefaultOptimizer(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o
+}
