@@ -12,7 +12,9 @@
 package mnist
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 )
@@ -184,6 +186,13 @@ const (
 // under their original names (train-images-idx3-ubyte and so on), gzipped
 // (.gz) or not.
 func Load(dir string, split Split) (*Set, error) {
+	if fi, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("mnist: the data folder %s does not exist", dir)
+	} else if err != nil {
+		return nil, fmt.Errorf("mnist: the data folder: %w", err)
+	} else if !fi.IsDir() {
+		return nil, fmt.Errorf("mnist: the data folder %s is a file, not a folder", dir)
+	}
 	imgPath, err := findFile(dir, string(split)+"-images-idx3-ubyte")
 	if err != nil {
 		return nil, err
