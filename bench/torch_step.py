@@ -1,12 +1,21 @@
-"""Training throughput of PyTorch on the Keras MNIST example, for comparison.
+"""Training throughput of PyTorch on ringtrain's models, for comparison.
 
-Trains Dense(10, relu) -> Dense(10, relu) -> Dense(10, softmax) on real MNIST
-with Adam (Keras defaults) and sparse categorical cross-entropy, the way the
-Go benchmark BenchmarkTrainStep does: one optimiser step per mini-batch of
-already-loaded tensors. Prints one JSON object per measurement.
+Trains, on real MNIST with Adam (Keras defaults) and sparse categorical
+cross-entropy, the way the Go benchmark BenchmarkTrainStep does (one
+optimiser step per mini-batch of already-loaded tensors), one of:
 
-usage: python3 bench/torch_step.py DATA_DIR [--batch 32] [--hidden 10,10]
-       [--steps 2000] [--repeats 5] [--threads 1]
+  --model mlp   Dense(h, relu)... -> Dense(10, softmax), widths --hidden
+                (10,10: the Keras example; 512,512: 784-512-512-10)
+  --model cnn   examples/cnn.json: Conv2D(32, 3×3, relu), max pool,
+                Conv2D(64, 3×3, relu), max pool, Dense(128, relu), Dense(10)
+  --model lstm  examples/lstm.json: 28 rows of 28 pixels through LSTM(128),
+                Dense(10); learning rate 0.002
+
+Prints one JSON object per measurement, with the peer's configuration
+(bench/peer.py: the BLAS library mapped, the allocator thresholds).
+
+usage: /usr/bin/python3 bench/torch_step.py DATA_DIR [--model mlp]
+       [--batch 32] [--hidden 10,10] [--steps 2000] [--repeats 5] [--threads 1]
 """
 import argparse
 import gzip
@@ -15,8 +24,13 @@ import os
 import struct
 import time
 
-import numpy as np
-import torch
+import peer
+
+if __name__ == "__main__":
+    peer.tune_allocator()
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
 
 
 def read_idx(path):
@@ -51,9 +65,33 @@ def model(hidden, dtype):
     return torch.nn.Sequential(*layers).to(dtype)
 
 
+class LSTMNet(torch.nn.Module):
+    """examples/lstm.json: the image's 28 rows as 28 time steps."""
+
+    def __init__(self):
+        super().__init__()
+        self.lstm = torch.nn.LSTM(28, 128, batch_first=True)
+        self.out = torch.nn.Linear(128, 10)
+
+    def forward(self, x):
+        h, _ = self.lstm(x.view(-1, 28, 28))
+        return self.out(h[:, -1])
+
+
+def cnn():
+    """examples/cnn.json, channels first as PyTorch lays them out."""
+    return torch.nn.Sequential(
+        torch.nn.Unflatten(1, (1, 28, 28)),
+        torch.nn.Conv2d(1, 32, 3), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+        torch.nn.Conv2d(32, 64, 3), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+        torch.nn.Flatten(), torch.nn.Linear(64 * 5 * 5, 128), torch.nn.ReLU(),
+        torch.nn.Linear(128, 10))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("data_dir")
+    ap.add_argument("--model", default="mlp", choices=["mlp", "cnn", "lstm"])
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--hidden", default="10,10")
     ap.add_argument("--steps", type=int, default=2000)
@@ -67,8 +105,10 @@ def main():
     x, y = load(args.data_dir, "train")
     x = x.to(dtype)
     hidden = [int(h) for h in args.hidden.split(",") if h]
-    net = model(hidden, dtype)
-    opt = torch.optim.Adam(net.parameters(), lr=1e-3, betas=(0.9, 0.999), eps=1e-7)
+    net = {"mlp": lambda: model(hidden, dtype), "cnn": lambda: cnn().to(dtype),
+           "lstm": lambda: LSTMNet().to(dtype)}[args.model]()
+    lr = 2e-3 if args.model == "lstm" else 1e-3
+    opt = torch.optim.Adam(net.parameters(), lr=lr, betas=(0.9, 0.999), eps=1e-7)
     loss_fn = torch.nn.CrossEntropyLoss()
     perm = torch.randperm(x.shape[0])
     nb = x.shape[0] // args.batch
@@ -80,18 +120,21 @@ def main():
         loss.backward()
         opt.step()
 
-    for xb, yb in batches[:200]:  # warm-up
+    for xb, yb in batches[:min(200, args.steps)]:  # warm-up
         step(xb, yb)
+    config = peer.describe(torch)
     for _ in range(args.repeats):
         t0 = time.perf_counter()
         for i in range(args.steps):
             xb, yb = batches[i % len(batches)]
             step(xb, yb)
         dt = time.perf_counter() - t0
-        print(json.dumps({"peer": "pytorch", "version": torch.__version__, "threads": args.threads,
-                          "dtype": args.dtype, "hidden": hidden, "batch": args.batch,
-                          "step_seconds": dt / args.steps,
-                          "samples_per_second": args.steps * args.batch / dt}), flush=True)
+        row = {"peer": "pytorch", "model": args.model, "dtype": args.dtype, "batch": args.batch,
+               "step_seconds": dt / args.steps, "samples_per_second": args.steps * args.batch / dt}
+        if args.model == "mlp":
+            row["hidden"] = hidden
+        row.update(config)
+        print(json.dumps(row), flush=True)
 
 
 if __name__ == "__main__":

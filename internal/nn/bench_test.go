@@ -2,6 +2,8 @@ package nn
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"ringtrain/internal/mnist"
@@ -35,27 +37,40 @@ func mlp(hidden ...int) Spec {
 }
 
 // BenchmarkTrainStep measures one full training step on real MNIST: gather
-// the batch, forward, backward, Adam. samples/s is the throughput. The
-// -float64 cases are the same models with "dtype": "float64".
+// the batch, forward, backward, the optimiser. samples/s is the throughput.
+// cnn and lstm are examples/cnn.json and examples/lstm.json (their
+// learning-rate schedules included); the -float64 cases are the same models
+// with "dtype": "float64".
 func BenchmarkTrainStep(b *testing.B) {
 	data := loadTrain(b)
+	example := func(name string) Spec {
+		raw, err := os.ReadFile(filepath.Join("..", "..", "examples", name+".json"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		s, err := ParseSpec(raw)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return s
+	}
+	f64 := func(s Spec) Spec { s.Dtype = "float64"; return s }
 	cases := []struct {
-		name   string
-		hidden []int
-		batch  int
-		dtype  string
+		name  string
+		spec  Spec
+		batch int
 	}{
-		{"keras/batch=32", []int{10, 10}, 32, ""},
-		{"keras/batch=256", []int{10, 10}, 256, ""},
-		{"mlp512/batch=256", []int{512, 512}, 256, ""},
-		{"keras-float64/batch=32", []int{10, 10}, 32, "float64"},
-		{"mlp512-float64/batch=256", []int{512, 512}, 256, "float64"},
+		{"keras/batch=32", mlp(10, 10), 32},
+		{"keras/batch=256", mlp(10, 10), 256},
+		{"mlp512/batch=256", mlp(512, 512), 256},
+		{"cnn/batch=32", example("cnn"), 32},
+		{"lstm/batch=64", example("lstm"), 64},
+		{"keras-float64/batch=32", f64(mlp(10, 10)), 32},
+		{"mlp512-float64/batch=256", f64(mlp(512, 512)), 256},
 	}
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {
-			spec := mlp(c.hidden...)
-			spec.Dtype = c.dtype
-			m, err := New(spec)
+			m, err := New(c.spec)
 			if err != nil {
 				b.Fatal(err)
 			}
