@@ -8,11 +8,14 @@
 // the tall, narrow products of convolutions saves a pass over the largest
 // matrix.
 //
-// It exists for package nn's convolutions, whose products (tens of
-// thousands of rows, a few hundred columns) dominate a CNN's training step
-// and run several times faster here than in gonum's float64 Gemm. It is
-// single-threaded by design: data-parallel training gives every core a
-// worker of its own.
+// It exists for package nn's dense, convolution and recurrent layers, whose
+// products dominate a training step and run several times faster here
+// than in gonum's float64 Gemm.
+//
+// A product large enough to pay for it is split across GOMAXPROCS cores by
+// rows of C (see parallel.go); each element of C is computed by the same
+// operations in the same order whatever the split, so the result is
+// bit-identical to the one-core product's.
 package gemm
 
 import "fmt"
@@ -63,6 +66,16 @@ func Sgemm(transA, transB bool, m, n, k int, a []float32, lda int, b []float32, 
 		}
 		beta = 1
 	}
+	if parts := split(m, n, k); parts > 1 {
+		parallel(parts, transA, transB, m, n, k, a, lda, b, ldb, beta, c, ldc)
+		return
+	}
+	serial(transA, transB, m, n, k, a, lda, b, ldb, beta, c, ldc)
+}
+
+// serial is Sgemm on the calling goroutine, for beta 0 or 1 and sizes
+// that are not zero.
+func serial(transA, transB bool, m, n, k int, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	w := getWork()
 	defer putWork(w)
 	// A is read in place, whole panels of mr rows at a time; only the last,

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"testing"
 )
 
@@ -194,6 +195,47 @@ func TestBiasAndGradientPasses(t *testing.T) {
 				for j := range db {
 					if math.Float64bits(db[j]) != math.Float64bits(wantDB[j]) {
 						t.Fatalf("asm %v, n %d, relu %v: bias gradient %d is %v, want %v", withAsm, n, relu, j, db[j], wantDB[j])
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestSplitIsBitIdentical checks that a product split across cores gives
+// exactly the one-core result, for every transpose combination and for
+// row counts that do and do not divide into the bands.
+func TestSplitIsBitIdentical(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	r := rand.New(rand.NewPCG(7, 8))
+	for _, sz := range [][3]int{{256, 512, 784}, {101, 300, 257}, {784, 130, 256}} {
+		m, n, k := sz[0], sz[1], sz[2]
+		for _, ta := range []bool{false, true} {
+			for _, tb := range []bool{false, true} {
+				a, b := random(r, m*k), random(r, k*n)
+				lda, ldb := k, n
+				if ta {
+					lda = m
+				}
+				if tb {
+					ldb = k
+				}
+				var want []float32
+				for _, procs := range []int{1, 2, 3, 8} {
+					runtime.GOMAXPROCS(procs)
+					if procs > 1 && split(m, n, k) < 2 {
+						t.Fatalf("%v on %d cores is not split", sz, procs)
+					}
+					c := random(r, m*n)
+					Sgemm(ta, tb, m, n, k, a, lda, b, ldb, 0, c, n)
+					if want == nil {
+						want = c
+						continue
+					}
+					for i := range c {
+						if math.Float32bits(c[i]) != math.Float32bits(want[i]) {
+							t.Fatalf("%v ta=%v tb=%v: element %d is %v on %d cores, %v on one", sz, ta, tb, i, c[i], procs, want[i])
+						}
 					}
 				}
 			}
