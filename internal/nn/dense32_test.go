@@ -8,9 +8,10 @@ import (
 )
 
 // TestFloat32MatchesFloat64 checks the float32 products of wide dense
-// layers against the float64 ones, which the finite-difference checks
-// verify: same parameters, same batch, loss and gradients within float32
-// rounding, and not bit-identical (the float32 path ran).
+// layers and of recurrent layers against the float64 ones, which the
+// finite-difference checks verify: same parameters, same batch, loss and
+// gradients within float32 rounding, and not bit-identical (the float32
+// path ran).
 func TestFloat32MatchesFloat64(t *testing.T) {
 	noBias := false
 	cases := []struct {
@@ -30,6 +31,16 @@ func TestFloat32MatchesFloat64(t *testing.T) {
 			{Type: "dense", Units: 100, Activation: "relu"},
 			{Type: "dense", Units: 64},
 			{Type: "activation", Activation: "softmax"}}, CategoricalCrossentropy},
+		{"stacked lstm with dropout", []LayerSpec{
+			{Type: "reshape", TargetShape: []int{37, 1}},
+			{Type: "lstm", Units: 12, ReturnSequences: true, Dropout: 0.2, RecurrentDropout: 0.3},
+			{Type: "lstm", Units: 9},
+			{Type: "dense", Units: 64, Activation: "softmax"}}, SparseCategoricalCrossentropy},
+		{"simple_rnn sequences, no bias", []LayerSpec{
+			{Type: "reshape", TargetShape: []int{37, 1}},
+			{Type: "simple_rnn", Units: 7, ReturnSequences: true, UseBias: &noBias},
+			{Type: "flatten"},
+			{Type: "dense", Units: 64}}, MeanSquaredError},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -45,6 +56,7 @@ func TestFloat32MatchesFloat64(t *testing.T) {
 			}
 			m64.Initialize(3)
 			copy(m32.Params(), m64.Params())
+			m32.SetSeed(3) // the same dropout masks
 			b := randomBatch(m64, 13, c.loss != SparseCategoricalCrossentropy, rand.New(rand.NewPCG(1, 2)))
 			l64 := m64.ComputeGradients(b, 0)
 			l32 := m32.ComputeGradients(b, 0)

@@ -40,6 +40,7 @@ func TestLayersMatchReference(t *testing.T) {
 	for name, spec := range cases {
 		t.Run(name, func(t *testing.T) {
 			spec.Loss, spec.Optimizer = MeanSquaredError, OptimizerSpec{Name: "sgd", LearningRate: 0.1}
+			spec.Dtype = "float64" // the references are exact; float32 is checked against float64 elsewhere
 			m, err := New(spec)
 			if err != nil {
 				t.Fatal(err)

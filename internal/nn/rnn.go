@@ -34,6 +34,10 @@ type recurrent struct {
 
 	w, u, b, dw, du, db []float64
 
+	// single computes the products in float32 (the default), in f32.
+	single bool
+	f32    recurrent32
+
 	// The last forward pass, time-major where noted: h holds h_0 (zeros)
 	// to h_steps, c likewise for the lstm, gate the activated gates and
 	// ac a(c_t) of every step.
@@ -53,7 +57,8 @@ func newRecurrent(index int, in []int, s LayerSpec) *recurrent {
 		act: Tanh, recAct: Sigmoid, useBias: s.UseBias == nil || *s.UseBias, returnSeq: s.ReturnSequences,
 		unitForgetBias: s.UnitForgetBias == nil || *s.UnitForgetBias, dropout: s.Dropout, recDropout: s.RecurrentDropout,
 		kInit: GlorotUniform, rInit: Orthogonal, bInit: Zeros,
-		kReg: s.KernelRegularizer, rReg: s.RecurrentRegularizer, bReg: s.BiasRegularizer}
+		kReg: s.KernelRegularizer, rReg: s.RecurrentRegularizer, bReg: s.BiasRegularizer,
+		single: s.Dtype != "float64"}
 	if s.Type == "lstm" {
 		l.gates = 4
 	}
@@ -143,17 +148,7 @@ func (l *recurrent) forward(x []float64, rows int, p *pass) []float64 {
 		l.hmask = grow(l.hmask, rows*U)
 		dropoutMask(l.hmask, p, l.recurrentKey(), rows, U, l.recDropout)
 	}
-	// The input projections of every step at once, sample-major.
-	l.xw = grow(l.xw, rows*T*G)
-	beta := 0.0
-	if l.useBias {
-		for r := range rows * T {
-			copy(l.xw[r*G:(r+1)*G], l.b)
-		}
-		beta = 1
-	}
-	blas64.Gemm(blas.NoTrans, blas.NoTrans, 1, general(l.x, rows*T, F), general(l.w, F, G), beta, general(l.xw, rows*T, G))
-
+	l.projectInputs(rows)
 	l.h = grow(l.h, (T+1)*rows*U)
 	clear(l.h[:rows*U])
 	l.z = grow(l.z, rows*G)
@@ -165,14 +160,8 @@ func (l *recurrent) forward(x []float64, rows int, p *pass) []float64 {
 		l.ac = grow(l.ac, T*rows*U)
 	}
 	for t := range T {
-		hPrev, hNext := l.h[t*rows*U:(t+1)*rows*U], l.h[(t+1)*rows*U:(t+2)*rows*U]
-		blas64.Gemm(blas.NoTrans, blas.NoTrans, 1, general(l.dropped(hPrev), rows, U), general(l.u, U, G), 0, general(l.z, rows, G))
-		for r := range rows {
-			z, xw := l.z[r*G:(r+1)*G], l.xw[(r*T+t)*G:][:G]
-			for j, v := range xw {
-				z[j] += v
-			}
-		}
+		hNext := l.h[(t+1)*rows*U : (t+2)*rows*U]
+		l.stepProduct(t, rows)
 		if l.gates == 1 {
 			l.act.apply(l.z, hNext, rows, U)
 			continue
@@ -209,6 +198,44 @@ func (l *recurrent) forward(x []float64, rows int, p *pass) []float64 {
 	return l.y
 }
 
+// projectInputs sets xw to the input projections of every step at once,
+// x·W + b, sample-major.
+func (l *recurrent) projectInputs(rows int) {
+	T, F, G := l.steps, l.in, l.width()
+	l.xw = grow(l.xw, rows*T*G)
+	if l.single {
+		l.projectInputs32(rows)
+		return
+	}
+	beta := 0.0
+	if l.useBias {
+		for r := range rows * T {
+			copy(l.xw[r*G:(r+1)*G], l.b)
+		}
+		beta = 1
+	}
+	blas64.Gemm(blas.NoTrans, blas.NoTrans, 1, general(l.x, rows*T, F), general(l.w, F, G), beta, general(l.xw, rows*T, G))
+}
+
+// stepProduct sets z to step t's gate pre-activations, the four gates of
+// an lstm in one product: h_t (after recurrent dropout)·U plus the step's
+// input projection.
+func (l *recurrent) stepProduct(t, rows int) {
+	T, U, G := l.steps, l.units, l.width()
+	if l.single {
+		l.stepProduct32(t, rows)
+	} else {
+		hPrev := l.h[t*rows*U : (t+1)*rows*U]
+		blas64.Gemm(blas.NoTrans, blas.NoTrans, 1, general(l.dropped(hPrev), rows, U), general(l.u, U, G), 0, general(l.z, rows, G))
+	}
+	for r := range rows {
+		z, xw := l.z[r*G:(r+1)*G], l.xw[(r*T+t)*G:][:G]
+		for j, v := range xw {
+			z[j] += v
+		}
+	}
+}
+
 // dropped returns h after recurrent dropout, in l.hd, or h itself.
 func (l *recurrent) dropped(h []float64) []float64 {
 	if l.hmask == nil {
@@ -221,7 +248,37 @@ func (l *recurrent) dropped(h []float64) []float64 {
 }
 
 func (l *recurrent) backward(dy []float64, rows int, needDX bool) []float64 {
+	if l.single {
+		return l.backward32(dy, rows, needDX)
+	}
 	T, F, U, G := l.steps, l.in, l.units, l.width()
+	l.backwardStart(rows)
+	clear(l.du)
+	for t := T - 1; t >= 0; t-- {
+		dz := l.stepGradient(t, rows, dy)
+		if t == 0 {
+			break // h_0 is zero: no recurrent-kernel gradient, nothing earlier
+		}
+		hPrev := l.h[t*rows*U : (t+1)*rows*U]
+		blas64.Gemm(blas.Trans, blas.NoTrans, 1, general(l.dropped(hPrev), rows, U), general(dz, rows, G), 1, general(l.du, U, G))
+		blas64.Gemm(blas.NoTrans, blas.Trans, 1, general(dz, rows, G), general(l.u, U, G), 0, general(l.dh, rows, U))
+		l.maskHidden()
+	}
+	l.sampleMajorGradient(rows)
+	blas64.Gemm(blas.Trans, blas.NoTrans, 1, general(l.x, rows*T, F), general(l.dzs, rows*T, G), 0, general(l.dw, F, G))
+	l.biasGradient(rows)
+	if !needDX {
+		return nil
+	}
+	l.dx = grow(l.dx, rows*T*F)
+	blas64.Gemm(blas.NoTrans, blas.Trans, 1, general(l.dzs, rows*T, G), general(l.w, F, G), 0, general(l.dx, rows*T, F))
+	l.maskInput(rows)
+	return l.dx
+}
+
+// backwardStart clears the carried gradients before the first step back.
+func (l *recurrent) backwardStart(rows int) {
+	T, U, G := l.steps, l.units, l.width()
 	l.dh = grow(l.dh, rows*U)
 	clear(l.dh)
 	if l.gates == 4 {
@@ -229,71 +286,83 @@ func (l *recurrent) backward(dy []float64, rows int, needDX bool) []float64 {
 		clear(l.dc)
 	}
 	l.dz = grow(l.dz, T*rows*G)
-	clear(l.du)
-	for t := T - 1; t >= 0; t-- {
-		// dh is dL/dh_{t+1} from the later steps; add the output's share.
-		switch {
-		case l.returnSeq:
-			for r := range rows {
-				d := l.dh[r*U : (r+1)*U]
-				for j, v := range dy[(r*T+t)*U:][:U] {
-					d[j] += v
-				}
+}
+
+// stepGradient adds the output's share to dL/dh_{t+1} (l.dh, from the
+// later steps) and returns the gates' pre-activation gradients of step t,
+// time-major in l.dz.
+func (l *recurrent) stepGradient(t, rows int, dy []float64) []float64 {
+	T, U, G := l.steps, l.units, l.width()
+	switch {
+	case l.returnSeq:
+		for r := range rows {
+			d := l.dh[r*U : (r+1)*U]
+			for j, v := range dy[(r*T+t)*U:][:U] {
+				d[j] += v
 			}
-		case t == T-1:
-			copy(l.dh, dy[:rows*U])
 		}
-		dz := l.dz[t*rows*G : (t+1)*rows*G]
-		if l.gates == 1 {
-			l.act.backward(l.h[(t+1)*rows*U:(t+2)*rows*U], l.dh, dz, rows, U)
-		} else {
-			l.lstmStep(t, rows, dz)
-		}
-		if t == 0 {
-			break // h_0 is zero: no recurrent-kernel gradient, nothing earlier
-		}
-		hPrev := l.h[t*rows*U : (t+1)*rows*U]
-		blas64.Gemm(blas.Trans, blas.NoTrans, 1, general(l.dropped(hPrev), rows, U), general(dz, rows, G), 1, general(l.du, U, G))
-		blas64.Gemm(blas.NoTrans, blas.Trans, 1, general(dz, rows, G), general(l.u, U, G), 0, general(l.dh, rows, U))
-		if l.hmask != nil {
-			for i, m := range l.hmask {
-				l.dh[i] *= m
-			}
+	case t == T-1:
+		copy(l.dh, dy[:rows*U])
+	}
+	dz := l.dz[t*rows*G : (t+1)*rows*G]
+	if l.gates == 1 {
+		l.act.backward(l.h[(t+1)*rows*U:(t+2)*rows*U], l.dh, dz, rows, U)
+	} else {
+		l.lstmStep(t, rows, dz)
+	}
+	return dz
+}
+
+// maskHidden applies the recurrent dropout mask to dL/dh.
+func (l *recurrent) maskHidden() {
+	if l.hmask != nil {
+		for i, m := range l.hmask {
+			l.dh[i] *= m
 		}
 	}
-	// The input projections' gradients, sample-major like the input.
+}
+
+// sampleMajorGradient copies the gates' gradients into dzs sample-major,
+// like the input, for the input projections' gradients.
+func (l *recurrent) sampleMajorGradient(rows int) {
+	T, G := l.steps, l.width()
 	l.dzs = grow(l.dzs, rows*T*G)
 	for t := range T {
 		for r := range rows {
 			copy(l.dzs[(r*T+t)*G:][:G], l.dz[(t*rows+r)*G:][:G])
 		}
 	}
-	blas64.Gemm(blas.Trans, blas.NoTrans, 1, general(l.x, rows*T, F), general(l.dzs, rows*T, G), 0, general(l.dw, F, G))
-	if l.useBias {
-		clear(l.db)
-		for r := range rows * T {
-			for j, v := range l.dzs[r*G : (r+1)*G] {
-				l.db[j] += v
+}
+
+// biasGradient sums the gates' gradients over samples and steps.
+func (l *recurrent) biasGradient(rows int) {
+	if !l.useBias {
+		return
+	}
+	G := l.width()
+	clear(l.db)
+	for r := range rows * l.steps {
+		for j, v := range l.dzs[r*G : (r+1)*G] {
+			l.db[j] += v
+		}
+	}
+}
+
+// maskInput applies the input dropout mask to dL/dx.
+func (l *recurrent) maskInput(rows int) {
+	if l.xmask == nil {
+		return
+	}
+	T, F := l.steps, l.in
+	for r := range rows {
+		m := l.xmask[r*F : (r+1)*F]
+		for t := range T {
+			d := l.dx[(r*T+t)*F:][:F]
+			for j := range d {
+				d[j] *= m[j]
 			}
 		}
 	}
-	if !needDX {
-		return nil
-	}
-	l.dx = grow(l.dx, rows*T*F)
-	blas64.Gemm(blas.NoTrans, blas.Trans, 1, general(l.dzs, rows*T, G), general(l.w, F, G), 0, general(l.dx, rows*T, F))
-	if l.xmask != nil {
-		for r := range rows {
-			m := l.xmask[r*F : (r+1)*F]
-			for t := range T {
-				d := l.dx[(r*T+t)*F:][:F]
-				for j := range d {
-					d[j] *= m[j]
-				}
-			}
-		}
-	}
-	return l.dx
 }
 
 // lstmStep turns dL/dh_{t+1} (l.dh) and dL/dc_{t+1} (l.dc) into the gates'

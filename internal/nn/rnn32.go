@@ -1,0 +1,103 @@
+package nn
+
+import "ringtrain/internal/gemm"
+
+// recurrent32 is a recurrent layer's float32 working set: float32 copies
+// of the input, kernels and the products' operands, with float64
+// parameters, gradients, states and gates around them.
+type recurrent32 struct {
+	// x is the input (after dropout), w and u the kernels; xw the input
+	// projections; hd every step's h_t after recurrent dropout, time-major
+	// steps × rows × units, the left operand of the step's product and of
+	// the recurrent kernel's gradient; z a step's product.
+	x, w, u, xw, hd, z []float32
+	// dz the gates' gradients, time-major, then sample-major in dzs; dh a
+	// step's hidden gradient; dw, du, dx the products' results.
+	dz, dzs, dh, dw, du, dx []float32
+	noBias                  []float64
+}
+
+// projectInputs32 is projectInputs with a float32 product, the bias added
+// as it widens.
+func (l *recurrent) projectInputs32(rows int) {
+	f := &l.f32
+	T, F, U, G := l.steps, l.in, l.units, l.width()
+	f.x = growFloat32(f.x, rows*T*F)
+	gemm.FromFloat64(f.x, l.x[:rows*T*F])
+	f.w = growFloat32(f.w, len(l.w))
+	gemm.FromFloat64(f.w, l.w)
+	f.u = growFloat32(f.u, len(l.u))
+	gemm.FromFloat64(f.u, l.u)
+	f.xw = growFloat32(f.xw, rows*T*G)
+	gemm.Sgemm(false, false, rows*T, G, F, f.x, F, f.w, G, 0, f.xw, G)
+	gemm.WidenBias(l.xw, f.xw, l.bias(), false)
+	f.hd = growFloat32(f.hd, T*rows*U)
+	f.z = growFloat32(f.z, rows*G)
+}
+
+// bias is the layer's bias, or zeros when it has none.
+func (l *recurrent) bias() []float64 {
+	if l.useBias {
+		return l.b
+	}
+	if len(l.f32.noBias) != l.width() {
+		l.f32.noBias = make([]float64, l.width())
+	}
+	return l.f32.noBias
+}
+
+// stepProduct32 sets z to h_t (after recurrent dropout)·U in float32,
+// keeping the float32 h_t for the backward pass.
+func (l *recurrent) stepProduct32(t, rows int) {
+	f := &l.f32
+	U, G := l.units, l.width()
+	hd := f.hd[t*rows*U : (t+1)*rows*U]
+	gemm.FromFloat64(hd, l.dropped(l.h[t*rows*U:(t+1)*rows*U]))
+	gemm.Sgemm(false, false, rows, G, U, hd, U, f.u, G, 0, f.z, G)
+	gemm.ToFloat64(l.z, f.z)
+}
+
+// backward32 is backward with float32 products: a product per step for
+// dL/dh, then the recurrent kernel's gradient over all steps at once.
+func (l *recurrent) backward32(dy []float64, rows int, needDX bool) []float64 {
+	f := &l.f32
+	T, F, U, G := l.steps, l.in, l.units, l.width()
+	l.backwardStart(rows)
+	f.dz = growFloat32(f.dz, T*rows*G)
+	f.dh = growFloat32(f.dh, rows*U)
+	for t := T - 1; t >= 0; t-- {
+		dz := l.stepGradient(t, rows, dy)
+		dz32 := f.dz[t*rows*G : (t+1)*rows*G]
+		gemm.FromFloat64(dz32, dz)
+		if t == 0 {
+			break // h_0 is zero: nothing earlier
+		}
+		gemm.Sgemm(false, true, rows, U, G, dz32, G, f.u, G, 0, f.dh, U)
+		gemm.ToFloat64(l.dh, f.dh)
+		l.maskHidden()
+	}
+	// dU = Σ_{t≥1} hd_tᵀ·dz_t: steps 1 to T−1 are contiguous time-major.
+	f.du = growFloat32(f.du, len(l.du))
+	if T > 1 {
+		gemm.Sgemm(true, false, U, G, (T-1)*rows, f.hd[rows*U:], U, f.dz[rows*G:], G, 0, f.du, G)
+		gemm.ToFloat64(l.du, f.du)
+	} else {
+		clear(l.du)
+	}
+	l.sampleMajorGradient(rows)
+	f.dzs = growFloat32(f.dzs, rows*T*G)
+	gemm.FromFloat64(f.dzs, l.dzs)
+	f.dw = growFloat32(f.dw, len(l.dw))
+	gemm.Sgemm(true, false, F, G, rows*T, f.x, F, f.dzs, G, 0, f.dw, G)
+	gemm.ToFloat64(l.dw, f.dw)
+	l.biasGradient(rows)
+	if !needDX {
+		return nil
+	}
+	f.dx = growFloat32(f.dx, rows*T*F)
+	gemm.Sgemm(false, true, rows*T, F, G, f.dzs, G, f.w, G, 0, f.dx, F)
+	l.dx = grow(l.dx, rows*T*F)
+	gemm.ToFloat64(l.dx, f.dx)
+	l.maskInput(rows)
+	return l.dx
+}
