@@ -1,10 +1,16 @@
 #!/bin/sh
-# Side-by-side throughput of ringtrain and PyTorch 1.13 on the Keras MNIST
-# example, interleaved in one run so that both see the same machine.
+# Side-by-side throughput of ringtrain and PyTorch 1.13, interleaved in one
+# run so that both see the same machine.
 #
-#   sh bench/compare.sh step [ROUNDS]   one core each: Go's BenchmarkTrainStep
-#                                       (GOMAXPROCS=1) against bench/torch_step.py
-#                                       (torch.set_num_threads(1)), batch 32
+#   sh bench/compare.sh step [ROUNDS] [WORKLOAD...]
+#                                       one core each (taskset -c 0): Go's
+#                                       BenchmarkTrainStep (GOMAXPROCS=1) against
+#                                       bench/torch_step.py (torch.set_num_threads(1)),
+#                                       for each workload: keras (batch 32),
+#                                       mlp512 (784-512-512-10, batch 256), cnn
+#                                       (examples/cnn.json, batch 32), lstm
+#                                       (examples/lstm.json, batch 64); all four
+#                                       by default
 #   sh bench/compare.sh conv [ROUNDS]  one core each: Go's BenchmarkConv2D against
 #                                       bench/torch_conv.py, the CNN's two 3×3
 #                                       convolutions (28×28×1→32, 13×13×32→64)
@@ -14,8 +20,12 @@
 #                                       coordinator -local-workers N against
 #                                       bench/torch_ddp.py (DDP, gloo), N processes
 #
-# Prints every measurement, then the medians and their ratio. Needs
-# python3-torch (apt-get install python3-torch).
+# Prints every measurement, then the medians and their ratio; every PyTorch
+# row names the BLAS library the peer mapped (bench/peer.py), in bold when it
+# is the reference BLAS. Needs python3-torch and, for a fair peer, OpenBLAS
+# as libblas.so.3 (apt-get install python3-torch libopenblas0-pthread); the
+# peer raises glibc's MALLOC_MMAP_THRESHOLD_ and MALLOC_TRIM_THRESHOLD_
+# itself.
 set -eu
 cd "$(dirname "$0")/.."
 mode=${1:-step}
@@ -30,14 +40,34 @@ median() { sort -g | awk '{v[NR]=$1} END {print (NR%2) ? v[(NR+1)/2] : (v[NR/2]+
 
 case $mode in
 step)
+	shift $(($# < 2 ? $# : 2))
+	workloads=${*:-keras mlp512 cnn lstm}
 	go test -c -o "$tmp/nn.test" ./internal/nn
 	for i in $(seq "$rounds"); do
-		GOMAXPROCS=1 taskset -c 0 "$tmp/nn.test" -test.run '^$' -test.bench 'TrainStep/keras/batch=32$' -test.benchtime 2000x \
-			| awk '/samples\/s/ {for (i=1;i<=NF;i++) if ($(i+1)=="samples/s") print $i}' | tee -a "$tmp/go"
-		taskset -c 0 $py bench/torch_step.py "$data" --batch 32 --steps 2000 --repeats 1 --threads 1 \
-			| $py -c 'import json,sys; print(json.load(sys.stdin)["samples_per_second"])' | tee -a "$tmp/torch"
+		for w in $workloads; do
+			case $w in
+			keras) bench='^keras$/^batch=32$' steps=2000 args="--model mlp --hidden 10,10 --batch 32" ;;
+			mlp512) bench='^mlp512$/^batch=256$' steps=60 args="--model mlp --hidden 512,512 --batch 256" ;;
+			cnn) bench='^cnn$/^batch=32$' steps=150 args="--model cnn --batch 32" ;;
+			lstm) bench='^lstm$/^batch=64$' steps=60 args="--model lstm --batch 64" ;;
+			*) echo "unknown workload $w (want keras, mlp512, cnn or lstm)" >&2; exit 2 ;;
+			esac
+			g=$(cd internal/nn && GOMAXPROCS=1 taskset -c 0 "$tmp/nn.test" -test.run '^$' -test.bench "^BenchmarkTrainStep$/$bench" -test.benchtime "${steps}x" \
+				| awk '/samples\/s/ {for (i=1;i<=NF;i++) if ($(i+1)=="samples/s") print $i}')
+			row=$(taskset -c 0 $py bench/torch_step.py "$data" $args --steps "$steps" --repeats 1 --threads 1)
+			t=$(echo "$row" | $py -c 'import json,sys; print(json.load(sys.stdin)["samples_per_second"])')
+			blas=$(echo "$row" | $py -c 'import json,sys; r=json.load(sys.stdin); print(r["blas"] + ("  " + r["warning"] if r.get("warning") else ""))')
+			echo "$g" >>"$tmp/go-$w"
+			echo "$t" >>"$tmp/torch-$w"
+			echo "round $i $w: ringtrain $g, pytorch $t samples/s (peer BLAS: $blas)"
+		done
 	done
-	label="samples/s, one core, batch 32"
+	for w in $workloads; do
+		g=$(median <"$tmp/go-$w")
+		t=$(median <"$tmp/torch-$w")
+		echo "median samples/s, one core, $w: ringtrain $g, pytorch $t, ratio $(awk "BEGIN {printf \"%.2f\", $g/$t}")"
+	done
+	exit 0
 	;;
 conv)
 	go test -c -o "$tmp/nn.test" ./internal/nn
