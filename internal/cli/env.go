@@ -68,7 +68,7 @@ func usage(fs *flag.FlagSet, synopsis string) func() {
 		fmt.Fprintf(w, "usage: %s\n\nflags (each also settable as RINGTRAIN_<NAME>):\n", synopsis)
 		fs.VisitAll(func(f *flag.Flag) {
 			def := ""
-			if f.DefValue != "" && f.DefValue != "0" && f.DefValue != "false" {
+			if f.DefValue != "" && f.DefValue != "0" && f.DefValue != "0s" && f.DefValue != "false" {
 				def = " (default " + f.DefValue + ")"
 			}
 			fmt.Fprintf(w, "  -%s  [%s]\n    \t%s%s\n", f.Name, EnvName(f.Name), f.Usage, def)

@@ -21,7 +21,7 @@ func workerFlags(cfg *worker.Config) (fs *flag.FlagSet, join, level *string) {
 	fs.StringVar(&cfg.GossipAdvertise, "gossip-advertise", "", "memberlist address the others reach this worker at")
 	fs.DurationVar(&cfg.ProbeInterval, "probe-interval", 0, "failure detection: probe a member this often (0: 1s)")
 	fs.DurationVar(&cfg.ProbeTimeout, "probe-timeout", 0, "failure detection: a probe's time limit (0: 500ms)")
-	fs.StringVar(&cfg.MetricsListen, "metrics-listen", cfg.MetricsListen, "address of the Prometheus /metrics endpoint (empty: none)")
+	fs.StringVar(&cfg.MetricsListen, "metrics-listen", cfg.MetricsListen, "address of the Prometheus /metrics endpoint (- or empty: none)")
 	fs.DurationVar(&cfg.ReconnectTimeout, "reconnect-timeout", cfg.ReconnectTimeout, "how long to keep trying to reach a lost coordinator")
 	fs.StringVar(&cfg.Listen, "listen", cfg.Listen, "address of this worker's ring service, HOST:PORT (port 0: any free port)")
 	fs.StringVar(&cfg.Advertise, "advertise", "", "address other workers dial to reach this one (default: the listen address, or this machine's address toward the coordinator)")
@@ -47,6 +47,11 @@ func Worker(args []string) int {
 		return 2
 	}
 	cfg.Logger = log
+	// Default addresses whose port is taken (the coordinator or another
+	// worker on this machine) move to a free port; the user's do not.
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	cfg.Movable = worker.Movable{Listen: !given["listen"], Gossip: !given["gossip-listen"], Metrics: !given["metrics-listen"]}
 	if *join != "" {
 		cfg.Join = strings.Split(*join, ",")
 	}
@@ -54,10 +59,15 @@ func Worker(args []string) int {
 	// stops it at once.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	drain, stopTerm := onSIGTERM(func() { log.Info("SIGTERM: leaving at the next step boundary") })
+	drain, stopTerm := onSIGTERM(func() { log.Info("SIGTERM: leaving (in a ring, at the next step boundary)") })
 	defer stopTerm()
 	cfg.Drain = drain
-	if err := worker.Run(ctx, cfg); err != nil {
+	err = worker.Run(ctx, cfg)
+	if err != nil && ctx.Err() != nil {
+		log.Info("interrupted")
+		return 130
+	}
+	if err != nil {
 		log.Error("worker failed", "err", err)
 		fmt.Fprintln(os.Stderr, "worker:", strings.TrimPrefix(err.Error(), "worker: "))
 		return 1

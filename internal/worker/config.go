@@ -64,8 +64,12 @@ type Config struct {
 	// HealthListen, when set, also serves the gRPC health service there,
 	// in plaintext (Kubernetes probes cannot speak mutual TLS).
 	HealthListen string
-	// MetricsListen is where /metrics is served (empty: nowhere).
+	// MetricsListen is where /metrics is served (empty or "-": nowhere).
 	MetricsListen string
+	// Movable marks which of Listen, GossipListen and MetricsListen are
+	// defaults the user did not choose: a taken port among them is
+	// replaced by a free one (see Movable). The zero value moves none.
+	Movable Movable
 	// Drain, when closed, makes the worker leave the job at the next step
 	// boundary, without a rollback (SIGTERM); its health turns NOT_SERVING.
 	Drain  <-chan struct{}

@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
 
 	"ringtrain/internal/membership"
 	"ringtrain/internal/metrics"
@@ -54,16 +56,27 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	w := &worker{cfg: cfg, log: cfg.Logger.With("worker", cfg.ID), metrics: metrics.NewWorker()}
 	w.log.Info("security", "mode", cfg.Security.Describe())
-	if cfg.MetricsListen != "" {
-		ms, err := metrics.Serve(cfg.MetricsListen, w.metrics.Registry)
+	if addr := cfg.MetricsListen; addr != "" && addr != "-" {
+		var ms *metrics.Server
+		err := w.bindMovable("metrics", addr, cfg.Movable.Metrics, func(addr string) (err error) {
+			ms, err = metrics.Serve(addr, w.metrics.Registry)
+			return err
+		})
 		if err != nil {
 			return fmt.Errorf("worker: %w", err)
 		}
 		defer ms.Close()
 		w.log.Info("serving metrics", "addr", ms.Addr())
 	}
-	lis, err := net.Listen("tcp", cfg.Listen)
+	var lis net.Listener
+	err := w.bindMovable("ring service", cfg.Listen, cfg.Movable.Listen, func(addr string) (err error) {
+		lis, err = net.Listen("tcp", addr)
+		return err
+	})
 	if err != nil {
+		if addrInUse(err) {
+			return fmt.Errorf("worker: listen %s: the port is taken (another worker on this machine? give each its own -listen, or port 0 for a free one)", cfg.Listen)
+		}
 		return fmt.Errorf("worker: listen: %w", err)
 	}
 	w.log.Info("ring service listening", "addr", lis.Addr().String())
@@ -106,15 +119,19 @@ func Run(ctx context.Context, cfg Config) error {
 	if w.advert, err = advertiseAddr(cfg, lis.Addr()); err != nil {
 		return err
 	}
-	w.node, err = membership.Start(membership.Config{Name: cfg.ID, Bind: cfg.GossipListen, Advertise: cfg.GossipAdvertise,
-		ProbeInterval: cfg.ProbeInterval, ProbeTimeout: cfg.ProbeTimeout, SecretKey: cfg.Security.GossipKeyBytes(),
-		Meta: membership.Meta{Role: membership.Worker, GRPC: w.advert, State: "joining"}, Logger: w.log})
+	err = w.bindMovable("gossip", cfg.GossipListen, cfg.Movable.Gossip, func(addr string) (err error) {
+		w.node, err = membership.Start(membership.Config{Name: cfg.ID, Bind: addr, Advertise: cfg.GossipAdvertise,
+			ProbeInterval: cfg.ProbeInterval, ProbeTimeout: cfg.ProbeTimeout, SecretKey: cfg.Security.GossipKeyBytes(),
+			Meta: membership.Meta{Role: membership.Worker, GRPC: w.advert, State: "joining"}, Logger: w.log})
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("worker: %w", err)
 	}
 	defer w.node.Leave(time.Second)
+	w.log.Info("gossip listening", "addr", w.node.Addr())
 	if len(cfg.Join) > 0 {
-		if err := w.joinGossip(ctx, cfg.Join); err != nil {
+		if joined, err := w.joinGossip(ctx, cfg.Join); !joined {
 			return err
 		}
 	}
@@ -122,81 +139,145 @@ func Run(ctx context.Context, cfg Config) error {
 }
 
 // joinGossip joins the cluster through seeds, retrying until JoinTimeout.
-func (w *worker) joinGossip(ctx context.Context, seeds []string) error {
+// It returns false without error when the worker drains (SIGTERM) meanwhile.
+func (w *worker) joinGossip(ctx context.Context, seeds []string) (bool, error) {
 	deadline := time.Now().Add(w.cfg.JoinTimeout)
 	for backoff := 100 * time.Millisecond; ; backoff = min(2*backoff, 5*time.Second) {
 		_, err := w.node.Join(seeds)
 		if err == nil {
 			w.joined = true
-			return nil
+			return true, nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("worker: %w", err)
+			return false, fmt.Errorf("worker: cannot join the gossip cluster through %s within %v (-join-timeout): %w", strings.Join(seeds, ","), w.cfg.JoinTimeout, err)
 		}
-		w.log.Warn("cannot join the gossip cluster yet", "err", err)
+		w.log.Warn("cannot join the gossip cluster yet; retrying", "seeds", strings.Join(seeds, ","), "err", err.Error(), "retry_in", backoff.String())
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return false, ctx.Err()
+		case <-w.cfg.Drain:
+			w.log.Info("SIGTERM while joining the gossip cluster: leaving")
+			return false, nil
 		case <-time.After(backoff):
 		}
 	}
 }
 
 // serve runs sessions with the coordinator, reconnecting when it is lost:
-// a worker keeps trying for ReconnectTimeout after the last session that
-// gave it work.
+// a worker waits for a coordinator for ReconnectTimeout after its start or
+// after the last session that gave it work.
 func (w *worker) serve(ctx context.Context) error {
-	lostAt := time.Now()
-	for backoff := 100 * time.Millisecond; ; backoff = min(2*backoff, 5*time.Second) {
-		addr, err := w.coordinatorAddr(ctx)
-		if err == nil {
-			var assigned bool
-			assigned, err = w.session(ctx, addr)
-			if assigned {
-				lostAt, backoff = time.Now(), 100*time.Millisecond
-			}
+	since, had := time.Now(), false
+	for {
+		addr, err := w.awaitCoordinator(ctx, since, had)
+		if err != nil || addr == "" {
+			return err
 		}
-		if !errors.Is(err, errCoordinatorLost) {
+		assigned, err := w.session(ctx, addr)
+		if assigned {
+			since, had = time.Now(), true
+		}
+		if !errors.Is(err, errCoordinatorLost) || ctx.Err() != nil {
 			return err
 		}
 		w.closeRing()
-		if time.Since(lostAt) > w.cfg.ReconnectTimeout {
-			return fmt.Errorf("worker %s: %w; no coordinator answered within %v", w.cfg.ID, err, w.cfg.ReconnectTimeout)
+		if had {
+			w.log.Warn("lost the coordinator; reconnecting", "coordinator", addr, "err", err)
 		}
-		w.log.Warn("no coordinator; retrying", "err", err, "in", backoff)
+	}
+}
+
+// awaitCoordinator waits until a coordinator answers: the configured one,
+// or one the gossip cluster knows of. It says at once what it waits for,
+// reports its retries, and returns "" without error when the worker drains
+// (SIGTERM) meanwhile: a worker in no ring leaves at once. had tells whether
+// a coordinator gave this worker work before (it was lost).
+func (w *worker) awaitCoordinator(ctx context.Context, since time.Time, had bool) (string, error) {
+	where := "at " + w.cfg.Coordinator
+	if w.cfg.Coordinator == "" {
+		where = "in the gossip cluster (seeds " + strings.Join(w.cfg.Join, ",") + ")"
+	}
+	waited := time.Since(since)
+	w.log.Info("waiting for the coordinator "+where, "gives_up_after", (w.cfg.ReconnectTimeout - waited).Round(time.Second).String())
+	var lastErr error
+	lastLog := time.Now()
+	for backoff := 100 * time.Millisecond; ; backoff = min(2*backoff, 5*time.Second) {
+		addr, err := w.coordinatorAnswers(ctx)
+		if err == nil {
+			return addr, nil
+		}
+		if ctx.Err() != nil {
+			return "", ctx.Err()
+		}
+		if isHandshakeFailure(err) {
+			// Retrying cannot help: the credentials do not match.
+			return "", fmt.Errorf("worker: the TLS handshake with the coordinator at %s failed (do both use certificates of the same CA?): %v", addr, err)
+		}
+		lastErr = errors.New(statusMessage(err))
+		if time.Since(since) > w.cfg.ReconnectTimeout {
+			what := "no coordinator answered"
+			if had {
+				what = "the coordinator did not come back"
+			}
+			return "", fmt.Errorf("worker: %s %s within %v (-reconnect-timeout): %v", what, where, w.cfg.ReconnectTimeout, lastErr)
+		}
+		if time.Since(lastLog) >= 5*time.Second || backoff == 100*time.Millisecond {
+			lastLog = time.Now()
+			w.log.Info("no coordinator "+where+" yet; retrying", "err", lastErr.Error(), "retry_in", backoff.String(),
+				"waited", time.Since(since).Round(time.Second).String())
+		}
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return "", ctx.Err()
 		case <-w.cfg.Drain:
-			return nil
+			w.log.Info("SIGTERM while waiting for the coordinator: leaving")
+			return "", nil
 		case <-time.After(backoff):
 		}
 	}
 }
 
-// coordinatorAddr is the configured coordinator, or the one the gossip
-// cluster knows of.
-func (w *worker) coordinatorAddr(ctx context.Context) (string, error) {
-	if w.cfg.Coordinator != "" {
-		return w.cfg.Coordinator, nil
-	}
-	deadline := time.Now().Add(w.cfg.JoinTimeout)
-	for {
+// coordinatorAnswers finds the coordinator's address (the configured one,
+// or the gossip cluster's) and asks its health service once.
+func (w *worker) coordinatorAnswers(ctx context.Context) (string, error) {
+	addr := w.cfg.Coordinator
+	if addr == "" {
 		for _, m := range w.node.Members() {
 			if m.Meta.Role == membership.Coordinator && m.Meta.GRPC != "" {
-				return m.Meta.GRPC, nil
+				addr = m.Meta.GRPC
 			}
 		}
-		if time.Now().After(deadline) {
-			return "", fmt.Errorf("worker: no coordinator in the gossip cluster within %v: %w", w.cfg.JoinTimeout, errCoordinatorLost)
-		}
-		select {
-		case <-ctx.Done():
-			return "", ctx.Err()
-		case <-time.After(200 * time.Millisecond):
+		if addr == "" {
+			return "", errors.New("no coordinator among the gossip members")
 		}
 	}
+	conn, err := grpc.NewClient(addr, w.cfg.Security.DialOptions()...)
+	if err != nil {
+		return addr, err
+	}
+	defer conn.Close()
+	checkCtx, cancel := context.WithTimeout(ctx, healthCheckTimeout)
+	defer cancel()
+	_, err = healthpb.NewHealthClient(conn).Check(checkCtx, &healthpb.HealthCheckRequest{})
+	return addr, err
 }
+
+// statusMessage is an RPC error's message without its code and wrapping,
+// which repeat themselves in logs.
+func statusMessage(err error) string {
+	msg := err.Error()
+	if s, ok := status.FromError(err); ok {
+		msg = s.Message()
+	}
+	const dialing = `connection error: desc = "transport: Error while dialing: `
+	if strings.HasPrefix(msg, dialing) {
+		msg = strings.TrimSuffix(strings.TrimPrefix(msg, dialing), `"`)
+	}
+	return msg
+}
+
+// healthCheckTimeout bounds one health check of the coordinator.
+const healthCheckTimeout = 5 * time.Second
 
 // advertiseAddr is the address other workers dial to reach this one.
 func advertiseAddr(cfg Config, listening net.Addr) (string, error) {
