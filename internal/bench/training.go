@@ -235,9 +235,9 @@ func (r *runner) timeToAccuracy(ctx context.Context) error {
 			return fmt.Errorf("ringtrain, %d workers: %w", n, err)
 		}
 		rec := Record{Suite: "tta", Impl: "ringtrain", Model: kerasModel.name, Workers: n, PerWorkerBatch: 32,
-			GlobalBatch: sum.GlobalBatch, Steps: sum.Steps, Accuracy: sum.TestAccuracy, Note: r.note(n)}
+			GlobalBatch: sum.GlobalBatch, Steps: sum.Steps, Accuracy: float64(sum.TestAccuracy), Note: r.note(n)}
 		for _, e := range sum.EpochMetrics {
-			if e.TestAccuracy >= r.cfg.Target {
+			if float64(e.TestAccuracy) >= r.cfg.Target {
 				rec.TimeToAccuracy = e.WallSeconds
 				break
 			}

@@ -42,6 +42,13 @@ func CV(args []string) int {
 		return 2
 	}
 	cfg.Logger = log
+	if *out != "" {
+		// Checked before the folds train, not after.
+		if err := coordinator.CheckOutputFile("-cv-summary", *out, cfg.Overwrite); err != nil {
+			fmt.Fprintln(os.Stderr, "cv:", err)
+			return 2
+		}
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	res, err := crossValidate(ctx, cfg, *folds)
@@ -80,11 +87,11 @@ type CVResult struct {
 
 // CVFold is one fold's outcome.
 type CVFold struct {
-	Fold       int     `json:"fold"`
-	Accuracy   float64 `json:"validation_accuracy"`
-	Loss       float64 `json:"validation_loss"`
-	Validation int     `json:"validation_images"`
-	Seconds    float64 `json:"seconds"`
+	Fold       int                `json:"fold"`
+	Accuracy   float64            `json:"validation_accuracy"`
+	Loss       coordinator.Metric `json:"validation_loss,omitzero"` // absent when not finite
+	Validation int                `json:"validation_images"`
+	Seconds    float64            `json:"seconds"`
 }
 
 // crossValidate runs the folds one after another.
@@ -104,9 +111,9 @@ func crossValidate(ctx context.Context, cfg coordinator.Config, k int) (*CVResul
 			return nil, fmt.Errorf("fold %d of %d: %w", fold+1, k, err)
 		}
 		res.Model = sum.Model
-		res.Folds = append(res.Folds, CVFold{Fold: fold, Accuracy: sum.TestAccuracy, Loss: sum.TestLoss,
+		res.Folds = append(res.Folds, CVFold{Fold: fold, Accuracy: float64(sum.TestAccuracy), Loss: sum.TestLoss,
 			Validation: sum.TestImages, Seconds: time.Since(start).Seconds()})
-		accs = append(accs, sum.TestAccuracy)
+		accs = append(accs, float64(sum.TestAccuracy))
 	}
 	res.MeanAccuracy, res.StdAccuracy = stat.MeanStdDev(accs, nil)
 	res.MinAccuracy, res.MaxAccuracy = floats.Min(accs), floats.Max(accs)

@@ -18,9 +18,9 @@ import (
 const checkpointPattern = "ckpt-%012d.ckpt"
 
 // saveCheckpoint writes st to the checkpoint folder (atomically: a
-// temporary file, fsync, rename) and removes all but the newest
-// CheckpointKeep checkpoints.
-func (c *coordinator) saveCheckpoint(st *wire.State) (string, error) {
+// temporary file, fsync, rename) with the job's history up to it beside
+// it, and removes all but the newest CheckpointKeep checkpoints.
+func (c *coordinator) saveCheckpoint(st *wire.State, h *history) (string, error) {
 	ck := &nn.Checkpoint{Spec: c.spec, Seed: c.job.Seed, Epoch: uint64(st.Header.Step / c.job.StepsPerEpoch),
 		Step: st.Header.Step, Params: st.Params, Optimizer: st.Opt}
 	if _, err := ck.Model(); err != nil {
@@ -30,12 +30,19 @@ func (c *coordinator) saveCheckpoint(st *wire.State) (string, error) {
 	if err := nn.SaveCheckpoint(path, ck); err != nil {
 		return "", err
 	}
+	h.Checkpoints = append(slices.Clone(h.Checkpoints), path)
+	if err := saveHistory(path, h); err != nil {
+		return "", err
+	}
 	names, err := checkpointFiles(c.cfg.CheckpointDir)
 	if err != nil {
 		return "", err
 	}
 	for len(names) > c.cfg.CheckpointKeep {
 		if err := os.Remove(names[0]); err != nil {
+			return "", fmt.Errorf("coordinator: prune checkpoints: %w", err)
+		}
+		if err := os.Remove(historyPath(names[0])); err != nil && !os.IsNotExist(err) {
 			return "", fmt.Errorf("coordinator: prune checkpoints: %w", err)
 		}
 		names = names[1:]
@@ -62,14 +69,15 @@ func checkpointFiles(dir string) ([]string, error) {
 }
 
 // resumeCheckpoint loads the newest valid checkpoint in dir, skipping (with
-// a warning) any that is corrupt. It returns nil when there is none.
-func resumeCheckpoint(dir string, log *slog.Logger) (*nn.Checkpoint, error) {
+// a warning) any that is corrupt, and returns it with its path. It returns
+// nil when there is none.
+func resumeCheckpoint(dir string, log *slog.Logger) (*nn.Checkpoint, string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("coordinator: checkpoint folder: %w", err)
+		return nil, "", fmt.Errorf("coordinator: checkpoint folder: %w", err)
 	}
 	names, err := checkpointFiles(dir)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	for i := len(names) - 1; i >= 0; i-- {
 		ck, err := nn.LoadCheckpoint(names[i])
@@ -78,9 +86,9 @@ func resumeCheckpoint(dir string, log *slog.Logger) (*nn.Checkpoint, error) {
 			continue
 		}
 		log.Info("resuming from checkpoint", "path", names[i], "step", ck.Step)
-		return ck, nil
+		return ck, names[i], nil
 	}
-	return nil, nil
+	return nil, "", nil
 }
 
 // checkpointState turns a checkpoint into the state a ring starts from.

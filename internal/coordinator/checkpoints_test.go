@@ -31,7 +31,7 @@ func TestResumeSkipsCorruptNewest(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("not a checkpoint"), 0o644)
 
 	var warnings []string
-	ck, err := resumeCheckpoint(dir, warnLogger(&warnings))
+	ck, _, err := resumeCheckpoint(dir, warnLogger(&warnings))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +41,7 @@ func TestResumeSkipsCorruptNewest(t *testing.T) {
 	if len(warnings) != 1 {
 		t.Fatalf("warnings %q, want one about the corrupt checkpoint", warnings)
 	}
-	empty, err := resumeCheckpoint(t.TempDir(), quiet)
+	empty, _, err := resumeCheckpoint(t.TempDir(), quiet)
 	if err != nil || empty != nil {
 		t.Fatalf("empty folder: %v, %v", empty, err)
 	}

@@ -131,6 +131,9 @@ type coordinator struct {
 	// weights, or a checkpoint's state.
 	initial   *wire.State
 	startStep uint64
+	// resumed is the history saved with the checkpoint the job resumed
+	// from, when there was one.
+	resumed *history
 	// numParams and numSlots size the model's state, for uploads.
 	numParams, numSlots int
 	started             time.Time
@@ -249,7 +252,7 @@ func newCoordinator(cfg Config) (*coordinator, error) {
 		metrics:  metrics.NewCoordinator(),
 	}
 	if cfg.CheckpointDir != "" {
-		ck, err := resumeCheckpoint(cfg.CheckpointDir, log)
+		ck, path, err := resumeCheckpoint(cfg.CheckpointDir, log)
 		if err != nil {
 			return nil, err
 		}
@@ -262,6 +265,9 @@ func newCoordinator(cfg Config) (*coordinator, error) {
 				return nil, fmt.Errorf("coordinator: the newest checkpoint in %s is at step %d: the job of %d steps is done", cfg.CheckpointDir, ck.Step, steps)
 			}
 			c.initial, c.startStep = checkpointState(ck, job.JobId), ck.Step
+			if c.resumed, err = loadHistory(path, ck.Step, c.epochs()); err != nil {
+				log.Warn("the checkpoint has no usable history: the summary will lack the metrics of the steps before it", "err", err)
+			}
 		}
 	}
 	c.initial.Header.Step = c.startStep

@@ -333,7 +333,26 @@ func TestNonFiniteGradientPolicy(t *testing.T) {
 		t.Run(policy, func(t *testing.T) {
 			cfg := testConfig(t, 2)
 			cfg.MaxSteps, cfg.LR, cfg.NonFinite = 12, 1e300, policy
+			cfg.Summary = filepath.Join(t.TempDir(), "summary.json")
 			sum, err, werrs := runJob(t, cfg, workerIDs(2)...)
+			// Whatever the numbers, a valid summary is written, saying how
+			// the job ended; a loss that is not finite is left out.
+			data, rerr := os.ReadFile(cfg.Summary)
+			if rerr != nil {
+				t.Fatalf("no summary: %v", rerr)
+			}
+			var written struct {
+				Status   string   `json:"status"`
+				Error    string   `json:"error"`
+				TestLoss *float64 `json:"test_loss"`
+			}
+			if err := json.Unmarshal(data, &written); err != nil {
+				t.Fatalf("summary %s: %v", data, err)
+			}
+			if want := map[string]string{NonFiniteStop: StatusFailed, NonFiniteSkip: StatusCompleted}[policy]; written.Status != want ||
+				(policy == NonFiniteStop && !strings.Contains(written.Error, "not finite")) {
+				t.Fatalf("summary status %q, error %q: want %q and, when failed, the cause", written.Status, written.Error, want)
+			}
 			if policy == NonFiniteStop {
 				// Which batches overflow depends on the data (a dead ReLU
 				// layer gives a zero, finite, gradient): at least one.

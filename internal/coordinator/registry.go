@@ -22,6 +22,13 @@ type member struct {
 	instructions chan *pb.Instruction
 	// ended is set once the worker's Join stream is over.
 	ended atomic.Bool
+	// dropped is closed, once, when the coordinator gives the worker up
+	// (declared lost while its Join stream may still be open): the Join
+	// handler then ends the stream with dropCause, and the worker, if it
+	// is alive after all, joins again as a new member.
+	dropped   chan struct{}
+	dropOnce  sync.Once
+	dropCause error
 
 	// rank is the member's rank in the current ring, -1 outside it; the
 	// supervise loop owns it.
@@ -33,6 +40,14 @@ func (m *member) String() string {
 		return fmt.Sprintf("worker %s (rank %d, %s)", m.id, m.rank, m.addr)
 	}
 	return fmt.Sprintf("worker %s (%s)", m.id, m.addr)
+}
+
+// drop gives the worker up: its Join stream ends with cause.
+func (m *member) drop(cause error) {
+	m.dropOnce.Do(func() {
+		m.dropCause = cause
+		close(m.dropped)
+	})
 }
 
 // send queues an instruction without blocking; it reports false when the
@@ -67,7 +82,7 @@ func (rg *registry) add(req *pb.JoinRequest) (*member, error) {
 		return nil, fmt.Errorf("the job already tracks %d workers", maxRegistered)
 	}
 	m := &member{id: req.WorkerId, addr: req.RingAddr, host: req.Hostname, pid: req.Pid, rank: -1,
-		instructions: make(chan *pb.Instruction, 64)}
+		instructions: make(chan *pb.Instruction, 64), dropped: make(chan struct{})}
 	rg.byID[m.id] = m
 	return m, nil
 }

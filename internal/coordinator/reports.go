@@ -2,7 +2,6 @@ package coordinator
 
 import (
 	"fmt"
-	"math"
 	"time"
 
 	"ringtrain/internal/nn"
@@ -25,7 +24,7 @@ type MembershipChange struct {
 // change records a membership change.
 func (c *coordinator) change(s *supervisor, ch MembershipChange) {
 	ch.Seconds = time.Since(c.started).Seconds()
-	s.changes = append(s.changes, ch)
+	s.history.Changes = append(s.history.Changes, ch)
 	c.metrics.MembershipChanges.WithLabelValues(ch.Kind).Inc()
 }
 
@@ -40,6 +39,12 @@ func (c *coordinator) report(s *supervisor, r *pb.WorkerReport) error {
 		return c.rejectReport(s, r, fmt.Errorf("rank %d of ring %d is not %q", r.Rank, ring.id, r.WorkerId))
 	}
 	m := ring.members[r.Rank]
+	if _, gone := ring.gone[m]; gone {
+		// Declared lost before its report came: the ring goes on without
+		// it, and its stream has been ended so that it joins again.
+		c.log.Info("ignored the report of a member declared lost", "worker", m.id, "ring", ring.id, "status", r.Status)
+		return nil
+	}
 	switch r.Status {
 	case pb.ReportStatus_PAUSED, pb.ReportStatus_FAILED:
 		ring.outcomes[m] = r
@@ -58,7 +63,7 @@ func (c *coordinator) report(s *supervisor, r *pb.WorkerReport) error {
 		}
 		if r.Status == pb.ReportStatus_FAILED && ring.failing && ring.secondary && !r.Secondary && ring.failedChange >= 0 {
 			// A root cause arrived after a consequence: record it instead.
-			ch := &s.changes[ring.failedChange]
+			ch := &s.history.Changes[ring.failedChange]
 			ch.Worker, ch.Step, ch.Cause = m.id, r.Applied, r.Error
 			ring.cause, ring.secondary = fmt.Sprintf("%s: %s", m.id, r.Error), false
 			if !r.TimedOut && ring.abortAt != nil {
@@ -70,15 +75,22 @@ func (c *coordinator) report(s *supervisor, r *pb.WorkerReport) error {
 		if r.Status == pb.ReportStatus_FAILED && !ring.failing {
 			c.log.Warn("ring failed", "ring", ring.id, "worker", m.id, "err", r.Error)
 			c.change(s, MembershipChange{Kind: "ring-failed", Worker: m.id, Ring: ring.id, Step: r.Applied, Cause: r.Error})
-			ring.failedChange, ring.secondary = len(s.changes)-1, r.Secondary
+			ring.failedChange, ring.secondary = len(s.history.Changes)-1, r.Secondary
 			ring.failing, ring.failedAt, ring.cause = true, time.Now(), fmt.Sprintf("%s: %s", m.id, r.Error)
 			ring.deadline = time.After(ringEndTimeout)
-			if r.TimedOut || r.Secondary {
+			switch {
+			case r.Fatal:
+				// A non-finite step: every member saw the same sum and
+				// stops at the same step by itself. An abort could cut
+				// short a member still receiving the step's last frames,
+				// which would then not say whether its own batch was at
+				// fault: wait for every member's report instead.
+			case r.TimedOut || r.Secondary:
 				// The root cause (a member starved past its deadline, or
 				// the one a broken stream points at) may be a moment
 				// behind: give the others the time to report it.
 				ring.abortAt = time.After(timeoutGrace)
-			} else {
+			default:
 				c.abort(ring, r.Error)
 			}
 		}
@@ -107,7 +119,7 @@ func (c *coordinator) report(s *supervisor, r *pb.WorkerReport) error {
 	if r.Finished {
 		s.finished[m] = true
 		s.trainNs = max(s.trainNs, r.TrainNs)
-		s.workerSteps[m.id] += r.Step + 1 - ring.start
+		s.history.WorkerSteps[m.id] += r.Step + 1 - ring.start
 	}
 	return nil
 }
@@ -117,7 +129,7 @@ func (c *coordinator) stepDone(s *supervisor, r *pb.WorkerReport) {
 	ring := s.ring
 	if ring.recovering {
 		d := time.Since(ring.recoveryFrom).Seconds()
-		s.recoveries = append(s.recoveries, d)
+		s.history.Recoveries = append(s.history.Recoveries, d)
 		c.metrics.RecoverySeconds.Observe(d)
 		ring.recovering = false
 		c.log.Info("recovered", "ring", ring.id, "seconds", d)
@@ -125,22 +137,22 @@ func (c *coordinator) stepDone(s *supervisor, r *pb.WorkerReport) {
 	ring.stepped, s.reported = true, r.Step+1
 	c.metrics.Steps.Inc()
 	if r.Skipped {
-		s.skipped++
+		s.history.Skipped++
 		c.metrics.SkippedSteps.Inc()
 	} else {
-		s.losses[r.Step], s.lastLoss = r.Loss, r.Loss
+		s.losses[r.Step], s.history.LastLoss = r.Loss, Metric(r.Loss)
 		c.metrics.Loss.Set(r.Loss)
 	}
 	c.metrics.SamplesPerSecond.Set(s.progress.rate(r.Step))
 	epoch := int(r.Step / c.job.StepsPerEpoch)
-	s.epochs[epoch].WallSeconds = time.Duration(r.ElapsedNs).Seconds()
-	s.timing.Compute += float64(r.ComputeNs) / 1e6
-	s.timing.Allreduce += float64(r.AllreduceNs) / 1e6
-	s.timing.Optimizer += float64(r.OptimizerNs) / 1e6
-	s.timedN++
+	s.history.Epochs[epoch].WallSeconds = time.Duration(r.ElapsedNs).Seconds()
+	s.history.Timing.Compute += float64(r.ComputeNs) / 1e6
+	s.history.Timing.Allreduce += float64(r.AllreduceNs) / 1e6
+	s.history.Timing.Optimizer += float64(r.OptimizerNs) / 1e6
+	s.history.TimedN++
 	if c.job.Deterministic {
 		if int(r.FixedPointBits) < s.fixedPointBits {
-			s.rescales++
+			s.history.Rescales++
 			c.log.Warn("fixed-point range exceeded: resolution lowered on every replica", "step", r.Step, "bits", r.FixedPointBits)
 		}
 		s.fixedPointBits = int(r.FixedPointBits)
@@ -148,21 +160,22 @@ func (c *coordinator) stepDone(s *supervisor, r *pb.WorkerReport) {
 	s.progress.step(r.Step, r.Loss)
 }
 
-// epochTrainLoss is the mean training loss of an epoch's reported steps.
-func (s *supervisor) epochTrainLoss(c *coordinator, epoch int) float64 {
+// epochTrainLoss is the mean training loss of an epoch's reported steps,
+// those an earlier coordinator of the job recorded included; unknown when
+// none was finite.
+func (s *supervisor) epochTrainLoss(c *coordinator, epoch int) Metric {
 	spe := int(c.job.StepsPerEpoch)
-	var sum float64
-	n := 0
+	sum, n := s.history.LossSum[epoch], s.history.LossCount[epoch]
 	for _, l := range s.losses[epoch*spe : min((epoch+1)*spe, len(s.losses))] {
-		if !math.IsNaN(l) {
+		if Metric(l).Known() {
 			sum += l
 			n++
 		}
 	}
 	if n == 0 {
-		return math.NaN()
+		return Unknown
 	}
-	return sum / float64(n)
+	return Metric(sum / float64(n))
 }
 
 // checkHash compares the replicas' weights once every member of the ring
@@ -188,7 +201,7 @@ func (c *coordinator) checkHash(s *supervisor, r *pb.WorkerReport) error {
 				r.Step, ring.members[0], h.hashes[0], ring.members[rank], h.hashes[rank])
 		}
 	}
-	s.replicaChecks++
+	s.history.ReplicaChecks++
 	return nil
 }
 
@@ -206,11 +219,13 @@ func (c *coordinator) upload(s *supervisor, st *wire.State) error {
 	if h.Checkpoint || h.Final {
 		s.latest = st
 		if c.cfg.CheckpointDir != "" {
-			path, err := c.saveCheckpoint(st)
+			hist := s.snapshot(c.job.StepsPerEpoch, h.Step)
+			path, err := c.saveCheckpoint(st, hist)
 			if err != nil {
 				return err
 			}
-			s.checkpoints = append(s.checkpoints, path)
+			s.history.Checkpoints = append(s.history.Checkpoints, path)
+			s.newestCheckpoint = path
 		}
 	}
 	if h.Final {
@@ -218,7 +233,7 @@ func (c *coordinator) upload(s *supervisor, st *wire.State) error {
 	}
 	if h.EpochEnd && !h.Final {
 		epoch := int(h.Epoch)
-		s.epochs[epoch].Epoch, s.epochs[epoch].Step = epoch+1, h.Step
+		s.history.Epochs[epoch].Epoch, s.history.Epochs[epoch].Step = epoch+1, h.Step
 		s.pending++
 		s.evals.Add(1)
 		go func() {
@@ -269,10 +284,16 @@ func (c *coordinator) stopAll(st *pb.Stop) {
 	}
 }
 
-// fail ends a failed job: every worker is told why.
+// fail ends a failed job: every worker is told why, and the summary says
+// what the training did and why it failed.
 func (c *coordinator) fail(s *supervisor, err error) error {
 	s.progress.abort()
 	c.log.Error("job failed", "err", err)
+	sum := c.summary(s, StatusFailed)
+	sum.Error = err.Error()
+	if werr := c.writeSummary(sum); werr != nil {
+		c.log.Error("cannot write the summary", "err", werr)
+	}
 	c.stopAll(&pb.Stop{Reason: err.Error(), Failed: true})
 	close(c.done)
 	return err

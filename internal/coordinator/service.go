@@ -80,6 +80,8 @@ func (s *service) Join(req *pb.JoinRequest, stream pb.Coordinator_JoinServer) er
 			m.ended.Store(true)
 			c.post(lost{m, errStreamEnded})
 			return stream.Context().Err()
+		case <-m.dropped:
+			return status.Errorf(codes.Aborted, "coordinator: this worker was dropped from the job (%v); join again", m.dropCause)
 		case <-c.done:
 			return status.Error(codes.Unavailable, "coordinator: the job has ended")
 		}

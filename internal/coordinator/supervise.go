@@ -130,39 +130,34 @@ type supervisor struct {
 	waitingSince time.Time
 	joinDeadline <-chan time.Time
 
-	hashes        map[uint64]*hashRound
-	replicaChecks int
+	hashes map[uint64]*hashRound
+
+	// history is what the summary will report; losses holds the training
+	// loss of each step reported (NaN until then), trainNs the longest
+	// training time a worker reported.
+	history history
+	losses  []float64
+	trainNs uint64
 
 	finished map[*member]bool
-	trainNs  uint64
-	losses   []float64 // by step, NaN until reported
-	lastLoss float64
-	epochs   []EpochMetrics
 	evals    sync.WaitGroup
 	pending  int // evaluations running
 	final    *wire.State
-	timing   StepMillis
-	timedN   float64
 	// last is the newest ring that ended: who held which state then.
 	last *ring
-	// latest is the newest full state rank 0 uploaded (checkpoints).
-	latest *wire.State
-	// fixedPointBits is the deterministic mode's current resolution,
-	// rescales how often it was lowered.
-	fixedPointBits, rescales int
-	traces                   []*traced
-	nTraces                  int
-	changes                  []MembershipChange
-	workerSteps              map[string]uint64
-	rollbacks                int
-	recoveries               []float64
-	checkpoints              []string
+	// latest is the newest full state rank 0 uploaded (checkpoints), and
+	// newestCheckpoint the file it went to.
+	latest           *wire.State
+	newestCheckpoint string
+	// fixedPointBits is the deterministic mode's current resolution.
+	fixedPointBits int
+	traces         []*traced
+	nTraces        int
 	// shuttingDown is set once a shutdown asked the ring to pause.
 	shuttingDown bool
 	// reported is the number of steps rank 0 reported done (skipped ones
-	// included); skipped counts the steps skipped for a non-finite
-	// gradient.
-	reported, skipped uint64
+	// included).
+	reported uint64
 	// fruitless lists the causes of the rings in a row that failed before
 	// completing a step.
 	fruitless []string
@@ -181,11 +176,13 @@ func (c *coordinator) supervise(ctx context.Context) (*Summary, error) {
 		progress:       newProgress(c.cfg.Progress, c.job, c.globalBatch(), c.heldOutName()),
 		hashes:         map[uint64]*hashRound{},
 		finished:       map[*member]bool{},
+		history:        newHistory(c.epochs()),
 		losses:         make([]float64, c.job.MaxSteps),
-		epochs:         make([]EpochMetrics, c.epochs()),
 		committed:      c.startStep,
 		reported:       c.startStep,
-		workerSteps:    map[string]uint64{},
+	}
+	if c.resumed != nil {
+		s.history = *c.resumed
 	}
 	for i := range s.losses {
 		s.losses[i] = math.NaN()
@@ -291,10 +288,17 @@ func (c *coordinator) handle(s *supervisor, e event) error {
 		return c.upload(s, e.st)
 	case evaluated:
 		s.pending--
-		m := &s.epochs[e.epoch]
-		m.TestLoss, m.TestAccuracy, m.TrainLoss = e.loss, e.acc, s.epochTrainLoss(c, e.epoch)
+		m := &s.history.Epochs[e.epoch]
+		m.TestLoss, m.TestAccuracy, m.TrainLoss = Metric(e.loss), Metric(e.acc), s.epochTrainLoss(c, e.epoch)
 		c.metrics.TestAccuracy.Set(e.acc)
 		s.progress.epochEnd(*m)
+		if s.latest != nil && s.latest.Header.Step >= m.Step && s.newestCheckpoint != "" {
+			// The checkpoint went out before its epoch's evaluation came
+			// back: its history gets the evaluation too.
+			if err := saveHistory(s.newestCheckpoint, s.snapshot(c.job.StepsPerEpoch, s.latest.Header.Step)); err != nil {
+				return err
+			}
+		}
 	case traced:
 		if s.traces == nil {
 			s.traces = make([]*traced, len(s.ring.members))
@@ -314,7 +318,7 @@ func (c *coordinator) memberLost(s *supervisor, m *member, cause error) error {
 	r := s.ring
 	if r == nil || m.rank < 0 || r.members[m.rank] != m {
 		if c.registry.get(m.id) == m {
-			c.registry.remove(m)
+			c.drop(m, cause)
 			c.log.Warn("waiting worker left", "worker", m.id, "err", cause)
 		}
 		return nil
@@ -328,7 +332,11 @@ func (c *coordinator) memberLost(s *supervisor, m *member, cause error) error {
 	if s.finished[m] {
 		return nil
 	}
-	c.registry.remove(m)
+	c.drop(m, cause)
+	// A member is gone or has reported how the ring ended, never both: a
+	// report it made before it was lost does not make it a survivor (it
+	// is no longer registered, and would never be told to stop).
+	delete(r.outcomes, m)
 	r.gone[m] = cause
 	c.log.Warn("lost a ring member", "worker", m.id, "rank", m.rank, "err", cause)
 	c.change(s, MembershipChange{Kind: "lost", Worker: m.id, Ring: r.id, Step: s.reported, Cause: cause.Error()})
@@ -343,6 +351,12 @@ func (c *coordinator) memberLost(s *supervisor, m *member, cause error) error {
 		}
 	}
 	return nil
+}
+
+// drop forgets member m, lost for cause, and ends its Join stream.
+func (c *coordinator) drop(m *member, cause error) {
+	c.registry.remove(m)
+	m.drop(cause)
 }
 
 // requestPause asks the ring's members to pause at a common step boundary.
@@ -365,7 +379,7 @@ func (c *coordinator) ringTimedOut(s *supervisor) {
 		if _, ok := r.outcomes[m]; !ok {
 			if _, g := r.gone[m]; !g {
 				r.gone[m] = fmt.Errorf("did not report within %v after its ring ended", ringEndTimeout)
-				c.registry.remove(m)
+				c.drop(m, r.gone[m])
 			}
 		}
 	}
@@ -411,7 +425,7 @@ func (c *coordinator) tooFewWorkers(s *supervisor) error {
 		msg += fmt.Sprintf("; missing %d (are they started, with -coordinator %s?)", need-len(ids), c.addr)
 	}
 	var lostWorkers []string
-	for _, ch := range s.changes {
+	for _, ch := range s.history.Changes {
 		if ch.Kind == "lost" {
 			lostWorkers = append(lostWorkers, fmt.Sprintf("%s at step %d (%s)", ch.Worker, ch.Step, ch.Cause))
 		}
@@ -542,12 +556,12 @@ func (c *coordinator) endRing(s *supervisor) error {
 		return r.nonFinite
 	}
 	if r.failing && committed < s.reported {
-		s.rollbacks++
+		s.history.Rollbacks++
 		c.metrics.Rollbacks.Inc()
 	}
 	for _, m := range r.members {
 		if committed > r.start {
-			s.workerSteps[m.id] += committed - r.start
+			s.history.WorkerSteps[m.id] += committed - r.start
 		}
 	}
 	if slow, cause := straggler(r); slow != nil {
@@ -624,9 +638,9 @@ func (c *coordinator) shutdownNow(s *supervisor) error {
 	if s.latest != nil {
 		step = max(step, s.latest.Header.Step)
 	}
-	if n := len(s.checkpoints); n > 0 {
-		c.log.Info("shut down", "step", step, "checkpoint", s.checkpoints[n-1])
-		return fmt.Errorf("%w: at step %d, checkpoint %s", ErrShutdown, step, s.checkpoints[n-1])
+	if n := len(s.history.Checkpoints); n > 0 {
+		c.log.Info("shut down", "step", step, "checkpoint", s.history.Checkpoints[n-1])
+		return fmt.Errorf("%w: at step %d, checkpoint %s", ErrShutdown, step, s.history.Checkpoints[n-1])
 	}
 	c.log.Info("shut down", "step", step)
 	return fmt.Errorf("%w: at step %d, no checkpoint", ErrShutdown, step)

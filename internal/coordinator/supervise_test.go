@@ -22,8 +22,8 @@ func TestDivergedReplicasNameWorkersAndStep(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if s.replicaChecks != 1 {
-		t.Fatalf("%d replica checks, want 1", s.replicaChecks)
+	if s.history.ReplicaChecks != 1 {
+		t.Fatalf("%d replica checks, want 1", s.history.ReplicaChecks)
 	}
 	if err := report(0, 19, 0xabc); err != nil {
 		t.Fatal(err)

@@ -33,7 +33,14 @@ func (s *session) runRing(ctx context.Context, a *pb.Assignment) error {
 	ringCtx := s.ring.start(ctx, a.Generation)
 	defer s.ring.end()
 	failed := func(err error) error {
-		w.closeRing() // the neighbours fail at once rather than at their deadline
+		var nf *errNonFinite
+		if !errors.As(err, &nf) {
+			// The neighbours fail at once rather than at their deadline.
+			// Not after a non-finite step: every member saw the same sum
+			// and stops by itself, and a closed transport would cut short
+			// a neighbour still receiving the step's last frames.
+			w.closeRing()
+		}
 		if cause := context.Cause(ringCtx); cause != nil && errors.Is(cause, errCoordinatorLost) {
 			return cause
 		}
@@ -44,10 +51,12 @@ func (s *session) runRing(ctx context.Context, a *pb.Assignment) error {
 		log.Warn("ring failed", "err", err, "applied", applied)
 		rep := &pb.WorkerReport{Rank: a.Rank, WorkerId: w.cfg.ID, Generation: a.Generation, Status: pb.ReportStatus_FAILED,
 			Applied: applied, Error: err.Error()}
-		var nf *errNonFinite
-		if errors.As(err, &nf) {
+		if nf != nil {
 			// Retrying would compute the same gradient: the job must stop.
 			rep.Fatal, rep.NonfiniteHere, rep.Step = true, nf.here, nf.step
+			if nf.here {
+				log.Error("non-finite gradient from this worker's batch; the job stops", "step", nf.step, "sample_ids", sampleIDs(nf.samples, 16))
+			}
 		}
 		classifyFailure(rep, err, int32((len(a.RingAddrs)+int(a.Rank)-1)%max(1, len(a.RingAddrs))))
 		s.rep.send(rep)

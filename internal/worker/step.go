@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	"ringtrain/internal/allreduce"
@@ -80,6 +81,8 @@ type stepOutcome struct {
 type errNonFinite struct {
 	step uint64
 	here bool
+	// samples are the training-set ids of this worker's batch.
+	samples []int
 }
 
 func (e *errNonFinite) Error() string {
@@ -181,7 +184,7 @@ func (s *stepper) step(ctx context.Context, t uint64, local []int, pause bool) (
 // saw the same count, so every one skips) or fail.
 func (s *stepper) nonFinite(t uint64, out *stepOutcome) error {
 	if !s.skipNonFinite {
-		return &errNonFinite{step: t, here: out.here}
+		return &errNonFinite{step: t, here: out.here, samples: slices.Clone(s.global)}
 	}
 	out.skipped = true
 	if s.backup != nil {

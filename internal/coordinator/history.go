@@ -1,0 +1,101 @@
+package coordinator
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+)
+
+// history is what the summary reports about a job's training: per-epoch
+// metrics, membership changes, rollbacks, timings. The supervise loop keeps
+// it up to date, and a copy is saved beside every checkpoint, so that a
+// coordinator resumed from a checkpoint reports the whole job and not only
+// the steps since its restart.
+type history struct {
+	// Step is the step the saved copy covers: the checkpoint's.
+	Step   uint64         `json:"step"`
+	Epochs []EpochMetrics `json:"epochs"`
+	// LossSum and LossCount carry, per epoch, the sum and the number of
+	// the training losses reported before Step by earlier coordinators;
+	// the supervisor's own reports are in supervisor.losses.
+	LossSum   []float64 `json:"loss_sum"`
+	LossCount []int     `json:"loss_count"`
+	// LastLoss is the training loss of the newest step reported.
+	LastLoss Metric `json:"last_loss,omitzero"`
+	// Rings counts the ring generations of earlier coordinators.
+	Rings         int                `json:"rings"`
+	Changes       []MembershipChange `json:"membership_changes"`
+	Rollbacks     int                `json:"rollbacks"`
+	Recoveries    []float64          `json:"recovery_seconds"`
+	WorkerSteps   map[string]uint64  `json:"worker_steps"`
+	Checkpoints   []string           `json:"checkpoints"`
+	Skipped       uint64             `json:"skipped_steps"`
+	ReplicaChecks int                `json:"replica_checks"`
+	Rescales      int                `json:"fixed_point_rescales"`
+	// Timing sums rank 0's step times over TimedN steps.
+	Timing StepMillis `json:"timing_sum"`
+	TimedN float64    `json:"timed_steps"`
+}
+
+// newHistory is the history of a job of the given number of epochs that
+// has not started.
+func newHistory(epochs int) history {
+	return history{Epochs: unknownEpochs(epochs), LossSum: make([]float64, epochs), LossCount: make([]int, epochs),
+		LastLoss: Unknown, WorkerSteps: map[string]uint64{}}
+}
+
+// historyPath is where the history of the checkpoint at ckptPath goes.
+func historyPath(ckptPath string) string {
+	return strings.TrimSuffix(ckptPath, ".ckpt") + ".history.json"
+}
+
+// snapshot is the history as of step: the supervisor's losses of the steps
+// before it folded into the per-epoch sums.
+func (s *supervisor) snapshot(spe, step uint64) *history {
+	h := s.history
+	h.Step = step
+	h.Rings += int(s.genSeq)
+	h.LossSum, h.LossCount = append([]float64(nil), h.LossSum...), append([]int(nil), h.LossCount...)
+	for i, l := range s.losses[:min(step, uint64(len(s.losses)))] {
+		if Metric(l).Known() {
+			h.LossSum[uint64(i)/spe] += l
+			h.LossCount[uint64(i)/spe]++
+		}
+	}
+	return &h
+}
+
+// saveHistory writes h beside the checkpoint at ckptPath.
+func saveHistory(ckptPath string, h *history) error {
+	data, err := json.Marshal(h)
+	if err != nil {
+		return fmt.Errorf("coordinator: encode the job's history: %w", err)
+	}
+	if err := writeFileAtomic(historyPath(ckptPath), data); err != nil {
+		return fmt.Errorf("coordinator: write the job's history: %w", err)
+	}
+	return nil
+}
+
+// loadHistory reads the history saved beside the checkpoint at ckptPath,
+// for a job of the given number of epochs resumed at step. A missing,
+// corrupt or mismatched file is an error; the caller goes on without it.
+func loadHistory(ckptPath string, step uint64, epochs int) (*history, error) {
+	data, err := os.ReadFile(historyPath(ckptPath))
+	if err != nil {
+		return nil, err
+	}
+	h := newHistory(epochs)
+	if err := json.Unmarshal(data, &h); err != nil {
+		return nil, fmt.Errorf("%s: %w", historyPath(ckptPath), err)
+	}
+	if h.Step != step || len(h.Epochs) != epochs || len(h.LossSum) != epochs || len(h.LossCount) != epochs {
+		return nil, fmt.Errorf("%s: covers step %d and %d epochs, not the checkpoint's step %d of a job of %d epochs",
+			historyPath(ckptPath), h.Step, len(h.Epochs), step, epochs)
+	}
+	if h.WorkerSteps == nil {
+		h.WorkerSteps = map[string]uint64{}
+	}
+	return &h, nil
+}

@@ -1,0 +1,132 @@
+package coordinator
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"ringtrain/internal/worker"
+)
+
+// onCheckpoint is a log handler that calls fn with the step of every
+// checkpoint written.
+type onCheckpoint struct{ fn func(step uint64) }
+
+func (h onCheckpoint) Enabled(context.Context, slog.Level) bool { return true }
+func (h onCheckpoint) Handle(_ context.Context, r slog.Record) error {
+	if r.Message == "checkpoint written" {
+		r.Attrs(func(a slog.Attr) bool {
+			if a.Key == "step" {
+				h.fn(a.Value.Uint64())
+			}
+			return true
+		})
+	}
+	return nil
+}
+func (h onCheckpoint) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h onCheckpoint) WithGroup(string) slog.Handler      { return h }
+
+// TestResumeAfterAnEpochReportsTheWholeJob stops a two-epoch job once a
+// checkpoint past its first epoch is written and resumes it with a new
+// coordinator on the same checkpoint folder, the workers staying up: the
+// resumed job's summary covers the whole job, the epoch trained before the
+// restart included, and every number in it is finite. (The restarted
+// coordinator used to have no training loss for that epoch, and the NaN
+// it computed instead failed the summary's encoding at the very end.)
+func TestResumeAfterAnEpochReportsTheWholeJob(t *testing.T) {
+	dir := t.TempDir()
+	cfg := testConfig(t, 2)
+	cfg.Epochs, cfg.CheckpointDir, cfg.CheckpointEvery = 2, filepath.Join(dir, "ckpt"), 200
+	cfg.Summary = filepath.Join(dir, "summary.json")
+	const stepsPerEpoch = 60000 / 64
+
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := lis.Addr().String()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	for i, id := range workerIDs(2) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			wc := worker.DefaultConfig()
+			wc.Coordinator, wc.Listen, wc.ID, wc.Logger = addr, "127.0.0.1:0", id, quiet
+			wc.GossipListen, wc.MetricsListen = "127.0.0.1:0", "127.0.0.1:0"
+			wc.JoinTimeout, wc.ReconnectTimeout = time.Minute, time.Minute
+			errs[i] = worker.Run(ctx, wc)
+		}()
+	}
+
+	// First coordinator: shut down once a checkpoint past epoch 1 exists.
+	shutdown := make(chan struct{})
+	var once sync.Once
+	first := cfg
+	first.Listener, first.Shutdown = lis, shutdown
+	first.Logger = slog.New(onCheckpoint{func(step uint64) {
+		if step > stepsPerEpoch {
+			once.Do(func() { close(shutdown) })
+		}
+	}})
+	if _, err := Run(ctx, first); !errors.Is(err, ErrShutdown) {
+		cancel()
+		wg.Wait()
+		t.Fatalf("first coordinator: %v, want a shutdown", err)
+	}
+
+	second := cfg
+	if second.Listener, err = net.Listen("tcp", addr); err != nil {
+		t.Fatal(err)
+	}
+	sum, err := Run(ctx, second)
+	wg.Wait()
+	if err != nil {
+		t.Fatalf("resumed coordinator: %v", err)
+	}
+	for i, e := range errs {
+		if e != nil {
+			t.Fatalf("worker %d: %v", i, e)
+		}
+	}
+	if sum.ResumedFrom <= stepsPerEpoch {
+		t.Fatalf("resumed from step %d, want past the first epoch (%d steps)", sum.ResumedFrom, stepsPerEpoch)
+	}
+	data, err := os.ReadFile(cfg.Summary)
+	if err != nil {
+		t.Fatalf("no summary: %v", err)
+	}
+	var got struct {
+		Status       string           `json:"status"`
+		Epochs       []map[string]any `json:"epoch_metrics"`
+		TestAccuracy *float64         `json:"test_accuracy"`
+		Checkpoints  []string         `json:"checkpoints"`
+	}
+	if err := json.Unmarshal(data, &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Status != StatusCompleted || got.TestAccuracy == nil || *got.TestAccuracy < 0.85 || len(got.Epochs) != 2 {
+		t.Fatalf("summary %s: want a completed job of 2 epochs and its accuracy", data)
+	}
+	for i, e := range got.Epochs {
+		for _, k := range []string{"train_loss", "test_loss", "test_accuracy"} {
+			if _, ok := e[k]; !ok {
+				t.Fatalf("epoch %d of the resumed job's summary has no %s: %v", i+1, k, e)
+			}
+		}
+	}
+	// The checkpoints written before the restart are listed too.
+	if len(got.Checkpoints) == 0 || got.Checkpoints[0] != filepath.Join(cfg.CheckpointDir, "ckpt-000000000200.ckpt") {
+		t.Fatalf("checkpoints %v: want the job's from step 200 on", got.Checkpoints)
+	}
+}
