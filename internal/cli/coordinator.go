@@ -42,7 +42,8 @@ func coordinatorFlags(cfg *coordinator.Config) (fs *flag.FlagSet, level *string)
 	fs.StringVar(&cfg.Checkpoint, "checkpoint", cfg.Checkpoint, "where to write the final checkpoint (empty: none)")
 	fs.StringVar(&cfg.Summary, "summary", cfg.Summary, "where to write the JSON summary (empty: none)")
 	fs.StringVar(&cfg.Trace, "trace", "", "write the workers' timelines to this Chrome trace-event JSON file (Perfetto, chrome://tracing)")
-	fs.StringVar(&cfg.Plot, "plot", "", "write a PNG of training loss and test accuracy per epoch")
+	fs.StringVar(&cfg.Plot, "plot", "", "write a PNG of training loss and test accuracy (per epoch, or per evaluation when there are few epochs)")
+	fs.BoolVar(&cfg.Overwrite, "overwrite", false, "replace files an earlier run left at -checkpoint, -summary, -trace or -plot (without it, the job refuses to start)")
 	fs.DurationVar(&cfg.JoinTimeout, "join-timeout", cfg.JoinTimeout, "how long to wait for the workers to join")
 	fs.IntVar(&cfg.HashEvery, "hash-every", cfg.HashEvery, "compare the replicas' weights every N steps (0: only at the end)")
 	fs.DurationVar(&cfg.AllreduceTimeout, "allreduce-timeout", cfg.AllreduceTimeout, "time limit of one gradient all-reduce")
@@ -57,12 +58,21 @@ func coordinatorFlags(cfg *coordinator.Config) (fs *flag.FlagSet, level *string)
 	return fs, level
 }
 
+// coordinatorSynopsis lists the coordinator's commands.
+const coordinatorSynopsis = `coordinator [flags]            train a model (the flags below)
+       coordinator predict [flags]    evaluate a checkpoint on the test set, show predictions
+       coordinator prune [flags]      prune a trained model, fine-tune it, save it
+       coordinator cv [flags]         k-fold cross-validation
+       coordinator worker [flags]     run a worker (as cmd/worker does)
+       coordinator certs [flags]      write development TLS credentials
+       (each command's -h lists its flags)`
+
 // Coordinator runs the coordinator's training command with args and returns
 // its exit status.
 func Coordinator(args []string) int {
 	cfg := coordinator.DefaultConfig()
 	fs, level := coordinatorFlags(&cfg)
-	fs.Usage = usage(fs, "coordinator [flags]\n       coordinator predict [flags]\n       coordinator worker [flags]\n       coordinator certs [flags]")
+	fs.Usage = usage(fs, coordinatorSynopsis)
 	if status, ok := parseCommand(fs, "coordinator", args); !ok {
 		return status
 	}
@@ -89,14 +99,36 @@ func Coordinator(args []string) int {
 		fmt.Fprintln(os.Stderr, "coordinator:", strings.TrimPrefix(err.Error(), "coordinator: "))
 		return 1
 	}
-	fmt.Printf("test accuracy %.4f after %d steps on %d workers (global batch %d), %.0f samples/s",
-		sum.TestAccuracy, sum.Steps, sum.Workers, sum.GlobalBatch, sum.SamplesPerSecond)
-	if sum.Checkpoint != "" {
-		fmt.Printf("; checkpoint %s", sum.Checkpoint)
-	}
-	if cfg.Summary != "" {
-		fmt.Printf("; summary %s", cfg.Summary)
-	}
-	fmt.Println()
+	fmt.Println(finalLine(sum, cfg))
 	return 0
+}
+
+// finalLine is the coordinator's last line: the result and every file the
+// run wrote.
+func finalLine(sum *coordinator.Summary, cfg coordinator.Config) string {
+	line := fmt.Sprintf("test accuracy %.4f after %d steps on %s (global batch %d), %.0f samples/s",
+		sum.TestAccuracy, sum.Steps, plural(sum.Workers, "worker"), sum.GlobalBatch, sum.SamplesPerSecond)
+	var wrote []string
+	for _, f := range []struct{ path, what string }{
+		{sum.Checkpoint, "model"}, {cfg.Summary, "summary"}, {cfg.Trace, "trace"}, {cfg.Plot, "plot"},
+	} {
+		if f.path != "" {
+			wrote = append(wrote, f.path+" ("+f.what+")")
+		}
+	}
+	if n := min(len(sum.Checkpoints), cfg.CheckpointKeep); n > 0 {
+		wrote = append(wrote, fmt.Sprintf("%s kept in %s", plural(n, "checkpoint"), cfg.CheckpointDir))
+	}
+	if len(wrote) == 0 {
+		return line + "; wrote no files"
+	}
+	return line + "; wrote " + strings.Join(wrote, ", ")
+}
+
+// plural is "1 worker", "2 workers".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }

@@ -49,6 +49,13 @@ func CV(args []string) int {
 			return 2
 		}
 	}
+	if *out != "" {
+		// Checked before the folds train, not after.
+		if err := coordinator.CheckOutputFile("-cv-summary", *out, cfg.Overwrite); err != nil {
+			fmt.Fprintln(os.Stderr, "cv:", err)
+			return 2
+		}
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	res, err := crossValidate(ctx, cfg, *folds)

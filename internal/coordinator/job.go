@@ -44,6 +44,10 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	// Every output location is checked before anything runs.
+	if err := cfg.checkOutputs(); err != nil {
+		return nil, err
+	}
 	if err := cfg.Security.Load(); err != nil {
 		return nil, err
 	}

@@ -1,0 +1,29 @@
+package cli
+
+import (
+	"strings"
+	"testing"
+
+	"ringtrain/internal/coordinator"
+)
+
+// TestFinalLineNamesEveryFile: the coordinator's last line names every file
+// the run wrote, the trace and the plot included, and counts in English.
+func TestFinalLineNamesEveryFile(t *testing.T) {
+	cfg := coordinator.DefaultConfig()
+	cfg.Trace, cfg.Plot, cfg.CheckpointDir = "trace.json", "curve.png", "ckpt"
+	sum := &coordinator.Summary{Workers: 1, Steps: 300, GlobalBatch: 32, Checkpoint: "ringtrain.ckpt",
+		Checkpoints: []string{"ckpt/a", "ckpt/b", "ckpt/c", "ckpt/d"}}
+	line := finalLine(sum, cfg)
+	for _, want := range []string{"on 1 worker (", "ringtrain.ckpt (model)", "ringtrain-summary.json (summary)",
+		"trace.json (trace)", "curve.png (plot)", "3 checkpoints kept in ckpt"} {
+		if !strings.Contains(line, want) {
+			t.Errorf("final line %q lacks %q", line, want)
+		}
+	}
+	cfg.Summary, cfg.Trace, cfg.Plot, cfg.CheckpointDir = "", "", "", ""
+	sum.Workers, sum.Checkpoint, sum.Checkpoints = 4, "", nil
+	if line := finalLine(sum, cfg); !strings.Contains(line, "on 4 workers") || !strings.HasSuffix(line, "wrote no files") {
+		t.Errorf("final line %q", line)
+	}
+}
