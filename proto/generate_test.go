@@ -15,7 +15,7 @@ import (
 func TestGeneratedCodeIsCurrent(t *testing.T) {
 	out, err := exec.Command("protoc", "--version").Output()
 	if err != nil || strings.TrimSpace(string(out)) != "libprotoc 3.21.12" {
-		t.Skipf("protoc 3.21.12 not installed (found %q, %v): cannot check the generated code", strings.TrimSpace(string(out)), err)
+		t.Skipf("protoc 3.21.12 not installed (found %q, %v): cannot check the generated code; install Debian's protobuf-compiler to run this check", strings.TrimSpace(string(out)), err)
 	}
 	dir := t.TempDir()
 	cmd := exec.Command("sh", "generate.sh")
