@@ -413,7 +413,9 @@ func (c *coordinator) tooFewWorkers(s *supervisor) error {
 	if len(ids) > 0 {
 		msg += " (" + strings.Join(ids, ", ") + ")"
 	}
-	if c.local != nil && s.genSeq == 0 {
+	if c.local != nil {
+		// Workers this coordinator started itself: name them, not a
+		// flag the user has nothing to do with.
 		var missing []string
 		for _, id := range c.local.ids() {
 			if !slices.Contains(ids, id) {
