@@ -1,10 +1,6 @@
 package coordinator
 
 import (
-	"fmt"
-
-	"ringtrain/internal/charts"
-	"ringtrain/internal/nn"
 	"ringtrain/internal/wire"
 	pb "ringtrain/proto"
 )
@@ -20,13 +16,7 @@ func (c *coordinator) finish(s *supervisor) (*Summary, error) {
 	sum.TestLoss, sum.TestAccuracy, sum.StepsDone = Metric(loss), Metric(acc), final.Header.Step
 	sum.WeightsSHA256 = wire.WeightsSHA256(final.Params)
 	s.progress.finish(*last)
-	err := c.writeOutputs(sum, final)
-	if err == nil && c.cfg.Trace != "" {
-		err = c.writeTrace(c.cfg.Trace, s)
-	}
-	if err == nil && c.cfg.Plot != "" {
-		err = plotEpochs(c.cfg.Plot, sum)
-	}
+	err := c.saveOutputs(sum, final, s)
 	if err != nil {
 		// The summary still says what the training did, and why the job
 		// failed.
@@ -43,38 +33,4 @@ func (c *coordinator) finish(s *supervisor) (*Summary, error) {
 	close(c.done)
 	c.log.Info("job complete", "test_accuracy", acc, "samples_per_second", sum.SamplesPerSecond, "wall_seconds", sum.WallSeconds)
 	return sum, nil
-}
-
-// writeOutputs writes the checkpoint and the summary where configured.
-func (c *coordinator) writeOutputs(sum *Summary, final *wire.State) error {
-	if path := c.cfg.Checkpoint; path != "" {
-		ck := &nn.Checkpoint{Spec: c.spec, Seed: c.job.Seed, Epoch: uint64(sum.Epochs), Step: final.Header.Step,
-			Params: final.Params, Optimizer: final.Opt}
-		if _, err := ck.Model(); err != nil {
-			return fmt.Errorf("coordinator: final state does not fit the model: %w", err)
-		}
-		if err := nn.SaveCheckpoint(path, ck); err != nil {
-			return err
-		}
-		sum.Checkpoint = path
-	}
-	return c.writeSummary(sum)
-}
-
-// plotEpochs draws the training loss and the test accuracy per epoch.
-func plotEpochs(path string, sum *Summary) error {
-	var epochs, train, test, acc []float64
-	for _, e := range sum.EpochMetrics {
-		if e.Epoch == 0 || !e.TrainLoss.Known() || !e.TestLoss.Known() || !e.TestAccuracy.Known() {
-			continue // not ended, or not known
-		}
-		epochs = append(epochs, float64(e.Epoch))
-		train, test, acc = append(train, float64(e.TrainLoss)), append(test, float64(e.TestLoss)), append(acc, float64(e.TestAccuracy))
-	}
-	title := fmt.Sprintf("%d workers, global batch %d", sum.Workers, sum.GlobalBatch)
-	return charts.Save(path,
-		charts.Chart{Title: "Loss (" + title + ")", XLabel: "epoch", YLabel: "loss",
-			Series: []charts.Series{{Name: "training", X: epochs, Y: train}, {Name: "test", X: epochs, Y: test}}},
-		charts.Chart{Title: "Test accuracy", XLabel: "epoch", YLabel: "accuracy",
-			Series: []charts.Series{{Name: "test accuracy", X: epochs, Y: acc}}})
 }
