@@ -18,8 +18,8 @@ type dense struct {
 
 	w, b, dw, db []float64
 
-	// single computes the products in float32, in f32: the default for
-	// layers of at least narrowUnits units.
+	// single computes the products in float32, in f32: the default but
+	// for a narrow first layer (see narrowUnits).
 	single bool
 	f32    dense32
 
@@ -31,18 +31,20 @@ type dense struct {
 	xs              *SparseRows // the last input, when it came as sparse rows
 }
 
-// narrowUnits is the width below which a dense layer computes in float64
-// whatever its dtype: there gemm's 16-column tiles would waste most of
-// their lanes, and a first layer's sparse float64 pass, which skips
-// four-fifths of MNIST's pixels, is faster (the Keras example's 10-unit
-// layers); from it on the float32 products win (BenchmarkTrainStep:
-// 784-512-512-10 at batch 256 runs 5× faster).
+// narrowUnits is the width below which a model's first dense layer
+// computes in float64 whatever its dtype: fed sparse rows (MNIST is
+// four-fifths zeros) its float64 pass skips the zeros and beats a dense
+// float32 product at that width (the Keras example's first layer), and
+// dense rows get the same float64 products, bit-identical to the sparse
+// ones. Wider first layers and all later ones use float32.
 const narrowUnits = 64
 
-func newDense(in int, s LayerSpec) *dense {
+// newDense makes the dense layer s describes, over in inputs; first says
+// whether it is the model's first layer.
+func newDense(in int, s LayerSpec, first bool) *dense {
 	d := &dense{in: in, out: s.Units, useBias: s.UseBias == nil || *s.UseBias,
 		kReg: s.KernelRegularizer, bReg: s.BiasRegularizer, bInit: Zeros,
-		single: s.Dtype != "float64" && s.Units >= narrowUnits}
+		single: s.Dtype != "float64" && (s.Units >= narrowUnits || !first)}
 	d.act, _ = parseActivation(s.Activation) // validated by Spec.Validate
 	if s.KernelInitializer != "" {
 		d.kInit, _ = parseInitializer(s.KernelInitializer)

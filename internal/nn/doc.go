@@ -23,16 +23,15 @@
 //
 // # Precision
 //
-// The matrix products of dense layers of at least 64 units and of conv2d
-// layers run in float32 through package gemm by default, as every
+// The matrix products of dense, conv2d and recurrent layers run in float32 through package gemm by default, as every
 // framework trains; parameters, gradients, activations, losses and
 // optimiser state stay float64 around them. "dtype": "float64" in the model
 // description (or on one layer) keeps every product in float64 through
 // gonum, for exactness work: the finite-difference gradient checks run so
 // (TestGradientsMatchFiniteDifferences), and the float32 products are
-// checked against them (TestFloat32MatchesFloat64). Narrower dense layers
-// stay float64 whatever the dtype: there gemm's 16-column tiles waste most
-// of their lanes and a first layer fed sparse rows is faster in float64.
+// checked against them (TestFloat32MatchesFloat64). A first dense layer of
+// fewer than 64 units stays float64 whatever the dtype: fed sparse rows,
+// its float64 pass skips the zeros and is the faster (see narrowUnits).
 //
 // # Performance
 //

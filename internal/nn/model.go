@@ -56,7 +56,7 @@ func New(spec Spec) (*Model, error) {
 		var l layer
 		switch ls.Type {
 		case "dense":
-			d := newDense(width, ls)
+			d := newDense(width, ls, i == 0)
 			outAct = d.act
 			l = d
 		case "conv2d":
