@@ -157,6 +157,7 @@ type Instruction struct {
 	//	*Instruction_Stop
 	//	*Instruction_Pause
 	//	*Instruction_Abort
+	//	*Instruction_Welcome
 	Kind          isInstruction_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -235,6 +236,15 @@ func (x *Instruction) GetAbort() *Abort {
 	return nil
 }
 
+func (x *Instruction) GetWelcome() *Welcome {
+	if x != nil {
+		if x, ok := x.Kind.(*Instruction_Welcome); ok {
+			return x.Welcome
+		}
+	}
+	return nil
+}
+
 type isInstruction_Kind interface {
 	isInstruction_Kind()
 }
@@ -255,6 +265,10 @@ type Instruction_Abort struct {
 	Abort *Abort `protobuf:"bytes,4,opt,name=abort,proto3,oneof"`
 }
 
+type Instruction_Welcome struct {
+	Welcome *Welcome `protobuf:"bytes,5,opt,name=welcome,proto3,oneof"`
+}
+
 func (*Instruction_Assignment) isInstruction_Kind() {}
 
 func (*Instruction_Stop) isInstruction_Kind() {}
@@ -262,6 +276,56 @@ func (*Instruction_Stop) isInstruction_Kind() {}
 func (*Instruction_Pause) isInstruction_Kind() {}
 
 func (*Instruction_Abort) isInstruction_Kind() {}
+
+func (*Instruction_Welcome) isInstruction_Kind() {}
+
+// Welcome is the first instruction of a Join stream: the credential that
+// proves, on every later call (FetchShard, FetchState, Report, UploadState,
+// UploadTrace), that the caller is this worker. Whoever lacks it cannot
+// report, upload or fetch anything, or speak for another worker.
+type Welcome struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Credential    string                 `protobuf:"bytes,1,opt,name=credential,proto3" json:"credential,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Welcome) Reset() {
+	*x = Welcome{}
+	mi := &file_ringtrain_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Welcome) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Welcome) ProtoMessage() {}
+
+func (x *Welcome) ProtoReflect() protoreflect.Message {
+	mi := &file_ringtrain_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Welcome.ProtoReflect.Descriptor instead.
+func (*Welcome) Descriptor() ([]byte, []int) {
+	return file_ringtrain_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *Welcome) GetCredential() string {
+	if x != nil {
+		return x.Credential
+	}
+	return ""
+}
 
 // Pause asks the workers of a ring to stop at a step boundary: each sets a
 // flag that rides along its next all-reduce, so that all of them see it
@@ -278,7 +342,7 @@ type Pause struct {
 
 func (x *Pause) Reset() {
 	*x = Pause{}
-	mi := &file_ringtrain_proto_msgTypes[2]
+	mi := &file_ringtrain_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -290,7 +354,7 @@ func (x *Pause) String() string {
 func (*Pause) ProtoMessage() {}
 
 func (x *Pause) ProtoReflect() protoreflect.Message {
-	mi := &file_ringtrain_proto_msgTypes[2]
+	mi := &file_ringtrain_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -303,7 +367,7 @@ func (x *Pause) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Pause.ProtoReflect.Descriptor instead.
 func (*Pause) Descriptor() ([]byte, []int) {
-	return file_ringtrain_proto_rawDescGZIP(), []int{2}
+	return file_ringtrain_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Pause) GetGeneration() uint32 {
@@ -332,7 +396,7 @@ type Abort struct {
 
 func (x *Abort) Reset() {
 	*x = Abort{}
-	mi := &file_ringtrain_proto_msgTypes[3]
+	mi := &file_ringtrain_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -344,7 +408,7 @@ func (x *Abort) String() string {
 func (*Abort) ProtoMessage() {}
 
 func (x *Abort) ProtoReflect() protoreflect.Message {
-	mi := &file_ringtrain_proto_msgTypes[3]
+	mi := &file_ringtrain_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -357,7 +421,7 @@ func (x *Abort) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Abort.ProtoReflect.Descriptor instead.
 func (*Abort) Descriptor() ([]byte, []int) {
-	return file_ringtrain_proto_rawDescGZIP(), []int{3}
+	return file_ringtrain_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Abort) GetGeneration() uint32 {
@@ -410,7 +474,7 @@ type Assignment struct {
 
 func (x *Assignment) Reset() {
 	*x = Assignment{}
-	mi := &file_ringtrain_proto_msgTypes[4]
+	mi := &file_ringtrain_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -422,7 +486,7 @@ func (x *Assignment) String() string {
 func (*Assignment) ProtoMessage() {}
 
 func (x *Assignment) ProtoReflect() protoreflect.Message {
-	mi := &file_ringtrain_proto_msgTypes[4]
+	mi := &file_ringtrain_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -435,7 +499,7 @@ func (x *Assignment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Assignment.ProtoReflect.Descriptor instead.
 func (*Assignment) Descriptor() ([]byte, []int) {
-	return file_ringtrain_proto_rawDescGZIP(), []int{4}
+	return file_ringtrain_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Assignment) GetJob() *JobSpec {
@@ -570,7 +634,7 @@ type JobSpec struct {
 
 func (x *JobSpec) Reset() {
 	*x = JobSpec{}
-	mi := &file_ringtrain_proto_msgTypes[5]
+	mi := &file_ringtrain_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -582,7 +646,7 @@ func (x *JobSpec) String() string {
 func (*JobSpec) ProtoMessage() {}
 
 func (x *JobSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_ringtrain_proto_msgTypes[5]
+	mi := &file_ringtrain_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -595,7 +659,7 @@ func (x *JobSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JobSpec.ProtoReflect.Descriptor instead.
 func (*JobSpec) Descriptor() ([]byte, []int) {
-	return file_ringtrain_proto_rawDescGZIP(), []int{5}
+	return file_ringtrain_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *JobSpec) GetJobId() string {
@@ -757,7 +821,7 @@ type Stop struct {
 
 func (x *Stop) Reset() {
 	*x = Stop{}
-	mi := &file_ringtrain_proto_msgTypes[6]
+	mi := &file_ringtrain_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -769,7 +833,7 @@ func (x *Stop) String() string {
 func (*Stop) ProtoMessage() {}
 
 func (x *Stop) ProtoReflect() protoreflect.Message {
-	mi := &file_ringtrain_proto_msgTypes[6]
+	mi := &file_ringtrain_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -782,7 +846,7 @@ func (x *Stop) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Stop.ProtoReflect.Descriptor instead.
 func (*Stop) Descriptor() ([]byte, []int) {
-	return file_ringtrain_proto_rawDescGZIP(), []int{6}
+	return file_ringtrain_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Stop) GetReason() string {
@@ -810,7 +874,7 @@ type ShardRequest struct {
 
 func (x *ShardRequest) Reset() {
 	*x = ShardRequest{}
-	mi := &file_ringtrain_proto_msgTypes[7]
+	mi := &file_ringtrain_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -822,7 +886,7 @@ func (x *ShardRequest) String() string {
 func (*ShardRequest) ProtoMessage() {}
 
 func (x *ShardRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ringtrain_proto_msgTypes[7]
+	mi := &file_ringtrain_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -835,7 +899,7 @@ func (x *ShardRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShardRequest.ProtoReflect.Descriptor instead.
 func (*ShardRequest) Descriptor() ([]byte, []int) {
-	return file_ringtrain_proto_rawDescGZIP(), []int{7}
+	return file_ringtrain_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ShardRequest) GetJobId() string {
@@ -882,7 +946,7 @@ type ShardChunk struct {
 
 func (x *ShardChunk) Reset() {
 	*x = ShardChunk{}
-	mi := &file_ringtrain_proto_msgTypes[8]
+	mi := &file_ringtrain_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -894,7 +958,7 @@ func (x *ShardChunk) String() string {
 func (*ShardChunk) ProtoMessage() {}
 
 func (x *ShardChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_ringtrain_proto_msgTypes[8]
+	mi := &file_ringtrain_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -907,7 +971,7 @@ func (x *ShardChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShardChunk.ProtoReflect.Descriptor instead.
 func (*ShardChunk) Descriptor() ([]byte, []int) {
-	return file_ringtrain_proto_rawDescGZIP(), []int{8}
+	return file_ringtrain_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ShardChunk) GetFirstLane() uint32 {
@@ -977,7 +1041,7 @@ type StateRequest struct {
 
 func (x *StateRequest) Reset() {
 	*x = StateRequest{}
-	mi := &file_ringtrain_proto_msgTypes[9]
+	mi := &file_ringtrain_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -989,7 +1053,7 @@ func (x *StateRequest) String() string {
 func (*StateRequest) ProtoMessage() {}
 
 func (x *StateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ringtrain_proto_msgTypes[9]
+	mi := &file_ringtrain_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1002,7 +1066,7 @@ func (x *StateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StateRequest.ProtoReflect.Descriptor instead.
 func (*StateRequest) Descriptor() ([]byte, []int) {
-	return file_ringtrain_proto_rawDescGZIP(), []int{9}
+	return file_ringtrain_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *StateRequest) GetJobId() string {
@@ -1034,7 +1098,7 @@ type StateChunk struct {
 
 func (x *StateChunk) Reset() {
 	*x = StateChunk{}
-	mi := &file_ringtrain_proto_msgTypes[10]
+	mi := &file_ringtrain_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1046,7 +1110,7 @@ func (x *StateChunk) String() string {
 func (*StateChunk) ProtoMessage() {}
 
 func (x *StateChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_ringtrain_proto_msgTypes[10]
+	mi := &file_ringtrain_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1059,7 +1123,7 @@ func (x *StateChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StateChunk.ProtoReflect.Descriptor instead.
 func (*StateChunk) Descriptor() ([]byte, []int) {
-	return file_ringtrain_proto_rawDescGZIP(), []int{10}
+	return file_ringtrain_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *StateChunk) GetHeader() *StateHeader {
@@ -1112,7 +1176,7 @@ type StateHeader struct {
 
 func (x *StateHeader) Reset() {
 	*x = StateHeader{}
-	mi := &file_ringtrain_proto_msgTypes[11]
+	mi := &file_ringtrain_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1124,7 +1188,7 @@ func (x *StateHeader) String() string {
 func (*StateHeader) ProtoMessage() {}
 
 func (x *StateHeader) ProtoReflect() protoreflect.Message {
-	mi := &file_ringtrain_proto_msgTypes[11]
+	mi := &file_ringtrain_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1137,7 +1201,7 @@ func (x *StateHeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StateHeader.ProtoReflect.Descriptor instead.
 func (*StateHeader) Descriptor() ([]byte, []int) {
-	return file_ringtrain_proto_rawDescGZIP(), []int{11}
+	return file_ringtrain_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *StateHeader) GetJobId() string {
@@ -1302,7 +1366,7 @@ type WorkerReport struct {
 
 func (x *WorkerReport) Reset() {
 	*x = WorkerReport{}
-	mi := &file_ringtrain_proto_msgTypes[12]
+	mi := &file_ringtrain_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1314,7 +1378,7 @@ func (x *WorkerReport) String() string {
 func (*WorkerReport) ProtoMessage() {}
 
 func (x *WorkerReport) ProtoReflect() protoreflect.Message {
-	mi := &file_ringtrain_proto_msgTypes[12]
+	mi := &file_ringtrain_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1327,7 +1391,7 @@ func (x *WorkerReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WorkerReport.ProtoReflect.Descriptor instead.
 func (*WorkerReport) Descriptor() ([]byte, []int) {
-	return file_ringtrain_proto_rawDescGZIP(), []int{12}
+	return file_ringtrain_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *WorkerReport) GetRank() int32 {
@@ -1527,7 +1591,7 @@ type ReportAck struct {
 
 func (x *ReportAck) Reset() {
 	*x = ReportAck{}
-	mi := &file_ringtrain_proto_msgTypes[13]
+	mi := &file_ringtrain_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1539,7 +1603,7 @@ func (x *ReportAck) String() string {
 func (*ReportAck) ProtoMessage() {}
 
 func (x *ReportAck) ProtoReflect() protoreflect.Message {
-	mi := &file_ringtrain_proto_msgTypes[13]
+	mi := &file_ringtrain_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1552,7 +1616,7 @@ func (x *ReportAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportAck.ProtoReflect.Descriptor instead.
 func (*ReportAck) Descriptor() ([]byte, []int) {
-	return file_ringtrain_proto_rawDescGZIP(), []int{13}
+	return file_ringtrain_proto_rawDescGZIP(), []int{14}
 }
 
 // TraceChunk is part of a worker's timeline.
@@ -1569,7 +1633,7 @@ type TraceChunk struct {
 
 func (x *TraceChunk) Reset() {
 	*x = TraceChunk{}
-	mi := &file_ringtrain_proto_msgTypes[14]
+	mi := &file_ringtrain_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1581,7 +1645,7 @@ func (x *TraceChunk) String() string {
 func (*TraceChunk) ProtoMessage() {}
 
 func (x *TraceChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_ringtrain_proto_msgTypes[14]
+	mi := &file_ringtrain_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1594,7 +1658,7 @@ func (x *TraceChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TraceChunk.ProtoReflect.Descriptor instead.
 func (*TraceChunk) Descriptor() ([]byte, []int) {
-	return file_ringtrain_proto_rawDescGZIP(), []int{14}
+	return file_ringtrain_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *TraceChunk) GetJobId() string {
@@ -1640,7 +1704,7 @@ type TraceEvent struct {
 
 func (x *TraceEvent) Reset() {
 	*x = TraceEvent{}
-	mi := &file_ringtrain_proto_msgTypes[15]
+	mi := &file_ringtrain_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1652,7 +1716,7 @@ func (x *TraceEvent) String() string {
 func (*TraceEvent) ProtoMessage() {}
 
 func (x *TraceEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_ringtrain_proto_msgTypes[15]
+	mi := &file_ringtrain_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1665,7 +1729,7 @@ func (x *TraceEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TraceEvent.ProtoReflect.Descriptor instead.
 func (*TraceEvent) Descriptor() ([]byte, []int) {
-	return file_ringtrain_proto_rawDescGZIP(), []int{15}
+	return file_ringtrain_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *TraceEvent) GetName() string {
@@ -1704,7 +1768,7 @@ type UploadAck struct {
 
 func (x *UploadAck) Reset() {
 	*x = UploadAck{}
-	mi := &file_ringtrain_proto_msgTypes[16]
+	mi := &file_ringtrain_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1716,7 +1780,7 @@ func (x *UploadAck) String() string {
 func (*UploadAck) ProtoMessage() {}
 
 func (x *UploadAck) ProtoReflect() protoreflect.Message {
-	mi := &file_ringtrain_proto_msgTypes[16]
+	mi := &file_ringtrain_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1729,7 +1793,7 @@ func (x *UploadAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UploadAck.ProtoReflect.Descriptor instead.
 func (*UploadAck) Descriptor() ([]byte, []int) {
-	return file_ringtrain_proto_rawDescGZIP(), []int{16}
+	return file_ringtrain_proto_rawDescGZIP(), []int{17}
 }
 
 // RingFrame is one frame of a collective (see allreduce.Frame). The first
@@ -1754,7 +1818,7 @@ type RingFrame struct {
 
 func (x *RingFrame) Reset() {
 	*x = RingFrame{}
-	mi := &file_ringtrain_proto_msgTypes[17]
+	mi := &file_ringtrain_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1766,7 +1830,7 @@ func (x *RingFrame) String() string {
 func (*RingFrame) ProtoMessage() {}
 
 func (x *RingFrame) ProtoReflect() protoreflect.Message {
-	mi := &file_ringtrain_proto_msgTypes[17]
+	mi := &file_ringtrain_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1779,7 +1843,7 @@ func (x *RingFrame) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RingFrame.ProtoReflect.Descriptor instead.
 func (*RingFrame) Descriptor() ([]byte, []int) {
-	return file_ringtrain_proto_rawDescGZIP(), []int{17}
+	return file_ringtrain_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *RingFrame) GetHello() *Hello {
@@ -1856,7 +1920,7 @@ type Hello struct {
 
 func (x *Hello) Reset() {
 	*x = Hello{}
-	mi := &file_ringtrain_proto_msgTypes[18]
+	mi := &file_ringtrain_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1868,7 +1932,7 @@ func (x *Hello) String() string {
 func (*Hello) ProtoMessage() {}
 
 func (x *Hello) ProtoReflect() protoreflect.Message {
-	mi := &file_ringtrain_proto_msgTypes[18]
+	mi := &file_ringtrain_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1881,7 +1945,7 @@ func (x *Hello) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Hello.ProtoReflect.Descriptor instead.
 func (*Hello) Descriptor() ([]byte, []int) {
-	return file_ringtrain_proto_rawDescGZIP(), []int{18}
+	return file_ringtrain_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Hello) GetJobId() string {
@@ -1913,7 +1977,7 @@ type PassSummary struct {
 
 func (x *PassSummary) Reset() {
 	*x = PassSummary{}
-	mi := &file_ringtrain_proto_msgTypes[19]
+	mi := &file_ringtrain_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1925,7 +1989,7 @@ func (x *PassSummary) String() string {
 func (*PassSummary) ProtoMessage() {}
 
 func (x *PassSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_ringtrain_proto_msgTypes[19]
+	mi := &file_ringtrain_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1938,7 +2002,7 @@ func (x *PassSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PassSummary.ProtoReflect.Descriptor instead.
 func (*PassSummary) Descriptor() ([]byte, []int) {
-	return file_ringtrain_proto_rawDescGZIP(), []int{19}
+	return file_ringtrain_proto_rawDescGZIP(), []int{20}
 }
 
 var File_ringtrain_proto protoreflect.FileDescriptor
@@ -1950,15 +2014,20 @@ const file_ringtrain_proto_rawDesc = "" +
 	"\tworker_id\x18\x01 \x01(\tR\bworkerId\x12\x1b\n" +
 	"\tring_addr\x18\x02 \x01(\tR\bringAddr\x12\x1a\n" +
 	"\bhostname\x18\x03 \x01(\tR\bhostname\x12\x10\n" +
-	"\x03pid\x18\x04 \x01(\x03R\x03pid\"\xd5\x01\n" +
+	"\x03pid\x18\x04 \x01(\x03R\x03pid\"\x88\x02\n" +
 	"\vInstruction\x12:\n" +
 	"\n" +
 	"assignment\x18\x01 \x01(\v2\x18.ringtrain.v1.AssignmentH\x00R\n" +
 	"assignment\x12(\n" +
 	"\x04stop\x18\x02 \x01(\v2\x12.ringtrain.v1.StopH\x00R\x04stop\x12+\n" +
 	"\x05pause\x18\x03 \x01(\v2\x13.ringtrain.v1.PauseH\x00R\x05pause\x12+\n" +
-	"\x05abort\x18\x04 \x01(\v2\x13.ringtrain.v1.AbortH\x00R\x05abortB\x06\n" +
-	"\x04kind\"G\n" +
+	"\x05abort\x18\x04 \x01(\v2\x13.ringtrain.v1.AbortH\x00R\x05abort\x121\n" +
+	"\awelcome\x18\x05 \x01(\v2\x15.ringtrain.v1.WelcomeH\x00R\awelcomeB\x06\n" +
+	"\x04kind\")\n" +
+	"\aWelcome\x12\x1e\n" +
+	"\n" +
+	"credential\x18\x01 \x01(\tR\n" +
+	"credential\"G\n" +
 	"\x05Pause\x12\x1e\n" +
 	"\n" +
 	"generation\x18\x01 \x01(\rR\n" +
@@ -2172,59 +2241,61 @@ func file_ringtrain_proto_rawDescGZIP() []byte {
 }
 
 var file_ringtrain_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_ringtrain_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_ringtrain_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_ringtrain_proto_goTypes = []any{
 	(ReportStatus)(0),    // 0: ringtrain.v1.ReportStatus
 	(*JoinRequest)(nil),  // 1: ringtrain.v1.JoinRequest
 	(*Instruction)(nil),  // 2: ringtrain.v1.Instruction
-	(*Pause)(nil),        // 3: ringtrain.v1.Pause
-	(*Abort)(nil),        // 4: ringtrain.v1.Abort
-	(*Assignment)(nil),   // 5: ringtrain.v1.Assignment
-	(*JobSpec)(nil),      // 6: ringtrain.v1.JobSpec
-	(*Stop)(nil),         // 7: ringtrain.v1.Stop
-	(*ShardRequest)(nil), // 8: ringtrain.v1.ShardRequest
-	(*ShardChunk)(nil),   // 9: ringtrain.v1.ShardChunk
-	(*StateRequest)(nil), // 10: ringtrain.v1.StateRequest
-	(*StateChunk)(nil),   // 11: ringtrain.v1.StateChunk
-	(*StateHeader)(nil),  // 12: ringtrain.v1.StateHeader
-	(*WorkerReport)(nil), // 13: ringtrain.v1.WorkerReport
-	(*ReportAck)(nil),    // 14: ringtrain.v1.ReportAck
-	(*TraceChunk)(nil),   // 15: ringtrain.v1.TraceChunk
-	(*TraceEvent)(nil),   // 16: ringtrain.v1.TraceEvent
-	(*UploadAck)(nil),    // 17: ringtrain.v1.UploadAck
-	(*RingFrame)(nil),    // 18: ringtrain.v1.RingFrame
-	(*Hello)(nil),        // 19: ringtrain.v1.Hello
-	(*PassSummary)(nil),  // 20: ringtrain.v1.PassSummary
+	(*Welcome)(nil),      // 3: ringtrain.v1.Welcome
+	(*Pause)(nil),        // 4: ringtrain.v1.Pause
+	(*Abort)(nil),        // 5: ringtrain.v1.Abort
+	(*Assignment)(nil),   // 6: ringtrain.v1.Assignment
+	(*JobSpec)(nil),      // 7: ringtrain.v1.JobSpec
+	(*Stop)(nil),         // 8: ringtrain.v1.Stop
+	(*ShardRequest)(nil), // 9: ringtrain.v1.ShardRequest
+	(*ShardChunk)(nil),   // 10: ringtrain.v1.ShardChunk
+	(*StateRequest)(nil), // 11: ringtrain.v1.StateRequest
+	(*StateChunk)(nil),   // 12: ringtrain.v1.StateChunk
+	(*StateHeader)(nil),  // 13: ringtrain.v1.StateHeader
+	(*WorkerReport)(nil), // 14: ringtrain.v1.WorkerReport
+	(*ReportAck)(nil),    // 15: ringtrain.v1.ReportAck
+	(*TraceChunk)(nil),   // 16: ringtrain.v1.TraceChunk
+	(*TraceEvent)(nil),   // 17: ringtrain.v1.TraceEvent
+	(*UploadAck)(nil),    // 18: ringtrain.v1.UploadAck
+	(*RingFrame)(nil),    // 19: ringtrain.v1.RingFrame
+	(*Hello)(nil),        // 20: ringtrain.v1.Hello
+	(*PassSummary)(nil),  // 21: ringtrain.v1.PassSummary
 }
 var file_ringtrain_proto_depIdxs = []int32{
-	5,  // 0: ringtrain.v1.Instruction.assignment:type_name -> ringtrain.v1.Assignment
-	7,  // 1: ringtrain.v1.Instruction.stop:type_name -> ringtrain.v1.Stop
-	3,  // 2: ringtrain.v1.Instruction.pause:type_name -> ringtrain.v1.Pause
-	4,  // 3: ringtrain.v1.Instruction.abort:type_name -> ringtrain.v1.Abort
-	6,  // 4: ringtrain.v1.Assignment.job:type_name -> ringtrain.v1.JobSpec
-	12, // 5: ringtrain.v1.StateChunk.header:type_name -> ringtrain.v1.StateHeader
-	0,  // 6: ringtrain.v1.WorkerReport.status:type_name -> ringtrain.v1.ReportStatus
-	16, // 7: ringtrain.v1.TraceChunk.events:type_name -> ringtrain.v1.TraceEvent
-	19, // 8: ringtrain.v1.RingFrame.hello:type_name -> ringtrain.v1.Hello
-	1,  // 9: ringtrain.v1.Coordinator.Join:input_type -> ringtrain.v1.JoinRequest
-	8,  // 10: ringtrain.v1.Coordinator.FetchShard:input_type -> ringtrain.v1.ShardRequest
-	10, // 11: ringtrain.v1.Coordinator.FetchState:input_type -> ringtrain.v1.StateRequest
-	13, // 12: ringtrain.v1.Coordinator.Report:input_type -> ringtrain.v1.WorkerReport
-	11, // 13: ringtrain.v1.Coordinator.UploadState:input_type -> ringtrain.v1.StateChunk
-	15, // 14: ringtrain.v1.Coordinator.UploadTrace:input_type -> ringtrain.v1.TraceChunk
-	18, // 15: ringtrain.v1.Ring.Pass:input_type -> ringtrain.v1.RingFrame
-	2,  // 16: ringtrain.v1.Coordinator.Join:output_type -> ringtrain.v1.Instruction
-	9,  // 17: ringtrain.v1.Coordinator.FetchShard:output_type -> ringtrain.v1.ShardChunk
-	11, // 18: ringtrain.v1.Coordinator.FetchState:output_type -> ringtrain.v1.StateChunk
-	14, // 19: ringtrain.v1.Coordinator.Report:output_type -> ringtrain.v1.ReportAck
-	17, // 20: ringtrain.v1.Coordinator.UploadState:output_type -> ringtrain.v1.UploadAck
-	17, // 21: ringtrain.v1.Coordinator.UploadTrace:output_type -> ringtrain.v1.UploadAck
-	20, // 22: ringtrain.v1.Ring.Pass:output_type -> ringtrain.v1.PassSummary
-	16, // [16:23] is the sub-list for method output_type
-	9,  // [9:16] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	6,  // 0: ringtrain.v1.Instruction.assignment:type_name -> ringtrain.v1.Assignment
+	8,  // 1: ringtrain.v1.Instruction.stop:type_name -> ringtrain.v1.Stop
+	4,  // 2: ringtrain.v1.Instruction.pause:type_name -> ringtrain.v1.Pause
+	5,  // 3: ringtrain.v1.Instruction.abort:type_name -> ringtrain.v1.Abort
+	3,  // 4: ringtrain.v1.Instruction.welcome:type_name -> ringtrain.v1.Welcome
+	7,  // 5: ringtrain.v1.Assignment.job:type_name -> ringtrain.v1.JobSpec
+	13, // 6: ringtrain.v1.StateChunk.header:type_name -> ringtrain.v1.StateHeader
+	0,  // 7: ringtrain.v1.WorkerReport.status:type_name -> ringtrain.v1.ReportStatus
+	17, // 8: ringtrain.v1.TraceChunk.events:type_name -> ringtrain.v1.TraceEvent
+	20, // 9: ringtrain.v1.RingFrame.hello:type_name -> ringtrain.v1.Hello
+	1,  // 10: ringtrain.v1.Coordinator.Join:input_type -> ringtrain.v1.JoinRequest
+	9,  // 11: ringtrain.v1.Coordinator.FetchShard:input_type -> ringtrain.v1.ShardRequest
+	11, // 12: ringtrain.v1.Coordinator.FetchState:input_type -> ringtrain.v1.StateRequest
+	14, // 13: ringtrain.v1.Coordinator.Report:input_type -> ringtrain.v1.WorkerReport
+	12, // 14: ringtrain.v1.Coordinator.UploadState:input_type -> ringtrain.v1.StateChunk
+	16, // 15: ringtrain.v1.Coordinator.UploadTrace:input_type -> ringtrain.v1.TraceChunk
+	19, // 16: ringtrain.v1.Ring.Pass:input_type -> ringtrain.v1.RingFrame
+	2,  // 17: ringtrain.v1.Coordinator.Join:output_type -> ringtrain.v1.Instruction
+	10, // 18: ringtrain.v1.Coordinator.FetchShard:output_type -> ringtrain.v1.ShardChunk
+	12, // 19: ringtrain.v1.Coordinator.FetchState:output_type -> ringtrain.v1.StateChunk
+	15, // 20: ringtrain.v1.Coordinator.Report:output_type -> ringtrain.v1.ReportAck
+	18, // 21: ringtrain.v1.Coordinator.UploadState:output_type -> ringtrain.v1.UploadAck
+	18, // 22: ringtrain.v1.Coordinator.UploadTrace:output_type -> ringtrain.v1.UploadAck
+	21, // 23: ringtrain.v1.Ring.Pass:output_type -> ringtrain.v1.PassSummary
+	17, // [17:24] is the sub-list for method output_type
+	10, // [10:17] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_ringtrain_proto_init() }
@@ -2237,6 +2308,7 @@ func file_ringtrain_proto_init() {
 		(*Instruction_Stop)(nil),
 		(*Instruction_Pause)(nil),
 		(*Instruction_Abort)(nil),
+		(*Instruction_Welcome)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -2244,7 +2316,7 @@ func file_ringtrain_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_ringtrain_proto_rawDesc), len(file_ringtrain_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   20,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

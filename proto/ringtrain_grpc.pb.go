@@ -42,8 +42,10 @@ const (
 // Coordinator is served by the coordinator and called by workers.
 type CoordinatorClient interface {
 	// Join registers a worker and streams its instructions for the life of the
-	// job: an Assignment once the ring is complete, then a Stop. The end of
-	// this stream is how each side learns that the other is gone.
+	// job: a Welcome at once, an Assignment once the ring is complete, then a
+	// Stop. The end of this stream is how each side learns that the other is
+	// gone. Every other call of this service must carry the Welcome's
+	// credential (metadata ringtrain-member).
 	Join(ctx context.Context, in *JoinRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[Instruction], error)
 	// FetchShard streams the worker's shard of the training set.
 	FetchShard(ctx context.Context, in *ShardRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ShardChunk], error)
@@ -171,8 +173,10 @@ type Coordinator_UploadTraceClient = grpc.ClientStreamingClient[TraceChunk, Uplo
 // Coordinator is served by the coordinator and called by workers.
 type CoordinatorServer interface {
 	// Join registers a worker and streams its instructions for the life of the
-	// job: an Assignment once the ring is complete, then a Stop. The end of
-	// this stream is how each side learns that the other is gone.
+	// job: a Welcome at once, an Assignment once the ring is complete, then a
+	// Stop. The end of this stream is how each side learns that the other is
+	// gone. Every other call of this service must carry the Welcome's
+	// credential (metadata ringtrain-member).
 	Join(*JoinRequest, grpc.ServerStreamingServer[Instruction]) error
 	// FetchShard streams the worker's shard of the training set.
 	FetchShard(*ShardRequest, grpc.ServerStreamingServer[ShardChunk]) error

@@ -16,7 +16,8 @@ func securityFlags(fs *flag.FlagSet, s *rpc.Security, healthListen *string) {
 	fs.StringVar(&s.KeyFile, "tls-key", "", "the key of -tls-cert (PEM)")
 	fs.StringVar(&s.CAFile, "tls-ca", "", "the CA that signed every certificate of the job (PEM)")
 	fs.StringVar(&s.ServerName, "tls-server-name", rpc.DefaultServerName, "the name every certificate of the job carries")
-	fs.StringVar(&s.Token, "token", "", "the job's token: every RPC must carry it (workers without it cannot join)")
+	fs.StringVar(&s.Token, "token", "", "the job's token: every RPC must carry it (workers without it cannot join); -local-workers generates one when not given")
+	fs.BoolVar(&s.Insecure, "insecure", false, "listen beyond loopback without a token or TLS by choice: anyone who reaches the port can join (silences the warning)")
 	fs.StringVar(&s.GossipKey, "gossip-key", "", "base64 key (16, 24 or 32 bytes) encrypting the gossip")
 	fs.StringVar(healthListen, "health-listen", "", "also serve the gRPC health service here, in plaintext, for probes that cannot do mutual TLS")
 }

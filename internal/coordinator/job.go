@@ -48,6 +48,12 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	if err := cfg.checkOutputs(); err != nil {
 		return nil, err
 	}
+	var generated []string
+	if cfg.LocalWorkers > 0 {
+		// Secure by default: the children get the secrets through their
+		// environment, and nobody else can join or speak for them.
+		generated = cfg.Security.FillLocal()
+	}
 	if err := cfg.Security.Load(); err != nil {
 		return nil, err
 	}
@@ -64,6 +70,14 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 		return nil, err
 	}
 	c.log.Info("security", "mode", cfg.Security.Describe())
+	if len(generated) > 0 {
+		c.log.Info("generated secrets for the local workers, passed through their environment", "secrets", generated)
+	}
+	if msg, loud := cfg.Security.Exposure(lis.Addr()); loud {
+		c.log.Warn(msg)
+	} else if msg != "" {
+		c.log.Info(msg)
+	}
 	srv := grpc.NewServer(c.cfg.Security.ServerOptions()...)
 	pb.RegisterCoordinatorServer(srv, &service{c: c})
 	c.health = health.NewServer()
@@ -147,6 +161,10 @@ type coordinator struct {
 	done chan struct{}
 
 	registry *registry
+	// members issues and checks the workers' member credentials;
+	// assigned records which worker holds which rank of which ring.
+	members  *rpc.Members
+	assigned *assignments
 	states   *stateStore
 	node     *membership.Node
 	metrics  *metrics.Coordinator
@@ -252,6 +270,8 @@ func newCoordinator(cfg Config) (*coordinator, error) {
 		events:   make(chan event, 1024),
 		done:     make(chan struct{}),
 		registry: newRegistry(),
+		members:  rpc.NewMembers(),
+		assigned: newAssignments(),
 		states:   newStateStore(),
 		metrics:  metrics.NewCoordinator(),
 	}

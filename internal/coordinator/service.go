@@ -65,9 +65,20 @@ func (s *service) Join(req *pb.JoinRequest, stream pb.Coordinator_JoinServer) er
 	if !c.post(joined{m}) {
 		return status.Error(codes.Unavailable, "coordinator: the job has ended")
 	}
+	// The credential comes first: the worker needs it for every other call.
+	welcome := &pb.Instruction{Kind: &pb.Instruction_Welcome{Welcome: &pb.Welcome{Credential: c.members.Issue(m.id)}}}
+	if err := stream.Send(welcome); err != nil {
+		m.ended.Store(true)
+		c.post(lost{m, err})
+		return err
+	}
 	for {
 		select {
 		case in := <-m.instructions:
+			if a := in.GetAssignment(); a != nil {
+				// Recorded before the worker can act on it.
+				c.assigned.record(m.id, a.Generation, a.Rank, len(a.WorkerIds))
+			}
 			if err := stream.Send(in); err != nil {
 				m.ended.Store(true)
 				c.post(lost{m, err})
@@ -88,16 +99,29 @@ func (s *service) Join(req *pb.JoinRequest, stream pb.Coordinator_JoinServer) er
 	}
 }
 
-// checkJob validates a request's job id.
+// checkJob validates a request's job id. The error does not tell the real
+// one.
 func (c *coordinator) checkJob(jobID string) error {
 	if jobID != c.job.JobId {
-		return status.Errorf(codes.InvalidArgument, "coordinator: job_id %q is not this job (%s)", jobID, c.job.JobId)
+		return status.Errorf(codes.InvalidArgument, "coordinator: job_id %q is not this job's", prefix(jobID))
 	}
 	return nil
 }
 
+// prefix quotes at most the first 64 bytes of what a caller sent.
+func prefix(s string) string {
+	const most = 64
+	if len(s) <= most {
+		return s
+	}
+	return s[:most] + fmt.Sprintf("… (%d bytes)", len(s))
+}
+
 func (s *service) FetchShard(req *pb.ShardRequest, stream pb.Coordinator_FetchShardServer) error {
 	c := s.c
+	if _, err := c.caller(stream.Context()); err != nil {
+		return err
+	}
 	if err := c.checkJob(req.JobId); err != nil {
 		return err
 	}
@@ -110,6 +134,9 @@ func (s *service) FetchShard(req *pb.ShardRequest, stream pb.Coordinator_FetchSh
 
 func (s *service) FetchState(req *pb.StateRequest, stream pb.Coordinator_FetchStateServer) error {
 	c := s.c
+	if _, err := c.caller(stream.Context()); err != nil {
+		return err
+	}
 	if err := c.checkJob(req.JobId); err != nil {
 		return err
 	}
@@ -121,8 +148,15 @@ func (s *service) FetchState(req *pb.StateRequest, stream pb.Coordinator_FetchSt
 		Generation: req.Generation, FixedPointBits: st.Header.FixedPointBits}, Params: st.Params, Opt: st.Opt})
 }
 
+// Report accepts reports about the calling worker only: a report that names
+// another is refused, and never reaches the supervisor (which would treat
+// the worker it names as misbehaving).
 func (s *service) Report(stream pb.Coordinator_ReportServer) error {
 	c := s.c
+	id, err := c.caller(stream.Context())
+	if err != nil {
+		return err
+	}
 	for {
 		r, err := stream.Recv()
 		if errors.Is(err, io.EOF) {
@@ -130,6 +164,10 @@ func (s *service) Report(stream pb.Coordinator_ReportServer) error {
 		}
 		if err != nil {
 			return err
+		}
+		if r.WorkerId != id {
+			c.log.Warn("refused a report about another worker", "from", id, "about", prefix(r.WorkerId))
+			return status.Errorf(codes.PermissionDenied, "coordinator: report: worker %q cannot report for worker %q", id, prefix(r.WorkerId))
 		}
 		if err := c.checkReport(r); err != nil {
 			c.log.Warn("rejected a report", "worker", r.WorkerId, "err", err)
@@ -141,14 +179,23 @@ func (s *service) Report(stream pb.Coordinator_ReportServer) error {
 	}
 }
 
+// UploadState accepts a state from the worker that holds the rank and
+// ring it names.
 func (s *service) UploadState(stream pb.Coordinator_UploadStateServer) error {
 	c := s.c
+	id, err := c.caller(stream.Context())
+	if err != nil {
+		return err
+	}
 	st, err := wire.ReceiveState(stream.Recv, uint64(c.numParams))
 	if err != nil {
 		return status.Errorf(codes.InvalidArgument, "coordinator: upload: %v", err)
 	}
 	if err := c.checkUpload(st.Header, len(st.Params), len(st.Opt.Slots)); err != nil {
 		return err
+	}
+	if h := st.Header; !c.assigned.holds(id, h.Generation, h.Rank) {
+		return errNotYours("upload", id, h.Generation, h.Rank)
 	}
 	if !c.post(uploaded{st}) {
 		return status.Error(codes.Unavailable, "coordinator: the job has ended")
@@ -190,9 +237,14 @@ const maxTraceEvents = 4_000_000
 
 func (s *service) UploadTrace(stream pb.Coordinator_UploadTraceServer) error {
 	c := s.c
+	id, err := c.caller(stream.Context())
+	if err != nil {
+		return err
+	}
 	if !c.job.Trace {
 		return status.Error(codes.FailedPrecondition, "coordinator: upload trace: this job records no trace")
 	}
+	rank, placed := c.assigned.rank(id)
 	var tr traced
 	tr.rank = -1
 	for {
@@ -208,6 +260,9 @@ func (s *service) UploadTrace(stream pb.Coordinator_UploadTraceServer) error {
 		}
 		if chunk.Rank < 0 || uint32(chunk.Rank) >= uint32(maxRegistered) || (tr.rank >= 0 && chunk.Rank != tr.rank) {
 			return status.Errorf(codes.InvalidArgument, "coordinator: upload trace: rank %d", chunk.Rank)
+		}
+		if !placed || chunk.Rank != rank {
+			return status.Errorf(codes.PermissionDenied, "coordinator: upload trace: worker %q does not hold rank %d", id, chunk.Rank)
 		}
 		tr.rank, tr.dropped = chunk.Rank, chunk.Dropped
 		if len(tr.events)+len(chunk.Events) > maxTraceEvents {

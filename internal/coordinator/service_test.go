@@ -16,9 +16,10 @@ import (
 	pb "ringtrain/proto"
 )
 
-// TestInvalidReportsAreRejected sends reports with out-of-range fields to a
-// coordinator waiting for its workers: each is refused with InvalidArgument
-// naming the field, and the coordinator goes on waiting.
+// TestInvalidReportsAreRejected sends reports with out-of-range fields, from
+// a worker that joined, to a coordinator waiting for its other worker: each
+// is refused with InvalidArgument naming the field, and the coordinator
+// goes on waiting.
 func TestInvalidReportsAreRejected(t *testing.T) {
 	cfg := testConfig(t, 2)
 	cfg.MaxSteps = 10
@@ -43,6 +44,9 @@ func TestInvalidReportsAreRejected(t *testing.T) {
 	}
 	defer conn.Close()
 	client := pb.NewCoordinatorClient(conn)
+	joinCtx, leave := context.WithCancel(ctx)
+	defer leave()
+	member := joinAs(t, joinCtx, client, "x")
 	for _, c := range []struct {
 		report *pb.WorkerReport
 		field  string
@@ -55,7 +59,7 @@ func TestInvalidReportsAreRejected(t *testing.T) {
 		{&pb.WorkerReport{WorkerId: "x", Error: strings.Repeat("e", 65<<10)}, "error: 66560 bytes"},
 		{&pb.WorkerReport{WorkerId: "x", Epoch: 7}, "epoch: 7"},
 	} {
-		rctx, rcancel := context.WithTimeout(ctx, 10*time.Second)
+		rctx, rcancel := context.WithTimeout(member, 10*time.Second)
 		stream, err := client.Report(rctx, grpc.WaitForReady(true))
 		if err == nil {
 			// A refused Send returns io.EOF; the status comes with the close.
@@ -74,7 +78,7 @@ func TestInvalidReportsAreRejected(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer plain.Close()
-	rctx, rcancel := context.WithTimeout(ctx, 30*time.Second)
+	rctx, rcancel := context.WithTimeout(member, 30*time.Second)
 	defer rcancel()
 	stream, err := pb.NewCoordinatorClient(plain).Report(rctx, grpc.WaitForReady(true))
 	if err == nil {

@@ -84,17 +84,27 @@ func GenerateDevCredentials(dir string, hosts []string, validity time.Duration) 
 	if err := writePEM(out.Key, "EC PRIVATE KEY", keyDER); err != nil {
 		return nil, err
 	}
-	gk := make([]byte, 32)
-	tok := make([]byte, 16)
-	rand.Read(gk)
-	rand.Read(tok)
-	out.GossipKey, out.Token = base64.StdEncoding.EncodeToString(gk), hex.EncodeToString(tok)
+	out.GossipKey, out.Token = newGossipKey(), newToken()
 	for name, v := range map[string]string{"gossip.key": out.GossipKey, "token": out.Token} {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(v+"\n"), 0o600); err != nil {
 			return nil, err
 		}
 	}
 	return out, nil
+}
+
+// newToken returns a random token (128 bits, hex).
+func newToken() string {
+	tok := make([]byte, 16)
+	rand.Read(tok)
+	return hex.EncodeToString(tok)
+}
+
+// newGossipKey returns a random AES-256 gossip key, in base64.
+func newGossipKey() string {
+	gk := make([]byte, 32)
+	rand.Read(gk)
+	return base64.StdEncoding.EncodeToString(gk)
 }
 
 func serial() *big.Int {

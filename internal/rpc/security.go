@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"strings"
 
@@ -36,6 +37,10 @@ type Security struct {
 	// GossipKey, when set, encrypts the memberlist gossip (AES with a 16,
 	// 24 or 32 byte key, given in base64).
 	GossipKey string
+	// Insecure records the choice to accept anyone who reaches a port
+	// beyond loopback, without a token or TLS: it turns Exposure's warning
+	// into a note.
+	Insecure bool
 
 	tls *tls.Config // the loaded server configuration
 }
@@ -92,6 +97,23 @@ func (s *Security) Load() error {
 	return nil
 }
 
+// FillLocal gives a job whose workers all run on this machine, started by
+// this process, the secrets the user did not: a random token and gossip
+// key, which the children receive through their environment. Nobody else
+// can then join the job, report for a worker or gossip about one. It
+// returns what it generated, for the logs. Call it before Load.
+func (s *Security) FillLocal() (generated []string) {
+	if s.Token == "" {
+		s.Token = newToken()
+		generated = append(generated, "token")
+	}
+	if s.GossipKey == "" {
+		s.GossipKey = newGossipKey()
+		generated = append(generated, "gossip key")
+	}
+	return generated
+}
+
 // TLS reports whether mutual TLS is on.
 func (s *Security) TLS() bool { return s.tls != nil }
 
@@ -136,6 +158,30 @@ func (s *Security) Describe() string {
 		return "INSECURE: no mutual TLS, no token, plaintext gossip (fine on one machine; see the README's Security section)"
 	}
 	return "partly secure: " + strings.Join(on, ", ") + " on; " + strings.Join(off, ", ") + " off"
+}
+
+// Exposure says, for the logs, who can reach a server listening at addr
+// with these credentials: "" when a token or mutual TLS guards it or it
+// listens on loopback only; otherwise a warning (loud unless Insecure
+// records the choice) that anyone who reaches the port can join the job,
+// and how to close it; loud is false once Insecure made it a choice.
+func (s *Security) Exposure(addr net.Addr) (msg string, loud bool) {
+	if s.TLS() || s.Token != "" || isLoopback(addr) {
+		return "", false
+	}
+	if s.Insecure {
+		return fmt.Sprintf("listening at %s without a token or TLS, by choice (-insecure): anyone who reaches the port can join the job", addr), false
+	}
+	return fmt.Sprintf("INSECURE: listening at %s, beyond loopback, without a token or TLS: ANYONE WHO REACHES THIS PORT CAN JOIN THE JOB, "+
+		"read its data and weights and feed it gradients; give every process -token (RINGTRAIN_TOKEN) and -gossip-key, or mutual TLS "+
+		"(coordinator certs writes development credentials), or pass -insecure to make it a choice (see the README's Security section)", addr), true
+}
+
+// isLoopback reports whether addr is a TCP address on a loopback
+// interface only.
+func isLoopback(addr net.Addr) bool {
+	tcp, ok := addr.(*net.TCPAddr)
+	return ok && tcp.IP.IsLoopback()
 }
 
 // ServerOptions are the options of a gRPC server with these credentials.

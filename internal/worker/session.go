@@ -16,6 +16,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 
+	"ringtrain/internal/rpc"
 	pb "ringtrain/proto"
 )
 
@@ -35,6 +36,17 @@ type session struct {
 	ring ringControl
 	// assigned records that the coordinator gave this session work.
 	assigned atomic.Bool
+	// credential is the member credential of the Join stream's Welcome,
+	// which every later call to the coordinator carries.
+	credential atomic.Pointer[string]
+}
+
+// memberCredential is the session's credential, "" before the Welcome.
+func (s *session) memberCredential() string {
+	if c := s.credential.Load(); c != nil {
+		return *c
+	}
+	return ""
 }
 
 // ringControl lets the instruction reader reach the running ring.
@@ -97,12 +109,13 @@ var errAborted = errors.New("the coordinator aborted the ring")
 // the job ends for this worker. It returns errCoordinatorLost (wrapped) when
 // the coordinator goes away, and whether the coordinator gave it work.
 func (w *worker) session(ctx context.Context, addr string) (assigned bool, err error) {
-	conn, err := grpc.NewClient(addr, w.cfg.Security.DialOptions()...)
+	s := &session{w: w, instructions: make(chan *pb.Instruction, 16), lost: make(chan struct{})}
+	conn, err := grpc.NewClient(addr, append(w.cfg.Security.DialOptions(), rpc.WithMemberCredential(s.memberCredential))...)
 	if err != nil {
 		return false, fmt.Errorf("worker: coordinator %s: %w", addr, err)
 	}
 	defer conn.Close()
-	s := &session{w: w, conn: conn, client: pb.NewCoordinatorClient(conn), instructions: make(chan *pb.Instruction, 16), lost: make(chan struct{})}
+	s.conn, s.client = conn, pb.NewCoordinatorClient(conn)
 	streamCtx, cancelStream := context.WithCancel(ctx)
 	defer cancelStream()
 	defer func() { assigned = s.assigned.Load() }()
@@ -146,6 +159,16 @@ func (s *session) join(ctx context.Context, addr string) (pb.Coordinator_JoinCli
 	if err != nil {
 		return nil, fmt.Errorf("worker: join the coordinator at %s: %w: %v", addr, errCoordinatorLost, err)
 	}
+	// The Welcome comes first, with the credential every later call needs.
+	in, err := stream.Recv()
+	if err != nil {
+		return nil, fmt.Errorf("worker: join the coordinator at %s: %w: %v", addr, errCoordinatorLost, err)
+	}
+	cred := in.GetWelcome().GetCredential()
+	if cred == "" {
+		return nil, fmt.Errorf("worker: the coordinator at %s sent %T before a member credential (a coordinator of another version?)", addr, in.Kind)
+	}
+	s.credential.Store(&cred)
 	w.log.Info("joined the coordinator", "coordinator", addr, "ring_addr", w.advert)
 	return stream, nil
 }
