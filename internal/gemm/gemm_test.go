@@ -242,3 +242,47 @@ func TestSplitIsBitIdentical(t *testing.T) {
 		}
 	}
 }
+
+// TestAdamUpdateMatchesGo checks the assembly Adam update against the Go
+// loop bit for bit, over several steps, on lengths the assembly takes
+// whole and in part.
+func TestAdamUpdateMatchesGo(t *testing.T) {
+	if !useAsm {
+		t.Skip("no assembly on this machine")
+	}
+	defer func() { useAsm = true }()
+	r := rand.New(rand.NewPCG(11, 12))
+	for _, n := range []int{1, 4, 7, 64, 1001} {
+		var state [2][3][]float64 // [asm, go][p, m, v]
+		for i := range state[0] {
+			state[0][i] = make([]float64, n)
+			for j := range state[0][i] {
+				state[0][i][j] = r.NormFloat64()
+			}
+			state[0][i][0] = 0
+			state[1][i] = append([]float64(nil), state[0][i]...)
+		}
+		for j := range state[0][2] { // v ≥ 0
+			state[0][2][j] = math.Abs(state[0][2][j])
+			state[1][2][j] = state[0][2][j]
+		}
+		for step := range 3 {
+			g := make([]float64, n)
+			for j := range g {
+				g[j] = r.NormFloat64() * float64(step+1)
+			}
+			for k, asm := range []bool{true, false} {
+				useAsm = asm
+				s := state[k]
+				AdamUpdate(s[0], g, s[1], s[2], 0.1, 0.001, 0.0007, 1e-7)
+			}
+			for i, name := range []string{"parameter", "m", "v"} {
+				for j := range n {
+					if math.Float64bits(state[0][i][j]) != math.Float64bits(state[1][i][j]) {
+						t.Fatalf("n=%d step %d: %s %d is %v in assembly, %v in Go", n, step, name, j, state[0][i][j], state[1][i][j])
+					}
+				}
+			}
+		}
+	}
+}

@@ -2,6 +2,9 @@
 
 package gemm
 
+// useAsm is false: there is no assembly off amd64.
+var useAsm = false
+
 // kernel adds the products of tiles mr×k panels of A, one under the other,
 // whose value (i, p) is a[i·rs + p·cs], and a k×nr packed panel of B to the
 // mr×nr tiles of c at row stride ldc, one under the other, or with add

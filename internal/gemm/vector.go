@@ -1,5 +1,7 @@
 package gemm
 
+import "math"
+
 // Add sets dst[i] += src[i] for every i < len(src); dst must be at least as
 // long.
 func Add(dst, src []float32) {
@@ -91,5 +93,30 @@ func NarrowGrad(dst []float32, db, y, dy []float64, relu bool) {
 			d[j] = float32(v)
 			db[j] += v
 		}
+	}
+}
+
+// AdamUpdate is Adam's update of every parameter, as package nn defines
+// it, four values at a time where the machine allows:
+//
+//	m ← m + (g − m)·c1;  v ← v + (g² − v)·c2;  p ← p − α·m / (√v + ε)
+//
+// with the operations in this order and no fused multiply-adds, so that
+// the result is bit-identical to the same loop in Go. All slices hold at
+// least len(g) values.
+func AdamUpdate(p, g, m, v []float64, c1, c2, alpha, eps float64) {
+	n := len(g)
+	p, m, v = p[:n], m[:n], v[:n]
+	done := 0
+	if useAsm && n >= 4 {
+		done = n &^ 3
+		adam4(&p[0], &g[0], &m[0], &v[0], done, &[4]float64{c1, c2, alpha, eps})
+	}
+	for i := done; i < n; i++ {
+		gi := g[i]
+		mi := m[i] + (gi-m[i])*c1
+		vi := v[i] + (gi*gi-v[i])*c2
+		m[i], v[i] = mi, vi
+		p[i] -= alpha * mi / (math.Sqrt(vi) + eps)
 	}
 }

@@ -24,3 +24,9 @@ func widenBias4(dst *float64, src *float32, bias *float64, rows, n int, relu boo
 //
 //go:noescape
 func narrowGrad4(dst *float32, db, y, dy *float64, rows, n int, relu bool)
+
+// adam4 is AdamUpdate for n (a multiple of 4) values; k holds c1, c2, α
+// and ε.
+//
+//go:noescape
+func adam4(p, grad, m, v *float64, n int, k *[4]float64)

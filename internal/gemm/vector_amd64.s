@@ -118,3 +118,45 @@ nnarrow:
 	JNZ nrow
 	VZEROUPPER
 	RET
+
+// func adam4(p, grad, m, v *float64, n int, k *[4]float64)
+TEXT ·adam4(SB), NOSPLIT, $0-48
+	MOVQ p+0(FP), DI
+	MOVQ grad+8(FP), SI
+	MOVQ m+16(FP), R8
+	MOVQ v+24(FP), R9
+	MOVQ n+32(FP), CX
+	MOVQ k+40(FP), AX
+	VBROADCASTSD 0(AX), Y10 // c1
+	VBROADCASTSD 8(AX), Y11 // c2
+	VBROADCASTSD 16(AX), Y12 // alpha
+	VBROADCASTSD 24(AX), Y13 // eps
+	SHRQ $2, CX
+adamloop:
+	VMOVUPD (SI), Y0          // g
+	VMOVUPD (R8), Y1          // m
+	VSUBPD Y1, Y0, Y2         // g - m
+	VMULPD Y10, Y2, Y2        // (g - m)·c1
+	VADDPD Y2, Y1, Y1         // m + (g - m)·c1
+	VMOVUPD Y1, (R8)
+	VMOVUPD (R9), Y4          // v
+	VMULPD Y0, Y0, Y3         // g·g
+	VSUBPD Y4, Y3, Y3         // g² - v
+	VMULPD Y11, Y3, Y3        // (g² - v)·c2
+	VADDPD Y3, Y4, Y4         // v + (g² - v)·c2
+	VMOVUPD Y4, (R9)
+	VSQRTPD Y4, Y5
+	VADDPD Y13, Y5, Y5        // √v + ε
+	VMULPD Y12, Y1, Y6        // α·m
+	VDIVPD Y5, Y6, Y6         // α·m / (√v + ε)
+	VMOVUPD (DI), Y7
+	VSUBPD Y6, Y7, Y7
+	VMOVUPD Y7, (DI)
+	ADDQ $32, SI
+	ADDQ $32, DI
+	ADDQ $32, R8
+	ADDQ $32, R9
+	DECQ CX
+	JNZ adamloop
+	VZEROUPPER
+	RET

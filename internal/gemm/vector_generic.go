@@ -9,3 +9,4 @@ func widenBias4(dst *float64, src *float32, bias *float64, rows, n int, relu boo
 	panic("unreachable")
 }
 func narrowGrad4(dst *float32, db, y, dy *float64, rows, n int, relu bool) { panic("unreachable") }
+func adam4(p, grad, m, v *float64, n int, k *[4]float64)                   { panic("unreachable") }

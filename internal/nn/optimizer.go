@@ -3,6 +3,8 @@ package nn
 import (
 	"fmt"
 	"math"
+
+	"ringtrain/internal/gemm"
 )
 
 // Optimizer updates a model's parameters from its gradients. Both are the
@@ -211,13 +213,6 @@ func (o *adam) Step(params, grads []float64) {
 	b1, b2, eps := o.spec.Beta1, o.spec.Beta2, o.spec.Epsilon
 	t := float64(o.iterations)
 	alpha := o.lr * math.Sqrt(1-math.Pow(b2, t)) / (1 - math.Pow(b1, t))
-	m, v := o.slots[0].Values, o.slots[1].Values
-	m, v = m[:len(grads)], v[:len(grads)]
-	params = params[:len(grads)]
-	for i, g := range grads {
-		mi := m[i] + (g-m[i])*(1-b1)
-		vi := v[i] + (g*g-v[i])*(1-b2)
-		m[i], v[i] = mi, vi
-		params[i] -= alpha * mi / (math.Sqrt(vi) + eps)
-	}
+	// Four parameters at a time in AVX2, bit-identical to the plain loop.
+	gemm.AdamUpdate(params, grads, o.slots[0].Values, o.slots[1].Values, 1-b1, 1-b2, alpha, eps)
 }
