@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"strings"
@@ -13,7 +14,7 @@ import (
 )
 
 // coordinatorFlags defines the coordinator's flags on cfg.
-func coordinatorFlags(cfg *coordinator.Config) (fs *flag.FlagSet, level *string) {
+func coordinatorFlags(cfg *coordinator.Config) (fs *flag.FlagSet, logs *logOptions) {
 	fs = flag.NewFlagSet("coordinator", flag.ContinueOnError)
 	fs.IntVar(&cfg.LocalWorkers, "local-workers", 0, "start N worker processes on this machine")
 	fs.IntVar(&cfg.Workers, "workers", 0, "wait for N remote workers")
@@ -54,8 +55,7 @@ func coordinatorFlags(cfg *coordinator.Config) (fs *flag.FlagSet, level *string)
 	fs.StringVar(&cfg.NonFinite, "nonfinite", cfg.NonFinite, "on a NaN or ±Inf gradient: stop (fail naming the worker and its samples) or skip (skip the update everywhere, count it)")
 	fs.IntVar(&cfg.RingFailures, "ring-failures", cfg.RingFailures, "rings in a row that may fail before completing a step before the job gives up")
 	securityFlags(fs, &cfg.Security, &cfg.HealthListen)
-	level = fs.String("log-level", "info", "debug, info, warn or error")
-	return fs, level
+	return fs, logFlags(fs)
 }
 
 // coordinatorSynopsis lists the coordinator's commands.
@@ -71,17 +71,15 @@ const coordinatorSynopsis = `coordinator [flags]            train a model (the f
 // its exit status.
 func Coordinator(args []string) int {
 	cfg := coordinator.DefaultConfig()
-	fs, level := coordinatorFlags(&cfg)
+	fs, logs := coordinatorFlags(&cfg)
 	fs.Usage = usage(fs, coordinatorSynopsis)
 	if status, ok := parseCommand(fs, "coordinator", args); !ok {
 		return status
 	}
-	log, err := newLogger(os.Stderr, *level)
-	if err != nil {
+	if err := coordinatorLogging(&cfg, logs); err != nil {
 		fmt.Fprintln(os.Stderr, "coordinator:", err)
 		return 2
 	}
-	cfg.Logger = log
 	// SIGINT ends the job; SIGTERM shuts the coordinator down with a
 	// checkpoint, leaving the workers to wait for its return.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
@@ -101,6 +99,25 @@ func Coordinator(args []string) int {
 	}
 	fmt.Println(finalLine(sum, cfg))
 	return 0
+}
+
+// coordinatorLogging sets up cfg's logs and progress display. On a terminal
+// they share one console: log lines, the local workers' included, each on
+// a line of their own, the progress line redrawn in place below them. The
+// local workers log in the coordinator's format and level.
+func coordinatorLogging(cfg *coordinator.Config, o *logOptions) error {
+	logOut := io.Writer(os.Stderr)
+	if isTerminal(os.Stderr) {
+		con := newConsole(os.Stderr)
+		logOut, cfg.Progress, cfg.WorkerLog = con.logs(), con.progress(), con.logs()
+	}
+	log, format, err := newLogger(logOut, o)
+	if err != nil {
+		return err
+	}
+	cfg.Logger = log
+	cfg.WorkerArgs = append(cfg.WorkerArgs, "-log-format", format, "-log-level", o.level)
+	return nil
 }
 
 // finalLine is the coordinator's last line: the result and every file the

@@ -22,7 +22,7 @@ import (
 // accuracy.
 func CV(args []string) int {
 	cfg := coordinator.DefaultConfig()
-	fs, level := coordinatorFlags(&cfg)
+	fs, logs := coordinatorFlags(&cfg)
 	folds := fs.Int("folds", 5, "number of folds, 2 or more")
 	out := fs.String("cv-summary", "ringtrain-cv.json", "JSON file of every fold's metrics and their mean and standard deviation (empty: none)")
 	fs.Usage = usage(fs, "coordinator cv [-folds K] [-local-workers N] [training flags]")
@@ -36,18 +36,9 @@ func CV(args []string) int {
 	if cfg.LocalWorkers == 0 {
 		cfg.LocalWorkers = 1
 	}
-	log, err := newLogger(os.Stderr, *level)
-	if err != nil {
+	if err := coordinatorLogging(&cfg, logs); err != nil {
 		fmt.Fprintln(os.Stderr, "cv:", err)
 		return 2
-	}
-	cfg.Logger = log
-	if *out != "" {
-		// Checked before the folds train, not after.
-		if err := coordinator.CheckOutputFile("-cv-summary", *out, cfg.Overwrite); err != nil {
-			fmt.Fprintln(os.Stderr, "cv:", err)
-			return 2
-		}
 	}
 	if *out != "" {
 		// Checked before the folds train, not after.

@@ -76,19 +76,38 @@ func usage(fs *flag.FlagSet, synopsis string) func() {
 	}
 }
 
-// newLogger logs to w: readable text on a terminal, JSON lines otherwise.
-func newLogger(w io.Writer, level string) (*slog.Logger, error) {
+// logOptions are the logging flags every long-running command has.
+type logOptions struct{ level, format string }
+
+func logFlags(fs *flag.FlagSet) *logOptions {
+	o := &logOptions{}
+	fs.StringVar(&o.level, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&o.format, "log-format", "auto", "text, json, or auto: text on a terminal, JSON lines otherwise")
+	return o
+}
+
+// newLogger logs to w as o says; it returns the format it chose.
+func newLogger(w io.Writer, o *logOptions) (*slog.Logger, string, error) {
 	var l slog.Level
-	if err := l.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("-log-level: %v", err)
+	if err := l.UnmarshalText([]byte(o.level)); err != nil {
+		return nil, "", fmt.Errorf("-log-level: %v", err)
+	}
+	format := o.format
+	switch format {
+	case "auto":
+		format = "json"
+		if isTerminal(w) {
+			format = "text"
+		}
+	case "text", "json":
+	default:
+		return nil, "", fmt.Errorf("-log-format %q: want text, json or auto", o.format)
 	}
 	opts := &slog.HandlerOptions{Level: l}
-	if f, ok := w.(*os.File); ok {
-		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
-			return slog.New(slog.NewTextHandler(w, opts)), nil
-		}
+	if format == "text" {
+		return slog.New(slog.NewTextHandler(w, opts)), format, nil
 	}
-	return slog.New(slog.NewJSONHandler(w, opts)), nil
+	return slog.New(slog.NewJSONHandler(w, opts)), format, nil
 }
 
 // FlagNames lists the flags of a command (coordinator or worker), for

@@ -13,7 +13,7 @@ import (
 
 // workerFlags defines the worker's flags on cfg; join holds the seeds as
 // given.
-func workerFlags(cfg *worker.Config) (fs *flag.FlagSet, join, level *string) {
+func workerFlags(cfg *worker.Config) (fs *flag.FlagSet, join *string, logs *logOptions) {
 	fs = flag.NewFlagSet("worker", flag.ContinueOnError)
 	fs.StringVar(&cfg.Coordinator, "coordinator", "", "coordinator address, HOST:PORT (or find it through -join)")
 	join = fs.String("join", "", "gossip seeds, comma-separated HOST[:PORT] (a DNS name is resolved to all its addresses)")
@@ -28,20 +28,19 @@ func workerFlags(cfg *worker.Config) (fs *flag.FlagSet, join, level *string) {
 	fs.StringVar(&cfg.ID, "id", cfg.ID, "unique name of this worker in the job")
 	fs.DurationVar(&cfg.JoinTimeout, "join-timeout", cfg.JoinTimeout, "how long to wait for the coordinator and for the ring to form")
 	securityFlags(fs, &cfg.Security, &cfg.HealthListen)
-	level = fs.String("log-level", "info", "debug, info, warn or error")
-	return fs, join, level
+	return fs, join, logFlags(fs)
 }
 
 // Worker runs the worker command with args (without the program name) and
 // returns its exit status.
 func Worker(args []string) int {
 	cfg := worker.DefaultConfig()
-	fs, join, level := workerFlags(&cfg)
+	fs, join, logs := workerFlags(&cfg)
 	fs.Usage = usage(fs, "worker -coordinator HOST:PORT [flags]")
 	if status, ok := parseCommand(fs, "worker", args); !ok {
 		return status
 	}
-	log, err := newLogger(os.Stderr, *level)
+	log, _, err := newLogger(os.Stderr, logs)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "worker:", err)
 		return 2

@@ -125,6 +125,9 @@ type Config struct {
 	// -coordinator, -listen and -id. Empty means this executable's worker
 	// subcommand.
 	WorkerCommand []string
+	// WorkerArgs are extra flags for every local worker (the command line
+	// passes its log format and level).
+	WorkerArgs []string
 	// WorkerLog receives the local workers' output, each line prefixed with
 	// the worker's name; nil means standard error.
 	WorkerLog io.Writer

@@ -50,7 +50,7 @@ func startLocalWorkers(cfg Config, addr, gossip string, events chan<- event, log
 	procsEach := max(1, runtime.NumCPU()/cfg.LocalWorkers)
 	for i := 0; i < cfg.LocalWorkers; i++ {
 		name := fmt.Sprintf("local-%d", i)
-		args := append(append([]string{}, command[1:]...), "-coordinator", addr, "-listen", "127.0.0.1:0", "-id", name,
+		args := append(append(append([]string{}, command[1:]...), cfg.WorkerArgs...), "-coordinator", addr, "-listen", "127.0.0.1:0", "-id", name,
 			"-join", gossip, "-gossip-listen", "127.0.0.1:0", "-metrics-listen", "127.0.0.1:0")
 		if cfg.ProbeInterval > 0 {
 			args = append(args, "-probe-interval", cfg.ProbeInterval.String())

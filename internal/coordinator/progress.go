@@ -34,7 +34,9 @@ func newProgress(w io.Writer, job *pb.JobSpec, globalBatch int, heldOut string) 
 	}
 	p := &progress{w: w, steps: job.MaxSteps, spe: job.StepsPerEpoch, globalBatch: globalBatch,
 		epochs: int((job.MaxSteps + job.StepsPerEpoch - 1) / job.StepsPerEpoch), heldOut: heldOut}
-	if f, ok := w.(*os.File); ok {
+	if t, ok := w.(interface{ IsTerminal() bool }); ok {
+		p.tty = t.IsTerminal() // a console shared with the logs
+	} else if f, ok := w.(*os.File); ok {
 		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
 			p.tty = true
 		}

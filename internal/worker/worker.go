@@ -188,8 +188,8 @@ func (w *worker) serve(ctx context.Context) error {
 }
 
 // awaitCoordinator waits until a coordinator answers: the configured one,
-// or one the gossip cluster knows of. It says at once what it waits for,
-// reports its retries, and returns "" without error when the worker drains
+// or one the gossip cluster knows of. When the first try fails it says
+// what it waits for and where, then reports its retries every few seconds, and returns "" without error when the worker drains
 // (SIGTERM) meanwhile: a worker in no ring leaves at once. had tells whether
 // a coordinator gave this worker work before (it was lost).
 func (w *worker) awaitCoordinator(ctx context.Context, since time.Time, had bool) (string, error) {
@@ -197,10 +197,8 @@ func (w *worker) awaitCoordinator(ctx context.Context, since time.Time, had bool
 	if w.cfg.Coordinator == "" {
 		where = "in the gossip cluster (seeds " + strings.Join(w.cfg.Join, ",") + ")"
 	}
-	waited := time.Since(since)
-	w.log.Info("waiting for the coordinator "+where, "gives_up_after", (w.cfg.ReconnectTimeout - waited).Round(time.Second).String())
 	var lastErr error
-	lastLog := time.Now()
+	var lastLog time.Time
 	for backoff := 100 * time.Millisecond; ; backoff = min(2*backoff, 5*time.Second) {
 		addr, err := w.coordinatorAnswers(ctx)
 		if err == nil {
@@ -221,10 +219,15 @@ func (w *worker) awaitCoordinator(ctx context.Context, since time.Time, had bool
 			}
 			return "", fmt.Errorf("worker: %s %s within %v (-reconnect-timeout): %v", what, where, w.cfg.ReconnectTimeout, lastErr)
 		}
-		if time.Since(lastLog) >= 5*time.Second || backoff == 100*time.Millisecond {
+		switch {
+		case lastLog.IsZero():
+			w.log.Info("waiting for the coordinator "+where+"; retrying", "err", lastErr.Error(), "retry_in", backoff.String(),
+				"gives_up_after", (w.cfg.ReconnectTimeout - time.Since(since)).Round(time.Second).String())
 			lastLog = time.Now()
+		case time.Since(lastLog) >= 5*time.Second:
 			w.log.Info("no coordinator "+where+" yet; retrying", "err", lastErr.Error(), "retry_in", backoff.String(),
 				"waited", time.Since(since).Round(time.Second).String())
+			lastLog = time.Now()
 		}
 		select {
 		case <-ctx.Done():
@@ -277,7 +280,7 @@ func statusMessage(err error) string {
 }
 
 // healthCheckTimeout bounds one health check of the coordinator.
-const healthCheckTimeout = 5 * time.Second
+const healthCheckTimeout = 2 * time.Second
 
 // advertiseAddr is the address other workers dial to reach this one.
 func advertiseAddr(cfg Config, listening net.Addr) (string, error) {
