@@ -22,6 +22,9 @@ type dense struct {
 	// for a narrow first layer (see narrowUnits).
 	single bool
 	f32    dense32
+	// first marks the model's first layer, whose input may leave columns
+	// out of the float32 product (see dense32).
+	first bool
 
 	// fusedOutput marks the output layer of a model whose loss hands back
 	// dL/dz directly (softmax with cross-entropy), skipping act's derivative.
@@ -44,7 +47,7 @@ const narrowUnits = 64
 func newDense(in int, s LayerSpec, first bool) *dense {
 	d := &dense{in: in, out: s.Units, useBias: s.UseBias == nil || *s.UseBias,
 		kReg: s.KernelRegularizer, bReg: s.BiasRegularizer, bInit: Zeros,
-		single: s.Dtype != "float64" && (s.Units >= narrowUnits || !first)}
+		single: s.Dtype != "float64" && (s.Units >= narrowUnits || !first), first: first}
 	d.act, _ = parseActivation(s.Activation) // validated by Spec.Validate
 	if s.KernelInitializer != "" {
 		d.kInit, _ = parseInitializer(s.KernelInitializer)

@@ -58,6 +58,11 @@ func TestFloat32MatchesFloat64(t *testing.T) {
 			copy(m32.Params(), m64.Params())
 			m32.SetSeed(3) // the same dropout masks
 			b := randomBatch(m64, 13, c.loss != SparseCategoricalCrossentropy, rand.New(rand.NewPCG(1, 2)))
+			// Columns zero in every row, which a first dense layer
+			// leaves out of its product.
+			for r := range b.Rows {
+				clear(b.X[r*37 : r*37+9])
+			}
 			l64 := m64.ComputeGradients(b, 0)
 			l32 := m32.ComputeGradients(b, 0)
 			if math.Abs(l32-l64) > 1e-5*math.Abs(l64) {

@@ -88,11 +88,7 @@ func growInts(buf []int, n int) []int {
 func (d *dense) forwardSparse(x *SparseRows, rows int) []float64 {
 	d.x, d.xs = nil, x
 	if d.single {
-		// The float32 product is dense: gemm at full speed beats a sparse
-		// pass at the widths where float32 is used.
-		d.f32.x = growFloat32(d.f32.x, rows*d.in)
-		x.densify32(d.f32.x, rows, d.in)
-		return d.product32(rows)
+		return d.forwardSparse32(x, rows)
 	}
 	d.z = grow(d.z, rows*d.out)
 	for r := 0; r < rows; r++ {
