@@ -344,13 +344,10 @@ func (c *coordinator) globalBatch() int { return int(c.job.GlobalBatch) }
 // loadData reads the training and test sets from dir, or from the GoMNIST
 // module when dir is empty.
 func loadData(dir string, log *slog.Logger) (train, test *mnist.Set, err error) {
-	if dir == "" {
+	userDir := dir != ""
+	if !userDir {
 		if dir, err = mnist.DefaultDir(); err != nil {
 			return nil, nil, err
-		}
-	} else {
-		for _, w := range mnist.CheckDigests(dir) {
-			log.Warn(w)
 		}
 	}
 	if train, err = mnist.Load(dir, mnist.Train); err != nil {
@@ -358,6 +355,13 @@ func loadData(dir string, log *slog.Logger) (train, test *mnist.Set, err error) 
 	}
 	if test, err = mnist.Load(dir, mnist.Test); err != nil {
 		return nil, nil, err
+	}
+	if userDir {
+		// DefaultDir verified the module's files; a user's may be
+		// anything in the MNIST format.
+		for _, w := range append(mnist.CheckContent(dir, mnist.Train, train), mnist.CheckContent(dir, mnist.Test, test)...) {
+			log.Warn(w)
+		}
 	}
 	if train.Features() != test.Features() {
 		return nil, nil, fmt.Errorf("mnist: training images are %d×%d but test images %d×%d", train.Rows, train.Cols, test.Rows, test.Cols)

@@ -99,10 +99,27 @@ func decompressed(r io.Reader) (*bufio.Reader, error) {
 			return nil, fmt.Errorf("gzip header: %w", err)
 		}
 		zr.Multistream(false)
-		return bufio.NewReaderSize(zr, 1<<16), nil
+		return bufio.NewReaderSize(gzipErrors{zr}, 1<<16), nil
 	}
 	return br, nil
 }
+
+// gzipErrors marks the errors of a gzip stream as such: a corrupt file
+// says "gzip: invalid checksum" or "gzip: flate: corrupt input", not what
+// the parser made of the bytes it got.
+type gzipErrors struct{ r io.Reader }
+
+func (g gzipErrors) Read(p []byte) (int, error) {
+	n, err := g.r.Read(p)
+	if err != nil && err != io.EOF {
+		err = fmt.Errorf("gzip: %w", err)
+	}
+	return n, err
+}
+
+// maxDrain bounds what readBody reads past the promised data to find out
+// whether a corrupt gzip stream, rather than the file, is to blame.
+const maxDrain = 1 << 26
 
 // readHeader reads and checks the big-endian magic number, then reads dims
 // big-endian 32-bit dimensions.
@@ -149,6 +166,11 @@ func readBody(r io.Reader, n int, what string) ([]byte, error) {
 	var extra [1]byte
 	switch k, err := r.Read(extra[:]); {
 	case k > 0:
+		// A corrupt gzip stream can inflate to more bytes than its header
+		// promised: its checksum, at the end, says so.
+		if _, err := io.Copy(io.Discard, io.LimitReader(r, maxDrain)); err != nil {
+			return nil, fmt.Errorf("after %s: %w", what, err)
+		}
 		return nil, fmt.Errorf("unexpected data after %s (%d bytes)", what, n)
 	case err != nil && !errors.Is(err, io.EOF):
 		return nil, fmt.Errorf("after %s: %w", what, err)

@@ -161,3 +161,72 @@ func FuzzParseIDX(f *testing.F) {
 		}
 	})
 }
+
+// TestCorruptGzipIsBlamed: a gzip file whose stream inflates to more bytes
+// than the header promises but whose checksum fails is reported as a gzip
+// checksum error, not as "unexpected data after" the promised items; a
+// sound gzip file with extra data still is.
+func TestCorruptGzipIsBlamed(t *testing.T) {
+	content := append(idxLabels(1, 2, 3), "extra"...)
+	sound := gzipped(t, content)
+	if _, err := ReadLabels(bytes.NewReader(sound)); err == nil || !strings.Contains(err.Error(), "unexpected data after 3 labels") {
+		t.Errorf("sound gzip with extra data: %v", err)
+	}
+	corrupt := bytes.Clone(sound)
+	corrupt[len(corrupt)-8] ^= 0xff // the CRC-32 of the content
+	_, err := ReadLabels(bytes.NewReader(corrupt))
+	if err == nil || !strings.Contains(err.Error(), "gzip: invalid checksum") || strings.Contains(err.Error(), "unexpected data") {
+		t.Errorf("gzip with a bad checksum: %v, want a gzip checksum error", err)
+	}
+}
+
+// TestCheckContentWhicheverForm: the four original files, gzipped or
+// decompressed, pass; a decompressed training image file with 64 pixel
+// bytes changed loads (it is valid IDX) but is flagged, by name, as not the
+// original.
+func TestCheckContentWhicheverForm(t *testing.T) {
+	src, err := DefaultDir()
+	if err != nil {
+		t.Skip(err)
+	}
+	raw := t.TempDir()
+	for base := range contentSHA256 {
+		img, err := os.ReadFile(filepath.Join(src, base+".gz"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		zr, err := gzip.NewReader(bytes.NewReader(img))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var data bytes.Buffer
+		if _, err := data.ReadFrom(zr); err != nil {
+			t.Fatal(err)
+		}
+		b := data.Bytes()
+		if base == "train-images-idx3-ubyte" {
+			for i := 0; i < 64; i++ {
+				b[16+1000*i+300] ^= 0x40
+			}
+		}
+		if err := os.WriteFile(filepath.Join(raw, base), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, dir := range []string{src, raw} {
+		for _, split := range []Split{Train, Test} {
+			s, err := Load(dir, split)
+			if err != nil {
+				t.Fatal(err)
+			}
+			w := CheckContent(dir, split, s)
+			altered := dir == raw && split == Train
+			switch {
+			case !altered && len(w) != 0:
+				t.Errorf("%s %s: %q, want no warning", dir, split, w)
+			case altered && (len(w) != 1 || !strings.Contains(w[0], filepath.Join(raw, "train-images-idx3-ubyte")+" is not the original MNIST")):
+				t.Errorf("altered %s: %q, want one warning naming the image file", split, w)
+			}
+		}
+	}
+}

@@ -79,25 +79,6 @@ func VerifyDir(dir string) error {
 	return nil
 }
 
-// CheckDigests compares whichever canonical gzip files exist in dir with
-// their published digests and returns one warning per mismatch. It is for
-// user-supplied folders, which may legitimately hold other data in the MNIST
-// format (Fashion-MNIST, say) or uncompressed files.
-func CheckDigests(dir string) []string {
-	var warnings []string
-	for name, want := range canonicalSHA256 {
-		p := filepath.Join(dir, name)
-		got, err := fileSHA256(p)
-		if err != nil {
-			continue
-		}
-		if got != want {
-			warnings = append(warnings, fmt.Sprintf("%s is not the original MNIST file (SHA-256 %s)", p, got))
-		}
-	}
-	return warnings
-}
-
 func fileSHA256(path string) (string, error) {
 	f, err := os.Open(path)
 	if err != nil {

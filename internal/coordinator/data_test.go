@@ -1,0 +1,61 @@
+package coordinator
+
+import (
+	"bytes"
+	"compress/gzip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"ringtrain/internal/mnist"
+)
+
+// TestAlteredUncompressedMNISTIsFlagged gives the coordinator a -data
+// folder of the four MNIST files decompressed, with 64 pixel bytes of the
+// training images changed: the data loads (it is valid IDX) but the
+// coordinator warns that the training image file is not the original. The
+// unaltered decompressed files draw no warning.
+func TestAlteredUncompressedMNISTIsFlagged(t *testing.T) {
+	src, err := mnist.DefaultDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, alter := range []bool{false, true} {
+		dir := t.TempDir()
+		for _, base := range []string{"train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"} {
+			gz, err := os.ReadFile(filepath.Join(src, base+".gz"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			zr, err := gzip.NewReader(bytes.NewReader(gz))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var data bytes.Buffer
+			if _, err := data.ReadFrom(zr); err != nil {
+				t.Fatal(err)
+			}
+			b := data.Bytes()
+			if alter && base == "train-images-idx3-ubyte" {
+				for i := range 64 {
+					b[16+4096*i+200] ^= 0x20
+				}
+			}
+			if err := os.WriteFile(filepath.Join(dir, base), b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var warnings []string
+		if _, _, err := loadData(dir, warnLogger(&warnings)); err != nil {
+			t.Fatal(err)
+		}
+		want := 0
+		if alter {
+			want = 1
+		}
+		if len(warnings) != want || (alter && !strings.Contains(warnings[0], "train-images-idx3-ubyte is not the original MNIST")) {
+			t.Errorf("altered %v: warnings %q, want %d naming train-images-idx3-ubyte", alter, warnings, want)
+		}
+	}
+}
