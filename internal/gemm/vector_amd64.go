@@ -30,3 +30,11 @@ func narrowGrad4(dst *float32, db, y, dy *float64, rows, n int, relu bool)
 //
 //go:noescape
 func adam4(p, grad, m, v *float64, n int, k *[4]float64)
+
+// sigmoid4 and tanh4 are Sigmoid and Tanh for n (a multiple of 4) values.
+//
+//go:noescape
+func sigmoid4(dst, src *float64, n int, k *expTable)
+
+//go:noescape
+func tanh4(dst, src *float64, n int, k *expTable)

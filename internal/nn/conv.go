@@ -147,7 +147,7 @@ func (l *conv2d) forward(x []float64, rows int, _ *pass) []float64 {
 		y := l.y[r0*l.filters : r1*l.filters]
 		gemm.WidenBias(y, l.z32[r0*l.filters:r1*l.filters], bias, l.act == ReLU)
 		if l.act != ReLU && l.act != Linear {
-			l.act.apply(y, y, r1-r0, l.filters)
+			l.act.applyFast(y, y, r1-r0, l.filters)
 		}
 	}
 	return l.y

@@ -145,7 +145,7 @@ func (d *dense) product32(rows int) []float64 {
 		return d.y
 	}
 	d.y = grow(d.y, rows*d.out)
-	d.act.apply(d.z, d.y, rows, d.out)
+	d.act.applyFast(d.z, d.y, rows, d.out)
 	return d.y
 }
 

@@ -163,23 +163,23 @@ func (l *recurrent) forward(x []float64, rows int, p *pass) []float64 {
 		hNext := l.h[(t+1)*rows*U : (t+2)*rows*U]
 		l.stepProduct(t, rows)
 		if l.gates == 1 {
-			l.act.apply(l.z, hNext, rows, U)
+			l.apply(l.act, l.z, hNext, rows, U)
 			continue
 		}
 		gate, ac := l.gate[t*rows*G:(t+1)*rows*G], l.ac[t*rows*U:(t+1)*rows*U]
 		cPrev, cNext := l.c[t*rows*U:(t+1)*rows*U], l.c[(t+1)*rows*U:(t+2)*rows*U]
 		for r := range rows {
 			z, g := l.z[r*G:(r+1)*G], gate[r*G:(r+1)*G]
-			l.recAct.apply(z[:2*U], g[:2*U], 1, 2*U)
-			l.act.apply(z[2*U:3*U], g[2*U:3*U], 1, U)
-			l.recAct.apply(z[3*U:], g[3*U:], 1, U)
+			l.apply(l.recAct, z[:2*U], g[:2*U], 1, 2*U)
+			l.apply(l.act, z[2*U:3*U], g[2*U:3*U], 1, U)
+			l.apply(l.recAct, z[3*U:], g[3*U:], 1, U)
 			i, f, gg, o := g[:U], g[U:2*U], g[2*U:3*U], g[3*U:]
 			cp, cn := cPrev[r*U:(r+1)*U], cNext[r*U:(r+1)*U]
 			for j := range U {
 				cn[j] = f[j]*cp[j] + i[j]*gg[j]
 			}
 			a := ac[r*U : (r+1)*U]
-			l.act.apply(cn, a, 1, U)
+			l.apply(l.act, cn, a, 1, U)
 			h := hNext[r*U : (r+1)*U]
 			for j := range U {
 				h[j] = o[j] * a[j]
@@ -234,6 +234,15 @@ func (l *recurrent) stepProduct(t, rows int) {
 			z[j] += v
 		}
 	}
+}
+
+// apply is a.apply, vectorised in float32 mode.
+func (l *recurrent) apply(a Activation, z, y []float64, rows, width int) {
+	if l.single {
+		a.applyFast(z, y, rows, width)
+		return
+	}
+	a.apply(z, y, rows, width)
 }
 
 // dropped returns h after recurrent dropout, in l.hd, or h itself.
