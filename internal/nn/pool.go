@@ -1,9 +1,6 @@
 package nn
 
-import (
-	"math"
-	"math/rand/v2"
-)
+import "math/rand/v2"
 
 // maxPool2D keeps the largest value of each window, channel by channel.
 // Windows overhanging the input ("same" padding) ignore the padding, as
@@ -41,22 +38,36 @@ func (p *maxPool2D) forward(x []float64, rows int, _ *pass) []float64 {
 			for ox := range p.ow {
 				x0, x1 := max(ox*p.sw-p.padLeft, 0), min(ox*p.sw-p.padLeft+p.kw, p.w)
 				o := (oy*p.ow + ox) * p.c
-				for ch := range p.c {
-					best, at := math.Inf(-1), -1
-					for iy := y0; iy < y1; iy++ {
-						for ix := x0; ix < x1; ix++ {
-							i := (iy*p.w+ix)*p.c + ch
-							if v := img[i]; v > best || at < 0 {
-								best, at = v, i
-							}
-						}
-					}
-					y[o+ch], arg[o+ch] = best, int32(at)
-				}
+				p.poolWindow(img, y[o:o+p.c], arg[o:o+p.c], y0, y1, x0, x1)
 			}
 		}
 	}
 	return p.y
+}
+
+// poolWindow sets y and arg, one value per channel, to the maximum of the
+// window [y0, y1) × [x0, x1) of img and its index: the window's first
+// position, replaced only by a strictly greater value, channel by channel
+// in the inner loop, where the values lie next to each other.
+func (p *maxPool2D) poolWindow(img, y []float64, arg []int32, y0, y1, x0, x1 int) {
+	first := (y0*p.w + x0) * p.c
+	copy(y, img[first:first+p.c])
+	for ch := range arg {
+		arg[ch] = int32(first + ch)
+	}
+	for iy := y0; iy < y1; iy++ {
+		for ix := x0; ix < x1; ix++ {
+			base := (iy*p.w + ix) * p.c
+			if base == first {
+				continue
+			}
+			for ch, v := range img[base : base+p.c] {
+				if v > y[ch] {
+					y[ch], arg[ch] = v, int32(base+ch)
+				}
+			}
+		}
+	}
 }
 
 func (p *maxPool2D) backward(dy []float64, rows int, needDX bool) []float64 {
