@@ -1,0 +1,111 @@
+package nn
+
+// Footprint is an upper estimate of the memory a model of a description
+// needs, in bytes, from the shapes of its layers: what does not depend on
+// the batch, and what every sample of a batch adds. The per-sample figures
+// count every buffer a layer keeps between passes (outputs, pre-activations,
+// unfolded convolution windows, recurrent states, their gradients), at 8
+// bytes a value, and float32 copies at 4; the model's batch input, dense
+// input and loss gradient come on top, and a quarter more on all.
+// TestFootprintBoundsTheHeap holds it to between 1 and 3 times what a
+// model and its batch hold after a pass.
+type Footprint struct {
+	// Params is the bytes of the parameters, their gradients and the
+	// optimiser's slots.
+	Params uint64
+	// TrainSample and EvalSample are the bytes a sample adds to a training
+	// step (forward and backward) and to an evaluation (forward only).
+	TrainSample, EvalSample uint64
+}
+
+// Training is the estimate of a model that trains on batches of rows.
+func (f Footprint) Training(rows int) uint64 { return f.Params + uint64(rows)*f.TrainSample }
+
+// Evaluation is the estimate of a model that evaluates rows at a time.
+func (f Footprint) Evaluation(rows int) uint64 { return f.Params + uint64(rows)*f.EvalSample }
+
+// EstimateFootprint returns the footprint of a model of spec, which must be
+// valid.
+func EstimateFootprint(spec Spec) (Footprint, error) {
+	geo, err := spec.shapes()
+	if err != nil {
+		return Footprint{}, err
+	}
+	var params uint64
+	in, _ := size(spec.InputShape)
+	// The batch's dense and sparse inputs, the model's dense copy, the
+	// labels; the loss gradient (training) and the outputs' copy.
+	train, eval := 3*uint64(in)+1, 3*uint64(in)+1
+	out := in
+	for i, l := range spec.Layers {
+		g := geo[i]
+		params += g.params
+		t, e := layerValues(l, g)
+		train, eval = train+t, eval+e
+		out, _ = size(g.out)
+	}
+	train, eval = train+2*uint64(out), eval+2*uint64(out)
+	slots := uint64(2) // Adam, the default: m and v
+	switch spec.Optimizer.Name {
+	case "sgd":
+		slots = 1
+	case "rmsprop":
+		slots = 3
+	}
+	// Parameters, gradients and slots, and float32 copies of the
+	// parameters and gradients for the float32 products; a quarter more
+	// for the allocator's rounding and the products' scratch.
+	margin := func(values uint64) uint64 { return values * 8 * 5 / 4 }
+	return Footprint{Params: margin(params * (3 + slots)), TrainSample: margin(train), EvalSample: margin(eval)}, nil
+}
+
+// layerValues is the values a layer keeps per sample in training and in
+// evaluation (float32 copies counted as half a value).
+func layerValues(l LayerSpec, g layerGeometry) (train, eval uint64) {
+	i, _ := size(g.in)
+	o, _ := size(g.out)
+	in, out := uint64(i), uint64(o)
+	switch l.Type {
+	case "dense":
+		// z, y, dz, dx, and float32 copies of the input, z, dz and dx.
+		return 4*out + 2*in, 2*out + (in+out+1)/2
+	case "conv2d":
+		// y, z, dz, dx, and the windows unfolded (col) with their
+		// gradient (dcol): positions × window × channels each.
+		positions := out / uint64(max(l.Filters, 1))
+		col := positions * uint64(g.in[len(g.in)-1]) * uint64(l.KernelSize.or(Pair{1, 1})[0]*l.KernelSize.or(Pair{1, 1})[1])
+		return 3*out + in + 2*col + (in+out+1)/2, 2*out + col + (in+1)/2
+	case "max_pooling2d":
+		// y, dx and the argmax index (int32).
+		return out + in + (out+1)/2, out + (out+1)/2
+	case "dropout":
+		// mask, y, dx
+		return 3 * out, 2 * out
+	case "activation":
+		return 2 * out, out
+	case "simple_rnn", "lstm":
+		return recurrentValues(l, g)
+	}
+	return 0, 0 // flatten, reshape: views of their input
+}
+
+// recurrentValues is the values a simple_rnn or lstm layer keeps per sample:
+// its states and gates at every time step, the input projections, their
+// gradients and the dropout masks.
+func recurrentValues(l LayerSpec, g layerGeometry) (train, eval uint64) {
+	steps, features := uint64(g.in[0]), uint64(g.in[len(g.in)-1])
+	u := uint64(l.Units)
+	gates := u
+	if l.Type == "lstm" {
+		gates = 4 * u
+	}
+	// h and c at every step, the last pre-activation and state, the
+	// gates and cell activations, the output at every step, the input
+	// projections, the masked input and the masks; float32 copies of the
+	// input, the projections, the states and the pre-activation.
+	fwd := 2*(steps+1)*u + gates + u + steps*gates + 2*steps*u + steps*gates + features + steps*features + u +
+		(steps*features+steps*gates+steps*u+gates+1)/2
+	// dx, the state gradients, dz and its sums, and their float32 copies.
+	bwd := steps*features + 2*u + 2*steps*gates + (2*steps*gates+u+steps*features+1)/2
+	return fwd + bwd, fwd
+}

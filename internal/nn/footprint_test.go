@@ -1,0 +1,88 @@
+package nn
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"runtime"
+	"strings"
+	"testing"
+)
+
+// heapAfterGC is the live heap.
+func heapAfterGC() uint64 {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc
+}
+
+// deepSpec is a model of n activation layers between MNIST's input and a
+// softmax layer: few parameters, much memory per sample.
+func deepSpec(n int) string {
+	layers := strings.Repeat(`{"type": "activation", "activation": "relu"},`, n)
+	return `{"input_shape": [784], "layers": [` + layers + `{"type": "dense", "units": 10, "activation": "softmax"}],
+		"loss": "sparse_categorical_crossentropy", "optimizer": {"name": "adam"}}`
+}
+
+// TestFootprintBoundsTheHeap trains one step and evaluates once with models
+// of every kind of layer and compares the heap the pass leaves allocated
+// (the model, its buffers and the batch) with EstimateFootprint: the estimate is never below it, and
+// at most three times it (plus 2 MiB).
+func TestFootprintBoundsTheHeap(t *testing.T) {
+	for name, js := range map[string]string{
+		"keras":       string(KerasMNIST().JSON()),
+		"deep":        deepSpec(200),
+		"mlp-512":     `{"input_shape": [784], "layers": [{"type": "dense", "units": 512, "activation": "relu"}, {"type": "dropout", "rate": 0.2}, {"type": "dense", "units": 512, "activation": "relu"}, {"type": "dense", "units": 10, "activation": "softmax"}], "loss": "sparse_categorical_crossentropy", "optimizer": {"name": "adam"}}`,
+		"cnn":         `{"input_shape": [28, 28, 1], "layers": [{"type": "conv2d", "filters": 32, "kernel_size": 3, "activation": "relu"}, {"type": "max_pooling2d", "pool_size": 2}, {"type": "conv2d", "filters": 64, "kernel_size": 3, "activation": "relu"}, {"type": "max_pooling2d"}, {"type": "flatten"}, {"type": "dense", "units": 128, "activation": "relu"}, {"type": "dense", "units": 10, "activation": "softmax"}], "loss": "sparse_categorical_crossentropy", "optimizer": {"name": "adam"}}`,
+		"cnn-float64": `{"input_shape": [28, 28, 1], "dtype": "float64", "layers": [{"type": "conv2d", "filters": 16, "kernel_size": 5, "activation": "relu"}, {"type": "flatten"}, {"type": "dense", "units": 10, "activation": "softmax"}], "loss": "sparse_categorical_crossentropy", "optimizer": {"name": "adam"}}`,
+		"lstm":        `{"input_shape": [784], "layers": [{"type": "reshape", "target_shape": [28, 28]}, {"type": "lstm", "units": 128}, {"type": "dense", "units": 10, "activation": "softmax"}], "loss": "sparse_categorical_crossentropy", "optimizer": {"name": "adam"}}`,
+		"rnn-seq":     `{"input_shape": [784], "layers": [{"type": "reshape", "target_shape": [28, 28]}, {"type": "simple_rnn", "units": 64, "return_sequences": true, "dropout": 0.1}, {"type": "flatten"}, {"type": "dense", "units": 10, "activation": "softmax"}], "loss": "sparse_categorical_crossentropy", "optimizer": {"name": "adam"}}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			spec, err := ParseSpec([]byte(js))
+			if err != nil {
+				t.Fatal(err)
+			}
+			f, err := EstimateFootprint(spec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, c := range []struct {
+				what string
+				rows int
+				est  uint64
+				run  func(m *Model, b *Batch)
+			}{
+				{"training", 64, f.Training(64), func(m *Model, b *Batch) { m.ComputeGradients(b, 0) }},
+				{"evaluation", 256, f.Evaluation(256), func(m *Model, b *Batch) { m.Predict(b.X, b.Rows) }},
+			} {
+				before := heapAfterGC()
+				m, err := New(spec)
+				if err != nil {
+					t.Fatal(err)
+				}
+				m.Initialize(1)
+				r := rand.New(rand.NewPCG(1, 2))
+				b := &Batch{X: make([]float64, c.rows*m.InputSize()), Labels: make([]int, c.rows), Rows: c.rows}
+				for i := range b.X {
+					b.X[i] = r.Float64()
+				}
+				for i := range b.Labels {
+					b.Labels[i] = r.IntN(10)
+				}
+				c.run(m, b)
+				after := heapAfterGC()
+				runtime.KeepAlive(m)
+				runtime.KeepAlive(b)
+				used := after - min(before, after) // the model and the batch
+
+				t.Logf("%s at %d rows: %s used, estimated %s", c.what, c.rows, mib(used), mib(c.est))
+				if c.est < used || c.est > 3*used+2<<20 {
+					t.Errorf("%s at %d rows: the pass keeps %s; the estimate, %s, is not between 1 and 3 times that", c.what, c.rows, mib(used), mib(c.est))
+				}
+			}
+		})
+	}
+}
+
+func mib(b uint64) string { return fmt.Sprintf("%.2f MiB", float64(b)/(1<<20)) }
