@@ -2,6 +2,7 @@ package bench
 
 import (
 	"fmt"
+	"math"
 	"path/filepath"
 	"slices"
 
@@ -14,8 +15,8 @@ func (r *runner) plots() (map[string]string, error) {
 	out := func(name string) string { return filepath.Join(r.cfg.Out, name) }
 
 	if recs := r.find(func(x Record) bool { return x.Suite == "allreduce" }); len(recs) > 0 {
-		ch := charts.Chart{Title: "All-reduce bus bandwidth", XLabel: "bytes", YLabel: "busbw (GB/s)", LogX: true,
-			HLines: map[string]float64{}}
+		ch := charts.Chart{Title: "All-reduce bus bandwidth", XLabel: "vector size", YLabel: "busbw (GB/s)", LogX: true, XBytes: true,
+			YFromZero: true, HLines: map[string]float64{}}
 		for _, impl := range []string{"ringtrain", "pytorch-gloo"} {
 			for _, n := range r.cfg.AllreduceWorkers {
 				s := charts.Series{Name: fmt.Sprintf("%s N=%d", impl, n), Dashed: impl != "ringtrain"}
@@ -40,7 +41,7 @@ func (r *runner) plots() (map[string]string, error) {
 		if len(recs) == 0 {
 			return nil
 		}
-		ch := charts.Chart{Title: title, XLabel: "workers", YLabel: yLabel}
+		ch := charts.Chart{Title: title, XLabel: "workers", YLabel: yLabel, YFromZero: true}
 		type key struct {
 			impl, model string
 			batch       int
@@ -64,6 +65,7 @@ func (r *runner) plots() (map[string]string, error) {
 				}
 				if x.Impl == k.impl && x.Model == k.model && b == k.batch {
 					s.X, s.Y = append(s.X, float64(x.Workers)), append(s.Y, y(x))
+					ch.XTicks = append(ch.XTicks, float64(x.Workers))
 				}
 			}
 			ch.Series = append(ch.Series, s)
@@ -83,7 +85,12 @@ func (r *runner) plots() (map[string]string, error) {
 		return nil, err
 	}
 	if err := scaling("tta", "time_to_accuracy.png", fmt.Sprintf("Time to %.2f test accuracy (Keras example)", r.cfg.Target),
-		"seconds", func(x Record) float64 { return x.TimeToAccuracy }); err != nil {
+		"seconds", func(x Record) float64 {
+			if x.TimeToAccuracy == 0 {
+				return math.NaN() // not reached: no point
+			}
+			return x.TimeToAccuracy
+		}); err != nil {
 		return nil, err
 	}
 	return files, nil

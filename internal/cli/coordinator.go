@@ -43,7 +43,7 @@ func coordinatorFlags(cfg *coordinator.Config) (fs *flag.FlagSet, logs *logOptio
 	fs.StringVar(&cfg.Checkpoint, "checkpoint", cfg.Checkpoint, "where to write the final checkpoint (empty: none)")
 	fs.StringVar(&cfg.Summary, "summary", cfg.Summary, "where to write the JSON summary (empty: none)")
 	fs.StringVar(&cfg.Trace, "trace", "", "write the workers' timelines to this Chrome trace-event JSON file (Perfetto, chrome://tracing)")
-	fs.StringVar(&cfg.Plot, "plot", "", "write a PNG of training loss and test accuracy (per epoch, or per evaluation when there are few epochs)")
+	fs.StringVar(&cfg.Plot, "plot", "", "write a PNG of the training loss per step and the test loss and accuracy per evaluation")
 	fs.BoolVar(&cfg.Overwrite, "overwrite", false, "replace files an earlier run left at -checkpoint, -summary, -trace or -plot (without it, the job refuses to start)")
 	fs.DurationVar(&cfg.JoinTimeout, "join-timeout", cfg.JoinTimeout, "how long to wait for the workers to join")
 	fs.IntVar(&cfg.HashEvery, "hash-every", cfg.HashEvery, "compare the replicas' weights every N steps (0: only at the end)")

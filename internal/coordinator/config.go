@@ -86,8 +86,9 @@ type Config struct {
 	// Trace, when set, is where the workers' timelines go, as a Chrome
 	// trace-event JSON file (Perfetto, chrome://tracing).
 	Trace string
-	// Plot, when set, is where a PNG of the training loss and the test
-	// accuracy per epoch goes.
+	// Plot, when set, is where a PNG goes of the training loss at every
+	// step (means of runs of steps in long jobs) and the test loss and
+	// accuracy at every evaluation, against epochs.
 	Plot string
 	// Overwrite lets the job replace files an earlier run left where its
 	// outputs go (Checkpoint, Summary, Trace, Plot). Without it a job whose
