@@ -42,9 +42,16 @@ const (
 	maxCheckpointBytes = 1 << 30
 )
 
-// Checkpoint returns a copy of the model's state.
+// Checkpoint returns a copy of the model's state. Its description names
+// the model's dtype even where the model's own left it to the default, so
+// that the file says how it was trained whatever later defaults become.
+// Parameters are stored as float64 whatever the dtype (they are float64
+// in memory): a checkpoint written before dtypes existed has no dtype in
+// its description and loads as a float32 model, its values unchanged.
 func (m *Model) Checkpoint(epoch, step uint64) *Checkpoint {
-	return &Checkpoint{Spec: m.spec, Seed: m.seed, Epoch: epoch, Step: step,
+	spec := m.spec
+	spec.Dtype = spec.DtypeOrDefault()
+	return &Checkpoint{Spec: spec, Seed: m.seed, Epoch: epoch, Step: step,
 		Params: append([]float64(nil), m.params...), Optimizer: m.opt.State()}
 }
 

@@ -144,3 +144,56 @@ func TestSnapshotUndoesAStep(t *testing.T) {
 		t.Fatal("a replayed step differs")
 	}
 }
+
+// TestCheckpointCarriesDtype checks that a checkpoint names its model's
+// dtype, the default included, that a float64 model comes back float64,
+// and that a description without a dtype (a checkpoint written before
+// dtypes existed) loads as a float32 model with its values unchanged.
+func TestCheckpointCarriesDtype(t *testing.T) {
+	for _, dtype := range []string{"", "float32", "float64"} {
+		spec := mlp(64)
+		spec.Dtype = dtype
+		m, err := New(spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.Initialize(1)
+		data, err := m.Checkpoint(0, 0).MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var c Checkpoint
+		if err := c.UnmarshalBinary(data); err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]string{"": "float32", "float32": "float32", "float64": "float64"}[dtype]
+		if c.Spec.Dtype != want {
+			t.Fatalf("model dtype %q: checkpoint says %q, want %q", dtype, c.Spec.Dtype, want)
+		}
+		if !strings.Contains(string(c.Spec.JSON()), `"dtype": "`+want+`"`) {
+			t.Fatalf("model dtype %q: the stored description does not name it:\n%s", dtype, c.Spec.JSON())
+		}
+	}
+	// A version-1 file from before: the description has no dtype.
+	old, err := New(mlp(64))
+	if err != nil {
+		t.Fatal(err)
+	}
+	old.Initialize(2)
+	c := &Checkpoint{Spec: old.Spec(), Params: slices.Clone(old.Params()), Optimizer: old.Optimizer().State()}
+	data, err := c.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back Checkpoint
+	if err := back.UnmarshalBinary(data); err != nil {
+		t.Fatal(err)
+	}
+	m, err := back.Model()
+	if err != nil {
+		t.Fatalf("a checkpoint without dtype: %v", err)
+	}
+	if m.Spec().DtypeOrDefault() != "float32" || !slices.Equal(m.Params(), old.Params()) {
+		t.Fatalf("a checkpoint without dtype loads as %s with changed values", m.Spec().DtypeOrDefault())
+	}
+}

@@ -349,5 +349,17 @@ func (s Spec) Summary() string {
 	if s.Pruning != nil {
 		out += fmt.Sprintf("; pruned to %g", s.Pruning.Sparsity)
 	}
+	if s.Dtype == "float64" {
+		out += "; float64"
+	}
 	return out
+}
+
+// DtypeOrDefault is the model's dtype, float32 when the description leaves
+// it out.
+func (s Spec) DtypeOrDefault() string {
+	if s.Dtype == "" {
+		return "float32"
+	}
+	return s.Dtype
 }
