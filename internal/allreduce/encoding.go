@@ -67,3 +67,54 @@ func addDecoded(v []float64, b []byte) {
 		v[i] += math.Float64frombits(binary.LittleEndian.Uint64(b[8*i:]))
 	}
 }
+
+// float32 values travel as little-endian float32, two to an 8-byte
+// element of the collective; an odd vector's last element is padded with
+// four zero bytes.
+
+// view32 returns the wire bytes of the elements [lo, hi) of v (values
+// 2·lo to 2·hi) as a view of v, when the machine is little-endian and the
+// range needs no padding.
+func view32(v []float32, lo, hi int) ([]byte, bool) {
+	if !littleEndian || 2*hi > len(v) {
+		return nil, false
+	}
+	if hi <= lo {
+		return nil, true
+	}
+	return unsafe.Slice((*byte)(unsafe.Pointer(&v[2*lo])), 8*(hi-lo)), true
+}
+
+// encode32 converts the elements [lo, hi) of v into buf (grown as
+// needed), padding a last half element with zeros.
+func encode32(buf []byte, v []float32, lo, hi int) []byte {
+	a, b := 2*lo, min(2*hi, len(v))
+	n := 8 * (hi - lo)
+	if cap(buf) < n {
+		buf = make([]byte, n)
+	}
+	buf = buf[:n]
+	clear(buf[4*max(b-a, 0):])
+	for i, x := range v[a:max(a, b)] {
+		binary.LittleEndian.PutUint32(buf[4*i:], math.Float32bits(x))
+	}
+	return buf
+}
+
+// addDecoded32 adds the float32 values in b to v, ignoring those past its
+// end (the padding).
+func addDecoded32(v []float32, b []byte) {
+	n := min(len(v), len(b)/4)
+	for i := range n {
+		v[i] += math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
+	}
+}
+
+// decode32 copies the float32 values in b into v, ignoring those past its
+// end.
+func decode32(v []float32, b []byte) {
+	n := min(len(v), len(b)/4)
+	for i := range n {
+		v[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
+	}
+}

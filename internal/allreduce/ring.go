@@ -122,6 +122,12 @@ func (r *Ring) AllReduce(ctx context.Context, step uint64, v []float64, op Op) e
 	return r.run(ctx, step, &floatVector{v: v, average: op == Average, n: r.t.Size()})
 }
 
+// AllReduceFloat32 is AllReduce for float32 values, which travel in half
+// the bytes; sums are rounded to float32 at every addition.
+func (r *Ring) AllReduceFloat32(ctx context.Context, step uint64, v []float32, op Op) error {
+	return r.run(ctx, step, &float32Vector{v: v, average: op == Average, n: r.t.Size()})
+}
+
 // AllReduceInt64 replaces v, on every rank, with the element-wise sum of the
 // vectors all ranks passed for the same step. Integer addition is exact and
 // associative, so the result does not depend on the ring's size or order. A

@@ -34,11 +34,16 @@ type Kind uint8
 const (
 	Float64 Kind = iota
 	Int64
+	// Float32 values travel two to an 8-byte element.
+	Float32
 )
 
 func (k Kind) String() string {
-	if k == Int64 {
+	switch k {
+	case Int64:
 		return "int64"
+	case Float32:
+		return "float32"
 	}
 	return "float64"
 }

@@ -59,6 +59,52 @@ func (f *floatVector) finish(lo, hi int) {
 	}
 }
 
+// float32Vector sums float32 values, optionally averaging, two to an
+// element: half the bytes of float64 on the wire. Its length in elements
+// is ⌈len(v)/2⌉.
+type float32Vector struct {
+	v       []float32
+	average bool
+	n       int
+}
+
+func (f *float32Vector) kind() Kind { return Float32 }
+func (f *float32Vector) len() int   { return (len(f.v) + 1) / 2 }
+
+func (f *float32Vector) wire(buf *[]byte, lo, hi int) []byte {
+	if b, ok := view32(f.v, lo, hi); ok {
+		return b
+	}
+	*buf = encode32(*buf, f.v, lo, hi)
+	return *buf
+}
+
+// values returns the float32 values of elements [lo, hi).
+func (f *float32Vector) values(lo, hi int) []float32 {
+	return f.v[2*lo : min(2*hi, len(f.v))]
+}
+
+func (f *float32Vector) add(lo, hi int, parts [][]byte) error {
+	seg := f.values(lo, hi)
+	walk(parts, func(i int, b []byte) { addDecoded32(seg[min(2*i, len(seg)):], b) })
+	return nil
+}
+
+func (f *float32Vector) set(lo, hi int, parts [][]byte) {
+	seg := f.values(lo, hi)
+	walk(parts, func(i int, b []byte) { decode32(seg[min(2*i, len(seg)):], b) })
+}
+
+func (f *float32Vector) finish(lo, hi int) {
+	if f.average {
+		scale := 1 / float32(f.n)
+		seg := f.values(lo, hi)
+		for i := range seg {
+			seg[i] *= scale
+		}
+	}
+}
+
 // intVector sums int64 values exactly, failing on overflow.
 type intVector struct{ v []int64 }
 
