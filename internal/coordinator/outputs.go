@@ -30,8 +30,17 @@ func (c Config) outputs() []output {
 
 // checkOutputs checks that every output can be written: its folder exists
 // and takes files, no two outputs share a path, and none would replace an
-// existing file unless Overwrite. It creates CheckpointDir if need be.
+// existing file unless Overwrite, or unless the job resumes from
+// CheckpointDir (the files are then its own, from its earlier attempt:
+// a coordinator restarted after a failure must not refuse to go on). It
+// creates CheckpointDir if need be.
 func (c Config) checkOutputs() error {
+	overwrite := c.Overwrite
+	if c.CheckpointDir != "" {
+		if names, err := checkpointFiles(c.CheckpointDir); err == nil && len(names) > 0 {
+			overwrite = true
+		}
+	}
 	seen := map[string]string{}
 	for _, o := range c.outputs() {
 		abs, err := filepath.Abs(o.path)
@@ -42,7 +51,7 @@ func (c Config) checkOutputs() error {
 			return fmt.Errorf("coordinator: %s and %s both name %s: give each its own file", prev, o.flag, o.path)
 		}
 		seen[abs] = o.flag
-		if err := CheckOutputFile(o.flag, o.path, c.Overwrite); err != nil {
+		if err := CheckOutputFile(o.flag, o.path, overwrite); err != nil {
 			return fmt.Errorf("coordinator: %w", err)
 		}
 	}

@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -72,5 +73,17 @@ func TestOverwriteReplacesEarlierOutputs(t *testing.T) {
 	cfg.Overwrite = true
 	if err := cfg.checkOutputs(); err != nil {
 		t.Errorf("with Overwrite: %v", err)
+	}
+	// A job resuming from its checkpoints wrote these files itself in an
+	// earlier attempt (a summary of its failure): it goes on.
+	cfg.Overwrite, cfg.CheckpointDir = false, filepath.Join(dir, "ckpt")
+	if err := os.Mkdir(cfg.CheckpointDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(cfg.CheckpointDir, fmt.Sprintf(checkpointPattern, 100)), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.checkOutputs(); err != nil {
+		t.Errorf("resuming from %s: %v", cfg.CheckpointDir, err)
 	}
 }
