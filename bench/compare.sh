@@ -15,10 +15,13 @@
 #                                       bench/torch_conv.py, the CNN's two 3×3
 #                                       convolutions (28×28×1→32, 13×13×32→64)
 #                                       forward and backward, batch 32 and 128
-#   sh bench/compare.sh ddp [ROUNDS] [WORKERS]
-#                                       one epoch at per-worker batch 32:
+#   sh bench/compare.sh ddp [ROUNDS] [WORKERS] [WORKLOAD...]
 #                                       coordinator -local-workers N against
-#                                       bench/torch_ddp.py (DDP, gloo), N processes
+#                                       bench/torch_ddp.py (DDP, gloo), N processes:
+#                                       keras (batch 32 per worker, one epoch),
+#                                       mlp512 (bench/mlp512.json, batch 128, 200
+#                                       steps), cnn (bench/cnn-noschedule.json,
+#                                       batch 32, 150 steps); all three by default
 #
 # Prints every measurement, then the medians and their ratio; every PyTorch
 # row names the BLAS library the peer mapped (bench/peer.py), in bold when it
@@ -59,13 +62,15 @@ step)
 			blas=$(echo "$row" | $py -c 'import json,sys; r=json.load(sys.stdin); print(r["blas"] + ("  " + r["warning"] if r.get("warning") else ""))')
 			echo "$g" >>"$tmp/go-$w"
 			echo "$t" >>"$tmp/torch-$w"
+			awk "BEGIN {print $g/$t}" >>"$tmp/ratio-$w"
 			echo "round $i $w: ringtrain $g, pytorch $t samples/s (peer BLAS: $blas)"
 		done
 	done
 	for w in $workloads; do
 		g=$(median <"$tmp/go-$w")
 		t=$(median <"$tmp/torch-$w")
-		echo "median samples/s, one core, $w: ringtrain $g, pytorch $t, ratio $(awk "BEGIN {printf \"%.2f\", $g/$t}")"
+		r=$(median <"$tmp/ratio-$w")
+		echo "median samples/s, one core, $w: ringtrain $g, pytorch $t; median of the rounds' ratios $(awk "BEGIN {printf \"%.2f\", $r}")"
 	done
 	exit 0
 	;;
@@ -92,20 +97,38 @@ conv)
 	exit 0
 	;;
 ddp)
+	shift $(($# < 3 ? $# : 3))
+	workloads=${*:-keras mlp512 cnn}
 	go build -o "$tmp/coordinator" ./cmd/coordinator
 	for i in $(seq "$rounds"); do
-		(cd "$tmp" && ./coordinator -local-workers "$workers" -batch 32 -epochs 1 -checkpoint "" -summary s.json >/dev/null 2>&1)
-		$py -c 'import json; print(json.load(open("'"$tmp"'/s.json"))["samples_per_second"])' | tee -a "$tmp/go"
-		$py bench/torch_ddp.py "$data" --workers "$workers" --batch 32 --epochs 1 --threads 1 \
-			| $py -c 'import json,sys; print(json.load(sys.stdin)["samples_per_second"])' | tee -a "$tmp/torch"
+		for w in $workloads; do
+			case $w in
+			keras) goargs="-batch 32 -epochs 1" pyargs="--batch 32 --epochs 1" ;;
+			mlp512) goargs="-batch 128 -max-steps 200 -model $PWD/bench/mlp512.json" pyargs="--batch 128 --max-steps 200 --hidden 512,512" ;;
+			cnn) goargs="-batch 32 -max-steps 150 -model $PWD/bench/cnn-noschedule.json" pyargs="--batch 32 --max-steps 150 --model cnn" ;;
+			*) echo "unknown workload $w (want keras, mlp512 or cnn)" >&2; exit 2 ;;
+			esac
+			(cd "$tmp" && ./coordinator -local-workers "$workers" $goargs -checkpoint "" -summary s.json >/dev/null 2>&1)
+			g=$($py -c 'import json; print(json.load(open("'"$tmp"'/s.json"))["samples_per_second"])')
+			row=$($py bench/torch_ddp.py "$data" --workers "$workers" $pyargs --threads 1)
+			t=$(echo "$row" | $py -c 'import json,sys; print(json.load(sys.stdin)["samples_per_second"])')
+			blas=$(echo "$row" | $py -c 'import json,sys; r=json.load(sys.stdin); print(r["blas"] + ("  " + r["warning"] if r.get("warning") else ""))')
+			echo "$g" >>"$tmp/go-$w"
+			echo "$t" >>"$tmp/torch-$w"
+			awk "BEGIN {print $g/$t}" >>"$tmp/ratio-$w"
+			echo "round $i $w: ringtrain $g, pytorch $t samples/s (peer BLAS: $blas)"
+		done
 	done
-	label="samples/s, $workers workers, per-worker batch 32, one epoch"
+	for w in $workloads; do
+		g=$(median <"$tmp/go-$w")
+		t=$(median <"$tmp/torch-$w")
+		r=$(median <"$tmp/ratio-$w")
+		echo "median samples/s, $workers workers, $w: ringtrain $g, pytorch $t; median of the rounds' ratios $(awk "BEGIN {printf \"%.2f\", $r}") ($(nproc) cores)"
+	done
+	exit 0
 	;;
 *)
-	echo "usage: sh bench/compare.sh step|conv|ddp [ROUNDS] [WORKERS]" >&2
+	echo "usage: sh bench/compare.sh step|conv|ddp [ROUNDS] [WORKERS] [WORKLOAD...]" >&2
 	exit 2
 	;;
 esac
-g=$(median <"$tmp/go")
-t=$(median <"$tmp/torch")
-echo "median $label: ringtrain $g, pytorch $t, ratio $(awk "BEGIN {printf \"%.2f\", $g/$t}") ($(nproc) cores)"

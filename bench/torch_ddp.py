@@ -12,9 +12,14 @@ seconds_to_target is the training time (evaluations excluded) until the
 accuracy first reached the target. --scale-lr applies the linear scaling
 rule with a linear warm-up over --warmup-epochs, as ringtrain's -scale-lr.
 
-usage: python3 bench/torch_ddp.py DATA_DIR --workers 2 [--batch 32]
-       [--epochs 1] [--max-steps 0] [--hidden 10,10] [--threads 1]
-       [--lr 0.001] [--scale-lr] [--warmup-epochs 0] [--target-accuracy 0]
+--model cnn trains examples/cnn.json's model instead (bench/torch_step.py).
+The peer runs as bench/peer.py configures it (allocator thresholds raised)
+and the result names the BLAS library it mapped.
+
+usage: /usr/bin/python3 bench/torch_ddp.py DATA_DIR --workers 2 [--batch 32]
+       [--epochs 1] [--max-steps 0] [--model mlp] [--hidden 10,10]
+       [--threads 1] [--lr 0.001] [--scale-lr] [--warmup-epochs 0]
+       [--target-accuracy 0]
 """
 import argparse
 import json
@@ -27,7 +32,12 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from torch_step import load, model  # noqa: E402
+import peer  # noqa: E402
+
+if __name__ == "__main__":
+    peer.tune_allocator()
+
+from torch_step import cnn, load, model  # noqa: E402
 
 
 def evaluate(net, x, y):
@@ -47,7 +57,7 @@ def worker(rank, args, port, results):
     x, y = load(args.data_dir, "train")
     tx, ty = load(args.data_dir, "t10k")
     hidden = [int(h) for h in args.hidden.split(",") if h]
-    net = torch.nn.parallel.DistributedDataParallel(model(hidden, torch.float32))
+    net = torch.nn.parallel.DistributedDataParallel(cnn() if args.model == "cnn" else model(hidden, torch.float32))
     peak = args.lr * (args.workers if args.scale_lr else 1)
     opt = torch.optim.Adam(net.parameters(), lr=args.lr, betas=(0.9, 0.999), eps=1e-7)
     loss_fn = torch.nn.CrossEntropyLoss()
@@ -97,7 +107,8 @@ def worker(rank, args, port, results):
                      "steps": step, "wall_seconds": wall,
                      "samples_per_second": step * args.batch * args.workers / wall,
                      "test_accuracy": test_acc, "test_loss": test_loss, "final_loss": loss.item(),
-                     "seconds_to_target": reached, "epoch_metrics": epochs, "threads": args.threads})
+                     "seconds_to_target": reached, "epoch_metrics": epochs, "model": args.model,
+                     **peer.describe(torch)})
     dist.destroy_process_group()
 
 
@@ -108,6 +119,7 @@ def main():
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--epochs", type=int, default=1)
     ap.add_argument("--max-steps", type=int, default=0)
+    ap.add_argument("--model", default="mlp", choices=["mlp", "cnn"])
     ap.add_argument("--hidden", default="10,10")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=1)
