@@ -15,11 +15,18 @@ import json
 import os
 import socket
 import statistics
+import sys
 import time
 
-import torch
-import torch.distributed as dist
-import torch.multiprocessing as mp
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import peer  # noqa: E402
+
+if __name__ == "__main__":
+    peer.tune_allocator()  # the same peer as the training comparisons
+
+import torch  # noqa: E402
+import torch.distributed as dist  # noqa: E402
+import torch.multiprocessing as mp  # noqa: E402
 
 
 def worker(rank, args, port, results):

@@ -192,7 +192,7 @@ func (r *runner) scalingRun(ctx context.Context, suite string, tr trainRun, base
 	}
 	rec = Record{Suite: suite, Impl: "pytorch-gloo", Model: tr.model.name, Workers: tr.workers, PerWorkerBatch: tr.perWorkerBatch,
 		GlobalBatch: int(num(m, "global_batch")), Steps: int(num(m, "steps")), SamplesPerSecond: num(m, "samples_per_second"),
-		Note: r.note(tr.workers)}
+		Note: peerRowNote(m, r.note(tr.workers))}
 	r.logf("%s %s N=%d b=%d: pytorch %.0f samples/s", suite, tr.model.name, tr.workers, tr.perWorkerBatch, rec.SamplesPerSecond)
 	return r.addScaling(suite, rec, base)
 }
@@ -256,7 +256,7 @@ func (r *runner) timeToAccuracy(ctx context.Context) error {
 		}
 		rec = Record{Suite: "tta", Impl: "pytorch-gloo", Model: kerasModel.name, Workers: n, PerWorkerBatch: 32,
 			GlobalBatch: int(num(m, "global_batch")), Steps: int(num(m, "steps")), Accuracy: num(m, "test_accuracy"),
-			TimeToAccuracy: num(m, "seconds_to_target"), Note: r.note(n)}
+			TimeToAccuracy: num(m, "seconds_to_target"), Note: peerRowNote(m, r.note(n))}
 		r.ttaNote(&rec)
 		if err := r.add(rec); err != nil {
 			return err
