@@ -141,6 +141,12 @@ type Config struct {
 	// MetricsListen is where /metrics is served (default: 127.0.0.1 at a
 	// free port with local workers, :9090 otherwise; "-" disables).
 	MetricsListen string
+	// MemoryLimit bounds the memory the job may need on this machine (the
+	// coordinator, and its local workers): a model whose estimate exceeds
+	// it is refused before the first step, and evaluations run in chunks
+	// that fit. Zero means the machine's memory, or its cgroup's limit
+	// when lower.
+	MemoryLimit Bytes
 	// Shutdown, when closed, stops the job for now (SIGTERM): the ring
 	// pauses, rank 0's state is checkpointed (with CheckpointDir), and Run
 	// returns ErrShutdown without releasing the workers, which wait for the

@@ -154,7 +154,10 @@ type coordinator struct {
 	resumed *history
 	// numParams and numSlots size the model's state, for uploads.
 	numParams, numSlots int
-	started             time.Time
+	// evalRows is how many test samples an evaluation takes at a time, so
+	// that it fits the memory bound.
+	evalRows int
+	started  time.Time
 
 	events chan event
 	// done is closed when the job has ended; handlers then return.
@@ -262,8 +265,16 @@ func newCoordinator(cfg Config) (*coordinator, error) {
 			job.FixedPointBits = uint32(cfg.FixedPointBits)
 		}
 	}
+	if err := checkMessageSizes(job, min(cfg.maxWorkers(), maxRegistered)); err != nil {
+		return nil, err
+	}
+	mem, err := planMemory(cfg, spec, train, test, model.NumParams(), len(model.Optimizer().State().Slots))
+	if err != nil {
+		return nil, err
+	}
+	log.Info("memory", "estimate", mem.need.String(), "limit", mem.limit.String(), "limit_from", mem.from, "evaluation_chunk", mem.evalRows)
 	c := &coordinator{
-		cfg: cfg, log: log, job: job, spec: spec, plan: plan, train: train, test: test,
+		cfg: cfg, log: log, job: job, spec: spec, plan: plan, train: train, test: test, evalRows: mem.evalRows,
 		initial:   &wire.State{Header: &pb.StateHeader{JobId: job.JobId}, Params: slices.Clone(model.Params()), Opt: model.Optimizer().State()},
 		numParams: model.NumParams(), numSlots: len(model.Optimizer().State().Slots),
 		started:  time.Now(),
@@ -381,7 +392,8 @@ func loadSpec(path string) (nn.Spec, error) {
 	}
 	spec, err := nn.ParseSpec(data)
 	if err != nil {
-		return nn.Spec{}, fmt.Errorf("%s: %w", path, err)
+		// The error may quote the file: a short prefix is enough.
+		return nn.Spec{}, fmt.Errorf("%s: %w", path, clip(err))
 	}
 	return spec, nil
 }

@@ -260,7 +260,7 @@ func (c *coordinator) evaluate(params []float64) (loss, acc float64) {
 		panic(err) // the spec was validated when the job was built
 	}
 	copy(m.Params(), params)
-	return m.Evaluate(c.test)
+	return evaluateInChunks(m, c.test, c.evalRows)
 }
 
 // stopAll queues a Stop for every worker and waits, briefly, for the Join

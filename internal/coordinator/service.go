@@ -48,10 +48,12 @@ var errStreamEnded = errors.New("its Join stream ended (the process exited or th
 func (s *service) Join(req *pb.JoinRequest, stream pb.Coordinator_JoinServer) error {
 	c := s.c
 	switch {
-	case req.WorkerId == "" || len(req.WorkerId) > 253:
-		return status.Error(codes.InvalidArgument, "coordinator: join: worker_id must have 1 to 253 characters")
-	case req.RingAddr == "":
-		return status.Error(codes.InvalidArgument, "coordinator: join: ring_addr is required")
+	case req.WorkerId == "" || len(req.WorkerId) > maxWorkerID:
+		return status.Errorf(codes.InvalidArgument, "coordinator: join: worker_id must have 1 to %d bytes", maxWorkerID)
+	case req.RingAddr == "" || len(req.RingAddr) > maxRingAddr:
+		return status.Errorf(codes.InvalidArgument, "coordinator: join: ring_addr must have 1 to %d bytes", maxRingAddr)
+	case len(req.Hostname) > maxHostname:
+		return status.Errorf(codes.InvalidArgument, "coordinator: join: hostname has more than %d bytes", maxHostname)
 	}
 	if !c.joinStarted() {
 		return status.Error(codes.Unavailable, "coordinator: the job is ending")
@@ -106,15 +108,6 @@ func (c *coordinator) checkJob(jobID string) error {
 		return status.Errorf(codes.InvalidArgument, "coordinator: job_id %q is not this job's", prefix(jobID))
 	}
 	return nil
-}
-
-// prefix quotes at most the first 64 bytes of what a caller sent.
-func prefix(s string) string {
-	const most = 64
-	if len(s) <= most {
-		return s
-	}
-	return s[:most] + fmt.Sprintf("… (%d bytes)", len(s))
 }
 
 func (s *service) FetchShard(req *pb.ShardRequest, stream pb.Coordinator_FetchShardServer) error {
@@ -270,7 +263,7 @@ func (s *service) UploadTrace(stream pb.Coordinator_UploadTraceServer) error {
 		}
 		for _, e := range chunk.Events {
 			if e.DurNs < 0 || e.Step >= c.job.MaxSteps {
-				return status.Errorf(codes.InvalidArgument, "coordinator: upload trace: event %q of step %d lasting %dns", e.Name, e.Step, e.DurNs)
+				return status.Errorf(codes.InvalidArgument, "coordinator: upload trace: event %q of step %d lasting %dns", prefix(e.Name), e.Step, e.DurNs)
 			}
 		}
 		tr.events = append(tr.events, chunk.Events...)

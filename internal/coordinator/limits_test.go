@@ -1,0 +1,194 @@
+package coordinator
+
+import (
+	"context"
+	"errors"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"ringtrain/internal/mnist"
+	"ringtrain/internal/nn"
+)
+
+// deepModel writes a model of n activation layers between MNIST's input
+// and a softmax layer (46 KB for 1,000): few parameters, much memory per
+// sample.
+func deepModel(t *testing.T, n int) string {
+	t.Helper()
+	layers := strings.Repeat(`{"type": "activation", "activation": "relu"},`, n)
+	path := filepath.Join(t.TempDir(), "deep.json")
+	if err := writeFile(path, `{"input_shape": [784], "layers": [`+layers+`{"type": "dense", "units": 10, "activation": "softmax"}],
+		"loss": "sparse_categorical_crossentropy", "optimizer": {"name": "adam"}}`); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// refusedBeforeTraining runs cfg, which must be refused before any worker
+// starts, and returns the error.
+func refusedBeforeTraining(t *testing.T, cfg Config) error {
+	t.Helper()
+	cfg.WorkerCommand = []string{"/bin/false"} // never started, if all goes well
+	tap := newLogTap()
+	cfg.Logger = tap.logger()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	_, err := Run(ctx, cfg)
+	if err == nil {
+		t.Fatal("the job ran")
+	}
+	if line, ok := tap.find("started local worker"); ok {
+		t.Errorf("refused only after starting workers: %s", line)
+	}
+	return err
+}
+
+// TestMemoryBoundRefusesADeepModelBeforeTraining: 1,000 activation layers
+// trained by 4 local workers at batch 32 need about 2.4 GiB of activations;
+// under a 1 GiB bound the job is refused before any worker starts, with the
+// estimate, the bound and where the bound comes from.
+func TestMemoryBoundRefusesADeepModelBeforeTraining(t *testing.T) {
+	cfg := testConfig(t, 0)
+	cfg.Workers, cfg.LocalWorkers, cfg.ModelPath, cfg.MemoryLimit = 0, 4, deepModel(t, 1000), 1<<30
+	err := refusedBeforeTraining(t, cfg)
+	for _, want := range []string{"needs about", "GiB of memory", "4 local workers", "more than the limit of 1.0 GiB, -memory-limit"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+}
+
+// TestEvaluationFitsTheBoundInChunks: the 1,000-layer model needs about
+// 7.8 GB to evaluate 1,000 samples at a time (6.3 GB measured, the failure
+// this replaces); under a 3 GiB bound the coordinator evaluates it in
+// chunks that fit, and a chunked evaluation gives Evaluate's figures.
+func TestEvaluationFitsTheBoundInChunks(t *testing.T) {
+	dir, err := mnist.DefaultDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	train, err := mnist.Load(dir, mnist.Train)
+	if err != nil {
+		t.Fatal(err)
+	}
+	test, err := mnist.Load(dir, mnist.Test)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec, err := loadSpec(deepModel(t, 1000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := nn.New(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slots := len(m.Optimizer().State().Slots)
+	cfg := testConfig(t, 2)
+	for _, c := range []struct {
+		limit      Bytes
+		chunked    bool
+		wantRefuse bool
+	}{{1 << 40, false, false}, {3 << 30, true, false}, {100 << 20, false, true}} {
+		cfg.MemoryLimit = c.limit
+		p, err := planMemory(cfg, spec, train, test, m.NumParams(), slots)
+		switch {
+		case c.wantRefuse:
+			if err == nil || !strings.Contains(err.Error(), "to evaluate one sample") {
+				t.Errorf("limit %v: %v, want a refusal", c.limit, err)
+			}
+		case err != nil:
+			t.Errorf("limit %v: %v", c.limit, err)
+		case c.chunked && (p.evalRows < 50 || p.evalRows >= evalRowsMax || p.need > c.limit):
+			t.Errorf("limit %v: evaluates %d samples at a time, needing %v", c.limit, p.evalRows, p.need)
+		case !c.chunked && p.evalRows != evalRowsMax:
+			t.Errorf("limit %v: evaluates %d samples at a time, want %d", c.limit, p.evalRows, evalRowsMax)
+		}
+	}
+	keras, err := nn.New(nn.KerasMNIST())
+	if err != nil {
+		t.Fatal(err)
+	}
+	keras.Initialize(3)
+	ids := make([]int, 2500)
+	for i := range ids {
+		ids[i] = i
+	}
+	part := test.Subset(ids)
+	wantLoss, wantAcc := keras.Evaluate(part)
+	gotLoss, gotAcc := evaluateInChunks(keras, part, 300)
+	if math.Abs(gotLoss-wantLoss) > 1e-9*math.Abs(wantLoss) || gotAcc != wantAcc {
+		t.Errorf("in chunks of 300: loss %v accuracy %v; Evaluate: %v %v", gotLoss, gotAcc, wantLoss, wantAcc)
+	}
+}
+
+// TestOversizedModelDescriptionIsRefused: a valid model whose description
+// is over 10 MiB as the workers receive it (a reshape whose target shape
+// lists a million ones)
+// cannot be sent to the workers under gRPC's 8 MiB cap: the job is refused
+// before any worker starts, naming the description's size and the cap,
+// instead of failing three rings in a row with ResourceExhausted.
+func TestOversizedModelDescriptionIsRefused(t *testing.T) {
+	ones := strings.Repeat("1, ", 1_000_000)
+	path := filepath.Join(t.TempDir(), "big.json")
+	if err := writeFile(path, `{"input_shape": [784], "layers": [{"type": "reshape", "target_shape": [`+ones+`784]}, {"type": "flatten"},
+		{"type": "dense", "units": 10, "activation": "softmax"}], "loss": "sparse_categorical_crossentropy", "optimizer": {"name": "adam"}}`); err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig(t, 0)
+	cfg.Workers, cfg.LocalWorkers, cfg.ModelPath = 0, 2, path
+	err := refusedBeforeTraining(t, cfg)
+	for _, want := range []string{"the model description is 10.", "MiB as JSON", "capped at 8.0 MiB", "too large to send"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+}
+
+// TestErrorsQuoteAShortPrefix: a model description whose activation name
+// is 10 MiB long is refused with an error of under a kilobyte that still
+// names the file, the field and the reason; a 10 MiB -memory-limit value
+// likewise.
+func TestErrorsQuoteAShortPrefix(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "huge.json")
+	if err := writeFile(path, `{"input_shape": [784], "layers": [{"type": "dense", "units": 10, "activation": "`+strings.Repeat("x", 10<<20)+
+		`"}], "loss": "sparse_categorical_crossentropy", "optimizer": {"name": "adam"}}`); err != nil {
+		t.Fatal(err)
+	}
+	_, err := loadSpec(path)
+	if err == nil || len(err.Error()) > 1024 || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "layers[0].activation") {
+		t.Errorf("error of %d bytes: %.300q…", len(err.Error()), err)
+	}
+	var inner interface{ Unwrap() error }
+	if !errors.As(err, &inner) {
+		t.Errorf("the clipped error does not wrap the original")
+	}
+	var b Bytes
+	if err := b.Set(strings.Repeat("9", 10<<20) + "Q"); err == nil || len(err.Error()) > 1024 {
+		t.Errorf("-memory-limit of 10 MiB: error of %d bytes", len(err.Error()))
+	}
+	_ = os.Remove(path)
+}
+
+// TestBytes reads and prints sizes.
+func TestBytes(t *testing.T) {
+	for in, want := range map[string]Bytes{"1048576": 1 << 20, "3GiB": 3 << 30, "1.5G": 3 << 29, "512 MiB": 512 << 20, "2k": 2048, "7B": 7} {
+		var b Bytes
+		if err := b.Set(in); err != nil || b != want {
+			t.Errorf("Set(%q) = %v, %v; want %v", in, b, err, want)
+		}
+	}
+	for _, bad := range []string{"", "-1G", "3 parsecs", "G"} {
+		var b Bytes
+		if err := b.Set(bad); err == nil {
+			t.Errorf("Set(%q) accepted: %v", bad, b)
+		}
+	}
+	if s := Bytes(3 << 30).String(); s != "3.0 GiB" {
+		t.Errorf("String = %q", s)
+	}
+}
