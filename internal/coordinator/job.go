@@ -91,7 +91,7 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 		defer stop()
 	}
 	if addr := cfg.metricsAddr(); addr != "" {
-		ms, err := metrics.Serve(addr, c.metrics.Registry)
+		ms, err := c.serveMetrics(addr)
 		if err != nil {
 			return nil, fmt.Errorf("coordinator: %w", err)
 		}
@@ -112,7 +112,7 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 		SecretKey: cfg.Security.GossipKeyBytes(),
 		Meta:      membership.Meta{Role: membership.Coordinator}, Logger: c.log})
 	if err != nil {
-		return nil, fmt.Errorf("coordinator: %w", err)
+		return nil, fmt.Errorf("coordinator: %w", c.gossipTaken(err))
 	}
 	defer c.node.Leave(time.Second)
 	if err := c.node.SetMeta(membership.Meta{Role: membership.Coordinator, GRPC: c.advertisedAddr()}); err != nil {
