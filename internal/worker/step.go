@@ -40,6 +40,8 @@ type stepper struct {
 	// element and the count of workers whose gradient was not finite,
 	// reduced as one vector.
 	reduced []float64
+	// wire32 carries reduced in float32 on the wire (see allReduce).
+	wire32 []float32
 
 	// skipNonFinite selects the non-finite policy: skip the update on
 	// every replica, or fail the step with errNonFinite.
@@ -161,7 +163,7 @@ func (s *stepper) step(ctx context.Context, t uint64, local []int, pause bool) (
 	s.tl.add("data", t0, tg)
 	s.tl.add("forward-backward", tg, t1)
 	if err := s.reduce(ctx, func(ctx context.Context, c uint64) error {
-		return s.ring.AllReduce(ctx, c, s.reduced, allreduce.Sum)
+		return s.allReduce(ctx, c)
 	}); err != nil {
 		return 0, out, tm, err
 	}
