@@ -1,8 +1,11 @@
 package bench
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"math"
+	"os"
 	"path/filepath"
 	"slices"
 
@@ -41,7 +44,18 @@ func (r *runner) plots() (map[string]string, error) {
 		if len(recs) == 0 {
 			return nil
 		}
-		ch := charts.Chart{Title: title, XLabel: "workers", YLabel: yLabel, YFromZero: true}
+		// One chart per model, one above the other: models far apart in
+		// throughput would flatten each other on one axis.
+		var chs []charts.Chart
+		chart := func(model string) *charts.Chart {
+			for i := range chs {
+				if chs[i].Title == title+", "+model {
+					return &chs[i]
+				}
+			}
+			chs = append(chs, charts.Chart{Title: title + ", " + model, XLabel: "workers", YLabel: yLabel, YFromZero: true})
+			return &chs[len(chs)-1]
+		}
 		type key struct {
 			impl, model string
 			batch       int
@@ -57,7 +71,8 @@ func (r *runner) plots() (map[string]string, error) {
 			}
 		}
 		for _, k := range keys {
-			s := charts.Series{Name: fmt.Sprintf("%s %s b=%d", k.impl, k.model, k.batch), Dashed: k.impl != "ringtrain"}
+			ch := chart(k.model)
+			s := charts.Series{Name: fmt.Sprintf("%s b=%d", k.impl, k.batch), Dashed: k.impl != "ringtrain"}
 			for _, x := range recs {
 				b := x.PerWorkerBatch
 				if suite == "strong" {
@@ -70,7 +85,7 @@ func (r *runner) plots() (map[string]string, error) {
 			}
 			ch.Series = append(ch.Series, s)
 		}
-		if err := charts.Save(out(file), ch); err != nil {
+		if err := charts.Save(out(file), chs...); err != nil {
 			return err
 		}
 		files[suite] = file
@@ -94,4 +109,40 @@ func (r *runner) plots() (map[string]string, error) {
 		return nil, err
 	}
 	return files, nil
+}
+
+// Replot draws the plots of an earlier run again from the results.jsonl in
+// dir, into dir, without measuring anything: a run's figures after a change
+// to the charts. target is the accuracy the run's time-to-accuracy suite
+// aimed at (its title says it).
+func Replot(dir string, target float64) ([]string, error) {
+	data, err := os.ReadFile(filepath.Join(dir, "results.jsonl"))
+	if err != nil {
+		return nil, fmt.Errorf("bench: replot: %w", err)
+	}
+	cfg := DefaultConfig()
+	cfg.Out, cfg.Target, cfg.AllreduceWorkers = dir, target, nil
+	r := &runner{cfg: cfg}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	for line := 1; dec.More(); line++ {
+		var rec Record
+		if err := dec.Decode(&rec); err != nil {
+			return nil, fmt.Errorf("bench: replot: %s record %d: %w", filepath.Join(dir, "results.jsonl"), line, err)
+		}
+		r.records = append(r.records, rec)
+		if rec.Suite == "allreduce" && !slices.Contains(r.cfg.AllreduceWorkers, rec.Workers) {
+			r.cfg.AllreduceWorkers = append(r.cfg.AllreduceWorkers, rec.Workers)
+		}
+	}
+	slices.Sort(r.cfg.AllreduceWorkers)
+	files, err := r.plots()
+	if err != nil {
+		return nil, fmt.Errorf("bench: replot: %w", err)
+	}
+	var paths []string
+	for _, f := range files {
+		paths = append(paths, filepath.Join(dir, f))
+	}
+	slices.Sort(paths)
+	return paths, nil
 }

@@ -49,3 +49,37 @@ func TestQuickReportJudgesNothing(t *testing.T) {
 		t.Errorf("full report does not judge the target:\n%s", full)
 	}
 }
+
+// TestReplotDrawsFromResults: -replot draws the plots of an earlier run from
+// its results.jsonl alone, one file per suite present, and names a bad
+// record's line.
+func TestReplotDrawsFromResults(t *testing.T) {
+	dir := t.TempDir()
+	lines := `{"suite":"allreduce","impl":"ringtrain","workers":2,"bytes":1024,"busbw_gbps":0.01}
+{"suite":"allreduce","impl":"ringtrain","workers":2,"bytes":4096,"busbw_gbps":0.03}
+{"suite":"weak","impl":"ringtrain","model":"keras","per_worker_batch":32,"workers":1,"samples_per_second":100}
+{"suite":"weak","impl":"ringtrain","model":"keras","per_worker_batch":32,"workers":2,"samples_per_second":180}
+`
+	if err := os.WriteFile(filepath.Join(dir, "results.jsonl"), []byte(lines), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	files, err := Replot(dir, 0.93)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{filepath.Join(dir, "allreduce_busbw.png"), filepath.Join(dir, "weak_scaling.png")}
+	if len(files) != 2 || files[0] != want[0] || files[1] != want[1] {
+		t.Fatalf("wrote %q, want %q", files, want)
+	}
+	for _, f := range files {
+		if b, err := os.ReadFile(f); err != nil || len(b) < 8 || string(b[1:4]) != "PNG" {
+			t.Errorf("%s is not a PNG (%v)", f, err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "results.jsonl"), []byte(lines+"{not json\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Replot(dir, 0.93); err == nil || !strings.Contains(err.Error(), "record 5") {
+		t.Errorf("bad record: %v, want its number", err)
+	}
+}

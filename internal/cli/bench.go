@@ -24,6 +24,7 @@ func Bench(args []string) int {
 	peer := fs.String("peer", "auto", "auto, off, or the Python interpreter that runs the PyTorch peer")
 	scripts := fs.String("scripts", "bench", "folder of the PyTorch peer scripts")
 	profiles := fs.String("cpuprofile-dir", "", "write a CPU profile of rank 0 of every all-reduce sweep into this folder")
+	replot := fs.String("replot", "", "measure nothing: draw the plots of the run in this folder again from its results.jsonl")
 	fs.Usage = usage(fs, "ringbench [-quick] [-out DIR] [flags]")
 	if status, ok := parseCommand(fs, "ringbench", args); !ok {
 		return status
@@ -31,6 +32,15 @@ func Bench(args []string) int {
 	cfg := bench.DefaultConfig()
 	if *quick {
 		cfg = bench.QuickConfig()
+	}
+	if *replot != "" {
+		files, err := bench.Replot(*replot, cfg.Target)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "ringbench:", err)
+			return 1
+		}
+		fmt.Println("wrote", strings.Join(files, ", "))
+		return 0
 	}
 	cfg.Out, cfg.Suites, cfg.Peer, cfg.Scripts, cfg.ProfileDir = *out, strings.Split(*suites, ","), *peer, *scripts, *profiles
 	var err error
