@@ -115,8 +115,12 @@ func cgroupLimitFiles() []string {
 }
 
 // evalRowsMax is the most samples the coordinator evaluates at a time
-// (nn.Model.Evaluate's own chunk).
-const evalRowsMax = 1000
+// (nn.Model.Evaluate's own chunk); evalShare bounds the activations of an
+// evaluation to that share of the memory limit.
+const (
+	evalRowsMax = 1000
+	evalShare   = 4
+)
 
 // memoryPlan is what the memory check found: the limit, the estimate, and
 // how many test samples an evaluation may take at a time.
@@ -160,11 +164,13 @@ func planMemory(cfg Config, spec nn.Spec, train, test *mnist.Set, numParams, num
 	}
 	fixed := coord + workers
 	rows := evalRowsMax
-	if p.limit > 0 {
-		room := int64(p.limit) - int64(fixed) - int64(f.Evaluation(0))
-		if f.EvalSample > 0 {
-			rows = int(min(int64(evalRowsMax), room/int64(f.EvalSample)))
-		}
+	if p.limit > 0 && f.EvalSample > 0 {
+		// What is left, and at most a quarter of the limit unless one
+		// sample needs more: chunks of a few dozen samples evaluate as
+		// fast, and leave the machine alone.
+		room := (int64(p.limit) - int64(fixed) - int64(f.Evaluation(0))) / int64(f.EvalSample)
+		share := max(1, int64(p.limit/evalShare)/int64(f.EvalSample))
+		rows = int(min(int64(evalRowsMax), room, share))
 	}
 	p.evalRows = rows
 	p.need = fixed + Bytes(f.Evaluation(max(rows, 1)))
