@@ -23,7 +23,9 @@
 #                                       steps), cnn (bench/cnn-noschedule.json,
 #                                       batch 32, 150 steps); all three by default
 #
-# Prints every measurement, then the medians and their ratio; every PyTorch
+# Prints every measurement, then the medians and their ratio (step mode:
+# also the ratio of samples per CPU second, which other work sharing the
+# core disturbs far less than wall time); every PyTorch
 # row names the BLAS library the peer mapped (bench/peer.py), in bold when it
 # is the reference BLAS. Needs python3-torch and, for a fair peer, OpenBLAS
 # as libblas.so.3 (apt-get install python3-torch libopenblas0-pthread); the
@@ -55,22 +57,26 @@ step)
 			lstm) bench='^lstm$/^batch=64$' steps=60 args="--model lstm --batch 64" ;;
 			*) echo "unknown workload $w (want keras, mlp512, cnn or lstm)" >&2; exit 2 ;;
 			esac
-			g=$(cd internal/nn && GOMAXPROCS=1 taskset -c 0 "$tmp/nn.test" -test.run '^$' -test.bench "^BenchmarkTrainStep$/$bench" -test.benchtime "${steps}x" \
-				| awk '/samples\/s/ {for (i=1;i<=NF;i++) if ($(i+1)=="samples/s") print $i}')
+			out=$(cd internal/nn && GOMAXPROCS=1 taskset -c 0 "$tmp/nn.test" -test.run '^$' -test.bench "^BenchmarkTrainStep$/$bench" -test.benchtime "${steps}x")
+			g=$(echo "$out" | awk '{for (i=1;i<=NF;i++) if ($(i+1)=="samples/s") print $i}')
+			gc=$(echo "$out" | awk '{for (i=1;i<=NF;i++) if ($(i+1)=="samples/cpu-s") print $i}')
 			row=$(taskset -c 0 $py bench/torch_step.py "$data" $args --steps "$steps" --repeats 1 --threads 1)
 			t=$(echo "$row" | $py -c 'import json,sys; print(json.load(sys.stdin)["samples_per_second"])')
+			tc=$(echo "$row" | $py -c 'import json,sys; print(json.load(sys.stdin)["samples_per_cpu_second"])')
 			blas=$(echo "$row" | $py -c 'import json,sys; r=json.load(sys.stdin); print(r["blas"] + ("  " + r["warning"] if r.get("warning") else ""))')
 			echo "$g" >>"$tmp/go-$w"
 			echo "$t" >>"$tmp/torch-$w"
 			awk "BEGIN {print $g/$t}" >>"$tmp/ratio-$w"
-			echo "round $i $w: ringtrain $g, pytorch $t samples/s (peer BLAS: $blas)"
+			awk "BEGIN {print $gc/$tc}" >>"$tmp/cpuratio-$w"
+			echo "round $i $w: ringtrain $g, pytorch $t samples/s; per CPU second $gc, $tc (peer BLAS: $blas)"
 		done
 	done
 	for w in $workloads; do
 		g=$(median <"$tmp/go-$w")
 		t=$(median <"$tmp/torch-$w")
 		r=$(median <"$tmp/ratio-$w")
-		echo "median samples/s, one core, $w: ringtrain $g, pytorch $t; median of the rounds' ratios $(awk "BEGIN {printf \"%.2f\", $r}")"
+		rc=$(median <"$tmp/cpuratio-$w")
+		echo "median samples/s, one core, $w: ringtrain $g, pytorch $t; median of the rounds' ratios $(awk "BEGIN {printf \"%.2f\", $r}") (wall), $(awk "BEGIN {printf \"%.2f\", $rc}") (per CPU second)"
 	done
 	exit 0
 	;;

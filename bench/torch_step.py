@@ -124,13 +124,14 @@ def main():
         step(xb, yb)
     config = peer.describe(torch)
     for _ in range(args.repeats):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         for i in range(args.steps):
             xb, yb = batches[i % len(batches)]
             step(xb, yb)
-        dt = time.perf_counter() - t0
+        dt, cpu = time.perf_counter() - t0, time.process_time() - c0
         row = {"peer": "pytorch", "model": args.model, "dtype": args.dtype, "batch": args.batch,
-               "step_seconds": dt / args.steps, "samples_per_second": args.steps * args.batch / dt}
+               "step_seconds": dt / args.steps, "samples_per_second": args.steps * args.batch / dt,
+               "samples_per_cpu_second": args.steps * args.batch / cpu}
         if args.model == "mlp":
             row["hidden"] = hidden
         row.update(config)

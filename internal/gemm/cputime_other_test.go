@@ -1,0 +1,6 @@
+//go:build !unix
+
+package gemm
+
+// cpuSeconds is not measured here: rates per CPU second are not reported.
+func cpuSeconds() float64 { return 0 }
