@@ -27,11 +27,14 @@ func (c *coordinator) saveCheckpoint(st *wire.State, h *history) (string, error)
 		return "", fmt.Errorf("coordinator: checkpoint at step %d does not fit the model: %w", st.Header.Step, err)
 	}
 	path := filepath.Join(c.cfg.CheckpointDir, fmt.Sprintf(checkpointPattern, st.Header.Step))
-	if err := nn.SaveCheckpoint(path, ck); err != nil {
-		return "", err
-	}
+	// The history goes first: a checkpoint on disk always has its own
+	// (a coordinator killed between the two leaves a history without a
+	// checkpoint, which the next save of that step replaces).
 	h.Checkpoints = append(slices.Clone(h.Checkpoints), path)
 	if err := saveHistory(path, h); err != nil {
+		return "", err
+	}
+	if err := nn.SaveCheckpoint(path, ck); err != nil {
 		return "", err
 	}
 	names, err := checkpointFiles(c.cfg.CheckpointDir)

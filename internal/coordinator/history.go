@@ -33,6 +33,10 @@ type history struct {
 	Skipped       uint64             `json:"skipped_steps"`
 	ReplicaChecks int                `json:"replica_checks"`
 	Rescales      int                `json:"fixed_point_rescales"`
+	// FixedPointBits is the deterministic mode's resolution at Step (0:
+	// not deterministic): a resumed job goes on at it, so that its
+	// weights are those of a job that was never interrupted.
+	FixedPointBits int `json:"fixed_point_bits,omitempty"`
 	// Timing sums rank 0's step times over TimedN steps.
 	Timing StepMillis `json:"timing_sum"`
 	TimedN float64    `json:"timed_steps"`

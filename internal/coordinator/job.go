@@ -302,6 +302,8 @@ func newCoordinator(cfg Config) (*coordinator, error) {
 			c.initial, c.startStep = checkpointState(ck, job.JobId), ck.Step
 			if c.resumed, err = loadHistory(path, ck.Step, c.epochs()); err != nil {
 				log.Warn("the checkpoint has no usable history: the summary will lack the metrics of the steps before it", "err", err)
+			} else if b := c.resumed.FixedPointBits; b > 0 && job.Deterministic {
+				c.initial.Header.FixedPointBits = uint32(b)
 			}
 		}
 	}

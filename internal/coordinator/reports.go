@@ -220,6 +220,7 @@ func (c *coordinator) upload(s *supervisor, st *wire.State) error {
 		s.latest = st
 		if c.cfg.CheckpointDir != "" {
 			hist := s.snapshot(c.job.StepsPerEpoch, h.Step)
+			hist.FixedPointBits = int(h.FixedPointBits)
 			path, err := c.saveCheckpoint(st, hist)
 			if err != nil {
 				return err

@@ -162,7 +162,7 @@ func (c *coordinator) summary(s *supervisor, status string) *Summary {
 	sum := &Summary{
 		JobID: c.job.JobId, Status: status, Workers: workers, StartWorkers: c.cfg.world(), PerWorkerBatch: int(c.job.PerWorkerBatch),
 		GlobalBatch: c.globalBatch(), Epochs: len(h.Epochs), StepsPerEpoch: int(c.job.StepsPerEpoch), Steps: int(c.job.MaxSteps),
-		StepsDone: s.committed, ResumedFrom: c.startStep, WallSeconds: wall,
+		StepsDone: s.reported, ResumedFrom: c.startStep, WallSeconds: wall,
 		TestAccuracy: Unknown, TestLoss: Unknown, FinalLoss: Metric(h.LastLoss),
 		Model: c.spec.Summary(), LearningRate: c.job.PeakLearningRate, WarmupSteps: int(c.job.WarmupSteps), Seed: c.job.Seed,
 		ReplicaChecks: h.ReplicaChecks, EpochMetrics: h.Epochs, CPUs: runtime.NumCPU(), GoVersion: runtime.Version(),

@@ -114,6 +114,7 @@ func (e *nonFiniteStep) Error() string {
 		who = strings.Join(slices.Sorted(slices.Values(e.workers)), ", ")
 	}
 	return fmt.Sprintf("coordinator: the gradient of step %d was not finite (NaN or ±Inf) on %s; each worker's log names the sample ids of its batch "+
+		"(in deterministic mode a gradient beyond the fixed-point range counts as not finite) "+
 		"(a diverging learning rate or corrupt data are the usual causes; -nonfinite skip skips such steps instead)", e.step, who)
 }
 
@@ -183,6 +184,9 @@ func (c *coordinator) supervise(ctx context.Context) (*Summary, error) {
 	}
 	if c.resumed != nil {
 		s.history = *c.resumed
+		if b := c.resumed.FixedPointBits; b > 0 {
+			s.fixedPointBits = b
+		}
 	}
 	for i := range s.losses {
 		s.losses[i] = math.NaN()
@@ -201,7 +205,7 @@ func (c *coordinator) supervise(ctx context.Context) (*Summary, error) {
 		case <-ctx.Done():
 			err = fmt.Errorf("coordinator: interrupted: %w", context.Cause(ctx))
 		case <-s.joinDeadline:
-			err = c.tooFewWorkers(s)
+			err = c.joinTimedOut(s)
 		case <-ringDeadline:
 			c.ringTimedOut(s)
 		case <-abortAt:
@@ -224,7 +228,9 @@ func (c *coordinator) supervise(ctx context.Context) (*Summary, error) {
 		if err != nil {
 			return nil, c.fail(s, err)
 		}
-		if s.ring != nil && !s.ring.pausing && !s.ring.failing && len(s.finished) == len(s.ring.members) &&
+		// A ring that was asked to pause (a worker joined) after its members
+		// had already finished the last step is done all the same.
+		if s.ring != nil && !s.ring.failing && len(s.finished) == len(s.ring.members) &&
 			s.final != nil && s.pending == 0 && (!c.job.Trace || s.nTraces == len(s.ring.members)) {
 			return c.finish(s)
 		}
@@ -332,6 +338,15 @@ func (c *coordinator) memberLost(s *supervisor, m *member, cause error) error {
 	if s.finished[m] {
 		return nil
 	}
+	if s.final != nil {
+		// The final state is in: every member computed the last step, and
+		// nothing more is needed from this one. Losing it now (frozen, or
+		// gone before its last report) does not fail the job; it stays
+		// registered, so that the Stop reaches it if it is alive.
+		c.log.Warn("lost a member after the last step", "worker", m.id, "err", cause)
+		s.finished[m] = true
+		return nil
+	}
 	c.drop(m, cause)
 	// A member is gone or has reported how the ring ended, never both: a
 	// report it made before it was lost does not make it a survivor (it
@@ -396,6 +411,21 @@ func (c *coordinator) maybeStart(s *supervisor) error {
 		return nil
 	}
 	return c.startRing(s, waiting)
+}
+
+// joinTimedOut ends the wait for workers. A resumed job whose first ring
+// did not gather all the workers asked for goes on with those that came,
+// if they are at least MinWorkers: a worker lost before the coordinator
+// restarted does not come back. Otherwise the job fails, naming who is
+// missing.
+func (c *coordinator) joinTimedOut(s *supervisor) error {
+	if s.genSeq == 0 && c.startStep > 0 {
+		if waiting := c.registry.all(); len(waiting) >= c.cfg.MinWorkers {
+			c.log.Warn("resuming with the workers that came back", "have", len(waiting), "asked_for", c.cfg.world(), "waited", c.cfg.JoinTimeout)
+			return c.startRing(s, waiting)
+		}
+	}
+	return c.tooFewWorkers(s)
 }
 
 // tooFewWorkers is the error of a join timeout: who joined, who is

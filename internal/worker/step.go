@@ -76,22 +76,30 @@ type stepOutcome struct {
 	// skipped: the gradient was not finite on some worker and no replica
 	// applied the update; here: this worker's own batch was one.
 	skipped, here bool
+	// outOfRange says the deterministic mode's fixed-point sum could not
+	// hold the gradient even at its coarsest resolution.
+	outOfRange bool
 }
 
 // errNonFinite is a step whose gradient was not finite, under the stop
 // policy.
 type errNonFinite struct {
-	step uint64
-	here bool
+	step       uint64
+	here       bool
+	outOfRange bool
 	// samples are the training-set ids of this worker's batch.
 	samples []int
 }
 
 func (e *errNonFinite) Error() string {
-	if e.here {
-		return fmt.Sprintf("non-finite gradient (NaN or ±Inf) at step %d, from this worker's batch", e.step)
+	what := "non-finite gradient (NaN or ±Inf)"
+	if e.outOfRange {
+		what = "non-finite gradient (beyond the fixed-point range even at its coarsest resolution)"
 	}
-	return fmt.Sprintf("non-finite gradient (NaN or ±Inf) at step %d, from another worker's batch", e.step)
+	if e.here {
+		return fmt.Sprintf("%s at step %d, from this worker's batch", what, e.step)
+	}
+	return fmt.Sprintf("%s at step %d, from another worker's batch", what, e.step)
 }
 
 // stepTiming is where a step's time went.
@@ -186,7 +194,7 @@ func (s *stepper) step(ctx context.Context, t uint64, local []int, pause bool) (
 // saw the same count, so every one skips) or fail.
 func (s *stepper) nonFinite(t uint64, out *stepOutcome) error {
 	if !s.skipNonFinite {
-		return &errNonFinite{step: t, here: out.here, samples: slices.Clone(s.global)}
+		return &errNonFinite{step: t, here: out.here, outOfRange: out.outOfRange, samples: slices.Clone(s.global)}
 	}
 	out.skipped = true
 	if s.backup != nil {
@@ -275,8 +283,16 @@ func (s *stepper) deterministicStep(ctx context.Context, t uint64, local []int, 
 		// Some micro-batch gradient was out of range on some worker:
 		// every worker sees the same count and coarsens together.
 		if d.bits-fixedpoint.RescaleBits < fixedpoint.MinBits {
-			return 0, out, tm, fmt.Errorf("step %d: %d gradient values are out of the fixed-point range even at %d fractional bits",
-				t, d.acc.Sum[p+1], d.bits)
+			// Out of range even at the coarsest resolution: the gradient
+			// diverged, as good as infinite. Every replica saw the same
+			// count, so the non-finite policy applies on all of them alike
+			// (retrying would compute the same gradient).
+			out.here = out.here || d.acc.Overflows > 0
+			out.outOfRange = true
+			if err := s.nonFinite(t, &out); err != nil {
+				return 0, out, tm, err
+			}
+			return math.NaN(), out, tm, nil
 		}
 		d.bits -= fixedpoint.RescaleBits
 		d.rescales++

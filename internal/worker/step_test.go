@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -222,6 +223,36 @@ func TestFixedPointOverflowRescalesOrStops(t *testing.T) {
 	var nf *errNonFinite
 	if !errors.As(err, &nf) {
 		t.Fatalf("infinite gradients: %v, want a non-finite gradient error", err)
+	}
+
+	// Finite gradients beyond the range even at the coarsest resolution
+	// are a diverged step, under the non-finite policy: the step stops
+	// (retrying would compute the same), or every replica skips it.
+	for _, skip := range []bool{false, true} {
+		rep := newReplicas(t, spec, data, 2, 8, 2, 3)
+		extreme(rep, 1e20)
+		before := slices.Clone(rep.steppers[0].model.Params())
+		for _, st := range rep.steppers {
+			st.skipNonFinite = skip
+		}
+		loss, errs := rep.trainAll(t, 1)
+		rep.close()
+		if !skip {
+			for r, err := range errs {
+				if !errors.As(err, &nf) || !nf.outOfRange || !strings.Contains(err.Error(), "beyond the fixed-point range") {
+					t.Fatalf("rank %d: %v, want a non-finite error saying the gradient is beyond the fixed-point range", r, err)
+				}
+			}
+			continue
+		}
+		if errs[0] != nil || errs[1] != nil || !math.IsNaN(loss) {
+			t.Fatalf("skip policy: errors %v, loss %v; want the step skipped", errs, loss)
+		}
+		for r, st := range rep.steppers {
+			if !slices.Equal(st.model.Params(), before) {
+				t.Fatalf("rank %d applied an out-of-range step", r)
+			}
+		}
 	}
 }
 
