@@ -230,13 +230,15 @@ func startWorker(t *testing.T, id, coordinator, gossip string, extra ...string) 
 }
 
 // TestWorkerJoinsMidRun adds a fifth worker to a running job of four: it
-// enters the ring at a step boundary and computes steps.
+// enters the ring at a step boundary and computes steps. The job's secrets
+// are given, since a job of local workers otherwise makes up its own.
 func TestWorkerJoinsMidRun(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "summary.json")
-	j := startJob(t, "-local-workers", "4", "-max-workers", "5", "-epochs", "2", "-summary", path, "-checkpoint", "")
+	secrets := []string{"-token", "mid-run-token", "-gossip-key", "bWlkLXJ1bi1nb3NzaXAta2V5LTMyLWJ5dGVzLWxvbmc="}
+	j := startJob(t, append([]string{"-local-workers", "4", "-max-workers", "5", "-epochs", "2", "-summary", path, "-checkpoint", ""}, secrets...)...)
 	addr, gossip := j.listening(t)
 	j.waitFor(t, " step ", 2*time.Minute)
-	extra := startWorker(t, "extra-0", addr, gossip)
+	extra := startWorker(t, "extra-0", addr, gossip, secrets...)
 	if err, _ := j.wait(t, 5*time.Minute); err != nil {
 		t.Fatalf("coordinator: %v\n%s", err, strings.Join(j.all, "\n"))
 	}
