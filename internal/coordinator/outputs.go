@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // A job's output files: every location it will write is checked before the
@@ -42,6 +43,7 @@ func (c Config) checkOutputs() error {
 		}
 	}
 	seen := map[string]string{}
+	var earlier []string // outputs an earlier run left
 	for _, o := range c.outputs() {
 		abs, err := filepath.Abs(o.path)
 		if err != nil {
@@ -51,9 +53,17 @@ func (c Config) checkOutputs() error {
 			return fmt.Errorf("coordinator: %s and %s both name %s: give each its own file", prev, o.flag, o.path)
 		}
 		seen[abs] = o.flag
+		if fi, err := os.Stat(o.path); err == nil && fi.Mode().IsRegular() && !overwrite {
+			earlier = append(earlier, fmt.Sprintf("%s %s (written %s)", o.flag, o.path, fi.ModTime().Format("2006-01-02 15:04")))
+			continue
+		}
 		if err := CheckOutputFile(o.flag, o.path, overwrite); err != nil {
 			return fmt.Errorf("coordinator: %w", err)
 		}
+	}
+	if len(earlier) > 0 {
+		return fmt.Errorf("coordinator: an earlier run's files are where this one writes: %s; give -overwrite to replace them, or other paths",
+			strings.Join(earlier, ", "))
 	}
 	if dir := c.CheckpointDir; dir != "" {
 		if err := os.MkdirAll(dir, 0o755); err != nil {

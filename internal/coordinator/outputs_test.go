@@ -36,7 +36,7 @@ func TestOutputsCheckedBeforeTraining(t *testing.T) {
 		"plot is a folder":  {func(c *Config) { c.Plot = dir }, "-plot " + dir + " is a folder"},
 		"checkpoint-dir":    {func(c *Config) { c.CheckpointDir = filepath.Join(file, "ckpt") }, "-checkpoint-dir " + filepath.Join(file, "ckpt")},
 		"same path":         {func(c *Config) { c.Trace, c.Plot = filepath.Join(dir, "x"), filepath.Join(dir, "x") }, "-trace and -plot both name"},
-		"earlier run":       {func(c *Config) { c.Summary = earlier }, "-summary " + earlier + " exists"},
+		"earlier run":       {func(c *Config) { c.Summary = earlier }, "an earlier run's files are where this one writes: -summary " + earlier + " (written"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			cfg := testConfig(t, 2) // nobody joins: a late check would wait out the join timeout
@@ -67,8 +67,9 @@ func TestOverwriteReplacesEarlierOutputs(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := cfg.checkOutputs(); err == nil || !strings.Contains(err.Error(), "give -overwrite to replace it") {
-		t.Errorf("without Overwrite: %v", err)
+	if err := cfg.checkOutputs(); err == nil || !strings.Contains(err.Error(), "-checkpoint "+cfg.Checkpoint) ||
+		!strings.Contains(err.Error(), "-summary "+cfg.Summary) || !strings.Contains(err.Error(), "give -overwrite to replace them") {
+		t.Errorf("without Overwrite: %v, want both files named at once", err)
 	}
 	cfg.Overwrite = true
 	if err := cfg.checkOutputs(); err != nil {
