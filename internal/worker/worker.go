@@ -151,7 +151,7 @@ func (w *worker) joinGossip(ctx context.Context, seeds []string) (bool, error) {
 		if time.Now().After(deadline) {
 			return false, fmt.Errorf("worker: cannot join the gossip cluster through %s within %v (-join-timeout): %w", strings.Join(seeds, ","), w.cfg.JoinTimeout, err)
 		}
-		w.log.Warn("cannot join the gossip cluster yet; retrying", "seeds", strings.Join(seeds, ","), "err", err.Error(), "retry_in", backoff.String())
+		w.log.Info("waiting to join the gossip cluster through "+strings.Join(seeds, ",")+"; retrying", "err", err.Error(), "retry_in", backoff.String())
 		select {
 		case <-ctx.Done():
 			return false, ctx.Err()
@@ -236,6 +236,14 @@ func (w *worker) awaitCoordinator(ctx context.Context, since time.Time, had bool
 			w.log.Info("SIGTERM while waiting for the coordinator: leaving")
 			return "", nil
 		case <-time.After(backoff):
+		}
+		if w.cfg.Coordinator == "" && len(w.cfg.Join) > 0 {
+			// The seeds again: workers that started before the coordinator
+			// (pods, containers) joined each other only, and the coordinator
+			// has no seeds of its own to find them with.
+			if _, err := w.node.Join(w.cfg.Join); err != nil {
+				w.log.Debug("seeds not all reachable yet", "err", err)
+			}
 		}
 	}
 }
