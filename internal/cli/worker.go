@@ -22,6 +22,7 @@ func workerFlags(cfg *worker.Config) (fs *flag.FlagSet, join *string, logs *logO
 	fs.DurationVar(&cfg.ProbeInterval, "probe-interval", 0, "failure detection: probe a member this often (0: 1s)")
 	fs.DurationVar(&cfg.ProbeTimeout, "probe-timeout", 0, "failure detection: a probe's time limit (0: 500ms)")
 	fs.StringVar(&cfg.MetricsListen, "metrics-listen", cfg.MetricsListen, "address of the Prometheus /metrics endpoint (- or empty: none)")
+	fs.Var(&cfg.MemoryLimit, "memory-limit", "memory this worker may use, e.g. 8GiB; an assignment estimated to need more is refused before training (default: the machine's memory or its cgroup's limit)")
 	fs.DurationVar(&cfg.ReconnectTimeout, "reconnect-timeout", cfg.ReconnectTimeout, "how long to keep trying to reach a lost coordinator")
 	fs.StringVar(&cfg.Listen, "listen", cfg.Listen, "address of this worker's ring service, HOST:PORT (port 0: any free port)")
 	fs.StringVar(&cfg.Advertise, "advertise", "", "address other workers dial to reach this one (default: the listen address, or this machine's address toward the coordinator)")
@@ -58,7 +59,7 @@ func Worker(args []string) int {
 	// stops it at once.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	drain, stopTerm := onSIGTERM(func() { log.Info("SIGTERM: leaving (in a ring, at the next step boundary)") })
+	drain, stopTerm := onSIGTERM(func() { log.Info("SIGTERM: leaving (from a ring, at the next step boundary)") })
 	defer stopTerm()
 	cfg.Drain = drain
 	err = worker.Run(ctx, cfg)

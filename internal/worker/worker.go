@@ -142,6 +142,7 @@ func Run(ctx context.Context, cfg Config) error {
 // It returns false without error when the worker drains (SIGTERM) meanwhile.
 func (w *worker) joinGossip(ctx context.Context, seeds []string) (bool, error) {
 	deadline := time.Now().Add(w.cfg.JoinTimeout)
+	var lastLog time.Time
 	for backoff := 100 * time.Millisecond; ; backoff = min(2*backoff, 5*time.Second) {
 		_, err := w.node.Join(seeds)
 		if err == nil {
@@ -151,7 +152,10 @@ func (w *worker) joinGossip(ctx context.Context, seeds []string) (bool, error) {
 		if time.Now().After(deadline) {
 			return false, fmt.Errorf("worker: cannot join the gossip cluster through %s within %v (-join-timeout): %w", strings.Join(seeds, ","), w.cfg.JoinTimeout, err)
 		}
-		w.log.Info("waiting to join the gossip cluster through "+strings.Join(seeds, ",")+"; retrying", "err", err.Error(), "retry_in", backoff.String())
+		if time.Since(lastLog) >= 5*time.Second { // the first time, then every few seconds
+			w.log.Info("waiting to join the gossip cluster through "+strings.Join(seeds, ",")+"; retrying", "err", err.Error(), "retry_in", backoff.String())
+			lastLog = time.Now()
+		}
 		select {
 		case <-ctx.Done():
 			return false, ctx.Err()
