@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"strings"
 	"testing"
 
@@ -25,5 +26,15 @@ func TestFinalLineNamesEveryFile(t *testing.T) {
 	sum.Workers, sum.Checkpoint, sum.Checkpoints = 4, "", nil
 	if line := finalLine(sum, cfg); !strings.Contains(line, "on 4 workers") || !strings.HasSuffix(line, "wrote no files") {
 		t.Errorf("final line %q", line)
+	}
+}
+
+// TestWorkerErrorLineSaysItOnce: the worker's last line does not repeat its
+// prefix or its name ("worker: worker vm-1: worker: ...").
+func TestWorkerErrorLineSaysItOnce(t *testing.T) {
+	for _, msg := range []string{"worker: worker vm-1: the coordinator stopped the job: x", "worker: the coordinator stopped the job: x"} {
+		if got := errorLine(errors.New(msg), "vm-1"); got != "the coordinator stopped the job: x" {
+			t.Errorf("%q printed as %q", msg, got)
+		}
 	}
 }

@@ -69,8 +69,16 @@ func Worker(args []string) int {
 	}
 	if err != nil {
 		log.Error("worker failed", "err", err)
-		fmt.Fprintln(os.Stderr, "worker:", strings.TrimPrefix(err.Error(), "worker: "))
+		fmt.Fprintln(os.Stderr, "worker:", errorLine(err, cfg.ID))
 		return 1
 	}
 	return 0
+}
+
+// errorLine is a worker's error as its last line says it, after "worker:":
+// without the package's prefix or the worker's name, which the line and
+// the process already give.
+func errorLine(err error, id string) string {
+	msg := strings.TrimPrefix(err.Error(), "worker: ")
+	return strings.TrimPrefix(msg, "worker "+id+": ")
 }
