@@ -1,21 +1,23 @@
-// Package k8s holds ringtrain's Kubernetes manifests (a Kustomize base and
-// an example overlay) and the test that keeps them consistent with the
-// binaries.
+// Package k8s holds ringtrain's Kubernetes manifests (a Kustomize base,
+// overlays, a pod to fetch the outputs) and the tests that keep them
+// consistent with the binaries.
 package k8s
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/api/types"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
@@ -31,16 +33,16 @@ import (
 
 // objects is a built kustomization, decoded into Kubernetes types.
 type objects struct {
-	job         *batchv1.Job
-	statefulSet *appsv1.StatefulSet
+	coordinator *batchv1.Job
+	workers     *batchv1.Job
+	pdbs        map[string]*policyv1.PodDisruptionBudget
 	services    map[string]*corev1.Service
 	configMaps  map[string]*corev1.ConfigMap
 	pvcs        map[string]*corev1.PersistentVolumeClaim
 	namespaces  []string
 }
 
-// build runs kustomize on dir and decodes every resource strictly: a field
-// the Kubernetes types do not know fails the test.
+// build runs kustomize on dir and decodes every resource strictly.
 func build(t *testing.T, dir string) *objects {
 	t.Helper()
 	k := krusty.MakeKustomizer(krusty.MakeDefaultOptions())
@@ -48,44 +50,73 @@ func build(t *testing.T, dir string) *objects {
 	if err != nil {
 		t.Fatalf("kustomize build %s: %v", dir, err)
 	}
-	o := &objects{services: map[string]*corev1.Service{}, configMaps: map[string]*corev1.ConfigMap{}, pvcs: map[string]*corev1.PersistentVolumeClaim{}}
+	var docs [][]byte
 	for _, res := range resMap.Resources() {
 		b, err := res.AsYAML()
 		if err != nil {
 			t.Fatal(err)
 		}
+		docs = append(docs, b)
+	}
+	return decode(t, dir, docs)
+}
+
+// decode decodes built resources strictly: a field the Kubernetes types do
+// not know fails the test.
+func decode(t *testing.T, dir string, docs [][]byte) *objects {
+	t.Helper()
+	o := &objects{pdbs: map[string]*policyv1.PodDisruptionBudget{}, services: map[string]*corev1.Service{},
+		configMaps: map[string]*corev1.ConfigMap{}, pvcs: map[string]*corev1.PersistentVolumeClaim{}}
+	for _, b := range docs {
+		var meta struct {
+			Kind     string
+			Metadata struct{ Name string }
+		}
+		if err := yaml.Unmarshal(b, &meta); err != nil {
+			t.Fatalf("%s: %v", dir, err)
+		}
+		name := meta.Metadata.Name
 		var target any
-		switch kind := res.GetKind(); kind {
+		switch meta.Kind {
 		case "Job":
-			o.job = &batchv1.Job{}
-			target = o.job
-		case "StatefulSet":
-			o.statefulSet = &appsv1.StatefulSet{}
-			target = o.statefulSet
+			j := &batchv1.Job{}
+			switch name {
+			case "ringtrain-coordinator":
+				o.coordinator = j
+			case "ringtrain-worker":
+				o.workers = j
+			default:
+				t.Fatalf("%s: unexpected Job %s", dir, name)
+			}
+			target = j
+		case "PodDisruptionBudget":
+			p := &policyv1.PodDisruptionBudget{}
+			o.pdbs[name] = p
+			target = p
 		case "Service":
 			s := &corev1.Service{}
-			o.services[res.GetName()] = s
+			o.services[name] = s
 			target = s
 		case "ConfigMap":
 			c := &corev1.ConfigMap{}
-			o.configMaps[strings.TrimRight(strings.TrimRight(res.GetName(), "0123456789abcdefghijklmnopqrstuvwxyz"), "-")] = c
+			o.configMaps[strings.TrimRight(strings.TrimRight(name, "0123456789abcdefghijklmnopqrstuvwxyz"), "-")] = c
 			target = c
 		case "PersistentVolumeClaim":
 			p := &corev1.PersistentVolumeClaim{}
-			o.pvcs[res.GetName()] = p
+			o.pvcs[name] = p
 			target = p
 		case "Namespace":
-			o.namespaces = append(o.namespaces, res.GetName())
+			o.namespaces = append(o.namespaces, name)
 			target = &corev1.Namespace{}
 		default:
-			t.Fatalf("%s: unexpected kind %s", dir, kind)
+			t.Fatalf("%s: unexpected kind %s", dir, meta.Kind)
 		}
 		if err := yaml.UnmarshalStrict(b, target); err != nil {
-			t.Fatalf("%s %s: %v", res.GetKind(), res.GetName(), err)
+			t.Fatalf("%s %s: %v", meta.Kind, name, err)
 		}
 	}
-	if o.job == nil || o.statefulSet == nil {
-		t.Fatalf("%s: no coordinator Job or worker StatefulSet", dir)
+	if o.coordinator == nil || o.workers == nil {
+		t.Fatalf("%s: no coordinator Job or worker Job", dir)
 	}
 	return o
 }
@@ -114,7 +145,7 @@ func TestSourcesDecodeStrictly(t *testing.T) {
 			}
 			target := map[string]any{
 				"PersistentVolumeClaim": &corev1.PersistentVolumeClaim{}, "Job": &batchv1.Job{}, "Service": &corev1.Service{},
-				"StatefulSet": &appsv1.StatefulSet{}, "Namespace": &corev1.Namespace{},
+				"PodDisruptionBudget": &policyv1.PodDisruptionBudget{}, "Namespace": &corev1.Namespace{}, "Pod": &corev1.Pod{},
 			}[meta.Kind]
 			if target == nil {
 				t.Fatalf("%s document %d: unexpected kind %q", f, i, meta.Kind)
@@ -142,9 +173,9 @@ type role struct {
 func TestManifestsMatchBinaries(t *testing.T) {
 	o := build(t, ".")
 	roles := []role{
-		{name: "coordinator", flags: cli.FlagNames("coordinator"), pod: o.job.Spec.Template,
+		{name: "coordinator", flags: cli.FlagNames("coordinator"), pod: o.coordinator.Spec.Template,
 			config: o.configMaps["ringtrain-coordinator"], grpcPort: coordinator.DefaultPort, gRPCName: "grpc", checkDirs: true},
-		{name: "worker", flags: cli.FlagNames("worker"), pod: o.statefulSet.Spec.Template,
+		{name: "worker", flags: cli.FlagNames("worker"), pod: o.workers.Spec.Template,
 			config: o.configMaps["ringtrain-worker"], grpcPort: worker.DefaultRingPort, gRPCName: "ring"},
 	}
 	images := map[string]bool{}
@@ -170,17 +201,104 @@ func TestManifestsMatchBinaries(t *testing.T) {
 			if spec.TerminationGracePeriodSeconds == nil || *spec.TerminationGracePeriodSeconds < 10 {
 				t.Errorf("termination grace period %v: too short to drain or checkpoint", spec.TerminationGracePeriodSeconds)
 			}
+			if spec.AutomountServiceAccountToken == nil || *spec.AutomountServiceAccountToken {
+				t.Error("the service-account token is mounted, though nothing uses it")
+			}
+			if r.pod.Labels["app.kubernetes.io/part-of"] != "ringtrain" {
+				t.Errorf("pod labels %v lack app.kubernetes.io/part-of=ringtrain: kubectl get pods -l finds nothing", r.pod.Labels)
+			}
 		})
 	}
 	if len(images) != 1 {
 		t.Errorf("the pods use different images: %v", images)
 	}
 	checkServices(t, o)
-	if o.statefulSet.Spec.ServiceName != "ringtrain-workers" || o.services["ringtrain-workers"].Spec.ClusterIP != "None" {
-		t.Errorf("the StatefulSet's service %q must be the headless ringtrain-workers", o.statefulSet.Spec.ServiceName)
+	if svc := o.services["ringtrain-workers"]; svc == nil || svc.Spec.ClusterIP != "None" || !svc.Spec.PublishNotReadyAddresses {
+		t.Error("the workers' service must be headless and list workers before they are ready")
 	}
-	if o.job.Spec.Template.Spec.RestartPolicy != corev1.RestartPolicyOnFailure {
-		t.Error("the coordinator Job must restart a failed coordinator (it resumes from its checkpoints)")
+	checkJobsEnd(t, o)
+	checkFailurePolicies(t, o)
+	checkDisruptionBudget(t, o)
+}
+
+// checkJobsEnd requires the workers to end with the job: an elastic
+// Indexed Job (parallelism = completions, which patching changes
+// together) whose pods are not restarted in place once released, sized as
+// the ring the coordinator starts with.
+func checkJobsEnd(t *testing.T, o *objects) {
+	t.Helper()
+	w := o.workers.Spec
+	if w.CompletionMode == nil || *w.CompletionMode != batchv1.IndexedCompletion || w.Parallelism == nil || w.Completions == nil ||
+		*w.Parallelism != *w.Completions {
+		t.Errorf("the workers must be an elastic Indexed Job (parallelism = completions): mode %v, parallelism %v, completions %v",
+			w.CompletionMode, w.Parallelism, w.Completions)
+	} else if want := o.configMaps["ringtrain-coordinator"].Data["RINGTRAIN_WORKERS"]; fmt.Sprint(*w.Parallelism) != want {
+		t.Errorf("%d worker pods, but the coordinator waits for RINGTRAIN_WORKERS=%s", *w.Parallelism, want)
+	}
+	for name, j := range map[string]*batchv1.Job{"coordinator": o.coordinator, "workers": o.workers} {
+		if p := j.Spec.Template.Spec.RestartPolicy; p != corev1.RestartPolicyNever {
+			t.Errorf("the %s' restart policy is %s, want Never (a pod failure policy needs it; a failed pod is replaced)", name, p)
+		}
+	}
+}
+
+// checkFailurePolicies requires the coordinator's exit status 3 (SIGTERM:
+// checkpointed, start me again; TestCoordinatorMetricsAndShutdown in
+// cmd/coordinator holds it) and evictions not to count against backoffLimit, and a
+// configuration mistake (exit status 2) to fail the job at once.
+func checkFailurePolicies(t *testing.T, o *objects) {
+	t.Helper()
+	for _, c := range []struct {
+		name   string
+		job    *batchv1.Job
+		ignore []int32
+	}{{"coordinator", o.coordinator, []int32{3}}, {"worker", o.workers, nil}} {
+		p := c.job.Spec.PodFailurePolicy
+		if p == nil {
+			t.Errorf("the %s Job has no pod failure policy", c.name)
+			continue
+		}
+		action := func(code int32) batchv1.PodFailurePolicyAction {
+			for _, r := range p.Rules {
+				if e := r.OnExitCodes; e != nil && e.Operator == batchv1.PodFailurePolicyOnExitCodesOpIn && slices.Contains(e.Values, code) &&
+					(e.ContainerName == nil || *e.ContainerName == c.name) {
+					return r.Action
+				}
+			}
+			return batchv1.PodFailurePolicyActionCount
+		}
+		for _, code := range c.ignore {
+			if a := action(code); a != batchv1.PodFailurePolicyActionIgnore {
+				t.Errorf("the %s's exit status %d counts against backoffLimit (%s)", c.name, code, a)
+			}
+		}
+		if a := action(2); a != batchv1.PodFailurePolicyActionFailJob {
+			t.Errorf("the %s's exit status 2 (a configuration mistake) gets %s, want FailJob", c.name, a)
+		}
+		evictions := slices.ContainsFunc(p.Rules, func(r batchv1.PodFailurePolicyRule) bool {
+			return r.Action == batchv1.PodFailurePolicyActionIgnore && slices.ContainsFunc(r.OnPodConditions, func(c batchv1.PodFailurePolicyOnPodConditionsPattern) bool {
+				return c.Type == corev1.DisruptionTarget
+			})
+		})
+		if !evictions {
+			t.Errorf("evicting a %s counts against backoffLimit", c.name)
+		}
+	}
+}
+
+// checkDisruptionBudget requires a budget that keeps RINGTRAIN_MIN_WORKERS
+// workers through voluntary disruptions.
+func checkDisruptionBudget(t *testing.T, o *objects) {
+	t.Helper()
+	pdb := o.pdbs["ringtrain-worker"]
+	if pdb == nil || pdb.Spec.MinAvailable == nil || pdb.Spec.Selector == nil {
+		t.Fatal("no PodDisruptionBudget ringtrain-worker with minAvailable")
+	}
+	if want := o.configMaps["ringtrain-coordinator"].Data["RINGTRAIN_MIN_WORKERS"]; pdb.Spec.MinAvailable.String() != want {
+		t.Errorf("the budget keeps %s workers, RINGTRAIN_MIN_WORKERS=%s", pdb.Spec.MinAvailable.String(), want)
+	}
+	if !selects(pdb.Spec.Selector.MatchLabels, o.workers.Spec.Template.Labels) {
+		t.Error("the PodDisruptionBudget does not select the worker pods")
 	}
 }
 
@@ -306,7 +424,7 @@ func checkVolumes(t *testing.T, spec corev1.PodSpec, c corev1.Container, cfg *co
 // checkServices requires every Service to select pods that exist and to
 // point each port at a container port of the same number.
 func checkServices(t *testing.T, o *objects) {
-	pods := []corev1.PodTemplateSpec{o.job.Spec.Template, o.statefulSet.Spec.Template}
+	pods := []corev1.PodTemplateSpec{o.coordinator.Spec.Template, o.workers.Spec.Template}
 	for name, svc := range o.services {
 		var target *corev1.PodTemplateSpec
 		for i, p := range pods {
@@ -335,9 +453,6 @@ func checkServices(t *testing.T, o *objects) {
 			t.Errorf("no service %s", name)
 		}
 	}
-	if !selects(o.statefulSet.Spec.Selector.MatchLabels, o.statefulSet.Spec.Template.Labels) {
-		t.Error("the StatefulSet's selector does not match its pods")
-	}
 }
 
 func selects(selector, labels map[string]string) bool {
@@ -356,18 +471,24 @@ func selects(selector, labels map[string]string) bool {
 // objects.
 func TestOverlayBuilds(t *testing.T) {
 	o := build(t, "../overlays/example")
-	if got := *o.statefulSet.Spec.Replicas; got != 8 {
-		t.Errorf("overlay replicas %d, want 8", got)
+	if p, c := o.workers.Spec.Parallelism, o.workers.Spec.Completions; p == nil || c == nil || *p != 8 || *c != 8 {
+		t.Errorf("overlay parallelism %v, completions %v, want 8", p, c)
 	}
-	if img := o.statefulSet.Spec.Template.Spec.Containers[0].Image; img != "registry.example.com/ringtrain:v1" {
-		t.Errorf("overlay image %q", img)
+	for _, j := range []*batchv1.Job{o.coordinator, o.workers} {
+		if img := j.Spec.Template.Spec.Containers[0].Image; img != "registry.example.com/ringtrain:v1" {
+			t.Errorf("overlay image %q", img)
+		}
+		if j.Spec.Template.Labels["app.kubernetes.io/part-of"] != "ringtrain" {
+			t.Errorf("%s pods lack the part-of label", j.Name)
+		}
 	}
 	if w := o.configMaps["ringtrain-coordinator"].Data["RINGTRAIN_WORKERS"]; w != "8" {
 		t.Errorf("overlay RINGTRAIN_WORKERS=%q, want 8", w)
 	}
-	if o.statefulSet.Namespace != "ringtrain" || !slices.Contains(o.namespaces, "ringtrain") {
+	if o.workers.Namespace != "ringtrain" || !slices.Contains(o.namespaces, "ringtrain") {
 		t.Error("the overlay does not place the job in its namespace")
 	}
+	checkJobsEnd(t, o)
 }
 
 // TestSecureOverlay builds the secure overlay and checks it against what
@@ -394,8 +515,8 @@ func TestSecureOverlay(t *testing.T) {
 		pod    corev1.PodTemplateSpec
 		config *corev1.ConfigMap
 	}{
-		{"coordinator", o.job.Spec.Template, o.configMaps["ringtrain-coordinator"]},
-		{"worker", o.statefulSet.Spec.Template, o.configMaps["ringtrain-worker"]},
+		{"coordinator", o.coordinator.Spec.Template, o.configMaps["ringtrain-coordinator"]},
+		{"worker", o.workers.Spec.Template, o.configMaps["ringtrain-worker"]},
 	} {
 		t.Run(r.name, func(t *testing.T) {
 			spec, c := r.pod.Spec, r.pod.Spec.Containers[0]
@@ -456,5 +577,133 @@ func TestSecureOverlay(t *testing.T) {
 				t.Errorf("no container port %d for the probes", health)
 			}
 		})
+	}
+}
+
+// TestKubectlKustomize builds the base and every overlay with kubectl's
+// own kustomize, as kubectl apply -k does, where kubectl is installed:
+// the output decodes strictly and matches the library's build.
+func TestKubectlKustomize(t *testing.T) {
+	if _, err := exec.LookPath("kubectl"); err != nil {
+		t.Skip("kubectl not installed: kubectl kustomize test skipped")
+	}
+	out, err := exec.Command("kubectl", "version", "--client", "-o", "json").Output()
+	if err != nil {
+		t.Fatalf("kubectl version: %v", err)
+	}
+	var v struct {
+		Kustomize string `json:"kustomizeVersion"`
+	}
+	if err := json.Unmarshal(out, &v); err != nil {
+		t.Fatalf("kubectl version: %v\n%s", err, out)
+	}
+	var major, minor int
+	if _, err := fmt.Sscanf(v.Kustomize, "v%d.%d", &major, &minor); err != nil || major < 4 || major == 4 && minor < 1 {
+		t.Skipf("kubectl's kustomize %q predates the labels field the base uses (v4.1, kubectl 1.22): kubectl kustomize test skipped", v.Kustomize)
+	}
+	overlays, _ := filepath.Glob("../overlays/*")
+	for _, dir := range append([]string{"."}, overlays...) {
+		out, err := exec.Command("kubectl", "kustomize", dir).Output()
+		if err != nil {
+			t.Fatalf("kubectl kustomize %s: %v", dir, err)
+		}
+		got := decode(t, dir, bytes.Split(out, []byte("\n---\n")))
+		want := build(t, dir)
+		for name, pair := range map[string][2]*batchv1.Job{"coordinator": {got.coordinator, want.coordinator}, "worker": {got.workers, want.workers}} {
+			g, w := pair[0].Spec.Template, pair[1].Spec.Template
+			if g.Spec.Containers[0].Image != w.Spec.Containers[0].Image || g.Labels["app.kubernetes.io/part-of"] != "ringtrain" ||
+				pair[0].Namespace != pair[1].Namespace {
+				t.Errorf("%s: kubectl's %s Job (image %s, labels %v, namespace %q) differs from the library's (image %s, namespace %q)",
+					dir, name, g.Spec.Containers[0].Image, g.Labels, pair[0].Namespace, w.Spec.Containers[0].Image, pair[1].Namespace)
+			}
+		}
+		if len(got.services) != len(want.services) || len(got.configMaps) != len(want.configMaps) || len(got.pdbs) != len(want.pdbs) {
+			t.Errorf("%s: kubectl built %d services, %d config maps, %d budgets; the library %d, %d, %d", dir,
+				len(got.services), len(got.configMaps), len(got.pdbs), len(want.services), len(want.configMaps), len(want.pdbs))
+		}
+	}
+}
+
+// TestOverlayOfYourOwn builds the README's way to point the job at an
+// image: an overlay of one's own, outside the repository, over the base.
+func TestOverlayOfYourOwn(t *testing.T) {
+	base, err := filepath.Abs(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	rel, err := filepath.Rel(dir, base) // kustomize takes relative paths only
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := fmt.Sprintf(`resources:
+  - %s
+images:
+  - name: ringtrain
+    newName: registry.example.com/ringtrain
+    newTag: v2
+`, rel)
+	if err := os.WriteFile(filepath.Join(dir, "kustomization.yaml"), []byte(k), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	o := build(t, dir)
+	for _, j := range []*batchv1.Job{o.coordinator, o.workers} {
+		if img := j.Spec.Template.Spec.Containers[0].Image; img != "registry.example.com/ringtrain:v2" {
+			t.Errorf("%s image %q, want registry.example.com/ringtrain:v2", j.Name, img)
+		}
+	}
+}
+
+// TestFetchPodIsRestricted checks the pod the README fetches the outputs
+// with: it passes the restricted Pod Security Standard and mounts the
+// coordinator's volume, read-only, where the coordinator writes.
+func TestFetchPodIsRestricted(t *testing.T) {
+	data, err := os.ReadFile("fetch.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pod corev1.Pod
+	if err := yaml.UnmarshalStrict(data, &pod); err != nil {
+		t.Fatal(err)
+	}
+	spec := pod.Spec
+	if sc := spec.SecurityContext; sc == nil || sc.RunAsNonRoot == nil || !*sc.RunAsNonRoot || sc.RunAsUser == nil || *sc.RunAsUser == 0 ||
+		sc.SeccompProfile == nil || sc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
+		t.Errorf("pod security context %+v: want a non-root user and the RuntimeDefault seccomp profile", sc)
+	}
+	if len(spec.Containers) != 1 {
+		t.Fatalf("%d containers", len(spec.Containers))
+	}
+	c := spec.Containers[0]
+	if sc := c.SecurityContext; sc == nil || sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation ||
+		sc.Capabilities == nil || !slices.Equal(sc.Capabilities.Drop, []corev1.Capability{"ALL"}) || len(sc.Capabilities.Add) != 0 {
+		t.Errorf("container security context %+v: want no privilege escalation and every capability dropped", sc)
+	}
+	if spec.AutomountServiceAccountToken == nil || *spec.AutomountServiceAccountToken {
+		t.Error("the service-account token is mounted")
+	}
+	o := build(t, ".")
+	want := o.coordinator.Spec.Template.Spec
+	var claim, mount string
+	for _, m := range want.Containers[0].VolumeMounts {
+		for _, v := range want.Volumes {
+			if v.Name == m.Name && v.PersistentVolumeClaim != nil {
+				claim, mount = v.PersistentVolumeClaim.ClaimName, m.MountPath
+			}
+		}
+	}
+	found := false
+	for _, m := range c.VolumeMounts {
+		for _, v := range spec.Volumes {
+			if v.Name == m.Name && v.PersistentVolumeClaim != nil {
+				found = v.PersistentVolumeClaim.ClaimName == claim && m.MountPath == mount && m.ReadOnly
+			}
+		}
+	}
+	if !found {
+		t.Errorf("the fetch pod does not mount claim %s read-only at %s, as the coordinator has it", claim, mount)
+	}
+	if got := o.configMaps["ringtrain-coordinator"].Data["RINGTRAIN_CHECKPOINT"]; !bytes.Contains(data, []byte("cat "+got+" ")) {
+		t.Errorf("the fetch pod's recipe does not read RINGTRAIN_CHECKPOINT=%s", got)
 	}
 }
