@@ -114,9 +114,16 @@ ddp)
 			cnn) goargs="-batch 32 -max-steps 150 -model $PWD/bench/cnn-noschedule.json" pyargs="--batch 32 --max-steps 150 --model cnn" ;;
 			*) echo "unknown workload $w (want keras, mlp512 or cnn)" >&2; exit 2 ;;
 			esac
-			(cd "$tmp" && ./coordinator -local-workers "$workers" $goargs -checkpoint "" -summary s.json >/dev/null 2>&1)
+			rm -f "$tmp/s.json"
+			# One retry each: on a shared machine another process can take
+			# the port a run has just chosen.
+			(cd "$tmp" && { ./coordinator -local-workers "$workers" $goargs -checkpoint "" -summary s.json >log 2>&1 ||
+				./coordinator -local-workers "$workers" $goargs -checkpoint "" -summary s.json >log 2>&1; }) ||
+				{ echo "round $i $w: ringtrain failed twice:" >&2; tail -5 "$tmp/log" >&2; exit 1; }
 			g=$($py -c 'import json; print(json.load(open("'"$tmp"'/s.json"))["samples_per_second"])')
-			row=$($py bench/torch_ddp.py "$data" --workers "$workers" $pyargs --threads 1)
+			row=$($py bench/torch_ddp.py "$data" --workers "$workers" $pyargs --threads 1 2>"$tmp/pylog" ||
+				$py bench/torch_ddp.py "$data" --workers "$workers" $pyargs --threads 1 2>"$tmp/pylog") ||
+				{ echo "round $i $w: pytorch failed twice:" >&2; tail -5 "$tmp/pylog" >&2; exit 1; }
 			t=$(echo "$row" | $py -c 'import json,sys; print(json.load(sys.stdin)["samples_per_second"])')
 			blas=$(echo "$row" | $py -c 'import json,sys; r=json.load(sys.stdin); print(r["blas"] + ("  " + r["warning"] if r.get("warning") else ""))')
 			echo "$g" >>"$tmp/go-$w"
