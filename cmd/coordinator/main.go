@@ -9,16 +9,23 @@
 //	coordinator certs -out DIR               write development TLS credentials
 //	coordinator prune -checkpoint FILE       prune a trained model, fine-tune, save
 //	coordinator cv -folds K                  k-fold cross-validation
+//
+// Called as "worker" (a link to it, as in the container image), it is the
+// worker command: worker -coordinator ADDR.
 package main
 
 import (
 	"os"
+	"path/filepath"
 
 	"ringtrain/internal/cli"
 )
 
 func main() {
 	args := os.Args[1:]
+	if filepath.Base(os.Args[0]) == "worker" {
+		os.Exit(cli.Worker(args))
+	}
 	if len(args) > 0 {
 		switch args[0] {
 		case "predict":

@@ -1,0 +1,307 @@
+package docker
+
+import (
+	"archive/tar"
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// outDir is where the coordinator writes its checkpoints, final checkpoint
+// and summary: the nonroot user's home, on a named volume. A new volume
+// mounted there takes the directory's owner (uid 65532) from the image, so
+// the non-root, read-only container can write to it; Kubernetes does the
+// same with fsGroup.
+const outDir = "/home/nonroot"
+
+// hardened are the settings of every container, those of the Kubernetes
+// manifests' pods: read-only root file system, the image's non-root user,
+// no capabilities, no privilege escalation.
+var hardened = []string{"--read-only", "--user", "65532:65532", "--cap-drop", "ALL", "--security-opt", "no-new-privileges"}
+
+// cluster is one test's job: a user-defined bridge network, a named volume
+// for the coordinator's outputs, and the containers on them. The
+// coordinator has the network alias ringtrain-coordinator and every worker
+// ringtrain-workers (Docker's DNS answers an alias with every container
+// that has it, as a headless Service does); the workers find the
+// coordinator and each other by gossiping with those names.
+type cluster struct {
+	t    *testing.T
+	name string // of the network and the volume, and the containers' prefix
+}
+
+func newCluster(t *testing.T) *cluster {
+	t.Helper()
+	needImage(t)
+	c := &cluster{t: t, name: fmt.Sprintf("ringtrain-test-%d-%d", os.Getpid(), clusterSeq.Add(1))}
+	t.Cleanup(c.remove)
+	mustDocker(t, "network", "create", "--label", c.pidLabel(), "--label", c.label(), c.name)
+	mustDocker(t, "volume", "create", "--label", c.pidLabel(), "--label", c.label(), c.name)
+	return c
+}
+
+func (c *cluster) pidLabel() string { return fmt.Sprintf("%s=%d", pidLabel, os.Getpid()) }
+func (c *cluster) label() string    { return "ringtrain.test.cluster=" + c.name }
+
+// remove removes the cluster's containers (with their logs, when the test
+// failed), network and volume.
+func (c *cluster) remove() {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	out, err := dockerCmd(ctx, "ps", "-a", "--filter", "label="+c.label(), "--format", "{{.Names}}")
+	if err != nil {
+		c.t.Error(err)
+	}
+	names := strings.Fields(out)
+	if c.t.Failed() {
+		for _, n := range names {
+			logs, _ := exec.CommandContext(ctx, "docker", "logs", "--tail", "30", n).CombinedOutput()
+			c.t.Logf("last lines of %s:\n%s", n, logs)
+		}
+	}
+	if len(names) > 0 {
+		if _, err := dockerCmd(ctx, append([]string{"rm", "-f", "-v"}, names...)...); err != nil {
+			c.t.Error(err)
+		}
+	}
+	for _, kind := range []string{"network", "volume"} {
+		if _, err := dockerCmd(ctx, kind, "inspect", c.name); err != nil {
+			continue // never made
+		}
+		if _, err := dockerCmd(ctx, kind, "rm", c.name); err != nil {
+			c.t.Error(err)
+		}
+	}
+}
+
+// container is one container of a cluster.
+type container struct {
+	c    *cluster
+	name string // the container's name; its host name and job ID are the part after the cluster's prefix
+	id   string
+}
+
+// start runs a hardened container on the cluster's network.
+func (c *cluster) start(name, alias string, opts []string, args ...string) *container {
+	c.t.Helper()
+	full := c.name + "-" + name
+	run := []string{"run", "-d", "--name", full, "--hostname", name, "--network", c.name, "--network-alias", alias,
+		"--label", c.pidLabel(), "--label", c.label()}
+	run = append(append(append(run, hardened...), opts...), image)
+	id := mustDocker(c.t, append(run, args...)...)
+	return &container{c: c, name: full, id: id}
+}
+
+// coordinator starts the coordinator, its outputs on the cluster's volume.
+func (c *cluster) coordinator(args ...string) *container {
+	c.t.Helper()
+	base := []string{"-listen", ":7070", "-gossip-listen", ":7946", "-metrics-listen", "-",
+		"-checkpoint-dir", outDir + "/ckpt", "-summary", outDir + "/summary.json", "-checkpoint", outDir + "/final.ckpt"}
+	return c.start("coordinator", "ringtrain-coordinator", []string{"-v", c.name + ":" + outDir}, append(base, args...)...)
+}
+
+// worker starts a worker configured as the Kubernetes pods are: its name
+// and the gossip seeds (the two DNS aliases) in the environment.
+func (c *cluster) worker(name string) *container {
+	c.t.Helper()
+	return c.start(name, "ringtrain-workers", []string{"--entrypoint", "/usr/local/bin/worker",
+		"-e", "RINGTRAIN_ID=" + name, "-e", "RINGTRAIN_JOIN=ringtrain-workers,ringtrain-coordinator",
+		"-e", "RINGTRAIN_RECONNECT_TIMEOUT=2m"})
+}
+
+// workers starts n workers, w-0 to w-(n-1).
+func (c *cluster) workers(n int) map[string]*container {
+	c.t.Helper()
+	ws := map[string]*container{}
+	for i := range n {
+		name := fmt.Sprintf("w-%d", i)
+		ws[name] = c.worker(name)
+	}
+	return ws
+}
+
+// state is what docker inspect tells of a container.
+type state struct {
+	ID           string
+	Running      bool
+	ExitCode     int
+	RestartCount int
+	StartedAt    string
+}
+
+func (k *container) state() state {
+	k.c.t.Helper()
+	out := mustDocker(k.c.t, "inspect", "-f", "{{.Id}} {{.State.Running}} {{.State.ExitCode}} {{.RestartCount}} {{.State.StartedAt}}", k.name)
+	f := strings.Fields(out)
+	if len(f) != 5 {
+		k.c.t.Fatalf("inspect %s: %q", k.name, out)
+	}
+	code, _ := strconv.Atoi(f[2])
+	restarts, _ := strconv.Atoi(f[3])
+	return state{ID: f[0], Running: f[1] == "true", ExitCode: code, RestartCount: restarts, StartedAt: f[4]}
+}
+
+// wait waits for the container to exit and returns its exit status.
+func (k *container) wait(timeout time.Duration) int {
+	k.c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	out, err := dockerCmd(ctx, "wait", k.name)
+	if err != nil {
+		k.c.t.Fatalf("%s still running after %v: %v", k.name, timeout, err)
+	}
+	code, err := strconv.Atoi(strings.TrimSpace(out))
+	if err != nil {
+		k.c.t.Fatalf("docker wait %s: %q", k.name, out)
+	}
+	return code
+}
+
+// readFile copies a file out of the container (running or not, from its
+// volume too) with docker cp.
+func (k *container) readFile(path string) []byte {
+	k.c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	out, err := dockerCmd(ctx, "cp", k.name+":"+path, "-")
+	if err != nil {
+		k.c.t.Fatal(err)
+	}
+	tr := tar.NewReader(strings.NewReader(out))
+	if _, err := tr.Next(); err != nil {
+		k.c.t.Fatalf("docker cp %s:%s: %v", k.name, path, err)
+	}
+	data, err := io.ReadAll(tr)
+	if err != nil {
+		k.c.t.Fatal(err)
+	}
+	return data
+}
+
+// logs follows a container's output (standard error, where the commands
+// log JSON lines, and standard output) from since (RFC 3339; empty: from
+// the start).
+type logs struct {
+	name  string
+	lines chan string
+	all   []string
+}
+
+func (k *container) follow(since string) *logs {
+	k.c.t.Helper()
+	args := []string{"logs", "-f"}
+	if since != "" {
+		args = append(args, "--since", since)
+	}
+	cmd := exec.Command("docker", append(args, k.name)...)
+	r, w := io.Pipe()
+	cmd.Stdout, cmd.Stderr = w, w
+	if err := cmd.Start(); err != nil {
+		k.c.t.Fatal(err)
+	}
+	l := &logs{name: k.name, lines: make(chan string, 1<<16)}
+	go func() {
+		cmd.Wait()
+		w.Close()
+	}()
+	go func() {
+		sc := bufio.NewScanner(r)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			l.lines <- sc.Text()
+		}
+		close(l.lines)
+	}()
+	k.c.t.Cleanup(func() { cmd.Process.Kill() })
+	return l
+}
+
+// waitFor reads lines until one contains every one of subs, and returns it.
+func (l *logs) waitFor(t *testing.T, timeout time.Duration, subs ...string) string {
+	t.Helper()
+	return l.waitUntil(t, timeout, fmt.Sprintf("%q", subs), func(line string) bool {
+		for _, s := range subs {
+			if !strings.Contains(line, s) {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// waitUntil reads lines until match holds for one, and returns it.
+func (l *logs) waitUntil(t *testing.T, timeout time.Duration, what string, match func(string) bool) string {
+	t.Helper()
+	deadline := time.After(timeout)
+	for {
+		select {
+		case line, ok := <-l.lines:
+			if !ok {
+				t.Fatalf("%s ended before logging %s:\n%s", l.name, what, tail(strings.Join(l.all, "\n"), 60))
+			}
+			l.all = append(l.all, line)
+			if match(line) {
+				return line
+			}
+		case <-deadline:
+			t.Fatalf("%s logged no %s within %v:\n%s", l.name, what, timeout, tail(strings.Join(l.all, "\n"), 60))
+		}
+	}
+}
+
+// summary is the part of the coordinator's JSON summary the tests read.
+type summary struct {
+	Workers           int               `json:"workers"`
+	StartWorkers      int               `json:"start_workers"`
+	Steps             int               `json:"steps"`
+	TestAccuracy      float64           `json:"test_accuracy"`
+	WeightsSHA256     string            `json:"weights_sha256"`
+	Rings             int               `json:"rings"`
+	Rollbacks         int               `json:"rollbacks"`
+	WorkerSteps       map[string]uint64 `json:"worker_steps"`
+	ResumedFrom       uint64            `json:"resumed_from"`
+	MembershipChanges []struct {
+		Kind, Worker, Cause string
+		Step                uint64
+	} `json:"membership_changes"`
+}
+
+func (k *container) summary(path string) summary {
+	k.c.t.Helper()
+	data := k.readFile(path)
+	var s summary
+	if err := json.NewDecoder(bytes.NewReader(data)).Decode(&s); err != nil {
+		k.c.t.Fatalf("summary %s: %v\n%s", path, err, data)
+	}
+	return s
+}
+
+// changed reports whether the summary records a membership change of kind
+// for worker.
+func (s summary) changed(kind, worker string) bool {
+	for _, c := range s.MembershipChanges {
+		if c.Kind == kind && c.Worker == worker {
+			return true
+		}
+	}
+	return false
+}
+
+// finish waits for the coordinator to exit 0 and returns the summary.
+func (k *container) finish(timeout time.Duration) summary {
+	k.c.t.Helper()
+	if code := k.wait(timeout); code != 0 {
+		logs, _ := exec.Command("docker", "logs", "--tail", "40", k.name).CombinedOutput()
+		k.c.t.Fatalf("coordinator exit status %d:\n%s", code, logs)
+	}
+	return k.summary(outDir + "/summary.json")
+}

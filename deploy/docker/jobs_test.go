@@ -1,0 +1,302 @@
+package docker
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// detArgs are the settings of every job here: deterministic, so that a
+// ring of containers, disturbed or not, must end with the weights of the
+// same job run as local processes; long enough (about 10 s of an idle
+// 2-core machine) for a worker to join mid-run; checkpoints every 250
+// steps, the first of which tells a test that training is under way.
+var detArgs = []string{"-batch", "24", "-max-steps", "4000", "-seed", "11", "-deterministic", "-checkpoint-every", "250"}
+
+const jobTimeout = 4 * time.Minute
+
+var (
+	refOnce sync.Once
+	ref     summary
+	refErr  string
+)
+
+// reference is the summary of the job run as local processes: the
+// coordinator with -local-workers 4, in one container of the same image.
+func reference(t *testing.T) summary {
+	t.Helper()
+	refOnce.Do(func() {
+		refErr = "the local-process job failed in an earlier test"
+		c := newCluster(t)
+		args := append([]string{"-local-workers", "4", "-metrics-listen", "-", "-checkpoint-dir", outDir + "/local-ckpt",
+			"-summary", outDir + "/local.json", "-checkpoint", ""}, detArgs...)
+		local := c.start("local", "local", []string{"-v", c.name + ":" + outDir}, args...)
+		if code := local.wait(jobTimeout); code != 0 {
+			refErr = fmt.Sprintf("the local-process job exited with status %d", code)
+			return
+		}
+		ref, refErr = local.summary(outDir+"/local.json"), ""
+	})
+	if refErr != "" {
+		t.Fatal(refErr)
+	}
+	return ref
+}
+
+// sameWeights fails the test unless s ends with the reference's weights
+// after the same number of steps.
+func sameWeights(t *testing.T, s, want summary) {
+	t.Helper()
+	if s.Steps != want.Steps || s.WeightsSHA256 != want.WeightsSHA256 {
+		t.Fatalf("%d steps, weights %s; the local processes: %d steps, weights %s", s.Steps, s.WeightsSHA256, want.Steps, want.WeightsSHA256)
+	}
+}
+
+// released waits for each worker to exit 0 (the coordinator released it).
+func released(t *testing.T, ws map[string]*container, names ...string) {
+	t.Helper()
+	for _, n := range names {
+		if code := ws[n].wait(time.Minute); code != 0 {
+			t.Errorf("worker %s exit status %d, want 0", n, code)
+		}
+	}
+}
+
+// TestSameWeightsAsLocalProcesses runs the coordinator and four worker
+// containers, hardened as the Kubernetes pods are, which find each other
+// through the network aliases: the job trains to the weights of the same
+// job run as local processes, every container exits 0, the summary and the
+// final checkpoint are on the volume, and nothing was written anywhere
+// else.
+func TestSameWeightsAsLocalProcesses(t *testing.T) {
+	want := reference(t)
+	c := newCluster(t)
+	// The workers start first, as pods may: they find the coordinator
+	// once it is up.
+	ws := c.workers(4)
+	coord := c.coordinator(append([]string{"-workers", "4"}, detArgs...)...)
+	s := coord.finish(jobTimeout)
+	t.Logf("containers: %d steps, accuracy %.4f, weights %s; local processes: %s", s.Steps, s.TestAccuracy, s.WeightsSHA256, want.WeightsSHA256)
+	sameWeights(t, s, want)
+	if s.Workers != 4 || len(s.WorkerSteps) != 4 || s.WorkerSteps["w-0"] != uint64(s.Steps) {
+		t.Fatalf("summary %+v: want workers w-0 to w-3 computing every step", s)
+	}
+	released(t, ws, "w-0", "w-1", "w-2", "w-3")
+	if ckpt := coord.readFile(outDir + "/final.ckpt"); len(ckpt) == 0 {
+		t.Fatal("empty final checkpoint")
+	}
+	for _, k := range append([]*container{coord}, ws["w-0"], ws["w-1"], ws["w-2"], ws["w-3"]) {
+		checkHardened(t, k)
+	}
+}
+
+// checkHardened requires a container to have run read-only, as uid 65532,
+// without capabilities or privilege escalation, and to have changed
+// nothing in its file system outside its volume.
+func checkHardened(t *testing.T, k *container) {
+	t.Helper()
+	var got []struct {
+		Config     struct{ User string }
+		HostConfig struct {
+			ReadonlyRootfs bool
+			CapDrop        []string
+			SecurityOpt    []string
+		}
+	}
+	if err := json.Unmarshal([]byte(mustDocker(t, "inspect", k.name)), &got); err != nil || len(got) != 1 {
+		t.Fatalf("inspect %s: %v", k.name, err)
+	}
+	h := got[0].HostConfig
+	if got[0].Config.User != "65532:65532" || !h.ReadonlyRootfs || strings.Join(h.CapDrop, ",") != "ALL" ||
+		strings.Join(h.SecurityOpt, ",") != "no-new-privileges" {
+		t.Errorf("%s ran with user %q, read-only %v, dropped capabilities %v, security options %v", k.name, got[0].Config.User, h.ReadonlyRootfs, h.CapDrop, h.SecurityOpt)
+	}
+	if diff := mustDocker(t, "diff", k.name); diff != "" {
+		t.Errorf("%s changed its file system:\n%s", k.name, diff)
+	}
+}
+
+// TestKilledWorkerContainer kills a worker container (docker kill, SIGKILL)
+// in the middle of the job: the job completes on the survivors, which keep
+// running in the same containers, with the weights, hence the accuracy, of
+// the undisturbed job.
+func TestKilledWorkerContainer(t *testing.T) {
+	want := reference(t)
+	c := newCluster(t)
+	coord := c.coordinator(append([]string{"-workers", "4"}, detArgs...)...)
+	log := coord.follow("")
+	ws := c.workers(4)
+	survivors := []string{"w-0", "w-1", "w-3"}
+	before := map[string]state{}
+	for _, n := range survivors {
+		before[n] = ws[n].state()
+	}
+	log.waitFor(t, jobTimeout, `"msg":"checkpoint written"`)
+	mustDocker(t, "kill", ws["w-2"].name)
+	log.waitFor(t, jobTimeout, `"msg":"recovered"`)
+	for _, n := range survivors {
+		if st := ws[n].state(); !st.Running || st.ID != before[n].ID || st.StartedAt != before[n].StartedAt || st.RestartCount != 0 {
+			t.Fatalf("%s after the kill: %+v, before: %+v", n, st, before[n])
+		}
+	}
+	s := coord.finish(jobTimeout)
+	t.Logf("accuracy %.4f (undisturbed %.4f), rings %d, rollbacks %d, steps %v", s.TestAccuracy, want.TestAccuracy, s.Rings, s.Rollbacks, s.WorkerSteps)
+	if d := math.Abs(s.TestAccuracy - want.TestAccuracy); d > 0.01 {
+		t.Fatalf("accuracy %.4f, undisturbed %.4f: more than one point apart", s.TestAccuracy, want.TestAccuracy)
+	}
+	sameWeights(t, s, want)
+	if s.Workers != 3 || !s.changed("lost", "w-2") || s.WorkerSteps["w-2"] >= uint64(s.Steps) {
+		t.Fatalf("summary %+v: want w-2 lost mid-run and three workers at the end", s)
+	}
+	released(t, ws, survivors...)
+	for _, n := range survivors {
+		if st := ws[n].state(); st.ID != before[n].ID || st.StartedAt != before[n].StartedAt || st.RestartCount != 0 {
+			t.Errorf("%s was restarted: %+v, before: %+v", n, st, before[n])
+		}
+	}
+	if st := ws["w-2"].state(); st.ExitCode != 137 {
+		t.Errorf("w-2 exit status %d, want 137 (SIGKILL)", st.ExitCode)
+	}
+}
+
+// TestStoppedWorkerLeaves stops a worker container (docker stop, SIGTERM):
+// it leaves at a step boundary and exits 0; the job completes without a
+// rollback.
+func TestStoppedWorkerLeaves(t *testing.T) {
+	want := reference(t)
+	c := newCluster(t)
+	coord := c.coordinator(append([]string{"-workers", "4"}, detArgs...)...)
+	log := coord.follow("")
+	ws := c.workers(4)
+	log.waitFor(t, jobTimeout, `"msg":"checkpoint written"`)
+	mustDocker(t, "stop", "-t", "60", ws["w-3"].name)
+	if st := ws["w-3"].state(); st.ExitCode != 0 {
+		t.Fatalf("w-3 exit status %d after SIGTERM, want 0", st.ExitCode)
+	}
+	s := coord.finish(jobTimeout)
+	t.Logf("rings %d, rollbacks %d, steps %v", s.Rings, s.Rollbacks, s.WorkerSteps)
+	if s.Rollbacks != 0 || s.Workers != 3 || !s.changed("left", "w-3") {
+		t.Fatalf("summary %+v: want w-3 to have left, without a rollback", s)
+	}
+	sameWeights(t, s, want)
+	released(t, ws, "w-0", "w-1", "w-2")
+}
+
+// TestDisconnectedWorkerIsNamed disconnects a worker container from the
+// network: when the all-reduce timeout fires, the ring fails with the
+// reports of the ranks starved by it, which name its address; gossip's
+// failure detection then names it as lost, and the job goes on without it
+// to the undisturbed weights.
+func TestDisconnectedWorkerIsNamed(t *testing.T) {
+	want := reference(t)
+	const timeout = 3 * time.Second
+	c := newCluster(t)
+	coord := c.coordinator(append([]string{"-workers", "4", "-allreduce-timeout", timeout.String()}, detArgs...)...)
+	log := coord.follow("")
+	ws := c.workers(4)
+	log.waitFor(t, jobTimeout, `"msg":"checkpoint written"`)
+	addr := ringAddr(t, log, "w-1")
+	cut := time.Now()
+	mustDocker(t, "network", "disconnect", c.name, ws["w-1"].name)
+	failed := log.waitUntil(t, time.Minute, "a failed ring naming w-1's address "+addr, func(l string) bool {
+		return (strings.Contains(l, `"msg":"member failed"`) || strings.Contains(l, `"msg":"ring failed"`)) && strings.Contains(l, "("+addr+")")
+	})
+	named := time.Since(cut)
+	lost := log.waitUntil(t, time.Minute, "w-1 named as lost or straggler", func(l string) bool {
+		return strings.Contains(l, `"worker":"w-1"`) && (strings.Contains(l, `"msg":"straggler"`) || strings.Contains(l, `"msg":"lost a ring member"`))
+	})
+	t.Logf("after the disconnection: %v to a failed ring naming %s (%s); %v to w-1 named (%s)", named.Round(time.Millisecond), addr, failed,
+		time.Since(cut).Round(time.Millisecond), lost)
+	// The docker CLI's own latency and the coordinator's handling of the
+	// reports come on top of the deadline.
+	if named > timeout+2*time.Second {
+		t.Errorf("the ring failed naming w-1 %v after the disconnection; the all-reduce timeout is %v", named, timeout)
+	}
+	s := coord.finish(jobTimeout)
+	t.Logf("rings %d, rollbacks %d, steps %v", s.Rings, s.Rollbacks, s.WorkerSteps)
+	if s.Workers != 3 || s.WorkerSteps["w-1"] >= uint64(s.Steps) {
+		t.Fatalf("summary %+v: want the job finished without w-1", s)
+	}
+	sameWeights(t, s, want)
+	released(t, ws, "w-0", "w-2", "w-3")
+}
+
+// ringAddr returns the ring address a worker joined with, from the
+// coordinator's log read so far.
+func ringAddr(t *testing.T, l *logs, worker string) string {
+	t.Helper()
+	for _, line := range l.all {
+		var e struct {
+			Msg, Worker string
+			RingAddr    string `json:"ring_addr"`
+		}
+		if json.Unmarshal([]byte(line), &e) == nil && e.Msg == "worker joined" && e.Worker == worker {
+			return e.RingAddr
+		}
+	}
+	t.Fatalf("the coordinator logged no join of %s", worker)
+	return ""
+}
+
+// TestFifthWorkerJoins starts a fifth worker container in the middle of
+// the job: it joins the ring at a step boundary and computes steps.
+func TestFifthWorkerJoins(t *testing.T) {
+	want := reference(t)
+	c := newCluster(t)
+	coord := c.coordinator(append([]string{"-workers", "4", "-max-workers", "5"}, detArgs...)...)
+	log := coord.follow("")
+	ws := c.workers(4)
+	log.waitFor(t, jobTimeout, `"msg":"checkpoint written"`)
+	start := time.Now()
+	ws["w-4"] = c.worker("w-4")
+	log.waitFor(t, jobTimeout, `"msg":"worker joined"`, `"worker":"w-4"`)
+	t.Logf("w-4 joined %v after its container started", time.Since(start).Round(time.Millisecond))
+	s := coord.finish(jobTimeout)
+	t.Logf("rings %d, rollbacks %d, steps %v", s.Rings, s.Rollbacks, s.WorkerSteps)
+	if s.Workers != 5 || s.Rings < 2 || s.Rollbacks != 0 || s.WorkerSteps["w-4"] == 0 {
+		t.Fatalf("summary %+v: want w-4 in a second ring, computing steps, without a rollback", s)
+	}
+	sameWeights(t, s, want)
+	released(t, ws, "w-0", "w-1", "w-2", "w-3", "w-4")
+}
+
+// TestCoordinatorRestartsOnItsVolume kills the coordinator container in the
+// middle of the job and starts a new one on the same named volume: it
+// resumes from the newest checkpoint, and the workers, in the containers
+// they started in, reconnect and finish the job.
+func TestCoordinatorRestartsOnItsVolume(t *testing.T) {
+	want := reference(t)
+	c := newCluster(t)
+	args := append([]string{"-workers", "4"}, detArgs...)
+	coord := c.coordinator(args...)
+	log := coord.follow("")
+	ws := c.workers(4)
+	before := map[string]state{}
+	for n, w := range ws {
+		before[n] = w.state()
+	}
+	log.waitFor(t, jobTimeout, `"msg":"checkpoint written"`)
+	mustDocker(t, "kill", coord.name)
+	coord.wait(time.Minute)
+	mustDocker(t, "rm", coord.name)
+	coord = c.coordinator(args...)
+	log = coord.follow("")
+	resumed := log.waitFor(t, jobTimeout, `"msg":"resuming from checkpoint"`)
+	t.Log(resumed)
+	s := coord.finish(jobTimeout)
+	t.Logf("resumed from step %d of %d, accuracy %.4f", s.ResumedFrom, s.Steps, s.TestAccuracy)
+	if s.ResumedFrom == 0 || s.ResumedFrom%250 != 0 || s.Workers != 4 {
+		t.Fatalf("summary %+v: want a resume from a checkpoint with the four workers", s)
+	}
+	sameWeights(t, s, want)
+	released(t, ws, "w-0", "w-1", "w-2", "w-3")
+	for n, w := range ws {
+		if st := w.state(); st.ID != before[n].ID || st.StartedAt != before[n].StartedAt || st.RestartCount != 0 {
+			t.Errorf("%s was restarted: %+v, before: %+v", n, st, before[n])
+		}
+	}
+}
