@@ -1,17 +1,30 @@
 # Developer shortcuts. The README's two commands need none of them.
 IMAGE ?= ringtrain:dev
 
-.PHONY: test image push bench bench-quick proto
+.PHONY: test base-images image push compose-up test-containers bench bench-quick proto
 
 test:
 	go test -race ./...
 
-# Build the container image (both binaries and the MNIST files).
+# Local stand-ins for the Dockerfile's base images, where nothing can be
+# pulled (no registry); nothing to do when they exist.
+base-images:
+	deploy/docker/base-images.sh
+
+# Build the container image (the binary, its worker link, the MNIST files).
 image:
 	docker build -t $(IMAGE) .
 
 push: image
 	docker push $(IMAGE)
+
+# A job on this machine: the coordinator and 4 worker containers.
+compose-up: image
+	RINGTRAIN_IMAGE=$(IMAGE) docker compose -p ringtrain -f deploy/docker/compose.yaml up --scale worker=4
+
+# The container tests alone (they build the stand-ins and the image).
+test-containers:
+	go test -count=1 -v ./deploy/docker
 
 bench:
 	go run ./cmd/ringbench -out docs/benchmarks
