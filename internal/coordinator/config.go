@@ -17,6 +17,7 @@ import (
 	"ringtrain/internal/membership"
 	"ringtrain/internal/metrics"
 	"ringtrain/internal/rpc"
+	"ringtrain/internal/sysmem"
 )
 
 // DefaultPort is the coordinator's gRPC port when it waits for remote
@@ -146,7 +147,7 @@ type Config struct {
 	// it is refused before the first step, and evaluations run in chunks
 	// that fit. Zero means the machine's memory, or its cgroup's limit
 	// when lower.
-	MemoryLimit Bytes
+	MemoryLimit sysmem.Bytes
 	// Shutdown, when closed, stops the job for now (SIGTERM): the ring
 	// pauses, rank 0's state is checkpointed (with CheckpointDir), and Run
 	// returns ErrShutdown without releasing the workers, which wait for the

@@ -12,6 +12,7 @@ import (
 
 	"ringtrain/internal/mnist"
 	"ringtrain/internal/nn"
+	"ringtrain/internal/sysmem"
 )
 
 // deepModel writes a model of n activation layers between MNIST's input
@@ -90,7 +91,7 @@ func TestEvaluationFitsTheBoundInChunks(t *testing.T) {
 	slots := len(m.Optimizer().State().Slots)
 	cfg := testConfig(t, 2)
 	for _, c := range []struct {
-		limit      Bytes
+		limit      sysmem.Bytes
 		chunked    bool
 		wantRefuse bool
 	}{{1 << 40, false, false}, {3 << 30, true, false}, {100 << 20, false, true}} {
@@ -151,8 +152,7 @@ func TestOversizedModelDescriptionIsRefused(t *testing.T) {
 
 // TestErrorsQuoteAShortPrefix: a model description whose activation name
 // is 10 MiB long is refused with an error of under a kilobyte that still
-// names the file, the field and the reason; a 10 MiB -memory-limit value
-// likewise.
+// names the file, the field and the reason.
 func TestErrorsQuoteAShortPrefix(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "huge.json")
 	if err := writeFile(path, `{"input_shape": [784], "layers": [{"type": "dense", "units": 10, "activation": "`+strings.Repeat("x", 10<<20)+
@@ -167,28 +167,5 @@ func TestErrorsQuoteAShortPrefix(t *testing.T) {
 	if !errors.As(err, &inner) {
 		t.Errorf("the clipped error does not wrap the original")
 	}
-	var b Bytes
-	if err := b.Set(strings.Repeat("9", 10<<20) + "Q"); err == nil || len(err.Error()) > 1024 {
-		t.Errorf("-memory-limit of 10 MiB: error of %d bytes", len(err.Error()))
-	}
 	_ = os.Remove(path)
-}
-
-// TestBytes reads and prints sizes.
-func TestBytes(t *testing.T) {
-	for in, want := range map[string]Bytes{"1048576": 1 << 20, "3GiB": 3 << 30, "1.5G": 3 << 29, "512 MiB": 512 << 20, "2k": 2048, "7B": 7} {
-		var b Bytes
-		if err := b.Set(in); err != nil || b != want {
-			t.Errorf("Set(%q) = %v, %v; want %v", in, b, err, want)
-		}
-	}
-	for _, bad := range []string{"", "-1G", "3 parsecs", "G"} {
-		var b Bytes
-		if err := b.Set(bad); err == nil {
-			t.Errorf("Set(%q) accepted: %v", bad, b)
-		}
-	}
-	if s := Bytes(3 << 30).String(); s != "3.0 GiB" {
-		t.Errorf("String = %q", s)
-	}
 }

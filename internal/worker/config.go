@@ -19,6 +19,7 @@ import (
 	"ringtrain/internal/membership"
 	"ringtrain/internal/metrics"
 	"ringtrain/internal/rpc"
+	"ringtrain/internal/sysmem"
 )
 
 // DefaultRingPort is where a worker serves its Ring service by default.
@@ -66,6 +67,11 @@ type Config struct {
 	HealthListen string
 	// MetricsListen is where /metrics is served (empty or "-": nowhere).
 	MetricsListen string
+	// MemoryLimit bounds the memory the worker may need: an assignment
+	// whose training is estimated to need more is refused before its first
+	// step. Zero means the machine's memory, or its cgroup's limit when
+	// lower.
+	MemoryLimit sysmem.Bytes
 	// Movable marks which of Listen, GossipListen and MetricsListen are
 	// defaults the user did not choose: a taken port among them is
 	// replaced by a free one (see Movable). The zero value moves none.

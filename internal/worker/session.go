@@ -224,6 +224,9 @@ func (s *session) follow(ctx context.Context) error {
 				return nil
 			}
 			if a := in.GetAssignment(); a != nil {
+				if err := w.checkMemory(a); err != nil {
+					return err
+				}
 				s.assigned.Store(true)
 				if err := s.runRing(ctx, a); err != nil {
 					return err
