@@ -265,7 +265,7 @@ func newCoordinator(cfg Config) (*coordinator, error) {
 			job.FixedPointBits = uint32(cfg.FixedPointBits)
 		}
 	}
-	if err := checkMessageSizes(job, min(cfg.maxWorkers(), maxRegistered)); err != nil {
+	if err := checkMessageSizes(job, min(cfg.maxWorkers(), maxRegistered), cfg.ModelPath); err != nil {
 		return nil, err
 	}
 	mem, err := planMemory(cfg, spec, train, test, model.NumParams(), len(model.Optimizer().State().Slots))

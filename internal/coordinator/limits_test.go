@@ -143,7 +143,7 @@ func TestOversizedModelDescriptionIsRefused(t *testing.T) {
 	cfg := testConfig(t, 0)
 	cfg.Workers, cfg.LocalWorkers, cfg.ModelPath = 0, 2, path
 	err := refusedBeforeTraining(t, cfg)
-	for _, want := range []string{"the model description is 10.", "MiB as JSON", "capped at 8.0 MiB", "too large to send"} {
+	for _, want := range []string{"the model description " + path + " is 10.", "MiB as JSON", "capped at 8.0 MiB", "too large to send"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not say %q", err, want)
 		}
