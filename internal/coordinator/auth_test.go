@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -354,5 +356,64 @@ func TestWrongJobIDIsNotAnsweredWithTheRealOne(t *testing.T) {
 		if err == nil || len(err.Error()) > 300 {
 			t.Errorf("a member's %s with a 10 KiB job id: %d bytes of error", what, len(fmt.Sprint(err)))
 		}
+	}
+}
+
+// TestLocalRunsGetAToken: a job of local workers given no secrets makes up
+// a token (and a gossip key) and hands them to its children through their
+// environment: a stranger's Join is refused (Unauthenticated), a process
+// with the child's token joins.
+func TestLocalRunsGetAToken(t *testing.T) {
+	dir := t.TempDir()
+	cfg := testConfig(t, 0)
+	cfg.Workers, cfg.LocalWorkers = 0, 1
+	// The "worker" records its environment and waits to be stopped.
+	cfg.WorkerCommand = []string{"sh", "-c", `printf '%s\n%s' "$RINGTRAIN_TOKEN" "$RINGTRAIN_GOSSIP_KEY" > "$0/env.tmp" && mv "$0/env.tmp" "$0/env" && exec sleep 60`, dir}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Listener = lis
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		_, err := Run(ctx, cfg)
+		done <- err
+	}()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	var env []byte
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(20 * time.Millisecond) {
+		if env, err = os.ReadFile(filepath.Join(dir, "env")); err == nil || time.Now().After(deadline) {
+			break
+		}
+	}
+	token, gossipKey, _ := strings.Cut(string(env), "\n")
+	if len(token) < 32 || len(gossipKey) < 32 {
+		t.Fatalf("the local worker's environment: token %q, gossip key %q (%v)", token, gossipKey, err)
+	}
+	join := func(sec rpc.Security) error {
+		if err := sec.Load(); err != nil {
+			t.Fatal(err)
+		}
+		conn, err := grpc.NewClient(lis.Addr().String(), sec.DialOptions()...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		jctx, jcancel := context.WithTimeout(ctx, 30*time.Second)
+		defer jcancel()
+		stream, err := pb.NewCoordinatorClient(conn).Join(jctx, &pb.JoinRequest{WorkerId: "outsider", RingAddr: "127.0.0.1:1"}, grpc.WaitForReady(true))
+		if err == nil {
+			_, err = stream.Recv()
+		}
+		return err
+	}
+	wantCode(t, "a stranger's join", join(rpc.Security{}), codes.Unauthenticated)
+	if err := join(rpc.Security{Token: token}); err != nil {
+		t.Errorf("a join with the local worker's token: %v", err)
 	}
 }
