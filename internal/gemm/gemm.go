@@ -97,6 +97,11 @@ func serial(transA, transB bool, m, n, k int, a []float32, lda int, b []float32,
 			w.b = packB(w.b, transB, b, ldb, pc, kb, jc, nb)
 			for ic := 0; ic < m; ic += mc {
 				mb := min(mc, m-ic)
+				// The partial panel of the block's last rows is packed
+				// once, not once per panel of B.
+				if edge := mb % mr; edge > 0 {
+					w.a = packEdge(w.a, a, rs, cs, ic+mb-edge, edge, pc, kb)
+				}
 				for jr := 0; jr < nb; jr += nr {
 					bp := w.b[jr*kb:]
 					cols := min(nr, nb-jr)
@@ -113,7 +118,6 @@ func serial(transA, transB bool, m, n, k int, a []float32, lda int, b []float32,
 						rows := min(mr, mb-ir)
 						ap, ars, acs := a[(ic+ir)*rs+pc*cs:], rs, cs
 						if rows < mr {
-							w.a = packEdge(w.a, a, rs, cs, ic+ir, rows, pc, kb)
 							ap, ars, acs = w.a, 1, mr
 						}
 						ct := c[(ic+ir)*ldc+jc+jr:]

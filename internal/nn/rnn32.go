@@ -14,7 +14,9 @@ type recurrent32 struct {
 	// dz the gates' gradients, time-major, then sample-major in dzs; dh a
 	// step's hidden gradient; dw, du, dx the products' results.
 	dz, dzs, dh, dw, du, dx []float32
-	noBias                  []float64
+	// uT is the recurrent kernel transposed, for the steps' dL/dh.
+	uT     []float32
+	noBias []float64
 }
 
 // projectInputs32 is projectInputs with a float32 product, the bias added
@@ -65,6 +67,14 @@ func (l *recurrent) backward32(dy []float64, rows int, needDX bool) []float64 {
 	l.backwardStart(rows)
 	f.dz = growFloat32(f.dz, T*rows*G)
 	f.dh = growFloat32(f.dh, rows*U)
+	// Uᵀ once, so that every step's product reads it row by row rather
+	// than packing the transpose afresh.
+	f.uT = growFloat32(f.uT, len(f.u))
+	for i := range U {
+		for j, v := range f.u[i*G : (i+1)*G] {
+			f.uT[j*U+i] = v
+		}
+	}
 	for t := T - 1; t >= 0; t-- {
 		dz := l.stepGradient(t, rows, dy)
 		dz32 := f.dz[t*rows*G : (t+1)*rows*G]
@@ -72,7 +82,7 @@ func (l *recurrent) backward32(dy []float64, rows int, needDX bool) []float64 {
 		if t == 0 {
 			break // h_0 is zero: nothing earlier
 		}
-		gemm.Sgemm(false, true, rows, U, G, dz32, G, f.u, G, 0, f.dh, U)
+		gemm.Sgemm(false, false, rows, U, G, dz32, G, f.uT, U, 0, f.dh, U)
 		gemm.ToFloat64(l.dh, f.dh)
 		l.maskHidden()
 	}
