@@ -5,6 +5,7 @@ package ringrpc
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 
@@ -106,7 +107,7 @@ func (s *Service) Pass(stream pb.Ring_PassServer) error {
 	select {
 	case s.slot(key).streams <- in:
 	default:
-		return status.Errorf(codes.AlreadyExists, "ringrpc: job %s ring %d already has a left-hand neighbour", h.JobId, h.Generation)
+		return status.Errorf(codes.AlreadyExists, "ringrpc: job %s ring %d already has a left-hand neighbour", quoted(h.JobId), h.Generation)
 	}
 	timer := time.NewTimer(s.claimTimeout)
 	defer timer.Stop()
@@ -120,7 +121,7 @@ func (s *Service) Pass(stream pb.Ring_PassServer) error {
 	}
 	// Unclaimed: take the stream back unless a transport got it meanwhile.
 	if s.takeBack(key, in) {
-		return status.Errorf(codes.FailedPrecondition, "ringrpc: no ring %d of job %s here", h.Generation, h.JobId)
+		return status.Errorf(codes.FailedPrecondition, "ringrpc: no ring %d of job %s here", h.Generation, quoted(h.JobId))
 	}
 	select {
 	case <-in.done:
@@ -177,4 +178,13 @@ func (s *Service) claim(ctx context.Context, key slotKey, from int32) (*inbound,
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
+}
+
+// quoted returns at most the first 64 bytes of a job id a caller sent: an
+// error never echoes megabytes of it.
+func quoted(jobID string) string {
+	if len(jobID) <= 64 {
+		return jobID
+	}
+	return fmt.Sprintf("%s… (%d bytes)", jobID[:64], len(jobID))
 }

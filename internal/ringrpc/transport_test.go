@@ -3,6 +3,7 @@ package ringrpc
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"strings"
 	"sync"
@@ -117,6 +118,10 @@ func TestPassRefusesStrangers(t *testing.T) {
 	}
 	if err := pass(&pb.Hello{JobId: "nobody", Generation: 3}); err == nil || !strings.Contains(err.Error(), "no ring 3 of job nobody") {
 		t.Fatalf("stream for an unknown ring: %v", err)
+	}
+	// A job id of 4 MiB is quoted by its first bytes only.
+	if err := pass(&pb.Hello{JobId: strings.Repeat("x", 4<<20), Generation: 3}); err == nil || len(err.Error()) > 512 || !strings.Contains(err.Error(), "(4194304 bytes)") {
+		t.Fatalf("stream for an unknown ring with a 4 MiB job id: %d bytes of error", len(fmt.Sprint(err)))
 	}
 	// A ring of two whose rank 1 expects rank 0: a stream claiming rank 5.
 	go func() {
