@@ -201,12 +201,12 @@ func (l *recurrent) forward(x []float64, rows int, p *pass) []float64 {
 // projectInputs sets xw to the input projections of every step at once,
 // x·W + b, sample-major.
 func (l *recurrent) projectInputs(rows int) {
-	T, F, G := l.steps, l.in, l.width()
-	l.xw = grow(l.xw, rows*T*G)
 	if l.single {
 		l.projectInputs32(rows)
 		return
 	}
+	T, F, G := l.steps, l.in, l.width()
+	l.xw = grow(l.xw, rows*T*G)
 	beta := 0.0
 	if l.useBias {
 		for r := range rows * T {
@@ -221,13 +221,13 @@ func (l *recurrent) projectInputs(rows int) {
 // an lstm in one product: h_t (after recurrent dropout)·U plus the step's
 // input projection.
 func (l *recurrent) stepProduct(t, rows int) {
-	T, U, G := l.steps, l.units, l.width()
 	if l.single {
 		l.stepProduct32(t, rows)
-	} else {
-		hPrev := l.h[t*rows*U : (t+1)*rows*U]
-		blas64.Gemm(blas.NoTrans, blas.NoTrans, 1, general(l.dropped(hPrev), rows, U), general(l.u, U, G), 0, general(l.z, rows, G))
+		return
 	}
+	T, U, G := l.steps, l.units, l.width()
+	hPrev := l.h[t*rows*U : (t+1)*rows*U]
+	blas64.Gemm(blas.NoTrans, blas.NoTrans, 1, general(l.dropped(hPrev), rows, U), general(l.u, U, G), 0, general(l.z, rows, G))
 	for r := range rows {
 		z, xw := l.z[r*G:(r+1)*G], l.xw[(r*T+t)*G:][:G]
 		for j, v := range xw {
@@ -274,8 +274,8 @@ func (l *recurrent) backward(dy []float64, rows int, needDX bool) []float64 {
 		l.maskHidden()
 	}
 	l.sampleMajorGradient(rows)
+	l.biasGradient(l.dzs, rows)
 	blas64.Gemm(blas.Trans, blas.NoTrans, 1, general(l.x, rows*T, F), general(l.dzs, rows*T, G), 0, general(l.dw, F, G))
-	l.biasGradient(rows)
 	if !needDX {
 		return nil
 	}
@@ -343,15 +343,16 @@ func (l *recurrent) sampleMajorGradient(rows int) {
 	}
 }
 
-// biasGradient sums the gates' gradients over samples and steps.
-func (l *recurrent) biasGradient(rows int) {
+// biasGradient sums the gates' gradients dz, rows·steps rows in either
+// order, over samples and steps.
+func (l *recurrent) biasGradient(dz []float64, rows int) {
 	if !l.useBias {
 		return
 	}
 	G := l.width()
 	clear(l.db)
 	for r := range rows * l.steps {
-		for j, v := range l.dzs[r*G : (r+1)*G] {
+		for j, v := range dz[r*G : (r+1)*G] {
 			l.db[j] += v
 		}
 	}

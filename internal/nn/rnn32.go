@@ -6,33 +6,39 @@ import "ringtrain/internal/gemm"
 // of the input, kernels and the products' operands, with float64
 // parameters, gradients, states and gates around them.
 type recurrent32 struct {
-	// x is the input (after dropout), w and u the kernels; xw the input
-	// projections; hd every step's h_t after recurrent dropout, time-major
-	// steps × rows × units, the left operand of the step's product and of
-	// the recurrent kernel's gradient; z a step's product.
+	// x is the input (after dropout), time-major steps × rows × in; w
+	// and u the kernels; xw the input projections, time-major; hd every
+	// step's h_t after recurrent dropout, time-major steps × rows × units,
+	// the left operand of the step's product and of the recurrent
+	// kernel's gradient; z a step's product.
 	x, w, u, xw, hd, z []float32
-	// dz the gates' gradients, time-major, then sample-major in dzs; dh a
-	// step's hidden gradient; dw, du, dx the products' results.
-	dz, dzs, dh, dw, du, dx []float32
+	// dz the gates' gradients, time-major; dh a step's hidden gradient;
+	// dw, du, dx the products' results (dx time-major).
+	dz, dh, dw, du, dx []float32
 	// uT is the recurrent kernel transposed, for the steps' dL/dh.
 	uT     []float32
 	noBias []float64
 }
 
-// projectInputs32 is projectInputs with a float32 product, the bias added
-// as it widens.
+// projectInputs32 is projectInputs with a float32 product, time-major:
+// the input's rows are reordered step by step as they are narrowed, so
+// that each step's projections, and later each step's gradients, lie in
+// one block.
 func (l *recurrent) projectInputs32(rows int) {
 	f := &l.f32
 	T, F, U, G := l.steps, l.in, l.units, l.width()
 	f.x = growFloat32(f.x, rows*T*F)
-	gemm.FromFloat64(f.x, l.x[:rows*T*F])
+	for t := range T {
+		for r := range rows {
+			gemm.FromFloat64(f.x[(t*rows+r)*F:(t*rows+r+1)*F], l.x[(r*T+t)*F:(r*T+t+1)*F])
+		}
+	}
 	f.w = growFloat32(f.w, len(l.w))
 	gemm.FromFloat64(f.w, l.w)
 	f.u = growFloat32(f.u, len(l.u))
 	gemm.FromFloat64(f.u, l.u)
 	f.xw = growFloat32(f.xw, rows*T*G)
 	gemm.Sgemm(false, false, rows*T, G, F, f.x, F, f.w, G, 0, f.xw, G)
-	gemm.WidenBias(l.xw, f.xw, l.bias(), false)
 	f.hd = growFloat32(f.hd, T*rows*U)
 	f.z = growFloat32(f.z, rows*G)
 }
@@ -48,15 +54,18 @@ func (l *recurrent) bias() []float64 {
 	return l.f32.noBias
 }
 
-// stepProduct32 sets z to h_t (after recurrent dropout)·U in float32,
-// keeping the float32 h_t for the backward pass.
+// stepProduct32 sets z to step t's input projection plus h_t (after
+// recurrent dropout)·U plus the bias: the product adds into the
+// projection in float32, and the bias comes in as it widens. The float32
+// h_t is kept for the backward pass.
 func (l *recurrent) stepProduct32(t, rows int) {
 	f := &l.f32
 	U, G := l.units, l.width()
 	hd := f.hd[t*rows*U : (t+1)*rows*U]
 	gemm.FromFloat64(hd, l.dropped(l.h[t*rows*U:(t+1)*rows*U]))
-	gemm.Sgemm(false, false, rows, G, U, hd, U, f.u, G, 0, f.z, G)
-	gemm.ToFloat64(l.z, f.z)
+	copy(f.z, f.xw[t*rows*G:(t+1)*rows*G])
+	gemm.Sgemm(false, false, rows, G, U, hd, U, f.u, G, 1, f.z, G)
+	gemm.WidenBias(l.z, f.z, l.bias(), false)
 }
 
 // backward32 is backward with float32 products: a product per step for
@@ -94,20 +103,23 @@ func (l *recurrent) backward32(dy []float64, rows int, needDX bool) []float64 {
 	} else {
 		clear(l.du)
 	}
-	l.sampleMajorGradient(rows)
-	f.dzs = growFloat32(f.dzs, rows*T*G)
-	gemm.FromFloat64(f.dzs, l.dzs)
+	// The input kernel's gradient over all steps at once: the input and
+	// the gates' gradients are both time-major.
 	f.dw = growFloat32(f.dw, len(l.dw))
-	gemm.Sgemm(true, false, F, G, rows*T, f.x, F, f.dzs, G, 0, f.dw, G)
+	gemm.Sgemm(true, false, F, G, T*rows, f.x, F, f.dz, G, 0, f.dw, G)
 	gemm.ToFloat64(l.dw, f.dw)
-	l.biasGradient(rows)
+	l.biasGradient(l.dz, rows)
 	if !needDX {
 		return nil
 	}
 	f.dx = growFloat32(f.dx, rows*T*F)
-	gemm.Sgemm(false, true, rows*T, F, G, f.dzs, G, f.w, G, 0, f.dx, F)
+	gemm.Sgemm(false, true, T*rows, F, G, f.dz, G, f.w, G, 0, f.dx, F)
 	l.dx = grow(l.dx, rows*T*F)
-	gemm.ToFloat64(l.dx, f.dx)
+	for t := range T {
+		for r := range rows {
+			gemm.ToFloat64(l.dx[(r*T+t)*F:(r*T+t+1)*F], f.dx[(t*rows+r)*F:(t*rows+r+1)*F])
+		}
+	}
 	l.maskInput(rows)
 	return l.dx
 }
