@@ -73,7 +73,7 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	if len(generated) > 0 {
 		c.log.Info("generated secrets for the local workers, passed through their environment", "secrets", generated)
 	}
-	if msg, loud := cfg.Security.Exposure(lis.Addr()); loud {
+	if msg, loud := cfg.Security.Exposure(lis.Addr(), rpc.CoordinatorRisk); loud {
 		c.log.Warn(msg)
 	} else if msg != "" {
 		c.log.Info(msg)

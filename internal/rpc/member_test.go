@@ -52,7 +52,7 @@ func TestMemberCredentials(t *testing.T) {
 }
 
 // TestExposure: only a server beyond loopback without a token or TLS is
-// warned about, loudly unless -insecure made it a choice.
+// warned about, loudly unless -insecure made it a choice, naming its risk.
 func TestExposure(t *testing.T) {
 	loop := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 7070}
 	any := &net.TCPAddr{IP: net.IPv6unspecified, Port: 7070}
@@ -69,13 +69,16 @@ func TestExposure(t *testing.T) {
 		{"LAN with a token", Security{Token: "t"}, lan, false, false},
 		{"LAN, insecure by choice", Security{Insecure: true}, lan, true, false},
 	} {
-		msg, loud := c.s.Exposure(c.addr)
+		msg, loud := c.s.Exposure(c.addr, CoordinatorRisk)
 		if (msg != "") != c.warn || loud != c.loud {
 			t.Errorf("%s: Exposure = %q, loud %v", c.name, msg, loud)
 		}
 		if c.loud && (!strings.Contains(msg, "ANYONE WHO REACHES THIS PORT CAN JOIN") || !strings.Contains(msg, "-insecure")) {
 			t.Errorf("%s: the warning %q does not say who can join and how to choose", c.name, msg)
 		}
+	}
+	if msg, loud := (&Security{}).Exposure(lan, RingRisk); !loud || !strings.Contains(msg, "LEARNS THE JOB'S ID CAN FEED THIS WORKER") {
+		t.Errorf("a worker's ring port: %q", msg)
 	}
 }
 

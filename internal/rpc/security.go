@@ -160,21 +160,28 @@ func (s *Security) Describe() string {
 	return "partly secure: " + strings.Join(on, ", ") + " on; " + strings.Join(off, ", ") + " off"
 }
 
+// The risks Exposure names: the coordinator's port, and a worker's ring
+// port (whose streams must name the job's id, which only members learn).
+const (
+	CoordinatorRisk = "anyone who reaches this port can join the job, read its data and weights and feed it gradients"
+	RingRisk        = "anyone who reaches this port and learns the job's id can feed this worker gradient frames"
+)
+
 // Exposure says, for the logs, who can reach a server listening at addr
 // with these credentials: "" when a token or mutual TLS guards it or it
-// listens on loopback only; otherwise a warning (loud unless Insecure
-// records the choice) that anyone who reaches the port can join the job,
-// and how to close it; loud is false once Insecure made it a choice.
-func (s *Security) Exposure(addr net.Addr) (msg string, loud bool) {
+// listens on loopback only; otherwise a warning that names the risk (loud,
+// in capitals, unless Insecure records the choice) and how to close it;
+// loud is false once Insecure made it a choice.
+func (s *Security) Exposure(addr net.Addr, risk string) (msg string, loud bool) {
 	if s.TLS() || s.Token != "" || isLoopback(addr) {
 		return "", false
 	}
 	if s.Insecure {
-		return fmt.Sprintf("listening at %s without a token or TLS, by choice (-insecure): anyone who reaches the port can join the job", addr), false
+		return fmt.Sprintf("listening at %s without a token or TLS, by choice (-insecure): %s", addr, risk), false
 	}
-	return fmt.Sprintf("INSECURE: listening at %s, beyond loopback, without a token or TLS: ANYONE WHO REACHES THIS PORT CAN JOIN THE JOB, "+
-		"read its data and weights and feed it gradients; give every process -token (RINGTRAIN_TOKEN) and -gossip-key, or mutual TLS "+
-		"(coordinator certs writes development credentials), or pass -insecure to make it a choice (see the README's Security section)", addr), true
+	return fmt.Sprintf("INSECURE: listening at %s, beyond loopback, without a token or TLS: %s; give every process -token (RINGTRAIN_TOKEN) "+
+		"and -gossip-key, or mutual TLS (coordinator certs writes development credentials), or pass -insecure to make it a choice "+
+		"(see the README's Security section)", addr, strings.ToUpper(risk)), true
 }
 
 // isLoopback reports whether addr is a TCP address on a loopback

@@ -80,6 +80,11 @@ func Run(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("worker: listen: %w", err)
 	}
 	w.log.Info("ring service listening", "addr", lis.Addr().String())
+	if msg, loud := cfg.Security.Exposure(lis.Addr(), rpc.RingRisk); loud {
+		w.log.Warn(msg)
+	} else if msg != "" {
+		w.log.Info(msg)
+	}
 	srv := grpc.NewServer(w.cfg.Security.ServerOptions()...)
 	w.ringSvc = ringrpc.NewService(cfg.JoinTimeout)
 	pb.RegisterRingServer(srv, w.ringSvc)
