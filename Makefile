@@ -1,5 +1,7 @@
 # Developer shortcuts. The README's two commands need none of them.
 IMAGE ?= ringtrain:dev
+# Docker Compose v2 (the docker CLI plugin) where installed, v1 otherwise.
+COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
 
 .PHONY: test base-images image push compose-up test-containers bench bench-quick proto
 
@@ -20,7 +22,7 @@ push: image
 
 # A job on this machine: the coordinator and 4 worker containers.
 compose-up: image
-	RINGTRAIN_IMAGE=$(IMAGE) docker compose -p ringtrain -f deploy/docker/compose.yaml up --scale worker=4
+	RINGTRAIN_IMAGE=$(IMAGE) $(COMPOSE) -p ringtrain -f deploy/docker/compose.yaml up --scale worker=4
 
 # The container tests alone (they build the stand-ins and the image).
 test-containers:

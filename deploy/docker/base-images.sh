@@ -1,10 +1,11 @@
 #!/bin/sh
 # Local stand-ins for the two base images the Dockerfile names, for a Docker
 # engine that cannot pull them (no registry). A machine that can pull never
-# needs this script.
+# needs this script: for an image that is missing it tries docker pull
+# first, and makes the stand-in only when that fails.
 #
-#   deploy/docker/base-images.sh        # make whichever of the two is missing
-#   deploy/docker/base-images.sh -f     # make both again
+#   deploy/docker/base-images.sh        # pull or make whichever is missing
+#   deploy/docker/base-images.sh -f     # make both stand-ins again
 #
 # golang:1.26-bookworm
 #   A Debian bookworm root file system from debootstrap (minbase) with this
@@ -36,6 +37,7 @@ FORCE=0
 say() { echo "base-images: $*" >&2; }
 die() { say "$*"; exit 1; }
 have() { [ "$FORCE" -eq 0 ] && docker image inspect "$1" >/dev/null 2>&1; }
+pulled() { [ "$FORCE" -eq 0 ] && docker pull -q "$1" >/dev/null 2>&1 && say "pulled $1"; }
 
 docker version >/dev/null 2>&1 || die "no Docker daemon answers (docker version failed)"
 if have "$BUILDER" && have "$RUNTIME"; then
@@ -46,7 +48,7 @@ fi
 WORK=$(mktemp -d /tmp/ringtrain-base.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT INT TERM
 
-if ! have "$BUILDER"; then
+if ! have "$BUILDER" && ! pulled "$BUILDER"; then
 	[ "$(id -u)" -eq 0 ] || die "debootstrap needs root"
 	command -v debootstrap >/dev/null 2>&1 || die "debootstrap is not installed (apt-get install debootstrap)"
 	GOROOT=$(go env GOROOT) || die "no Go toolchain: go env GOROOT failed"
@@ -79,7 +81,7 @@ if ! have "$BUILDER"; then
 	say "made $BUILDER"
 fi
 
-if ! have "$RUNTIME"; then
+if ! have "$RUNTIME" && ! pulled "$RUNTIME"; then
 	ROOT="$WORK/static"
 	mkdir -p "$ROOT/etc/ssl/certs" "$ROOT/usr/share" "$ROOT/tmp" "$ROOT/home/nonroot" "$ROOT/root"
 	# Certificates and time zones from the builder's Debian.
