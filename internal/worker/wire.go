@@ -12,7 +12,8 @@ import (
 // wire, half the bytes, for a float32 model, as every framework reduces
 // its gradients; in float64 for a float64 one, whose exactness it keeps.
 func (s *stepper) allReduce(ctx context.Context, c uint64) error {
-	if s.model.Spec().DtypeOrDefault() == "float64" {
+	if s.ring.Transport().Size() == 1 || s.model.Spec().DtypeOrDefault() == "float64" {
+		// Alone, nothing travels: no conversion, no rounding.
 		return s.ring.AllReduce(ctx, c, s.reduced, allreduce.Sum)
 	}
 	if len(s.wire32) != len(s.reduced) {
