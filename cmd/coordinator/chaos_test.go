@@ -175,7 +175,8 @@ type chaosRun struct {
 	args               []string
 	coord              *exec.Cmd
 	coordExit          chan error
-	progress           chan int // steps the coordinator reported done
+	listening          chan struct{} // closed once the coordinator has its ports
+	progress           chan int      // steps the coordinator reported done
 	log                *lockedLog
 	workers            map[string]*exec.Cmd
 	live               []string // workers not killed, in start order
@@ -217,8 +218,8 @@ func (r *chaosRun) startCoordinator() {
 	if err := cmd.Start(); err != nil {
 		r.t.Fatal(err)
 	}
-	exit := make(chan error, 1)
-	r.coord, r.coordExit = cmd, exit
+	exit, listening := make(chan error, 1), make(chan struct{})
+	r.coord, r.coordExit, r.listening = cmd, exit, listening
 	prefix := fmt.Sprintf("[coordinator %d] ", r.coordinatorStarted)
 	go func() {
 		sc := bufio.NewScanner(stderr)
@@ -226,6 +227,10 @@ func (r *chaosRun) startCoordinator() {
 		for sc.Scan() {
 			line := sc.Text()
 			r.log.add(prefix, line)
+			if listening != nil && strings.Contains(line, "coordinator listening") {
+				close(listening)
+				listening = nil
+			}
 			if m := progressLine.FindStringSubmatch(line); m != nil {
 				epoch, _ := strconv.Atoi(m[1])
 				step, _ := strconv.Atoi(m[2])
@@ -360,6 +365,13 @@ func runScenario(t *testing.T, s scenario) (chaosSummary, error) {
 		}
 	}()
 	r.startCoordinator()
+	// The workers choose their ports once the coordinator holds its own
+	// (chosen free a moment before): a worker could take one otherwise.
+	select {
+	case <-r.listening:
+	case <-time.After(time.Minute):
+		t.Fatalf("%v: the coordinator did not listen within a minute:\n%s", s, r.log.tail(30))
+	}
 	for range s.workers {
 		r.startWorker()
 	}
@@ -417,28 +429,49 @@ func TestRandomFaults(t *testing.T) {
 	if v := os.Getenv("RINGTRAIN_CHAOS_SEED"); v != "" {
 		seed, _ = strconv.ParseUint(v, 10, 64)
 	}
-	for i := range uint64(n) {
-		s := newScenario(seed + i)
-		t.Run(fmt.Sprintf("seed=%d", s.seed), func(t *testing.T) {
-			t.Parallel()
-			var ref chaosSummary
-			if s.deterministic {
-				ref = chaosReference(t, s)
+	// Four scenarios at a time: their processes mostly wait (on frozen
+	// workers, timeouts, restarts), and the assertions hold whatever the
+	// load does to the timing.
+	seeds := make(chan uint64)
+	go func() {
+		defer close(seeds)
+		for i := range uint64(n) {
+			seeds <- seed + i
+		}
+	}()
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for seed := range seeds {
+				runChaosScenario(t, newScenario(seed))
 			}
-			sum, exitErr := runScenario(t, s)
-			t.Logf("%v: %s after %d of %d steps (%d skipped) %s", s, sum.Status, sum.StepsDone, sum.Steps, sum.SkippedSteps, sum.Error)
-			if !s.diverge && exitErr != nil {
-				t.Fatalf("%v: a job that does not diverge failed: %s", s, sum.Error)
-			}
-			if s.diverge && s.policy == "stop" && (exitErr == nil || !strings.Contains(sum.Error, "not finite")) {
-				t.Fatalf("%v: a diverging job under -nonfinite stop ended %q (%v), want a failure naming the non-finite step", s, sum.Status, exitErr)
-			}
-			if s.deterministic && sum.Status == "completed" && sum.WeightsSHA256 != ref.WeightsSHA256 {
-				t.Fatalf("%v: final weights %s, the undisturbed run's %s", s, sum.WeightsSHA256, ref.WeightsSHA256)
-			}
-			if s.deterministic && sum.Status != ref.Status {
-				t.Fatalf("%v: %s, the undisturbed run %s", s, sum.Status, ref.Status)
-			}
-		})
+		}()
 	}
+	wg.Wait()
+}
+
+// runChaosScenario runs one scenario as a subtest and checks its outcome.
+func runChaosScenario(t *testing.T, s scenario) {
+	t.Run(fmt.Sprintf("seed=%d", s.seed), func(t *testing.T) {
+		var ref chaosSummary
+		if s.deterministic {
+			ref = chaosReference(t, s)
+		}
+		sum, exitErr := runScenario(t, s)
+		t.Logf("%v: %s after %d of %d steps (%d skipped) %s", s, sum.Status, sum.StepsDone, sum.Steps, sum.SkippedSteps, sum.Error)
+		if !s.diverge && exitErr != nil {
+			t.Fatalf("%v: a job that does not diverge failed: %s", s, sum.Error)
+		}
+		if s.diverge && s.policy == "stop" && (exitErr == nil || !strings.Contains(sum.Error, "not finite")) {
+			t.Fatalf("%v: a diverging job under -nonfinite stop ended %q (%v), want a failure naming the non-finite step", s, sum.Status, exitErr)
+		}
+		if s.deterministic && sum.Status == "completed" && sum.WeightsSHA256 != ref.WeightsSHA256 {
+			t.Fatalf("%v: final weights %s, the undisturbed run's %s", s, sum.WeightsSHA256, ref.WeightsSHA256)
+		}
+		if s.deterministic && sum.Status != ref.Status {
+			t.Fatalf("%v: %s, the undisturbed run %s", s, sum.Status, ref.Status)
+		}
+	})
 }

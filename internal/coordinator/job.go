@@ -296,8 +296,8 @@ func newCoordinator(cfg Config) (*coordinator, error) {
 				return nil, fmt.Errorf("coordinator: the checkpoints in %s are of another job (%s, seed %d); this one is %s, seed %d",
 					cfg.CheckpointDir, ck.Spec.Summary(), ck.Seed, spec.Summary(), cfg.Seed)
 			}
-			if ck.Step >= steps {
-				return nil, fmt.Errorf("coordinator: the newest checkpoint in %s is at step %d: the job of %d steps is done", cfg.CheckpointDir, ck.Step, steps)
+			if ck.Step > steps {
+				return nil, fmt.Errorf("coordinator: the newest checkpoint in %s is at step %d, past the %d steps of this job", cfg.CheckpointDir, ck.Step, steps)
 			}
 			c.initial, c.startStep = checkpointState(ck, job.JobId), ck.Step
 			if c.resumed, err = loadHistory(path, ck.Step, c.epochs()); err != nil {

@@ -130,3 +130,43 @@ func TestResumeAfterAnEpochReportsTheWholeJob(t *testing.T) {
 		t.Fatalf("checkpoints %v: want the job's from step 200 on", got.Checkpoints)
 	}
 }
+
+// TestRestartAfterCompletion starts a coordinator again on the checkpoint
+// folder of a job that completed (as when it is killed after its last
+// step, before it exits): it writes the outputs from the last checkpoint
+// instead of failing, and releases a worker that comes back to it.
+func TestRestartAfterCompletion(t *testing.T) {
+	dir := t.TempDir()
+	cfg := testConfig(t, 2)
+	cfg.MaxSteps, cfg.CheckpointDir, cfg.Summary = 40, filepath.Join(dir, "ckpt"), filepath.Join(dir, "summary.json")
+	first, err, werrs := runJob(t, cfg, workerIDs(2)...)
+	if err != nil || werrs[0] != nil || werrs[1] != nil {
+		t.Fatalf("first run: %v, workers %v", err, werrs)
+	}
+
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	second := cfg
+	second.Listener = lis
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	werr := make(chan error, 1)
+	go func() {
+		wc := worker.DefaultConfig()
+		wc.Coordinator, wc.Listen, wc.ID, wc.Logger = lis.Addr().String(), "127.0.0.1:0", "w-0", quiet
+		wc.GossipListen, wc.MetricsListen = "127.0.0.1:0", "127.0.0.1:0"
+		werr <- worker.Run(ctx, wc)
+	}()
+	sum, err := Run(ctx, second)
+	if err != nil {
+		t.Fatalf("restarted on a complete job: %v", err)
+	}
+	if sum.Status != StatusCompleted || sum.WeightsSHA256 != first.WeightsSHA256 || sum.StepsDone != 40 {
+		t.Fatalf("restarted: %s, %d steps, weights %s; want the completed job's %s", sum.Status, sum.StepsDone, sum.WeightsSHA256, first.WeightsSHA256)
+	}
+	if err := <-werr; err != nil {
+		t.Fatalf("the worker that came back: %v, want it released", err)
+	}
+}

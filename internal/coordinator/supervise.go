@@ -192,6 +192,9 @@ func (c *coordinator) supervise(ctx context.Context) (*Summary, error) {
 		s.losses[i] = math.NaN()
 	}
 	defer s.evals.Wait()
+	if c.startStep == c.job.MaxSteps {
+		return c.alreadyComplete(ctx, s)
+	}
 	c.states.set(1, c.initial)
 	s.wait(c.cfg.JoinTimeout)
 	shutdown := c.cfg.Shutdown
@@ -235,6 +238,36 @@ func (c *coordinator) supervise(ctx context.Context) (*Summary, error) {
 			return c.finish(s)
 		}
 	}
+}
+
+// completeGrace is how long a coordinator that found its job already
+// complete stays to release the workers that come back to it: longer than
+// a waiting worker's longest retry interval.
+const completeGrace = 6 * time.Second
+
+// alreadyComplete ends a job whose newest checkpoint holds its last step:
+// the coordinator was restarted after the training ended (killed while it
+// wrote its outputs, or after). It writes the outputs from that
+// checkpoint, and releases the workers that reconnect meanwhile.
+func (c *coordinator) alreadyComplete(ctx context.Context, s *supervisor) (*Summary, error) {
+	c.log.Info("the job's newest checkpoint holds its last step: writing its outputs, releasing the workers that come back",
+		"step", c.startStep, "for", completeGrace)
+	release := &pb.Instruction{Kind: &pb.Instruction_Stop{Stop: &pb.Stop{}}}
+	grace := time.After(completeGrace)
+	for waiting := true; waiting; {
+		select {
+		case e := <-c.events:
+			if j, ok := e.(joined); ok {
+				j.m.send(release)
+			}
+		case <-grace:
+			waiting = false
+		case <-ctx.Done():
+			waiting = false
+		}
+	}
+	s.final = c.initial
+	return c.finish(s)
 }
 
 // gossipEvents delivers the gossip node's events, or nothing without one.
