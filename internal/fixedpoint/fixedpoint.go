@@ -84,6 +84,23 @@ func (a *Accumulator) Bits() int { return a.bits }
 // added.
 func (a *Accumulator) Add(off int, g []float64) {
 	sum := a.Sum[off : off+len(g)]
+	k := [3]float64{a.scale, a.limit, 0.5}
+	for len(g) > 0 {
+		// Eight at a time in AVX-512, bit-identical to addScalar, up to
+		// the first group of eight with a value out of range, which the
+		// scalar loop takes.
+		if useAVX512 && len(g) >= 8 {
+			n := add8(&sum[0], &g[0], len(g)&^7, &k)
+			sum, g = sum[n:], g[n:]
+		}
+		n := min(len(g), 8)
+		a.addScalar(sum[:n], g[:n])
+		sum, g = sum[n:], g[n:]
+	}
+}
+
+// addScalar is Add for the values g, one at a time, into sum.
+func (a *Accumulator) addScalar(sum []int64, g []float64) {
 	for i, x := range g {
 		y := x * a.scale
 		if !(math.Abs(y) < a.limit) { // also catches NaN
