@@ -117,6 +117,16 @@ func (s *Security) FillLocal() (generated []string) {
 // TLS reports whether mutual TLS is on.
 func (s *Security) TLS() bool { return s.tls != nil }
 
+// TLSConfig returns a copy of the loaded mutual TLS configuration, for
+// connections that are not gRPC's (the ring's data plane), or nil when
+// TLS is off.
+func (s *Security) TLSConfig() *tls.Config {
+	if s.tls == nil {
+		return nil
+	}
+	return s.tls.Clone()
+}
+
 // gossipKey decodes the gossip key.
 func (s *Security) gossipKey() ([]byte, error) {
 	if s.GossipKey == "" {

@@ -1,0 +1,330 @@
+package ringtcp
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"syscall"
+	"time"
+
+	"ringtrain/internal/allreduce"
+)
+
+// Config describes one rank's place in a ring.
+type Config struct {
+	JobID      string
+	Generation uint32
+	Rank       int
+	// Addrs are the members' ring addresses (where their Services
+	// listen), by rank.
+	Addrs []string
+	// TLS, when not nil, is the job's mutual TLS configuration: the
+	// connection to the right-hand neighbour is then TLS 1.3 with this
+	// rank's certificate, and the neighbour's is verified.
+	TLS *tls.Config
+	// Token is presented to the right-hand neighbour's Service.
+	Token string
+	// MaxFrameBytes bounds a received frame's payload; a larger one fails
+	// the transport before anything is allocated for it. Default 64 MiB.
+	MaxFrameBytes int
+	// SocketBuffer, when positive, sets the kernel's send and receive
+	// buffers of the connections; default 4 MiB.
+	SocketBuffer int
+}
+
+// DefaultMaxFrameBytes is the default bound on a frame's payload.
+const DefaultMaxFrameBytes = 64 << 20
+
+// Transport is an allreduce.Transport over two TCP connections: frames go
+// to the right-hand neighbour on the connection this rank dialled and come
+// from the left-hand neighbour on the connection it accepted.
+type Transport struct {
+	cfg         Config
+	left, right allreduce.Peer
+
+	out     net.Conn // to the right-hand neighbour
+	in      net.Conn // from the left-hand neighbour
+	inR     *bufio.Reader
+	replies sync.WaitGroup // the reader of out's replies
+	goodbye chan string    // what the right-hand neighbour said when it left
+
+	sent, received uint64
+	hdr, rhdr      [headerLen]byte
+	bufs           net.Buffers
+	recvBuf        []byte
+
+	failOnce sync.Once
+	failed   chan struct{}
+	failErr  error
+}
+
+// connectRetries bounds the retries of a refused connection to the
+// right-hand neighbour, as in package ringrpc.
+var connectRetries = []time.Duration{250 * time.Millisecond, 500 * time.Millisecond, time.Second}
+
+// Connect joins the ring cfg describes: it dials the right-hand neighbour
+// and waits, until ctx ends, for the left-hand neighbour's connection to
+// reach svc. Every rank of the ring calls Connect at about the same time.
+func Connect(ctx context.Context, svc *Service, cfg Config) (*Transport, error) {
+	n := len(cfg.Addrs)
+	if cfg.Rank < 0 || cfg.Rank >= n {
+		return nil, fmt.Errorf("ringtcp: rank %d outside a ring of %d", cfg.Rank, n)
+	}
+	if cfg.MaxFrameBytes <= 0 {
+		cfg.MaxFrameBytes = DefaultMaxFrameBytes
+	}
+	if cfg.SocketBuffer <= 0 {
+		cfg.SocketBuffer = 4 << 20
+	}
+	l, r := (cfg.Rank+n-1)%n, (cfg.Rank+1)%n
+	t := &Transport{
+		cfg:     cfg,
+		left:    allreduce.Peer{Rank: l, Addr: cfg.Addrs[l]},
+		right:   allreduce.Peer{Rank: r, Addr: cfg.Addrs[r]},
+		failed:  make(chan struct{}),
+		goodbye: make(chan string, 1),
+	}
+	if n == 1 {
+		return t, nil
+	}
+	var dialErr error
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t.out, dialErr = t.dial(ctx)
+	}()
+	in, claimErr := svc.claim(ctx, slotKey{cfg.JobID, cfg.Generation}, l, n)
+	if claimErr == nil {
+		// Answered before this rank's own dial is: the left-hand
+		// neighbour's dial may be what the ring waits for.
+		t.in, t.inR = in.conn, in.r
+		tune(t.in, cfg.SocketBuffer)
+		claimErr = writeReply(in.conn, replyAccepted, "")
+	}
+	wg.Wait()
+	if dialErr != nil || claimErr != nil {
+		t.closeConns()
+		if dialErr != nil {
+			return nil, fmt.Errorf("ringtcp: connect to %v: %w", t.right, dialErr)
+		}
+		return nil, fmt.Errorf("ringtcp: wait for the connection of %v: %w", t.left, claimErr)
+	}
+	t.replies.Add(1)
+	go t.readReplies(bufio.NewReaderSize(t.out, 256))
+	return t, nil
+}
+
+// dial connects to the right-hand neighbour, says hello and waits for its
+// answer.
+func (t *Transport) dial(ctx context.Context) (net.Conn, error) {
+	var d net.Dialer
+	var conn net.Conn
+	var err error
+	for attempt := 0; ; attempt++ {
+		conn, err = d.DialContext(ctx, "tcp", t.right.Addr)
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("%w (last attempt: %v)", ctx.Err(), err)
+		}
+		if !errors.Is(err, syscall.ECONNREFUSED) || attempt == len(connectRetries) {
+			return nil, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%w (last attempt: %v)", ctx.Err(), err)
+		case <-time.After(connectRetries[attempt]):
+		}
+	}
+	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+	fail := func(err error) (net.Conn, error) {
+		conn.Close()
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("%w (%v)", ctx.Err(), err)
+		}
+		return nil, err
+	}
+	tune(conn, t.cfg.SocketBuffer)
+	if _, err := conn.Write([]byte(preamble)); err != nil {
+		return fail(err)
+	}
+	if t.cfg.TLS != nil {
+		tc := tls.Client(conn, t.cfg.TLS)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			return fail(fmt.Errorf("TLS handshake: %w", err))
+		}
+		conn = tc
+	}
+	h := hello{job: t.cfg.JobID, generation: t.cfg.Generation, from: int32(t.cfg.Rank), size: int32(len(t.cfg.Addrs)), token: t.cfg.Token}
+	if err := h.write(conn); err != nil {
+		return fail(err)
+	}
+	kind, text, err := readReply(conn)
+	switch {
+	case err != nil:
+		return fail(fmt.Errorf("no answer to the hello: %w", err))
+	case kind == replyRefused:
+		return fail(fmt.Errorf("refused: %s", text))
+	case kind != replyAccepted:
+		return fail(fmt.Errorf("unexpected answer %d to the hello", kind))
+	}
+	conn.SetDeadline(time.Time{})
+	return conn, nil
+}
+
+// tune sets a TCP connection's buffers and turns Nagle's algorithm off.
+func tune(c net.Conn, buffer int) {
+	if tc, ok := c.(*net.TCPConn); ok {
+		tc.SetNoDelay(true)
+		tc.SetReadBuffer(buffer)
+		tc.SetWriteBuffer(buffer)
+	}
+}
+
+// readReplies waits for the right-hand neighbour's goodbye, or the end of
+// the connection, and keeps the reason for the sends that fail.
+func (t *Transport) readReplies(r *bufio.Reader) {
+	defer t.replies.Done()
+	reason := "connection ended"
+	for {
+		kind, text, err := readReply(r)
+		if err != nil {
+			break
+		}
+		if kind == replyGoodbye {
+			reason = text
+			break
+		}
+	}
+	t.goodbye <- reason
+}
+
+func (t *Transport) Rank() int             { return t.cfg.Rank }
+func (t *Transport) Size() int             { return len(t.cfg.Addrs) }
+func (t *Transport) Left() allreduce.Peer  { return t.left }
+func (t *Transport) Right() allreduce.Peer { return t.right }
+
+// fail breaks the transport with err, once, tells the left-hand neighbour
+// why and closes both connections; it reports whether this call broke it.
+func (t *Transport) fail(err error) (first bool) {
+	t.failOnce.Do(func() {
+		first = true
+		t.failErr = err
+		close(t.failed)
+		if t.in != nil {
+			t.in.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
+			writeReply(t.in, replyGoodbye, fmt.Sprintf("rank %d left the ring: %v", t.cfg.Rank, err))
+		}
+		t.closeConns()
+	})
+	return first
+}
+
+func (t *Transport) closeConns() {
+	if t.out != nil {
+		t.out.Close()
+	}
+	if t.in != nil {
+		t.in.Close()
+	}
+}
+
+// broken returns the error that broke the transport, or nil.
+func (t *Transport) broken() error {
+	select {
+	case <-t.failed:
+		return fmt.Errorf("%w: %w", allreduce.ErrBroken, t.failErr)
+	default:
+		return nil
+	}
+}
+
+// failCall breaks the transport with a call's error and returns the error
+// the call reports: err, or, when the call failed only because the other
+// direction had broken the transport meanwhile, the broken transport's.
+func (t *Transport) failCall(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		err = ctx.Err()
+	}
+	if t.fail(err) || ctx.Err() != nil {
+		return err
+	}
+	return t.broken()
+}
+
+// watch breaks the transport if ctx ends during a call.
+func (t *Transport) watch(ctx context.Context) (stop func() bool) {
+	return context.AfterFunc(ctx, func() { t.fail(context.Cause(ctx)) })
+}
+
+// Send implements allreduce.Transport: the header and f.Data go out in
+// one writev, without being copied.
+func (t *Transport) Send(ctx context.Context, f *allreduce.Frame) error {
+	if err := t.broken(); err != nil {
+		return err
+	}
+	if t.out == nil {
+		return errors.New("ringtcp: a ring of one has no neighbour")
+	}
+	defer t.watch(ctx)()
+	h, payload := frameHeader(f, t.sent)
+	h.put(&t.hdr)
+	t.bufs = append(append(t.bufs[:0], t.hdr[:]), payload...)
+	bufs := t.bufs // WriteTo consumes its receiver
+	_, err := bufs.WriteTo(t.out)
+	clear(t.bufs) // keep no reference to the caller's memory
+	if err == nil {
+		t.sent++
+		return nil
+	}
+	if ctx.Err() == nil {
+		select {
+		case reason := <-t.goodbye:
+			err = fmt.Errorf("%w: %s (%v)", ErrNeighbourGone, reason, err)
+		case <-time.After(time.Second):
+		}
+	}
+	return t.failCall(ctx, fmt.Errorf("ringtcp: to %v: %w", t.right, err))
+}
+
+// Recv implements allreduce.Transport. f.Data is a buffer of the
+// transport's, valid until the next Recv.
+func (t *Transport) Recv(ctx context.Context, f *allreduce.Frame) error {
+	if err := t.broken(); err != nil {
+		return err
+	}
+	if t.in == nil {
+		return errors.New("ringtcp: a ring of one has no neighbour")
+	}
+	defer t.watch(ctx)()
+	if err := readFrame(t.inR, &t.rhdr, &t.recvBuf, t.received, t.cfg.MaxFrameBytes, f); err != nil {
+		if errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) {
+			err = ErrNeighbourGone
+		}
+		return t.failCall(ctx, fmt.Errorf("ringtcp: frame from %v: %w", t.left, err))
+	}
+	t.received++
+	return nil
+}
+
+// Close closes both connections; the neighbours' calls fail. Frames this
+// rank sent that its neighbour has not yet read may be lost, so a worker
+// closes its ring only once every rank has finished its collectives or the
+// ring has failed.
+func (t *Transport) Close() error {
+	t.failOnce.Do(func() {
+		t.failErr = errors.New("closed")
+		close(t.failed)
+		t.closeConns()
+	})
+	t.replies.Wait()
+	return nil
+}
