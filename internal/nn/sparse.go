@@ -38,18 +38,6 @@ func (s *SparseRows) densify(x []float64, rows, width int) {
 	}
 }
 
-// densify32 is densify into float32.
-func (s *SparseRows) densify32(x []float32, rows, width int) {
-	clear(x[:rows*width])
-	for r := 0; r < rows; r++ {
-		cols, vals := s.row(r)
-		xr := x[r*width : (r+1)*width]
-		for i, c := range cols {
-			xr[c] = float32(vals[i])
-		}
-	}
-}
-
 // SparseDataset is a Dataset that can also gather samples as sparse rows.
 type SparseDataset interface {
 	Dataset
