@@ -23,15 +23,18 @@
 //
 // # Precision
 //
-// The matrix products of dense, conv2d and recurrent layers run in float32 through package gemm by default, as every
-// framework trains; parameters, gradients, activations, losses and
-// optimiser state stay float64 around them. "dtype": "float64" in the model
-// description (or on one layer) keeps every product in float64 through
-// gonum, for exactness work: the finite-difference gradient checks run so
+// The matrix products of dense, conv2d and recurrent layers run in float32
+// through package gemm by default, as every framework trains, with
+// sigmoid and tanh vectorised around them; parameters, gradients,
+// activations, losses and optimiser state stay float64. "dtype": "float64"
+// in the model description (or on a dense or conv2d layer) keeps every
+// product in float64 through gonum and math's sigmoid and tanh, for
+// exactness work: the finite-difference gradient checks run so
 // (TestGradientsMatchFiniteDifferences), and the float32 products are
 // checked against them (TestFloat32MatchesFloat64). A first dense layer of
 // fewer than 64 units stays float64 whatever the dtype: fed sparse rows,
 // its float64 pass skips the zeros and is the faster (see narrowUnits).
+// Checkpoints name the dtype (Model.Checkpoint).
 //
 // # Performance
 //
