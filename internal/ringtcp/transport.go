@@ -32,8 +32,13 @@ type Config struct {
 	// MaxFrameBytes bounds a received frame's payload; a larger one fails
 	// the transport before anything is allocated for it. Default 64 MiB.
 	MaxFrameBytes int
+	// Dial, when not nil, opens the TCP connection to the right-hand
+	// neighbour instead of a net.Dialer (a simulated network dials from
+	// inside a namespace).
+	Dial func(ctx context.Context, addr string) (net.Conn, error)
 	// SocketBuffer, when positive, sets the kernel's send and receive
-	// buffers of the connections; default 4 MiB.
+	// buffers of the connections; zero leaves them to the kernel's
+	// autotuning.
 	SocketBuffer int
 }
 
@@ -78,9 +83,6 @@ func Connect(ctx context.Context, svc *Service, cfg Config) (*Transport, error) 
 	if cfg.MaxFrameBytes <= 0 {
 		cfg.MaxFrameBytes = DefaultMaxFrameBytes
 	}
-	if cfg.SocketBuffer <= 0 {
-		cfg.SocketBuffer = 4 << 20
-	}
 	l, r := (cfg.Rank+n-1)%n, (cfg.Rank+1)%n
 	t := &Transport{
 		cfg:     cfg,
@@ -123,11 +125,15 @@ func Connect(ctx context.Context, svc *Service, cfg Config) (*Transport, error) 
 // dial connects to the right-hand neighbour, says hello and waits for its
 // answer.
 func (t *Transport) dial(ctx context.Context) (net.Conn, error) {
-	var d net.Dialer
+	dial := t.cfg.Dial
+	if dial == nil {
+		var d net.Dialer
+		dial = func(ctx context.Context, addr string) (net.Conn, error) { return d.DialContext(ctx, "tcp", addr) }
+	}
 	var conn net.Conn
 	var err error
 	for attempt := 0; ; attempt++ {
-		conn, err = d.DialContext(ctx, "tcp", t.right.Addr)
+		conn, err = dial(ctx, t.right.Addr)
 		if err == nil {
 			break
 		}
@@ -180,12 +186,15 @@ func (t *Transport) dial(ctx context.Context) (net.Conn, error) {
 	return conn, nil
 }
 
-// tune sets a TCP connection's buffers and turns Nagle's algorithm off.
+// tune turns Nagle's algorithm off and sets a TCP connection's buffers
+// when buffer is positive.
 func tune(c net.Conn, buffer int) {
 	if tc, ok := c.(*net.TCPConn); ok {
 		tc.SetNoDelay(true)
-		tc.SetReadBuffer(buffer)
-		tc.SetWriteBuffer(buffer)
+		if buffer > 0 {
+			tc.SetReadBuffer(buffer)
+			tc.SetWriteBuffer(buffer)
+		}
 	}
 }
 
