@@ -76,6 +76,11 @@ type Config struct {
 	// defaults the user did not choose: a taken port among them is
 	// replaced by a free one (see Movable). The zero value moves none.
 	Movable Movable
+	// DataPlane carries the ring's frames: "tcp" (the default when empty)
+	// on a dedicated TCP connection per neighbour (package ringtcp), or
+	// "grpc" on gRPC streams (package ringrpc). Both share the Listen
+	// port, and every worker of a job must use the same one.
+	DataPlane string
 	// Drain, when closed, makes the worker leave the job at the next step
 	// boundary, without a rollback (SIGTERM); its health turns NOT_SERVING.
 	Drain  <-chan struct{}
@@ -110,6 +115,8 @@ func (c Config) Validate() error {
 		return errors.New("worker: an id is required")
 	case c.JoinTimeout <= 0 || c.StopTimeout <= 0 || c.ReconnectTimeout < 0:
 		return errors.New("worker: timeouts must be positive")
+	case c.DataPlane != "" && c.DataPlane != "tcp" && c.DataPlane != "grpc":
+		return fmt.Errorf("worker: data plane %q: want tcp or grpc", c.DataPlane)
 	}
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 
 	"ringtrain/internal/allreduce"
 	"ringtrain/internal/ringrpc"
+	"ringtrain/internal/ringtcp"
 	"ringtrain/internal/sampler"
 	"ringtrain/internal/wire"
 	pb "ringtrain/proto"
@@ -71,8 +72,7 @@ func (s *session) runRing(ctx context.Context, a *pb.Assignment) error {
 	}
 	job := a.Job
 	connectCtx, cancel := context.WithTimeout(ringCtx, w.cfg.JoinTimeout)
-	t, err := ringrpc.Connect(connectCtx, w.ringSvc, ringrpc.Config{JobID: job.JobId, Generation: a.Generation,
-		Rank: int(a.Rank), Addrs: a.RingAddrs, DialOptions: w.cfg.Security.DialOptions()})
+	t, err := w.connectRing(connectCtx, job.JobId, a)
 	cancel()
 	if err != nil {
 		return failed(err)
@@ -113,6 +113,16 @@ func (s *session) runRing(ctx context.Context, a *pb.Assignment) error {
 	return nil
 }
 
+// connectRing forms the ring of a over the configured data plane.
+func (w *worker) connectRing(ctx context.Context, job string, a *pb.Assignment) (allreduce.Transport, error) {
+	if w.cfg.DataPlane == "grpc" {
+		return ringrpc.Connect(ctx, w.ringSvc, ringrpc.Config{JobID: job, Generation: a.Generation,
+			Rank: int(a.Rank), Addrs: a.RingAddrs, DialOptions: w.cfg.Security.DialOptions()})
+	}
+	return ringtcp.Connect(ctx, w.ringTCP, ringtcp.Config{JobID: job, Generation: a.Generation,
+		Rank: int(a.Rank), Addrs: a.RingAddrs, TLS: w.cfg.Security.TLSConfig(), Token: w.cfg.Security.Token})
+}
+
 // classifyFailure fills in what a failure report tells the coordinator
 // about err: whether this member's all-reduce passed its deadline, how long
 // it had been waiting for its left-hand neighbour (rank left), and whether
@@ -128,7 +138,7 @@ func classifyFailure(rep *pb.WorkerReport, err error, left int32) {
 		}
 	}
 	rep.Secondary = !rep.TimedOut &&
-		(errors.Is(err, allreduce.ErrAborted) || errors.Is(err, ringrpc.ErrNeighbourGone) || errors.Is(err, errAborted))
+		(errors.Is(err, allreduce.ErrAborted) || errors.Is(err, ringrpc.ErrNeighbourGone) || errors.Is(err, ringtcp.ErrNeighbourGone) || errors.Is(err, errAborted))
 }
 
 // withRingCause adds the reason the ring's context ended, if it did, to the

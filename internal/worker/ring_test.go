@@ -10,6 +10,7 @@ import (
 
 	"ringtrain/internal/allreduce"
 	"ringtrain/internal/ringrpc"
+	"ringtrain/internal/ringtcp"
 	pb "ringtrain/proto"
 )
 
@@ -34,6 +35,7 @@ func TestClassifyFailure(t *testing.T) {
 		{"the abort while waiting", withRingCause(aborted, &allreduce.Error{Dir: "receive from", Received: 2, Waiting: 700 * time.Millisecond, Err: context.Cause(aborted)}), false, true, 700 * time.Millisecond},
 		{"a broken stream", &allreduce.Error{Dir: "receive from", Received: 2, Waiting: 5 * time.Millisecond, Err: ringrpc.ErrNeighbourGone}, false, true, 5 * time.Millisecond},
 		{"the right-hand neighbour left while this rank waited", &allreduce.Error{Dir: "send to", Received: 2, Waiting: 1300 * time.Millisecond, Err: ringrpc.ErrNeighbourGone}, false, true, 1300 * time.Millisecond},
+		{"a closed TCP data-plane connection", &allreduce.Error{Dir: "receive from", Received: 2, Waiting: 5 * time.Millisecond, Err: ringtcp.ErrNeighbourGone}, false, true, 5 * time.Millisecond},
 		{"an abort frame", &allreduce.Error{Dir: "receive from", Err: fmt.Errorf("rank 2 gave up: %w", allreduce.ErrAborted)}, false, true, 0},
 		{"a send past the deadline", &allreduce.Error{Dir: "send to", Err: context.DeadlineExceeded}, false, false, 0},
 		{"a corrupt frame", &allreduce.Error{Dir: "receive from", Err: errors.New("failed its CRC-32C check")}, false, false, 0},

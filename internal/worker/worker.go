@@ -15,9 +15,11 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 
+	"ringtrain/internal/allreduce"
 	"ringtrain/internal/membership"
 	"ringtrain/internal/metrics"
 	"ringtrain/internal/ringrpc"
+	"ringtrain/internal/ringtcp"
 	"ringtrain/internal/rpc"
 	pb "ringtrain/proto"
 )
@@ -32,6 +34,7 @@ type worker struct {
 	cfg     Config
 	log     *slog.Logger
 	ringSvc *ringrpc.Service
+	ringTCP *ringtcp.Service
 	health  *health.Server
 	node    *membership.Node
 	advert  string // the ring address others dial
@@ -41,7 +44,7 @@ type worker struct {
 	replica *replica
 	// transport is the current ring, if any; it is closed when the next
 	// instruction arrives (every member has finished with it by then).
-	transport *ringrpc.Transport
+	transport allreduce.Transport
 }
 
 // Run runs the worker until its job ends, ctx ends or something fails. It
@@ -85,6 +88,9 @@ func Run(ctx context.Context, cfg Config) error {
 	} else if msg != "" {
 		w.log.Info(msg)
 	}
+	// The ring's TCP data plane shares the port; gRPC gets the rest.
+	w.ringTCP, lis = ringtcp.Listen(lis, ringtcp.ServiceConfig{TLS: cfg.Security.TLSConfig(), Token: cfg.Security.Token, ClaimTimeout: cfg.JoinTimeout})
+	defer w.ringTCP.Close()
 	srv := grpc.NewServer(w.cfg.Security.ServerOptions()...)
 	w.ringSvc = ringrpc.NewService(cfg.JoinTimeout)
 	pb.RegisterRingServer(srv, w.ringSvc)
