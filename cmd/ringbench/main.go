@@ -4,7 +4,8 @@
 //	go run ./cmd/ringbench -out bench-out           the full suite
 //	go run ./cmd/ringbench -quick -out /tmp/q       seconds of tiny sizes
 //
-// It also serves as its own helper processes (allreduce-rank, tcp-sink) and
+// It also serves as its own helper processes (allreduce-rank, tcp-sink,
+// netsim-coordinator, netsim-worker) and
 // local workers (worker).
 package main
 
@@ -20,7 +21,7 @@ func main() {
 		switch args[0] {
 		case "worker":
 			os.Exit(cli.Worker(args[1:]))
-		case "allreduce-rank", "tcp-sink":
+		case "allreduce-rank", "tcp-sink", "netsim-coordinator", "netsim-worker":
 			os.Exit(cli.BenchHelper(args[0], args[1:]))
 		}
 	}

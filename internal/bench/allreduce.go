@@ -27,16 +27,19 @@ func (r *runner) allreduce(ctx context.Context) error {
 	}
 	r.logf("ceilings: TCP loopback %.2f GB/s, memcpy %.2f GB/s", tcp/1e9, mem/1e9)
 	for _, n := range r.cfg.AllreduceWorkers {
-		res, err := runSweep(ctx, r.cfg.Exe, r.cfg.ProfileDir, n, r.cfg.Sizes, r.cfg.Iters, r.cfg.Repeats)
-		if err != nil {
-			return fmt.Errorf("%d ranks: %w", n, err)
-		}
-		for _, s := range res {
-			if err := r.add(sweepRecord("ringtrain", n, s.Bytes, s.Seconds, r.note(n))); err != nil {
-				return err
+		// ringtrain's default data plane (package ringtcp), then gRPC's.
+		for _, tr := range []struct{ transport, impl string }{{"tcp", "ringtrain"}, {"grpc", "ringtrain-grpc"}} {
+			res, err := runSweep(ctx, r.cfg.Exe, tr.transport, r.cfg.ProfileDir, n, r.cfg.Sizes, r.cfg.Iters, r.cfg.Repeats)
+			if err != nil {
+				return fmt.Errorf("%d ranks over %s: %w", n, tr.transport, err)
 			}
+			for _, s := range res {
+				if err := r.add(sweepRecord(tr.impl, n, s.Bytes, s.Seconds, r.note(n))); err != nil {
+					return err
+				}
+			}
+			r.logf("all-reduce, %d ranks: %s done", n, tr.impl)
 		}
-		r.logf("all-reduce, %d ranks: ringtrain done", n)
 		if r.python == "" {
 			continue
 		}

@@ -24,7 +24,8 @@ import (
 type Config struct {
 	// Out is the folder for results.jsonl, report.md and the plots.
 	Out string
-	// Suites to run: allreduce, weak, strong, tta.
+	// Suites to run: allreduce, weak, strong, tta, netsim (the simulated
+	// network; it needs root and says it skipped otherwise).
 	Suites []string
 	// Workers are the worker counts for the training suites;
 	// AllreduceWorkers those of the all-reduce sweep.
@@ -102,7 +103,10 @@ type Record struct {
 	Speedup          float64    `json:"speedup,omitempty"`
 	TimeToAccuracy   float64    `json:"seconds_to_accuracy,omitempty"`
 	Accuracy         float64    `json:"test_accuracy,omitempty"`
-	Note             string     `json:"note,omitempty"`
+	// LinkBits is the rate of a simulated link (suite netsim), bits per
+	// second; zero means loopback.
+	LinkBits int64  `json:"link_bits,omitempty"`
+	Note     string `json:"note,omitempty"`
 }
 
 // StepSplit is a mean step time in milliseconds by part.
@@ -133,12 +137,12 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	suites := map[string]func(context.Context) error{
-		"allreduce": r.allreduce, "weak": r.weak, "strong": r.strong, "tta": r.timeToAccuracy,
+		"allreduce": r.allreduce, "weak": r.weak, "strong": r.strong, "tta": r.timeToAccuracy, "netsim": r.netsim,
 	}
 	for _, s := range cfg.Suites {
 		run, ok := suites[s]
 		if !ok {
-			return fmt.Errorf("bench: unknown suite %q (want allreduce, weak, strong or tta)", s)
+			return fmt.Errorf("bench: unknown suite %q (want allreduce, weak, strong, tta or netsim)", s)
 		}
 		r.logf("suite %s", s)
 		if err := run(ctx); err != nil {

@@ -20,6 +20,7 @@ import (
 
 	"ringtrain/internal/allreduce"
 	"ringtrain/internal/ringrpc"
+	"ringtrain/internal/ringtcp"
 	"ringtrain/internal/rpc"
 	pb "ringtrain/proto"
 )
@@ -49,6 +50,7 @@ func RankMain(args []string) error {
 	iters := fs.Int("iters", 20, "collectives per timed repeat (fewer for large sizes)")
 	repeats := fs.Int("repeats", 5, "timed repeats per size")
 	segment := fs.Int("segment-bytes", 0, "all-reduce frame size (0: default)")
+	transport := fs.String("transport", "tcp", "the ring's data plane: tcp (package ringtcp) or grpc (package ringrpc)")
 	profile := fs.String("cpuprofile", "", "write a CPU profile of this rank to the file")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -76,10 +78,12 @@ func RankMain(args []string) error {
 	if err != nil {
 		return err
 	}
+	tcpSvc, grpcLis := ringtcp.Listen(lis, ringtcp.ServiceConfig{})
+	defer tcpSvc.Close()
 	srv := grpc.NewServer(rpc.ServerOptions()...)
 	svc := ringrpc.NewService(time.Minute)
 	pb.RegisterRingServer(srv, svc)
-	go srv.Serve(lis)
+	go srv.Serve(grpcLis)
 	defer srv.Stop()
 	fmt.Printf("ADDR %s\n", lis.Addr())
 	stdin := bufio.NewReader(os.Stdin)
@@ -89,7 +93,15 @@ func RankMain(args []string) error {
 	}
 	addrs := strings.Split(strings.TrimSpace(strings.TrimPrefix(line, "ADDRS ")), ",")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	t, err := ringrpc.Connect(ctx, svc, ringrpc.Config{JobID: "bench", Generation: 1, Rank: *rank, Addrs: addrs, DialOptions: rpc.DialOptions()})
+	var t allreduce.Transport
+	switch *transport {
+	case "tcp":
+		t, err = ringtcp.Connect(ctx, tcpSvc, ringtcp.Config{JobID: "bench", Generation: 1, Rank: *rank, Addrs: addrs})
+	case "grpc":
+		t, err = ringrpc.Connect(ctx, svc, ringrpc.Config{JobID: "bench", Generation: 1, Rank: *rank, Addrs: addrs, DialOptions: rpc.DialOptions()})
+	default:
+		err = fmt.Errorf("unknown transport %q (tcp or grpc)", *transport)
+	}
 	cancel()
 	if err != nil {
 		return err
