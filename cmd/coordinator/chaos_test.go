@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	be "encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -19,7 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"ringtrain/internal/mnist"
+	"ringtrain/internal/mnist/mnisttest"
 )
 
 // The randomised fault test. Every scenario is a job of real processes (a
@@ -59,35 +58,7 @@ var chaosData = sync.OnceValues(func() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	src, err := mnist.DefaultDir()
-	if err != nil {
-		return "", err
-	}
-	write := func(name string, magic uint32, dims []int, body []byte) error {
-		var hdr []byte
-		hdr = be.BigEndian.AppendUint32(hdr, magic)
-		for _, d := range dims {
-			hdr = be.BigEndian.AppendUint32(hdr, uint32(d))
-		}
-		return os.WriteFile(filepath.Join(dir, name), append(hdr, body...), 0o644)
-	}
-	for _, part := range []struct {
-		split  mnist.Split
-		prefix string
-		n      int
-	}{{mnist.Train, "train", chaosTrain}, {mnist.Test, "t10k", chaosTest}} {
-		set, err := mnist.Load(src, part.split)
-		if err != nil {
-			return "", err
-		}
-		if err := write(part.prefix+"-images-idx3-ubyte", 0x803, []int{part.n, set.Rows, set.Cols}, set.Pixels[:part.n*set.Rows*set.Cols]); err != nil {
-			return "", err
-		}
-		if err := write(part.prefix+"-labels-idx1-ubyte", 0x801, []int{part.n}, set.Labels[:part.n]); err != nil {
-			return "", err
-		}
-	}
-	return dir, nil
+	return dir, mnisttest.WriteSubset(dir, chaosTrain, chaosTest)
 })
 
 // scenario is one randomised job.

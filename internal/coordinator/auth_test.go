@@ -253,6 +253,7 @@ func TestForgedFinalUploadCannotEndTheJob(t *testing.T) {
 	const steps = 400 // within the first epoch
 	cfg := testConfig(t, 2)
 	cfg.MaxSteps = steps
+	cfg.DataDir = "" // the whole set: 400 steps are within its first epoch
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	j := startTapped(t, ctx, cfg, "w-0", "w-1")
