@@ -139,6 +139,13 @@ func Replot(dir string, target float64) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bench: replot: %w", err)
 	}
+	if recs := r.find(func(x Record) bool { return x.Suite == "netsim-train" }); len(recs) > 0 {
+		r.cpus = recs[0].CPUs
+		if err := r.netsimModel(); err != nil {
+			return nil, fmt.Errorf("bench: replot: %w", err)
+		}
+		files["netsim-model"], files["netsim-scaling"] = "netsim_model.png", "netsim_scaling.png"
+	}
 	var paths []string
 	for _, f := range files {
 		paths = append(paths, filepath.Join(dir, f))

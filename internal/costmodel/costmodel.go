@@ -16,6 +16,10 @@
 // on N in weak scaling (a fixed batch per worker):
 //
 //	T_step(N) = C + O + T_allreduce(N, S, B),  efficiency(N) = (C + O) / T_step(N).
+//
+// On a cluster every rank has its own cores. Ranks that share c cores (the
+// simulated networks of one machine) each get c/N of them once N > c, so
+// their latency and per-byte time grow by N/c: Ring.Sharing says so.
 package costmodel
 
 import (
@@ -46,12 +50,30 @@ func (r Ring) AllReduce(n int, bytes float64, rateBits, delay float64) float64 {
 	return rounds*(r.Alpha+delay) + rounds/float64(n)*bytes*perByte
 }
 
+// Sharing returns r for n ranks sharing cores cores: α and γ grow by
+// n/cores once there are more ranks than cores. Zero cores means a core
+// or more a rank.
+func (r Ring) Sharing(n int, cores float64) Ring {
+	if cores <= 0 || float64(n) <= cores {
+		return r
+	}
+	k := float64(n) / cores
+	return Ring{Alpha: r.Alpha * k, Gamma: r.Gamma * k}
+}
+
 // Sample is one measured all-reduce.
 type Sample struct {
 	N        int
 	Bytes    float64
 	RateBits float64 // 0: unlimited
 	Seconds  float64
+	// Cores is how many cores the ranks shared (0: a core or more each).
+	Cores float64
+}
+
+// Predict is r's prediction for s.
+func (r Ring) Predict(s Sample) float64 {
+	return r.Sharing(s.N, s.Cores).AllReduce(s.N, s.Bytes, s.RateBits, 0)
 }
 
 // Fit finds the α and γ that minimise the squared relative error of the
@@ -68,8 +90,8 @@ func Fit(samples []Sample) (Ring, error) {
 		// bandwidth term: α = Σ a_i(t_i−b_i)/t_i² / Σ a_i²/t_i².
 		var num, den float64
 		for _, s := range samples {
-			a := float64(2 * (s.N - 1))
-			b := Ring{Gamma: gamma}.AllReduce(s.N, s.Bytes, s.RateBits, 0)
+			a := Ring{Alpha: 1}.Sharing(s.N, s.Cores).Alpha * float64(2*(s.N-1))
+			b := Ring{Gamma: gamma}.Predict(s)
 			num += a * (s.Seconds - b) / (s.Seconds * s.Seconds)
 			den += a * a / (s.Seconds * s.Seconds)
 		}
@@ -90,7 +112,7 @@ func Fit(samples []Sample) (Ring, error) {
 func (r Ring) RelError(samples []Sample) float64 {
 	var sum float64
 	for _, s := range samples {
-		d := (r.AllReduce(s.N, s.Bytes, s.RateBits, 0) - s.Seconds) / s.Seconds
+		d := (r.Predict(s) - s.Seconds) / s.Seconds
 		sum += d * d
 	}
 	return math.Sqrt(sum / float64(len(samples)))

@@ -28,6 +28,33 @@ func TestFitRecoversConstants(t *testing.T) {
 	}
 }
 
+// TestFitWithSharedCores fits ranks that share two cores: the constants
+// come back, and the sharing slows 8 ranks by 4.
+func TestFitWithSharedCores(t *testing.T) {
+	truth := Ring{Alpha: 100e-6, Gamma: 2e-9}
+	var fit []Sample
+	for _, n := range []int{2, 4, 8} {
+		for _, size := range []float64{32 << 10, 2 << 20} {
+			s := Sample{N: n, Bytes: size, Cores: 2}
+			s.Seconds = truth.Predict(s)
+			fit = append(fit, s)
+		}
+	}
+	r, err := Fit(fit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if math.Abs(r.Alpha-truth.Alpha)/truth.Alpha > 0.02 || math.Abs(r.Gamma-truth.Gamma)/truth.Gamma > 0.02 {
+		t.Fatalf("fitted %+v, want %+v", r, truth)
+	}
+	if got := truth.Sharing(8, 2); got.Alpha != 4*truth.Alpha || got.Gamma != 4*truth.Gamma {
+		t.Fatalf("8 ranks on 2 cores: %+v", got)
+	}
+	if got := truth.Sharing(2, 2); got != truth {
+		t.Fatalf("2 ranks on 2 cores: %+v", got)
+	}
+}
+
 func TestFitNeedsSamples(t *testing.T) {
 	if _, err := Fit([]Sample{{N: 2, Bytes: 1, Seconds: 1}}); err == nil {
 		t.Fatal("fitted one sample")
