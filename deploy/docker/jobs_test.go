@@ -203,8 +203,9 @@ func TestDisconnectedWorkerIsNamed(t *testing.T) {
 	addr := ringAddr(t, log, "w-1")
 	cut := time.Now()
 	mustDocker(t, "network", "disconnect", c.name, ws["w-1"].name)
-	failed := log.waitUntil(t, time.Minute, "a failed ring naming w-1's address "+addr, func(l string) bool {
-		return (strings.Contains(l, `"msg":"member failed"`) || strings.Contains(l, `"msg":"ring failed"`)) && strings.Contains(l, "("+addr+")")
+	failed := log.waitUntil(t, time.Minute, "a failed ring naming w-1 ("+addr+")", func(l string) bool {
+		return (strings.Contains(l, `"msg":"member failed"`) || strings.Contains(l, `"msg":"ring failed"`)) &&
+			strings.Contains(l, `"waiting_for":"w-1"`) && strings.Contains(l, "("+addr+")")
 	})
 	named := time.Since(cut)
 	lost := log.waitUntil(t, time.Minute, "w-1 named as lost or straggler", func(l string) bool {

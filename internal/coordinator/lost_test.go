@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"errors"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -149,5 +150,21 @@ func TestNonFiniteStepWaitsForEveryMember(t *testing.T) {
 	err := c.advance(s)
 	if err == nil || !strings.Contains(err.Error(), "gradient of step 10 was not finite (NaN or ±Inf) on a, c;") {
 		t.Fatalf("got %v, want the job to fail naming a and c", err)
+	}
+}
+
+// TestFailedRingNamesTheMemberWaitedFor: the first failure report of a
+// ring that says its sender was waiting for its left-hand neighbour makes
+// the coordinator's log name that neighbour by its id at once, not only
+// by the rank and address in the worker's error (a partitioned worker is
+// named within the all-reduce timeout, before gossip or the ring's end).
+func TestFailedRingNamesTheMemberWaitedFor(t *testing.T) {
+	c, s, m := lostTestRing(t)
+	var out strings.Builder
+	c.log = slog.New(slog.NewJSONHandler(&out, nil))
+	step(t, c, s, reported{&pb.WorkerReport{WorkerId: "c", Rank: 2, Generation: 1, Status: pb.ReportStatus_FAILED, Applied: 10,
+		TimedOut: true, WaitingNs: uint64(3 * time.Second), WaitedFor: int32(m["b"].rank), Error: "receive from rank 1 (b:1): context deadline exceeded"}})
+	if !strings.Contains(out.String(), `"msg":"ring failed","ring":1,"worker":"c","waiting_for":"b"`) {
+		t.Fatalf("log %s: want the ring's failure to name b, the member c waited for", out.String())
 	}
 }

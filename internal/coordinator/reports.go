@@ -51,7 +51,8 @@ func (c *coordinator) report(s *supervisor, r *pb.WorkerReport) error {
 		if r.Status == pb.ReportStatus_FAILED {
 			ring.failures = append(ring.failures, failureReport{r, time.Now()})
 			c.log.Info("member failed", "ring", ring.id, "worker", m.id, "applied", r.Applied, "timed_out", r.TimedOut,
-				"secondary", r.Secondary, "waiting", time.Duration(r.WaitingNs), "frames", r.FramesReceived, "err", r.Error)
+				"secondary", r.Secondary, "waiting", time.Duration(r.WaitingNs), "waiting_for", waitedFor(ring, r),
+				"frames", r.FramesReceived, "err", r.Error)
 		}
 		if r.Fatal {
 			if ring.nonFinite == nil {
@@ -73,7 +74,7 @@ func (c *coordinator) report(s *supervisor, r *pb.WorkerReport) error {
 			}
 		}
 		if r.Status == pb.ReportStatus_FAILED && !ring.failing {
-			c.log.Warn("ring failed", "ring", ring.id, "worker", m.id, "err", r.Error)
+			c.log.Warn("ring failed", "ring", ring.id, "worker", m.id, "waiting_for", waitedFor(ring, r), "err", r.Error)
 			c.change(s, MembershipChange{Kind: "ring-failed", Worker: m.id, Ring: ring.id, Step: r.Applied, Cause: r.Error})
 			ring.failedChange, ring.secondary = len(s.history.Changes)-1, r.Secondary
 			ring.failing, ring.failedAt, ring.cause = true, time.Now(), fmt.Sprintf("%s: %s", m.id, r.Error)
@@ -122,6 +123,17 @@ func (c *coordinator) report(s *supervisor, r *pb.WorkerReport) error {
 		s.history.WorkerSteps[m.id] += r.Step + 1 - ring.start
 	}
 	return nil
+}
+
+// waitedFor names the member a failure report's sender was waiting for
+// (its left-hand neighbour, when its collective was waiting for a frame),
+// or "" when it was not waiting: the report names that member by rank and
+// address, the log by its id too.
+func waitedFor(ring *ring, r *pb.WorkerReport) string {
+	if r.WaitingNs == 0 || r.WaitedFor < 0 || int(r.WaitedFor) >= len(ring.members) {
+		return ""
+	}
+	return ring.members[r.WaitedFor].id
 }
 
 // stepDone records rank 0's report of a step.
