@@ -96,10 +96,7 @@ func runJobWith(t *testing.T, cfg Config, adjust func(*worker.Config), workerIDs
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			wc := worker.DefaultConfig()
-			wc.Coordinator, wc.Listen, wc.ID, wc.Logger = lis.Addr().String(), "127.0.0.1:0", id, quiet
-			wc.GossipListen, wc.MetricsListen = "127.0.0.1:0", "127.0.0.1:0"
-			wc.JoinTimeout = time.Minute
+			wc := testWorker(lis.Addr().String(), id)
 			if adjust != nil {
 				adjust(&wc)
 			}
@@ -109,6 +106,16 @@ func runJobWith(t *testing.T, cfg Config, adjust func(*worker.Config), workerIDs
 	sum, err := Run(ctx, cfg)
 	wg.Wait()
 	return sum, err, errs
+}
+
+// testWorker configures an in-process worker of id that joins the
+// coordinator at addr, every port of its own choosing, quiet.
+func testWorker(addr, id string) worker.Config {
+	wc := worker.DefaultConfig()
+	wc.Coordinator, wc.Listen, wc.ID, wc.Logger = addr, "127.0.0.1:0", id, quiet
+	wc.GossipListen, wc.MetricsListen = "127.0.0.1:0", "127.0.0.1:0"
+	wc.JoinTimeout = time.Minute
+	return wc
 }
 
 func workerIDs(n int) []string {
@@ -311,10 +318,7 @@ func TestInProcessWorkerLossRecovers(t *testing.T) {
 			if i == 1 {
 				wctx = victimCtx
 			}
-			wc := worker.DefaultConfig()
-			wc.Coordinator, wc.Listen, wc.GossipListen, wc.ID, wc.Logger = lis.Addr().String(), "127.0.0.1:0", "127.0.0.1:0", id, quiet
-			wc.MetricsListen = "127.0.0.1:0"
-			errs[i] = worker.Run(wctx, wc)
+			errs[i] = worker.Run(wctx, testWorker(lis.Addr().String(), id))
 		}()
 	}
 	go func() {

@@ -75,10 +75,8 @@ func TestResumeAfterAnEpochReportsTheWholeJob(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			wc := worker.DefaultConfig()
-			wc.Coordinator, wc.Listen, wc.ID, wc.Logger = addr, "127.0.0.1:0", id, quiet
-			wc.GossipListen, wc.MetricsListen = "127.0.0.1:0", "127.0.0.1:0"
-			wc.JoinTimeout, wc.ReconnectTimeout = time.Minute, time.Minute
+			wc := testWorker(addr, id)
+			wc.ReconnectTimeout = time.Minute // the coordinator restarts
 			errs[i] = worker.Run(ctx, wc)
 		}()
 	}
@@ -169,10 +167,7 @@ func TestRestartAfterCompletion(t *testing.T) {
 	defer cancel()
 	werr := make(chan error, 1)
 	go func() {
-		wc := worker.DefaultConfig()
-		wc.Coordinator, wc.Listen, wc.ID, wc.Logger = lis.Addr().String(), "127.0.0.1:0", "w-0", quiet
-		wc.GossipListen, wc.MetricsListen = "127.0.0.1:0", "127.0.0.1:0"
-		werr <- worker.Run(ctx, wc)
+		werr <- worker.Run(ctx, testWorker(lis.Addr().String(), "w-0"))
 	}()
 	sum, err := Run(ctx, second)
 	if err != nil {
