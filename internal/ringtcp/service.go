@@ -49,6 +49,8 @@ type Service struct {
 
 	closeOnce sync.Once
 	closed    chan struct{}
+	ctx       context.Context // ends when the Service closes
+	cancel    context.CancelFunc
 	wg        sync.WaitGroup
 
 	mu struct {
@@ -78,6 +80,7 @@ type inbound struct {
 func Listen(lis net.Listener, cfg ServiceConfig) (*Service, net.Listener) {
 	cfg.ensureDefaults()
 	s := &Service{cfg: cfg, lis: lis, closed: make(chan struct{})}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.other = &otherListener{s: s, conns: make(chan net.Conn)}
 	s.mu.slots = make(map[slotKey]chan *inbound)
 	s.wg.Add(1)
@@ -100,6 +103,7 @@ func (s *Service) shut() error {
 	var err error
 	s.closeOnce.Do(func() {
 		close(s.closed)
+		s.cancel()
 		err = s.lis.Close()
 	})
 	return err
@@ -128,6 +132,10 @@ func (s *Service) accept() {
 // sort reads the opening bytes of conn and passes it on: to the ring's
 // handshake, or to the other listener with those bytes put back.
 func (s *Service) sort(conn net.Conn) {
+	// A connection still being sorted or shaking hands when the Service
+	// closes is cut short.
+	stop := context.AfterFunc(s.ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
 	conn.SetReadDeadline(time.Now().Add(s.cfg.HandshakeTimeout))
 	head := make([]byte, len(preamble))
 	n, err := io.ReadFull(conn, head)
@@ -156,7 +164,7 @@ func (s *Service) handshake(conn net.Conn) {
 	}
 	if s.cfg.TLS != nil {
 		tc := tls.Server(conn, s.cfg.TLS)
-		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.HandshakeTimeout)
+		ctx, cancel := context.WithTimeout(s.ctx, s.cfg.HandshakeTimeout)
 		err := tc.HandshakeContext(ctx)
 		cancel()
 		if err != nil {

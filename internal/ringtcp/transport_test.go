@@ -165,3 +165,28 @@ func TestOtherConnectionsReachTheOtherListener(t *testing.T) {
 		t.Fatalf("read %q, %v; want %q", buf, err, msg)
 	}
 }
+
+// TestCloseCutsShortAPendingHandshake closes a Service while a connection
+// has sent only part of its preamble: Close must not wait out the
+// handshake timeout.
+func TestCloseCutsShortAPendingHandshake(t *testing.T) {
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, _ := Listen(lis, ServiceConfig{HandshakeTimeout: time.Minute})
+	c, err := net.Dial("tcp", lis.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Write([]byte(preamble[:3])); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond) // let the Service start sorting it; the test holds either way
+	start := time.Now()
+	svc.Close()
+	if d := time.Since(start); d > 10*time.Second {
+		t.Fatalf("Close took %v", d)
+	}
+}
