@@ -34,7 +34,8 @@ type replica struct {
 	// bits is the deterministic mode's current resolution, which carries
 	// over from ring to ring.
 	bits int
-	// started is when the worker first trained in this job.
+	// started is when the worker began its first step in this job: the
+	// training time it reports leaves out start-up (shard, state, ring).
 	started time.Time
 	// tl records the timeline across rings, when the job traces.
 	tl *timeline
@@ -81,7 +82,7 @@ func (s *session) prepare(ctx context.Context, a *pb.Assignment) (*replica, erro
 			return nil, err
 		}
 		m.SetSeed(job.Seed)
-		r = &replica{jobID: job.JobId, model: m, bits: int(job.FixedPointBits), started: time.Now()}
+		r = &replica{jobID: job.JobId, model: m, bits: int(job.FixedPointBits)}
 		w.replica = r
 	}
 	switch {

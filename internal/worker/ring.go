@@ -167,6 +167,9 @@ func (s *session) steps(ctx context.Context, a *pb.Assignment, r *replica, st *s
 	var local []int
 	var hashBuf []byte
 	var order *sampler.Epoch
+	if r.started.IsZero() {
+		r.started = time.Now()
+	}
 	for step := a.StartStep; step < job.MaxSteps; step++ {
 		epoch, inEpoch := step/job.StepsPerEpoch, int(step%job.StepsPerEpoch)
 		if inEpoch == 0 || order == nil {
