@@ -63,6 +63,15 @@ type Transport struct {
 	bufs           net.Buffers
 	recvBuf        []byte
 
+	// The writer goroutine writes the frames Send queues: small ones
+	// copied, so that Send returns at once (a loopback write does the
+	// receiver's work too), large ones from the caller's memory while
+	// Send waits.
+	queue   chan outFrame
+	spare   chan []byte // copies of small frames, for reuse
+	wrote   chan error  // the result of a large frame
+	writing sync.WaitGroup
+
 	failOnce sync.Once
 	failed   chan struct{}
 	failErr  error
@@ -119,7 +128,66 @@ func Connect(ctx context.Context, svc *Service, cfg Config) (*Transport, error) 
 	}
 	t.replies.Add(1)
 	go t.readReplies(bufio.NewReaderSize(t.out, 256))
+	t.queue, t.spare, t.wrote = make(chan outFrame, queuedFrames), make(chan []byte, queuedFrames+1), make(chan error, 1)
+	t.writing.Add(1)
+	go t.writeLoop()
 	return t, nil
+}
+
+// smallFrame is the largest frame Send copies and queues; queuedFrames
+// bounds the queue.
+const (
+	smallFrame   = 64 << 10
+	queuedFrames = 16
+)
+
+// outFrame is a frame queued for the writer: a copy, or the caller's
+// buffers.
+type outFrame struct {
+	copy []byte
+	bufs net.Buffers
+}
+
+// writeLoop writes queued frames until the transport breaks. A failed
+// write breaks it; a large frame's result goes back to its Send.
+func (t *Transport) writeLoop() {
+	defer t.writing.Done()
+	for {
+		var of outFrame
+		select {
+		case of = <-t.queue:
+		case <-t.failed:
+			return
+		}
+		var err error
+		if of.copy != nil {
+			_, err = t.out.Write(of.copy)
+			select {
+			case t.spare <- of.copy[:0]:
+			default: // enough spares already
+			}
+		} else {
+			_, err = of.bufs.WriteTo(t.out)
+			t.wrote <- err
+		}
+		if err != nil {
+			if of.copy != nil {
+				t.fail(t.sendError(err))
+			}
+			return
+		}
+	}
+}
+
+// sendError is the error of a failed write: the right-hand neighbour's
+// goodbye, when it said one, names the cause.
+func (t *Transport) sendError(err error) error {
+	select {
+	case reason := <-t.goodbye:
+		err = fmt.Errorf("%w: %s (%v)", ErrNeighbourGone, reason, err)
+	case <-time.After(time.Second):
+	}
+	return fmt.Errorf("ringtcp: to %v: %w", t.right, err)
 }
 
 // dial connects to the right-hand neighbour, says hello and waits for its
@@ -286,22 +354,51 @@ func (t *Transport) Send(ctx context.Context, f *allreduce.Frame) error {
 	defer t.watch(ctx)()
 	h, payload := frameHeader(f, t.sent)
 	h.put(&t.hdr)
-	t.bufs = append(append(t.bufs[:0], t.hdr[:]), payload...)
-	bufs := t.bufs // WriteTo consumes its receiver
-	_, err := bufs.WriteTo(t.out)
-	clear(t.bufs) // keep no reference to the caller's memory
-	if err == nil {
-		t.sent++
+	var of outFrame
+	if n := headerLen + int(h.payload); n <= smallFrame {
+		select {
+		case of.copy = <-t.spare:
+		default:
+			of.copy = make([]byte, 0, smallFrame)
+		}
+		of.copy = append(of.copy, t.hdr[:]...)
+		for _, p := range payload {
+			of.copy = append(of.copy, p...)
+		}
+	} else {
+		t.bufs = append(append(t.bufs[:0], t.hdr[:]), payload...)
+		of.bufs = t.bufs
+	}
+	select {
+	case t.queue <- of:
+	case <-t.failed:
+		clear(t.bufs)
+		return t.broken()
+	}
+	t.sent++
+	if of.copy != nil {
 		return nil
 	}
-	if ctx.Err() == nil {
-		select {
-		case reason := <-t.goodbye:
-			err = fmt.Errorf("%w: %s (%v)", ErrNeighbourGone, reason, err)
-		case <-time.After(time.Second):
-		}
+	var err error
+	select {
+	case err = <-t.wrote:
+	case <-t.failed:
+		// The writer may still hold the caller's memory: it ends once the
+		// connection is closed, which failing did.
+		t.writing.Wait()
+		err = t.broken()
 	}
-	return t.failCall(ctx, fmt.Errorf("ringtcp: to %v: %w", t.right, err))
+	clear(t.bufs) // keep no reference to the caller's memory
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, allreduce.ErrBroken) {
+		return err
+	}
+	if ctx.Err() != nil {
+		return t.failCall(ctx, err)
+	}
+	return t.failCall(ctx, t.sendError(err))
 }
 
 // Recv implements allreduce.Transport. f.Data is a buffer of the
@@ -335,5 +432,6 @@ func (t *Transport) Close() error {
 		t.closeConns()
 	})
 	t.replies.Wait()
+	t.writing.Wait()
 	return nil
 }
