@@ -25,8 +25,22 @@ func BenchmarkAllReduceTCP(b *testing.B) {
 	}
 }
 
+// BenchmarkAllReduceTCPTLS is the same over mutual TLS 1.3, N = 2.
+func BenchmarkAllReduceTCPTLS(b *testing.B) {
+	tc := tlsConfig(b)
+	for _, size := range []int{4 << 10, 1 << 20, 64 << 20} {
+		b.Run(fmt.Sprintf("N=2/size=%s", byteSize(size)), func(b *testing.B) {
+			benchAllReduceOver(b, 2, size, ServiceConfig{TLS: tc}, Config{TLS: tc})
+		})
+	}
+}
+
 func benchAllReduce(b *testing.B, n, size int) {
-	ts := connectRing(b, n, "bench", ServiceConfig{}, Config{})
+	benchAllReduceOver(b, n, size, ServiceConfig{}, Config{})
+}
+
+func benchAllReduceOver(b *testing.B, n, size int, svcCfg ServiceConfig, cfg Config) {
+	ts := connectRing(b, n, "bench", svcCfg, cfg)
 	defer func() {
 		for _, tr := range ts {
 			tr.Close()

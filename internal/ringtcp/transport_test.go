@@ -81,7 +81,7 @@ func TestTCPTransportConformance(t *testing.T) {
 }
 
 // tlsConfig loads development credentials as a worker does.
-func tlsConfig(t *testing.T) *tls.Config {
+func tlsConfig(t testing.TB) *tls.Config {
 	t.Helper()
 	dc, err := rpc.GenerateDevCredentials(filepath.Join(t.TempDir(), "creds"), []string{"localhost", "127.0.0.1"}, time.Hour)
 	if err != nil {
