@@ -71,6 +71,10 @@ type Transport struct {
 	spare   chan []byte // copies of small frames, for reuse
 	wrote   chan error  // the result of a large frame
 	writing sync.WaitGroup
+	// closing asks the writer to write what is queued and stop; drained
+	// closes when it has.
+	closeOnce        sync.Once
+	closing, drained chan struct{}
 
 	failOnce sync.Once
 	failed   chan struct{}
@@ -129,6 +133,7 @@ func Connect(ctx context.Context, svc *Service, cfg Config) (*Transport, error) 
 	t.replies.Add(1)
 	go t.readReplies(bufio.NewReaderSize(t.out, 256))
 	t.queue, t.spare, t.wrote = make(chan outFrame, queuedFrames), make(chan []byte, queuedFrames+1), make(chan error, 1)
+	t.closing, t.drained = make(chan struct{}), make(chan struct{})
 	t.writing.Add(1)
 	go t.writeLoop()
 	return t, nil
@@ -158,6 +163,13 @@ func (t *Transport) writeLoop() {
 		case of = <-t.queue:
 		case <-t.failed:
 			return
+		case <-t.closing:
+			select {
+			case of = <-t.queue:
+			default:
+				close(t.drained)
+				return
+			}
 		}
 		var err error
 		if of.copy != nil {
@@ -421,11 +433,26 @@ func (t *Transport) Recv(ctx context.Context, f *allreduce.Frame) error {
 	return nil
 }
 
-// Close closes both connections; the neighbours' calls fail. Frames this
-// rank sent that its neighbour has not yet read may be lost, so a worker
-// closes its ring only once every rank has finished its collectives or the
-// ring has failed.
+// drainTimeout bounds how long Close waits for queued frames to be
+// written.
+const drainTimeout = time.Second
+
+// Close writes the frames still queued (for at most drainTimeout) and
+// closes both connections; the neighbours' calls fail. Frames this rank
+// sent that its neighbour has not yet read may be lost, so a worker closes
+// its ring only once every rank has finished its collectives or the ring
+// has failed.
 func (t *Transport) Close() error {
+	if t.closing != nil {
+		t.closeOnce.Do(func() { close(t.closing) })
+		timer := time.NewTimer(drainTimeout)
+		select {
+		case <-t.drained:
+		case <-t.failed:
+		case <-timer.C:
+		}
+		timer.Stop()
+	}
 	t.failOnce.Do(func() {
 		t.failErr = errors.New("closed")
 		close(t.failed)

@@ -190,3 +190,26 @@ func TestCloseCutsShortAPendingHandshake(t *testing.T) {
 		t.Fatalf("Close took %v", d)
 	}
 }
+
+// TestCloseWritesQueuedFrames sends small frames, which Send queues, and
+// closes at once: the neighbour still receives every one.
+func TestCloseWritesQueuedFrames(t *testing.T) {
+	ts := connectRing(t, 2, "drain", ServiceConfig{}, Config{})
+	defer ts[1].Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	const frames = 10
+	data := make([]byte, 1024)
+	for i := 0; i < frames; i++ {
+		if err := ts[0].Send(ctx, &allreduce.Frame{Step: 1, Seq: uint32(i), Length: 128, Data: [][]byte{data}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ts[0].Close()
+	for i := 0; i < frames; i++ {
+		var f allreduce.Frame
+		if err := ts[1].Recv(ctx, &f); err != nil || f.Seq != uint32(i) {
+			t.Fatalf("frame %d: seq %d, %v", i, f.Seq, err)
+		}
+	}
+}
