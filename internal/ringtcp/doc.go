@@ -1,10 +1,13 @@
 // Package ringtcp carries the ring all-reduce's frames on a dedicated TCP
 // connection per neighbour: each rank dials its right-hand neighbour and
 // accepts its left-hand one's connection. A frame is a 48-byte header and
-// the segment's bytes, written with one writev straight from the vector
-// being reduced and read into one reusable buffer, with no framing layer
-// copying it in 16 KiB pieces as gRPC's does. With the job's credentials
-// the connection is mutual TLS 1.3, as the gRPC services are.
+// the segment's bytes, read into one reusable buffer, with no framing
+// layer copying it in 16 KiB pieces as gRPC's does. A writer goroutine
+// writes them: a frame over 64 KiB with one writev straight from the
+// vector being reduced while Send waits, a smaller one from a copy while
+// Send returns (on loopback a write also does the receiver's work). With
+// the job's credentials the connection is mutual TLS 1.3, as the gRPC
+// services are.
 //
 // The connections share the port of the worker's gRPC services: Listen
 // splits a listener by the preamble a connection opens with, so the ring's
