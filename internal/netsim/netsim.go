@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -75,6 +76,9 @@ type Node struct {
 func Check() error {
 	if os.Geteuid() != 0 {
 		return errors.New("netsim: needs root (network namespaces, veth pairs, tc); run as root to include the simulated network")
+	}
+	if err := checkCaps(); err != nil {
+		return err
 	}
 	for _, tool := range []string{"ip", "tc"} {
 		if _, err := exec.LookPath(tool); err != nil {
@@ -141,8 +145,11 @@ func (n *Net) build(ctx context.Context) error {
 		}
 		if q := shaper(cfg); q != nil {
 			err := run(ctx, append([]string{"tc", "-n", node.NS, "qdisc", "add", "dev", "eth0", "root"}, q...))
-			if err != nil && q[0] == "netem" && strings.Contains(err.Error(), "qdisc kind is unknown") {
-				return fmt.Errorf("%w: %w", ErrNoNetem, err)
+			if err != nil && strings.Contains(err.Error(), "qdisc kind is unknown") {
+				if q[0] == "netem" {
+					return fmt.Errorf("%w: %w", ErrNoNetem, err)
+				}
+				return fmt.Errorf("%w: %w", ErrNoShaper, err)
 			}
 			if err != nil {
 				return err
@@ -157,6 +164,35 @@ func (n *Net) build(ctx context.Context) error {
 // kernel built without the netem qdisc (CONFIG_NET_SCH_NETEM): rates can
 // still be shaped (tbf), delays cannot.
 var ErrNoNetem = errors.New("netsim: this kernel has no netem qdisc, so it cannot delay packets")
+
+// ErrNoShaper is wrapped by the error of a shaped network on a kernel
+// without the token bucket qdisc (CONFIG_NET_SCH_TBF).
+var ErrNoShaper = errors.New("netsim: this kernel has no tbf qdisc, so it cannot shape a link's rate")
+
+// checkCaps reports whether this process lacks the capabilities that
+// namespaces and links need: root in a container often does.
+func checkCaps() error {
+	status, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return fmt.Errorf("netsim: cannot read this process's capabilities: %w", err)
+	}
+	for _, line := range strings.Split(string(status), "\n") {
+		hex, ok := strings.CutPrefix(line, "CapEff:")
+		if !ok {
+			continue
+		}
+		caps, err := strconv.ParseUint(strings.TrimSpace(hex), 16, 64)
+		if err != nil {
+			return fmt.Errorf("netsim: capabilities %q: %w", hex, err)
+		}
+		const netAdmin, sysAdmin = 12, 21
+		if caps&(1<<netAdmin) == 0 || caps&(1<<sysAdmin) == 0 {
+			return errors.New("netsim: needs CAP_NET_ADMIN and CAP_SYS_ADMIN (a container must run privileged, or with both added)")
+		}
+		return nil
+	}
+	return nil
+}
 
 // shaper is the qdisc that shapes a node's link, or nil: netem for a delay
 // (with the rate, if any), else a token bucket for the rate alone.
