@@ -388,6 +388,13 @@ func (c *coordinator) memberLost(s *supervisor, m *member, cause error) error {
 	r.gone[m] = cause
 	c.log.Warn("lost a ring member", "worker", m.id, "rank", m.rank, "err", cause)
 	c.change(s, MembershipChange{Kind: "lost", Worker: m.id, Ring: r.id, Step: s.reported, Cause: cause.Error()})
+	if r.failing && r.secondary && r.failedChange >= 0 {
+		// The ring failed on a neighbour's broken stream, and now the
+		// member behind it is lost: that is the root cause.
+		ch := &s.history.Changes[r.failedChange]
+		ch.Worker, ch.Cause = m.id, fmt.Sprintf("lost: %v", cause)
+		r.cause, r.secondary = fmt.Sprintf("lost %s: %v", m.id, cause), false
+	}
 	if !r.failing {
 		r.failing, r.failedAt, r.cause = true, time.Now(), fmt.Sprintf("lost %s: %v", m.id, cause)
 		r.deadline = time.After(ringEndTimeout)
