@@ -1359,7 +1359,15 @@ type WorkerReport struct {
 	// secondary, with FAILED: the failure followed another member's (the
 	// ring was aborted, or the neighbour went away), so its error is not the
 	// root cause.
-	Secondary     bool `protobuf:"varint,26,opt,name=secondary,proto3" json:"secondary,omitempty"`
+	Secondary bool `protobuf:"varint,26,opt,name=secondary,proto3" json:"secondary,omitempty"`
+	// losses, with STEP from rank 0: the training losses of the consecutive
+	// steps this report covers, the last being step's (loss). Rank 0 reports
+	// its steps in batches (a report every few tens of milliseconds, and at
+	// once for a step with a hash, an upload, a skip or a pause), so the
+	// coordinator's work does not take a share of every step; the time
+	// fields then add up the covered steps. Empty: the report covers step
+	// alone.
+	Losses        []float64 `protobuf:"fixed64,28,rep,packed,name=losses,proto3" json:"losses,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1581,6 +1589,13 @@ func (x *WorkerReport) GetSecondary() bool {
 		return x.Secondary
 	}
 	return false
+}
+
+func (x *WorkerReport) GetLosses() []float64 {
+	if x != nil {
+		return x.Losses
+	}
+	return nil
 }
 
 type ReportAck struct {
@@ -2143,7 +2158,7 @@ const file_ringtrain_proto_rawDesc = "" +
 	"checkpoint\x18\v \x01(\bR\n" +
 	"checkpoint\x12\x12\n" +
 	"\x04base\x18\f \x01(\bR\x04base\x12(\n" +
-	"\x10fixed_point_bits\x18\r \x01(\rR\x0efixedPointBits\"\xb7\x06\n" +
+	"\x10fixed_point_bits\x18\r \x01(\rR\x0efixedPointBits\"\xcf\x06\n" +
 	"\fWorkerReport\x12\x12\n" +
 	"\x04rank\x18\x01 \x01(\x05R\x04rank\x12\x1b\n" +
 	"\tworker_id\x18\x02 \x01(\tR\bworkerId\x12\x12\n" +
@@ -2178,7 +2193,8 @@ const file_ringtrain_proto_rawDesc = "" +
 	"\x0fframes_received\x18\x19 \x01(\rR\x0eframesReceived\x12\x1d\n" +
 	"\n" +
 	"waiting_ns\x18\x1b \x01(\x04R\twaitingNs\x12\x1c\n" +
-	"\tsecondary\x18\x1a \x01(\bR\tsecondary\"\v\n" +
+	"\tsecondary\x18\x1a \x01(\bR\tsecondary\x12\x16\n" +
+	"\x06losses\x18\x1c \x03(\x01R\x06losses\"\v\n" +
 	"\tReportAck\"\x83\x01\n" +
 	"\n" +
 	"TraceChunk\x12\x15\n" +

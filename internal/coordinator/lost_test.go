@@ -3,6 +3,7 @@ package coordinator
 import (
 	"errors"
 	"log/slog"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -166,5 +167,34 @@ func TestFailedRingNamesTheMemberWaitedFor(t *testing.T) {
 		TimedOut: true, WaitingNs: uint64(3 * time.Second), WaitedFor: int32(m["b"].rank), Error: "receive from rank 1 (b:1): context deadline exceeded"}})
 	if !strings.Contains(out.String(), `"msg":"ring failed","ring":1,"worker":"c","waiting_for":"b"`) {
 		t.Fatalf("log %s: want the ring's failure to name b, the member c waited for", out.String())
+	}
+}
+
+// TestBatchedStepReport: one report of rank 0 covering several steps
+// records each step's loss, counts the steps' times, and counts a skip only
+// for its last step; a report covering steps before its ring's start is
+// rejected.
+func TestBatchedStepReport(t *testing.T) {
+	c, s, m := lostTestRing(t)
+	s.ring.start, s.reported = 10, 10
+	for i := range s.losses {
+		s.losses[i] = math.NaN()
+	}
+	step(t, c, s, reported{&pb.WorkerReport{WorkerId: "a", Rank: 0, Generation: 1, Step: 13, Loss: math.NaN(), Skipped: true,
+		Losses: []float64{0.5, 0.25, 0.125, math.NaN()}, ComputeNs: 4e6}})
+	if s.reported != 14 || s.history.Skipped != 1 || s.history.TimedN != 4 || s.history.Timing.Compute != 4 {
+		t.Fatalf("reported %d, skipped %d, timed %v steps (%v ms): want 14, 1, 4 (4 ms)", s.reported, s.history.Skipped, s.history.TimedN, s.history.Timing.Compute)
+	}
+	if got := s.losses[10:14]; got[0] != 0.5 || got[1] != 0.25 || got[2] != 0.125 || !math.IsNaN(got[3]) {
+		t.Fatalf("losses of steps 10-13: %v", got)
+	}
+	if s.history.LastLoss != 0.125 {
+		t.Fatalf("last loss %v, want the last applied step's 0.125", s.history.LastLoss)
+	}
+	// Steps 8 and 9 belong to an earlier ring: the report is rejected
+	// and its sender, which cannot be trusted, is lost.
+	step(t, c, s, reported{&pb.WorkerReport{WorkerId: "b", Rank: 1, Generation: 1, Step: 10, Loss: 1, Losses: []float64{1, 1, 1}}})
+	if _, gone := s.ring.gone[m["b"]]; !gone {
+		t.Fatal("a report reaching back before its ring's start was accepted")
 	}
 }

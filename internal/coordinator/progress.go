@@ -53,8 +53,9 @@ func (p *progress) rate(step uint64) float64 {
 	return float64(done-min(done, p.first)) * float64(p.globalBatch) / time.Since(p.started).Seconds()
 }
 
-// step records that step (0-based) finished with the given loss.
-func (p *progress) step(step uint64, loss float64) {
+// step records that steps first to step (0-based; one report of rank
+// 0's) finished, the last with the given loss.
+func (p *progress) step(first, step uint64, loss float64) {
 	done := step + 1
 	epoch, inEpoch := step/p.spe+1, step%p.spe+1
 	rate := p.rate(step)
@@ -69,7 +70,14 @@ func (p *progress) step(step uint64, loss float64) {
 		fmt.Fprintf(p.w, "\r\033[Kepoch %d/%d [%s] %d/%d  loss %.4f  %.0f samples/s", epoch, p.epochs, bar, inEpoch, p.spe, loss, rate)
 		return
 	}
-	if tenth := max(p.spe/10, 1); inEpoch%tenth == 0 || done == p.steps {
+	// A line at every tenth of an epoch that the steps first to step
+	// (one report's) passed.
+	tenth := max(p.spe/10, 1)
+	passed := done == p.steps
+	for s := first; s <= step && !passed; s++ {
+		passed = (s%p.spe+1)%tenth == 0
+	}
+	if passed {
 		fmt.Fprintf(p.w, "epoch %d/%d step %d/%d loss %.4f %.0f samples/s\n", epoch, p.epochs, inEpoch, p.spe, loss, rate)
 	}
 }

@@ -103,8 +103,8 @@ func (c *coordinator) report(s *supervisor, r *pb.WorkerReport) error {
 		}
 		return nil
 	}
-	if r.Step < ring.start {
-		return c.rejectReport(s, r, fmt.Errorf("step: %d, ring %d started at %d", r.Step, ring.id, ring.start))
+	if first := r.Step + 1 - uint64(max(len(r.Losses), 1)); first < ring.start {
+		return c.rejectReport(s, r, fmt.Errorf("step: %d (from %d), ring %d started at %d", r.Step, first, ring.id, ring.start))
 	}
 	if r.NonfiniteHere {
 		c.log.Warn("non-finite gradient on this worker's batch; every replica skipped the step", "worker", m.id, "step", r.Step)
@@ -147,13 +147,22 @@ func (c *coordinator) stepDone(s *supervisor, r *pb.WorkerReport) {
 		c.log.Info("recovered", "ring", ring.id, "seconds", d)
 	}
 	ring.stepped, s.reported = true, r.Step+1
-	c.metrics.Steps.Inc()
-	if r.Skipped {
-		s.history.Skipped++
-		c.metrics.SkippedSteps.Inc()
-	} else {
-		s.losses[r.Step], s.history.LastLoss = r.Loss, Metric(r.Loss)
-		c.metrics.Loss.Set(r.Loss)
+	// The report covers the steps of its losses (rank 0 batches them),
+	// the last being r.Step; only that one can be a skipped step.
+	losses := r.Losses
+	if len(losses) == 0 {
+		losses = []float64{r.Loss}
+	}
+	first := r.Step + 1 - uint64(len(losses))
+	c.metrics.Steps.Add(float64(len(losses)))
+	for i, l := range losses {
+		if step := first + uint64(i); step == r.Step && r.Skipped {
+			s.history.Skipped++
+			c.metrics.SkippedSteps.Inc()
+		} else {
+			s.losses[step], s.history.LastLoss = l, Metric(l)
+			c.metrics.Loss.Set(l)
+		}
 	}
 	c.metrics.SamplesPerSecond.Set(s.progress.rate(r.Step))
 	epoch := int(r.Step / c.job.StepsPerEpoch)
@@ -161,7 +170,7 @@ func (c *coordinator) stepDone(s *supervisor, r *pb.WorkerReport) {
 	s.history.Timing.Compute += float64(r.ComputeNs) / 1e6
 	s.history.Timing.Allreduce += float64(r.AllreduceNs) / 1e6
 	s.history.Timing.Optimizer += float64(r.OptimizerNs) / 1e6
-	s.history.TimedN++
+	s.history.TimedN += float64(len(losses))
 	if c.job.Deterministic {
 		if int(r.FixedPointBits) < s.fixedPointBits {
 			s.history.Rescales++
@@ -169,7 +178,7 @@ func (c *coordinator) stepDone(s *supervisor, r *pb.WorkerReport) {
 		}
 		s.fixedPointBits = int(r.FixedPointBits)
 	}
-	s.progress.step(r.Step, r.Loss)
+	s.progress.step(first, r.Step, r.Loss)
 }
 
 // epochTrainLoss is the mean training loss of an epoch's reported steps,

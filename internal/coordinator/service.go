@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -295,6 +296,12 @@ func (c *coordinator) checkReport(r *pb.WorkerReport) error {
 		return fmt.Errorf("epoch: %d, the job has %d epochs", r.Epoch, c.epochs())
 	case math.IsNaN(r.Loss) && !r.Skipped:
 		return errors.New("loss: NaN for a step applied")
+	case uint64(len(r.Losses)) > r.Step+1:
+		return fmt.Errorf("losses: %d for steps up to %d", len(r.Losses), r.Step)
+	case len(r.Losses) > 0 && r.Losses[len(r.Losses)-1] != r.Loss && !(math.IsNaN(r.Loss) && math.IsNaN(r.Losses[len(r.Losses)-1])):
+		return errors.New("losses: the last is not the step's loss")
+	case len(r.Losses) > 1 && slices.ContainsFunc(r.Losses[:len(r.Losses)-1], math.IsNaN):
+		return errors.New("losses: NaN for a step applied")
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"context"
+	"math"
 	"net"
 	"strings"
 	"testing"
@@ -58,6 +59,9 @@ func TestInvalidReportsAreRejected(t *testing.T) {
 		{&pb.WorkerReport{WorkerId: "x", Status: 99}, "status: 99"},
 		{&pb.WorkerReport{WorkerId: "x", Error: strings.Repeat("e", 65<<10)}, "error: 66560 bytes"},
 		{&pb.WorkerReport{WorkerId: "x", Epoch: 7}, "epoch: 7"},
+		{&pb.WorkerReport{WorkerId: "x", Step: 2, Loss: 1, Losses: []float64{1, 1, 1, 1}}, "losses: 4 for steps up to 2"},
+		{&pb.WorkerReport{WorkerId: "x", Step: 2, Loss: 1, Losses: []float64{1, 2}}, "losses: the last is not the step's loss"},
+		{&pb.WorkerReport{WorkerId: "x", Step: 2, Loss: 1, Losses: []float64{math.NaN(), 1}}, "losses: NaN for a step applied"},
 	} {
 		rctx, rcancel := context.WithTimeout(member, 10*time.Second)
 		stream, err := client.Report(rctx, grpc.WaitForReady(true))

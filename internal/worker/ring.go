@@ -170,6 +170,8 @@ func (s *session) steps(ctx context.Context, a *pb.Assignment, r *replica, st *s
 	if r.started.IsZero() {
 		r.started = time.Now()
 	}
+	batch := stepReports{send: s.rep.send}
+	defer batch.flush() // before the report of how the ring ended
 	for step := a.StartStep; step < job.MaxSteps; step++ {
 		epoch, inEpoch := step/job.StepsPerEpoch, int(step%job.StepsPerEpoch)
 		if inEpoch == 0 || order == nil {
@@ -219,7 +221,10 @@ func (s *session) steps(ctx context.Context, a *pb.Assignment, r *replica, st *s
 				}
 			}
 		}
-		if rank == 0 || rep.HasHash || rep.Finished || out.here {
+		switch {
+		case rank == 0:
+			batch.add(rep, rep.HasHash || rep.Finished || out.here || out.skipped || out.paused || epochEnd || checkpoint)
+		case rep.HasHash || rep.Finished || out.here:
 			s.rep.send(rep)
 		}
 		if done {
@@ -276,6 +281,49 @@ func (w *worker) recordStep(loss float64, out stepOutcome, tm stepTiming, sample
 	m.AllreduceBytes.Add(float64(8 * (params + 2)))
 	if d := (tm.compute + tm.allreduce + tm.optimizer).Seconds(); d > 0 {
 		m.SamplesPerSecond.Set(float64(samples) / d)
+	}
+}
+
+// reportEvery is how often rank 0 reports its steps when none needs
+// reporting at once, and reportMaxSteps the most steps one report covers.
+const (
+	reportEvery    = 25 * time.Millisecond
+	reportMaxSteps = 1000
+)
+
+// stepReports batches rank 0's step reports: one report covers the steps
+// since the last one (their losses, their summed times), so that the
+// coordinator's work on them does not take a share of every step. A step
+// the coordinator must hear of at once (a hash to compare, an upload, a
+// skipped update, a pause, the last step) is sent with those before it.
+type stepReports struct {
+	send    func(*pb.WorkerReport)
+	pending *pb.WorkerReport
+	since   time.Time
+}
+
+// add records rep, the report of the step after the pending ones, and
+// sends the batch when now is true or it is due.
+func (b *stepReports) add(rep *pb.WorkerReport, now bool) {
+	if p := b.pending; p != nil {
+		rep.Losses = append(p.Losses, rep.Loss)
+		rep.ComputeNs += p.ComputeNs
+		rep.AllreduceNs += p.AllreduceNs
+		rep.OptimizerNs += p.OptimizerNs
+	} else {
+		rep.Losses, b.since = append(rep.Losses[:0], rep.Loss), time.Now()
+	}
+	b.pending = rep
+	if now || len(rep.Losses) >= reportMaxSteps || time.Since(b.since) >= reportEvery {
+		b.flush()
+	}
+}
+
+// flush sends the pending steps' report, if any.
+func (b *stepReports) flush() {
+	if b.pending != nil {
+		b.send(b.pending)
+		b.pending = nil
 	}
 }
 
