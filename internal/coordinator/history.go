@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"strings"
+
+	"ringtrain/internal/atomicfile"
 )
 
 // history is what the summary reports about a job's training: per-epoch
@@ -76,7 +78,7 @@ func saveHistory(ckptPath string, h *history) error {
 	if err != nil {
 		return fmt.Errorf("coordinator: encode the job's history: %w", err)
 	}
-	if err := writeFileAtomic(historyPath(ckptPath), data); err != nil {
+	if err := atomicfile.Write(historyPath(ckptPath), data, 0o644); err != nil {
 		return fmt.Errorf("coordinator: write the job's history: %w", err)
 	}
 	return nil

@@ -4,9 +4,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"os"
 	"runtime"
 	"time"
+
+	"ringtrain/internal/atomicfile"
 )
 
 // Metric is a measured value that may be unknown: a loss that diverged
@@ -194,37 +195,8 @@ func (c *coordinator) writeSummary(sum *Summary) error {
 	if err != nil {
 		return fmt.Errorf("coordinator: encode the summary: %w", err)
 	}
-	if err := writeFileAtomic(path, append(data, '\n')); err != nil {
+	if err := atomicfile.Write(path, append(data, '\n'), 0o644); err != nil {
 		return fmt.Errorf("coordinator: write summary: %w", err)
-	}
-	return nil
-}
-
-// writeFileAtomic replaces path with data: a temporary file beside it,
-// fsync, rename. A reader never sees a half-written file.
-func writeFileAtomic(path string, data []byte) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		os.Remove(tmp)
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		os.Remove(tmp)
-		return err
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return err
 	}
 	return nil
 }
