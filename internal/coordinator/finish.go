@@ -1,6 +1,8 @@
 package coordinator
 
 import (
+	"math"
+
 	"ringtrain/internal/wire"
 	pb "ringtrain/proto"
 )
@@ -31,6 +33,7 @@ func (c *coordinator) finish(s *supervisor) (*Summary, error) {
 	}
 	c.stopAll(&pb.Stop{})
 	close(c.done)
-	c.log.Info("job complete", "test_accuracy", acc, "samples_per_second", sum.SamplesPerSecond, "wall_seconds", sum.WallSeconds)
+	c.log.Info("job complete", "test_accuracy", acc, "samples_per_second", math.Round(sum.SamplesPerSecond),
+		"wall_seconds", math.Round(sum.WallSeconds*1000)/1000)
 	return sum, nil
 }

@@ -209,10 +209,28 @@ func (n *Node) Join(seeds []string) (int, error) {
 	}
 	k, err := n.ml.Join(addrs)
 	if err != nil {
-		return k, fmt.Errorf("membership: join %s: %w", strings.Join(addrs, ", "), err)
+		return k, fmt.Errorf("membership: join %s: %w", strings.Join(addrs, ", "), oneLine{err})
 	}
 	return k, nil
 }
+
+// oneLine shows memberlist's multi-errors ("1 error occurred:\n\t* ...")
+// on one line, each error after the other, for log lines that stay whole.
+type oneLine struct{ err error }
+
+func (e oneLine) Error() string {
+	var multi interface{ WrappedErrors() []error }
+	if !errors.As(e.err, &multi) {
+		return e.err.Error()
+	}
+	var parts []string
+	for _, w := range multi.WrappedErrors() {
+		parts = append(parts, w.Error())
+	}
+	return strings.Join(parts, "; ")
+}
+
+func (e oneLine) Unwrap() error { return e.err }
 
 // Events delivers membership changes. The owner must read it promptly.
 func (n *Node) Events() <-chan Event { return n.events }

@@ -1,7 +1,9 @@
 package membership
 
 import (
+	"errors"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -146,5 +148,29 @@ func TestGossipKeyKeepsStrangersOut(t *testing.T) {
 		if m.Name == "stranger" || m.Name == "impostor" {
 			t.Errorf("the cluster lists %s", m.Name)
 		}
+	}
+}
+
+// TestJoinErrorIsOneLine: a join that fails says why on one line (memberlist
+// reports a list of errors over several), still wrapping the cause.
+func TestJoinErrorIsOneLine(t *testing.T) {
+	n, err := Start(Config{Name: "lonely", Bind: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Shutdown()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := l.Addr().String()
+	l.Close() // nobody listens there now
+	_, err = n.Join([]string{dead})
+	if err == nil || strings.Contains(err.Error(), "\n") || !strings.Contains(err.Error(), dead) {
+		t.Fatalf("join error %q: want one line naming %s", err, dead)
+	}
+	var multi interface{ WrappedErrors() []error }
+	if !errors.As(err, &multi) {
+		t.Fatal("the join error no longer wraps memberlist's")
 	}
 }
