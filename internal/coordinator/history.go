@@ -26,15 +26,8 @@ type history struct {
 	// LastLoss is the training loss of the newest step reported.
 	LastLoss Metric `json:"last_loss,omitzero"`
 	// Rings counts the ring generations of earlier coordinators.
-	Rings         int                `json:"rings"`
-	Changes       []MembershipChange `json:"membership_changes"`
-	Rollbacks     int                `json:"rollbacks"`
-	Recoveries    []float64          `json:"recovery_seconds"`
-	WorkerSteps   map[string]uint64  `json:"worker_steps"`
-	Checkpoints   []string           `json:"checkpoints"`
-	Skipped       uint64             `json:"skipped_steps"`
-	ReplicaChecks int                `json:"replica_checks"`
-	Rescales      int                `json:"fixed_point_rescales"`
+	Rings int `json:"rings"`
+	Record
 	// FixedPointBits is the deterministic mode's resolution at Step (0:
 	// not deterministic): a resumed job goes on at it, so that its
 	// weights are those of a job that was never interrupted.
@@ -48,7 +41,7 @@ type history struct {
 // has not started.
 func newHistory(epochs int) history {
 	return history{Epochs: unknownEpochs(epochs), LossSum: make([]float64, epochs), LossCount: make([]int, epochs),
-		LastLoss: Unknown, WorkerSteps: map[string]uint64{}}
+		LastLoss: Unknown, Record: Record{WorkerSteps: map[string]uint64{}}}
 }
 
 // historyPath is where the history of the checkpoint at ckptPath goes.

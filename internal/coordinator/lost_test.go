@@ -182,8 +182,8 @@ func TestBatchedStepReport(t *testing.T) {
 	}
 	step(t, c, s, reported{&pb.WorkerReport{WorkerId: "a", Rank: 0, Generation: 1, Step: 13, Loss: math.NaN(), Skipped: true,
 		Losses: []float64{0.5, 0.25, 0.125, math.NaN()}, ComputeNs: 4e6}})
-	if s.reported != 14 || s.history.Skipped != 1 || s.history.TimedN != 4 || s.history.Timing.Compute != 4 {
-		t.Fatalf("reported %d, skipped %d, timed %v steps (%v ms): want 14, 1, 4 (4 ms)", s.reported, s.history.Skipped, s.history.TimedN, s.history.Timing.Compute)
+	if s.reported != 14 || s.history.SkippedSteps != 1 || s.history.TimedN != 4 || s.history.Timing.Compute != 4 {
+		t.Fatalf("reported %d, skipped %d, timed %v steps (%v ms): want 14, 1, 4 (4 ms)", s.reported, s.history.SkippedSteps, s.history.TimedN, s.history.Timing.Compute)
 	}
 	if got := s.losses[10:14]; got[0] != 0.5 || got[1] != 0.25 || got[2] != 0.125 || !math.IsNaN(got[3]) {
 		t.Fatalf("losses of steps 10-13: %v", got)

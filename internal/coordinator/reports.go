@@ -24,7 +24,7 @@ type MembershipChange struct {
 // change records a membership change.
 func (c *coordinator) change(s *supervisor, ch MembershipChange) {
 	ch.Seconds = time.Since(c.started).Seconds()
-	s.history.Changes = append(s.history.Changes, ch)
+	s.history.MembershipChanges = append(s.history.MembershipChanges, ch)
 	c.metrics.MembershipChanges.WithLabelValues(ch.Kind).Inc()
 }
 
@@ -64,7 +64,7 @@ func (c *coordinator) report(s *supervisor, r *pb.WorkerReport) error {
 		}
 		if r.Status == pb.ReportStatus_FAILED && ring.failing && ring.secondary && !r.Secondary && ring.failedChange >= 0 {
 			// A root cause arrived after a consequence: record it instead.
-			ch := &s.history.Changes[ring.failedChange]
+			ch := &s.history.MembershipChanges[ring.failedChange]
 			ch.Worker, ch.Step, ch.Cause = m.id, r.Applied, r.Error
 			ring.cause, ring.secondary = fmt.Sprintf("%s: %s", m.id, r.Error), false
 			if !r.TimedOut && ring.abortAt != nil {
@@ -76,7 +76,7 @@ func (c *coordinator) report(s *supervisor, r *pb.WorkerReport) error {
 		if r.Status == pb.ReportStatus_FAILED && !ring.failing {
 			c.log.Warn("ring failed", "ring", ring.id, "worker", m.id, "waiting_for", waitedFor(ring, r), "err", r.Error)
 			c.change(s, MembershipChange{Kind: "ring-failed", Worker: m.id, Ring: ring.id, Step: r.Applied, Cause: r.Error})
-			ring.failedChange, ring.secondary = len(s.history.Changes)-1, r.Secondary
+			ring.failedChange, ring.secondary = len(s.history.MembershipChanges)-1, r.Secondary
 			ring.failing, ring.failedAt, ring.cause = true, time.Now(), fmt.Sprintf("%s: %s", m.id, r.Error)
 			ring.deadline = time.After(ringEndTimeout)
 			switch {
@@ -141,7 +141,7 @@ func (c *coordinator) stepDone(s *supervisor, r *pb.WorkerReport) {
 	ring := s.ring
 	if ring.recovering {
 		d := time.Since(ring.recoveryFrom).Seconds()
-		s.history.Recoveries = append(s.history.Recoveries, d)
+		s.history.RecoverySeconds = append(s.history.RecoverySeconds, d)
 		c.metrics.RecoverySeconds.Observe(d)
 		ring.recovering = false
 		c.log.Info("recovered", "ring", ring.id, "seconds", d)
@@ -157,7 +157,7 @@ func (c *coordinator) stepDone(s *supervisor, r *pb.WorkerReport) {
 	c.metrics.Steps.Add(float64(len(losses)))
 	for i, l := range losses {
 		if step := first + uint64(i); step == r.Step && r.Skipped {
-			s.history.Skipped++
+			s.history.SkippedSteps++
 			c.metrics.SkippedSteps.Inc()
 		} else {
 			s.losses[step], s.history.LastLoss = l, Metric(l)
@@ -173,7 +173,7 @@ func (c *coordinator) stepDone(s *supervisor, r *pb.WorkerReport) {
 	s.history.TimedN += float64(len(losses))
 	if c.job.Deterministic {
 		if int(r.FixedPointBits) < s.fixedPointBits {
-			s.history.Rescales++
+			s.history.FixedPointRescales++
 			c.log.Warn("fixed-point range exceeded: resolution lowered on every replica", "step", r.Step, "bits", r.FixedPointBits)
 		}
 		s.fixedPointBits = int(r.FixedPointBits)

@@ -63,20 +63,11 @@ type Summary struct {
 	// it ended with. ResumedFrom is the checkpoint step it resumed at.
 	StartWorkers int    `json:"start_workers"`
 	ResumedFrom  uint64 `json:"resumed_from,omitempty"`
-	// Rings counts the generations of the ring; MembershipChanges lists
-	// every worker lost, joined or left; Rollbacks counts steps undone
-	// after a failure and RecoverySeconds the time from each failure to
-	// the next completed step. WorkerSteps is how many steps each worker
-	// computed.
-	Rings             int                `json:"rings"`
-	MembershipChanges []MembershipChange `json:"membership_changes"`
-	Rollbacks         int                `json:"rollbacks"`
-	RecoverySeconds   []float64          `json:"recovery_seconds"`
-	WorkerSteps       map[string]uint64  `json:"worker_steps"`
-	Checkpoints       []string           `json:"checkpoints,omitempty"`
-	// SkippedSteps counts the steps no replica applied because a gradient
-	// was not finite (Config.NonFinite skip).
-	SkippedSteps uint64 `json:"skipped_steps"`
+	// Rings counts the generations of the ring.
+	Rings int `json:"rings"`
+	// Record is what the job recorded while it trained (the part of the
+	// summary that a checkpoint's history carries across restarts).
+	Record
 	// Folds and Fold identify a cross-validation fold; the test metrics
 	// are then the held-out fold's.
 	Folds int `json:"folds,omitempty"`
@@ -91,18 +82,35 @@ type Summary struct {
 	WarmupSteps   int     `json:"warmup_steps"`
 	Seed          uint64  `json:"seed"`
 	// StepMillis splits rank 0's mean step time into its parts.
-	StepMillis    StepMillis     `json:"step_ms"`
-	ReplicaChecks int            `json:"replica_checks"`
-	EpochMetrics  []EpochMetrics `json:"epoch_metrics"`
+	StepMillis   StepMillis     `json:"step_ms"`
+	EpochMetrics []EpochMetrics `json:"epoch_metrics"`
 	// Deterministic mode: micro-batch size, final fixed-point resolution
 	// and how often it had to be lowered.
-	Deterministic      bool   `json:"deterministic"`
-	MicroBatch         int    `json:"micro_batch,omitempty"`
-	FixedPointBits     int    `json:"fixed_point_bits,omitempty"`
-	FixedPointRescales int    `json:"fixed_point_rescales"`
-	Checkpoint         string `json:"checkpoint,omitempty"`
-	CPUs               int    `json:"cpus"`
-	GoVersion          string `json:"go_version"`
+	Deterministic  bool   `json:"deterministic"`
+	MicroBatch     int    `json:"micro_batch,omitempty"`
+	FixedPointBits int    `json:"fixed_point_bits,omitempty"`
+	Checkpoint     string `json:"checkpoint,omitempty"`
+	CPUs           int    `json:"cpus"`
+	GoVersion      string `json:"go_version"`
+}
+
+// Record is what a job records while it trains, besides its metrics: every
+// worker lost, joined or left (MembershipChanges), the steps undone after a
+// failure (Rollbacks) and the time from each failure to the next completed
+// step (RecoverySeconds), the steps each worker computed (WorkerSteps), the
+// checkpoints written, the steps no replica applied because a gradient was
+// not finite (SkippedSteps, under Config.NonFinite skip), the replica
+// comparisons that agreed, and how often deterministic mode lowered its
+// fixed-point resolution.
+type Record struct {
+	MembershipChanges  []MembershipChange `json:"membership_changes"`
+	Rollbacks          int                `json:"rollbacks"`
+	RecoverySeconds    []float64          `json:"recovery_seconds"`
+	WorkerSteps        map[string]uint64  `json:"worker_steps"`
+	Checkpoints        []string           `json:"checkpoints,omitempty"`
+	SkippedSteps       uint64             `json:"skipped_steps"`
+	ReplicaChecks      int                `json:"replica_checks"`
+	FixedPointRescales int                `json:"fixed_point_rescales"`
 }
 
 // StepMillis is a mean step time in milliseconds, by part.
@@ -166,11 +174,9 @@ func (c *coordinator) summary(s *supervisor, status string) *Summary {
 		StepsDone: s.reported, ResumedFrom: c.startStep, WallSeconds: wall,
 		TestAccuracy: Unknown, TestLoss: Unknown, FinalLoss: Metric(h.LastLoss),
 		Model: c.spec.Summary(), LearningRate: c.job.PeakLearningRate, WarmupSteps: int(c.job.WarmupSteps), Seed: c.job.Seed,
-		ReplicaChecks: h.ReplicaChecks, EpochMetrics: h.Epochs, CPUs: runtime.NumCPU(), GoVersion: runtime.Version(),
+		EpochMetrics: h.Epochs, CPUs: runtime.NumCPU(), GoVersion: runtime.Version(),
 		Deterministic: c.job.Deterministic, MicroBatch: int(c.job.MicroBatch),
-		FixedPointBits: s.fixedPointBits, FixedPointRescales: h.Rescales,
-		Rings: h.Rings + int(s.genSeq), MembershipChanges: h.Changes, Rollbacks: h.Rollbacks, RecoverySeconds: h.Recoveries,
-		WorkerSteps: h.WorkerSteps, Checkpoints: h.Checkpoints, SkippedSteps: h.Skipped, TestImages: c.test.Count,
+		FixedPointBits: s.fixedPointBits, Rings: h.Rings + int(s.genSeq), Record: h.Record, TestImages: c.test.Count,
 	}
 	if done := s.reported - min(s.reported, c.startStep); wall > 0 {
 		sum.SamplesPerSecond = float64(done) * float64(c.globalBatch()) / wall

@@ -391,7 +391,7 @@ func (c *coordinator) memberLost(s *supervisor, m *member, cause error) error {
 	if r.failing && r.secondary && r.failedChange >= 0 {
 		// The ring failed on a neighbour's broken stream, and now the
 		// member behind it is lost: that is the root cause.
-		ch := &s.history.Changes[r.failedChange]
+		ch := &s.history.MembershipChanges[r.failedChange]
 		ch.Worker, ch.Cause = m.id, fmt.Sprintf("lost: %v", cause)
 		r.cause, r.secondary = fmt.Sprintf("lost %s: %v", m.id, cause), false
 	}
@@ -497,7 +497,7 @@ func (c *coordinator) tooFewWorkers(s *supervisor) error {
 		msg += fmt.Sprintf("; missing %d (are they started, with -coordinator %s?)", need-len(ids), c.addr)
 	}
 	var lostWorkers []string
-	for _, ch := range s.history.Changes {
+	for _, ch := range s.history.MembershipChanges {
 		if ch.Kind == "lost" {
 			lostWorkers = append(lostWorkers, fmt.Sprintf("%s at step %d (%s)", ch.Worker, ch.Step, ch.Cause))
 		}
