@@ -14,7 +14,7 @@ func TestFinalLineNamesEveryFile(t *testing.T) {
 	cfg := coordinator.DefaultConfig()
 	cfg.Trace, cfg.Plot, cfg.CheckpointDir = "trace.json", "curve.png", "ckpt"
 	sum := &coordinator.Summary{Workers: 1, Steps: 300, GlobalBatch: 32, Checkpoint: "ringtrain.ckpt",
-		Checkpoints: []string{"ckpt/a", "ckpt/b", "ckpt/c", "ckpt/d"}}
+		Record: coordinator.Record{Checkpoints: []string{"ckpt/a", "ckpt/b", "ckpt/c", "ckpt/d"}}}
 	line := finalLine(sum, cfg)
 	for _, want := range []string{"on 1 worker (", "ringtrain.ckpt (model)", "ringtrain-summary.json (summary)",
 		"trace.json (trace)", "curve.png (plot)", "3 checkpoints kept in ckpt"} {
