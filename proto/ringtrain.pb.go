@@ -628,6 +628,12 @@ type JobSpec struct {
 	// skip_nonfinite: a step whose gradient is not finite (NaN, ±Inf) on any
 	// worker is skipped by every replica; otherwise it stops the job.
 	SkipNonfinite bool `protobuf:"varint,21,opt,name=skip_nonfinite,json=skipNonfinite,proto3" json:"skip_nonfinite,omitempty"`
+	// compression is how gradients travel on the ring: "" (as computed),
+	// "fp16" or "bf16" (16-bit floats with error feedback).
+	Compression string `protobuf:"bytes,22,opt,name=compression,proto3" json:"compression,omitempty"`
+	// bucket_bytes is the size of the gradient buckets reduced while the
+	// backward pass still runs; 0 reduces the whole gradient after it.
+	BucketBytes   uint64 `protobuf:"varint,23,opt,name=bucket_bytes,json=bucketBytes,proto3" json:"bucket_bytes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -807,6 +813,20 @@ func (x *JobSpec) GetSkipNonfinite() bool {
 		return x.SkipNonfinite
 	}
 	return false
+}
+
+func (x *JobSpec) GetCompression() string {
+	if x != nil {
+		return x.Compression
+	}
+	return ""
+}
+
+func (x *JobSpec) GetBucketBytes() uint64 {
+	if x != nil {
+		return x.BucketBytes
+	}
+	return 0
 }
 
 // Stop ends a worker's part in the job.
@@ -2078,7 +2098,7 @@ const file_ringtrain_proto_rawDesc = "" +
 	"\n" +
 	"lane_count\x18\v \x01(\rR\tlaneCount\x12\x1f\n" +
 	"\vgossip_addr\x18\f \x01(\tR\n" +
-	"gossipAddr\"\xea\x05\n" +
+	"gossipAddr\"\xaf\x06\n" +
 	"\aJobSpec\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x1d\n" +
 	"\n" +
@@ -2105,7 +2125,9 @@ const file_ringtrain_proto_rawDesc = "" +
 	"\x05trace\x18\x12 \x01(\bR\x05trace\x12!\n" +
 	"\fglobal_batch\x18\x13 \x01(\rR\vglobalBatch\x12)\n" +
 	"\x10checkpoint_every\x18\x14 \x01(\x04R\x0fcheckpointEvery\x12%\n" +
-	"\x0eskip_nonfinite\x18\x15 \x01(\bR\rskipNonfinite\"6\n" +
+	"\x0eskip_nonfinite\x18\x15 \x01(\bR\rskipNonfinite\x12 \n" +
+	"\vcompression\x18\x16 \x01(\tR\vcompression\x12!\n" +
+	"\fbucket_bytes\x18\x17 \x01(\x04R\vbucketBytes\"6\n" +
 	"\x04Stop\x12\x16\n" +
 	"\x06reason\x18\x01 \x01(\tR\x06reason\x12\x16\n" +
 	"\x06failed\x18\x02 \x01(\bR\x06failed\"c\n" +
