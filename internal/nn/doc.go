@@ -1,15 +1,40 @@
-// Package nn is the model side of the trainer: Sequential models of dense,
-// dropout and activation layers, their losses, initialisers, regularisers and
-// optimisers, training (Fit), evaluation and prediction, model descriptions
-// (Spec) and checkpoints. It does no I/O besides checkpoint files and knows
-// nothing of distribution: a distributed trainer calls ComputeGradients,
-// averages Grads across workers, then calls ApplyGradients.
+// Package nn is the model side of the trainer: Sequential models, their
+// losses, initialisers, regularisers, optimisers and learning-rate
+// schedules, training (Fit), evaluation and prediction, magnitude pruning,
+// memory estimates (EstimateFootprint), model descriptions (Spec, in Keras's
+// names and defaults) and checkpoints. It does no I/O besides checkpoint
+// files and knows nothing of distribution: a distributed trainer calls
+// ComputeGradients, averages Grads across workers, then calls
+// ApplyGradients.
+//
+// # Layers
+//
+//   - dense: a fully connected layer, y = a(x·W + b).
+//   - conv2d: a two-dimensional convolution over [rows, columns, channels]
+//     inputs, with strides and valid or same padding, computed as matrix
+//     products of unfolded windows (im2col).
+//   - max_pooling2d: the largest value of each window, channel by channel.
+//   - flatten and reshape: change a sample's shape, not its values.
+//   - simple_rnn and lstm: recurrent layers over [steps, features] inputs
+//     (an image read row by row), returning the last state or every step's,
+//     with input and recurrent dropout.
+//   - dropout: zeroes inputs at a rate while training, with masks drawn
+//     from the seed, the step and the sample's identity, so that every
+//     worker draws the same mask for a sample.
+//   - activation: linear, relu, sigmoid, tanh, softmax or step on its own.
+//
+// The losses are sparse_categorical_crossentropy and
+// categorical_crossentropy; the optimisers sgd (with optional momentum,
+// classical or Nesterov), rmsprop and adam.
 //
 // # Shapes
 //
 // Data is row-major, one sample per row: a batch of n samples of width w is a
-// []float64 of n·w values. A dense layer's kernel is stored inputs × outputs,
-// as Keras stores it, followed by its bias. Every parameter of a model lives
+// []float64 of n·w values; a sample of shape [rows, columns, channels] or
+// [steps, features] is laid out channels (features) last, as Keras lays it
+// out. Kernels are stored as Keras stores them (a dense layer's inputs ×
+// outputs, a conv2d layer's [kh, kw, channels, filters]), each followed by
+// its bias. Every parameter of a model lives
 // in one contiguous buffer (Params) and every gradient in another (Grads);
 // see Model for why.
 //
