@@ -190,7 +190,7 @@ func (m *Model) forward(b *Batch, p *pass) []float64 {
 // batch plus the regularisation penalties. It returns that loss. step keys
 // the dropout masks and should be the number of updates applied so far.
 func (m *Model) ComputeGradients(b *Batch, step uint64) float64 {
-	return m.backprop(b, step, 1/float64(b.Rows)) + m.AddPenalties()
+	return m.backprop(b, step, 1/float64(b.Rows), nil) + m.AddPenalties()
 }
 
 // ScaledGradients overwrites the gradient buffer with the gradient of scale
@@ -199,7 +199,26 @@ func (m *Model) ComputeGradients(b *Batch, step uint64) float64 {
 // between workers, the workers' results add up to the gradient of the
 // global mean loss.
 func (m *Model) ScaledGradients(b *Batch, step uint64, scale float64) float64 {
-	return m.backprop(b, step, scale)
+	return m.backprop(b, step, scale, nil)
+}
+
+// ScaledGradientsReady is ScaledGradients that reports the gradient
+// buffer's ranges as they become final, so that a caller can reduce them
+// while the backward pass goes on (as PyTorch's DistributedDataParallel
+// does with its buckets). The backward pass runs the layers last to first;
+// when a layer with parameters has written its gradient, ready(lo, hi) is
+// called, on the caller's goroutine, with that layer's range of Grads().
+// The ranges come in decreasing order, each ending where the one after it
+// begins, and together cover the whole buffer, the first beginning at
+// NumParams() minus the last layer's parameters and the last ending at 0.
+// A reported range is final: the pass neither reads nor writes it again,
+// so another goroutine may read or overwrite Grads()[lo:hi] from the time
+// ready is called (regularisation penalties, which need every layer's
+// gradient added, are not included, as in ScaledGradients: add them after
+// the reduction with AddPenalties). The parameters must not change until
+// the call returns.
+func (m *Model) ScaledGradientsReady(b *Batch, step uint64, scale float64, ready func(lo, hi int)) float64 {
+	return m.backprop(b, step, scale, ready)
 }
 
 // SumGradients is ComputeGradients for the sum of the per-sample losses
@@ -207,7 +226,7 @@ func (m *Model) ScaledGradients(b *Batch, step uint64, scale float64) float64 {
 // is then the sum of the gradients of any split of it into smaller batches,
 // up to rounding. It returns the summed loss.
 func (m *Model) SumGradients(b *Batch, step uint64) float64 {
-	return m.backprop(b, step, 1)
+	return m.backprop(b, step, 1, nil)
 }
 
 // AddPenalties adds the regularisation penalties' gradient to the gradient
@@ -222,8 +241,10 @@ func (m *Model) AddPenalties() float64 {
 }
 
 // backprop overwrites the gradient buffer with the gradient of scale times
-// the summed loss of the batch, and returns that scaled loss.
-func (m *Model) backprop(b *Batch, step uint64, scale float64) float64 {
+// the summed loss of the batch, and returns that scaled loss. ready, when
+// not nil, is told of each layer's gradient range once written (see
+// ScaledGradientsReady).
+func (m *Model) backprop(b *Batch, step uint64, scale float64, ready func(lo, hi int)) float64 {
 	p := &pass{train: true, seed: m.seed, step: step, ids: b.IDs}
 	m.forward(b, p)
 	loss, dy := m.loss.compute(m.lastZ, m.lastY, b, m.OutputSize(), scale, true)
@@ -236,8 +257,13 @@ func (m *Model) backprop(b *Batch, step uint64, scale float64) float64 {
 			break
 		}
 	}
+	hi := len(m.grads)
 	for i := len(m.layers) - 1; i >= 0; i-- {
 		dy = m.layers[i].backward(dy, b.Rows, i > firstTrainable)
+		if k := m.layers[i].numParams(); ready != nil && k > 0 {
+			ready(hi-k, hi)
+			hi -= k
+		}
 		if i <= firstTrainable {
 			break
 		}
