@@ -36,6 +36,10 @@ const (
 	Int64
 	// Float32 values travel two to an 8-byte element.
 	Float32
+	// Float16 and BFloat16 values travel four to an 8-byte element (see
+	// AllReduce16).
+	Float16
+	BFloat16
 )
 
 func (k Kind) String() string {
@@ -44,8 +48,14 @@ func (k Kind) String() string {
 		return "int64"
 	case Float32:
 		return "float32"
+	case Float16:
+		return "float16"
+	case BFloat16:
+		return "bfloat16"
+	case Float64:
+		return "float64"
 	}
-	return "float64"
+	return fmt.Sprintf("kind %d", uint8(k))
 }
 
 // DataLen is the number of bytes in f.Data.

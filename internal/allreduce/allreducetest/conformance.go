@@ -27,6 +27,7 @@ func Run(t *testing.T, newRing NewRing) {
 	t.Run("SumAndAverage", func(t *testing.T) { testSumAndAverage(t, newRing) })
 	t.Run("SmallSegments", func(t *testing.T) { testSmallSegments(t, newRing) })
 	t.Run("Float32", func(t *testing.T) { testFloat32(t, newRing) })
+	t.Run("Half16", func(t *testing.T) { testHalf16(t, newRing) })
 	t.Run("Int64ExactSum", func(t *testing.T) { testInt64(t, newRing) })
 	t.Run("Int64Overflow", func(t *testing.T) { testInt64Overflow(t, newRing) })
 	t.Run("LengthMismatch", func(t *testing.T) { testMismatch(t, newRing, "length") })
