@@ -110,6 +110,12 @@ type Config struct {
 	Deterministic  bool
 	MicroBatch     int
 	FixedPointBits int
+	// Compression is how gradients travel between the workers:
+	// CompressionNone (the default, "" too: float32, float64 for a float64
+	// model), CompressionFP16 or CompressionBF16 (16-bit floats, half of
+	// float32's bytes, with error feedback). Not with Deterministic, whose
+	// sums are exact.
+	Compression string
 	// NonFinite is what a step whose gradient is NaN or ±Inf on any worker
 	// does: NonFiniteStop (the default) fails the job naming the worker
 	// and its samples; NonFiniteSkip skips the update on every replica,
@@ -218,6 +224,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("coordinator: fold %d of %d: want 2 or more folds and a fold from 0 to folds−1", c.Fold, c.Folds)
 	case c.RingFailures < 1:
 		return fmt.Errorf("coordinator: ring failure budget %d must be at least 1", c.RingFailures)
+	case c.Compression != "" && c.Compression != CompressionNone && c.Compression != CompressionFP16 && c.Compression != CompressionBF16:
+		return fmt.Errorf("coordinator: compression %q: want %q, %q or %q", c.Compression, CompressionNone, CompressionFP16, CompressionBF16)
+	case c.Deterministic && c.Compression != "" && c.Compression != CompressionNone:
+		return fmt.Errorf("coordinator: -compression %s cannot be combined with -deterministic, whose gradient sums are exact fixed-point integers", c.Compression)
 	case c.Deterministic && c.microBatch() > 0 && c.Batch%c.microBatch() != 0:
 		return fmt.Errorf("coordinator: the micro-batch of %d samples does not divide the per-worker batch of %d", c.microBatch(), c.Batch)
 	}
@@ -228,6 +238,13 @@ func (c Config) Validate() error {
 const (
 	NonFiniteStop = "stop"
 	NonFiniteSkip = "skip"
+)
+
+// The gradient compressions (Config.Compression).
+const (
+	CompressionNone = "none"
+	CompressionFP16 = "fp16"
+	CompressionBF16 = "bf16"
 )
 
 // DefaultMicroBatch is the micro-batch size deterministic mode uses for a

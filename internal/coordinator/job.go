@@ -259,6 +259,9 @@ func newCoordinator(cfg Config) (*coordinator, error) {
 	if cfg.CheckpointDir != "" {
 		job.CheckpointEvery = uint64(cfg.CheckpointEvery)
 	}
+	if cfg.Compression != CompressionNone {
+		job.Compression = cfg.Compression
+	}
 	if cfg.Deterministic {
 		job.Deterministic, job.MicroBatch, job.FixedPointBits = true, uint32(cfg.microBatch()), uint32(fixedpoint.DefaultBits)
 		if cfg.FixedPointBits > 0 {
