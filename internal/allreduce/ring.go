@@ -49,10 +49,12 @@ type Config struct {
 	// rank (the collective started at start). It runs on the caller's
 	// goroutine and must not block.
 	Phases func(step uint64, start, scattered, gathered time.Time)
+	// Clock is the time the ring reads; default the system clock.
+	Clock Clock
 }
 
-// DefaultConfig returns the defaults: 256 KiB segments.
-func DefaultConfig() Config { return Config{SegmentBytes: 256 << 10} }
+// DefaultConfig returns the defaults: 256 KiB segments, the system clock.
+func DefaultConfig() Config { return Config{SegmentBytes: 256 << 10, Clock: systemClock{}} }
 
 // Ring runs collectives over one transport. It is not safe for concurrent
 // use: collectives on a ring run one after another, with increasing steps.
@@ -71,6 +73,9 @@ func New(t Transport, cfg Config) *Ring {
 		cfg.SegmentBytes = DefaultConfig().SegmentBytes
 	}
 	cfg.SegmentBytes = max(cfg.SegmentBytes/8*8, 8)
+	if cfg.Clock == nil {
+		cfg.Clock = DefaultConfig().Clock
+	}
 	return &Ring{t: t, cfg: cfg}
 }
 
@@ -163,7 +168,7 @@ func (r *Ring) run(ctx context.Context, step uint64, v vector) error {
 			cancel(sendErr)
 		}
 	}()
-	start := time.Now()
+	start := r.cfg.Clock.Now()
 	scattered, err := r.receiveAll(ctx, step, v, p, ready)
 	if err != nil {
 		cancel(err)
@@ -177,7 +182,7 @@ func (r *Ring) run(ctx context.Context, step uint64, v vector) error {
 		return err
 	}
 	if r.cfg.Phases != nil {
-		r.cfg.Phases(step, start, scattered, time.Now())
+		r.cfg.Phases(step, start, scattered, r.cfg.Clock.Now())
 	}
 	return nil
 }
@@ -265,13 +270,14 @@ func (r *Ring) receiveAll(ctx context.Context, step uint64, v vector, p plan, re
 	// receive that fails at once on a transport another call broke; and
 	// the longest wait that ended in a frame, with the frames received
 	// before it.
-	waitFrom := time.Now()
+	clock := r.cfg.Clock
+	waitFrom := clock.Now()
 	var longest time.Duration
 	stalledAt := 0
 	// stall is the longest wait, the one in progress included, and the
 	// frames received when it began.
 	stall := func() (time.Duration, int) {
-		if w := time.Since(waitFrom); w >= longest {
+		if w := clock.Now().Sub(waitFrom); w >= longest {
 			return w, received
 		}
 		return longest, stalledAt
@@ -303,7 +309,7 @@ func (r *Ring) receiveAll(ctx context.Context, step uint64, v vector, p plan, re
 			if err := r.t.Recv(ctx, &f); err != nil {
 				return scattered, ended(err)
 			}
-			if err := over(ctx); err != nil {
+			if err := over(ctx, clock.Now()); err != nil {
 				// The frame came only after the collective had ended (its
 				// deadline passed, or the sender failed): this rank was
 				// still waiting for it then, and it does not count (even
@@ -319,7 +325,7 @@ func (r *Ring) receiveAll(ctx context.Context, step uint64, v vector, p plan, re
 				}
 				return scattered, e
 			}
-			now := time.Now()
+			now := clock.Now()
 			if w := now.Sub(waitFrom); w > longest {
 				longest, stalledAt = w, received
 			}
@@ -331,7 +337,7 @@ func (r *Ring) receiveAll(ctx context.Context, step uint64, v vector, p plan, re
 				}
 				if round == p.n-2 {
 					v.finish(lo, hi)
-					scattered = time.Now()
+					scattered = clock.Now()
 				}
 			} else {
 				v.set(lo, hi, f.Data)
@@ -347,12 +353,12 @@ func (r *Ring) receiveAll(ctx context.Context, step uint64, v vector, p plan, re
 // over returns why the collective has ended, or nil: ctx's cause, or its
 // deadline once passed, even before ctx is told (a parent context cancels
 // its children one by one, so a rank whose context was told first may
-// already have sent word of it).
-func over(ctx context.Context) error {
+// already have sent word of it). now is the time on the ring's clock.
+func over(ctx context.Context, now time.Time) error {
 	if ctx.Err() != nil {
 		return context.Cause(ctx)
 	}
-	if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
+	if d, ok := ctx.Deadline(); ok && !now.Before(d) {
 		return context.DeadlineExceeded
 	}
 	return nil
@@ -405,7 +411,7 @@ func (r *Ring) tellRight(step uint64, v vector, cause error) {
 		}
 		f.Abort, f.Origin = ab.reason, ab.origin
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), abortTimeout)
+	ctx, cancel := withTimeout(r.cfg.Clock, context.Background(), abortTimeout)
 	defer cancel()
 	_ = r.t.Send(ctx, f)
 }

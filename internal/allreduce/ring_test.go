@@ -94,11 +94,13 @@ func TestSendEchoingReceiveFailure(t *testing.T) {
 	}
 }
 
-// lateTransport is rank 0 of two whose first frame arrives only after the
-// collective's deadline, as one held up on a partitioned link and released
-// just then; every later receive fails at once, as on a transport the
-// deadline broke.
-type lateTransport struct{ calls int }
+// lateTransport is rank 0 of two whose first frame arrives only as the
+// collective's deadline passes (the fake clock moves late on during the
+// receive), as one held up on a partitioned link and released just then.
+type lateTransport struct {
+	clock *allreducetest.FakeClock
+	late  time.Duration
+}
 
 func (l *lateTransport) Rank() int                                          { return 0 }
 func (l *lateTransport) Size() int                                          { return 2 }
@@ -108,11 +110,7 @@ func (l *lateTransport) Close() error                                       { re
 func (l *lateTransport) Send(ctx context.Context, _ *allreduce.Frame) error { return ctx.Err() }
 
 func (l *lateTransport) Recv(ctx context.Context, f *allreduce.Frame) error {
-	l.calls++
-	<-ctx.Done()
-	if l.calls > 1 {
-		return fmt.Errorf("%w: %w", allreduce.ErrBroken, ctx.Err())
-	}
+	l.clock.Advance(l.late)
 	*f = allreduce.Frame{Step: 1, Length: 4, Kind: allreduce.Float64, Data: [][]byte{allreduce.EncodeForTest([]float64{1, 2})}}
 	return nil
 }
@@ -124,15 +122,17 @@ func (l *lateTransport) Recv(ctx context.Context, f *allreduce.Frame) error {
 // not).
 func TestLateFrameLeavesTheWaitWhole(t *testing.T) {
 	const deadline = 100 * time.Millisecond
-	ctx, cancel := context.WithTimeout(context.Background(), deadline)
+	clock := allreducetest.NewFakeClock(epoch)
+	ctx, cancel := clock.WithTimeout(context.Background(), deadline)
 	defer cancel()
-	err := allreduce.New(&lateTransport{}, allreduce.Config{}).AllReduce(ctx, 1, make([]float64, 4), allreduce.Sum)
+	err := allreduce.New(&lateTransport{clock: clock, late: deadline}, allreduce.Config{Clock: clock}).
+		AllReduce(ctx, 1, make([]float64, 4), allreduce.Sum)
 	var e *allreduce.Error
 	if !errors.As(err, &e) || e.Dir != "receive from" || !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("error %v: want the deadline, waiting for the left-hand neighbour", err)
 	}
-	if e.Waiting < deadline || e.Received != 0 {
-		t.Fatalf("waiting %v after %d frames: want at least %v after none", e.Waiting, e.Received, deadline)
+	if e.Waiting != deadline || e.Received != 0 {
+		t.Fatalf("waiting %v after %d frames: want %v after none", e.Waiting, e.Received, deadline)
 	}
 }
 
@@ -168,16 +168,18 @@ func TestDeadlinePassedBeforeTold(t *testing.T) {
 // gives up), and whose second never comes.
 type healedTransport struct {
 	lateTransport
-	stall time.Duration
+	stall, deadline time.Duration
+	calls           int
 }
 
 func (h *healedTransport) Recv(ctx context.Context, f *allreduce.Frame) error {
 	h.calls++
 	if h.calls == 1 {
-		time.Sleep(h.stall)
+		h.clock.Advance(h.stall)
 		*f = allreduce.Frame{Step: 1, Length: 4, Kind: allreduce.Float64, Data: [][]byte{allreduce.EncodeForTest([]float64{1, 2})}}
 		return nil
 	}
+	h.clock.Advance(h.deadline - h.stall)
 	<-ctx.Done()
 	return ctx.Err()
 }
@@ -186,14 +188,16 @@ func (h *healedTransport) Recv(ctx context.Context, f *allreduce.Frame) error {
 // frames it had before it, not the short wait after the stall ended.
 func TestLongestWaitIsReported(t *testing.T) {
 	const stall, deadline = 300 * time.Millisecond, 400 * time.Millisecond
-	ctx, cancel := context.WithTimeout(context.Background(), deadline)
+	clock := allreducetest.NewFakeClock(epoch)
+	ctx, cancel := clock.WithTimeout(context.Background(), deadline)
 	defer cancel()
-	err := allreduce.New(&healedTransport{stall: stall}, allreduce.Config{}).AllReduce(ctx, 1, make([]float64, 4), allreduce.Sum)
+	tr := &healedTransport{lateTransport: lateTransport{clock: clock}, stall: stall, deadline: deadline}
+	err := allreduce.New(tr, allreduce.Config{Clock: clock}).AllReduce(ctx, 1, make([]float64, 4), allreduce.Sum)
 	var e *allreduce.Error
 	if !errors.As(err, &e) || !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("error %v: want the deadline", err)
 	}
-	if e.Waiting < stall || e.Received != 0 {
-		t.Fatalf("waiting %v after %d frames: want the stall, at least %v, after none", e.Waiting, e.Received, stall)
+	if e.Waiting != stall || e.Received != 0 {
+		t.Fatalf("waiting %v after %d frames: want the stall, %v, after none", e.Waiting, e.Received, stall)
 	}
 }
