@@ -38,3 +38,24 @@ func sigmoid4(dst, src *float64, n int, k *expTable)
 
 //go:noescape
 func tanh4(dst, src *float64, n int, k *expTable)
+
+// biasReLU8 is BiasReLU for rows of n values, n a multiple of 8.
+//
+//go:noescape
+func biasReLU8(y, bias *float32, rows, n int, relu bool)
+
+// reluGrad8 is ReLUGrad for rows of n values, n a multiple of 8; y is
+// read only with relu.
+//
+//go:noescape
+func reluGrad8(dz, y, dy *float32, db *float64, rows, n int, relu bool)
+
+// maxPool8 is MaxPool2x2 for c a multiple of 8.
+//
+//go:noescape
+func maxPool8(y, top, bottom *float32, ow, c int)
+
+// maxPoolGrad8 is MaxPool2x2Grad for c a multiple of 8.
+//
+//go:noescape
+func maxPoolGrad8(dxTop, dxBottom, top, bottom, y, dy *float32, ow, c int)

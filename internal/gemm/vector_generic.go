@@ -12,3 +12,7 @@ func narrowGrad4(dst *float32, db, y, dy *float64, rows, n int, relu bool) { pan
 func adam4(p, grad, m, v *float64, n int, k *[4]float64)                   { panic("unreachable") }
 func sigmoid4(dst, src *float64, n int, k *expTable)                       { panic("unreachable") }
 func tanh4(dst, src *float64, n int, k *expTable)                          { panic("unreachable") }
+func biasReLU8(y, bias *float32, rows, n int, relu bool)                   { panic("unreachable") }
+func reluGrad8(dz, y, dy *float32, db *float64, rows, n int, relu bool)    { panic("unreachable") }
+func maxPool8(y, top, bottom *float32, ow, c int)                          { panic("unreachable") }
+func maxPoolGrad8(dxTop, dxBottom, top, bottom, y, dy *float32, ow, c int) { panic("unreachable") }

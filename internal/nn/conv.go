@@ -39,8 +39,15 @@ func newWindow(in []int, size, strides Pair, padding string) window {
 // a kh·kw·c × filters matrix), multiplies them. The products run in float32
 // through package gemm, a chunk of samples at a time (see chunkBytes),
 // unless the layer's dtype is float64 (gonum's Gemm, the whole batch).
+//
+// In float32 the layer's outputs are float32 too, bias and ReLU (or no
+// activation) added in float32 in one pass over each chunk's product, and
+// go to a float32 successor (pooling, another convolution) as they are,
+// as its input gradient comes back (see float32Layer); the parameters and
+// their gradients stay float64, converted once a pass.
 type conv2d struct {
 	window
+	links32
 	filters      int
 	act          Activation
 	useBias      bool
@@ -49,18 +56,24 @@ type conv2d struct {
 
 	k, b, dk, db []float64
 
-	// single computes the products in float32 (the default, as Keras
-	// does), with float64 parameters, gradients and activations around
-	// them; otherwise everything is float64.
+	// single computes in float32 (the default, as Keras does);
+	// otherwise everything is float64.
 	single bool
 	// chunkBytes is chunkBytes, or less in tests; colHeld is the range of
 	// samples whose layout col32 holds.
 	chunkBytes int
 	colHeld    [2]int
 
-	col, z, y, dz, dcol, dx                              []float64
-	x32, col32, k32, kT32, z32, dz32, dk32, dcol32, dx32 []float32
-	noBias                                               []float64
+	col, z, y, dz, dcol, dx []float64
+	// in32 is the float32 input of the last forward pass: the previous
+	// layer's output32, or x32, the float64 input narrowed.
+	in32, x32                                    []float32
+	col32, k32, kT32, b32, y32, dy32, dz32, dk32 []float32
+	dcol32, dx32                                 []float32
+	dy                                           []float64
+	// noBias is a layer without bias's zeros; noBiasGrad the gradient
+	// its backward pass sums and drops.
+	noBias, noBiasGrad []float64
 }
 
 func newConv2D(in []int, s LayerSpec) *conv2d {
@@ -107,10 +120,18 @@ func (l *conv2d) initialize(r *rand.Rand) {
 	}
 }
 
+func (l *conv2d) produces32(bool) bool   { return l.single }
+func (l *conv2d) output32() []float32    { return l.y32 }
+func (l *conv2d) inputGrad32() []float32 { return l.dx32 }
+
+// fused reports whether the activation is applied in float32 in the
+// product's epilogue (ReLU or none); the others are applied in float64.
+func (l *conv2d) fused() bool { return l.act == ReLU || l.act == Linear }
+
 func (l *conv2d) forward(x []float64, rows int, _ *pass) []float64 {
 	m, k := rows*l.oh*l.ow, l.patch()
-	l.y = grow(l.y, m*l.filters)
 	if !l.single {
+		l.y = grow(l.y, m*l.filters)
 		l.col = grow(l.col, m*k)
 		im2col(&l.window, x, rows, l.col)
 		l.z = grow(l.z, m*l.filters)
@@ -125,32 +146,67 @@ func (l *conv2d) forward(x []float64, rows int, _ *pass) []float64 {
 		l.act.apply(l.z, l.y, m, l.filters)
 		return l.y
 	}
-	in := l.h * l.w * l.c
-	l.x32 = growFloat32(l.x32, rows*in)
+	in, f := l.h*l.w*l.c, l.filters
+	if l.prev != nil {
+		l.in32 = l.prev.output32()[:rows*in]
+	} else {
+		l.x32 = growFloat32(l.x32, rows*in)
+		l.in32 = l.x32
+	}
 	l.colHeld = [2]int{-1, -1}
 	l.k32 = growFloat32(l.k32, len(l.k))
 	gemm.FromFloat64(l.k32, l.k)
-	l.z32 = growFloat32(l.z32, m*l.filters)
-	bias := l.b
-	if !l.useBias {
-		bias = l.zeros()
+	l.b32 = growFloat32(l.b32, f)
+	if l.useBias {
+		gemm.FromFloat64(l.b32, l.b)
+	} else {
+		clear(l.b32)
+	}
+	l.y32 = growFloat32(l.y32, m*f)
+	if !l.fused() {
+		l.y = grow(l.y, m*f)
 	}
 	per := l.oh * l.ow // rows of the product per sample
 	for n0, n1 := 0, 0; n0 < rows; n0 = n1 {
 		n1 = l.chunkEnd(n0, rows)
 		r0, r1 := n0*per, n1*per
-		// Converted chunk by chunk, so that im2col reads it from the cache.
-		gemm.FromFloat64(l.x32[n0*in:n1*in], x[n0*in:n1*in])
-		col := l.colChunk(n0, n1)
-		gemm.Sgemm(false, false, r1-r0, l.filters, k, col, k, l.k32, l.filters, 0, l.z32[r0*l.filters:], l.filters)
-		// Bias (and ReLU) in float64, in one pass; another activation after.
-		y := l.y[r0*l.filters : r1*l.filters]
-		gemm.WidenBias(y, l.z32[r0*l.filters:r1*l.filters], bias, l.act == ReLU)
-		if l.act != ReLU && l.act != Linear {
-			l.act.applyFast(y, y, r1-r0, l.filters)
+		if l.prev == nil {
+			// Converted chunk by chunk, so that im2col reads it from the cache.
+			gemm.FromFloat64(l.x32[n0*in:n1*in], x[n0*in:n1*in])
 		}
+		col := l.colChunk(n0, n1)
+		y := l.y32[r0*f : r1*f]
+		gemm.Sgemm(false, false, r1-r0, f, k, col, k, l.k32, f, 0, y, f)
+		if l.fused() {
+			gemm.BiasReLU(y, l.b32, l.act == ReLU)
+			continue
+		}
+		// Another activation in float64, its outputs kept for its
+		// derivative.
+		y64 := l.y[r0*f : r1*f]
+		gemm.WidenBias(y64, y, l.bias(), false)
+		l.act.applyFast(y64, y64, r1-r0, f)
+		gemm.FromFloat64(y, y64)
+	}
+	if l.next != nil {
+		return nil
+	}
+	if l.fused() {
+		l.y = grow(l.y, m*f)
+		gemm.ToFloat64(l.y, l.y32)
 	}
 	return l.y
+}
+
+// bias is the layer's bias, or zeros when it has none.
+func (l *conv2d) bias() []float64 {
+	if l.useBias {
+		return l.b
+	}
+	if len(l.noBias) != l.filters {
+		l.noBias = make([]float64, l.filters)
+	}
+	return l.noBias
 }
 
 // chunkBytes bounds the im2col layout the float32 path makes at a time:
@@ -186,17 +242,9 @@ func (l *conv2d) colChunk(n0, n1 int) []float32 {
 	}
 	in := l.h * l.w * l.c
 	l.col32 = growFloat32(l.col32, (n1-n0)*l.oh*l.ow*l.patch())
-	im2col(&l.window, l.x32[n0*in:n1*in], n1-n0, l.col32)
+	im2col(&l.window, l.in32[n0*in:n1*in], n1-n0, l.col32)
 	l.colHeld = [2]int{n0, n1}
 	return l.col32
-}
-
-// zeros is a bias of zeros, for a layer without one.
-func (l *conv2d) zeros() []float64 {
-	if len(l.noBias) != l.filters {
-		l.noBias = make([]float64, l.filters)
-	}
-	return l.noBias
 }
 
 func (l *conv2d) backward(dy []float64, rows int, needDX bool) []float64 {
@@ -204,8 +252,8 @@ func (l *conv2d) backward(dy []float64, rows int, needDX bool) []float64 {
 	if l.useBias {
 		clear(l.db)
 	}
-	l.dx = grow(l.dx, rows*l.h*l.w*l.c)
 	if !l.single {
+		l.dx = grow(l.dx, rows*l.h*l.w*l.c)
 		l.dz = grow(l.dz, m*l.filters)
 		l.act.backward(l.y, dy, l.dz, m, l.filters)
 		if l.useBias {
@@ -224,11 +272,29 @@ func (l *conv2d) backward(dy []float64, rows int, needDX bool) []float64 {
 		col2im(&l.window, l.dcol, rows, l.dx, addFloat64)
 		return l.dx
 	}
+	f := l.filters
 	db := l.db
 	if !l.useBias {
-		db = l.zeros() // the forward pass's zero bias: cleared again below
+		l.noBiasGrad = grow(l.noBiasGrad, f)
+		db = l.noBiasGrad
+		clear(db)
 	}
-	l.dz32 = growFloat32(l.dz32, m*l.filters)
+	// dL/dy in float32 for ReLU and linear layers, in float64 for the
+	// others, whose derivatives are taken in float64.
+	var dy32 []float32
+	switch {
+	case l.fused() && l.next != nil:
+		dy32 = l.next.inputGrad32()
+	case l.fused():
+		l.dy32 = growFloat32(l.dy32, m*f)
+		gemm.FromFloat64(l.dy32, dy)
+		dy32 = l.dy32
+	case l.next != nil:
+		l.dy = grow(l.dy, max(m*f, f))
+		gemm.ToFloat64(l.dy, l.next.inputGrad32()[:m*f])
+		dy = l.dy
+	}
+	l.dz32 = growFloat32(l.dz32, m*f)
 	// Chunk by chunk, last to first: dL/dz, the windows laid out again
 	// (cheaper than keeping the whole batch's layout from the forward pass,
 	// out of cache; the last chunk's is still there), the kernel's gradient
@@ -236,58 +302,59 @@ func (l *conv2d) backward(dy []float64, rows int, needDX bool) []float64 {
 	// the one before has left it in the cache.
 	l.dk32 = growFloat32(l.dk32, len(l.dk))
 	clear(l.dk32) // for an empty batch; otherwise the first product overwrites it
+	in := l.h * l.w * l.c
 	if needDX {
-		l.dx32 = growFloat32(l.dx32, len(l.dx))
+		l.dx32 = growFloat32(l.dx32, rows*in)
 		// The kernel transposed, filters × patch, once rather than in every
 		// chunk's product.
 		l.kT32 = growFloat32(l.kT32, len(l.k32))
 		for p := range k {
-			for f, v := range l.k32[p*l.filters : (p+1)*l.filters] {
-				l.kT32[f*k+p] = v
+			for j, v := range l.k32[p*f : (p+1)*f] {
+				l.kT32[j*k+p] = v
 			}
 		}
 	}
-	per, in, chunk := l.oh*l.ow, l.h*l.w*l.c, l.chunk()
+	per, chunk := l.oh*l.ow, l.chunk()
 	for n1 := rows; ; {
 		n0 := max(0, n1-chunk) // the forward pass's chunks, last first
 		r0, r1 := n0*per, n1*per
-		l.outputGrad(dy, db, r0, r1)
-		col, dz := l.colChunk(n0, n1), l.dz32[r0*l.filters:r1*l.filters]
+		dz := l.dz32[r0*f : r1*f]
+		if l.fused() {
+			gemm.ReLUGrad(dz, l.y32[r0*f:r1*f], dy32[r0*f:r1*f], db, l.act == ReLU)
+		} else {
+			l.outputGrad(dy, db, r0, r1)
+		}
+		col := l.colChunk(n0, n1)
 		beta := float32(1)
 		if n1 == rows {
 			beta = 0
 		}
-		gemm.Sgemm(true, false, k, l.filters, r1-r0, col, k, dz, l.filters, beta, l.dk32, l.filters)
+		gemm.Sgemm(true, false, k, f, r1-r0, col, k, dz, f, beta, l.dk32, f)
 		if needDX {
 			l.dcol32 = growFloat32(l.dcol32, (r1-r0)*k)
-			gemm.Sgemm(false, false, r1-r0, k, l.filters, dz, l.filters, l.kT32, k, 0, l.dcol32, k)
+			gemm.Sgemm(false, false, r1-r0, k, f, dz, f, l.kT32, k, 0, l.dcol32, k)
 			col2im(&l.window, l.dcol32, n1-n0, l.dx32[n0*in:n1*in], gemm.Add)
-			gemm.ToFloat64(l.dx[n0*in:n1*in], l.dx32[n0*in:n1*in])
 		}
 		if n0 == 0 {
 			break
 		}
 		n1 = n0
 	}
-	if !l.useBias {
-		clear(db)
-	}
 	gemm.ToFloat64(l.dk, l.dk32)
-	if !needDX {
+	if !needDX || l.prev != nil {
 		return nil
 	}
+	l.dx = grow(l.dx, rows*in)
+	gemm.ToFloat64(l.dx, l.dx32)
 	return l.dx
 }
 
 // outputGrad sets dz32, for the product's rows r0 to r1, to dL/dz in
-// float32 and adds it to the bias gradient db in float64, in one pass.
+// float32 and adds it to the bias gradient db in float64, in one pass,
+// for an activation other than ReLU or none, from the float64 outputs y
+// and their gradient dy.
 func (l *conv2d) outputGrad(dy, db []float64, r0, r1 int) {
 	f := l.filters
-	switch l.act {
-	case ReLU, Linear:
-		gemm.NarrowGrad(l.dz32[r0*f:r1*f], db, l.y[r0*f:r1*f], dy[r0*f:r1*f], l.act == ReLU)
-		return
-	}
 	l.dz = grow(l.dz, f)
 	for r := r0; r < r1; r++ {
 		y, g, dz32 := l.y[r*f:(r+1)*f], dy[r*f:(r+1)*f], l.dz32[r*f:(r+1)*f]

@@ -37,10 +37,15 @@ func EstimateFootprint(spec Spec) (Footprint, error) {
 	// labels; the loss gradient (training) and the outputs' copy.
 	train, eval := 3*uint64(in)+1, 3*uint64(in)+1
 	out := in
+	in32, out32 := links32Of(spec)
+	var fixed uint64 // bytes: float32 convolutions' chunks of windows
 	for i, l := range spec.Layers {
 		g := geo[i]
 		params += g.params
-		t, e := layerValues(l, g)
+		t, e := layerValues(l, g, in32[i], out32[i], spec.Dtype)
+		if l.Type == "conv2d" && (l.Dtype == "float32" || l.Dtype == "" && spec.Dtype != "float64") {
+			fixed += 2 * max(chunkBytes, 4*convWindows(l, g))
+		}
 		train, eval = train+t, eval+e
 		out, _ = size(g.out)
 	}
@@ -56,28 +61,57 @@ func EstimateFootprint(spec Spec) (Footprint, error) {
 	// parameters and gradients for the float32 products; a quarter more
 	// for the allocator's rounding and the products' scratch.
 	margin := func(values uint64) uint64 { return values * 8 * 5 / 4 }
-	return Footprint{Params: margin(params * (3 + slots)), TrainSample: margin(train), EvalSample: margin(eval)}, nil
+	return Footprint{Params: margin(params*(3+slots)) + fixed, TrainSample: margin(train), EvalSample: margin(eval)}, nil
 }
 
 // layerValues is the values a layer keeps per sample in training and in
-// evaluation (float32 copies counted as half a value).
-func layerValues(l LayerSpec, g layerGeometry) (train, eval uint64) {
+// evaluation (float32 copies counted as half a value); in32 and out32 say
+// whether its input comes from, and its output goes to, a float32 layer
+// (links32Of), dtype is the model's.
+func layerValues(l LayerSpec, g layerGeometry, in32, out32 bool, dtype string) (train, eval uint64) {
 	i, _ := size(g.in)
 	o, _ := size(g.out)
 	in, out := uint64(i), uint64(o)
+	// a float64 copy of the output for a float64 successor, and of the
+	// input gradient for a float64 predecessor.
+	var y64, dx64 uint64
+	if !out32 {
+		y64 = out
+	}
+	if !in32 {
+		dx64 = in
+	}
 	switch l.Type {
 	case "dense":
 		// z, y, dz, dx, and float32 copies of the input, z, dz and dx.
 		return 4*out + 2*in, 2*out + (in+out+1)/2
 	case "conv2d":
-		// y, z, dz, dx, and the windows unfolded (col) with their
-		// gradient (dcol): positions × window × channels each.
-		positions := out / uint64(max(l.Filters, 1))
-		col := positions * uint64(g.in[len(g.in)-1]) * uint64(l.KernelSize.or(Pair{1, 1})[0]*l.KernelSize.or(Pair{1, 1})[1])
-		return 3*out + in + 2*col + (in+out+1)/2, 2*out + col + (in+1)/2
+		if l.Dtype == "float64" || l.Dtype == "" && dtype == "float64" {
+			// y, z, dz, dx, and the windows unfolded (col) with their
+			// gradient (dcol).
+			col := convWindows(l, g)
+			return 3*out + in + 2*col, 2*out + col
+		}
+		// float32 y, dy, dz and dx and the input narrowed; float64 y for a
+		// float64 successor, y and dy for activations other than ReLU,
+		// and dx for a float64 predecessor; the windows come a chunk at
+		// a time (EstimateFootprint).
+		if l.Activation != "relu" && l.Activation != "linear" && l.Activation != "" {
+			y64 = 2 * out
+		}
+		return (3*out+2*in+1)/2 + y64 + dx64, (out+in+1)/2 + y64
 	case "max_pooling2d":
-		// y, dx and the argmax index (int32).
-		return out + in + (out+1)/2, out + (out+1)/2
+		if in32 {
+			// float32 y, dy and dx.
+			return out + (in+1)/2 + y64, (out+1)/2 + y64
+		}
+		// y, dx
+		return out + in, out
+	case "flatten", "reshape":
+		if in32 {
+			return y64 + (in+1)/2, y64
+		}
+		return 0, 0 // views of their input
 	case "dropout":
 		// mask, y, dx
 		return 3 * out, 2 * out
@@ -86,7 +120,16 @@ func layerValues(l LayerSpec, g layerGeometry) (train, eval uint64) {
 	case "simple_rnn", "lstm":
 		return recurrentValues(l, g)
 	}
-	return 0, 0 // flatten, reshape: views of their input
+	return 0, 0
+}
+
+// convWindows is the values of a convolution's unfolded windows for one
+// sample: positions × window × channels.
+func convWindows(l LayerSpec, g layerGeometry) uint64 {
+	o, _ := size(g.out)
+	positions := uint64(o) / uint64(max(l.Filters, 1))
+	k := l.KernelSize.or(Pair{1, 1})
+	return positions * uint64(g.in[len(g.in)-1]) * uint64(k[0]*k[1])
 }
 
 // recurrentValues is the values a simple_rnn or lstm layer keeps per sample:

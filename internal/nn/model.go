@@ -80,6 +80,7 @@ func New(spec Spec) (*Model, error) {
 		}
 		m.layers = append(m.layers, l)
 	}
+	link32(m.layers)
 	n := 0
 	for _, l := range m.layers {
 		n += l.numParams()

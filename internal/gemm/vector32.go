@@ -1,0 +1,123 @@
+package gemm
+
+// BiasReLU adds bias to every row of y, whose rows hold len(bias) values,
+// and with relu then sets negative values to zero (NaN and −0 stay as
+// they are), in place: the epilogue of a layer's float32 product.
+func BiasReLU(y, bias []float32, relu bool) {
+	n := len(bias)
+	if n == 0 {
+		return
+	}
+	rows := len(y) / n
+	y = y[:rows*n]
+	if useAsm && n%8 == 0 && rows > 0 {
+		biasReLU8(&y[0], &bias[0], rows, n, relu)
+		return
+	}
+	for r := range rows {
+		row := y[r*n : (r+1)*n]
+		for j, v := range row {
+			v += bias[j]
+			if relu && v < 0 {
+				v = 0
+			}
+			row[j] = v
+		}
+	}
+}
+
+// ReLUGrad turns the gradient dy of a layer's float32 outputs y into the
+// gradient dz of its pre-activations, row by row (rows of len(db) values):
+// with relu dy where y > 0 and zero elsewhere (ReLU's derivative at its
+// output), otherwise dy unchanged; and adds dz's rows to db in float64
+// (the bias gradient). dz may be dy.
+func ReLUGrad(dz, y, dy []float32, db []float64, relu bool) {
+	n := len(db)
+	if n == 0 {
+		return
+	}
+	rows := len(dy) / n
+	dz, dy = dz[:rows*n], dy[:rows*n]
+	if relu {
+		y = y[:rows*n]
+	}
+	if useAsm && n%8 == 0 && rows > 0 {
+		var yp *float32
+		if relu {
+			yp = &y[0]
+		}
+		reluGrad8(&dz[0], yp, &dy[0], &db[0], rows, n, relu)
+		return
+	}
+	for r := range rows {
+		d, g := dz[r*n:(r+1)*n], dy[r*n:(r+1)*n]
+		for j, v := range g {
+			if relu && !(y[r*n+j] > 0) {
+				v = 0
+			}
+			d[j] = v
+			db[j] += float64(v)
+		}
+	}
+}
+
+// MaxPool2x2 is one row of a 2×2 max-pooling with stride 2 over values
+// stored channels last: y's ow positions of c channels each take the
+// largest of the four values at positions 2·ox and 2·ox+1 of the input
+// rows top and bottom, channel by channel, in the order top-left,
+// top-right, bottom-left, bottom-right, a later value replacing the
+// maximum only when strictly greater (so a NaN stays only where it comes
+// first).
+func MaxPool2x2(y, top, bottom []float32, ow, c int) {
+	y, top, bottom = y[:ow*c], top[:2*ow*c], bottom[:2*ow*c]
+	if useAsm && c%8 == 0 && ow > 0 {
+		maxPool8(&y[0], &top[0], &bottom[0], ow, c)
+		return
+	}
+	for ox := range ow {
+		t, b, out := top[2*ox*c:], bottom[2*ox*c:], y[ox*c:(ox+1)*c]
+		for ch := range out {
+			m := t[ch]
+			for _, v := range [3]float32{t[c+ch], b[ch], b[c+ch]} {
+				if v > m {
+					m = v
+				}
+			}
+			out[ch] = m
+		}
+	}
+}
+
+// MaxPool2x2Grad is MaxPool2x2's gradient for the same row: it writes
+// every value of the four positions of each window into dxTop and
+// dxBottom (laid out as top and bottom), dy where the window's maximum y
+// came from (the first value equal to it, or the first of the window when
+// it is NaN) and zero elsewhere.
+func MaxPool2x2Grad(dxTop, dxBottom, top, bottom, y, dy []float32, ow, c int) {
+	dxTop, dxBottom = dxTop[:2*ow*c], dxBottom[:2*ow*c]
+	top, bottom, y, dy = top[:2*ow*c], bottom[:2*ow*c], y[:ow*c], dy[:ow*c]
+	if useAsm && c%8 == 0 && ow > 0 {
+		maxPoolGrad8(&dxTop[0], &dxBottom[0], &top[0], &bottom[0], &y[0], &dy[0], ow, c)
+		return
+	}
+	for ox := range ow {
+		o := 2 * ox * c
+		for ch := range c {
+			m, g := y[ox*c+ch], dy[ox*c+ch]
+			at := [4]*float32{&dxTop[o+ch], &dxTop[o+c+ch], &dxBottom[o+ch], &dxBottom[o+c+ch]}
+			vals := [4]float32{top[o+ch], top[o+c+ch], bottom[o+ch], bottom[o+c+ch]}
+			hit := 0
+			if m == m { // otherwise the first value, a NaN
+				for hit < 3 && vals[hit] != m {
+					hit++
+				}
+			}
+			for i, p := range at {
+				*p = 0
+				if i == hit {
+					*p = g
+				}
+			}
+		}
+	}
+}
