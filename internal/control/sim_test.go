@@ -1,0 +1,614 @@
+package control
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// replica is a model of a worker's weights: how many steps it holds and a
+// hash of which steps, in which order, it applied.
+type replica struct {
+	step uint64
+	hash uint64
+}
+
+func (r replica) apply(step uint64) replica {
+	return replica{step: r.step + 1, hash: (r.hash^(step+1))*1099511628211 + 7}
+}
+
+// trained is the replica of a job that applied steps 0 to n−1 once each.
+func trained(n uint64) replica {
+	var r replica
+	for s := range n {
+		r = r.apply(s)
+	}
+	return r
+}
+
+// simWorker is a worker of the simulated cluster.
+type simWorker struct {
+	id  string
+	key uint64
+	// alive: not killed; frozen: stopped (SIGSTOP); joined: its member is
+	// registered with the coordinator (its stream is open); released: it
+	// was told to stop.
+	alive, frozen, joined, released bool
+	// running: it trains in ring; ended: it reported how ring ended.
+	ring          uint32
+	rank          int
+	running       bool
+	state, backup replica
+	// reports are its reports and uploads not yet delivered, in the order
+	// it sent them; stream what its Join stream has for the coordinator.
+	reports, stream []Event
+	// batch counts rank 0's steps not yet reported.
+	batch int
+}
+
+// sim is a simulated cluster driving a Machine.
+type sim struct {
+	t        *testing.T
+	rng      *rand.Rand
+	m        *Machine
+	cfg      Config
+	now      time.Duration
+	timers   map[Timer]time.Duration
+	workers  []*simWorker
+	byKey    map[uint64]*simWorker
+	nextKey  uint64
+	faults   int
+	internal []Event // evaluations finishing
+	// ring is the newest ring started and its members by rank.
+	ring    uint32
+	members []*simWorker
+	start   uint64
+	// held is the state the coordinator holds; store the start states.
+	held   replica
+	store  map[uint32]replica
+	lastUp replica
+	// expect is the next step rank 0 must report, reported the steps the
+	// coordinator counts as reported.
+	expect, reported uint64
+	outcome          *Finish
+	events           int
+	trace            []string
+	// reg holds the keys of the members the coordinator registered and
+	// has not dropped or released.
+	reg map[uint64]bool
+}
+
+func newSim(t *testing.T, seed uint64) *sim {
+	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	world := 2 + rng.IntN(3)
+	cfg := Config{World: world, MinWorkers: 1 + rng.IntN(world), MaxWorkers: world + rng.IntN(2), GlobalBatch: 12, Unit: 1,
+		RingFailures: 3 + rng.IntN(3), MaxSteps: uint64(10 + rng.IntN(20)), Checkpointing: rng.IntN(2) == 0, Trace: rng.IntN(3) == 0,
+		JoinTimeout: 30 * time.Second, RingEndTimeout: 15 * time.Second, TimeoutGrace: 500 * time.Millisecond, CompleteGrace: 6 * time.Second}
+	s := &sim{t: t, rng: rng, cfg: cfg, m: New(cfg), timers: map[Timer]time.Duration{}, byKey: map[uint64]*simWorker{},
+		faults: rng.IntN(8), store: map[uint32]replica{}, reg: map[uint64]bool{}}
+	for i := range world {
+		s.addWorker(fmt.Sprintf("w-%d", i))
+	}
+	return s
+}
+
+func (s *sim) addWorker(id string) *simWorker {
+	w := &simWorker{id: id, alive: true}
+	s.workers = append(s.workers, w)
+	s.rejoin(w)
+	return w
+}
+
+// rejoin queues a new join of w, as a new member.
+func (s *sim) rejoin(w *simWorker) {
+	s.nextKey++
+	w.key, w.joined, w.running = s.nextKey, true, false
+	s.byKey[w.key] = w
+	w.stream = append(w.stream, Joined{Member{Key: w.key, ID: w.id, Addr: w.id + ":1"}})
+}
+
+func (s *sim) fatalf(format string, args ...any) {
+	s.t.Helper()
+	from := max(0, len(s.trace)-40)
+	if os.Getenv("RINGTRAIN_SEED") != "" {
+		from = 0
+	}
+	s.t.Fatalf("%s\nevents and actions:\n  %s", fmt.Sprintf(format, args...), strings.Join(s.trace[from:], "\n  "))
+}
+
+// deliver hands e to the machine and carries out its actions.
+func (s *sim) deliver(e Event) {
+	s.events++
+	s.now += time.Millisecond
+	s.trace = append(s.trace, fmt.Sprintf("%v event %T%+v", s.now, e, e))
+	if j, ok := e.(Joined); ok {
+		s.reg[j.Member.Key] = true
+	}
+	for _, a := range s.m.Handle(s.now, e) {
+		s.act(a)
+	}
+}
+
+func (s *sim) act(a Action) {
+	s.trace = append(s.trace, fmt.Sprintf("   action %T%+v", a, a))
+	switch a := a.(type) {
+	case SetTimer:
+		s.timers[a.Timer] = s.now + a.After
+	case StopTimer:
+		delete(s.timers, a.Timer)
+	case StoreState:
+		if s.held.step != a.Step {
+			s.fatalf("ring %d starts from a stored state of step %d; the coordinator holds step %d", a.Ring, a.Step, s.held.step)
+		}
+		s.store[a.Ring] = s.held
+	case StartRing:
+		s.startRing(a)
+	case Pause:
+		for _, mb := range a.To {
+			if w := s.byKey[mb.Key]; w != nil && w.key == mb.Key && w.running && w.ring == a.Ring && w.alive && !w.frozen {
+				if a.Checkpoint && w.rank == 0 {
+					s.flushBatch(w)
+					w.reports = append(w.reports, upload{Uploaded{Ring: w.ring, Step: w.state.step, Checkpoint: true}, w.state})
+				}
+				s.end(w, Report{Status: ReportPaused})
+			}
+		}
+	case Abort:
+		for _, mb := range a.To {
+			if w := s.byKey[mb.Key]; w != nil && w.key == mb.Key && w.running && w.ring == a.Ring && w.alive && !w.frozen {
+				s.end(w, Report{Status: ReportFailed, Error: "aborted: " + a.Reason})
+			}
+		}
+	case Release:
+		delete(s.reg, a.Member.Key)
+		if w := s.byKey[a.Member.Key]; w != nil && w.key == a.Member.Key {
+			w.released, w.running, w.joined = true, false, false
+		}
+	case Drop:
+		delete(s.reg, a.Member.Key)
+		if a.Reason != WaitingLeft && a.Rank < 0 {
+			s.fatalf("a ring member dropped without its rank: %+v", a)
+		}
+		if a.Cause == nil || a.Member.ID == "" {
+			s.fatalf("a drop names no member or cause: %+v", a)
+		}
+		if w := s.byKey[a.Member.Key]; w != nil && w.key == a.Member.Key {
+			w.joined, w.running = false, false
+			w.reports = nil // its stream ended
+			if w.alive && !w.frozen && !w.released {
+				s.rejoin(w)
+			}
+		}
+	case RingFailed:
+		if a.Worker == "" || a.Ring != s.ring || !slices.ContainsFunc(s.members, func(w *simWorker) bool { return w.id == a.Worker }) {
+			s.fatalf("ring %d failed naming %q, not one of its members", a.Ring, a.Worker)
+		}
+	case Change:
+		if a.Worker == "" {
+			s.fatalf("a membership change names no worker: %+v", a)
+		}
+	case StepReport:
+		if a.Rank != 0 {
+			break
+		}
+		if a.First != s.expect {
+			s.fatalf("rank 0 reported steps %d to %d; the next step is %d", a.First, a.Last, s.expect)
+		}
+		s.expect, s.reported = a.Last+1, a.Last+1
+	case Rewind:
+		s.reported = min(s.reported, a.Step)
+	case RingEnded:
+		if a.Rollback != (a.Failed && a.Committed < s.reported) {
+			s.fatalf("ring %d committed %d with %d reported: rollback %v", a.Ring, a.Committed, s.reported, a.Rollback)
+		}
+	case Checkpoint:
+		s.held = s.lastUp
+		if s.held.step != a.Step {
+			s.fatalf("checkpoint of step %d holds step %d", a.Step, s.held.step)
+		}
+	case Evaluate:
+		s.internal = append(s.internal, Evaluated{})
+	case Finish:
+		s.outcome = &a
+	}
+}
+
+// startRing checks that every member starts from the same state, at the
+// ring's start step, and puts the members to work.
+func (s *sim) startRing(a StartRing) {
+	s.ring, s.members, s.start, s.expect = a.Ring, nil, a.Start, a.Start
+	var states []replica
+	var uploader *simWorker
+	for _, p := range a.Places {
+		if p.UploadState {
+			uploader = s.byKey[p.Member.Key]
+		}
+	}
+	for _, p := range a.Places {
+		w := s.byKey[p.Member.Key]
+		if w == nil || !s.reg[p.Member.Key] {
+			s.fatalf("ring %d places %s (key %d), which is not a registered member", a.Ring, p.Member.ID, p.Member.Key)
+		}
+		s.members = append(s.members, w)
+		if !w.alive || w.frozen {
+			continue // it will be lost
+		}
+		switch {
+		case p.FetchState:
+			st, ok := s.store[a.Ring]
+			if !ok && uploader != nil {
+				st = uploader.state
+				if uploader.state.step == a.Start+1 {
+					st = uploader.backup
+				}
+				ok = true
+			}
+			if !ok {
+				s.fatalf("ring %d: %s fetches a state nobody stores or uploads", a.Ring, w.id)
+			}
+			w.state = st
+		case p.RestoreBackup:
+			if w.state.step != a.Start+1 {
+				s.fatalf("ring %d: %s rolls back from step %d to %d", a.Ring, w.id, w.state.step, a.Start)
+			}
+			w.state = w.backup
+		}
+		if w.state.step != a.Start {
+			s.fatalf("ring %d starts at step %d; %s holds step %d", a.Ring, a.Start, w.id, w.state.step)
+		}
+		states = append(states, w.state)
+		w.ring, w.rank, w.running, w.batch = a.Ring, p.Rank, true, 0
+	}
+	for _, st := range states {
+		if st != states[0] {
+			s.fatalf("ring %d: the members' replicas differ at its start: %v", a.Ring, states)
+		}
+	}
+}
+
+// end queues w's report of how its ring ended, once.
+func (s *sim) end(w *simWorker, rep Report) {
+	s.flushBatch(w)
+	rep.Worker, rep.Ring, rep.Rank, rep.Applied = w.id, w.ring, w.rank, w.state.step
+	w.running = false
+	w.reports = append(w.reports, Reported{rep})
+}
+
+func (s *sim) flushBatch(w *simWorker) {
+	if w.batch > 0 {
+		w.reports = append(w.reports, Reported{Report{Worker: w.id, Ring: w.ring, Rank: w.rank, Status: ReportStep, Step: w.state.step - 1, Steps: w.batch}})
+		w.batch = 0
+	}
+}
+
+// working reports whether every member of the newest ring trains.
+func (s *sim) working() bool {
+	for _, w := range s.members {
+		if !w.alive || w.frozen || !w.running || w.ring != s.ring {
+			return false
+		}
+	}
+	return len(s.members) > 0 && s.members[0].state.step < s.cfg.MaxSteps
+}
+
+// step has the newest ring compute its next step. As a worker does, rank
+// 0 uploads its state (a checkpoint, an epoch's end, the last step) before
+// it reports the step, and every member uploads its timeline before it
+// reports its last step: one queue keeps their order.
+func (s *sim) step() {
+	for _, w := range s.members {
+		step := w.state.step
+		w.backup, w.state = w.state, w.state.apply(step)
+		n := w.state.step
+		last := n == s.cfg.MaxSteps
+		hash := step%3 == 0
+		ck, epochEnd := n%4 == 0, n%5 == 0
+		if w.rank == 0 {
+			if ck || epochEnd || last {
+				w.reports = append(w.reports, upload{Uploaded{Ring: w.ring, Step: n, Epoch: int((n - 1) / 5), Checkpoint: ck || epochEnd,
+					EpochEnd: epochEnd, Final: last}, w.state})
+			}
+		}
+		if last && s.cfg.Trace {
+			w.reports = append(w.reports, Traced{Rank: w.rank})
+		}
+		if w.rank == 0 {
+			w.batch++
+			if last || hash || ck || epochEnd || s.rng.IntN(3) == 0 {
+				s.flushBatch(w)
+				rep := w.reports[len(w.reports)-1].(Reported)
+				rep.Report.HasHash, rep.Report.Hash, rep.Report.Finished = hash, w.state.hash, last
+				w.reports[len(w.reports)-1] = rep
+			}
+		} else if hash || last {
+			w.reports = append(w.reports, Reported{Report{Worker: w.id, Ring: w.ring, Rank: w.rank, Status: ReportStep, Step: step, Steps: 1,
+				HasHash: hash, Hash: w.state.hash, Finished: last}})
+		}
+		if last {
+			w.running = false // done: it waits for its Stop
+		}
+	}
+}
+
+// upload is an Uploaded event with the state it carries.
+type upload struct {
+	Uploaded
+	st replica
+}
+
+// choice is one thing that can happen next.
+type choice struct {
+	name string
+	do   func()
+}
+
+// choices lists what can happen next, faults included while any are left.
+func (s *sim) choices() []choice {
+	var cs []choice
+	for _, w := range s.workers {
+		if w.frozen {
+			if s.faults > 0 {
+				cs = append(cs, choice{"thaw " + w.id, func() { s.thaw(w) }})
+			}
+			if w.joined && s.reg[w.key] {
+				// Gossip's probes go unanswered: it declares the node failed.
+				cs = append(cs, choice{"gossip " + w.id, func() { s.deliver(Lost{w.key, errors.New("gossip: the node failed")}) }})
+			}
+			continue
+		}
+		if len(w.stream) > 0 {
+			cs = append(cs, choice{"stream " + w.id, func() { e := w.stream[0]; w.stream = w.stream[1:]; s.deliver(e) }})
+		}
+		if len(w.reports) > 0 && w.alive {
+			cs = append(cs, choice{"report " + w.id, func() {
+				e := w.reports[0]
+				w.reports = w.reports[1:]
+				if u, ok := e.(upload); ok {
+					s.lastUp = u.st
+					e = u.Uploaded
+				}
+				s.deliver(e)
+			}})
+		}
+		if w.alive && w.running && w.ring == s.ring && !s.working() && s.stuck(w) {
+			// Its collective waits for a member that does not train: the
+			// deadline passes, or its neighbour's broken stream ends it.
+			cs = append(cs, choice{"deadline " + w.id, func() { s.deadline(w) }})
+		}
+	}
+	if len(s.internal) > 0 {
+		cs = append(cs, choice{"evaluated", func() { e := s.internal[0]; s.internal = s.internal[1:]; s.deliver(e) }})
+	}
+	if s.working() {
+		cs = append(cs, choice{"step", s.step}, choice{"step", s.step}, choice{"step", s.step})
+	}
+	if s.faults > 0 {
+		cs = append(cs, s.faultChoices()...)
+	}
+	return cs
+}
+
+// stuck reports whether member w of the newest ring waits for a member
+// that does not train.
+func (s *sim) stuck(w *simWorker) bool {
+	for _, o := range s.members {
+		if !o.alive || o.frozen || !o.running || o.ring != s.ring {
+			return true
+		}
+	}
+	return false
+}
+
+// deadline fails w's collective, waiting for its left-hand neighbour.
+func (s *sim) deadline(w *simWorker) {
+	n := len(s.members)
+	left := (w.rank + n - 1) % n
+	nb := s.members[left]
+	timedOut := !nb.alive || nb.frozen || s.rng.IntN(2) == 0
+	s.end(w, Report{Status: ReportFailed, TimedOut: timedOut, Secondary: !timedOut, Waiting: time.Second, WaitedFor: left,
+		Frames: uint32(s.rng.IntN(4)), Error: fmt.Sprintf("receive from rank %d: deadline", left)})
+}
+
+func (s *sim) faultChoices() []choice {
+	var cs []choice
+	fault := func(name string, f func()) { cs = append(cs, choice{name, func() { s.faults--; f() }}) }
+	for _, w := range s.workers {
+		if !w.alive || w.released {
+			continue
+		}
+		fault("kill "+w.id, func() {
+			w.alive, w.running = false, false
+			if w.joined {
+				w.stream = append(w.stream, StreamEnded{w.key}, Lost{w.key, errors.New("its Join stream ended")})
+				w.joined = false
+			}
+			// A restarted process joins again under its id.
+			if s.rng.IntN(2) == 0 {
+				s.workers = append(s.workers, &simWorker{id: w.id})
+				nw := s.workers[len(s.workers)-1]
+				nw.alive = true
+				nw.stream = append(nw.stream, w.stream...)
+				w.stream = nil
+				s.rejoin(nw)
+			}
+		})
+		if !w.frozen && w.running {
+			fault("freeze "+w.id, func() { w.frozen = true })
+		}
+		if w.running && w.ring == s.ring && s.working() {
+			fault("leave "+w.id, func() {
+				for _, o := range s.members {
+					s.end(o, Report{Status: ReportPaused, Leaving: o == w})
+				}
+			})
+			if s.rng.IntN(10) == 0 {
+				fault("non-finite", func() {
+					step := s.members[0].state.step
+					for _, o := range s.members {
+						s.end(o, Report{Status: ReportFailed, Fatal: true, NonfiniteHere: o == w, Step: step, Error: "non-finite"})
+					}
+				})
+			}
+			fault("misreport "+w.id, func() {
+				w.reports = append(w.reports, Reported{Report{Worker: w.id, Ring: w.ring, Rank: (w.rank + 1) % len(s.members), Status: ReportStep, Step: w.state.step, Steps: 1}})
+			})
+		}
+	}
+	fault("join", func() { s.addWorker(fmt.Sprintf("n-%d", len(s.workers))) })
+	if s.rng.IntN(20) == 0 {
+		fault("shutdown", func() { s.deliver(Shutdown{}) })
+	}
+	return cs
+}
+
+// thaw resumes a frozen worker: its collective had timed out meanwhile; if
+// the coordinator dropped it, it joins again.
+func (s *sim) thaw(w *simWorker) {
+	s.faults--
+	w.frozen = false
+	if !w.joined && w.alive && !w.released {
+		s.rejoin(w)
+		return
+	}
+	if w.running {
+		s.deadline(w)
+	}
+}
+
+// fire advances the clock to the earliest armed timer and fires it.
+func (s *sim) fire() bool {
+	first, at := Timer(-1), time.Duration(0)
+	for t, d := range s.timers {
+		if first < 0 || d < at || (d == at && t < first) {
+			first, at = t, d
+		}
+	}
+	if first < 0 {
+		return false
+	}
+	delete(s.timers, first)
+	s.now = max(s.now, at)
+	s.deliver(Fired{first})
+	return true
+}
+
+// run drives the simulation to the job's end and checks how it ended.
+func (s *sim) run() {
+	for _, a := range s.m.Start(s.now) {
+		s.act(a)
+	}
+	for s.outcome == nil {
+		if s.events > 20000 {
+			s.fatalf("no end after %d events", s.events)
+		}
+		cs := s.choices()
+		if len(cs) == 0 {
+			if !s.fire() {
+				s.fatalf("stuck: nothing can happen and no timer is armed")
+			}
+			continue
+		}
+		c := cs[s.rng.IntN(len(cs))]
+		s.trace = append(s.trace, "-- "+c.name)
+		c.do()
+	}
+	s.check()
+}
+
+// live is the number of workers that can train.
+func (s *sim) live() int {
+	n := 0
+	for _, w := range s.workers {
+		if w.alive && !w.frozen && !w.released {
+			n++
+		}
+	}
+	return n
+}
+
+// check checks how the job ended.
+func (s *sim) check() {
+	o := s.outcome
+	switch o.Outcome {
+	case Completed:
+		want := trained(s.cfg.MaxSteps)
+		for _, w := range s.members {
+			if w.alive && !w.frozen && w.state != want {
+				s.fatalf("completed with %s holding %+v; a job that applied every step once holds %+v", w.id, w.state, want)
+			}
+		}
+		if s.held != want {
+			s.fatalf("completed with the final state %+v, want %+v", s.held, want)
+		}
+	case Failed:
+		if o.Err == nil || o.Err.Error() == "" {
+			s.fatalf("failed without a cause")
+		}
+		var few *TooFewWorkers
+		var nonFinite *NonFiniteStep
+		switch {
+		case errors.As(o.Err, &few):
+			if s.live() >= few.Need {
+				s.fatalf("gave up waiting for %d workers with %d live: %v", few.Need, s.live(), o.Err)
+			}
+		case errors.As(o.Err, &nonFinite):
+		case strings.Contains(o.Err.Error(), "rings in a row failed before completing a step"):
+		default:
+			s.fatalf("failed: %v", o.Err)
+		}
+	case ShutDown:
+	}
+}
+
+// TestRandomInterleavings runs thousands of simulated jobs, each with its
+// own seed, faults and interleaving of events: workers killed, frozen,
+// restarted, leaving, joining, misreporting, collectives timing out, timers
+// firing. Every job must end with a named cause, replicas never diverge,
+// every step is applied once, and a job with enough live workers
+// completes. RINGTRAIN_SEED=n replays one seed (its trace with -v).
+func TestRandomInterleavings(t *testing.T) {
+	seeds := make([]uint64, 3000)
+	for i := range seeds {
+		seeds[i] = uint64(i + 1)
+	}
+	if v := os.Getenv("RINGTRAIN_SEED"); v != "" {
+		seed, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seeds = []uint64{seed}
+	}
+	outcomes := map[string]int{}
+	for _, seed := range seeds {
+		s := newSim(t, seed)
+		t.Run(fmt.Sprint("seed-", seed), func(t *testing.T) {
+			s.t = t
+			defer func() {
+				if t.Failed() {
+					t.Logf("replay with RINGTRAIN_SEED=%d", seed)
+				}
+			}()
+			s.run()
+			if len(seeds) == 1 {
+				t.Log(strings.Join(s.trace, "\n"))
+			}
+		})
+		if s.outcome != nil {
+			key := s.outcome.Outcome.String()
+			if s.outcome.Err != nil {
+				key += ": " + strings.SplitN(s.outcome.Err.Error(), " ", 3)[0]
+			}
+			outcomes[key]++
+		}
+	}
+	t.Logf("outcomes: %v", outcomes)
+	if len(seeds) > 1 && outcomes["completed"] < len(seeds)/3 {
+		t.Fatalf("only %d of %d jobs completed: %v", outcomes["completed"], len(seeds), outcomes)
+	}
+}
