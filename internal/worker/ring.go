@@ -93,6 +93,7 @@ func (s *session) runRing(ctx context.Context, a *pb.Assignment) error {
 	st := newStepper(r.model, allreduce.New(t, ringCfg), r.shard.Data, r.shard.SampleIDs, int(job.GlobalBatch),
 		time.Duration(job.AllreduceTimeoutMs)*time.Millisecond)
 	st.tl, st.backup, st.skipNonFinite = tl, &r.backup, job.SkipNonfinite
+	st.bucketBytes = int(job.BucketBytes)
 	if job.Deterministic {
 		if err := st.deterministicMode(int(job.MicroBatch), r.initialBits(job)); err != nil {
 			return fmt.Errorf("worker %s: assignment: %w", w.cfg.ID, err)

@@ -36,12 +36,22 @@ type stepper struct {
 	batch      *nn.Batch
 	global     []int
 
-	// Ordinary mode: the gradient buffer, then the loss, the control
-	// element and the count of workers whose gradient was not finite,
-	// reduced as one vector.
+	// Ordinary mode: the loss, the control element and the count of
+	// workers whose gradient was not finite (the trailer, ordinaryHead
+	// values), then the gradient buffer, reduced as one vector. The
+	// trailer comes first so that the last bucket of an overlapped
+	// reduction, the first layers', holds it too.
 	reduced []float64
 	// wire32 carries reduced in float32 on the wire (see allReduce).
 	wire32 []float32
+
+	// bucketBytes, when positive and the ring has more than one worker,
+	// reduces the gradient in buckets of at least that many bytes on the
+	// wire while the backward pass goes on (see overlap.go).
+	bucketBytes int
+	// here is set when this worker's gradient was not finite in the step
+	// being computed.
+	here bool
 
 	// skipNonFinite selects the non-finite policy: skip the update on
 	// every replica, or fail the step with errNonFinite.
@@ -64,8 +74,8 @@ type deterministic struct {
 	totalMicro int // micro-batches per global batch
 	bits       int
 	rescales   int
-	// acc holds the parameters' sums, then the loss, the overflow count,
-	// the control element and the non-finite count.
+	// acc holds the loss, the overflow count, the control element and
+	// the non-finite count (detHead values), then the parameters' sums.
 	acc *fixedpoint.Accumulator
 }
 
@@ -107,12 +117,19 @@ type stepTiming struct {
 	compute, allreduce, optimizer time.Duration
 }
 
+// The trailers' lengths: the values the reduced vectors hold before the
+// gradient.
+const (
+	ordinaryHead = 3
+	detHead      = 4
+)
+
 func newStepper(m *nn.Model, ring *allreduce.Ring, data nn.Dataset, sampleIDs []int, globalBatch int, timeout time.Duration) *stepper {
 	s := &stepper{model: m, ring: ring, data: data, sampleIDs: sampleIDs, globalBatch: globalBatch, timeout: timeout,
 		batch: &nn.Batch{}}
 	p := m.NumParams()
-	s.reduced = make([]float64, p+3)
-	m.BindGradients(s.reduced[:p])
+	s.reduced = make([]float64, ordinaryHead+p)
+	m.BindGradients(s.reduced[ordinaryHead:])
 	return s
 }
 
@@ -127,7 +144,7 @@ func (s *stepper) deterministicMode(micro, bits int) error {
 	}
 	total := s.globalBatch / micro
 	s.det = &deterministic{micro: micro, totalMicro: total, bits: bits,
-		acc: fixedpoint.NewAccumulator(s.model.NumParams()+4, bits, total)}
+		acc: fixedpoint.NewAccumulator(detHead+s.model.NumParams(), bits, total)}
 	return nil
 }
 
@@ -156,38 +173,90 @@ func (s *stepper) step(ctx context.Context, t uint64, local []int, pause bool) (
 	nn.Gather(s.data, local, s.batch)
 	s.batch.IDs = s.global
 	tg := time.Now()
-	p := s.model.NumParams()
-	s.reduced[p] = s.model.ScaledGradients(s.batch, t, 1/float64(s.globalBatch))
-	s.reduced[p+1], s.reduced[p+2] = 0, 0
+	v := s.reduced
+	v[1], v[2], s.here = 0, 0, false
 	if pause {
-		s.reduced[p+1] = 1
+		v[1] = 1
 	}
-	if !allFinite(s.reduced[:p+1]) {
-		// Keep the sum finite; the count tells every replica.
-		clear(s.reduced[:p+1])
-		s.reduced[p+2], out.here = 1, true
+	var ready func(lo, hi int)
+	var bk *buckets
+	if n := s.bucketValues(s.wireBytes()); n > 0 {
+		bk = s.startBuckets(ctx, t, len(v), ordinaryHead, n, s.allReduce)
+		bk.prepare = s.checkFinite
+		ready = func(lo, hi int) { bk.add(ordinaryHead+lo, ordinaryHead+hi) }
 	}
-	t1 := time.Now()
-	s.tl.add("data", t0, tg)
-	s.tl.add("forward-backward", tg, t1)
-	if err := s.reduce(ctx, func(ctx context.Context, c uint64) error {
-		return s.allReduce(ctx, c)
-	}); err != nil {
-		return 0, out, tm, err
+	v[0] = s.model.ScaledGradientsReady(s.batch, t, 1/float64(s.globalBatch), ready)
+	var err error
+	if bk != nil {
+		t1 := time.Now()
+		s.tl.add("data", t0, tg)
+		s.tl.add("forward-backward", tg, t1)
+		err = bk.wait()
+		tm.compute = t1.Sub(t0)
+	} else {
+		s.checkFinite(0, len(v))
+		t1 := time.Now()
+		s.tl.add("data", t0, tg)
+		s.tl.add("forward-backward", tg, t1)
+		err = s.reduce(ctx, func(ctx context.Context, c uint64) error {
+			return s.allReduce(ctx, c, 0, len(v))
+		})
+		tm.compute = t1.Sub(t0)
+	}
+	out.here = s.here
+	if err != nil {
+		return 0, out, stepTiming{}, err
 	}
 	t2 := time.Now()
-	out.paused = s.reduced[p+1] > 0
-	if s.reduced[p+2] > 0 || !allFinite(s.reduced[:p+1]) {
+	tm.allreduce = t2.Sub(t0) - tm.compute
+	out.paused = v[1] > 0
+	if v[2] > 0 || !finite(v) {
 		if err := s.nonFinite(t, &out); err != nil {
-			return 0, out, tm, err
+			return 0, out, stepTiming{}, err
 		}
-		return math.NaN(), out, stepTiming{compute: t1.Sub(t0), allreduce: t2.Sub(t1)}, nil
+		return math.NaN(), out, tm, nil
 	}
-	loss := s.reduced[p] + s.model.AddPenalties()
+	loss := v[0] + s.model.AddPenalties()
 	s.apply()
 	t3 := time.Now()
 	s.tl.add("optimizer", t2, t3)
-	return loss, out, stepTiming{compute: t1.Sub(t0), allreduce: t2.Sub(t1), optimizer: t3.Sub(t2)}, nil
+	tm.optimizer = t3.Sub(t2)
+	return loss, out, tm, nil
+}
+
+// bucketValues is the number of values a bucket of the job's size holds at
+// size bytes each, or 0 when the step reduces its gradient in one
+// collective after the backward pass: no bucket size, or no other worker.
+func (s *stepper) bucketValues(size int) int {
+	if s.bucketBytes <= 0 || s.ring.Transport().Size() == 1 {
+		return 0
+	}
+	return max(1, s.bucketBytes/size)
+}
+
+// checkFinite makes the values [lo, hi) of the ordinary mode's vector
+// ready to be summed: when the loss or a gradient value among them is not
+// finite, it zeroes them (the sum stays finite) and counts this worker as
+// one whose gradient was not, a count every replica sees once the vector's
+// start is reduced.
+func (s *stepper) checkFinite(lo, hi int) {
+	v := s.reduced
+	if lo == 0 && !allFinite(v[:1]) {
+		v[0], s.here = 0, true
+	}
+	if g := v[max(lo, ordinaryHead):hi]; !allFinite(g) {
+		clear(g)
+		s.here = true
+	}
+	if s.here {
+		v[2] = 1
+	}
+}
+
+// finite reports whether the loss and gradient of the ordinary mode's
+// vector are finite.
+func finite(v []float64) bool {
+	return allFinite(v[:1]) && allFinite(v[ordinaryHead:])
 }
 
 // nonFinite applies the non-finite policy to step t: skip (every replica
@@ -238,7 +307,9 @@ func (s *stepper) deterministicStep(ctx context.Context, t uint64, local []int, 
 	var tm stepTiming
 	var out stepOutcome
 	d, m := s.det, s.model
-	p := m.NumParams()
+	reduceInt64 := func(ctx context.Context, c uint64, lo, hi int) error {
+		return s.ring.AllReduceInt64(ctx, c, d.acc.Sum[lo:hi])
+	}
 	if len(local)%d.micro != 0 {
 		return 0, out, tm, fmt.Errorf("step %d: %d samples are not a whole number of micro-batches of %d", t, len(local), d.micro)
 	}
@@ -246,38 +317,56 @@ func (s *stepper) deterministicStep(ctx context.Context, t uint64, local []int, 
 		t0 := time.Now()
 		d.acc.Reset(d.bits, d.totalMicro)
 		var loss [1]float64
+		var bk *buckets
 		for lo := 0; lo < len(local); lo += d.micro {
 			ts := time.Now()
 			nn.Gather(s.data, local[lo:lo+d.micro], s.batch)
 			s.batch.IDs = s.global[lo : lo+d.micro]
 			tg := time.Now()
-			loss[0] = m.SumGradients(s.batch, t)
-			d.acc.Add(0, m.Grads())
-			d.acc.Add(p, loss[:])
+			// The sums are final once the last micro-batch's backward
+			// pass has added a layer's gradient: that pass overlaps.
+			var ready func(lo, hi int)
+			if n := s.bucketValues(8); n > 0 && lo+d.micro == len(local) {
+				bk = s.startBuckets(ctx, t, len(d.acc.Sum), detHead, n, reduceInt64)
+				g := m.Grads()
+				ready = func(lo, hi int) {
+					d.acc.Add(detHead+lo, g[lo:hi])
+					bk.add(detHead+lo, detHead+hi)
+				}
+			}
+			loss[0] = m.ScaledGradientsReady(s.batch, t, 1, ready)
+			if ready == nil {
+				d.acc.Add(detHead, m.Grads())
+			}
+			d.acc.Add(0, loss[:])
 			s.tl.add("data", ts, tg)
 			s.tl.add("forward-backward", tg, time.Now())
 		}
 		out.here = d.acc.NonFinite > 0
-		d.acc.Sum[p+1], d.acc.Sum[p+2], d.acc.Sum[p+3] = d.acc.Overflows, 0, d.acc.NonFinite
+		d.acc.Sum[1], d.acc.Sum[2], d.acc.Sum[3] = d.acc.Overflows, 0, d.acc.NonFinite
 		if pause {
-			d.acc.Sum[p+2] = 1
+			d.acc.Sum[2] = 1
 		}
 		t1 := time.Now()
-		if err := s.reduce(ctx, func(ctx context.Context, c uint64) error {
-			return s.ring.AllReduceInt64(ctx, c, d.acc.Sum)
-		}); err != nil {
+		var err error
+		if bk != nil {
+			err = bk.wait()
+		} else {
+			err = s.reduce(ctx, func(ctx context.Context, c uint64) error { return reduceInt64(ctx, c, 0, len(d.acc.Sum)) })
+		}
+		if err != nil {
 			return 0, out, tm, err
 		}
 		tm.compute += t1.Sub(t0)
 		tm.allreduce += time.Since(t1)
-		out.paused = d.acc.Sum[p+2] > 0
-		if d.acc.Sum[p+3] > 0 {
+		out.paused = d.acc.Sum[2] > 0
+		if d.acc.Sum[3] > 0 {
 			if err := s.nonFinite(t, &out); err != nil {
 				return 0, out, tm, err
 			}
 			return math.NaN(), out, tm, nil
 		}
-		if d.acc.Sum[p+1] == 0 {
+		if d.acc.Sum[1] == 0 {
 			break
 		}
 		// Some micro-batch gradient was out of range on some worker:
@@ -299,9 +388,9 @@ func (s *stepper) deterministicStep(ctx context.Context, t uint64, local []int, 
 	}
 	t2 := time.Now()
 	scale := 1 / float64(s.globalBatch)
-	fixedpoint.Decode(m.Grads(), d.acc.Sum[:p], d.bits, scale)
+	fixedpoint.Decode(m.Grads(), d.acc.Sum[detHead:], d.bits, scale)
 	var loss [1]float64
-	fixedpoint.Decode(loss[:], d.acc.Sum[p:p+1], d.bits, scale)
+	fixedpoint.Decode(loss[:], d.acc.Sum[:1], d.bits, scale)
 	loss[0] += m.AddPenalties()
 	s.apply()
 	tm.optimizer = time.Since(t2)

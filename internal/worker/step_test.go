@@ -84,6 +84,13 @@ func newReplicas(t testing.TB, spec nn.Spec, data *mnist.Set, n, globalBatch, mi
 	return rep
 }
 
+// overlap sets every worker's bucket size (0: no overlap).
+func (rep *replicas) overlap(bucketBytes int) {
+	for _, st := range rep.steppers {
+		st.bucketBytes = bucketBytes
+	}
+}
+
 func (rep *replicas) close() {
 	for _, r := range rep.rings {
 		r.Close()
@@ -134,28 +141,38 @@ func (rep *replicas) trainAll(t testing.TB, steps int) (float64, []error) {
 }
 
 // TestDeterministicIndependentOfWorkers trains 60 deterministic steps at
-// global batch 24 on 1, 2, 3 and 4 workers: the weights are bit-identical.
+// global batch 48 on 1, 2, 3, 4 and 8 workers, reducing the gradient after
+// the backward pass or in buckets during it: the weights are bit-identical.
 func TestDeterministicIndependentOfWorkers(t *testing.T) {
 	data := loadMNIST(t, mnist.Train).Subset(seqInts(6000))
 	spec := nn.KerasMNIST()
 	spec.Layers = append(spec.Layers[:1], append([]nn.LayerSpec{{Type: "dropout", Rate: 0.1}}, spec.Layers[1:]...)...)
 	var want []float64
-	for _, n := range []int{1, 2, 3, 4} {
-		rep := newReplicas(t, spec, data, n, 24, 2, 9)
-		if _, err := rep.train(t, 60); err != nil {
-			t.Fatal(err)
-		}
-		rep.close()
-		got := rep.steppers[0].model.Params()
-		for r, st := range rep.steppers[1:] {
-			if !slices.Equal(st.model.Params(), got) {
-				t.Fatalf("%d workers: rank %d differs from rank 0", n, r+1)
+	for _, n := range []int{1, 2, 3, 4, 8} {
+		for _, bucket := range []int{0, 512} {
+			rep := newReplicas(t, spec, data, n, 48, 2, 9)
+			rep.overlap(bucket)
+			if _, err := rep.train(t, 60); err != nil {
+				t.Fatal(err)
 			}
-		}
-		if want == nil {
-			want = slices.Clone(got)
-		} else if !slices.Equal(got, want) {
-			t.Fatalf("%d workers: weights differ from one worker's", n)
+			rep.close()
+			got := rep.steppers[0].model.Params()
+			for r, st := range rep.steppers[1:] {
+				if !slices.Equal(st.model.Params(), got) {
+					t.Fatalf("%d workers, buckets of %d bytes: rank %d differs from rank 0", n, bucket, r+1)
+				}
+			}
+			if want == nil {
+				want = slices.Clone(got)
+			} else if !slices.Equal(got, want) {
+				t.Fatalf("%d workers, buckets of %d bytes: weights differ from one worker's", n, bucket)
+			}
+			// Overlapped, a bucket a layer (each of the last two holds
+			// 110 values of 8 bytes, at least 512 bytes); one collective
+			// a step otherwise.
+			if c, wantC := rep.steppers[0].collective, uint64(60*(1+2*min(bucket, 1))); n > 1 && c != wantC {
+				t.Fatalf("%d workers, buckets of %d bytes: %d collectives in 60 steps, want %d", n, bucket, c, wantC)
+			}
 		}
 	}
 }
@@ -277,11 +294,13 @@ func (p *poisoned) Gather(ids []int, x []float64, labels []int) {
 // batch was its own.
 func TestNonFiniteGradient(t *testing.T) {
 	data := loadMNIST(t, mnist.Train).Subset(seqInts(640))
-	for _, micro := range []int{0, 2} {
+	for _, c := range []struct{ micro, bucket int }{{0, 0}, {2, 0}, {0, 512}, {2, 512}} {
+		micro := c.micro
 		for _, skip := range []bool{true, false} {
-			t.Run(fmt.Sprintf("micro=%d/skip=%v", micro, skip), func(t *testing.T) {
+			t.Run(fmt.Sprintf("micro=%d/bucket=%d/skip=%v", micro, c.bucket, skip), func(t *testing.T) {
 				rep := newReplicas(t, nn.KerasMNIST(), data, 2, 16, micro, 1)
 				defer rep.close()
+				rep.overlap(c.bucket)
 				bad := &poisoned{Dataset: data}
 				rep.steppers[1].data = bad
 				for _, st := range rep.steppers {

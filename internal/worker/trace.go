@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	pb "ringtrain/proto"
@@ -22,6 +23,9 @@ type span struct {
 // timeline records the spans of every step, for the coordinator's -trace
 // file. A nil timeline records nothing.
 type timeline struct {
+	// mu guards the rest: the communication goroutine of an overlapped
+	// step records its collectives while the step computes.
+	mu      sync.Mutex
 	step    uint64 // the step being recorded
 	spans   []span
 	dropped uint64
@@ -31,6 +35,8 @@ func (tl *timeline) add(name string, start, end time.Time) {
 	if tl == nil {
 		return
 	}
+	tl.mu.Lock()
+	defer tl.mu.Unlock()
 	if len(tl.spans) >= maxTraceSpans {
 		tl.dropped++
 		return

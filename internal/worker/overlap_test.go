@@ -1,0 +1,201 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"ringtrain/internal/allreduce"
+	"ringtrain/internal/mnist"
+	"ringtrain/internal/nn"
+)
+
+// TestBucketsReduceWhileTheCallerAdds drives a bucketed reduction by hand:
+// a bucket is handed over as soon as it holds enough values and reduced
+// while the caller goes on adding ranges; the range reaching the gradient's
+// start stays open and leaves with the trailer when the caller waits; each
+// bucket is prepared before it leaves, and is a collective of its own.
+func TestBucketsReduceWhileTheCallerAdds(t *testing.T) {
+	s := &stepper{timeout: time.Minute}
+	type call struct {
+		c      uint64
+		lo, hi int
+	}
+	started, release := make(chan call), make(chan struct{})
+	var prepared [][2]int
+	b := s.startBuckets(context.Background(), 7, 103, 3, 20, func(_ context.Context, c uint64, lo, hi int) error {
+		started <- call{c, lo, hi}
+		<-release
+		return nil
+	})
+	b.prepare = func(lo, hi int) { prepared = append(prepared, [2]int{lo, hi}) }
+	b.add(90, 103) // 13 values: stays open
+	b.add(70, 90)  // 33: leaves
+	if got := <-started; got != (call{0, 70, 103}) {
+		t.Fatalf("first reduction %v, want collective 0 of [70, 103)", got)
+	}
+	// The first bucket is being reduced; the pass goes on.
+	b.add(3, 70) // reaches the gradient's start: stays open
+	if len(prepared) != 1 {
+		t.Fatalf("buckets prepared %v before the last was handed over", prepared)
+	}
+	release <- struct{}{}
+	done := make(chan error)
+	go func() { done <- b.wait() }()
+	if got := <-started; got != (call{1, 0, 70}) {
+		t.Fatalf("last reduction %v, want collective 1 of [0, 70), the trailer included", got)
+	}
+	release <- struct{}{}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if want := [][2]int{{70, 103}, {0, 70}}; !slices.Equal(prepared, want) {
+		t.Fatalf("prepared %v, want %v", prepared, want)
+	}
+	if s.collective != 2 {
+		t.Fatalf("%d collectives numbered, want 2", s.collective)
+	}
+}
+
+// TestBucketsStopOnError fails the second bucket's reduction: the
+// buckets after it are not reduced, handing them over does not block (more
+// of them than the queue holds), and wait returns the error naming the
+// step and bucket. A context that ends while the goroutine waits for a
+// bucket ends it too.
+func TestBucketsStopOnError(t *testing.T) {
+	s := &stepper{timeout: time.Minute}
+	errLink := errors.New("link down")
+	var reduced []int
+	b := s.startBuckets(context.Background(), 7, 1000, 1, 1, func(_ context.Context, c uint64, lo, hi int) error {
+		reduced = append(reduced, lo)
+		if c == 1 {
+			return errLink
+		}
+		return nil
+	})
+	for lo := 999; lo >= 1; lo-- {
+		b.add(lo, lo+1)
+	}
+	err := b.wait()
+	if !errors.Is(err, errLink) || !strings.Contains(err.Error(), "step 7, gradient bucket 1 (values 998 to 999)") {
+		t.Fatalf("%v: want the link's error, naming step 7 and bucket 1", err)
+	}
+	if !slices.Equal(reduced, []int{999, 998}) {
+		t.Fatalf("buckets reduced from %v, want from 999 and 998, then none", reduced)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	b = s.startBuckets(ctx, 8, 10, 1, 1, func(context.Context, uint64, int, int) error {
+		t.Error("a bucket was reduced although none was handed over")
+		return nil
+	})
+	cancel()
+	<-b.stopped
+	if err := b.wait(); !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "step 8, gradient bucket 0") {
+		t.Fatalf("%v: want the context's end, naming step 8 and bucket 0", err)
+	}
+}
+
+// TestOverlapMatchesOrdinary trains the Keras example in ordinary mode with
+// the gradient reduced after the backward pass and in buckets during it.
+// At 2 workers a sum has one order (a+b = b+a) and the weights are
+// bit-identical, in float32 and float64; at 4 an element's sum starts at
+// another rank when its bucket, not the whole vector, is cut into the
+// ring's chunks, so the weights agree to rounding, and the replicas with
+// each other exactly.
+func TestOverlapMatchesOrdinary(t *testing.T) {
+	data := loadMNIST(t, mnist.Train).Subset(seqInts(2000))
+	for _, dtype := range []string{"float32", "float64"} {
+		for _, n := range []int{2, 4} {
+			t.Run(fmt.Sprintf("%s/N=%d", dtype, n), func(t *testing.T) {
+				spec := nn.KerasMNIST()
+				spec.Dtype = dtype
+				var params [2][]float64
+				for i, bucket := range []int{0, 512} {
+					rep := newReplicas(t, spec, data, n, 32, 0, 5)
+					rep.overlap(bucket)
+					if _, err := rep.train(t, 20); err != nil {
+						t.Fatal(err)
+					}
+					rep.close()
+					params[i] = rep.steppers[0].model.Params()
+					for r, st := range rep.steppers[1:] {
+						if !slices.Equal(st.model.Params(), params[i]) {
+							t.Fatalf("buckets of %d bytes: rank %d differs from rank 0", bucket, r+1)
+						}
+					}
+				}
+				if n == 2 {
+					if !slices.Equal(params[0], params[1]) {
+						t.Fatal("weights differ with and without overlap")
+					}
+					return
+				}
+				for i, w := range params[0] {
+					if d := math.Abs(params[1][i] - w); d > 1e-5 {
+						t.Fatalf("weight %d: %v with overlap, %v without", i, params[1][i], w)
+					}
+				}
+			})
+		}
+	}
+}
+
+// dyingTransport closes itself after sending a number of frames, as a
+// process killed in the middle of a collective.
+type dyingTransport struct {
+	allreduce.Transport
+	framesLeft int
+}
+
+var errKilled = errors.New("killed by the test")
+
+func (d *dyingTransport) Send(ctx context.Context, f *allreduce.Frame) error {
+	if d.framesLeft == 0 {
+		d.Transport.Close()
+		return errKilled
+	}
+	d.framesLeft--
+	return d.Transport.Send(ctx, f)
+}
+
+// TestOverlapRingFailureMidBucket kills rank 1 of 3 in the middle of a
+// step's second bucket, in both modes: every worker's step fails (none
+// waits for its deadline, an hour), rank 2 names rank 1, the neighbour
+// that died, and the errors name the bucket; no goroutine is left behind
+// (TestMain checks).
+func TestOverlapRingFailureMidBucket(t *testing.T) {
+	data := loadMNIST(t, mnist.Train).Subset(seqInts(600))
+	for _, micro := range []int{0, 2} {
+		t.Run(fmt.Sprintf("micro=%d", micro), func(t *testing.T) {
+			rep := newReplicas(t, nn.KerasMNIST(), data, 3, 24, micro, 1)
+			defer rep.close()
+			rep.overlap(512)
+			for _, st := range rep.steppers {
+				st.timeout = time.Hour
+			}
+			// A collective on 3 ranks is 4 frames from each: rank 1 dies
+			// sending the second frame of the second bucket.
+			rep.steppers[1].ring = allreduce.New(&dyingTransport{Transport: rep.rings[1], framesLeft: 5}, allreduce.DefaultConfig())
+			_, errs := rep.trainAll(t, 1)
+			for r, err := range errs {
+				if err == nil {
+					t.Fatalf("rank %d's step succeeded although rank 1 died", r)
+				}
+				t.Logf("rank %d: %v", r, err)
+				if !strings.Contains(err.Error(), "gradient bucket 1") {
+					t.Fatalf("rank %d: %v does not name bucket 1", r, err)
+				}
+			}
+			var ae *allreduce.Error
+			if !errors.As(errs[2], &ae) || ae.Peer.Rank != 1 || !strings.Contains(errs[2].Error(), "rank 1") {
+				t.Fatalf("rank 2: %v, want an all-reduce error naming rank 1", errs[2])
+			}
+		})
+	}
+}
