@@ -19,6 +19,7 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"ringtrain/internal/control"
 	"ringtrain/internal/fixedpoint"
 	"ringtrain/internal/membership"
 	"ringtrain/internal/metrics"
@@ -255,6 +256,7 @@ func newCoordinator(cfg Config) (*coordinator, error) {
 		GlobalBatch: uint32(global), BaseLearningRate: base, PeakLearningRate: peak, WarmupSteps: warmup,
 		HashEvery: uint32(cfg.HashEvery), AllreduceTimeoutMs: uint32(cfg.AllreduceTimeout.Milliseconds()),
 		SegmentBytes: uint32(cfg.SegmentBytes), Trace: cfg.Trace != "", SkipNonfinite: cfg.NonFinite == NonFiniteSkip,
+		BucketBytes: uint64(cfg.BucketBytes),
 	}
 	if cfg.CheckpointDir != "" {
 		job.CheckpointEvery = uint64(cfg.CheckpointEvery)
@@ -352,7 +354,7 @@ func (c *coordinator) maxWorkers() int {
 	if c.job.Deterministic {
 		unit = int(c.job.MicroBatch)
 	}
-	return min(c.cfg.maxWorkers(), maxRingSize(int(c.job.GlobalBatch), unit))
+	return min(c.cfg.maxWorkers(), control.MaxRingSize(int(c.job.GlobalBatch), unit))
 }
 
 func (c *coordinator) globalBatch() int { return int(c.job.GlobalBatch) }
