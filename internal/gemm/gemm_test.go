@@ -48,18 +48,19 @@ func random(r *rand.Rand, n int) []float32 {
 func TestSgemmMatchesNaive(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	sizes := [][3]int{{1, 1, 1}, {6, 16, 1}, {7, 17, 3}, {5, 15, 300}, {150, 40, 9}, {13, 70, 257}, {300, 64, 288}, {2, 4100, 5}}
-	for _, asm := range []bool{true, false} {
-		if asm && !useAsm {
+	for _, kern := range []struct{ asm, wide bool }{{true, true}, {true, false}, {false, false}} {
+		asm := kern.asm
+		if asm && !useAsm || kern.wide && !useAVX512 {
 			continue
 		}
-		saved := useAsm
-		useAsm = asm
+		saved, savedWide := useAsm, useAVX512
+		useAsm, useAVX512 = asm, kern.wide
 		for _, sz := range sizes {
 			m, n, k := sz[0], sz[1], sz[2]
 			for _, ta := range []bool{false, true} {
 				for _, tb := range []bool{false, true} {
 					for _, beta := range []float32{0, 1, 0.5} {
-						name := fmt.Sprintf("asm=%v/%dx%dx%d/tA=%v/tB=%v/beta=%v", asm, m, n, k, ta, tb, beta)
+						name := fmt.Sprintf("asm=%v/avx512=%v/%dx%dx%d/tA=%v/tB=%v/beta=%v", asm, kern.wide, m, n, k, ta, tb, beta)
 						lda, ldb, ldc := k+3, n+1, n+2
 						ar, br := m, k
 						if ta {
@@ -83,7 +84,7 @@ func TestSgemmMatchesNaive(t *testing.T) {
 				}
 			}
 		}
-		useAsm = saved
+		useAsm, useAVX512 = saved, savedWide
 	}
 }
 
@@ -113,10 +114,11 @@ func BenchmarkSgemm(b *testing.B) {
 		{"input-gradient", func() { Sgemm(false, true, m, k, n, dz, n, kern, n, 0, dcol, k) }},
 	} {
 		b.Run(c.name, func(b *testing.B) {
+			cpu := cpuSeconds()
 			for range b.N {
 				c.run()
 			}
-			b.ReportMetric(2*m*n*k*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			reportFlops(b, 2*m*n*k*float64(b.N), cpu)
 		})
 	}
 }
@@ -196,6 +198,38 @@ func TestBiasAndGradientPasses(t *testing.T) {
 					if math.Float64bits(db[j]) != math.Float64bits(wantDB[j]) {
 						t.Fatalf("asm %v, n %d, relu %v: bias gradient %d is %v, want %v", withAsm, n, relu, j, db[j], wantDB[j])
 					}
+				}
+			}
+		}
+	}
+}
+
+// TestAVX512MatchesAVX2 checks that the AVX-512 kernel and the AVX2 one
+// give bit-identical products (the same fused multiply-adds in the same
+// order), on sizes on and off the tile edges.
+func TestAVX512MatchesAVX2(t *testing.T) {
+	if !useAVX512 {
+		t.Skip("no AVX-512 on this machine")
+	}
+	defer func() { useAVX512 = true }()
+	r := rand.New(rand.NewPCG(13, 14))
+	for _, sz := range [][3]int{{6, 32, 1}, {13, 70, 257}, {300, 64, 288}, {9, 32, 1000}} {
+		m, n, k := sz[0], sz[1], sz[2]
+		for _, ta := range []bool{false, true} {
+			a, b := random(r, m*k), random(r, k*n)
+			lda := k
+			if ta {
+				lda = m
+			}
+			var c [2][]float32
+			for i, wide := range []bool{true, false} {
+				useAVX512 = wide
+				c[i] = random(r, m*n)
+				Sgemm(ta, false, m, n, k, a, lda, b, n, 0, c[i], n)
+			}
+			for i := range c[0] {
+				if math.Float32bits(c[0][i]) != math.Float32bits(c[1][i]) {
+					t.Fatalf("%v ta=%v: element %d is %v with AVX-512, %v with AVX2", sz, ta, i, c[0][i], c[1][i])
 				}
 			}
 		}

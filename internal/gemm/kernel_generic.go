@@ -2,8 +2,8 @@
 
 package gemm
 
-// useAsm is false: there is no assembly off amd64.
-var useAsm = false
+// useAsm and useAVX512 are false: there is no assembly off amd64.
+var useAsm, useAVX512 = false, false
 
 // kernel adds the products of tiles mr×k panels of A, one under the other,
 // whose value (i, p) is a[i·rs + p·cs], and a k×nr packed panel of B to the
