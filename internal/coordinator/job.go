@@ -8,9 +8,6 @@ import (
 	"log/slog"
 	"math"
 	"net"
-	"net/http"
-	"os"
-	"path/filepath"
 	"slices"
 	"sync"
 	"time"
@@ -24,9 +21,11 @@ import (
 	"ringtrain/internal/membership"
 	"ringtrain/internal/metrics"
 	"ringtrain/internal/mnist"
+	"ringtrain/internal/modelfile"
 	"ringtrain/internal/nn"
 	"ringtrain/internal/rpc"
 	"ringtrain/internal/sampler"
+	"ringtrain/internal/trainingdata"
 	"ringtrain/internal/wire"
 	pb "ringtrain/proto"
 )
@@ -66,7 +65,7 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 			return nil, fmt.Errorf("coordinator: listen: %w", err)
 		}
 	}
-	c, err := newCoordinator(cfg)
+	c, err := newCoordinator(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -183,34 +182,14 @@ type coordinator struct {
 	local  *localWorkers
 }
 
-// fetchTimeout bounds the download of the data set.
-const fetchTimeout = 5 * time.Minute
-
-// newCoordinator loads the data, builds the model description and the
-// initial weights and plans the job.
-func newCoordinator(cfg Config) (*coordinator, error) {
+// newCoordinator loads the data (a fetch ends with ctx), builds the model
+// description and the initial weights and plans the job.
+func newCoordinator(ctx context.Context, cfg Config) (*coordinator, error) {
 	log := cfg.Logger
 	if log == nil {
 		log = slog.Default()
 	}
-	dataDir := cfg.DataDir
-	if cfg.DataURL != "" {
-		if dataDir == "" {
-			cache, err := os.UserCacheDir()
-			if err != nil {
-				return nil, fmt.Errorf("coordinator: no folder for the fetched data (give -data): %w", err)
-			}
-			dataDir = filepath.Join(cache, "ringtrain", "mnist")
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), fetchTimeout)
-		err := mnist.Fetch(ctx, &http.Client{Timeout: fetchTimeout}, cfg.DataURL, dataDir)
-		cancel()
-		if err != nil {
-			return nil, err
-		}
-		log.Info("MNIST fetched and verified", "url", cfg.DataURL, "dir", dataDir)
-	}
-	train, test, err := loadData(dataDir, log)
+	train, test, err := trainingdata.Load(ctx, trainingdata.Source{Dir: cfg.DataDir, URL: cfg.DataURL}, log)
 	if err != nil {
 		return nil, err
 	}
@@ -218,9 +197,9 @@ func newCoordinator(cfg Config) (*coordinator, error) {
 		train, test = crossValidationSplit(train, cfg.Folds, cfg.Fold, cfg.Seed)
 		log.Info("cross-validation", "fold", cfg.Fold, "folds", cfg.Folds, "train", train.Count, "validation", test.Count)
 	}
-	spec, err := loadSpec(cfg.ModelPath)
+	spec, err := modelfile.Load(cfg.ModelPath)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("coordinator: %w", err)
 	}
 	if cfg.LR > 0 {
 		spec.Optimizer.LearningRate = cfg.LR
@@ -358,52 +337,6 @@ func (c *coordinator) maxWorkers() int {
 }
 
 func (c *coordinator) globalBatch() int { return int(c.job.GlobalBatch) }
-
-// loadData reads the training and test sets from dir, or from the GoMNIST
-// module when dir is empty.
-func loadData(dir string, log *slog.Logger) (train, test *mnist.Set, err error) {
-	userDir := dir != ""
-	if !userDir {
-		if dir, err = mnist.DefaultDir(); err != nil {
-			return nil, nil, err
-		}
-	}
-	if train, err = mnist.Load(dir, mnist.Train); err != nil {
-		return nil, nil, err
-	}
-	if test, err = mnist.Load(dir, mnist.Test); err != nil {
-		return nil, nil, err
-	}
-	if userDir {
-		// DefaultDir verified the module's files; a user's may be
-		// anything in the MNIST format.
-		for _, w := range append(mnist.CheckContent(dir, mnist.Train, train), mnist.CheckContent(dir, mnist.Test, test)...) {
-			log.Warn(w)
-		}
-	}
-	if train.Features() != test.Features() {
-		return nil, nil, fmt.Errorf("mnist: training images are %d×%d but test images %d×%d", train.Rows, train.Cols, test.Rows, test.Cols)
-	}
-	log.Info("MNIST loaded", "dir", dir, "train", train.Count, "test", test.Count)
-	return train, test, nil
-}
-
-// loadSpec reads a model description, or returns the Keras example's.
-func loadSpec(path string) (nn.Spec, error) {
-	if path == "" {
-		return nn.KerasMNIST(), nil
-	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nn.Spec{}, fmt.Errorf("coordinator: model description: %w", err)
-	}
-	spec, err := nn.ParseSpec(data)
-	if err != nil {
-		// The error may quote the file: a short prefix is enough.
-		return nn.Spec{}, fmt.Errorf("%s: %w", path, clip(err))
-	}
-	return spec, nil
-}
 
 func newJobID() string {
 	b := make([]byte, 8)

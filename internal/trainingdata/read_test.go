@@ -1,8 +1,10 @@
-package coordinator
+package trainingdata
 
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,11 +13,11 @@ import (
 	"ringtrain/internal/mnist"
 )
 
-// TestAlteredUncompressedMNISTIsFlagged gives the coordinator a -data
-// folder of the four MNIST files decompressed, with 64 pixel bytes of the
-// training images changed: the data loads (it is valid IDX) but the
-// coordinator warns that the training image file is not the original. The
-// unaltered decompressed files draw no warning.
+// TestAlteredUncompressedMNISTIsFlagged loads a -data folder of the four
+// MNIST files decompressed, with 64 pixel bytes of the training images
+// changed: the data loads (it is valid IDX) but Load warns that the
+// training image file is not the original. The unaltered decompressed
+// files draw no warning.
 func TestAlteredUncompressedMNISTIsFlagged(t *testing.T) {
 	src, err := mnist.DefaultDir()
 	if err != nil {
@@ -47,7 +49,7 @@ func TestAlteredUncompressedMNISTIsFlagged(t *testing.T) {
 			}
 		}
 		var warnings []string
-		if _, _, err := loadData(dir, warnLogger(&warnings)); err != nil {
+		if _, _, err := Load(context.Background(), Source{Dir: dir}, warnLogger(&warnings)); err != nil {
 			t.Fatal(err)
 		}
 		want := 0
@@ -59,3 +61,18 @@ func TestAlteredUncompressedMNISTIsFlagged(t *testing.T) {
 		}
 	}
 }
+
+// warnLogger records the messages of warnings.
+func warnLogger(into *[]string) *slog.Logger {
+	return slog.New(&recordingHandler{into: into})
+}
+
+type recordingHandler struct{ into *[]string }
+
+func (h *recordingHandler) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelWarn }
+func (h *recordingHandler) Handle(_ context.Context, r slog.Record) error {
+	*h.into = append(*h.into, r.Message)
+	return nil
+}
+func (h *recordingHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *recordingHandler) WithGroup(string) slog.Handler      { return h }
