@@ -17,7 +17,7 @@ func (c *coordinator) finish(s *supervisor) (*Summary, error) {
 	last.Epoch, last.Step, last.TestLoss, last.TestAccuracy = len(sum.EpochMetrics), final.Header.Step, Metric(loss), Metric(acc)
 	sum.TestLoss, sum.TestAccuracy, sum.StepsDone = Metric(loss), Metric(acc), final.Header.Step
 	sum.WeightsSHA256 = wire.WeightsSHA256(final.Params)
-	s.progress.finish(*last)
+	s.rep.progress.finish(*last)
 	err := c.saveOutputs(sum, final, s)
 	if err != nil {
 		// The summary still says what the training did, and why the job

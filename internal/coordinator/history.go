@@ -10,8 +10,8 @@ import (
 )
 
 // history is what the summary reports about a job's training: per-epoch
-// metrics, membership changes, rollbacks, timings. The supervise loop keeps
-// it up to date, and a copy is saved beside every checkpoint, so that a
+// metrics, membership changes, rollbacks, timings. The reporter keeps it up
+// to date, and a copy is saved beside every checkpoint, so that a
 // coordinator resumed from a checkpoint reports the whole job and not only
 // the steps since its restart.
 type history struct {
@@ -20,7 +20,7 @@ type history struct {
 	Epochs []EpochMetrics `json:"epochs"`
 	// LossSum and LossCount carry, per epoch, the sum and the number of
 	// the training losses reported before Step by earlier coordinators;
-	// the supervisor's own reports are in supervisor.losses.
+	// the reporter's own are in reporter.losses.
 	LossSum   []float64 `json:"loss_sum"`
 	LossCount []int     `json:"loss_count"`
 	// LastLoss is the training loss of the newest step reported.
@@ -47,22 +47,6 @@ func newHistory(epochs int) history {
 // historyPath is where the history of the checkpoint at ckptPath goes.
 func historyPath(ckptPath string) string {
 	return strings.TrimSuffix(ckptPath, ".ckpt") + ".history.json"
-}
-
-// snapshot is the history as of step: the supervisor's losses of the steps
-// before it folded into the per-epoch sums.
-func (s *supervisor) snapshot(spe, step uint64) *history {
-	h := s.history
-	h.Step = step
-	h.Rings += int(s.genSeq)
-	h.LossSum, h.LossCount = append([]float64(nil), h.LossSum...), append([]int(nil), h.LossCount...)
-	for i, l := range s.losses[:min(step, uint64(len(s.losses)))] {
-		if Metric(l).Known() {
-			h.LossSum[uint64(i)/spe] += l
-			h.LossCount[uint64(i)/spe]++
-		}
-	}
-	return &h
 }
 
 // saveHistory writes h beside the checkpoint at ckptPath.

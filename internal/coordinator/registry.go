@@ -3,10 +3,10 @@ package coordinator
 import (
 	"fmt"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 
+	"ringtrain/internal/control"
 	pb "ringtrain/proto"
 )
 
@@ -18,6 +18,9 @@ const maxRegistered = 1024
 type member struct {
 	id, addr, host string
 	pid            int64
+	// key tells this join of the worker from its others, for the ring
+	// lifecycle.
+	key uint64
 	// instructions carries what the Join handler streams to the worker.
 	instructions chan *pb.Instruction
 	// ended is set once the worker's Join stream is over.
@@ -66,6 +69,7 @@ func (m *member) send(in *pb.Instruction) bool {
 type registry struct {
 	mu   sync.Mutex
 	byID map[string]*member
+	keys uint64 // the last key given
 }
 
 func newRegistry() *registry { return &registry{byID: map[string]*member{}} }
@@ -81,7 +85,8 @@ func (rg *registry) add(req *pb.JoinRequest) (*member, error) {
 	if len(rg.byID) >= maxRegistered {
 		return nil, fmt.Errorf("the job already tracks %d workers", maxRegistered)
 	}
-	m := &member{id: req.WorkerId, addr: req.RingAddr, host: req.Hostname, pid: req.Pid, rank: -1,
+	rg.keys++
+	m := &member{key: rg.keys, id: req.WorkerId, addr: req.RingAddr, host: req.Hostname, pid: req.Pid, rank: -1,
 		instructions: make(chan *pb.Instruction, 64), dropped: make(chan struct{})}
 	rg.byID[m.id] = m
 	return m, nil
@@ -111,42 +116,6 @@ func (rg *registry) all() []*member {
 	for _, m := range rg.byID {
 		out = append(out, m)
 	}
-	slices.SortFunc(out, func(a, b *member) int { return naturalCompare(a.id, b.id) })
+	slices.SortFunc(out, func(a, b *member) int { return control.CompareIDs(a.id, b.id) })
 	return out
-}
-
-// naturalCompare orders strings with embedded numbers numerically, so that
-// worker-2 comes before worker-10.
-func naturalCompare(a, b string) int {
-	for a != "" && b != "" {
-		da, db := digitPrefix(a), digitPrefix(b)
-		if da != "" && db != "" {
-			if c := compareNumbers(da, db); c != 0 {
-				return c
-			}
-			a, b = a[len(da):], b[len(db):]
-			continue
-		}
-		if a[0] != b[0] {
-			return strings.Compare(a[:1], b[:1])
-		}
-		a, b = a[1:], b[1:]
-	}
-	return strings.Compare(a, b)
-}
-
-func digitPrefix(s string) string {
-	i := 0
-	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-		i++
-	}
-	return s[:i]
-}
-
-func compareNumbers(a, b string) int {
-	a, b = strings.TrimLeft(a, "0"), strings.TrimLeft(b, "0")
-	if len(a) != len(b) {
-		return len(a) - len(b)
-	}
-	return strings.Compare(a, b)
 }

@@ -66,7 +66,7 @@ func (c *coordinator) saveOutputs(sum *Summary, final *wire.State, s *supervisor
 		errs = append(errs, c.writeTrace(path, s))
 	}
 	if path := c.cfg.Plot; path != "" {
-		errs = append(errs, plotTraining(path, sum, s.losses))
+		errs = append(errs, plotTraining(path, sum, s.rep.losses))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return err

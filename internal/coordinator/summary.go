@@ -157,28 +157,23 @@ func unknownEpochs(n int) []EpochMetrics {
 // summary builds the job's summary from what the supervisor recorded, as
 // it stands: the caller adds the final evaluation of a completed job.
 func (c *coordinator) summary(s *supervisor, status string) *Summary {
-	h := &s.history
-	workers := 0
-	if s.ring != nil {
-		workers = len(s.ring.members)
-	} else if s.last != nil {
-		workers = len(s.last.members)
-	}
+	h := &s.rep.history
+	workers := s.m.Workers()
 	for i := range h.Epochs {
-		h.Epochs[i].TrainLoss = s.epochTrainLoss(c, i)
+		h.Epochs[i].TrainLoss = s.rep.epochTrainLoss(i)
 	}
-	wall := time.Duration(s.trainNs).Seconds()
+	wall := time.Duration(s.rep.trainNs).Seconds()
 	sum := &Summary{
 		JobID: c.job.JobId, Status: status, Workers: workers, StartWorkers: c.cfg.world(), PerWorkerBatch: int(c.job.PerWorkerBatch),
 		GlobalBatch: c.globalBatch(), Epochs: len(h.Epochs), StepsPerEpoch: int(c.job.StepsPerEpoch), Steps: int(c.job.MaxSteps),
-		StepsDone: s.reported, ResumedFrom: c.startStep, WallSeconds: wall,
+		StepsDone: s.m.Reported(), ResumedFrom: c.startStep, WallSeconds: wall,
 		TestAccuracy: Unknown, TestLoss: Unknown, FinalLoss: Metric(h.LastLoss),
 		Model: c.spec.Summary(), LearningRate: c.job.PeakLearningRate, WarmupSteps: int(c.job.WarmupSteps), Seed: c.job.Seed,
 		EpochMetrics: h.Epochs, CPUs: runtime.NumCPU(), GoVersion: runtime.Version(),
 		Deterministic: c.job.Deterministic, MicroBatch: int(c.job.MicroBatch),
-		FixedPointBits: s.fixedPointBits, Rings: h.Rings + int(s.genSeq), Record: h.Record, TestImages: c.test.Count,
+		FixedPointBits: s.rep.fixedPointBits, Rings: h.Rings + int(s.m.Rings()), Record: h.Record, TestImages: c.test.Count,
 	}
-	if done := s.reported - min(s.reported, c.startStep); wall > 0 {
+	if done := s.m.Reported() - min(s.m.Reported(), c.startStep); wall > 0 {
 		sum.SamplesPerSecond = float64(done) * float64(c.globalBatch()) / wall
 	}
 	if c.cfg.Folds > 1 {

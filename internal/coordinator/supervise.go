@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -12,6 +11,7 @@ import (
 
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"ringtrain/internal/control"
 	"ringtrain/internal/membership"
 	"ringtrain/internal/wire"
 	pb "ringtrain/proto"
@@ -49,7 +49,7 @@ const (
 	// timeoutGrace is how long the abort of a ring waits after a member's
 	// all-reduce passed its deadline, or broke because its neighbour's
 	// did: the other members, stuck too, pass theirs within it and report
-	// how far they got, which tells who was starved first (see straggler).
+	// how far they got, which tells who was starved first.
 	timeoutGrace = 500 * time.Millisecond
 	// stopDelivery bounds the wait for Stop instructions to reach the
 	// workers.
@@ -57,217 +57,121 @@ const (
 	// ringEndTimeout bounds the wait for a ring's members to report how it
 	// ended; a member that does not is treated as lost.
 	ringEndTimeout = 15 * time.Second
+	// completeGrace is how long a coordinator that found its job already
+	// complete stays to release the workers that come back to it: longer
+	// than a waiting worker's longest retry interval.
+	completeGrace = 6 * time.Second
 )
 
-// ring is a generation of the job: its members by rank, their lanes, the
-// step it started at, and how it is ending.
-type ring struct {
-	id      uint32
-	members []*member
-	lanes   []laneRange
-	start   uint64
-	// Ending: pausing (a worker joins or leaves) or failing (a member was
-	// lost); outcomes collects what the members applied; gone are members
-	// lost on the way.
-	pausing, failing bool
-	failedAt         time.Time
-	deadline         <-chan time.Time
-	// abortAt, when set, is when to abort a ring that failed on a deadline.
-	abortAt  <-chan time.Time
-	outcomes map[*member]*pb.WorkerReport
-	gone     map[*member]error
-	// recovering marks a ring that replaced a failed one, until its first
-	// step is reported.
-	recovering   bool
-	recoveryFrom time.Time
-	// cause is why the ring failed, as first reported; stepped whether
-	// it completed a step; nonFinite the error of a step whose gradient
-	// was not finite under the stop policy, naming its workers.
-	cause     string
-	stepped   bool
-	nonFinite *nonFiniteStep
-	// failedChange indexes the ring-failed membership change (−1 for
-	// none); secondary says its cause followed another failure.
-	failedChange int
-	secondary    bool
-	// failures holds the members' failure reports, in the order they
-	// arrived, with when.
-	failures []failureReport
-}
-
-// failureReport is a member's report of a failed ring and when it came.
-type failureReport struct {
-	rep *pb.WorkerReport
-	at  time.Time
-}
-
-// nonFiniteStep is a step that stopped the job: its gradient was NaN or
-// ±Inf on the workers named.
-type nonFiniteStep struct {
-	step    uint64
-	workers []string
-}
-
-func (e *nonFiniteStep) Error() string {
-	who := "a worker"
-	if len(e.workers) > 0 {
-		who = strings.Join(slices.Sorted(slices.Values(e.workers)), ", ")
-	}
-	return fmt.Sprintf("coordinator: the gradient of step %d was not finite (NaN or ±Inf) on %s; each worker's log names the sample ids of its batch "+
-		"(in deterministic mode a gradient beyond the fixed-point range counts as not finite) "+
-		"(a diverging learning rate or corrupt data are the usual causes; -nonfinite skip skips such steps instead)", e.step, who)
-}
-
-// supervisor is the state the supervise loop keeps.
+// supervisor drives the job's ring lifecycle (a control.Machine): it turns
+// what happens into the machine's events and carries out its actions,
+// with the reporter recording what they mean for the summary.
 type supervisor struct {
-	progress *progress
-	ring     *ring
-	genSeq   uint32
-	// committed is the number of steps every replica holds: where the
-	// next ring starts.
-	committed uint64
-	// waitingSince is when the job started waiting for workers, with the
-	// deadline it has; zero while a ring runs.
-	waitingSince time.Time
-	joinDeadline <-chan time.Time
-
-	hashes map[uint64]*hashRound
-
-	// history is what the summary will report; losses holds the training
-	// loss of each step reported (NaN until then), trainNs the longest
-	// training time a worker reported.
-	history history
-	losses  []float64
-	trainNs uint64
-
-	finished map[*member]bool
-	evals    sync.WaitGroup
-	pending  int // evaluations running
-	final    *wire.State
-	// last is the newest ring that ended: who held which state then.
-	last *ring
+	m   *control.Machine
+	rep *reporter
+	// byKey holds the members the machine knows and has not dropped or
+	// released; ended the keys whose stream end it was told.
+	byKey map[uint64]*member
+	ended map[uint64]bool
+	// ring is the current ring's members by rank.
+	ring   []*member
+	timers [4]<-chan time.Time
+	evals  sync.WaitGroup
+	// report and upload are the report and upload being handled.
+	report *pb.WorkerReport
+	upload *wire.State
+	// unreachable are members an instruction could not reach.
+	unreachable []*member
 	// latest is the newest full state rank 0 uploaded (checkpoints), and
-	// newestCheckpoint the file it went to.
+	// newestCheckpoint the file it went to; final the job's final state.
 	latest           *wire.State
 	newestCheckpoint string
-	// fixedPointBits is the deterministic mode's current resolution.
-	fixedPointBits int
-	traces         []*traced
-	nTraces        int
-	// shuttingDown is set once a shutdown asked the ring to pause.
-	shuttingDown bool
-	// reported is the number of steps rank 0 reported done (skipped ones
-	// included).
-	reported uint64
-	// fruitless lists the causes of the rings in a row that failed before
-	// completing a step.
-	fruitless []string
+	final            *wire.State
+	// outcome is how the job ended, once the machine says.
+	outcome *control.Finish
 }
 
-// hashRound collects the replicas' weight hashes of one step.
-type hashRound struct {
-	ring   uint32
-	hashes map[int]uint64
+// newSupervisor returns the supervisor of the job, its machine started.
+func (c *coordinator) newSupervisor() *supervisor {
+	h := newHistory(c.epochs())
+	if c.resumed != nil {
+		h = *c.resumed
+	}
+	var prior []string
+	for _, ch := range h.MembershipChanges {
+		if ch.Kind == "lost" {
+			prior = append(prior, fmt.Sprintf("%s at step %d (%s)", ch.Worker, ch.Step, ch.Cause))
+		}
+	}
+	unit := 1
+	if c.job.Deterministic {
+		unit = int(c.job.MicroBatch)
+	}
+	s := &supervisor{rep: newReporter(c, h), byKey: map[uint64]*member{}, ended: map[uint64]bool{},
+		m: control.New(control.Config{World: c.cfg.world(), MinWorkers: c.cfg.MinWorkers, MaxWorkers: c.maxWorkers(),
+			GlobalBatch: int(c.job.GlobalBatch), Unit: unit, RingFailures: c.cfg.RingFailures,
+			MaxSteps: c.job.MaxSteps, StartStep: c.startStep, Checkpointing: c.cfg.CheckpointDir != "", Trace: c.job.Trace,
+			JoinTimeout: c.cfg.JoinTimeout, RingEndTimeout: ringEndTimeout, TimeoutGrace: timeoutGrace, CompleteGrace: completeGrace,
+			Lost: prior})}
+	if c.startStep == c.job.MaxSteps {
+		c.log.Info("the job's newest checkpoint holds its last step: writing its outputs, releasing the workers that come back",
+			"step", c.startStep, "for", completeGrace)
+	}
+	c.apply(s, s.m.Start(0))
+	return s
 }
 
 // supervise runs the job's event loop until it completes or fails.
 func (c *coordinator) supervise(ctx context.Context) (*Summary, error) {
-	s := &supervisor{
-		fixedPointBits: int(c.job.FixedPointBits),
-		progress:       newProgress(c.cfg.Progress, c.job, c.globalBatch(), c.heldOutName()),
-		hashes:         map[uint64]*hashRound{},
-		finished:       map[*member]bool{},
-		history:        newHistory(c.epochs()),
-		losses:         make([]float64, c.job.MaxSteps),
-		committed:      c.startStep,
-		reported:       c.startStep,
-	}
-	if c.resumed != nil {
-		s.history = *c.resumed
-		if b := c.resumed.FixedPointBits; b > 0 {
-			s.fixedPointBits = b
-		}
-	}
-	for i := range s.losses {
-		s.losses[i] = math.NaN()
-	}
+	s := c.newSupervisor()
 	defer s.evals.Wait()
-	if c.startStep == c.job.MaxSteps {
-		return c.alreadyComplete(ctx, s)
-	}
-	c.states.set(1, c.initial)
-	s.wait(c.cfg.JoinTimeout)
 	shutdown := c.cfg.Shutdown
-	for {
+	for s.outcome == nil {
 		var err error
-		var ringDeadline, abortAt <-chan time.Time
-		if s.ring != nil {
-			ringDeadline, abortAt = s.ring.deadline, s.ring.abortAt
-		}
 		select {
 		case <-ctx.Done():
-			err = fmt.Errorf("coordinator: interrupted: %w", context.Cause(ctx))
-		case <-s.joinDeadline:
-			err = c.joinTimedOut(s)
-		case <-ringDeadline:
-			c.ringTimedOut(s)
-		case <-abortAt:
-			s.ring.abortAt = nil
-			c.abort(s.ring, s.ring.cause)
+			err = c.handle(s, control.Interrupted{Cause: context.Cause(ctx)})
+		case <-s.timers[control.JoinTimer]:
+			err = c.handle(s, control.Fired{Timer: control.JoinTimer})
+		case <-s.timers[control.RingEndTimer]:
+			err = c.handle(s, control.Fired{Timer: control.RingEndTimer})
+		case <-s.timers[control.AbortTimer]:
+			err = c.handle(s, control.Fired{Timer: control.AbortTimer})
+		case <-s.timers[control.GraceTimer]:
+			err = c.handle(s, control.Fired{Timer: control.GraceTimer})
 		case e := <-c.events:
-			err = c.handle(s, e)
+			err = c.dispatch(s, e)
 		case e := <-c.gossipEvents():
-			err = c.handle(s, gossip{e})
+			err = c.dispatch(s, gossip{e})
 		case <-shutdown:
 			shutdown = nil
-			err = c.beginShutdown(s)
-		}
-		if err == nil {
-			err = c.advance(s)
-		}
-		if errors.Is(err, ErrShutdown) {
-			return nil, c.shutdownNow(s)
+			c.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
+			err = c.handle(s, control.Shutdown{})
 		}
 		if err != nil {
 			return nil, c.fail(s, err)
 		}
-		// A ring that was asked to pause (a worker joined) after its members
-		// had already finished the last step is done all the same.
-		if s.ring != nil && !s.ring.failing && len(s.finished) == len(s.ring.members) &&
-			s.final != nil && s.pending == 0 && (!c.job.Trace || s.nTraces == len(s.ring.members)) {
-			return c.finish(s)
+	}
+	switch o := s.outcome; o.Outcome {
+	case control.Completed:
+		if s.final == nil {
+			s.final = c.initial // the job was complete when it started
 		}
+		return c.finish(s)
+	case control.ShutDown:
+		return nil, c.shutdownNow(s, o.Step)
+	default:
+		return nil, c.fail(s, c.failure(o.Err))
 	}
 }
 
-// completeGrace is how long a coordinator that found its job already
-// complete stays to release the workers that come back to it: longer than
-// a waiting worker's longest retry interval.
-const completeGrace = 6 * time.Second
-
-// alreadyComplete ends a job whose newest checkpoint holds its last step:
-// the coordinator was restarted after the training ended (killed while it
-// wrote its outputs, or after). It writes the outputs from that
-// checkpoint, and releases the workers that reconnect meanwhile.
-func (c *coordinator) alreadyComplete(ctx context.Context, s *supervisor) (*Summary, error) {
-	c.log.Info("the job's newest checkpoint holds its last step: writing its outputs, releasing the workers that come back",
-		"step", c.startStep, "for", completeGrace)
-	release := &pb.Instruction{Kind: &pb.Instruction_Stop{Stop: &pb.Stop{}}}
-	grace := time.After(completeGrace)
-	for waiting := true; waiting; {
-		select {
-		case e := <-c.events:
-			if j, ok := e.(joined); ok {
-				j.m.send(release)
-			}
-		case <-grace:
-			waiting = false
-		case <-ctx.Done():
-			waiting = false
-		}
+// failure is the error of a job the machine gave up on.
+func (c *coordinator) failure(err error) error {
+	var few *control.TooFewWorkers
+	if errors.As(err, &few) {
+		return c.tooFewWorkers(few)
 	}
-	s.final = c.initial
-	return c.finish(s)
+	return fmt.Errorf("coordinator: %w", err)
 }
 
 // gossipEvents delivers the gossip node's events, or nothing without one.
@@ -278,400 +182,305 @@ func (c *coordinator) gossipEvents() <-chan membership.Event {
 	return c.node.Events()
 }
 
-// wait starts waiting for workers, for at most timeout.
-func (s *supervisor) wait(timeout time.Duration) {
-	s.waitingSince = time.Now()
-	s.joinDeadline = time.After(timeout)
-}
-
-// advance starts a ring when enough workers are waiting and none runs, and
-// reconfigures a ring whose members have all reported how it ended.
-func (c *coordinator) advance(s *supervisor) error {
-	if r := s.ring; r != nil && (r.pausing || r.failing) && len(r.outcomes)+len(r.gone) == len(r.members) {
-		return c.endRing(s)
-	}
-	if s.ring == nil {
-		return c.maybeStart(s)
-	}
-	return nil
-}
-
-// handle applies one event.
-func (c *coordinator) handle(s *supervisor, e event) error {
+// dispatch turns one of the loop's events into the machine's; the error
+// is one of the coordinator's own (a checkpoint it cannot write).
+func (c *coordinator) dispatch(s *supervisor, e event) error {
 	switch e := e.(type) {
 	case joined:
 		c.log.Info("worker joined", "worker", e.m.id, "ring_addr", e.m.addr, "host", e.m.host, "pid", e.m.pid)
-		if r := s.ring; r != nil && !r.pausing && !r.failing && len(r.members) < c.maxWorkers() {
-			c.requestPause(s, "worker "+e.m.id+" joined")
-		}
+		s.byKey[e.m.key] = e.m
+		return c.handle(s, control.Joined{Member: control.Member{Key: e.m.key, ID: e.m.id, Addr: e.m.addr}})
 	case lost:
-		return c.memberLost(s, e.m, e.err)
+		return c.handle(s, control.Lost{Key: e.m.key, Cause: e.err})
 	case gossip:
 		if e.e.Kind == membership.Failed || e.e.Kind == membership.Left {
 			if m := c.registry.get(e.e.Name); m != nil {
-				return c.memberLost(s, m, fmt.Errorf("gossip: the node %s", e.e.Kind))
+				return c.handle(s, control.Lost{Key: m.key, Cause: fmt.Errorf("gossip: the node %s", e.e.Kind)})
 			}
 		}
 	case exited:
 		if m := c.registry.get(e.id); m != nil {
-			return c.memberLost(s, m, fmt.Errorf("its process (pid %d) exited: %v", e.pid, e.err))
+			return c.handle(s, control.Lost{Key: m.key, Cause: fmt.Errorf("its process (pid %d) exited: %v", e.pid, e.err)})
 		}
-		if s.genSeq == 0 && e.err != nil {
-			// It failed before joining (its log says why): waiting for it
-			// is pointless.
-			return fmt.Errorf("coordinator: local worker %s (pid %d) exited before joining: %v; its log above says why", e.id, e.pid, e.err)
+		if e.err != nil {
+			// It failed before joining (its log says why): before the
+			// first ring, waiting for it is pointless.
+			return c.handle(s, control.ExitedUnjoined{Err: fmt.Errorf("local worker %s (pid %d) exited before joining: %v; its log above says why", e.id, e.pid, e.err)})
 		}
 	case reported:
-		return c.report(s, e.r)
+		s.report = e.r
+		defer func() { s.report = nil }()
+		return c.handle(s, control.Reported{Report: controlReport(e.r)})
 	case uploaded:
-		return c.upload(s, e.st)
+		h := e.st.Header
+		if h.Base {
+			c.states.set(h.Generation, e.st)
+			return nil
+		}
+		s.upload = e.st
+		defer func() { s.upload = nil }()
+		return c.handle(s, control.Uploaded{Ring: h.Generation, Step: h.Step, Epoch: int(h.Epoch),
+			Checkpoint: h.Checkpoint, EpochEnd: h.EpochEnd, Final: h.Final})
 	case evaluated:
-		s.pending--
-		m := &s.history.Epochs[e.epoch]
-		m.TestLoss, m.TestAccuracy, m.TrainLoss = Metric(e.loss), Metric(e.acc), s.epochTrainLoss(c, e.epoch)
-		c.metrics.TestAccuracy.Set(e.acc)
-		s.progress.epochEnd(*m)
+		m := s.rep.evaluated(e)
 		if s.latest != nil && s.latest.Header.Step >= m.Step && s.newestCheckpoint != "" {
 			// The checkpoint went out before its epoch's evaluation came
 			// back: its history gets the evaluation too.
-			if err := saveHistory(s.newestCheckpoint, s.snapshot(c.job.StepsPerEpoch, s.latest.Header.Step)); err != nil {
+			if err := saveHistory(s.newestCheckpoint, s.rep.snapshot(s.latest.Header.Step, s.m.Rings())); err != nil {
 				return err
 			}
 		}
+		return c.handle(s, control.Evaluated{})
 	case traced:
-		if s.traces == nil {
-			s.traces = make([]*traced, len(s.ring.members))
-		}
-		if int(e.rank) >= len(s.traces) || s.traces[e.rank] != nil {
-			return fmt.Errorf("coordinator: rank %d uploaded a trace twice or out of range", e.rank)
-		}
-		s.traces[e.rank] = &e
-		s.nTraces++
+		s.rep.traced(e)
+		return c.handle(s, control.Traced{Rank: int(e.rank)})
 	}
 	return nil
 }
 
-// memberLost handles a worker gone: a waiting worker is forgotten, a ring
-// member fails the ring.
-func (c *coordinator) memberLost(s *supervisor, m *member, cause error) error {
-	r := s.ring
-	if r == nil || m.rank < 0 || r.members[m.rank] != m {
-		if c.registry.get(m.id) == m {
-			c.drop(m, cause)
-			c.log.Warn("waiting worker left", "worker", m.id, "err", cause)
-		}
-		return nil
-	}
-	if _, done := r.gone[m]; done {
-		return nil
-	}
-	if rep := r.outcomes[m]; rep != nil && rep.Leaving {
-		return nil // it said it was leaving
-	}
-	if s.finished[m] {
-		return nil
-	}
-	if s.final != nil {
-		// The final state is in: every member computed the last step, and
-		// nothing more is needed from this one. Losing it now (frozen, or
-		// gone before its last report) does not fail the job; it stays
-		// registered, so that the Stop reaches it if it is alive.
-		c.log.Warn("lost a member after the last step", "worker", m.id, "err", cause)
-		s.finished[m] = true
-		return nil
-	}
-	c.drop(m, cause)
-	// A member is gone or has reported how the ring ended, never both: a
-	// report it made before it was lost does not make it a survivor (it
-	// is no longer registered, and would never be told to stop).
-	delete(r.outcomes, m)
-	r.gone[m] = cause
-	c.log.Warn("lost a ring member", "worker", m.id, "rank", m.rank, "err", cause)
-	c.change(s, MembershipChange{Kind: "lost", Worker: m.id, Ring: r.id, Step: s.reported, Cause: cause.Error()})
-	if r.failing && r.secondary && r.failedChange >= 0 {
-		// The ring failed on a neighbour's broken stream, and now the
-		// member behind it is lost: that is the root cause.
-		ch := &s.history.MembershipChanges[r.failedChange]
-		ch.Worker, ch.Cause = m.id, fmt.Sprintf("lost: %v", cause)
-		r.cause, r.secondary = fmt.Sprintf("lost %s: %v", m.id, cause), false
-	}
-	if !r.failing {
-		r.failing, r.failedAt, r.cause = true, time.Now(), fmt.Sprintf("lost %s: %v", m.id, cause)
-		r.deadline = time.After(ringEndTimeout)
-		abort := &pb.Instruction{Kind: &pb.Instruction_Abort{Abort: &pb.Abort{Generation: r.id, Reason: fmt.Sprintf("lost %v: %v", m, cause)}}}
-		for _, o := range r.members {
-			if _, g := r.gone[o]; !g && !o.send(abort) {
-				r.gone[o] = errors.New("not reading its instructions")
+// handle hands an event to the machine and carries out its actions. The
+// machine first learns of the members whose stream has ended, so that no
+// new ring takes them in.
+func (c *coordinator) handle(s *supervisor, e control.Event) error {
+	for key, m := range s.byKey {
+		if !s.ended[key] && m.ended.Load() {
+			s.ended[key] = true
+			if err := c.apply(s, s.m.Handle(time.Since(c.started), control.StreamEnded{Key: key})); err != nil {
+				return err
 			}
+		}
+	}
+	if err := c.apply(s, s.m.Handle(time.Since(c.started), e)); err != nil {
+		return err
+	}
+	// A member that does not read its instructions is lost.
+	for len(s.unreachable) > 0 && s.outcome == nil {
+		m := s.unreachable[0]
+		s.unreachable = s.unreachable[1:]
+		if err := c.apply(s, s.m.Handle(time.Since(c.started), control.Lost{Key: m.key, Cause: errors.New("not reading its instructions")})); err != nil {
+			return err
+		}
+	}
+	s.unreachable = nil
+	return nil
+}
+
+// send queues an instruction for m, noting m when it cannot take it.
+func (s *supervisor) send(m *member, in *pb.Instruction) {
+	if !m.send(in) {
+		s.unreachable = append(s.unreachable, m)
+	}
+}
+
+// apply carries out the machine's actions, in order.
+func (c *coordinator) apply(s *supervisor, actions []control.Action) error {
+	for _, a := range actions {
+		if err := c.act(s, a); err != nil {
+			return err
 		}
 	}
 	return nil
 }
 
-// drop forgets member m, lost for cause, and ends its Join stream.
-func (c *coordinator) drop(m *member, cause error) {
-	c.registry.remove(m)
-	m.drop(cause)
-}
-
-// requestPause asks the ring's members to pause at a common step boundary.
-func (c *coordinator) requestPause(s *supervisor, why string) {
-	r := s.ring
-	r.pausing = true
-	r.deadline = nil
-	c.log.Info("pausing the ring", "ring", r.id, "why", why)
-	p := &pb.Instruction{Kind: &pb.Instruction_Pause{Pause: &pb.Pause{Generation: r.id}}}
-	for _, m := range r.members {
-		m.send(p)
-	}
-}
-
-// ringTimedOut treats the members that did not report how the ring ended
-// as lost.
-func (c *coordinator) ringTimedOut(s *supervisor) {
-	r := s.ring
-	for _, m := range r.members {
-		if _, ok := r.outcomes[m]; !ok {
-			if _, g := r.gone[m]; !g {
-				r.gone[m] = fmt.Errorf("did not report within %v after its ring ended", ringEndTimeout)
-				c.drop(m, r.gone[m])
+// act carries out one action of the machine.
+func (c *coordinator) act(s *supervisor, a control.Action) error {
+	switch a := a.(type) {
+	case control.SetTimer:
+		s.timers[a.Timer] = time.After(a.After)
+	case control.StopTimer:
+		s.timers[a.Timer] = nil
+	case control.StartRing:
+		c.startRing(s, a)
+	case control.StoreState:
+		c.states.set(a.Ring, c.latestState(s))
+	case control.Pause:
+		if a.Checkpoint {
+			c.log.Info("shutting down: pausing the ring for a checkpoint", "ring", a.Ring)
+		} else {
+			c.log.Info("pausing the ring", "ring", a.Ring, "why", a.Why)
+		}
+		in := &pb.Instruction{Kind: &pb.Instruction_Pause{Pause: &pb.Pause{Generation: a.Ring, Checkpoint: a.Checkpoint}}}
+		for _, mb := range a.To {
+			if m := s.byKey[mb.Key]; m != nil {
+				s.send(m, in)
 			}
 		}
-	}
-}
-
-// maybeStart starts a ring when enough workers wait.
-func (c *coordinator) maybeStart(s *supervisor) error {
-	waiting := c.registry.all()
-	need := c.cfg.MinWorkers
-	if s.genSeq == 0 {
-		need = c.cfg.world() // the first ring waits for everyone asked for
-	}
-	if len(waiting) < need {
-		return nil
-	}
-	return c.startRing(s, waiting)
-}
-
-// joinTimedOut ends the wait for workers. A resumed job whose first ring
-// did not gather all the workers asked for goes on with those that came,
-// if they are at least MinWorkers: a worker lost before the coordinator
-// restarted does not come back. Otherwise the job fails, naming who is
-// missing.
-func (c *coordinator) joinTimedOut(s *supervisor) error {
-	if s.genSeq == 0 && c.startStep > 0 {
-		if waiting := c.registry.all(); len(waiting) >= c.cfg.MinWorkers {
-			c.log.Warn("resuming with the workers that came back", "have", len(waiting), "asked_for", c.cfg.world(), "waited", c.cfg.JoinTimeout)
-			return c.startRing(s, waiting)
+	case control.Abort:
+		in := &pb.Instruction{Kind: &pb.Instruction_Abort{Abort: &pb.Abort{Generation: a.Ring, Reason: a.Reason}}}
+		for _, mb := range a.To {
+			if m := s.byKey[mb.Key]; m != nil {
+				s.send(m, in)
+			}
 		}
+	case control.Release:
+		if m := s.byKey[a.Member.Key]; m != nil {
+			c.registry.remove(m)
+			m.send(&pb.Instruction{Kind: &pb.Instruction_Stop{Stop: &pb.Stop{}}})
+			m.rank = -1
+			delete(s.byKey, m.key)
+		}
+	case control.Drop:
+		if m := s.byKey[a.Member.Key]; m != nil {
+			c.registry.remove(m)
+			m.drop(a.Cause)
+			m.rank = -1
+			delete(s.byKey, m.key)
+		}
+		switch a.Reason {
+		case control.WaitingLeft:
+			c.log.Warn("waiting worker left", "worker", a.Member.ID, "err", a.Cause)
+		case control.MemberLost:
+			c.log.Warn("lost a ring member", "worker", a.Member.ID, "rank", a.Rank, "err", a.Cause)
+		}
+	case control.Change:
+		s.rep.change(MembershipChange{Kind: a.Kind, Worker: a.Worker, Ring: a.Ring, Step: a.Step, Cause: a.Cause}, a.Amend)
+	case control.MemberFailed:
+		r := s.report
+		c.log.Info("member failed", "ring", a.Ring, "worker", a.Worker, "applied", r.Applied, "timed_out", r.TimedOut,
+			"secondary", r.Secondary, "waiting", time.Duration(r.WaitingNs), "waiting_for", a.WaitingFor,
+			"frames", r.FramesReceived, "err", r.Error)
+	case control.RingFailed:
+		if a.Reported {
+			c.log.Warn("ring failed", "ring", a.Ring, "worker", a.Worker, "waiting_for", a.WaitingFor, "err", a.Cause)
+		}
+	case control.LateLoss:
+		c.log.Warn("lost a member after the last step", "worker", a.Member.ID, "err", a.Cause)
+	case control.IgnoredReport:
+		if a.Lost {
+			// Declared lost before its report came: the ring goes on
+			// without it, and its stream has been ended so that it joins
+			// again.
+			c.log.Info("ignored the report of a member declared lost", "worker", a.Worker, "ring", a.Ring, "status", s.report.Status)
+		} else {
+			c.log.Debug("report from another ring", "worker", a.Worker, "ring", a.Ring)
+		}
+	case control.RejectedReport:
+		c.log.Warn("rejected a report", "worker", a.Worker, "err", a.Err)
+	case control.StepReport:
+		c.stepReported(s, a)
+	case control.ReplicasAgree:
+		s.rep.history.ReplicaChecks++
+	case control.MemberFinished:
+		s.rep.finished(a.Worker, a.Steps, s.report.TrainNs)
+	case control.RingEnded:
+		s.rep.ringEnded(a.Rollback, a.Credits)
+		if a.Straggler != "" {
+			c.log.Warn("straggler", "ring", a.Ring, "worker", a.Straggler, "cause", a.StragglerCause)
+		}
+		c.log.Info("ring ended", "ring", a.Ring, "failed", a.Failed, "committed", a.Committed, "survivors", a.Survivors)
+	case control.Rewind:
+		s.rep.rewind(a.Step)
+	case control.WaitForJoins:
+		s.ring = nil
+		c.log.Warn("too few workers; waiting for joins", "have", a.Have, "min", a.Min, "timeout", c.cfg.JoinTimeout)
+	case control.Resuming:
+		c.log.Warn("resuming with the workers that came back", "have", a.Have, "asked_for", c.cfg.world(), "waited", c.cfg.JoinTimeout)
+	case control.Checkpoint:
+		return c.checkpoint(s, a)
+	case control.Evaluate:
+		s.rep.evaluating(a.Epoch, a.Step)
+		st := s.upload
+		s.evals.Add(1)
+		go func() {
+			defer s.evals.Done()
+			loss, acc := c.evaluate(st.Params)
+			c.post(evaluated{epoch: a.Epoch, loss: loss, acc: acc})
+		}()
+	case control.Finish:
+		s.outcome = &a
 	}
-	return c.tooFewWorkers(s)
+	return nil
+}
+
+// startRing assigns every member of a new ring its place.
+func (c *coordinator) startRing(s *supervisor, a control.StartRing) {
+	var addrs, ids []string
+	s.ring = nil
+	for _, m := range s.byKey {
+		m.rank = -1
+	}
+	for _, p := range a.Places {
+		m := s.byKey[p.Member.Key]
+		m.rank = p.Rank
+		s.ring = append(s.ring, m)
+		addrs, ids = append(addrs, m.addr), append(ids, m.id)
+	}
+	for _, p := range a.Places {
+		m := s.ring[p.Rank]
+		as := &pb.Assignment{Job: c.job, Generation: a.Ring, Rank: int32(p.Rank), RingAddrs: addrs, WorkerIds: ids,
+			StartStep: a.Start, FirstLane: uint32(p.Lanes.First), LaneCount: uint32(p.Lanes.Count), GossipAddr: c.gossipAddr(),
+			FetchState: p.FetchState, RestoreBackup: p.RestoreBackup, UploadState: p.UploadState}
+		s.send(m, &pb.Instruction{Kind: &pb.Instruction_Assignment{Assignment: as}})
+		c.log.Info("assigned", "worker", m.id, "ring", a.Ring, "rank", p.Rank, "start_step", a.Start,
+			"lanes", fmt.Sprintf("%d+%d", p.Lanes.First, p.Lanes.Count), "fetch_state", p.FetchState, "rollback", p.RestoreBackup)
+	}
+	s.rep.ringStarted(a.First, a.Start, ids)
+}
+
+// stepReported records a member's accepted report of steps.
+func (c *coordinator) stepReported(s *supervisor, a control.StepReport) {
+	r := s.report
+	if r.NonfiniteHere {
+		c.log.Warn("non-finite gradient on this worker's batch; every replica skipped the step", "worker", r.WorkerId, "step", r.Step)
+	}
+	if a.Rank != 0 {
+		return
+	}
+	if a.Recovered {
+		s.rep.recovered(a.Recovery)
+		c.log.Info("recovered", "ring", a.Ring, "seconds", a.Recovery.Seconds())
+	}
+	s.rep.stepDone(r)
+	if c.job.Deterministic && s.rep.rescaled(int(r.FixedPointBits)) {
+		c.log.Warn("fixed-point range exceeded: resolution lowered on every replica", "step", r.Step, "bits", r.FixedPointBits)
+	}
+}
+
+// checkpoint keeps rank 0's upload as the newest full state, and writes it
+// to the checkpoint folder when there is one.
+func (c *coordinator) checkpoint(s *supervisor, a control.Checkpoint) error {
+	st := s.upload
+	s.latest = st
+	if c.cfg.CheckpointDir != "" {
+		hist := s.rep.snapshot(st.Header.Step, s.m.Rings())
+		hist.FixedPointBits = int(st.Header.FixedPointBits)
+		path, err := c.saveCheckpoint(st, hist)
+		if err != nil {
+			return err
+		}
+		s.rep.history.Checkpoints = append(s.rep.history.Checkpoints, path)
+		s.newestCheckpoint = path
+	}
+	if a.Final {
+		s.final = st
+	}
+	return nil
 }
 
 // tooFewWorkers is the error of a join timeout: who joined, who is
-// missing.
-func (c *coordinator) tooFewWorkers(s *supervisor) error {
-	var ids []string
-	for _, m := range c.registry.all() {
-		ids = append(ids, m.id)
-	}
-	need := c.cfg.MinWorkers
-	if s.genSeq == 0 {
-		need = c.cfg.world()
-	}
-	msg := fmt.Sprintf("coordinator: waited %v for %d workers, %d joined", time.Since(s.waitingSince).Round(time.Second), need, len(ids))
-	if len(ids) > 0 {
-		msg += " (" + strings.Join(ids, ", ") + ")"
+// missing, who was lost.
+func (c *coordinator) tooFewWorkers(e *control.TooFewWorkers) error {
+	msg := fmt.Sprintf("coordinator: waited %v for %d workers, %d joined", e.Waited.Round(time.Second), e.Need, len(e.Joined))
+	if len(e.Joined) > 0 {
+		msg += " (" + strings.Join(e.Joined, ", ") + ")"
 	}
 	if c.local != nil {
 		// Workers this coordinator started itself: name them, not a
 		// flag the user has nothing to do with.
 		var missing []string
 		for _, id := range c.local.ids() {
-			if !slices.Contains(ids, id) {
+			if !slices.Contains(e.Joined, id) {
 				missing = append(missing, id)
 			}
 		}
 		msg += "; missing: " + strings.Join(missing, ", ")
 	} else {
-		msg += fmt.Sprintf("; missing %d (are they started, with -coordinator %s?)", need-len(ids), c.addr)
+		msg += fmt.Sprintf("; missing %d (are they started, with -coordinator %s?)", e.Need-len(e.Joined), c.addr)
 	}
-	var lostWorkers []string
-	for _, ch := range s.history.MembershipChanges {
-		if ch.Kind == "lost" {
-			lostWorkers = append(lostWorkers, fmt.Sprintf("%s at step %d (%s)", ch.Worker, ch.Step, ch.Cause))
-		}
-	}
-	if len(lostWorkers) > 0 {
-		msg += "; lost: " + strings.Join(lostWorkers, ", ")
+	if len(e.Lost) > 0 {
+		msg += "; lost: " + strings.Join(e.Lost, ", ")
 	}
 	return errors.New(msg)
-}
-
-// startRing forms a ring of members (at most MaxWorkers of them) starting
-// at the committed step. Members that hold that state keep it (rolling
-// their last step back if need be); the others fetch it, from the
-// coordinator's store or from a member that uploads it.
-func (c *coordinator) startRing(s *supervisor, candidates []*member) error {
-	max := c.maxWorkers()
-	var members []*member
-	for _, m := range candidates {
-		if len(members) < max {
-			members = append(members, m)
-		}
-	}
-	unit := 1
-	if c.job.Deterministic {
-		unit = int(c.job.MicroBatch)
-	}
-	lanes, err := planLanes(int(c.job.GlobalBatch), unit, len(members))
-	if err != nil {
-		return err
-	}
-	prev := s.last
-	s.genSeq++
-	r := &ring{id: s.genSeq, members: members, lanes: lanes, start: s.committed,
-		outcomes: map[*member]*pb.WorkerReport{}, gone: map[*member]error{}, failedChange: -1}
-	if prev != nil && prev.failing {
-		r.recovering, r.recoveryFrom = true, prev.failedAt
-	}
-	// Who holds the state at the start step, from the last ring's reports;
-	// the others fetch it, from the store or from a member that uploads it.
-	holds := map[*member]uint64{}
-	if prev != nil {
-		for m, rep := range prev.outcomes {
-			holds[m] = rep.Applied
-		}
-	}
-	fetch := map[*member]bool{}
-	for _, m := range members {
-		if a, ok := holds[m]; !ok || (a != r.start && a != r.start+1) {
-			fetch[m] = true
-		}
-	}
-	var uploader *member
-	if _, stored := c.states.peek(r.id); len(fetch) > 0 && !stored {
-		for _, m := range members {
-			if !fetch[m] {
-				uploader = m
-				break
-			}
-		}
-		if uploader == nil {
-			return fmt.Errorf("coordinator: no member holds the state after %d steps to start ring %d from", r.start, r.id)
-		}
-	}
-	var addrs, ids []string
-	for rank, m := range members {
-		m.rank = rank
-		addrs, ids = append(addrs, m.addr), append(ids, m.id)
-	}
-	for _, m := range c.registry.all() {
-		if !slices.Contains(members, m) {
-			m.rank = -1
-		}
-	}
-	for rank, m := range members {
-		a := &pb.Assignment{Job: c.job, Generation: r.id, Rank: int32(rank), RingAddrs: addrs, WorkerIds: ids,
-			StartStep: r.start, FirstLane: uint32(lanes[rank].first), LaneCount: uint32(lanes[rank].count), GossipAddr: c.gossipAddr()}
-		a.FetchState = fetch[m]
-		a.RestoreBackup = !a.FetchState && holds[m] == r.start+1
-		a.UploadState = m == uploader
-		if !m.send(&pb.Instruction{Kind: &pb.Instruction_Assignment{Assignment: a}}) {
-			return fmt.Errorf("coordinator: %v does not read its instructions", m)
-		}
-		c.log.Info("assigned", "worker", m.id, "ring", r.id, "rank", rank, "start_step", r.start,
-			"lanes", fmt.Sprintf("%d+%d", lanes[rank].first, lanes[rank].count), "fetch_state", a.FetchState, "rollback", a.RestoreBackup)
-	}
-	s.ring, s.joinDeadline = r, nil
-	c.metrics.RingSize.Set(float64(len(members)))
-	s.hashes = map[uint64]*hashRound{}
-	s.traces, s.nTraces = nil, 0
-	if prev == nil {
-		s.progress.start(r.start)
-	}
-	return nil
-}
-
-// endRing reconfigures after a ring paused or failed: members that left
-// are released, the committed step is the least any survivor applied, and
-// a new ring forms with the survivors and the workers waiting to enter.
-func (c *coordinator) endRing(s *supervisor) error {
-	r := s.ring
-	var survivors []*member
-	committed := uint64(math.MaxUint64)
-	for _, m := range r.members {
-		rep := r.outcomes[m]
-		if rep == nil {
-			continue
-		}
-		committed = min(committed, rep.Applied)
-		if rep.Leaving {
-			c.registry.remove(m)
-			m.send(&pb.Instruction{Kind: &pb.Instruction_Stop{Stop: &pb.Stop{}}})
-			c.change(s, MembershipChange{Kind: "left", Worker: m.id, Ring: r.id, Step: rep.Applied})
-			continue
-		}
-		survivors = append(survivors, m)
-	}
-	if committed == math.MaxUint64 {
-		// Every member is gone: start over from the newest state the
-		// coordinator holds.
-		st := c.latestState(s)
-		if st == nil {
-			return fmt.Errorf("coordinator: every member of ring %d was lost and there is no checkpoint to resume from", r.id)
-		}
-		committed = st.Header.Step
-		c.states.set(s.genSeq+1, st)
-	}
-	if r.nonFinite != nil {
-		return r.nonFinite
-	}
-	if r.failing && committed < s.reported {
-		s.history.Rollbacks++
-		c.metrics.Rollbacks.Inc()
-	}
-	for _, m := range r.members {
-		if committed > r.start {
-			s.history.WorkerSteps[m.id] += committed - r.start
-		}
-	}
-	if slow, cause := straggler(r); slow != nil {
-		c.log.Warn("straggler", "ring", r.id, "worker", slow.id, "cause", cause)
-		c.change(s, MembershipChange{Kind: "straggler", Worker: slow.id, Ring: r.id, Step: committed, Cause: cause})
-		r.cause = "straggler " + slow.id + ": " + cause
-	}
-	c.log.Info("ring ended", "ring", r.id, "failed", r.failing, "committed", committed, "survivors", len(survivors))
-	s.committed, s.last = committed, r
-	if err := s.countFruitless(r, c.cfg.RingFailures); err != nil {
-		return err
-	}
-	if s.shuttingDown {
-		return ErrShutdown
-	}
-	// Reports of steps past the committed one are void: they are redone.
-	for i := committed; i < uint64(len(s.losses)); i++ {
-		s.losses[i] = math.NaN()
-	}
-	s.reported = min(s.reported, committed)
-	candidates := survivors
-	for _, m := range c.registry.all() {
-		if !slices.Contains(candidates, m) && !m.ended.Load() {
-			candidates = append(candidates, m)
-		}
-	}
-	if len(candidates) < c.cfg.MinWorkers {
-		c.log.Warn("too few workers; waiting for joins", "have", len(candidates), "min", c.cfg.MinWorkers, "timeout", c.cfg.JoinTimeout)
-		s.ring = nil
-		s.wait(c.cfg.JoinTimeout)
-		return nil
-	}
-	for _, m := range candidates {
-		if !slices.Contains(r.members, m) {
-			c.change(s, MembershipChange{Kind: "joined", Worker: m.id, Ring: r.id + 1, Step: committed})
-		}
-	}
-	return c.startRing(s, candidates)
 }
 
 // ErrShutdown is returned by Run when the coordinator was shut down
@@ -679,124 +488,20 @@ func (c *coordinator) endRing(s *supervisor) error {
 // back, and a coordinator started on the same checkpoint folder resumes.
 var ErrShutdown = errors.New("coordinator: shut down before the job ended")
 
-// beginShutdown pauses the running ring with a checkpoint, when there is a
-// ring to pause and a folder to checkpoint to; otherwise the coordinator
-// stops at once.
-func (c *coordinator) beginShutdown(s *supervisor) error {
-	c.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
-	r := s.ring
-	if r == nil || c.cfg.CheckpointDir == "" || r.failing {
-		return ErrShutdown
-	}
-	s.shuttingDown = true
-	c.log.Info("shutting down: pausing the ring for a checkpoint", "ring", r.id)
-	r.pausing = true
-	r.deadline = time.After(ringEndTimeout)
-	p := &pb.Instruction{Kind: &pb.Instruction_Pause{Pause: &pb.Pause{Generation: r.id, Checkpoint: true}}}
-	for _, m := range r.members {
-		m.send(p)
-	}
-	return nil
-}
-
-// shutdownNow ends the coordinator without releasing the workers.
-func (c *coordinator) shutdownNow(s *supervisor) error {
-	s.progress.abort()
+// shutdownNow ends the coordinator without releasing the workers; the
+// training stands at step.
+func (c *coordinator) shutdownNow(s *supervisor, step uint64) error {
+	s.rep.progress.abort()
 	c.joinMu.Lock()
 	c.ending = true
 	c.joinMu.Unlock()
 	close(c.done)
-	step := s.committed
-	if s.latest != nil {
-		step = max(step, s.latest.Header.Step)
-	}
-	if n := len(s.history.Checkpoints); n > 0 {
-		c.log.Info("shut down", "step", step, "checkpoint", s.history.Checkpoints[n-1])
-		return fmt.Errorf("%w: at step %d, checkpoint %s", ErrShutdown, step, s.history.Checkpoints[n-1])
+	if n := len(s.rep.history.Checkpoints); n > 0 {
+		c.log.Info("shut down", "step", step, "checkpoint", s.rep.history.Checkpoints[n-1])
+		return fmt.Errorf("%w: at step %d, checkpoint %s", ErrShutdown, step, s.rep.history.Checkpoints[n-1])
 	}
 	c.log.Info("shut down", "step", step)
 	return fmt.Errorf("%w: at step %d, no checkpoint", ErrShutdown, step)
-}
-
-// countFruitless keeps count of the rings in a row that failed before
-// completing a step, and gives up once budget of them did: the same fault
-// (an unreachable peer, a misconfigured address) would fail the next one
-// too.
-func (s *supervisor) countFruitless(r *ring, budget int) error {
-	if !r.failing || r.stepped {
-		s.fruitless = nil
-		return nil
-	}
-	s.fruitless = append(s.fruitless, fmt.Sprintf("ring %d: %s", r.id, r.cause))
-	if len(s.fruitless) < budget {
-		return nil
-	}
-	return fmt.Errorf("coordinator: %d rings in a row failed before completing a step:\n  %s",
-		len(s.fruitless), strings.Join(s.fruitless, "\n  "))
-}
-
-// straggler names the member the others waited for when ring r failed on
-// an all-reduce deadline. A rank waits only for its left-hand neighbour and
-// forwards what it receives, so a stalled ring is a chain of waits: each
-// member waits for one that is itself stuck waiting, back to the first
-// member starved, whose neighbour is not (it is frozen, slow, or ahead with
-// its frames lost on the link between them). That neighbour, or the link to
-// it, is the straggler. The witnesses are the failure reports of members
-// that were waiting for a frame, whatever ended their collective, that came
-// within twice timeoutGrace of the first: the abort goes out after one
-// grace, and the members it reaches report at once; a member that was not
-// running (frozen, or starved of CPU) reports late and is no witness.
-// Among them the member stuck at the earliest step wins, then one whose
-// neighbour is not a witness stuck at the same step, then the one that had
-// received the fewest frames (the chain's frame counts grow away from its
-// start), then the first to report.
-func straggler(r *ring) (*member, string) {
-	deadline := false
-	for _, f := range r.failures {
-		deadline = deadline || f.rep.TimedOut
-	}
-	if !deadline {
-		return nil, ""
-	}
-	var witnesses []*pb.WorkerReport
-	for _, f := range r.failures {
-		rep := f.rep
-		if rep.WaitingNs > 0 && rep.WaitedFor >= 0 && int(rep.WaitedFor) < len(r.members) && f.at.Sub(r.failures[0].at) <= 2*timeoutGrace {
-			witnesses = append(witnesses, rep)
-		}
-	}
-	// stuck reports whether the member of rank is a witness at step.
-	stuck := func(rank int32, step uint64) bool {
-		for _, w := range witnesses {
-			if w.Rank == rank && w.Applied == step {
-				return true
-			}
-		}
-		return false
-	}
-	// beats says whether witness a is starved before witness b.
-	beats := func(a, b *pb.WorkerReport) bool {
-		if a.Applied != b.Applied {
-			return a.Applied < b.Applied
-		}
-		if aFirst, bFirst := !stuck(a.WaitedFor, a.Applied), !stuck(b.WaitedFor, b.Applied); aFirst != bFirst {
-			return aFirst
-		}
-		return a.FramesReceived < b.FramesReceived
-	}
-	var starved *pb.WorkerReport
-	for _, rep := range witnesses {
-		if starved == nil || beats(rep, starved) {
-			starved = rep
-		}
-	}
-	if starved == nil {
-		return nil, ""
-	}
-	slow := r.members[starved.WaitedFor]
-	return slow, fmt.Sprintf("%s (rank %d, %s) had waited %v for %s (rank %d, %s) after receiving %d frames of the collective when the ring failed on an all-reduce deadline",
-		starved.WorkerId, starved.Rank, r.members[starved.Rank].addr, time.Duration(starved.WaitingNs).Round(time.Millisecond),
-		slow.id, starved.WaitedFor, slow.addr, starved.FramesReceived)
 }
 
 // heldOutName names the set the job evaluates on.

@@ -1,119 +1,183 @@
 package coordinator
 
 import (
+	"errors"
+	"log/slog"
+	"math"
 	"strings"
 	"testing"
 	"time"
 
+	"ringtrain/internal/control"
+	"ringtrain/internal/metrics"
+	"ringtrain/internal/wire"
 	pb "ringtrain/proto"
 )
 
-// TestDivergedReplicasNameWorkersAndStep feeds the supervisor weight hashes
-// that disagree: the job must fail naming both workers and the step.
-func TestDivergedReplicasNameWorkersAndStep(t *testing.T) {
-	c := &coordinator{job: &pb.JobSpec{MaxSteps: 100, StepsPerEpoch: 50}}
-	members := []*member{{id: "a", rank: 0, addr: "h:1"}, {id: "b", rank: 1, addr: "h:2"}, {id: "c", rank: 2, addr: "h:3"}}
-	s := &supervisor{ring: &ring{id: 1, members: members}, hashes: map[uint64]*hashRound{}}
-	report := func(rank int32, step uint64, hash uint64) error {
-		return c.checkHash(s, &pb.WorkerReport{Rank: rank, Step: step, WeightsHash: hash, HasHash: true})
-	}
-	for rank := int32(0); rank < 3; rank++ {
-		if err := report(rank, 9, 0xabc); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if s.history.ReplicaChecks != 1 {
-		t.Fatalf("%d replica checks, want 1", s.history.ReplicaChecks)
-	}
-	if err := report(0, 19, 0xabc); err != nil {
-		t.Fatal(err)
-	}
-	if err := report(0, 19, 0xabc); err == nil {
-		t.Fatal("a second hash from the same rank for the same step was accepted")
-	}
-	if err := report(2, 19, 0xabc); err != nil {
-		t.Fatal(err)
-	}
-	err := report(1, 19, 0xdef)
-	if err == nil || !strings.Contains(err.Error(), "diverged after step 19") ||
-		!strings.Contains(err.Error(), "worker a (rank 0") || !strings.Contains(err.Error(), "worker b (rank 1") {
-		t.Fatalf("got %v, want divergence naming workers a and b and step 19", err)
-	}
-}
+// The ring lifecycle's decisions are tested in package control, scenario
+// by scenario; these tests check that the supervisor carries them out:
+// instructions, streams, logs, the reporter's records.
 
-func TestPlanLanesCoversTheBatch(t *testing.T) {
-	for _, c := range []struct{ batch, unit, n int }{{128, 1, 3}, {128, 1, 4}, {96, 4, 5}, {32, 1, 32}, {7, 1, 2}} {
-		lanes, err := planLanes(c.batch, c.unit, c.n)
+// testRing is a coordinator whose ring 1 of members a, b and c has
+// applied 10 steps, rank 0 having reported them, driven by dispatching
+// events as the supervise loop does.
+func testRing(t *testing.T) (*coordinator, *supervisor, map[string]*member) {
+	t.Helper()
+	c := &coordinator{
+		cfg: Config{Workers: 3, MinWorkers: 1, RingFailures: 3, JoinTimeout: time.Minute}, log: quiet, started: time.Now(),
+		job:      &pb.JobSpec{JobId: "j", MaxSteps: 100, StepsPerEpoch: 50, GlobalBatch: 96, PerWorkerBatch: 32},
+		initial:  &wire.State{Header: &pb.StateHeader{JobId: "j"}},
+		registry: newRegistry(), states: newStateStore(), metrics: metrics.NewCoordinator(),
+	}
+	s := c.newSupervisor()
+	byID := map[string]*member{}
+	for _, id := range []string{"a", "b", "c"} {
+		m, err := c.registry.add(&pb.JoinRequest{WorkerId: id, RingAddr: id + ":1"})
 		if err != nil {
 			t.Fatal(err)
 		}
-		next, lo, hi := 0, c.batch, 0
-		for _, l := range lanes {
-			if l.first != next || l.count%c.unit != 0 || l.count == 0 {
-				t.Fatalf("%+v: lanes %v are not contiguous whole units", c, lanes)
-			}
-			next += l.count
-			lo, hi = min(lo, l.count), max(hi, l.count)
-		}
-		if next != c.batch || hi-lo > c.unit {
-			t.Fatalf("%+v: lanes %v do not cover the batch evenly", c, lanes)
+		byID[id] = m
+		step(t, c, s, joined{m})
+	}
+	for _, id := range []string{"a", "b", "c"} {
+		if !assignedTo(byID[id], 1) {
+			t.Fatalf("%s was not assigned to ring 1", id)
 		}
 	}
-	if _, err := planLanes(8, 1, 9); err == nil {
-		t.Fatal("nine workers shared eight lanes")
-	}
-	if _, err := planLanes(96, 5, 2); err == nil {
-		t.Fatal("a unit of 5 lanes was accepted for a batch of 96")
+	step(t, c, s, reported{&pb.WorkerReport{WorkerId: "a", Rank: 0, Generation: 1, Step: 9, Loss: 1, Losses: []float64{1, 1, 1, 1, 1, 1, 1, 1, 1, 1}}})
+	return c, s, byID
+}
+
+// step dispatches one event to the supervisor.
+func step(t *testing.T, c *coordinator, s *supervisor, e event) {
+	t.Helper()
+	if err := c.dispatch(s, e); err != nil {
+		t.Fatal(err)
 	}
 }
 
-// TestStragglerAttribution feeds failure reports of a ring of four (a, b,
-// c, d; each waits for its left-hand neighbour) and checks who is named.
-func TestStragglerAttribution(t *testing.T) {
-	members := []*member{{id: "a", addr: "h:1"}, {id: "b", addr: "h:2"}, {id: "c", addr: "h:3"}, {id: "d", addr: "h:4"}}
-	t0 := time.Now()
-	type rep struct {
-		rank     int32
-		applied  uint64
-		frames   uint32
-		waiting  bool // it was waiting for its left-hand neighbour
-		timedOut bool
-		afterMs  int
+func failedReport(m *member) reported {
+	return reported{&pb.WorkerReport{WorkerId: m.id, Rank: int32(m.rank), Generation: 1, Status: pb.ReportStatus_FAILED, Applied: 10, Error: "broken"}}
+}
+
+// assignedTo reports whether m was given a place in ring gen.
+func assignedTo(m *member, gen uint32) bool {
+	for {
+		select {
+		case in := <-m.instructions:
+			if a := in.GetAssignment(); a != nil && a.Generation == gen {
+				return true
+			}
+		default:
+			return false
+		}
 	}
-	for _, c := range []struct {
-		name string
-		reps []rep
-		want string
-	}{
-		{"the fewest frames starved first", []rep{{rank: 3, applied: 7, frames: 2, waiting: true, timedOut: true}, {rank: 0, applied: 7, frames: 3, waiting: true, afterMs: 2}, {rank: 2, applied: 7, frames: 1, waiting: true, afterMs: 3}}, "b"},
-		{"a witness the abort reached counts", []rep{{rank: 3, applied: 7, frames: 2, waiting: true, timedOut: true}, {rank: 0, applied: 7, frames: 3, waiting: true, afterMs: 2}, {rank: 2, applied: 7, frames: 1, waiting: true, afterMs: 520}}, "b"},
-		{"an earlier step beats fewer frames", []rep{{rank: 1, applied: 8, frames: 0, waiting: true, timedOut: true}, {rank: 2, applied: 7, frames: 5, waiting: true, afterMs: 1}}, "b"},
-		{"a late report is no witness", []rep{{rank: 3, applied: 7, frames: 1, waiting: true, timedOut: true}, {rank: 0, applied: 7, frames: 2, waiting: true, afterMs: 2}, {rank: 2, applied: 7, frames: 0, waiting: true, timedOut: true, afterMs: 2000}}, "c"},
-		{"a member not waiting is no witness", []rep{{rank: 2, applied: 7, frames: 0, timedOut: true}, {rank: 0, applied: 7, frames: 3, waiting: true, afterMs: 1}}, "d"},
-		{"a neighbour ahead, its frames lost, beats fewer frames", []rep{{rank: 2, applied: 7, frames: 3, waiting: true, timedOut: true}, {rank: 0, applied: 8, frames: 0, waiting: true, afterMs: 2}, {rank: 3, applied: 7, frames: 3, waiting: true, afterMs: 2}, {rank: 1, applied: 7, frames: 3, waiting: true, timedOut: true, afterMs: 3}}, "a"},
-		{"a silent neighbour beats fewer frames", []rep{{rank: 3, applied: 7, frames: 2, waiting: true, timedOut: true}, {rank: 0, applied: 7, frames: 1, waiting: true, afterMs: 2}}, "c"},
-		{"ties go to the first report", []rep{{rank: 2, applied: 7, frames: 1, waiting: true, timedOut: true}, {rank: 0, applied: 7, frames: 1, waiting: true, afterMs: 3}}, "b"},
-		{"no deadline, no straggler", []rep{{rank: 2, applied: 7, frames: 1, waiting: true}, {rank: 3, applied: 7, frames: 2, waiting: true}}, ""},
-		{"no report, no straggler", nil, ""},
-	} {
-		t.Run(c.name, func(t *testing.T) {
-			r := &ring{id: 1, members: members}
-			for _, x := range c.reps {
-				wr := &pb.WorkerReport{Rank: x.rank, WorkerId: members[x.rank].id, Applied: x.applied, Status: pb.ReportStatus_FAILED,
-					TimedOut: x.timedOut, FramesReceived: x.frames, WaitedFor: (x.rank + 3) % 4}
-				if x.waiting {
-					wr.WaitingNs = uint64(time.Second)
-				}
-				r.failures = append(r.failures, failureReport{wr, t0.Add(time.Duration(x.afterMs) * time.Millisecond)})
-			}
-			slow, cause := straggler(r)
-			got := ""
-			if slow != nil {
-				got = slow.id
-			}
-			if got != c.want {
-				t.Fatalf("straggler %q (%s), want %q", got, cause, c.want)
-			}
-		})
+}
+
+// TestLostMemberIsDroppedAndNotAssigned: a member declared lost is dropped
+// (its Join stream ends, so that if it is alive it joins again), forgotten,
+// and left out of the next ring, which the survivors are assigned to.
+func TestLostMemberIsDroppedAndNotAssigned(t *testing.T) {
+	c, s, m := testRing(t)
+	step(t, c, s, lost{m["b"], errors.New("gossip: the node failed")})
+	step(t, c, s, failedReport(m["b"]))
+	step(t, c, s, failedReport(m["a"]))
+	step(t, c, s, failedReport(m["c"]))
+	if assignedTo(m["b"], 2) {
+		t.Fatal("the lost member was assigned to ring 2")
+	}
+	if !assignedTo(m["a"], 2) || !assignedTo(m["c"], 2) {
+		t.Fatal("a survivor was not assigned to ring 2")
+	}
+	select {
+	case <-m["b"].dropped:
+	default:
+		t.Fatal("the lost member's Join stream was not ended")
+	}
+	if c.registry.get("b") != nil {
+		t.Fatal("the lost member is still registered")
+	}
+	if m["a"].rank != 0 || m["c"].rank != 1 || m["b"].rank != -1 {
+		t.Fatalf("ranks a %d, c %d, b %d; want 0, 1, -1", m["a"].rank, m["c"].rank, m["b"].rank)
+	}
+	if got := s.rep.history.MembershipChanges; len(got) != 1 || got[0].Kind != "lost" || got[0].Worker != "b" || got[0].Step != 10 {
+		t.Fatalf("membership changes %+v, want b lost at step 10", got)
+	}
+}
+
+// TestNonFiniteStepFailsTheJob: under the stop policy the first member to
+// report a non-finite step is sent nothing; once every member has
+// reported, the job fails naming the members whose batches were not
+// finite.
+func TestNonFiniteStepFailsTheJob(t *testing.T) {
+	c, s, m := testRing(t)
+	fatal := func(x *member, here bool) reported {
+		return reported{&pb.WorkerReport{WorkerId: x.id, Rank: int32(x.rank), Generation: 1, Status: pb.ReportStatus_FAILED,
+			Applied: 10, Step: 10, Fatal: true, NonfiniteHere: here, Error: "non-finite gradient"}}
+	}
+	step(t, c, s, fatal(m["c"], true))
+	for _, id := range []string{"a", "b"} {
+		select {
+		case in := <-m[id].instructions:
+			t.Fatalf("%s was sent %v after the first non-finite report", id, in)
+		default:
+		}
+	}
+	step(t, c, s, fatal(m["b"], false))
+	step(t, c, s, fatal(m["a"], true))
+	if s.outcome == nil || s.outcome.Outcome != control.Failed {
+		t.Fatalf("outcome %+v, want the job failed", s.outcome)
+	}
+	if err := c.failure(s.outcome.Err); !strings.Contains(err.Error(), "coordinator: the gradient of step 10 was not finite (NaN or ±Inf) on a, c;") {
+		t.Fatalf("got %v, want the job to fail naming a and c", err)
+	}
+}
+
+// TestFailedRingNamesTheMemberWaitedFor: the first failure report of a
+// ring that says its sender was waiting for its left-hand neighbour makes
+// the coordinator's log name that neighbour by its id at once.
+func TestFailedRingNamesTheMemberWaitedFor(t *testing.T) {
+	c, s, m := testRing(t)
+	var out strings.Builder
+	c.log = slog.New(slog.NewJSONHandler(&out, nil))
+	step(t, c, s, reported{&pb.WorkerReport{WorkerId: "c", Rank: 2, Generation: 1, Status: pb.ReportStatus_FAILED, Applied: 10,
+		TimedOut: true, WaitingNs: uint64(3 * time.Second), WaitedFor: int32(m["b"].rank), Error: "receive from rank 1 (b:1): context deadline exceeded"}})
+	if !strings.Contains(out.String(), `"msg":"ring failed","ring":1,"worker":"c","waiting_for":"b"`) {
+		t.Fatalf("log %s: want the ring's failure to name b, the member c waited for", out.String())
+	}
+}
+
+// TestBatchedStepReport: one report of rank 0 covering several steps
+// records each step's loss, counts the steps' times, and counts a skip only
+// for its last step.
+func TestBatchedStepReport(t *testing.T) {
+	c, s, _ := testRing(t)
+	step(t, c, s, reported{&pb.WorkerReport{WorkerId: "a", Rank: 0, Generation: 1, Step: 13, Loss: math.NaN(), Skipped: true,
+		Losses: []float64{0.5, 0.25, 0.125, math.NaN()}, ComputeNs: 4e6}})
+	h := s.rep.history
+	if s.m.Reported() != 14 || h.SkippedSteps != 1 || h.TimedN != 14 || h.Timing.Compute != 4 {
+		t.Fatalf("reported %d, skipped %d, timed %v steps (%v ms): want 14, 1, 14 (4 ms)", s.m.Reported(), h.SkippedSteps, h.TimedN, h.Timing.Compute)
+	}
+	if got := s.rep.losses[10:14]; got[0] != 0.5 || got[1] != 0.25 || got[2] != 0.125 || !math.IsNaN(got[3]) {
+		t.Fatalf("losses of steps 10-13: %v", got)
+	}
+	if h.LastLoss != 0.125 {
+		t.Fatalf("last loss %v, want the last applied step's 0.125", h.LastLoss)
+	}
+}
+
+// TestUnreachableMemberIsLost: a member whose instructions cannot be
+// queued is lost like one whose stream broke.
+func TestUnreachableMemberIsLost(t *testing.T) {
+	c, s, m := testRing(t)
+	for len(m["c"].instructions) < cap(m["c"].instructions) {
+		m["c"].instructions <- &pb.Instruction{}
+	}
+	step(t, c, s, lost{m["b"], errors.New("its Join stream ended")})
+	if c.registry.get("c") != nil {
+		t.Fatal("a member that cannot take its abort is still registered")
+	}
+	if got := s.rep.history.MembershipChanges; len(got) != 2 || got[1].Worker != "c" || !strings.Contains(got[1].Cause, "not reading its instructions") {
+		t.Fatalf("membership changes %+v, want c lost for not reading its instructions", got)
 	}
 }

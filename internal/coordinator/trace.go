@@ -30,7 +30,8 @@ func (c *coordinator) writeTrace(path string, s *supervisor) error {
 	}
 	defer f.Close()
 	origin := int64(math.MaxInt64)
-	for _, t := range s.traces {
+	tr := s.rep
+	for _, t := range tr.traces {
 		for _, e := range t.events {
 			origin = min(origin, e.StartNs)
 		}
@@ -46,8 +47,12 @@ func (c *coordinator) writeTrace(path string, s *supervisor) error {
 		first = false
 		return enc.Encode(e)
 	}
-	for rank, t := range s.traces {
-		name := fmt.Sprintf("rank %d (%s)", rank, s.ring.members[rank].id)
+	for rank := range tr.ids {
+		t := tr.traces[rank]
+		if t == nil {
+			continue
+		}
+		name := fmt.Sprintf("rank %d (%s)", rank, tr.ids[rank])
 		if t.dropped > 0 {
 			name += fmt.Sprintf(", %d spans not recorded", t.dropped)
 		}
