@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"fmt"
+	"runtime"
 )
 
 // Overlap of the all-reduce with the backward pass.
@@ -108,6 +109,10 @@ func (b *buckets) send() {
 	}
 	select {
 	case b.queue <- [2]int{b.lo, b.hi}:
+		// Let the communication goroutine start the collective, its first
+		// frames sent, before the pass goes on: with one P (a worker
+		// given one core) it would otherwise wait for the pass to end.
+		runtime.Gosched()
 	case <-b.stopped:
 	}
 	b.hi = b.lo
