@@ -96,7 +96,16 @@ func serial(transA, transB bool, m, n, k int, a []float32, lda int, b []float32,
 		}
 		for pc := 0; pc < k; pc += kcb {
 			kb := min(kcb, k-pc)
-			w.b = packB(w.b, transB, b, ldb, pc, kb, jc, nb)
+			packed := w.b
+			if !transB && ldb == nr && n == nr {
+				// B is one panel already in the packed layout (a
+				// convolution of 32 filters' output gradient): read it
+				// in place rather than copy it.
+				packed = b[pc*nr : (pc+kb)*nr]
+			} else {
+				w.b = packB(w.b, transB, b, ldb, pc, kb, jc, nb)
+				packed = w.b
+			}
 			for ic := 0; ic < m; ic += mc {
 				mb := min(mc, m-ic)
 				// The partial panel of the block's last rows is packed
@@ -105,7 +114,7 @@ func serial(transA, transB bool, m, n, k int, a []float32, lda int, b []float32,
 					w.a = packEdge(w.a, a, rs, cs, ic+mb-edge, edge, pc, kb)
 				}
 				for jr := 0; jr < nb; jr += nr {
-					bp := w.b[jr*kb:]
+					bp := packed[jr*kb:]
 					cols := min(nr, nb-jr)
 					// The first block of the inner dimension overwrites C
 					// when beta is 0; the others add to it.

@@ -88,6 +88,30 @@ func TestSgemmMatchesNaive(t *testing.T) {
 	}
 }
 
+// TestSgemmReadsOnePanelInPlace checks the products whose B is a single
+// panel already in the packed layout (32 columns, row stride 32), which
+// the kernel reads in place, across blocks of the inner dimension.
+func TestSgemmReadsOnePanelInPlace(t *testing.T) {
+	r := rand.New(rand.NewPCG(15, 16))
+	for _, sz := range [][3]int{{13, nr, 300}, {9, nr, 1000}, {6, nr, 1}} {
+		m, n, k := sz[0], sz[1], sz[2]
+		for _, ta := range []bool{false, true} {
+			lda := k
+			if ta {
+				lda = m
+			}
+			a, b, c := random(r, m*k), random(r, k*n), random(r, m*n)
+			want := naive(ta, false, m, n, k, a, lda, b, n, 1, c, n)
+			Sgemm(ta, false, m, n, k, a, lda, b, n, 1, c, n)
+			for i, w := range want {
+				if got := float64(c[i]); math.Abs(got-w) > 1e-4*math.Sqrt(float64(k))*(1+math.Abs(w)) {
+					t.Fatalf("%v ta=%v: C[%d] = %v, want %v", sz, ta, i, got, w)
+				}
+			}
+		}
+	}
+}
+
 func TestSgemmPanicsOnShortSlices(t *testing.T) {
 	defer func() {
 		if recover() == nil {

@@ -393,6 +393,10 @@ func growFloat32(buf []float32, n int) []float32 {
 func im2col[T float32 | float64](g *window, x []T, rows int, col []T) {
 	k := g.kh * g.kw * g.c
 	in := g.h * g.w * g.c
+	if g.inside() {
+		im2colInside(g, x, rows, col)
+		return
+	}
 	for n := range rows {
 		img := x[n*in : (n+1)*in]
 		for oy := range g.oh {
@@ -424,6 +428,48 @@ func im2col[T float32 | float64](g *window, x []T, rows int, col []T) {
 						} else {
 							clear(dst)
 						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// inside reports whether every window lies inside the input: no padding.
+func (g *window) inside() bool {
+	return g.padTop == 0 && g.padLeft == 0 && (g.oh-1)*g.sh+g.kh <= g.h && (g.ow-1)*g.sw+g.kw <= g.w
+}
+
+// im2colInside is im2col for windows that lie inside the input, a row of
+// the kernel at a time: each window's row of kw·c values is one run of the
+// input, copied by a call when it is long and value by value, without
+// bounds checks, when it is short (a first convolution's single channel).
+func im2colInside[T float32 | float64](g *window, x []T, rows int, col []T) {
+	k, run := g.kh*g.kw*g.c, g.kw*g.c
+	in, step := g.h*g.w*g.c, g.sw*g.c
+	for n := range rows {
+		img := x[n*in : (n+1)*in]
+		for oy := range g.oh {
+			out := col[(n*g.oh+oy)*g.ow*k : (n*g.oh+oy+1)*g.ow*k]
+			for ky := range g.kh {
+				src := img[(oy*g.sh+ky)*g.w*g.c:]
+				src = src[:(g.ow-1)*step+run]
+				switch {
+				case run >= 16:
+					for ox := range g.ow {
+						copy(out[ox*k+ky*run:][:run], src[ox*step:])
+					}
+					continue
+				case run == 3: // a 3×3 kernel over one channel
+					for ox := range g.ow {
+						*(*[3]T)(out[ox*k+ky*3:]) = *(*[3]T)(src[ox*step:])
+					}
+					continue
+				}
+				for ox := range g.ow {
+					d, s := out[ox*k+ky*run:][:run:run], src[ox*step:][:run:run]
+					for i := range d {
+						d[i] = s[i]
 					}
 				}
 			}

@@ -76,3 +76,25 @@ func BenchmarkCNNStep(b *testing.B) {
 	}
 	b.ReportMetric(float64(32*b.N)/b.Elapsed().Seconds(), "samples/s")
 }
+
+// BenchmarkIm2col measures laying out the windows of the CNN's two
+// convolutions at batch 32, in float32, in values per second.
+func BenchmarkIm2col(b *testing.B) {
+	for _, c := range convBenchCases {
+		b.Run(c.name, func(b *testing.B) {
+			l := newConv2D(c.in, LayerSpec{Type: "conv2d", Filters: c.filter, KernelSize: Pair{3, 3}})
+			const rows = 32
+			x := make([]float32, rows*c.in[0]*c.in[1]*c.in[2])
+			col := make([]float32, rows*l.oh*l.ow*l.patch())
+			cpu := cpuSeconds()
+			for range b.N {
+				im2col(&l.window, x, rows, col)
+			}
+			n := float64(len(col) * b.N)
+			b.ReportMetric(n/b.Elapsed().Seconds()/1e9, "Gvalues/s")
+			if cpu := cpuSeconds() - cpu; cpu > 0 {
+				b.ReportMetric(n/cpu/1e9, "Gvalues/cpu-s")
+			}
+		})
+	}
+}
