@@ -78,7 +78,7 @@ type sim struct {
 	expect, reported uint64
 	outcome          *Finish
 	events           int
-	trace            []string
+	trace            []traced
 	// reg holds the keys of the members the coordinator registered and
 	// has not dropped or released.
 	reg map[uint64]bool
@@ -119,14 +119,37 @@ func (s *sim) fatalf(format string, args ...any) {
 	if os.Getenv("RINGTRAIN_SEED") != "" {
 		from = 0
 	}
-	s.t.Fatalf("%s\nevents and actions:\n  %s", fmt.Sprintf(format, args...), strings.Join(s.trace[from:], "\n  "))
+	s.t.Fatalf("%s\nevents and actions:\n  %s", fmt.Sprintf(format, args...), s.traceText(from))
+}
+
+// traced is an entry of a simulation's trace: an event and when, an
+// action, or the name of a choice; written out only when a test fails.
+type traced struct {
+	at time.Duration
+	v  any
+}
+
+// traceText writes the trace from entry from on.
+func (s *sim) traceText(from int) string {
+	var b strings.Builder
+	for _, e := range s.trace[from:] {
+		switch v := e.v.(type) {
+		case string:
+			fmt.Fprintf(&b, "\n  -- %s", v)
+		case Event:
+			fmt.Fprintf(&b, "\n  %v event %T%+v", e.at, v, v)
+		default:
+			fmt.Fprintf(&b, "\n     action %T%+v", v, v)
+		}
+	}
+	return b.String()
 }
 
 // deliver hands e to the machine and carries out its actions.
 func (s *sim) deliver(e Event) {
 	s.events++
 	s.now += time.Millisecond
-	s.trace = append(s.trace, fmt.Sprintf("%v event %T%+v", s.now, e, e))
+	s.trace = append(s.trace, traced{s.now, e})
 	if j, ok := e.(Joined); ok {
 		s.reg[j.Member.Key] = true
 	}
@@ -136,7 +159,7 @@ func (s *sim) deliver(e Event) {
 }
 
 func (s *sim) act(a Action) {
-	s.trace = append(s.trace, fmt.Sprintf("   action %T%+v", a, a))
+	s.trace = append(s.trace, traced{-1, a})
 	switch a := a.(type) {
 	case SetTimer:
 		s.timers[a.Timer] = s.now + a.After
@@ -515,7 +538,7 @@ func (s *sim) run() {
 			continue
 		}
 		c := cs[s.rng.IntN(len(cs))]
-		s.trace = append(s.trace, "-- "+c.name)
+		s.trace = append(s.trace, traced{-1, c.name})
 		c.do()
 	}
 	s.check()
@@ -596,7 +619,7 @@ func TestRandomInterleavings(t *testing.T) {
 			}()
 			s.run()
 			if len(seeds) == 1 {
-				t.Log(strings.Join(s.trace, "\n"))
+				t.Log(s.traceText(0))
 			}
 		})
 		if s.outcome != nil {
