@@ -27,9 +27,14 @@ func (r *runner) allreduce(ctx context.Context) error {
 	}
 	r.logf("ceilings: TCP loopback %.2f GB/s, memcpy %.2f GB/s", tcp/1e9, mem/1e9)
 	for _, n := range r.cfg.AllreduceWorkers {
-		// ringtrain's default data plane (package ringtcp), then gRPC's.
-		for _, tr := range []struct{ transport, impl string }{{"tcp", "ringtrain"}, {"grpc", "ringtrain-grpc"}} {
-			res, err := runSweep(ctx, r.cfg.Exe, tr.transport, r.cfg.ProfileDir, n, r.cfg.Sizes, r.cfg.Iters, r.cfg.Repeats)
+		// ringtrain's default data plane (package ringtcp), then gRPC's,
+		// then the other kinds asked for over the default one.
+		planes := []struct{ transport, impl, kind string }{{"tcp", "ringtrain", "float64"}, {"grpc", "ringtrain-grpc", "float64"}}
+		for _, k := range r.cfg.Kinds {
+			planes = append(planes, struct{ transport, impl, kind string }{"tcp", "ringtrain-" + k, k})
+		}
+		for _, tr := range planes {
+			res, err := runSweep(ctx, r.cfg.Exe, tr.transport, tr.kind, r.cfg.ProfileDir, n, r.cfg.Sizes, r.cfg.Iters, r.cfg.Repeats)
 			if err != nil {
 				return fmt.Errorf("%d ranks over %s: %w", n, tr.transport, err)
 			}

@@ -30,8 +30,13 @@ type Config struct {
 	// Workers are the worker counts for the training suites;
 	// AllreduceWorkers those of the all-reduce sweep.
 	Workers, AllreduceWorkers []int
-	// Sizes of the sweep, bytes; Iters and Repeats per size.
-	Sizes          []int
+	// Sizes of the sweep, bytes of float64 values; Iters and Repeats per
+	// size.
+	Sizes []int
+	// Kinds are the element kinds the sweep also runs over the default
+	// data plane, besides float64 (float32, fp16, bf16), each reducing
+	// the same number of values, a size's bytes/8.
+	Kinds          []string
 	Iters, Repeats int
 	// Steps caps the training runs of weak and strong scaling per model
 	// and per-worker batch (see trainSteps); Quick makes them tiny.

@@ -51,6 +51,7 @@ func RankMain(args []string) error {
 	repeats := fs.Int("repeats", 5, "timed repeats per size")
 	segment := fs.Int("segment-bytes", 0, "all-reduce frame size (0: default)")
 	transport := fs.String("transport", "tcp", "the ring's data plane: tcp (package ringtcp) or grpc (package ringrpc)")
+	kind := fs.String("kind", "float64", "what travels: float64, float32, or float32 values compressed to fp16 or bf16 (with error feedback); a vector of SIZE bytes holds SIZE/8 values whatever the kind")
 	profile := fs.String("cpuprofile", "", "write a CPU profile of this rank to the file")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -109,11 +110,28 @@ func RankMain(args []string) error {
 	defer t.Close()
 	ring := allreduce.New(t, allreduce.Config{SegmentBytes: *segment})
 	var collective uint64
+	var v32, residual []float32
 	run := func(v []float64) error {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		collective++
-		return ring.AllReduce(ctx, collective, v, allreduce.Average)
+		if *kind != "float64" && len(v32) != len(v) {
+			// Ones, as v holds: their average stays one.
+			v32, residual = make([]float32, len(v)), make([]float32, len(v))
+			for i := range v32 {
+				v32[i] = 1
+			}
+		}
+		switch *kind {
+		case "float64":
+			return ring.AllReduce(ctx, collective, v, allreduce.Average)
+		case "float32":
+			return ring.AllReduceFloat32(ctx, collective, v32, allreduce.Average)
+		case "fp16", "bf16":
+			k := map[string]allreduce.Kind{"fp16": allreduce.Float16, "bf16": allreduce.BFloat16}[*kind]
+			return ring.AllReduce16(ctx, collective, v32, allreduce.Average, allreduce.Compression{Kind: k, Residual: residual})
+		}
+		return fmt.Errorf("unknown kind %q (float64, float32, fp16 or bf16)", *kind)
 	}
 	enc := json.NewEncoder(os.Stdout)
 	for _, size := range sizes {

@@ -75,7 +75,7 @@ func (c *child) finish() error {
 // runSweep times ringtrain's all-reduce on n processes for every size,
 // over the named transport (tcp or grpc). With profileDir, rank 0 writes a
 // CPU profile there.
-func runSweep(ctx context.Context, exe, transport, profileDir string, n int, sizes []int, iters, repeats int) ([]sweepResult, error) {
+func runSweep(ctx context.Context, exe, transport, kind, profileDir string, n int, sizes []int, iters, repeats int) ([]sweepResult, error) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Minute)
 	defer cancel()
 	var strs []string
@@ -93,10 +93,14 @@ func runSweep(ctx context.Context, exe, transport, profileDir string, n int, siz
 	}()
 	addrs := make([]string, n)
 	for r := range children {
-		args := []string{"allreduce-rank", "-rank", fmt.Sprint(r), "-transport", transport, "-sizes", strings.Join(strs, ","),
+		args := []string{"allreduce-rank", "-rank", fmt.Sprint(r), "-transport", transport, "-kind", kind, "-sizes", strings.Join(strs, ","),
 			"-iters", fmt.Sprint(iters), "-repeats", fmt.Sprint(repeats)}
 		if r == 0 && profileDir != "" {
-			args = append(args, "-cpuprofile", filepath.Join(profileDir, fmt.Sprintf("allreduce-%s-n%d-rank0.prof", transport, n)))
+			name := transport
+			if kind != "float64" {
+				name += "-" + kind
+			}
+			args = append(args, "-cpuprofile", filepath.Join(profileDir, fmt.Sprintf("allreduce-%s-n%d-rank0.prof", name, n)))
 		}
 		c, err := startChild(ctx, exe, args...)
 		if err != nil {

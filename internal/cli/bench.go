@@ -23,6 +23,7 @@ func Bench(args []string) int {
 	arWorkers := fs.String("allreduce-workers", "", "process counts of the all-reduce sweep (default 2,4,8; quick 2)")
 	peer := fs.String("peer", "auto", "auto, off, or the Python interpreter that runs the PyTorch peer")
 	scripts := fs.String("scripts", "bench", "folder of the PyTorch peer scripts")
+	kinds := fs.String("allreduce-kinds", "", "also sweep these kinds over the default data plane: float32, fp16, bf16 (16-bit compressed float32, with error feedback), each reducing a size's bytes/8 values")
 	profiles := fs.String("cpuprofile-dir", "", "write a CPU profile of rank 0 of every all-reduce sweep into this folder")
 	replot := fs.String("replot", "", "measure nothing: draw the plots of the run in this folder again from its results.jsonl")
 	fs.Usage = usage(fs, "ringbench [-quick] [-out DIR] [flags]")
@@ -43,6 +44,9 @@ func Bench(args []string) int {
 		return 0
 	}
 	cfg.Out, cfg.Suites, cfg.Peer, cfg.Scripts, cfg.ProfileDir = *out, strings.Split(*suites, ","), *peer, *scripts, *profiles
+	if *kinds != "" {
+		cfg.Kinds = strings.Split(*kinds, ",")
+	}
 	var err error
 	if *workers != "" {
 		if cfg.Workers, err = ints(*workers); err != nil {
