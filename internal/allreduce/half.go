@@ -10,12 +10,14 @@ import (
 // bits, largest finite 65504) and bfloat16 (float32's upper half: float32's
 // range, 7 mantissa bits). Narrowing rounds to nearest, ties to even, like
 // a hardware conversion: values beyond float16's range become ±Inf,
-// float16 keeps subnormals, NaN stays NaN (quiet, sign kept) and ±0 keeps
-// its sign. Widening is exact.
+// float16 keeps subnormals, ±0 keeps its sign, and a NaN stays NaN, quiet,
+// its sign and the top of its payload kept (as x86's F16C instructions do,
+// which the eight-lane loops use where the CPU has them: the two paths
+// give the same bits). Widening is exact.
 //
-// Go has no 16-bit float type and the loops below are scalar; they are
-// branch-light bit manipulation the compiler keeps in registers, a few
-// nanoseconds per value or less (BenchmarkHalf).
+// Go has no 16-bit float type: where the CPU lacks AVX2 and F16C the loops
+// are scalar, branch-light bit manipulation, a few nanoseconds per value
+// (BenchmarkHalf).
 
 // toFloat16 rounds f to the nearest float16, ties to even, by table
 // (after J. van der Zijp, "Fast half float conversions", with rounding):
@@ -26,7 +28,7 @@ import (
 func toFloat16(f float32) uint16 {
 	u := math.Float32bits(f)
 	if u&0x7fffffff > 0x7f800000 {
-		return uint16(u>>16)&0x8000 | 0x7e00
+		return uint16(u>>16)&0x8000 | 0x7e00 | uint16(u>>13)&0x3ff
 	}
 	t := &f16Narrow[u>>23]
 	m := u&0x7fffff | t.implicit
@@ -88,8 +90,11 @@ func widenFloat16(h uint16) float32 {
 	sign := uint32(h&0x8000) << 16
 	exp, man := uint32(h>>10)&0x1f, uint32(h&0x3ff)
 	switch exp {
-	case 0x1f: // Inf or NaN, the payload kept
-		return math.Float32frombits(sign | 0x7f800000 | man<<13)
+	case 0x1f: // Inf, or NaN made quiet, the payload kept
+		if man != 0 {
+			return math.Float32frombits(sign | 0x7fc00000 | man<<13)
+		}
+		return math.Float32frombits(sign | 0x7f800000)
 	case 0: // zero or subnormal: man × 2^-24, exact in float32
 		v := float32(man) * (1.0 / (1 << 24))
 		if sign != 0 {
@@ -122,9 +127,27 @@ func fromBFloat16(h uint16) float32 { return math.Float32frombits(uint32(h) << 1
 // feedback gives back to the next step.
 func narrow16(k Kind, b []byte, v, lost []float32, scale float32) {
 	b = b[:2*len(v)]
+	if lost != nil {
+		lost = lost[:len(v)]
+	}
+	if n := len(v) &^ 7; useSIMD && n > 0 && scale == 1 {
+		switch {
+		case lost != nil && k == BFloat16:
+			narrowLostBF16(&b[0], &v[0], &lost[0], n)
+		case lost != nil:
+			narrowLostF16(&b[0], &v[0], &lost[0], n)
+		case k == BFloat16:
+			narrowBF16(&b[0], &v[0], n)
+		default:
+			narrowF16(&b[0], &v[0], n)
+		}
+		if lost != nil {
+			lost = lost[n:]
+		}
+		b, v = b[2*n:], v[n:]
+	}
 	switch {
 	case lost != nil:
-		lost = lost[:len(v)]
 		for i, x := range v {
 			var h uint16
 			var r float32
@@ -156,6 +179,14 @@ func narrow16(k Kind, b []byte, v, lost []float32, scale float32) {
 // widenAdd16 adds the 16-bit values in b to v, len(v) of them.
 func widenAdd16(k Kind, v []float32, b []byte) {
 	b = b[:2*len(v)]
+	if n := len(v) &^ 7; useSIMD && n > 0 {
+		if k == BFloat16 {
+			widenAddBF16(&v[0], &b[0], n)
+		} else {
+			widenAddF16(&v[0], &b[0], n)
+		}
+		b, v = b[2*n:], v[n:]
+	}
 	if k == BFloat16 {
 		for i := range v {
 			v[i] += fromBFloat16(binary.LittleEndian.Uint16(b[2*i:]))
@@ -170,6 +201,14 @@ func widenAdd16(k Kind, v []float32, b []byte) {
 // widen16 copies the 16-bit values in b into v, len(v) of them.
 func widen16(k Kind, v []float32, b []byte) {
 	b = b[:2*len(v)]
+	if n := len(v) &^ 7; useSIMD && n > 0 {
+		if k == BFloat16 {
+			widenBF16(&v[0], &b[0], n)
+		} else {
+			widenF16(&v[0], &b[0], n)
+		}
+		b, v = b[2*n:], v[n:]
+	}
 	if k == BFloat16 {
 		for i := range v {
 			v[i] = fromBFloat16(binary.LittleEndian.Uint16(b[2*i:]))
@@ -187,6 +226,20 @@ func widen16(k Kind, v []float32, b []byte) {
 func round16(k Kind, v, lost []float32, scale float32) {
 	if lost != nil {
 		lost = lost[:len(v)]
+	}
+	if useSIMD && scale == 1 {
+		// Through the wire's form, a block at a time.
+		var buf [2048]byte
+		for len(v) >= 8 {
+			n := min(len(v), len(buf)/2) &^ 7
+			var l []float32
+			if lost != nil {
+				l, lost = lost[:n], lost[n:]
+			}
+			narrow16(k, buf[:2*n], v[:n], l, 1)
+			widen16(k, v[:n], buf[:2*n])
+			v = v[n:]
+		}
 	}
 	for i, x := range v {
 		var r float32

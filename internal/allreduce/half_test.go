@@ -12,7 +12,8 @@ import (
 // between 65504 and 2^16) up.
 func refToFloat16(x float32) uint16 {
 	if x != x {
-		return 0x7e00 | uint16(math.Float32bits(x)>>16)&0x8000
+		u := math.Float32bits(x)
+		return 0x7e00 | uint16(u>>16)&0x8000 | uint16(u>>13)&0x3ff
 	}
 	sign := uint16(0)
 	if math.Signbit(float64(x)) {
@@ -65,7 +66,8 @@ func refToBFloat16(x float32) uint16 {
 }
 
 // TestFloat16Exhaustive widens every one of the 65536 float16 values and
-// narrows it back to the same bits (NaNs to a quiet NaN of the same sign),
+// narrows it back to the same bits (NaNs made quiet, payload and sign
+// kept),
 // and narrows every rounding boundary (the float32 midpoint between two
 // neighbouring float16s, and the float32s either side of it) as the
 // reference does: round to nearest, ties to even, at every exponent,
@@ -79,7 +81,7 @@ func TestFloat16Exhaustive(t *testing.T) {
 		}
 		back := toFloat16(f)
 		if h&0x7c00 == 0x7c00 && h&0x3ff != 0 {
-			if f == f || back != 0x7e00|h&0x8000 {
+			if f == f || back != h|0x200 {
 				t.Fatalf("NaN %#04x widened to %v, narrowed to %#04x", h, f, back)
 			}
 			continue
@@ -143,7 +145,8 @@ func TestFloat16Edges(t *testing.T) {
 		{float32(math.Inf(-1)), 0xfc00},
 		{math.Float32frombits(0x7f800001), 0x7e00}, // signalling NaN, tiny payload
 		{math.Float32frombits(0xffc00000), 0xfe00},
-		{math.Float32frombits(0x7fffffff), 0x7e00},
+		{math.Float32frombits(0x7fffffff), 0x7fff},
+		{math.Float32frombits(0xff802000), 0xfe01}, // signalling, payload kept
 	}
 	for _, c := range cases {
 		if got := toFloat16(c.x); got != c.want {
@@ -272,4 +275,127 @@ func BenchmarkHalf(b *testing.B) {
 			}
 		})
 	}
+}
+
+// boundaryInputs returns every value of kind k widened, and for each the
+// float32s at and around the rounding boundary above it, and a million
+// random float32 bit patterns: the inputs on which the vector and scalar
+// conversions must agree.
+func boundaryInputs(k Kind) []float32 {
+	var xs []float32
+	for i := range 1 << 16 {
+		var f float32
+		if k == BFloat16 {
+			f = fromBFloat16(uint16(i))
+		} else {
+			f = fromFloat16(uint16(i))
+		}
+		u := math.Float32bits(f)
+		xs = append(xs, f)
+		if f != f || math.IsInf(float64(f), 0) {
+			continue
+		}
+		var mid uint32
+		if k == BFloat16 {
+			mid = u | 0x8000
+		} else {
+			next := fromFloat16(uint16(i) + 1)
+			mid = math.Float32bits(float32((float64(f) + float64(next)) / 2))
+		}
+		xs = append(xs, math.Float32frombits(mid-1), math.Float32frombits(mid), math.Float32frombits(mid+1))
+	}
+	rng := rand.New(rand.NewPCG(7, 8))
+	for range 1 << 20 {
+		xs = append(xs, math.Float32frombits(rng.Uint32()))
+	}
+	return append(xs, 1, 2, 3) // a tail the scalar loop takes
+}
+
+// TestVectorConversionsMatchScalar runs narrow16 (with and without error
+// feedback), round16, widen16 and widenAdd16, which take the eight-lane assembly
+// where the CPU allows, on every 16-bit value, every rounding boundary
+// and a million random float32s: bit for bit what the scalar conversions
+// give, NaNs included.
+func TestVectorConversionsMatchScalar(t *testing.T) {
+	if !useSIMD {
+		t.Log("no AVX2 and F16C: narrow16 and widen16 are the scalar loops")
+	}
+	for _, k := range []Kind{Float16, BFloat16} {
+		xs := boundaryInputs(k)
+		b := make([]byte, 2*len(xs))
+		lost := make([]float32, len(xs))
+		rng := rand.New(rand.NewPCG(9, 10))
+		for i := range lost {
+			lost[i] = float32(rng.NormFloat64())
+		}
+		before := append([]float32(nil), lost...)
+		narrow16(k, b, xs, lost, 1)
+		plain := make([]byte, len(b))
+		narrow16(k, plain, xs, nil, 1)
+		for i, x := range xs {
+			var h uint16
+			var r float32
+			if k == BFloat16 {
+				h = toBFloat16(x)
+				r = fromBFloat16(h)
+			} else {
+				h = toFloat16(x)
+				r = half16[h]
+			}
+			want := before[i]
+			if d := x - r; d-d == 0 {
+				want += d
+			}
+			got := uint16(b[2*i]) | uint16(b[2*i+1])<<8
+			if got != h || uint16(plain[2*i])|uint16(plain[2*i+1])<<8 != h {
+				t.Fatalf("%v: narrowing %#08x gave %#04x (without feedback %#04x), want %#04x", k, math.Float32bits(x), got,
+					uint16(plain[2*i])|uint16(plain[2*i+1])<<8, h)
+			}
+			if math.Float32bits(lost[i]) != math.Float32bits(want) {
+				t.Fatalf("%v: narrowing %#08x kept %v, want %v", k, math.Float32bits(x), lost[i], want)
+			}
+		}
+		rounded := append([]float32(nil), xs...)
+		kept := append([]float32(nil), before...)
+		round16(k, rounded, kept, 1)
+		for i := range xs {
+			w := widenOf(k, plain[2*i:])
+			if math.Float32bits(rounded[i]) != math.Float32bits(w) || math.Float32bits(kept[i]) != math.Float32bits(lost[i]) {
+				t.Fatalf("%v: rounding %#08x gave %v, kept %v; the wire carries %v, keeps %v", k, math.Float32bits(xs[i]), rounded[i], kept[i], w, lost[i])
+			}
+		}
+		all := make([]byte, 2<<16+6)
+		for i := range 1<<16 + 3 {
+			all[2*i], all[2*i+1] = byte(i), byte(i>>8)
+		}
+		wide := make([]float32, 1<<16+3)
+		widen16(k, wide, all)
+		sum := make([]float32, len(wide))
+		for i := range sum {
+			sum[i] = 1
+		}
+		widenAdd16(k, sum, all)
+		for i, f := range wide {
+			h := uint16(i)
+			want := half16[h]
+			if k == BFloat16 {
+				want = fromBFloat16(h)
+			}
+			if math.Float32bits(f) != math.Float32bits(want) {
+				t.Fatalf("%v: widening %#04x gave %#08x, want %#08x", k, h, math.Float32bits(f), math.Float32bits(want))
+			}
+			if s := 1 + want; math.Float32bits(sum[i]) != math.Float32bits(s) && (s == s || sum[i] == sum[i]) {
+				t.Fatalf("%v: adding %#04x to 1 gave %v, want %v", k, h, sum[i], s)
+			}
+		}
+	}
+}
+
+// widenOf is the value of the little-endian 16-bit value at b[0:2].
+func widenOf(k Kind, b []byte) float32 {
+	h := uint16(b[0]) | uint16(b[1])<<8
+	if k == BFloat16 {
+		return fromBFloat16(h)
+	}
+	return half16[h]
 }
