@@ -88,13 +88,6 @@ func (c *FakeClock) Step() bool {
 	return true
 }
 
-// Pending returns the number of timers not yet run or stopped.
-func (c *FakeClock) Pending() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.timers)
-}
-
 // earliest returns the timer to fire next; c.mu is held and c.timers is
 // not empty.
 func (c *FakeClock) earliest() *fakeTimer {
