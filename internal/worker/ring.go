@@ -99,6 +99,9 @@ func (s *session) runRing(ctx context.Context, a *pb.Assignment) error {
 			return fmt.Errorf("worker %s: assignment: %w", w.cfg.ID, err)
 		}
 	}
+	if err := st.compress(job.Compression); err != nil {
+		return fmt.Errorf("worker %s: assignment: %w", w.cfg.ID, err)
+	}
 	outcome, err := s.steps(ringCtx, a, r, st)
 	if err != nil {
 		return failed(err)

@@ -44,6 +44,9 @@ type stepper struct {
 	reduced []float64
 	// wire32 carries reduced in float32 on the wire (see allReduce).
 	wire32 []float32
+	// comp, when not nil, compresses the ordinary mode's gradient on the
+	// wire (see compress.go).
+	comp *compression
 
 	// bucketBytes, when positive and the ring has more than one worker,
 	// reduces the gradient in buckets of at least that many bytes on the

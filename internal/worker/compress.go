@@ -1,0 +1,84 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"ringtrain/internal/allreduce"
+	"ringtrain/internal/gemm"
+)
+
+// Gradient compression on the wire (JobSpec.compression), Horovod's
+// Compression.fp16 with error feedback.
+//
+// With "fp16" or "bf16" the ordinary mode's gradient travels in 16-bit
+// floats, half of float32's bytes; the loss and the control counts travel
+// exactly, as float32 (see allreduce.AllReduce16: partial sums in
+// float32, rounded once per hop). Every replica applies the same rounded
+// average, so the replicas stay identical; what rounding took from the
+// sums on this worker (its own sends, the chunks it completes) is its
+// residual, added to its share of the next step's gradient, as in 1-bit
+// SGD (Seide et al., 2014), EF-SGD (Karimireddy et al., 2019) and, for
+// compression at both ends, DoubleSqueeze (Tang et al., 2019): what
+// compression takes is delayed, not lost.
+//
+// The residual belongs to the ring: it is not checkpointed, and a new ring
+// (a worker joining or leaving, a failure, a resume) starts it at zeros,
+// dropping at most one rounding per value of one step. A step skipped for
+// a non-finite gradient consumes the residual it was given.
+
+// compression is a job's gradient compression and its error feedback.
+type compression struct {
+	kind allreduce.Kind
+	// residual holds, for every parameter, what compression took from the
+	// sums on this worker and the next step gives back.
+	residual []float32
+}
+
+// parseCompression returns the wire kind of a JobSpec's compression, or
+// ok false for none.
+func parseCompression(name string) (kind allreduce.Kind, ok bool, err error) {
+	switch name {
+	case "":
+		return 0, false, nil
+	case "fp16":
+		return allreduce.Float16, true, nil
+	case "bf16":
+		return allreduce.BFloat16, true, nil
+	}
+	return 0, false, fmt.Errorf("gradient compression %q: this worker knows fp16 and bf16", name)
+}
+
+// compress switches the stepper's ordinary mode to the job's gradient
+// compression, name as in JobSpec.compression ("" leaves it off).
+func (s *stepper) compress(name string) error {
+	kind, ok, err := parseCompression(name)
+	if err != nil || !ok {
+		return err
+	}
+	if s.det != nil {
+		return errors.New("gradient compression cannot be combined with the deterministic mode, whose sums are exact")
+	}
+	s.comp = &compression{kind: kind, residual: make([]float32, s.model.NumParams())}
+	return nil
+}
+
+// allReduce16 is allReduce compressed: the values [lo, hi) of the
+// ordinary mode's vector travel in 16 bits, those of its head (the loss
+// and the control counts) in float32, and the gradient's residual is
+// given back and renewed.
+func (s *stepper) allReduce16(ctx context.Context, c uint64, lo, hi int) error {
+	if len(s.wire32) != len(s.reduced) {
+		s.wire32 = make([]float32, len(s.reduced))
+	}
+	v, w := s.reduced[lo:hi], s.wire32[lo:hi]
+	gemm.FromFloat64(w, v)
+	exact := max(0, min(hi, ordinaryHead)-lo)
+	res := s.comp.residual[lo+exact-ordinaryHead : hi-ordinaryHead]
+	if err := s.ring.AllReduce16(ctx, c, w, allreduce.Sum, allreduce.Compression{Kind: s.comp.kind, Exact: exact, Residual: res}); err != nil {
+		return err
+	}
+	gemm.ToFloat64(v, w)
+	return nil
+}
