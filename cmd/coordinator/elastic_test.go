@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -256,15 +257,22 @@ func TestWorkerJoinsMidRun(t *testing.T) {
 	}
 }
 
-// freeAddr returns a loopback address with a port free a moment ago.
+// freeAddr returns a loopback address with a port free a moment ago, for a
+// process that must listen on the same port again after a restart. The
+// port is drawn below the kernel's ephemeral range
+// (/proc/sys/net/ipv4/ip_local_port_range): a port from that range can be
+// handed, between the kill and the restart, to any listener on port 0 or
+// outgoing connection of a test running beside this one, and the restarted
+// process then fails with "address already in use".
 func freeAddr(t *testing.T, network string) string {
 	t.Helper()
-	for range 20 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+	lo, hi := 10000, ephemeralFloor()
+	for range 100 {
+		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(lo+rand.IntN(hi-lo)))
+		l, err := net.Listen("tcp", addr)
 		if err != nil {
-			t.Fatal(err)
+			continue
 		}
-		addr := l.Addr().String()
 		if network != "udp" {
 			l.Close()
 			return addr
@@ -278,8 +286,22 @@ func freeAddr(t *testing.T, network string) string {
 			return addr
 		}
 	}
-	t.Fatal("no port free for both TCP and UDP in 20 tries")
+	t.Fatal("no port below the ephemeral range free for both TCP and UDP in 100 tries")
 	return ""
+}
+
+// ephemeralFloor is the lowest port the kernel hands out on its own (32768,
+// Linux's default, where the range cannot be read).
+func ephemeralFloor() int {
+	floor := 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if n, err := strconv.Atoi(f[0]); err == nil && n > 12000 {
+				floor = n
+			}
+		}
+	}
+	return floor
 }
 
 // TestCoordinatorRestartResumes kills the coordinator with SIGKILL in the
