@@ -9,7 +9,9 @@ import (
 // frame begin and end, whether the caller's deadline has passed, and how
 // long to try passing an abort on. The default is the system clock; tests
 // pass a fake one (allreducetest.FakeClock) so that deadlines and stalls
-// play out without sleeping.
+// play out without sleeping. The caller's deadline is compared with this
+// clock's time: with a fake clock, give contexts whose deadlines are on it
+// (FakeClock.WithTimeout).
 type Clock interface {
 	Now() time.Time
 	// AfterFunc calls f once d has passed, unless the returned stop is
