@@ -143,11 +143,12 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	suites := map[string]func(context.Context) error{
 		"allreduce": r.allreduce, "weak": r.weak, "strong": r.strong, "tta": r.timeToAccuracy, "netsim": r.netsim,
+		"netsim-compression": r.netsimCompression,
 	}
 	for _, s := range cfg.Suites {
 		run, ok := suites[s]
 		if !ok {
-			return fmt.Errorf("bench: unknown suite %q (want allreduce, weak, strong, tta or netsim)", s)
+			return fmt.Errorf("bench: unknown suite %q (want allreduce, weak, strong, tta, netsim or netsim-compression)", s)
 		}
 		r.logf("suite %s", s)
 		if err := run(ctx); err != nil {

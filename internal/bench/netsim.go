@@ -122,9 +122,15 @@ func (r *runner) addNetsimTrain(tr trainRun, rate int64, sum *coordinator.Summar
 	rec := Record{Suite: "netsim-train", Impl: "ringtrain", Model: tr.model.name, Workers: tr.workers, PerWorkerBatch: tr.perWorkerBatch,
 		GlobalBatch: sum.GlobalBatch, Steps: sum.Steps, SamplesPerSecond: sum.SamplesPerSecond, LinkBits: rate,
 		StepMillis: &StepSplit{sum.StepMillis.Compute, sum.StepMillis.Allreduce, sum.StepMillis.Optimizer}, Note: r.note(tr.workers)}
+	if tr.suite != "" {
+		rec.Suite = tr.suite
+	}
+	if tr.compression != "" {
+		rec.Impl += "-" + tr.compression
+	}
 	s := rec.StepMillis
-	r.logf("netsim %s N=%d %s: step %.2f ms (compute %.2f, all-reduce %.2f, optimizer %.2f)", tr.model.name, tr.workers, link,
-		s.Compute+s.Allreduce+s.Optimizer, s.Compute, s.Allreduce, s.Optimizer)
+	r.logf("%s %s %s N=%d %s: step %.2f ms (compute %.2f, all-reduce %.2f, optimizer %.2f)",
+		rec.Suite, rec.Impl, tr.model.name, tr.workers, link, s.Compute+s.Allreduce+s.Optimizer, s.Compute, s.Allreduce, s.Optimizer)
 	return r.add(rec)
 }
 
@@ -248,7 +254,7 @@ func (r *runner) netsimTrain(ctx context.Context, tr trainRun, rate int64) (*coo
 	}
 	cmd := nw.CommandIn(ctx, nw.Switch, r.cfg.Exe, "netsim-coordinator", "-model", r.modelPath(tr.model),
 		"-workers", fmt.Sprint(tr.workers), "-batch", fmt.Sprint(tr.perWorkerBatch), "-steps", fmt.Sprint(tr.steps),
-		"-listen", nw.SwitchIP, "-nodes", strings.Join(nodes, ","), "-exe", r.cfg.Exe,
+		"-listen", nw.SwitchIP, "-nodes", strings.Join(nodes, ","), "-exe", r.cfg.Exe, "-compression", tr.compression,
 		"-worker-log", filepath.Join(r.cfg.Out, "workers.log"))
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
@@ -276,11 +282,13 @@ func NetsimCoordinatorMain(args []string) error {
 	nodes := fs.String("nodes", "", "namespace=ip of every node, by worker index")
 	exe := fs.String("exe", "", "the ringbench executable")
 	workerLog := fs.String("worker-log", "", "file the workers' output is appended to")
+	compression := fs.String("compression", "", "the job's gradient compression")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	cfg := coordinator.DefaultConfig()
 	cfg.LocalWorkers, cfg.Batch, cfg.MaxSteps, cfg.Epochs = *workers, *batch, *steps, 1<<20
+	cfg.Compression = *compression
 	cfg.ModelPath, cfg.WarmupEpochs = *model, 1
 	cfg.Listen, cfg.GossipListen, cfg.MetricsListen = *listen+":0", *listen+":0", "-"
 	cfg.Checkpoint, cfg.Summary, cfg.Progress = "", "", nil

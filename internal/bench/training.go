@@ -73,6 +73,9 @@ type trainRun struct {
 	perWorkerBatch int
 	steps, epochs  int
 	scaleLR        bool
+	// compression is the job's -compression ("": none); suite, when
+	// set, the suite of a simulated-network run's record.
+	compression, suite string
 }
 
 // threads splits the cores between the workers, for both implementations.
@@ -88,6 +91,7 @@ func (r *runner) ringtrain(ctx context.Context, tr trainRun) (*coordinator.Summa
 	}
 	cfg.ModelPath = r.modelPath(tr.model)
 	cfg.ScaleLR, cfg.WarmupEpochs = tr.scaleLR, 1
+	cfg.Compression = tr.compression
 	cfg.Checkpoint, cfg.Summary, cfg.Progress, cfg.Logger = "", "", nil, r.log
 	cfg.WorkerCommand = []string{r.cfg.Exe, "worker"}
 	log, err := os.OpenFile(filepath.Join(r.cfg.Out, "workers.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
