@@ -51,7 +51,10 @@
 // The matrix products of dense, conv2d and recurrent layers run in float32
 // through package gemm by default, as every framework trains, with
 // sigmoid and tanh vectorised around them; parameters, gradients,
-// activations, losses and optimiser state stay float64. "dtype": "float64"
+// losses and optimiser state stay float64, and so do activations but
+// between float32 convolutions, max-pooling and flatten layers, which
+// hand each other float32 values and gradients (float32Layer: a
+// conv → pool → conv stack makes no float64 round trip). "dtype": "float64"
 // in the model description (or on a dense or conv2d layer) keeps every
 // product in float64 through gonum and math's sigmoid and tanh, for
 // exactness work: the finite-difference gradient checks run so
