@@ -79,27 +79,17 @@ func (m *Machine) startRing(candidates []*entry) {
 			holds[e] = rep.Applied
 		}
 	}
-	fetch := map[*entry]bool{}
-	for _, e := range r.members {
-		if a, ok := holds[e]; !ok || (a != r.start && a != r.start+1) {
-			fetch[e] = true
+	fetch, uploader := m.sources(r, holds)
+	if stored := r.id == 1 || m.storedFor == r.id; len(fetch) > 0 && !stored && uploader == nil {
+		// Those that held the start state were lost while the job waited
+		// for workers: start from the newest state the coordinator holds.
+		if m.held < m.reported {
+			m.emit(Rewind{Step: m.held})
+			m.reported = m.held
 		}
-	}
-	// The coordinator's store holds the first ring's state, and the state
-	// of a ring formed after every member was lost; otherwise a member
-	// that holds it uploads it.
-	var uploader *entry
-	if stored := r.id == 1 || m.storedFor == r.id; len(fetch) > 0 && !stored {
-		for _, e := range r.members {
-			if !fetch[e] {
-				uploader = e
-				break
-			}
-		}
-		if uploader == nil {
-			m.fail("no member holds the state after %d steps to start ring %d from", r.start, r.id)
-			return
-		}
+		m.committed, r.start, m.storedFor = m.held, m.held, r.id
+		m.emit(StoreState{Ring: r.id, Step: m.held})
+		fetch, _ = m.sources(r, holds)
 	}
 	for _, e := range m.byKey {
 		e.rank = -1
@@ -117,6 +107,29 @@ func (m *Machine) startRing(candidates []*entry) {
 	m.hashes = map[uint64]map[int]uint64{}
 	m.traces = nil
 	m.emit(a)
+}
+
+// sources says which members of ring r fetch its start state, and which
+// member uploads it when the coordinator's store lacks it (the store holds
+// the first ring's state, and the state of a ring formed when no member
+// held it; otherwise a member that holds it uploads it). holds is the step
+// each member applied in the ring before; those that hold the start step,
+// or one more, keep it.
+func (m *Machine) sources(r *ring, holds map[*entry]uint64) (fetch map[*entry]bool, uploader *entry) {
+	fetch = map[*entry]bool{}
+	for _, e := range r.members {
+		if a, ok := holds[e]; !ok || (a != r.start && a != r.start+1) {
+			fetch[e] = true
+		}
+	}
+	if stored := r.id == 1 || m.storedFor == r.id; len(fetch) > 0 && !stored {
+		for _, e := range r.members {
+			if !fetch[e] {
+				return fetch, e
+			}
+		}
+	}
+	return fetch, nil
 }
 
 // endRing reconfigures after a ring paused or failed: members that left
@@ -251,6 +264,11 @@ func (m *Machine) report(rep Report) {
 	}
 	if rep.Step >= m.cfg.MaxSteps {
 		m.reject(rep, fmt.Errorf("step: %d, the job has %d steps", rep.Step, m.cfg.MaxSteps))
+		return
+	}
+	if next := max(m.reported, r.start); rep.Rank == 0 && rep.Step+1-steps != next {
+		// Rank 0 reports every step once, in order.
+		m.reject(rep, fmt.Errorf("step: %d (from %d), the next step is %d", rep.Step, rep.Step+1-steps, next))
 		return
 	}
 	sr := StepReport{Ring: r.id, Rank: rep.Rank, First: rep.Step + 1 - steps, Last: rep.Step}

@@ -2,6 +2,7 @@ package control
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -376,8 +377,8 @@ func TestScenarioDivergedReplicas(t *testing.T) {
 	s.do(hash("b", 1, 11, 0xdef), "steps 11-11 rank 1",
 		"finish failed at 0: replicas diverged after step 11: worker a (rank 0, a:1) has weights hash 0000000000000abc, worker b (rank 1, b:1) has 0000000000000def")
 	s = ring3(t, scriptConfig())
-	s.do(hash("a", 0, 10, 0xabc), "steps 10-10 rank 0")
-	s.do(hash("a", 0, 10, 0xabc), "steps 10-10 rank 0", "finish failed at 0: worker a (rank 0, a:1) reported the hash of step 10 twice")
+	s.do(hash("b", 1, 10, 0xabc), "steps 10-10 rank 1")
+	s.do(hash("b", 1, 10, 0xabc), "steps 10-10 rank 1", "finish failed at 0: worker b (rank 1, b:1) reported the hash of step 10 twice")
 }
 
 // TestScenarioEveryMemberLost: when every member of a ring is lost the job
@@ -405,9 +406,20 @@ func TestScenarioEveryMemberLost(t *testing.T) {
 
 // TestScenarioRejectedReport (TestBatchedStepReport,
 // TestForgedReportCannotEvictAWorker): a report that reaches back before
-// its ring's start, or names another rank, is rejected and its sender is
-// lost; a report of another ring is ignored.
+// its ring's start, names another rank, or from rank 0 repeats or skips a
+// step, is rejected and its sender is lost; a report of another ring is
+// ignored.
 func TestScenarioRejectedReport(t *testing.T) {
+	for _, first := range []uint64{9, 11} {
+		s := ring3(t, scriptConfig())
+		s.do(Reported{Report{Worker: "a", Ring: 1, Rank: 0, Step: first, Steps: 1}},
+			fmt.Sprintf("rejected a: step: %d (from %d), the next step is 10", first, first),
+			fmt.Sprintf("drop lost a (rank 0): sent an invalid report: step: %d (from %d), the next step is 10", first, first),
+			fmt.Sprintf("change lost a ring 1 step 10: sent an invalid report: step: %d (from %d), the next step is 10", first, first),
+			fmt.Sprintf("ring 1 failed (a, reported false, waiting for \"\"): lost a: sent an invalid report: step: %d (from %d), the next step is 10", first, first),
+			"timer ring-end 15s",
+			fmt.Sprintf("abort ring 1 [b c]: lost worker a (rank 0, a:1): sent an invalid report: step: %d (from %d), the next step is 10", first, first))
+	}
 	s := ring3(t, scriptConfig())
 	s.do(Reported{Report{Worker: "a", Ring: 7, Rank: 0, Step: 10, Steps: 1}}, "ignored a ring 7 lost false")
 	s.do(Reported{Report{Worker: "b", Ring: 1, Rank: 2, Step: 10, Steps: 1}},
@@ -458,4 +470,34 @@ func TestScenarioFrozenThenPaused(t *testing.T) {
 		"rewind 12",
 		"change joined d ring 2 step 12",
 		"start ring 2 at 12: a(upload) b d(fetch)")
+}
+
+// TestScenarioHolderLostWhileWaiting: the only member that held the step
+// to resume from is lost while the job waits for workers; the next ring
+// starts from the newest checkpoint instead (it used to fail the job: no
+// member held the state).
+func TestScenarioHolderLostWhileWaiting(t *testing.T) {
+	cfg := scriptConfig()
+	cfg.MinWorkers = 2
+	s := ring3(t, cfg)
+	s.do(Uploaded{Ring: 1, Step: 8, Checkpoint: true}, "checkpoint 8 final=false")
+	s.lost("b", "gone",
+		"drop lost b (rank 1): gone",
+		"change lost b ring 1 step 10: gone",
+		"ring 1 failed (b, reported false, waiting for \"\"): lost b: gone",
+		"timer ring-end 15s",
+		"abort ring 1 [a c]: lost worker b (rank 1, b:1): gone")
+	s.lost("c", "gone", "drop lost c (rank 2): gone", "change lost c ring 1 step 10: gone")
+	s.do(failed("a", 0, 10, "aborted"), `member failed a waiting for ""`,
+		"stop ring-end",
+		"ring 1 ended failed=true committed 10 survivors 1 rollback=false credits [{a 10} {b 10} {c 10}]",
+		"rewind 10",
+		"wait for joins 1 of 2",
+		"timer join 30s")
+	s.lost("a", "gone", "drop waiting a (rank -1): gone")
+	s.join("d")
+	s.join("e", "rewind 8", "store ring 2 from step 8", "stop join", "start ring 2 at 8: d(fetch) e(fetch)")
+	if s.m.Reported() != 8 || s.m.Committed() != 8 {
+		t.Fatalf("reported %d, committed %d; want 8 and 8", s.m.Reported(), s.m.Committed())
+	}
 }

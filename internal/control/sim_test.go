@@ -79,6 +79,8 @@ type sim struct {
 	outcome          *Finish
 	events           int
 	trace            []traced
+	// faulty: the job was given faults to suffer.
+	faulty bool
 	// reg holds the keys of the members the coordinator registered and
 	// has not dropped or released.
 	reg map[uint64]bool
@@ -90,8 +92,15 @@ func newSim(t *testing.T, seed uint64) *sim {
 	cfg := Config{World: world, MinWorkers: 1 + rng.IntN(world), MaxWorkers: world + rng.IntN(2), GlobalBatch: 12, Unit: 1,
 		RingFailures: 3 + rng.IntN(3), MaxSteps: uint64(10 + rng.IntN(20)), Checkpointing: rng.IntN(2) == 0, Trace: rng.IntN(3) == 0,
 		JoinTimeout: 30 * time.Second, RingEndTimeout: 15 * time.Second, TimeoutGrace: 500 * time.Millisecond, CompleteGrace: 6 * time.Second}
+	if rng.IntN(4) == 0 {
+		// A coordinator restarted on a checkpoint, possibly the last
+		// step's.
+		cfg.StartStep = uint64(rng.IntN(int(cfg.MaxSteps) + 1))
+	}
 	s := &sim{t: t, rng: rng, cfg: cfg, m: New(cfg), timers: map[Timer]time.Duration{}, byKey: map[uint64]*simWorker{},
 		faults: rng.IntN(8), store: map[uint32]replica{}, reg: map[uint64]bool{}}
+	s.faulty = s.faults > 0
+	s.held, s.expect, s.reported = trained(cfg.StartStep), cfg.StartStep, cfg.StartStep
 	for i := range world {
 		s.addWorker(fmt.Sprintf("w-%d", i))
 	}
@@ -558,6 +567,9 @@ func (s *sim) live() int {
 // check checks how the job ended.
 func (s *sim) check() {
 	o := s.outcome
+	if !s.faulty && o.Outcome != Completed {
+		s.fatalf("a job without faults ended %v: %v", o.Outcome, o.Err)
+	}
 	switch o.Outcome {
 	case Completed:
 		want := trained(s.cfg.MaxSteps)
