@@ -92,6 +92,9 @@ type Summary struct {
 	Checkpoint     string `json:"checkpoint,omitempty"`
 	CPUs           int    `json:"cpus"`
 	GoVersion      string `json:"go_version"`
+	// Compression is how the gradients travelled, fp16 or bf16; empty
+	// for uncompressed.
+	Compression string `json:"compression,omitempty"`
 }
 
 // Record is what a job records while it trains, besides its metrics: every
@@ -170,7 +173,7 @@ func (c *coordinator) summary(s *supervisor, status string) *Summary {
 		TestAccuracy: Unknown, TestLoss: Unknown, FinalLoss: Metric(h.LastLoss),
 		Model: c.spec.Summary(), LearningRate: c.job.PeakLearningRate, WarmupSteps: int(c.job.WarmupSteps), Seed: c.job.Seed,
 		EpochMetrics: h.Epochs, CPUs: runtime.NumCPU(), GoVersion: runtime.Version(),
-		Deterministic: c.job.Deterministic, MicroBatch: int(c.job.MicroBatch),
+		Deterministic: c.job.Deterministic, MicroBatch: int(c.job.MicroBatch), Compression: c.job.Compression,
 		FixedPointBits: s.rep.fixedPointBits, Rings: h.Rings + int(s.m.Rings()), Record: h.Record, TestImages: c.test.Count,
 	}
 	if done := s.m.Reported() - min(s.m.Reported(), c.startStep); wall > 0 {
