@@ -3,6 +3,8 @@ package coordinator
 import (
 	"strings"
 	"testing"
+
+	"ringtrain/internal/worker"
 )
 
 // TestCompressionConfig accepts the three compressions (and the empty
@@ -32,5 +34,33 @@ func TestCompressionConfig(t *testing.T) {
 		case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
 			t.Errorf("compression %q, deterministic %v: error %v, want one saying %q", c.compression, c.deterministic, err, c.want)
 		}
+	}
+}
+
+// TestCompressedJob trains 30 steps on 3 in-process workers over each data
+// plane (ringtcp, and gRPC) with the gradient in float16 and bfloat16,
+// comparing the replicas' weights after every step: the job completes,
+// every comparison passes, and the summary says how the gradients
+// travelled.
+func TestCompressedJob(t *testing.T) {
+	const steps = 30
+	for _, c := range []struct{ compression, plane string }{{CompressionFP16, "tcp"}, {CompressionBF16, "grpc"}} {
+		t.Run(c.compression+"/"+c.plane, func(t *testing.T) {
+			cfg := testConfig(t, 3)
+			cfg.MaxSteps, cfg.HashEvery, cfg.Batch, cfg.Compression = steps, 1, 16, c.compression
+			sum, err, werrs := runJobWith(t, cfg, func(wc *worker.Config) { wc.DataPlane = c.plane }, workerIDs(3)...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, err := range werrs {
+				if err != nil {
+					t.Fatalf("worker %d: %v", i, err)
+				}
+			}
+			if sum.Status != "completed" || sum.StepsDone != steps || sum.ReplicaChecks != steps || sum.Compression != c.compression {
+				t.Fatalf("status %q, %d steps done, %d replica checks, compression %q; want completed, %d, %d, %q",
+					sum.Status, sum.StepsDone, sum.ReplicaChecks, sum.Compression, steps, steps, c.compression)
+			}
+		})
 	}
 }
