@@ -59,8 +59,16 @@ func (c *coordinator) writeTrace(path string, s *supervisor) error {
 		if err := emit(traceEvent{Name: "process_name", Ph: "M", Pid: rank, Args: map[string]any{"name": name}}); err != nil {
 			return err
 		}
+		if err := emit(traceEvent{Name: "thread_name", Ph: "M", Pid: rank, Tid: 1, Args: map[string]any{"name": "all-reduce"}}); err != nil {
+			return err
+		}
 		for _, e := range t.events {
-			if err := emit(traceEvent{Name: e.Name, Cat: "step", Ph: "X", Pid: rank,
+			tid := 0
+			if e.Name == "reduce-scatter" || e.Name == "all-gather" {
+				// Overlapped with the backward pass: a track of their own.
+				tid = 1
+			}
+			if err := emit(traceEvent{Name: e.Name, Cat: "step", Ph: "X", Pid: rank, Tid: tid,
 				Ts: float64(e.StartNs-origin) / 1e3, Dur: float64(e.DurNs) / 1e3, Args: map[string]any{"step": e.Step}}); err != nil {
 				return err
 			}
