@@ -11,7 +11,7 @@ import (
 // pass a fake one (allreducetest.FakeClock) so that deadlines and stalls
 // play out without sleeping. The caller's deadline is compared with this
 // clock's time: with a fake clock, give contexts whose deadlines are on it
-// (FakeClock.WithTimeout).
+// (WithTimeout).
 type Clock interface {
 	Now() time.Time
 	// AfterFunc calls f once d has passed, unless the returned stop is
@@ -29,13 +29,32 @@ func (systemClock) AfterFunc(d time.Duration, f func()) func() bool {
 	return time.AfterFunc(d, f).Stop
 }
 
-// withTimeout is context.WithTimeout on c's time: the context ends with
-// cause context.DeadlineExceeded once d has passed on c.
-func withTimeout(c Clock, parent context.Context, d time.Duration) (context.Context, context.CancelFunc) {
-	ctx, cancel := context.WithCancelCause(parent)
+// WithTimeout is context.WithTimeout on c's time: the context's deadline
+// is d after c's time, and it ends, with context.DeadlineExceeded, when c
+// reaches it. Contexts derived from it end then too, with the deadline as
+// their cause (context.Cause).
+func WithTimeout(c Clock, parent context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	inner, cancel := context.WithCancelCause(parent)
+	ctx := &deadlineCtx{Context: inner, deadline: c.Now().Add(d)}
 	stop := c.AfterFunc(d, func() { cancel(context.DeadlineExceeded) })
 	return ctx, func() {
 		stop()
 		cancel(context.Canceled)
 	}
+}
+
+// deadlineCtx is a cancellable context with a deadline on a Clock.
+type deadlineCtx struct {
+	context.Context
+	deadline time.Time
+}
+
+func (c *deadlineCtx) Deadline() (time.Time, bool) { return c.deadline, true }
+
+func (c *deadlineCtx) Err() error {
+	err := c.Context.Err()
+	if err != nil && context.Cause(c.Context) == context.DeadlineExceeded {
+		return context.DeadlineExceeded
+	}
+	return err
 }

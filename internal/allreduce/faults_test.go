@@ -71,7 +71,7 @@ func (s *simRing) collective(t *testing.T, step uint64, inputs [][]float64, dead
 		}
 		wg.Go(func() {
 			<-thawed
-			ctx, cancel := s.clock.WithTimeout(context.Background(), deadline)
+			ctx, cancel := allreduce.WithTimeout(s.clock, context.Background(), deadline)
 			defer cancel()
 			if errs[r] = ring.AllReduce(ctx, step, inputs[r], allreduce.Sum); errs[r] != nil {
 				s.ts[r].Close()

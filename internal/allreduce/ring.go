@@ -411,7 +411,7 @@ func (r *Ring) tellRight(step uint64, v vector, cause error) {
 		}
 		f.Abort, f.Origin = ab.reason, ab.origin
 	}
-	ctx, cancel := withTimeout(r.cfg.Clock, context.Background(), abortTimeout)
+	ctx, cancel := WithTimeout(r.cfg.Clock, context.Background(), abortTimeout)
 	defer cancel()
 	_ = r.t.Send(ctx, f)
 }

@@ -123,7 +123,7 @@ func (l *lateTransport) Recv(ctx context.Context, f *allreduce.Frame) error {
 func TestLateFrameLeavesTheWaitWhole(t *testing.T) {
 	const deadline = 100 * time.Millisecond
 	clock := allreducetest.NewFakeClock(epoch)
-	ctx, cancel := clock.WithTimeout(context.Background(), deadline)
+	ctx, cancel := allreduce.WithTimeout(clock, context.Background(), deadline)
 	defer cancel()
 	err := allreduce.New(&lateTransport{clock: clock, late: deadline}, allreduce.Config{Clock: clock}).
 		AllReduce(ctx, 1, make([]float64, 4), allreduce.Sum)
@@ -189,7 +189,7 @@ func (h *healedTransport) Recv(ctx context.Context, f *allreduce.Frame) error {
 func TestLongestWaitIsReported(t *testing.T) {
 	const stall, deadline = 300 * time.Millisecond, 400 * time.Millisecond
 	clock := allreducetest.NewFakeClock(epoch)
-	ctx, cancel := clock.WithTimeout(context.Background(), deadline)
+	ctx, cancel := allreduce.WithTimeout(clock, context.Background(), deadline)
 	defer cancel()
 	tr := &healedTransport{lateTransport: lateTransport{clock: clock}, stall: stall, deadline: deadline}
 	err := allreduce.New(tr, allreduce.Config{Clock: clock}).AllReduce(ctx, 1, make([]float64, 4), allreduce.Sum)

@@ -1,17 +1,16 @@
 package allreducetest
 
 import (
-	"context"
 	"slices"
 	"sync"
 	"time"
 )
 
 // FakeClock is an allreduce.Clock whose time moves only when a test moves
-// it (Advance, Step), so that deadlines, stalls and delays play out the
-// same on every run and take no real time. Its timers' functions run on
-// the goroutine that moves the clock, in the order they fall due, before
-// the move returns.
+// it (Advance, Step), so that deadlines (allreduce.WithTimeout), stalls
+// and delays play out the same on every run and take no real time. Its
+// timers' functions run on the goroutine that moves the clock, in the
+// order they fall due, before the move returns.
 type FakeClock struct {
 	mu     sync.Mutex
 	now    time.Time
@@ -117,34 +116,4 @@ func (c *FakeClock) fireNext(end time.Time) bool {
 	c.mu.Unlock()
 	t.f()
 	return true
-}
-
-// WithTimeout is context.WithTimeout on the fake clock: the context's
-// deadline is d after the clock's time, and it ends, with
-// context.DeadlineExceeded as its cause, when the clock reaches it.
-func (c *FakeClock) WithTimeout(parent context.Context, d time.Duration) (context.Context, context.CancelFunc) {
-	inner, cancel := context.WithCancelCause(parent)
-	ctx := &deadlineCtx{Context: inner, deadline: c.Now().Add(d)}
-	stop := c.AfterFunc(d, func() { cancel(context.DeadlineExceeded) })
-	return ctx, func() {
-		stop()
-		cancel(context.Canceled)
-	}
-}
-
-// deadlineCtx is a cancellable context with a deadline on a fake clock.
-// Contexts derived from it end when it does, with its cause.
-type deadlineCtx struct {
-	context.Context
-	deadline time.Time
-}
-
-func (c *deadlineCtx) Deadline() (time.Time, bool) { return c.deadline, true }
-
-func (c *deadlineCtx) Err() error {
-	err := c.Context.Err()
-	if err != nil && context.Cause(c.Context) == context.DeadlineExceeded {
-		return context.DeadlineExceeded
-	}
-	return err
 }
