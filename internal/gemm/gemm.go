@@ -204,15 +204,15 @@ func packB(dst []float32, trans bool, b []float32, ldb, pc, kb, jc, nb int) []fl
 			continue
 		}
 		// op(B)[k][j] = B[j][k].
+		if cols < nr {
+			for k := range kb {
+				clear(out[k*nr+cols : (k+1)*nr])
+			}
+		}
 		for j := range cols {
 			src := b[(j0+j)*ldb+pc:][:kb]
 			for k, v := range src {
 				out[k*nr+j] = v
-			}
-		}
-		for j := cols; j < nr; j++ {
-			for k := range kb {
-				out[k*nr+j] = 0
 			}
 		}
 	}
