@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -134,7 +135,7 @@ func Start(cfg Config, exited func(Exit)) (*Workers, error) {
 // hasVar reports whether env sets the variable name.
 func hasVar(env []string, name string) bool {
 	for _, kv := range env {
-		if len(kv) > len(name) && kv[:len(name)] == name && kv[len(name)] == '=' {
+		if strings.HasPrefix(kv, name+"=") {
 			return true
 		}
 	}
