@@ -13,7 +13,8 @@ type Compression struct {
 	Kind Kind
 	// Exact is how many values at the start of the vector travel as
 	// float32, uncompressed: values that are read rather than applied (a
-	// loss, counters, flags).
+	// loss, counters, flags). Every rank must pass the same Exact; the
+	// frames carry the kind and the length in elements, not this split.
 	Exact int
 	// Residual, when not nil, is error feedback for the compressed
 	// values, one per value (len(v) − Exact): it is added to them before
