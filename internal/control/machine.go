@@ -93,7 +93,8 @@ type Machine struct {
 	now time.Duration
 	out []Action
 
-	// every member ever seen, by key; registered holds those not dropped.
+	// byKey holds every member ever seen; byID the registered ones (not
+	// dropped or released), the newest join of each id.
 	byKey map[uint64]*entry
 	byID  map[string]*entry
 
@@ -105,7 +106,7 @@ type Machine struct {
 	committed, reported, held uint64
 	waitingSince              time.Duration
 	// storedFor is the ring whose start state the coordinator stores
-	// besides the first's (every member of the ring before it was lost).
+	// besides the first's: one formed when no member held that state.
 	storedFor uint32
 	armed     [numTimers]bool
 
@@ -161,15 +162,15 @@ func (m *Machine) Handle(now time.Duration, e Event) []Action {
 	if !m.done {
 		m.advance()
 	}
+	// The job is complete once the final state is in and every member is
+	// done with it (a ring asked to pause after its members finished the
+	// last step included).
 	if r := m.ring; !m.done && r != nil && !r.failing && len(m.finished) == len(r.members) && m.final && m.evaluating == 0 &&
 		(!m.cfg.Trace || len(m.traces) == len(r.members)) {
 		m.finish(Completed, nil)
 	}
 	return m.flush()
 }
-
-// Done reports whether the job is over.
-func (m *Machine) Done() bool { return m.done }
 
 // Reported is the number of steps rank 0 reported done, and not undone.
 func (m *Machine) Reported() uint64 { return m.reported }
