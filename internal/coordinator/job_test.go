@@ -270,7 +270,9 @@ func TestTraceAndPlot(t *testing.T) {
 	for _, e := range trace.TraceEvents {
 		switch e.Ph {
 		case "M":
-			names[e.Pid] = fmt.Sprint(e.Args["name"])
+			if e.Name == "process_name" {
+				names[e.Pid] = fmt.Sprint(e.Args["name"])
+			}
 		case "X":
 			count[fmt.Sprintf("%d/%s", e.Pid, e.Name)]++
 		}
