@@ -4,26 +4,41 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	"ringtrain/internal/mnist"
 	"ringtrain/internal/sampler"
 )
 
-// loadTrain loads the real MNIST training set, skipping the test when the
-// data cannot be found.
+// loadTrain returns the real MNIST training set, skipping the test when the
+// data cannot be found. The set is loaded once per test binary (under
+// -race decompressing and checking it costs seconds) and shared: callers
+// read it and take Subsets, never change it.
 func loadTrain(tb testing.TB) *mnist.Set {
 	tb.Helper()
+	train := sharedTrain()
+	if train.skip != nil {
+		tb.Skip(train.skip)
+	}
+	if train.err != nil {
+		tb.Fatal(train.err)
+	}
+	return train.set
+}
+
+var sharedTrain = sync.OnceValue(func() (r struct {
+	set       *mnist.Set
+	skip, err error
+}) {
 	dir, err := mnist.DefaultDir()
 	if err != nil {
-		tb.Skip(err)
+		r.skip = err
+		return r
 	}
-	s, err := mnist.Load(dir, mnist.Train)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return s
-}
+	r.set, r.err = mnist.Load(dir, mnist.Train)
+	return r
+})
 
 // mlp returns the Keras example's model with the given hidden widths.
 func mlp(hidden ...int) Spec {
