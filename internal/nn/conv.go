@@ -290,7 +290,7 @@ func (l *conv2d) backward(dy []float64, rows int, needDX bool) []float64 {
 		gemm.FromFloat64(l.dy32, dy)
 		dy32 = l.dy32
 	case l.next != nil:
-		l.dy = grow(l.dy, max(m*f, f))
+		l.dy = grow(l.dy, m*f)
 		gemm.ToFloat64(l.dy, l.next.inputGrad32()[:m*f])
 		dy = l.dy
 	}
