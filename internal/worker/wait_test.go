@@ -7,8 +7,17 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
+
+	pb "ringtrain/proto"
 )
 
 // logRecord is one log record: its level, message and attributes.
@@ -191,5 +200,68 @@ func TestTakenDefaultPortsMove(t *testing.T) {
 	err = Run(context.Background(), cfg)
 	if err == nil || !strings.Contains(err.Error(), busy) {
 		t.Errorf("a taken port the user chose: %v, want an error naming %s", err, busy)
+	}
+}
+
+// endingCoordinator answers health checks but turns every Join away, as a
+// coordinator whose job is ending does; it counts the Joins.
+type endingCoordinator struct {
+	pb.UnimplementedCoordinatorServer
+	joins atomic.Int64
+}
+
+func (c *endingCoordinator) Join(*pb.JoinRequest, grpc.ServerStreamingServer[pb.Instruction]) error {
+	c.joins.Add(1)
+	return status.Error(codes.Unavailable, "coordinator: the job is ending")
+}
+
+// TestTurnedAwayWorkerBacksOffAndLeavesOnSIGTERM: a worker whose
+// coordinator answers health checks but ends every session at once retries
+// with a growing pause (before: thousands of Joins and log lines a second,
+// deaf to SIGTERM until killed) and leaves at once on a drain.
+func TestTurnedAwayWorkerBacksOffAndLeavesOnSIGTERM(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpc.NewServer()
+	coord := &endingCoordinator{}
+	pb.RegisterCoordinatorServer(srv, coord)
+	healthpb.RegisterHealthServer(srv, health.NewServer())
+	go srv.Serve(l)
+	defer srv.Stop()
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	rec := newLogRecorder()
+	cfg := DefaultConfig()
+	cfg.Coordinator = l.Addr().String()
+	cfg.Listen, cfg.GossipListen, cfg.MetricsListen = "127.0.0.1:0", "127.0.0.1:0", "-"
+	drain := make(chan struct{})
+	cfg.ID, cfg.Logger, cfg.Drain = "w-away", slog.New(rec), drain
+	done := make(chan error, 1)
+	go func() { done <- Run(ctx, cfg) }()
+
+	for coord.joins.Load() < 3 {
+		select {
+		case err := <-done:
+			t.Fatalf("worker returned %v before its third try", err)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	// Tries 100, 200, 400 ms apart and growing: a second holds a few.
+	before := coord.joins.Load()
+	time.Sleep(time.Second)
+	if n := coord.joins.Load() - before; n > 4 {
+		t.Errorf("%d Joins in one second after the third: want a growing pause between tries", n)
+	}
+	close(drain)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("drained worker: %v, want nil", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a turned-away worker did not leave within 10s of SIGTERM")
 	}
 }

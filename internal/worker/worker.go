@@ -180,24 +180,39 @@ func (w *worker) joinGossip(ctx context.Context, seeds []string) (bool, error) {
 
 // serve runs sessions with the coordinator, reconnecting when it is lost:
 // a worker waits for a coordinator for ReconnectTimeout after its start or
-// after the last session that gave it work.
+// after the last session that gave it work. A coordinator that answers its
+// health checks but ends every session at once (a job that is ending turns
+// joins away) is retried with a growing pause, which SIGTERM cuts short.
 func (w *worker) serve(ctx context.Context) error {
 	since, had := time.Now(), false
-	for {
+	var lastLog time.Time
+	for backoff := time.Duration(0); ; {
 		addr, err := w.awaitCoordinator(ctx, since, had)
 		if err != nil || addr == "" {
 			return err
 		}
 		assigned, err := w.session(ctx, addr)
 		if assigned {
-			since, had = time.Now(), true
+			since, had, backoff = time.Now(), true, 0
 		}
 		if !errors.Is(err, errCoordinatorLost) || ctx.Err() != nil {
 			return err
 		}
 		w.closeRing()
-		if had {
+		if !assigned {
+			backoff = min(max(2*backoff, 100*time.Millisecond), 5*time.Second)
+		}
+		if had && time.Since(lastLog) >= 5*time.Second {
 			w.log.Warn("lost the coordinator; reconnecting", "coordinator", addr, "err", err)
+			lastLog = time.Now()
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-w.cfg.Drain:
+			w.log.Info("SIGTERM while reconnecting to the coordinator: leaving")
+			return nil
+		case <-time.After(backoff):
 		}
 	}
 }
