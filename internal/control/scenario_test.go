@@ -501,3 +501,13 @@ func TestScenarioHolderLostWhileWaiting(t *testing.T) {
 		t.Fatalf("reported %d, committed %d; want 8 and 8", s.m.Reported(), s.m.Committed())
 	}
 }
+
+// TestScenarioNonFiniteSkip (TestNonFiniteGradientPolicy, skip): under the
+// skip policy a non-finite gradient is a step every replica skipped,
+// reported like any other; the ring goes on.
+func TestScenarioNonFiniteSkip(t *testing.T) {
+	s := ring3(t, scriptConfig())
+	s.do(Reported{Report{Worker: "c", Ring: 1, Rank: 2, Step: 10, Steps: 1, NonfiniteHere: true}}, "steps 10-10 rank 2")
+	s.do(Reported{Report{Worker: "a", Ring: 1, Rank: 0, Step: 10, Steps: 1}}, "steps 10-10 rank 0")
+	s.do(Reported{Report{Worker: "a", Ring: 1, Rank: 0, Step: 11, Steps: 1}}, "steps 11-11 rank 0")
+}

@@ -496,6 +496,12 @@ func (s *sim) faultChoices() []choice {
 	if s.rng.IntN(20) == 0 {
 		fault("shutdown", func() { s.deliver(Shutdown{}) })
 	}
+	if s.rng.IntN(40) == 0 {
+		fault("interrupt", func() { s.deliver(Interrupted{errors.New("interrupt signal")}) })
+	}
+	if s.rng.IntN(40) == 0 {
+		fault("local worker exits", func() { s.deliver(ExitedUnjoined{errors.New("local worker x exited before joining")}) })
+	}
 	return cs
 }
 
@@ -592,7 +598,8 @@ func (s *sim) check() {
 			if s.live() >= few.Need {
 				s.fatalf("gave up waiting for %d workers with %d live: %v", few.Need, s.live(), o.Err)
 			}
-		case errors.As(o.Err, &nonFinite):
+		case errors.As(o.Err, &nonFinite), strings.HasPrefix(o.Err.Error(), "interrupted: "):
+		case strings.HasPrefix(o.Err.Error(), "local worker x exited") && s.m.Rings() == 0:
 		case strings.Contains(o.Err.Error(), "rings in a row failed before completing a step"):
 		default:
 			s.fatalf("failed: %v", o.Err)
