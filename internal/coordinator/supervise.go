@@ -74,8 +74,9 @@ type supervisor struct {
 	byKey map[uint64]*member
 	ended map[uint64]bool
 	// ring is the current ring's members by rank.
-	ring   []*member
-	timers [4]<-chan time.Time
+	ring []*member
+	// timers are the machine's armed timers.
+	timers map[control.Timer]<-chan time.Time
 	evals  sync.WaitGroup
 	// report and upload are the report and upload being handled.
 	report *pb.WorkerReport
@@ -107,7 +108,7 @@ func (c *coordinator) newSupervisor() *supervisor {
 	if c.job.Deterministic {
 		unit = int(c.job.MicroBatch)
 	}
-	s := &supervisor{rep: newReporter(c, h), byKey: map[uint64]*member{}, ended: map[uint64]bool{},
+	s := &supervisor{rep: newReporter(c, h), byKey: map[uint64]*member{}, ended: map[uint64]bool{}, timers: map[control.Timer]<-chan time.Time{},
 		m: control.New(control.Config{World: c.cfg.world(), MinWorkers: c.cfg.MinWorkers, MaxWorkers: c.maxWorkers(),
 			GlobalBatch: int(c.job.GlobalBatch), Unit: unit, RingFailures: c.cfg.RingFailures,
 			MaxSteps: c.job.MaxSteps, StartStep: c.startStep, Checkpointing: c.cfg.CheckpointDir != "", Trace: c.job.Trace,
@@ -288,7 +289,7 @@ func (c *coordinator) act(s *supervisor, a control.Action) error {
 	case control.SetTimer:
 		s.timers[a.Timer] = time.After(a.After)
 	case control.StopTimer:
-		s.timers[a.Timer] = nil
+		delete(s.timers, a.Timer)
 	case control.StartRing:
 		c.startRing(s, a)
 	case control.StoreState:
