@@ -11,14 +11,19 @@ TEXT ·hasF16C(SB), NOSPLIT, $0-1
 	RET
 
 // LOST adds d = x − r (x in Y0, r in Y7) to the eight float32s at (BX)
-// where d is finite (d − d = 0), then advances BX. Y10 holds zeros.
-#define LOST \
+// where d is finite (d − d = 0), then advances BX. Y10 holds zeros. When
+// every d is zero (values that were 16-bit already, as in the all-gather)
+// it leaves memory alone: label is where it jumps to skip the store.
+#define LOST(label) \
 	VSUBPS Y7, Y0, Y8; \
 	VSUBPS Y8, Y8, Y9; \
 	VCMPPS $0, Y10, Y9, Y9; \
 	VANDPS Y9, Y8, Y8; \
+	VPTEST Y8, Y8; \
+	JZ label; \
 	VADDPS (BX), Y8, Y8; \
 	VMOVUPS Y8, (BX); \
+label: \
 	ADDQ $32, BX
 
 // func narrowF16(dst *byte, src *float32, n int)
@@ -54,7 +59,7 @@ nlf_loop:
 	VCVTPS2PH $0, Y0, X1
 	VMOVDQU X1, (DI)
 	VCVTPH2PS X1, Y7
-	LOST
+	LOST(nlf_kept)
 	ADDQ $32, SI
 	ADDQ $16, DI
 	DECQ CX
@@ -174,7 +179,7 @@ nlb_loop:
 	BF16ROUND
 	VPSLLD $16, Y3, Y7
 	BF16STORE
-	LOST
+	LOST(nlb_kept)
 	ADDQ $32, SI
 	ADDQ $16, DI
 	DECQ CX
