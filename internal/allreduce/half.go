@@ -130,12 +130,12 @@ func narrow16(k Kind, b []byte, v, lost []float32, scale float32) {
 	if lost != nil {
 		lost = lost[:len(v)]
 	}
-	if n := len(v) &^ 7; useSIMD && n > 0 && scale == 1 {
+	if n := len(v) &^ 7; useSIMD && n > 0 {
 		switch {
 		case lost != nil && k == BFloat16:
-			narrowLostBF16(&b[0], &v[0], &lost[0], n)
+			narrowLostBF16(&b[0], &v[0], &lost[0], n, scale)
 		case lost != nil:
-			narrowLostF16(&b[0], &v[0], &lost[0], n)
+			narrowLostF16(&b[0], &v[0], &lost[0], n, scale)
 		case k == BFloat16:
 			narrowBF16(&b[0], &v[0], n)
 		default:
@@ -227,7 +227,7 @@ func round16(k Kind, v, lost []float32, scale float32) {
 	if lost != nil {
 		lost = lost[:len(v)]
 	}
-	if useSIMD && scale == 1 {
+	if useSIMD {
 		// Through the wire's form, a block at a time.
 		var buf [2048]byte
 		for len(v) >= 8 {
@@ -236,7 +236,7 @@ func round16(k Kind, v, lost []float32, scale float32) {
 			if lost != nil {
 				l, lost = lost[:n], lost[n:]
 			}
-			narrow16(k, buf[:2*n], v[:n], l, 1)
+			narrow16(k, buf[:2*n], v[:n], l, scale)
 			widen16(k, v[:n], buf[:2*n])
 			v = v[n:]
 		}

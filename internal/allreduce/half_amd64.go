@@ -11,14 +11,14 @@ var useSIMD = cpu.X86.HasAVX2 && hasF16C()
 func hasF16C() bool
 
 // The functions below convert n values, n a multiple of 8, as the scalar
-// loops of narrow16 (with scale 1), widen16 and widenAdd16 do; lost may
-// not be nil where it is an argument.
+// loops of narrow16, widen16 and widenAdd16 do; lost may not be nil where
+// it is an argument.
 
 //go:noescape
 func narrowF16(dst *byte, src *float32, n int)
 
 //go:noescape
-func narrowLostF16(dst *byte, src, lost *float32, n int)
+func narrowLostF16(dst *byte, src, lost *float32, n int, scale float32)
 
 //go:noescape
 func widenF16(dst *float32, src *byte, n int)
@@ -30,7 +30,7 @@ func widenAddF16(dst *float32, src *byte, n int)
 func narrowBF16(dst *byte, src *float32, n int)
 
 //go:noescape
-func narrowLostBF16(dst *byte, src, lost *float32, n int)
+func narrowLostBF16(dst *byte, src, lost *float32, n int, scale float32)
 
 //go:noescape
 func widenBF16(dst *float32, src *byte, n int)

@@ -10,12 +10,15 @@ TEXT ·hasF16C(SB), NOSPLIT, $0-1
 	MOVB CX, ret+0(FP)
 	RET
 
-// LOST adds d = x − r (x in Y0, r in Y7) to the eight float32s at (BX)
-// where d is finite (d − d = 0), then advances BX. Y10 holds zeros. When
+// LOST adds d = (x − r)·scale (x in Y0, r in Y7, scale at (R9)) to the
+// eight float32s at (BX) where d is finite (d − d = 0), then advances BX.
+// Y10 holds zeros. When
 // every d is zero (values that were 16-bit already, as in the all-gather)
 // it leaves memory alone: label is where it jumps to skip the store.
 #define LOST(label) \
 	VSUBPS Y7, Y0, Y8; \
+	VBROADCASTSS (R9), Y9; \
+	VMULPS Y9, Y8, Y8; \
 	VSUBPS Y8, Y8, Y9; \
 	VCMPPS $0, Y10, Y9, Y9; \
 	VANDPS Y9, Y8, Y8; \
@@ -45,12 +48,13 @@ nf_done:
 	VZEROUPPER
 	RET
 
-// func narrowLostF16(dst *byte, src, lost *float32, n int)
-TEXT ·narrowLostF16(SB), NOSPLIT, $0-32
+// func narrowLostF16(dst *byte, src, lost *float32, n int, scale float32)
+TEXT ·narrowLostF16(SB), NOSPLIT, $0-36
 	MOVQ dst+0(FP), DI
 	MOVQ src+8(FP), SI
 	MOVQ lost+16(FP), BX
 	MOVQ n+24(FP), CX
+	LEAQ scale+32(FP), R9
 	VXORPS Y10, Y10, Y10
 	SHRQ $3, CX
 	JZ nlf_done
@@ -164,12 +168,13 @@ nb_done:
 	VZEROUPPER
 	RET
 
-// func narrowLostBF16(dst *byte, src, lost *float32, n int)
-TEXT ·narrowLostBF16(SB), NOSPLIT, $0-32
+// func narrowLostBF16(dst *byte, src, lost *float32, n int, scale float32)
+TEXT ·narrowLostBF16(SB), NOSPLIT, $0-36
 	MOVQ dst+0(FP), DI
 	MOVQ src+8(FP), SI
 	MOVQ lost+16(FP), BX
 	MOVQ n+24(FP), CX
+	LEAQ scale+32(FP), R9
 	BF16CONSTS
 	VXORPS Y10, Y10, Y10
 	SHRQ $3, CX

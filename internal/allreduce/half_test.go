@@ -320,7 +320,7 @@ func boundaryInputs(k Kind) []float32 {
 }
 
 // TestVectorConversionsMatchScalar runs narrow16 (with and without error
-// feedback), round16, widen16 and widenAdd16, which take the eight-lane assembly
+// feedback), round16 (with scale 1 and 3), widen16 and widenAdd16, which take the eight-lane assembly
 // where the CPU allows, on every 16-bit value, every rounding boundary
 // and a million random float32s: bit for bit what the scalar conversions
 // give, NaNs included.
@@ -370,6 +370,18 @@ func TestVectorConversionsMatchScalar(t *testing.T) {
 			w := widenOf(k, plain[2*i:])
 			if math.Float32bits(rounded[i]) != math.Float32bits(w) || math.Float32bits(kept[i]) != math.Float32bits(lost[i]) {
 				t.Fatalf("%v: rounding %#08x gave %v, kept %v; the wire carries %v, keeps %v", k, math.Float32bits(xs[i]), rounded[i], kept[i], w, lost[i])
+			}
+		}
+		// Averaging's scale: what is kept is in units of the sum.
+		scaled := append([]float32(nil), before...)
+		round16(k, append([]float32(nil), xs...), scaled, 3)
+		for i, x := range xs {
+			want := before[i]
+			if d := (x - widenOf(k, plain[2*i:])) * 3; d-d == 0 {
+				want += d
+			}
+			if math.Float32bits(scaled[i]) != math.Float32bits(want) {
+				t.Fatalf("%v: rounding %#08x with scale 3 kept %v, want %v", k, math.Float32bits(x), scaled[i], want)
 			}
 		}
 		all := make([]byte, 2<<16+6)
