@@ -110,11 +110,17 @@ type Machine struct {
 	storedFor uint32
 	armed     [numTimers]bool
 
+	// finished holds the members of the current ring done with the job's
+	// last step (or lost after the final state came in); final says that
+	// state came in.
 	finished   map[*entry]bool
 	final      bool
 	evaluating int
-	traces     map[int]bool
-	hashes     map[uint64]map[int]uint64
+	// traces holds the ranks of the current ring that uploaded their
+	// timeline; untraced those lost after the final state came in
+	// without one, whose timeline the job no longer waits for.
+	traces, untraced map[int]bool
+	hashes           map[uint64]map[int]uint64
 	// shuttingDown is set once a shutdown asked the ring to pause.
 	shuttingDown bool
 	// fruitless lists the causes of the rings in a row that failed before
@@ -166,7 +172,7 @@ func (m *Machine) Handle(now time.Duration, e Event) []Action {
 	// done with it (a ring asked to pause after its members finished the
 	// last step included).
 	if r := m.ring; !m.done && r != nil && !r.failing && len(m.finished) == len(r.members) && m.final && m.evaluating == 0 &&
-		(!m.cfg.Trace || len(m.traces) == len(r.members)) {
+		(!m.cfg.Trace || m.tracesIn(r)) {
 		m.finish(Completed, nil)
 	}
 	return m.flush()
@@ -368,6 +374,10 @@ func (m *Machine) memberLost(e *entry, cause error) {
 		// it if it is alive.
 		m.emit(LateLoss{Member: e.Member, Cause: cause})
 		m.finished[e] = true
+		if m.untraced == nil {
+			m.untraced = map[int]bool{}
+		}
+		m.untraced[e.rank] = true
 		return
 	}
 	m.forget(e)
@@ -485,4 +495,15 @@ func (m *Machine) traced(rank int) {
 		return
 	}
 	m.traces[rank] = true
+}
+
+// tracesIn reports whether every member of ring r uploaded its timeline or
+// was lost after the final state came in.
+func (m *Machine) tracesIn(r *ring) bool {
+	for rank := range r.members {
+		if !m.traces[rank] && !m.untraced[rank] {
+			return false
+		}
+	}
+	return true
 }

@@ -105,7 +105,10 @@ func (m *Machine) startRing(candidates []*entry) {
 	m.stopTimer(RingEndTimer)
 	m.stopTimer(AbortTimer)
 	m.hashes = map[uint64]map[int]uint64{}
-	m.traces = nil
+	m.traces, m.untraced = nil, nil
+	// Who finished counts in this ring: one that finished the last step
+	// in a ring that then failed computes it again here.
+	m.finished = map[*entry]bool{}
 	m.emit(a)
 }
 

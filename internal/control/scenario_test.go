@@ -511,3 +511,50 @@ func TestScenarioNonFiniteSkip(t *testing.T) {
 	s.do(Reported{Report{Worker: "a", Ring: 1, Rank: 0, Step: 10, Steps: 1}}, "steps 10-10 rank 0")
 	s.do(Reported{Report{Worker: "a", Ring: 1, Rank: 0, Step: 11, Steps: 1}}, "steps 11-11 rank 0")
 }
+
+// TestScenarioFinishedInAFailedRing: members that reported the job's last
+// step in a ring that then failed (rank 0 lost before its final upload)
+// are not done in the ring that redoes that step: the job completes once
+// the new ring's members finish, not before, and not never.
+func TestScenarioFinishedInAFailedRing(t *testing.T) {
+	cfg := scriptConfig()
+	cfg.World, cfg.MaxWorkers = 4, 4
+	s := newScript(t, cfg, "store ring 1 from step 0", "timer join 30s")
+	for _, id := range []string{"a", "b", "c"} {
+		s.join(id)
+	}
+	s.join("d", "stop join", "start ring 1 at 0: a(fetch) b(fetch) c(fetch) d(fetch)")
+	s.do(Reported{Report{Worker: "c", Ring: 1, Rank: 2, Step: 99, Steps: 100, Finished: true}}, "steps 0-99 rank 2", "finished c 100 steps")
+	s.do(Reported{Report{Worker: "d", Ring: 1, Rank: 3, Step: 99, Steps: 100, Finished: true}}, "steps 0-99 rank 3", "finished d 100 steps")
+	s.lost("a", "gone",
+		"drop lost a (rank 0): gone",
+		"change lost a ring 1 step 0: gone",
+		"ring 1 failed (a, reported false, waiting for \"\"): lost a: gone",
+		"timer ring-end 15s",
+		"abort ring 1 [b c d]: lost worker a (rank 0, a:1): gone")
+	s.do(failed("b", 1, 100, "aborted"), "member failed b waiting for \"\"")
+	s.after(15*time.Second).do(Fired{RingEndTimer},
+		"drop silent c (rank 2): did not report within 15s after its ring ended",
+		"drop silent d (rank 3): did not report within 15s after its ring ended",
+		"ring 1 ended failed=true committed 99 survivors 1 rollback=false credits [{a 99} {b 99} {c 99} {d 99}]",
+		"rewind 99",
+		"start ring 2 at 99: b(rollback)")
+	s.do(Uploaded{Ring: 2, Step: 100, Epoch: 1, Checkpoint: true, Final: true}, "checkpoint 100 final=true")
+	s.do(Reported{Report{Worker: "b", Ring: 2, Rank: 0, Step: 99, Steps: 1, Finished: true}},
+		"steps 99-99 rank 0 recovered after 15s", "finished b 1 steps", "finish completed at 100")
+}
+
+// TestScenarioTraceOfALateLoss: a traced job whose member is lost after
+// the final state came in, before it uploaded its timeline, completes
+// without that timeline: nothing more can come from it.
+func TestScenarioTraceOfALateLoss(t *testing.T) {
+	cfg := scriptConfig()
+	cfg.Trace = true
+	s := ring3(t, cfg)
+	s.do(Uploaded{Ring: 1, Step: 100, Epoch: 1, Checkpoint: true, Final: true}, "checkpoint 100 final=true")
+	s.do(Traced{0})
+	s.do(Reported{Report{Worker: "a", Ring: 1, Rank: 0, Step: 99, Steps: 90, Finished: true}}, "steps 10-99 rank 0", "finished a 100 steps")
+	s.do(Traced{1})
+	s.do(Reported{Report{Worker: "b", Ring: 1, Rank: 1, Step: 99, Steps: 1, Finished: true}}, "steps 99-99 rank 1", "finished b 100 steps")
+	s.lost("c", "its Join stream ended", "late loss c: its Join stream ended", "finish completed at 100")
+}
