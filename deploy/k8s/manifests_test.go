@@ -27,7 +27,7 @@ import (
 	"ringtrain/internal/coordinator"
 	"ringtrain/internal/membership"
 	"ringtrain/internal/metrics"
-	"ringtrain/internal/rpc"
+	"ringtrain/internal/transportsec"
 	"ringtrain/internal/worker"
 )
 
@@ -498,7 +498,7 @@ func TestOverlayBuilds(t *testing.T) {
 // probes go to the plaintext health port; every key is a flag.
 func TestSecureOverlay(t *testing.T) {
 	o := build(t, "../overlays/secure")
-	dc, err := rpc.GenerateDevCredentials(t.TempDir(), nil, time.Hour)
+	dc, err := transportsec.GenerateDevCredentials(t.TempDir(), nil, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}

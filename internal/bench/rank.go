@@ -19,9 +19,9 @@ import (
 	"google.golang.org/grpc"
 
 	"ringtrain/internal/allreduce"
+	"ringtrain/internal/grpcopts"
 	"ringtrain/internal/ringrpc"
 	"ringtrain/internal/ringtcp"
-	"ringtrain/internal/rpc"
 	pb "ringtrain/proto"
 )
 
@@ -81,7 +81,7 @@ func RankMain(args []string) error {
 	}
 	tcpSvc, grpcLis := ringtcp.Listen(lis, ringtcp.ServiceConfig{})
 	defer tcpSvc.Close()
-	srv := grpc.NewServer(rpc.ServerOptions()...)
+	srv := grpc.NewServer(grpcopts.ServerOptions()...)
 	svc := ringrpc.NewService(time.Minute)
 	pb.RegisterRingServer(srv, svc)
 	go srv.Serve(grpcLis)
@@ -99,7 +99,7 @@ func RankMain(args []string) error {
 	case "tcp":
 		t, err = ringtcp.Connect(ctx, tcpSvc, ringtcp.Config{JobID: "bench", Generation: 1, Rank: *rank, Addrs: addrs})
 	case "grpc":
-		t, err = ringrpc.Connect(ctx, svc, ringrpc.Config{JobID: "bench", Generation: 1, Rank: *rank, Addrs: addrs, DialOptions: rpc.DialOptions()})
+		t, err = ringrpc.Connect(ctx, svc, ringrpc.Config{JobID: "bench", Generation: 1, Rank: *rank, Addrs: addrs, DialOptions: grpcopts.DialOptions()})
 	default:
 		err = fmt.Errorf("unknown transport %q (tcp or grpc)", *transport)
 	}

@@ -7,15 +7,15 @@ import (
 	"strings"
 	"time"
 
-	"ringtrain/internal/rpc"
+	"ringtrain/internal/transportsec"
 )
 
 // securityFlags defines the credential flags both binaries share.
-func securityFlags(fs *flag.FlagSet, s *rpc.Security, healthListen *string) {
+func securityFlags(fs *flag.FlagSet, s *transportsec.Security, healthListen *string) {
 	fs.StringVar(&s.CertFile, "tls-cert", "", "this process's TLS certificate (PEM); with -tls-key and -tls-ca, every connection is mutual TLS")
 	fs.StringVar(&s.KeyFile, "tls-key", "", "the key of -tls-cert (PEM)")
 	fs.StringVar(&s.CAFile, "tls-ca", "", "the CA that signed every certificate of the job (PEM)")
-	fs.StringVar(&s.ServerName, "tls-server-name", rpc.DefaultServerName, "the name every certificate of the job carries")
+	fs.StringVar(&s.ServerName, "tls-server-name", transportsec.DefaultServerName, "the name every certificate of the job carries")
 	fs.StringVar(&s.Token, "token", "", "the job's token: every RPC must carry it (workers without it cannot join); -local-workers generates one when not given")
 	fs.BoolVar(&s.Insecure, "insecure", false, "listen beyond loopback without a token or TLS by choice: anyone who reaches the port can join (silences the warning)")
 	fs.StringVar(&s.GossipKey, "gossip-key", "", "base64 key (16, 24 or 32 bytes) encrypting the gossip")
@@ -33,7 +33,7 @@ func Certs(args []string) int {
 	if status, ok := parseCommand(fs, "certs", args); !ok {
 		return status
 	}
-	dc, err := rpc.GenerateDevCredentials(*out, strings.Split(*hosts, ","), time.Duration(*days)*24*time.Hour)
+	dc, err := transportsec.GenerateDevCredentials(*out, strings.Split(*hosts, ","), time.Duration(*days)*24*time.Hour)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "certs:", err)
 		return 1

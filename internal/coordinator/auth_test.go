@@ -18,8 +18,9 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	"ringtrain/internal/grpcopts"
 	"ringtrain/internal/nn"
-	"ringtrain/internal/rpc"
+	"ringtrain/internal/transportsec"
 	"ringtrain/internal/wire"
 	"ringtrain/internal/worker"
 	pb "ringtrain/proto"
@@ -139,7 +140,7 @@ func (j *tappedJob) jobID(t *testing.T) string {
 // dialCoordinator connects to addr as any process can.
 func dialCoordinator(t *testing.T, addr string) pb.CoordinatorClient {
 	t.Helper()
-	conn, err := grpc.NewClient(addr, rpc.DialOptions()...)
+	conn, err := grpc.NewClient(addr, grpcopts.DialOptions()...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +164,7 @@ func joinAs(t *testing.T, ctx context.Context, client pb.CoordinatorClient, id s
 	if cred == "" {
 		t.Fatalf("join as %s: the first instruction is %v, not a Welcome with a credential", id, in)
 	}
-	return metadata.AppendToOutgoingContext(ctx, rpc.MemberHeader, cred)
+	return metadata.AppendToOutgoingContext(ctx, transportsec.MemberHeader, cred)
 }
 
 // sendReports sends reports on one Report stream and returns the status.
@@ -396,7 +397,7 @@ func TestLocalRunsGetAToken(t *testing.T) {
 	if len(token) < 32 || len(gossipKey) < 32 {
 		t.Fatalf("the local worker's environment: token %q, gossip key %q (%v)", token, gossipKey, err)
 	}
-	join := func(sec rpc.Security) error {
+	join := func(sec transportsec.Security) error {
 		if err := sec.Load(); err != nil {
 			t.Fatal(err)
 		}
@@ -413,8 +414,8 @@ func TestLocalRunsGetAToken(t *testing.T) {
 		}
 		return err
 	}
-	wantCode(t, "a stranger's join", join(rpc.Security{}), codes.Unauthenticated)
-	if err := join(rpc.Security{Token: token}); err != nil {
+	wantCode(t, "a stranger's join", join(transportsec.Security{}), codes.Unauthenticated)
+	if err := join(transportsec.Security{Token: token}); err != nil {
 		t.Errorf("a join with the local worker's token: %v", err)
 	}
 }

@@ -16,8 +16,8 @@ import (
 
 	"ringtrain/internal/membership"
 	"ringtrain/internal/metrics"
-	"ringtrain/internal/rpc"
 	"ringtrain/internal/sysmem"
+	"ringtrain/internal/transportsec"
 )
 
 // DefaultPort is the coordinator's gRPC port when it waits for remote
@@ -146,7 +146,7 @@ type Config struct {
 	WorkerLog io.Writer
 	// Security holds the job's credentials: mutual TLS, the token every
 	// worker must present, the gossip key. The zero value is insecure.
-	Security rpc.Security
+	Security transportsec.Security
 	// HealthListen, when set, also serves the gRPC health service there,
 	// in plaintext (Kubernetes probes cannot speak mutual TLS).
 	HealthListen string

@@ -18,14 +18,15 @@ import (
 
 	"ringtrain/internal/control"
 	"ringtrain/internal/fixedpoint"
+	"ringtrain/internal/grpcopts"
 	"ringtrain/internal/membership"
 	"ringtrain/internal/metrics"
 	"ringtrain/internal/mnist"
 	"ringtrain/internal/modelfile"
 	"ringtrain/internal/nn"
-	"ringtrain/internal/rpc"
 	"ringtrain/internal/sampler"
 	"ringtrain/internal/trainingdata"
+	"ringtrain/internal/transportsec"
 	"ringtrain/internal/wire"
 	pb "ringtrain/proto"
 )
@@ -73,7 +74,7 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	if len(generated) > 0 {
 		c.log.Info("generated secrets for the local workers, passed through their environment", "secrets", generated)
 	}
-	if msg, loud := cfg.Security.Exposure(lis.Addr(), rpc.CoordinatorRisk); loud {
+	if msg, loud := cfg.Security.Exposure(lis.Addr(), transportsec.CoordinatorRisk); loud {
 		c.log.Warn(msg)
 	} else if msg != "" {
 		c.log.Info(msg)
@@ -84,7 +85,7 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	healthpb.RegisterHealthServer(srv, c.health)
 	defer c.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
 	if cfg.HealthListen != "" {
-		stop, err := rpc.ServeHealth(cfg.HealthListen, c.health)
+		stop, err := grpcopts.ServeHealth(cfg.HealthListen, c.health)
 		if err != nil {
 			return nil, fmt.Errorf("coordinator: %w", err)
 		}
@@ -105,7 +106,7 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 		srv.Serve(lis)
 	}()
 	defer serving.Wait()
-	defer rpc.StopServer(srv, stopDelivery)
+	defer grpcopts.StopServer(srv, stopDelivery)
 	c.addr = lis.Addr().String()
 	c.node, err = membership.Start(membership.Config{Name: "coordinator-" + c.job.JobId, Bind: cfg.gossipAddr(),
 		Advertise: cfg.GossipAdvertise, ProbeInterval: cfg.ProbeInterval, ProbeTimeout: cfg.ProbeTimeout,
@@ -166,7 +167,7 @@ type coordinator struct {
 	registry *registry
 	// members issues and checks the workers' member credentials;
 	// assigned records which worker holds which rank of which ring.
-	members  *rpc.Members
+	members  *transportsec.Members
 	assigned *assignments
 	states   *stateStore
 	node     *membership.Node
@@ -265,7 +266,7 @@ func newCoordinator(ctx context.Context, cfg Config) (*coordinator, error) {
 		events:   make(chan event, 1024),
 		done:     make(chan struct{}),
 		registry: newRegistry(),
-		members:  rpc.NewMembers(),
+		members:  transportsec.NewMembers(),
 		assigned: newAssignments(),
 		states:   newStateStore(),
 		metrics:  metrics.NewCoordinator(),

@@ -6,9 +6,9 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"ringtrain/internal/grpcopts"
 	"ringtrain/internal/mnist"
 	"ringtrain/internal/nn"
-	"ringtrain/internal/rpc"
 	"ringtrain/internal/sysmem"
 	pb "ringtrain/proto"
 )
@@ -106,7 +106,7 @@ func evaluateInChunks(m *nn.Model, set *mnist.Set, rows int) (loss, acc float64)
 // the assignment, which carries the model description to every worker
 // with the ring's ids and addresses, and the all-reduce's frames.
 func checkMessageSizes(job *pb.JobSpec, maxWorkers int, modelPath string) error {
-	limit := sysmem.Bytes(rpc.MaxMessageBytes)
+	limit := sysmem.Bytes(grpcopts.MaxMessageBytes)
 	a := &pb.Instruction{Kind: &pb.Instruction_Assignment{Assignment: &pb.Assignment{Job: job}}}
 	size := sysmem.Bytes(proto.Size(a) + maxWorkers*(maxWorkerID+maxRingAddr+8) + 1024)
 	if size > limit {

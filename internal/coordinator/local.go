@@ -4,7 +4,7 @@ import (
 	"log/slog"
 
 	"ringtrain/internal/localworkers"
-	"ringtrain/internal/rpc"
+	"ringtrain/internal/transportsec"
 )
 
 // localWorkers are the worker processes this coordinator started on its
@@ -40,7 +40,7 @@ func (lw *localWorkers) stop() { lw.procs.Stop() }
 
 // securityEnv passes the coordinator's credentials to local workers through
 // their environment (not their command line, which any user can read).
-func securityEnv(s rpc.Security) []string {
+func securityEnv(s transportsec.Security) []string {
 	var env []string
 	for name, v := range map[string]string{"TLS_CERT": s.CertFile, "TLS_KEY": s.KeyFile, "TLS_CA": s.CAFile,
 		"TLS_SERVER_NAME": s.ServerName, "TOKEN": s.Token, "GOSSIP_KEY": s.GossipKey} {

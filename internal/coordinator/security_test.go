@@ -11,7 +11,7 @@ import (
 
 	"google.golang.org/grpc"
 
-	"ringtrain/internal/rpc"
+	"ringtrain/internal/transportsec"
 	"ringtrain/internal/worker"
 	pb "ringtrain/proto"
 )
@@ -21,11 +21,11 @@ import (
 // or with a certificate but the wrong token, cannot join, cannot read a
 // shard and cannot open a gradient stream to a worker.
 func TestCredentialsKeepStrangersOut(t *testing.T) {
-	dc, err := rpc.GenerateDevCredentials(filepath.Join(t.TempDir(), "creds"), []string{"localhost", "127.0.0.1"}, time.Hour)
+	dc, err := transportsec.GenerateDevCredentials(filepath.Join(t.TempDir(), "creds"), []string{"localhost", "127.0.0.1"}, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
-	sec := rpc.Security{CertFile: dc.Cert, KeyFile: dc.Key, CAFile: dc.CA, Token: dc.Token, GossipKey: dc.GossipKey}
+	sec := transportsec.Security{CertFile: dc.Cert, KeyFile: dc.Key, CAFile: dc.CA, Token: dc.Token, GossipKey: dc.GossipKey}
 	cfg := testConfig(t, 2)
 	cfg.Security, cfg.MaxSteps = sec, 400
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
@@ -69,12 +69,12 @@ func TestCredentialsKeepStrangersOut(t *testing.T) {
 			t.Fatal("worker 0 never served its ring")
 		}
 	}
-	insecure := rpc.Security{}
+	insecure := transportsec.Security{}
 	wrongToken := sec
 	wrongToken.Token = "guess"
 	for _, c := range []struct {
 		name string
-		sec  rpc.Security
+		sec  transportsec.Security
 		want string
 	}{{"no credentials", insecure, "Unavailable"}, {"wrong token", wrongToken, "Unauthenticated"}} {
 		if err := c.sec.Load(); err != nil {

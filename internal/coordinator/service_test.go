@@ -13,7 +13,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
-	"ringtrain/internal/rpc"
+	"ringtrain/internal/grpcopts"
 	pb "ringtrain/proto"
 )
 
@@ -39,7 +39,7 @@ func TestInvalidReportsAreRejected(t *testing.T) {
 		cancel()
 		<-done
 	}()
-	conn, err := grpc.NewClient(lis.Addr().String(), rpc.DialOptions()...)
+	conn, err := grpc.NewClient(lis.Addr().String(), grpcopts.DialOptions()...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +76,7 @@ func TestInvalidReportsAreRejected(t *testing.T) {
 		}
 	}
 	// A client without ringtrain's send limit: the server refuses a message
-	// over rpc.MaxMessageBytes before reading it whole.
+	// over grpcopts.MaxMessageBytes before reading it whole.
 	plain, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
@@ -86,7 +86,7 @@ func TestInvalidReportsAreRejected(t *testing.T) {
 	defer rcancel()
 	stream, err := pb.NewCoordinatorClient(plain).Report(rctx, grpc.WaitForReady(true))
 	if err == nil {
-		_ = stream.Send(&pb.WorkerReport{WorkerId: "x", Error: strings.Repeat("e", rpc.MaxMessageBytes+1)})
+		_ = stream.Send(&pb.WorkerReport{WorkerId: "x", Error: strings.Repeat("e", grpcopts.MaxMessageBytes+1)})
 		_, err = stream.CloseAndRecv()
 	}
 	if status.Code(err) != codes.ResourceExhausted {

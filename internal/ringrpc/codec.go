@@ -11,7 +11,7 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
-	"ringtrain/internal/rpc"
+	"ringtrain/internal/grpcopts"
 	pb "ringtrain/proto"
 )
 
@@ -115,7 +115,7 @@ func (c frameCodec) Marshal(v any) (mem.BufferSlice, error) {
 	if n == 0 {
 		return mem.BufferSlice{mem.SliceBuffer(h)}, nil
 	}
-	buf := rpc.Pool.Get(n)
+	buf := grpcopts.Pool.Get(n)
 	off := 0
 	var crc uint32
 	for _, p := range f.data {
@@ -127,7 +127,7 @@ func (c frameCodec) Marshal(v any) (mem.BufferSlice, error) {
 	// Data goes last, so that a receiver finds the header before it.
 	h = protowire.AppendTag(h, fieldData, protowire.BytesType)
 	h = protowire.AppendVarint(h, uint64(n))
-	return mem.BufferSlice{mem.SliceBuffer(h), mem.NewBuffer(buf, rpc.Pool)}, nil
+	return mem.BufferSlice{mem.SliceBuffer(h), mem.NewBuffer(buf, grpcopts.Pool)}, nil
 }
 
 func (c frameCodec) Unmarshal(data mem.BufferSlice, v any) error {

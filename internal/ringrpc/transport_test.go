@@ -15,7 +15,7 @@ import (
 
 	"ringtrain/internal/allreduce"
 	"ringtrain/internal/allreduce/allreducetest"
-	"ringtrain/internal/rpc"
+	"ringtrain/internal/grpcopts"
 	pb "ringtrain/proto"
 )
 
@@ -32,7 +32,7 @@ func startServers(t *testing.T, n int) ([]*Service, []string) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		srv := grpc.NewServer(rpc.ServerOptions()...)
+		srv := grpc.NewServer(grpcopts.ServerOptions()...)
 		svcs[i] = NewService(5 * time.Second)
 		pb.RegisterRingServer(srv, svcs[i])
 		go srv.Serve(lis)
@@ -55,7 +55,7 @@ func connectRing(t *testing.T, n int, job string) []allreduce.Transport {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			tr, err := Connect(ctx, svcs[r], Config{JobID: job, Generation: 1, Rank: r, Addrs: addrs, DialOptions: rpc.DialOptions()})
+			tr, err := Connect(ctx, svcs[r], Config{JobID: job, Generation: 1, Rank: r, Addrs: addrs, DialOptions: grpcopts.DialOptions()})
 			ts[r], errs[r] = tr, err
 		}()
 	}
@@ -84,7 +84,7 @@ func TestConnectTimesOutNamingMissingNeighbour(t *testing.T) {
 	addrs = append(addrs, lis.Addr().String())
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
-	_, err = Connect(ctx, svcs[0], Config{JobID: "j", Generation: 1, Rank: 0, Addrs: addrs, DialOptions: rpc.DialOptions()})
+	_, err = Connect(ctx, svcs[0], Config{JobID: "j", Generation: 1, Rank: 0, Addrs: addrs, DialOptions: grpcopts.DialOptions()})
 	if err == nil || !strings.Contains(err.Error(), "rank 1 ("+addrs[1]+")") {
 		t.Fatalf("got %v, want an error naming rank 1 and its address", err)
 	}
@@ -95,7 +95,7 @@ func TestConnectTimesOutNamingMissingNeighbour(t *testing.T) {
 func TestPassRefusesStrangers(t *testing.T) {
 	svcs, addrs := startServers(t, 1)
 	svcs[0].claimTimeout = 200 * time.Millisecond
-	conn, err := grpc.NewClient(addrs[0], rpc.DialOptions()...)
+	conn, err := grpc.NewClient(addrs[0], grpcopts.DialOptions()...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +141,7 @@ func TestCorruptFrameRefused(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	go svcs[0].claim(ctx, slotKey{"j", 1}, 1) // rank 0's side of the ring, unused
-	conn, err := grpc.NewClient(addrs[1], rpc.DialOptions()...)
+	conn, err := grpc.NewClient(addrs[1], grpcopts.DialOptions()...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,7 +153,7 @@ func TestCorruptFrameRefused(t *testing.T) {
 	if err := pass.Send(&pb.RingFrame{Hello: &pb.Hello{JobId: "j", Generation: 1, FromRank: 0}}); err != nil {
 		t.Fatal(err)
 	}
-	tr, err := Connect(ctx, svcs[1], Config{JobID: "j", Generation: 1, Rank: 1, Addrs: addrs, DialOptions: rpc.DialOptions()})
+	tr, err := Connect(ctx, svcs[1], Config{JobID: "j", Generation: 1, Rank: 1, Addrs: addrs, DialOptions: grpcopts.DialOptions()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,7 +15,7 @@ import (
 
 	"ringtrain/internal/allreduce"
 	"ringtrain/internal/allreduce/allreducetest"
-	"ringtrain/internal/rpc"
+	"ringtrain/internal/transportsec"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -83,11 +83,11 @@ func TestTCPTransportConformance(t *testing.T) {
 // tlsConfig loads development credentials as a worker does.
 func tlsConfig(t testing.TB) *tls.Config {
 	t.Helper()
-	dc, err := rpc.GenerateDevCredentials(filepath.Join(t.TempDir(), "creds"), []string{"localhost", "127.0.0.1"}, time.Hour)
+	dc, err := transportsec.GenerateDevCredentials(filepath.Join(t.TempDir(), "creds"), []string{"localhost", "127.0.0.1"}, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
-	sec := &rpc.Security{CertFile: dc.Cert, KeyFile: dc.Key, CAFile: dc.CA}
+	sec := &transportsec.Security{CertFile: dc.Cert, KeyFile: dc.Key, CAFile: dc.CA}
 	if err := sec.Load(); err != nil {
 		t.Fatal(err)
 	}

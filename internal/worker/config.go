@@ -18,8 +18,8 @@ import (
 
 	"ringtrain/internal/membership"
 	"ringtrain/internal/metrics"
-	"ringtrain/internal/rpc"
 	"ringtrain/internal/sysmem"
+	"ringtrain/internal/transportsec"
 )
 
 // DefaultRingPort is where a worker serves its Ring service by default.
@@ -59,9 +59,9 @@ type Config struct {
 	// StopTimeout bounds the wait for the coordinator's word once the work
 	// is done (the coordinator evaluates and writes the checkpoint first).
 	StopTimeout time.Duration
-	// Security holds the worker's credentials (see rpc.Security); the zero
+	// Security holds the worker's credentials (see transportsec.Security); the zero
 	// value is insecure.
-	Security rpc.Security
+	Security transportsec.Security
 	// HealthListen, when set, also serves the gRPC health service there,
 	// in plaintext (Kubernetes probes cannot speak mutual TLS).
 	HealthListen string

@@ -16,7 +16,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 
-	"ringtrain/internal/rpc"
+	"ringtrain/internal/transportsec"
 	pb "ringtrain/proto"
 )
 
@@ -110,7 +110,7 @@ var errAborted = errors.New("the coordinator aborted the ring")
 // the coordinator goes away, and whether the coordinator gave it work.
 func (w *worker) session(ctx context.Context, addr string) (assigned bool, err error) {
 	s := &session{w: w, instructions: make(chan *pb.Instruction, 16), lost: make(chan struct{})}
-	conn, err := grpc.NewClient(addr, append(w.cfg.Security.DialOptions(), rpc.WithMemberCredential(s.memberCredential))...)
+	conn, err := grpc.NewClient(addr, append(w.cfg.Security.DialOptions(), transportsec.WithMemberCredential(s.memberCredential))...)
 	if err != nil {
 		return false, fmt.Errorf("worker: coordinator %s: %w", addr, err)
 	}

@@ -16,11 +16,12 @@ import (
 	"google.golang.org/grpc/status"
 
 	"ringtrain/internal/allreduce"
+	"ringtrain/internal/grpcopts"
 	"ringtrain/internal/membership"
 	"ringtrain/internal/metrics"
 	"ringtrain/internal/ringrpc"
 	"ringtrain/internal/ringtcp"
-	"ringtrain/internal/rpc"
+	"ringtrain/internal/transportsec"
 	pb "ringtrain/proto"
 )
 
@@ -83,7 +84,7 @@ func Run(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("worker: listen: %w", err)
 	}
 	w.log.Info("ring service listening", "addr", lis.Addr().String())
-	if msg, loud := cfg.Security.Exposure(lis.Addr(), rpc.RingRisk); loud {
+	if msg, loud := cfg.Security.Exposure(lis.Addr(), transportsec.RingRisk); loud {
 		w.log.Warn(msg)
 	} else if msg != "" {
 		w.log.Info(msg)
@@ -97,7 +98,7 @@ func Run(ctx context.Context, cfg Config) error {
 	w.health = health.NewServer()
 	healthpb.RegisterHealthServer(srv, w.health)
 	if cfg.HealthListen != "" {
-		stop, err := rpc.ServeHealth(cfg.HealthListen, w.health)
+		stop, err := grpcopts.ServeHealth(cfg.HealthListen, w.health)
 		if err != nil {
 			return fmt.Errorf("worker: %w", err)
 		}

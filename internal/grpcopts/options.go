@@ -1,6 +1,10 @@
-// Package rpc holds the gRPC settings every ringtrain process shares:
-// message size limits, keepalives that notice dead peers, and credentials.
-package rpc
+// Package grpcopts holds the gRPC settings every ringtrain process
+// shares: message size limits, flow-control windows, keepalives that notice
+// dead peers and a buffer pool that does not clear what gRPC overwrites;
+// and the two server routines that go with them, a plaintext health-only
+// server for probes and a graceful stop with a bound. Who may connect is
+// internal/transportsec's job.
+package grpcopts
 
 import (
 	"fmt"
@@ -51,7 +55,7 @@ func ServerOptions() []grpc.ServerOption {
 
 // DialOptions returns the options for connecting to a ringtrain server,
 // insecure; its first option is the transport credentials, which
-// Security.DialOptions replaces.
+// transportsec.Security.DialOptions replaces.
 func DialOptions() []grpc.DialOption {
 	return []grpc.DialOption{
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
@@ -86,7 +90,7 @@ func StopServer(srv *grpc.Server, grace time.Duration) {
 func ServeHealth(addr string, h healthpb.HealthServer) (stop func(), err error) {
 	lis, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("rpc: health listen %s: %w", addr, err)
+		return nil, fmt.Errorf("grpcopts: health listen %s: %w", addr, err)
 	}
 	srv := grpc.NewServer()
 	healthpb.RegisterHealthServer(srv, h)

@@ -1,4 +1,4 @@
-package rpc
+package transportsec
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package rpc
+package grpcopts
 
 import (
 	"math/bits"

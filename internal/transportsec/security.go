@@ -1,4 +1,9 @@
-package rpc
+// Package transportsec is how ringtrain processes know each other: mutual
+// TLS (for gRPC and the ring's data plane), the job's token on every RPC,
+// the gossip encryption key, the member credentials the coordinator issues
+// to the workers it admitted, development credentials, and the log lines
+// that say which of these protect a listening port.
+package transportsec
 
 import (
 	"context"
@@ -18,6 +23,8 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+
+	"ringtrain/internal/grpcopts"
 )
 
 // Security is how a process proves itself to its peers and protects what
@@ -63,7 +70,7 @@ func (s *Security) Load() error {
 		}
 	}
 	if n != 0 && n != 3 {
-		return errors.New("rpc: mutual TLS needs a certificate, its key and the CA (-tls-cert, -tls-key, -tls-ca)")
+		return errors.New("transportsec: mutual TLS needs a certificate, its key and the CA (-tls-cert, -tls-key, -tls-ca)")
 	}
 	if s.ServerName == "" {
 		s.ServerName = DefaultServerName
@@ -76,15 +83,15 @@ func (s *Security) Load() error {
 	}
 	cert, err := tls.LoadX509KeyPair(s.CertFile, s.KeyFile)
 	if err != nil {
-		return fmt.Errorf("rpc: TLS key pair: %w", err)
+		return fmt.Errorf("transportsec: TLS key pair: %w", err)
 	}
 	pem, err := os.ReadFile(s.CAFile)
 	if err != nil {
-		return fmt.Errorf("rpc: TLS CA: %w", err)
+		return fmt.Errorf("transportsec: TLS CA: %w", err)
 	}
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(pem) {
-		return fmt.Errorf("rpc: TLS CA: no certificate in %s", s.CAFile)
+		return fmt.Errorf("transportsec: TLS CA: no certificate in %s", s.CAFile)
 	}
 	s.tls = &tls.Config{
 		Certificates: []tls.Certificate{cert},
@@ -134,10 +141,10 @@ func (s *Security) gossipKey() ([]byte, error) {
 	}
 	k, err := base64.StdEncoding.DecodeString(strings.TrimSpace(s.GossipKey))
 	if err != nil {
-		return nil, fmt.Errorf("rpc: gossip key is not base64: %w", err)
+		return nil, fmt.Errorf("transportsec: gossip key is not base64: %w", err)
 	}
 	if l := len(k); l != 16 && l != 24 && l != 32 {
-		return nil, fmt.Errorf("rpc: gossip key of %d bytes, want 16, 24 or 32", l)
+		return nil, fmt.Errorf("transportsec: gossip key of %d bytes, want 16, 24 or 32", l)
 	}
 	return k, nil
 }
@@ -203,7 +210,7 @@ func isLoopback(addr net.Addr) bool {
 
 // ServerOptions are the options of a gRPC server with these credentials.
 func (s *Security) ServerOptions() []grpc.ServerOption {
-	opts := ServerOptions()
+	opts := grpcopts.ServerOptions()
 	if s.tls != nil {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(s.tls)))
 	}
@@ -215,7 +222,7 @@ func (s *Security) ServerOptions() []grpc.ServerOption {
 
 // DialOptions are the options of a gRPC client with these credentials.
 func (s *Security) DialOptions() []grpc.DialOption {
-	opts := DialOptions()
+	opts := grpcopts.DialOptions()
 	if s.tls != nil {
 		opts[0] = grpc.WithTransportCredentials(credentials.NewTLS(s.tls))
 	} else {

@@ -1,4 +1,4 @@
-package rpc
+package transportsec
 
 import (
 	"crypto/ecdsa"
@@ -115,7 +115,7 @@ func serial() *big.Int {
 func writePEM(path, kind string, der []byte) error {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
 	if err != nil {
-		return fmt.Errorf("rpc: %w", err)
+		return fmt.Errorf("transportsec: %w", err)
 	}
 	if err := pem.Encode(f, &pem.Block{Type: kind, Bytes: der}); err != nil {
 		f.Close()
