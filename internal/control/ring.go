@@ -117,11 +117,12 @@ func (m *Machine) startRing(candidates []*entry) {
 // the first ring's state, and the state of a ring formed when no member
 // held it; otherwise a member that holds it uploads it). holds is the step
 // each member applied in the ring before; those that hold the start step,
-// or one more, keep it.
+// or one more, keep it. Zero steps says nothing: a member whose fetch of a
+// start state was cut short reports zero too, so it fetches.
 func (m *Machine) sources(r *ring, holds map[*entry]uint64) (fetch map[*entry]bool, uploader *entry) {
 	fetch = map[*entry]bool{}
 	for _, e := range r.members {
-		if a, ok := holds[e]; !ok || (a != r.start && a != r.start+1) {
+		if a, ok := holds[e]; !ok || a == 0 || (a != r.start && a != r.start+1) {
 			fetch[e] = true
 		}
 	}
@@ -149,7 +150,12 @@ func (m *Machine) endRing() {
 		if !ok {
 			continue
 		}
-		committed = min(committed, rep.Applied)
+		if rep.Applied >= r.start {
+			// A member that reports fewer steps than the ring started at
+			// never got its start state (it was aborted while fetching
+			// it): it holds nothing of the ring, and fetches it again.
+			committed = min(committed, rep.Applied)
+		}
 		if rep.Leaving {
 			m.forget(e)
 			m.emit(Release{Member: e.Member})
@@ -158,12 +164,17 @@ func (m *Machine) endRing() {
 		}
 		survivors = append(survivors, e)
 	}
-	if len(survivors) == 0 {
+	switch {
+	case len(survivors) == 0:
 		// Every member is gone or left: start over from the newest state
 		// the coordinator holds.
 		committed = m.held
 		m.storedFor = m.gen + 1
 		m.emit(StoreState{Ring: m.gen + 1, Step: m.held})
+	case committed == math.MaxUint64:
+		// No survivor holds a step of the ring: the next starts where it
+		// did, from the coordinator's newest state if no member holds it.
+		committed = r.start
 	}
 	if r.nonFinite != nil {
 		m.finish(Failed, r.nonFinite)

@@ -237,7 +237,10 @@ func TestScenarioRingFailureBudget(t *testing.T) {
 		end := []string{"member failed b waiting for \"\"", "stop ring-end",
 			n.Replace("ring N ended failed=true committed 0 survivors 2 rollback=false credits []")}
 		if ring < 3 {
-			end = append(end, "rewind 0", n.Replace("start ring M at 0: a b"))
+			// Zero steps applied says nothing (a fetch cut short says
+			// zero too): both fetch ring M's state, which the
+			// coordinator stores.
+			end = append(end, "rewind 0", n.Replace("store ring M from step 0"), n.Replace("start ring M at 0: a(fetch) b(fetch)"))
 		} else {
 			end = append(end, "finish failed at 0: 3 rings in a row failed before completing a step:\n"+
 				"  ring 1: a: dial 127.0.0.1:1: connection refused\n"+
@@ -557,4 +560,65 @@ func TestScenarioTraceOfALateLoss(t *testing.T) {
 	s.do(Traced{1})
 	s.do(Reported{Report{Worker: "b", Ring: 1, Rank: 1, Step: 99, Steps: 1, Finished: true}}, "steps 99-99 rank 1", "finished b 100 steps")
 	s.lost("c", "its Join stream ended", "late loss c: its Join stream ended", "finish completed at 100")
+}
+
+// TestScenarioJoinerAbortedWhileFetching: a worker that joined is aborted
+// while it fetches its new ring's start state (another member was lost);
+// its failure report says it applied no step. It holds nothing of the
+// ring and fetches again; the others' steps stand: the job does not roll
+// back to step 0.
+func TestScenarioJoinerAbortedWhileFetching(t *testing.T) {
+	cfg := scriptConfig()
+	cfg.MaxWorkers = 4
+	s := ring3(t, cfg)
+	s.join("d", "pause ring 1 [a b c]: worker d joined")
+	s.do(paused("a", 1, 0, 12), "timer ring-end 15s")
+	s.do(paused("b", 1, 1, 12))
+	s.do(paused("c", 1, 2, 12),
+		"stop ring-end",
+		"ring 1 ended failed=false committed 12 survivors 3 rollback=false credits [{a 12} {b 12} {c 12}]",
+		"rewind 12",
+		"change joined d ring 2 step 12",
+		"start ring 2 at 12: a(upload) b c d(fetch)")
+	s.lost("b", "gone",
+		"drop lost b (rank 1): gone",
+		"change lost b ring 2 step 10: gone",
+		"ring 2 failed (b, reported false, waiting for \"\"): lost b: gone",
+		"timer ring-end 15s",
+		"abort ring 2 [a c d]: lost worker b (rank 1, b:1): gone")
+	fail := func(id string, rank int, applied uint64) Reported {
+		return Reported{Report{Worker: id, Ring: 2, Rank: rank, Status: ReportFailed, Applied: applied, Error: "aborted"}}
+	}
+	s.do(fail("d", 3, 0), "member failed d waiting for \"\"")
+	s.do(fail("a", 0, 12), "member failed a waiting for \"\"")
+	s.do(fail("c", 2, 12), "member failed c waiting for \"\"",
+		"stop ring-end",
+		"ring 2 ended failed=true committed 12 survivors 3 rollback=false credits []",
+		"rewind 12",
+		"start ring 3 at 12: a(upload) c d(fetch)")
+
+	// When no member holds a step of the ring, the next starts where it
+	// did, from the coordinator's state.
+	s = newScript(t, scriptConfig(), "store ring 1 from step 0", "timer join 30s")
+	s.join("a")
+	s.join("b")
+	s.join("c", "stop join", "start ring 1 at 0: a(fetch) b(fetch) c(fetch)")
+	for rank, id := range []string{"a", "b", "c"} {
+		want := []string{"member failed " + id + " waiting for \"\""}
+		switch id {
+		case "a":
+			want = append(want, "ring 1 failed (a, reported true, waiting for \"\"): aborted", "change ring-failed a ring 1 step 0: aborted",
+				"timer ring-end 15s", "abort ring 1 [a b c]: aborted")
+		case "c":
+			want = append(want, "stop ring-end", "ring 1 ended failed=true committed 0 survivors 3 rollback=false credits []",
+				"rewind 0", "store ring 2 from step 0", "start ring 2 at 0: a(fetch) b(fetch) c(fetch)")
+		}
+		s.do(Reported{Report{Worker: id, Ring: 1, Rank: rank, Status: ReportFailed, Error: "aborted"}}, want...)
+	}
+	s.do(Reported{Report{Worker: "a", Ring: 2, Rank: 0, Status: ReportFailed, Error: "aborted"}},
+		"member failed a waiting for \"\"",
+		"ring 2 failed (a, reported true, waiting for \"\"): aborted",
+		"change ring-failed a ring 2 step 0: aborted",
+		"timer ring-end 15s",
+		"abort ring 2 [a b c]: aborted")
 }
