@@ -162,6 +162,11 @@ func (m *Machine) endRing() {
 			m.change(Change{Kind: "left", Worker: e.ID, Ring: r.id, Step: rep.Applied})
 			continue
 		}
+		if e.ended {
+			// It reported, then its stream ended: its Lost event follows,
+			// and the next ring would fail for it at once.
+			continue
+		}
 		survivors = append(survivors, e)
 	}
 	switch {

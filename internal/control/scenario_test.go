@@ -622,3 +622,25 @@ func TestScenarioJoinerAbortedWhileFetching(t *testing.T) {
 		"timer ring-end 15s",
 		"abort ring 2 [a b c]: aborted")
 }
+
+// TestScenarioSurvivorWhoseStreamEnded: a member reports how its ring
+// failed, then its stream ends (the process exits); its Lost event comes
+// after the others' reports. The next ring leaves it out, as it does a
+// waiting worker whose stream ended, rather than fail at once for it.
+func TestScenarioSurvivorWhoseStreamEnded(t *testing.T) {
+	s := ring3(t, scriptConfig())
+	s.do(failed("b", 1, 10, "connection reset"),
+		"member failed b waiting for \"\"",
+		"ring 1 failed (b, reported true, waiting for \"\"): connection reset",
+		"change ring-failed b ring 1 step 10: connection reset",
+		"timer ring-end 15s",
+		"abort ring 1 [a b c]: connection reset")
+	s.do(StreamEnded{s.keys["b"]})
+	s.do(failed("a", 0, 10, "aborted"), "member failed a waiting for \"\"")
+	s.do(failed("c", 2, 10, "aborted"), "member failed c waiting for \"\"",
+		"stop ring-end",
+		"ring 1 ended failed=true committed 10 survivors 2 rollback=false credits [{a 10} {b 10} {c 10}]",
+		"rewind 10",
+		"start ring 2 at 10: a c")
+	s.lost("b", "its Join stream ended", "drop waiting b (rank -1): its Join stream ended")
+}
