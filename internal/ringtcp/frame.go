@@ -3,7 +3,6 @@ package ringtcp
 import (
 	"encoding/binary"
 	"fmt"
-	"hash/crc32"
 	"io"
 
 	"ringtrain/internal/allreduce"
@@ -30,8 +29,6 @@ const headerLen = 48
 
 const flagAbort = 1
 
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
-
 // header is a decoded frame header.
 type header struct {
 	number, step, length uint64
@@ -51,12 +48,12 @@ func (h *header) put(b *[headerLen]byte) {
 	binary.LittleEndian.PutUint32(b[32:], uint32(h.origin))
 	b[36], b[37], b[38], b[39] = h.kind, h.flags, 0, 0
 	binary.LittleEndian.PutUint32(b[40:], h.payloadCRC)
-	binary.LittleEndian.PutUint32(b[44:], crc32.Checksum(b[:44], castagnoli))
+	binary.LittleEndian.PutUint32(b[44:], crc32c(b[:44]))
 }
 
 // parse decodes b into h, checking the header checksum.
 func (h *header) parse(b *[headerLen]byte) error {
-	if got, want := crc32.Checksum(b[:44], castagnoli), binary.LittleEndian.Uint32(b[44:]); got != want {
+	if got, want := crc32c(b[:44]), binary.LittleEndian.Uint32(b[44:]); got != want {
 		return fmt.Errorf("%w: frame header failed its CRC-32C check", ErrCorrupt)
 	}
 	if b[38] != 0 || b[39] != 0 {
@@ -77,7 +74,7 @@ func (h *header) parse(b *[headerLen]byte) error {
 func checksum(parts [][]byte) uint32 {
 	var c uint32
 	for _, p := range parts {
-		c = crc32.Update(c, castagnoli, p)
+		c = crc32cUpdate(c, p)
 	}
 	return c
 }
@@ -129,7 +126,7 @@ func readFrame(r io.Reader, hdr *[headerLen]byte, buf *[]byte, want uint64, maxP
 		}
 		return err
 	}
-	if got := crc32.Checksum(p, castagnoli); got != h.payloadCRC {
+	if got := crc32c(p); got != h.payloadCRC {
 		return fmt.Errorf("%w: frame %d (step %d, seq %d) failed its payload CRC-32C check", ErrCorrupt, h.number, h.step, h.seq)
 	}
 	*f = allreduce.Frame{Step: h.step, Seq: h.seq, Length: h.length, Kind: allreduce.Kind(h.kind), Origin: int(h.origin)}
