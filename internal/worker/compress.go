@@ -82,3 +82,20 @@ func (s *stepper) allReduce16(ctx context.Context, c uint64, lo, hi int) error {
 	gemm.ToFloat64(v, w)
 	return nil
 }
+
+// overflowed names the wire format whose range the ordinary mode's last
+// sum overflowed, when every worker's gradient was finite (the count of
+// those that were not, reduced with it, is zero) and the sum is not: ""
+// otherwise, and in the deterministic mode, whose range is its own.
+func (s *stepper) overflowed() string {
+	if s.det != nil || s.reduced[2] != 0 || finite(s.reduced) {
+		return ""
+	}
+	switch {
+	case s.comp != nil && s.comp.kind == allreduce.Float16:
+		return "float16's range (65504) on the wire: -compression bf16 keeps float32's range"
+	case s.wireBytes() == 4:
+		return "float32's range on the wire"
+	}
+	return "float64's range"
+}

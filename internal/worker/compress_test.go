@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -103,5 +104,39 @@ func TestCompressionRefused(t *testing.T) {
 	defer det.close()
 	if err := det.steppers[0].compress("fp16"); err == nil || !strings.Contains(err.Error(), "deterministic") {
 		t.Fatalf("compression in deterministic mode: %v, want an error saying they cannot be combined", err)
+	}
+}
+
+// TestFloat16OverflowNamed drives finite gradients beyond float16's range
+// (weights of 1e6): with fp16 the step stops on every worker with an error
+// that says the sum overflowed float16 and that bf16 keeps float32's
+// range, not that some worker's batch was at fault; with bf16 the same
+// step trains.
+func TestFloat16OverflowNamed(t *testing.T) {
+	data := loadMNIST(t, mnist.Train).Subset(seqInts(600))
+	spec := nn.Spec{InputShape: []int{784}, Layers: []nn.LayerSpec{{Type: "dense", Units: 10}},
+		Loss: nn.MeanSquaredError, Optimizer: nn.OptimizerSpec{Name: "sgd", LearningRate: 1e-12}}
+	for _, c := range []string{"fp16", "bf16"} {
+		rep := newReplicas(t, spec, data, 2, 8, 0, 3)
+		for _, st := range rep.steppers {
+			if err := st.compress(c); err != nil {
+				t.Fatal(err)
+			}
+			for i := range st.model.Params() {
+				st.model.Params()[i] = 1e6 * float64(i%7-3)
+			}
+		}
+		_, errs := rep.trainAll(t, 1)
+		rep.close()
+		for r, err := range errs {
+			var nf *errNonFinite
+			switch {
+			case c == "bf16" && err != nil:
+				t.Fatalf("bf16, rank %d: %v", r, err)
+			case c == "fp16" && (!errors.As(err, &nf) || !strings.Contains(err.Error(), "overflowed float16's range") ||
+				!strings.Contains(err.Error(), "bf16") || strings.Contains(err.Error(), "batch")):
+				t.Fatalf("fp16, rank %d: %v; want an error saying the sum overflowed float16's range", r, err)
+			}
+		}
 	}
 }

@@ -100,11 +100,17 @@ type errNonFinite struct {
 	step       uint64
 	here       bool
 	outOfRange bool
+	// overflow, when set, is the wire format whose range a sum of finite
+	// gradients overflowed (see compress.go).
+	overflow string
 	// samples are the training-set ids of this worker's batch.
 	samples []int
 }
 
 func (e *errNonFinite) Error() string {
+	if e.overflow != "" {
+		return fmt.Sprintf("non-finite gradient sum at step %d: every worker's gradient was finite; the sum overflowed %s", e.step, e.overflow)
+	}
 	what := "non-finite gradient (NaN or ±Inf)"
 	if e.outOfRange {
 		what = "non-finite gradient (beyond the fixed-point range even at its coarsest resolution)"
@@ -266,7 +272,7 @@ func finite(v []float64) bool {
 // saw the same count, so every one skips) or fail.
 func (s *stepper) nonFinite(t uint64, out *stepOutcome) error {
 	if !s.skipNonFinite {
-		return &errNonFinite{step: t, here: out.here, outOfRange: out.outOfRange, samples: slices.Clone(s.global)}
+		return &errNonFinite{step: t, here: out.here, outOfRange: out.outOfRange, overflow: s.overflowed(), samples: slices.Clone(s.global)}
 	}
 	out.skipped = true
 	if s.backup != nil {
