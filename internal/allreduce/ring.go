@@ -282,6 +282,7 @@ func (r *Ring) receiveAll(ctx context.Context, step uint64, v vector, p plan, re
 		}
 		return longest, stalledAt
 	}
+	into, _ := r.t.(RecvIntoer)
 	for round := 0; round < p.rounds; round++ {
 		c := p.recvChunk(round)
 		phase, pr := p.phase(round)
@@ -306,7 +307,20 @@ func (r *Ring) receiveAll(ctx context.Context, step uint64, v vector, p plan, re
 			return e
 		}
 		for s := 0; s < p.segments; s++ {
-			if err := r.t.Recv(ctx, &f); err != nil {
+			lo, hi := p.segment(c, s)
+			// An all-gather frame lands in v itself where the transport
+			// can read it there and v's memory is its wire format.
+			var dst []byte
+			if vw, ok := v.(viewer); ok && into != nil && round >= p.n-1 {
+				dst = vw.view(lo, hi)
+			}
+			var err error
+			if dst != nil {
+				err = into.RecvInto(ctx, &f, dst)
+			} else {
+				err = r.t.Recv(ctx, &f)
+			}
+			if err != nil {
 				return scattered, ended(err)
 			}
 			if err := over(ctx, clock.Now()); err != nil {
@@ -317,7 +331,6 @@ func (r *Ring) receiveAll(ctx context.Context, step uint64, v vector, p plan, re
 				// same deadline).
 				return scattered, ended(err)
 			}
-			lo, hi := p.segment(c, s)
 			if err := check(&f, step, v, uint32(round*p.segments+s), hi-lo, r.t.Left()); err != nil {
 				e := fail(err)
 				if f.Abort != "" {
@@ -339,7 +352,7 @@ func (r *Ring) receiveAll(ctx context.Context, step uint64, v vector, p plan, re
 					v.finish(lo, hi)
 					scattered = clock.Now()
 				}
-			} else {
+			} else if !inPlace(&f, dst) {
 				v.set(lo, hi, f.Data)
 			}
 			if round < p.rounds-1 {
@@ -348,6 +361,11 @@ func (r *Ring) receiveAll(ctx context.Context, step uint64, v vector, p plan, re
 		}
 	}
 	return scattered, nil
+}
+
+// inPlace reports whether f's data is dst itself (RecvInto read it there).
+func inPlace(f *Frame, dst []byte) bool {
+	return len(dst) > 0 && len(f.Data) == 1 && len(f.Data[0]) == len(dst) && &f.Data[0][0] == &dst[0]
 }
 
 // over returns why the collective has ended, or nil: ctx's cause, or its

@@ -109,6 +109,16 @@ type Transport interface {
 	Close() error
 }
 
+// RecvIntoer is a Transport that can receive a frame's data straight into
+// the caller's memory, saving a copy of the all-gather phase's frames.
+type RecvIntoer interface {
+	// RecvInto is Recv, except that a frame of data whose payload is
+	// len(dst) bytes is read into dst, and f.Data is then dst alone; any
+	// other frame is received as Recv receives it. dst's contents are
+	// undefined after an error.
+	RecvInto(ctx context.Context, f *Frame, dst []byte) error
+}
+
 // ErrBroken is wrapped by the error of a transport call that failed because
 // an earlier call, in either direction, broke the transport: the earlier
 // call's error, not this one, says what went wrong.

@@ -23,6 +23,12 @@ type vector interface {
 	finish(lo, hi int)
 }
 
+// viewer is a vector whose memory, on this machine, holds elements in
+// their wire format: view returns the bytes of elements [lo, hi), or nil.
+type viewer interface {
+	view(lo, hi int) []byte
+}
+
 // floatVector sums float64 values, optionally averaging.
 type floatVector struct {
 	v       []float64
@@ -36,6 +42,13 @@ func (f *floatVector) len() int   { return len(f.v) }
 func (f *floatVector) wire(buf *[]byte, lo, hi int) []byte {
 	*buf = encode(*buf, f.v[lo:hi])
 	return *buf
+}
+
+func (f *floatVector) view(lo, hi int) []byte {
+	if !littleEndian {
+		return nil
+	}
+	return encode(nil, f.v[lo:hi])
 }
 
 func (f *floatVector) add(lo, hi int, parts [][]byte) error {
@@ -82,6 +95,11 @@ func (f *float32Vector) wire(buf *[]byte, lo, hi int) []byte {
 // values returns the float32 values of elements [lo, hi).
 func (f *float32Vector) values(lo, hi int) []float32 {
 	return f.v[2*lo : min(2*hi, len(f.v))]
+}
+
+func (f *float32Vector) view(lo, hi int) []byte {
+	b, _ := view32(f.v, lo, hi)
+	return b
 }
 
 func (f *float32Vector) add(lo, hi int, parts [][]byte) error {

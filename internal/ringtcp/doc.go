@@ -1,8 +1,10 @@
 // Package ringtcp carries the ring all-reduce's frames on a dedicated TCP
 // connection per neighbour: each rank dials its right-hand neighbour and
 // accepts its left-hand one's connection. A frame is a 48-byte header and
-// the segment's bytes, read into one reusable buffer, with no framing
-// layer copying it in 16 KiB pieces as gRPC's does. A writer goroutine
+// the segment's bytes, read into one reusable buffer, or straight into the
+// vector where the collective offers it (RecvInto: the all-gather's
+// frames), with no framing layer copying it in 16 KiB pieces as gRPC's
+// does. A writer goroutine
 // writes them: a frame over 64 KiB with one writev straight from the
 // vector being reduced while Send waits, a smaller one from a copy while
 // Send returns (on loopback a write also does the receiver's work). With

@@ -2,9 +2,11 @@ package ringtcp
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"strings"
@@ -111,32 +113,84 @@ func TestBadFramesAreErrorsNamingThePeer(t *testing.T) {
 		{"out of order", func() []byte { return encodeFrame(2, 1, 2, data) }, false, ErrOutOfOrder},
 		{"repeated", func() []byte { return encodeFrame(0, 1, 0, data) }, false, ErrOutOfOrder},
 	} {
-		t.Run(tt.name, func(t *testing.T) {
-			tr, out := fakeLeft(t, 1024)
-			if _, err := out.Write(encodeFrame(0, 1, 0, data)); err != nil {
-				t.Fatal(err)
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			var f allreduce.Frame
-			if err := tr.Recv(ctx, &f); err != nil || f.DataLen() != len(data) {
-				t.Fatalf("the good frame: %v, %d bytes", err, f.DataLen())
-			}
-			if _, err := out.Write(tt.bad()); err != nil {
-				t.Fatal(err)
-			}
-			if tt.end {
-				out.Close()
-			}
-			err := tr.Recv(ctx, &f)
-			if !errors.Is(err, tt.want) || !strings.Contains(err.Error(), "rank 0 (127.0.0.1:") {
-				t.Fatalf("got %v; want %v naming rank 0", err, tt.want)
-			}
-			t.Log(err)
-			if err := tr.Recv(ctx, &f); !errors.Is(err, allreduce.ErrBroken) {
-				t.Fatalf("the receive after a bad frame: %v, want the transport broken", err)
-			}
-		})
+		// Recv, and RecvInto into memory of the frames' size.
+		for _, into := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/into=%v", tt.name, into), func(t *testing.T) {
+				tr, out := fakeLeft(t, 1024)
+				if _, err := out.Write(encodeFrame(0, 1, 0, data)); err != nil {
+					t.Fatal(err)
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				recv := func(f *allreduce.Frame) error {
+					if into {
+						return tr.RecvInto(ctx, f, make([]byte, len(data)))
+					}
+					return tr.Recv(ctx, f)
+				}
+				var f allreduce.Frame
+				if err := recv(&f); err != nil || f.DataLen() != len(data) {
+					t.Fatalf("the good frame: %v, %d bytes", err, f.DataLen())
+				}
+				if _, err := out.Write(tt.bad()); err != nil {
+					t.Fatal(err)
+				}
+				if tt.end {
+					out.Close()
+				}
+				err := recv(&f)
+				if !errors.Is(err, tt.want) || !strings.Contains(err.Error(), "rank 0 (127.0.0.1:") {
+					t.Fatalf("got %v; want %v naming rank 0", err, tt.want)
+				}
+				t.Log(err)
+				if err := recv(&f); !errors.Is(err, allreduce.ErrBroken) {
+					t.Fatalf("the receive after a bad frame: %v, want the transport broken", err)
+				}
+			})
+		}
+	}
+}
+
+// TestRecvIntoReadsOnlyDataOfItsSize sends a frame of data of dst's size,
+// one of another size and an abort: only the first is read into dst, and
+// each arrives whole.
+func TestRecvIntoReadsOnlyDataOfItsSize(t *testing.T) {
+	tr, out := fakeLeft(t, 0)
+	data := make([]byte, 64)
+	for i := range data {
+		data[i] = byte(i + 1)
+	}
+	abort := &allreduce.Frame{Step: 1, Seq: 2, Abort: strings.Repeat("x", len(data)), Origin: 0}
+	h, payload := frameHeader(abort, 2)
+	var hdr [headerLen]byte
+	h.put(&hdr)
+	go func() {
+		out.Write(encodeFrame(0, 1, 0, data))
+		out.Write(encodeFrame(1, 1, 1, data[:32]))
+		out.Write(append(hdr[:], payload[0]...))
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	dst := make([]byte, len(data))
+	var f allreduce.Frame
+	if err := tr.RecvInto(ctx, &f, dst); err != nil {
+		t.Fatal(err)
+	}
+	if len(f.Data) != 1 || &f.Data[0][0] != &dst[0] || !bytes.Equal(dst, data) {
+		t.Fatalf("a frame of dst's size: data %v, dst %v; want it read into dst", f.Data, dst)
+	}
+	clear(dst)
+	if err := tr.RecvInto(ctx, &f, dst); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(f.Data[0], data[:32]) || &f.Data[0][0] == &dst[0] || !bytes.Equal(dst, make([]byte, len(dst))) {
+		t.Fatalf("a shorter frame: data %v, dst %v; want it beside dst, dst untouched", f.Data, dst)
+	}
+	if err := tr.RecvInto(ctx, &f, dst); err != nil {
+		t.Fatal(err)
+	}
+	if f.Abort != abort.Abort || f.Data != nil || !bytes.Equal(dst, make([]byte, len(dst))) {
+		t.Fatalf("an abort of dst's size: %+v, dst %v; want the abort, dst untouched", f, dst)
 	}
 }
 
@@ -159,5 +213,30 @@ func TestCorruptedFrameFailsTheCollective(t *testing.T) {
 	err := allreduce.New(tr, allreduce.DefaultConfig()).AllReduce(ctx, 7, v, allreduce.Sum)
 	if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "rank 0") {
 		t.Fatalf("all-reduce over a corrupted frame: %v, want a corruption error naming rank 0", err)
+	}
+}
+
+// TestCorruptedAllGatherFrameFailsTheCollective corrupts the frame of
+// rank 1's all-gather round, which is read straight into the vector: the
+// all-reduce fails naming rank 0.
+func TestCorruptedAllGatherFrameFailsTheCollective(t *testing.T) {
+	tr, out := fakeLeft(t, 0)
+	v := []float64{1, 2, 3, 4}
+	var b []byte
+	for number := range uint64(2) { // rank 0's chunk 0, then its sum of chunk 1
+		payload := make([]byte, 16)
+		binary.LittleEndian.PutUint64(payload, 0x4000000000000000)
+		h := header{number: number, step: 7, seq: uint32(number), length: 4, payload: 16, payloadCRC: checksum([][]byte{payload})}
+		var hdr [headerLen]byte
+		h.put(&hdr)
+		b = append(append(b, hdr[:]...), payload...)
+	}
+	b[len(b)-3] ^= 1
+	go out.Write(b)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := allreduce.New(tr, allreduce.DefaultConfig()).AllReduce(ctx, 7, v, allreduce.Sum)
+	if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "rank 0") || !strings.Contains(err.Error(), "all-gather") {
+		t.Fatalf("all-reduce over a corrupted all-gather frame: %v, want a corruption error in the all-gather naming rank 0", err)
 	}
 }

@@ -96,10 +96,11 @@ func frameHeader(f *allreduce.Frame, number uint64) (header, [][]byte) {
 	return h, payload
 }
 
-// readFrame reads the next frame from r into f, its payload into *buf
-// (grown as needed, up to maxPayload bytes), and checks it: want is the
-// number the frame must carry.
-func readFrame(r io.Reader, hdr *[headerLen]byte, buf *[]byte, want uint64, maxPayload int, f *allreduce.Frame) error {
+// readFrame reads the next frame from r into f, its payload into dst if
+// it is data of exactly len(dst) bytes, else into *buf (grown as needed,
+// up to maxPayload bytes), and checks it: want is the number the frame
+// must carry.
+func readFrame(r io.Reader, hdr *[headerLen]byte, buf *[]byte, dst []byte, want uint64, maxPayload int, f *allreduce.Frame) error {
 	if _, err := io.ReadFull(r, hdr[:]); err != nil {
 		if err == io.ErrUnexpectedEOF {
 			return fmt.Errorf("%w: the connection ended inside a frame header", ErrTruncated)
@@ -116,10 +117,18 @@ func readFrame(r io.Reader, hdr *[headerLen]byte, buf *[]byte, want uint64, maxP
 	if int64(h.payload) > int64(maxPayload) {
 		return fmt.Errorf("%w: frame %d announces %d payload bytes, the limit is %d", ErrOversized, h.number, h.payload, maxPayload)
 	}
-	if cap(*buf) < int(h.payload) {
-		*buf = make([]byte, h.payload)
+	if h.flags&^flagAbort != 0 {
+		return fmt.Errorf("%w: frame %d has unknown flags %#x", ErrCorrupt, h.number, h.flags)
 	}
-	p := (*buf)[:h.payload]
+	var p []byte
+	if h.flags == 0 && len(dst) > 0 && int64(h.payload) == int64(len(dst)) {
+		p = dst
+	} else {
+		if cap(*buf) < int(h.payload) {
+			*buf = make([]byte, h.payload)
+		}
+		p = (*buf)[:h.payload]
+	}
 	if n, err := io.ReadFull(r, p); err != nil {
 		if err == io.EOF || err == io.ErrUnexpectedEOF {
 			return fmt.Errorf("%w: the connection ended after %d of frame %d's %d payload bytes", ErrTruncated, n, h.number, h.payload)
@@ -136,9 +145,6 @@ func readFrame(r io.Reader, hdr *[headerLen]byte, buf *[]byte, want uint64, maxP
 			f.Abort = "no reason given"
 		}
 		return nil
-	}
-	if h.flags != 0 {
-		return fmt.Errorf("%w: frame %d has unknown flags %#x", ErrCorrupt, h.number, h.flags)
 	}
 	if len(p) > 0 {
 		f.Data = [][]byte{p}

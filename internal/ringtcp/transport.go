@@ -416,6 +416,12 @@ func (t *Transport) Send(ctx context.Context, f *allreduce.Frame) error {
 // Recv implements allreduce.Transport. f.Data is a buffer of the
 // transport's, valid until the next Recv.
 func (t *Transport) Recv(ctx context.Context, f *allreduce.Frame) error {
+	return t.RecvInto(ctx, f, nil)
+}
+
+// RecvInto implements allreduce.RecvIntoer: a frame of data of len(dst)
+// bytes is read straight into dst, and checked there.
+func (t *Transport) RecvInto(ctx context.Context, f *allreduce.Frame, dst []byte) error {
 	if err := t.broken(); err != nil {
 		return err
 	}
@@ -423,7 +429,7 @@ func (t *Transport) Recv(ctx context.Context, f *allreduce.Frame) error {
 		return errors.New("ringtcp: a ring of one has no neighbour")
 	}
 	defer t.watch(ctx)()
-	if err := readFrame(t.inR, &t.rhdr, &t.recvBuf, t.received, t.cfg.MaxFrameBytes, f); err != nil {
+	if err := readFrame(t.inR, &t.rhdr, &t.recvBuf, dst, t.received, t.cfg.MaxFrameBytes, f); err != nil {
 		if errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) {
 			err = ErrNeighbourGone
 		}
