@@ -5,8 +5,10 @@
 package mnisttest
 
 import (
+	"compress/gzip"
 	"encoding/binary"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sync"
@@ -14,53 +16,77 @@ import (
 	"ringtrain/internal/mnist"
 )
 
-// full is the real data set, loaded once.
-var full = sync.OnceValues(func() ([2]*mnist.Set, error) {
-	var sets [2]*mnist.Set
-	dir, err := mnist.DefaultDir()
-	if err != nil {
-		return sets, err
-	}
-	for i, split := range []mnist.Split{mnist.Train, mnist.Test} {
-		if sets[i], err = mnist.Load(dir, split); err != nil {
-			return sets, err
-		}
-	}
-	return sets, nil
-})
+// source is the folder of the real data set's gzip files, found and
+// verified (mnist.DefaultDir checks their SHA-256) once.
+var source = sync.OnceValues(mnist.DefaultDir)
 
 // WriteSubset writes the first train training images and the first test
 // test images of MNIST, with their labels, into dir under the original
-// file names (uncompressed).
+// file names (uncompressed). It decompresses only the part of each real
+// file it copies: decompressing whole files takes seconds in a test
+// binary built with -race.
 func WriteSubset(dir string, train, test int) error {
-	sets, err := full()
+	src, err := source()
 	if err != nil {
 		return err
 	}
-	for i, part := range []struct {
+	for _, part := range []struct {
 		prefix string
 		n      int
 	}{{"train", train}, {"t10k", test}} {
-		set := sets[i]
-		if part.n < 1 || part.n > set.Count {
-			return fmt.Errorf("mnisttest: %d %s images asked for, the set has %d", part.n, part.prefix, set.Count)
-		}
-		pixels := set.Pixels[:part.n*set.Rows*set.Cols]
-		if err := writeIDX(filepath.Join(dir, part.prefix+"-images-idx3-ubyte"), 0x803, []int{part.n, set.Rows, set.Cols}, pixels); err != nil {
-			return err
-		}
-		if err := writeIDX(filepath.Join(dir, part.prefix+"-labels-idx1-ubyte"), 0x801, []int{part.n}, set.Labels[:part.n]); err != nil {
-			return err
+		for _, f := range []struct {
+			name  string
+			magic uint32
+			dims  int
+		}{{"-images-idx3-ubyte", 0x803, 3}, {"-labels-idx1-ubyte", 0x801, 1}} {
+			name := part.prefix + f.name
+			if err := copyPrefix(filepath.Join(dir, name), filepath.Join(src, name+".gz"), f.magic, f.dims, part.n); err != nil {
+				return fmt.Errorf("mnisttest: %s: %w", name, err)
+			}
 		}
 	}
 	return nil
 }
 
-// writeIDX writes an IDX file: its magic number, its dimensions, its bytes.
-func writeIDX(path string, magic uint32, dims []int, body []byte) error {
-	hdr := binary.BigEndian.AppendUint32(nil, magic)
-	for _, d := range dims {
-		hdr = binary.BigEndian.AppendUint32(hdr, uint32(d))
+// copyPrefix writes to dst the IDX file of the first n items of the
+// gzipped IDX file src: its header with the count n, then the items'
+// bytes.
+func copyPrefix(dst, src string, magic uint32, dims, n int) error {
+	f, err := os.Open(src)
+	if err != nil {
+		return err
 	}
-	return os.WriteFile(path, append(hdr, body...), 0o644)
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		return err
+	}
+	hdr := make([]uint32, 1+dims)
+	if err := binary.Read(zr, binary.BigEndian, hdr); err != nil {
+		return fmt.Errorf("header: %w", err)
+	}
+	if hdr[0] != magic {
+		return fmt.Errorf("magic number %#x, want %#x", hdr[0], magic)
+	}
+	if n < 1 || n > int(hdr[1]) {
+		return fmt.Errorf("%d items asked for, the set has %d", n, hdr[1])
+	}
+	size := 1
+	for _, d := range hdr[2:] {
+		size *= int(d)
+	}
+	hdr[1] = uint32(n)
+	out, err := os.Create(dst)
+	if err != nil {
+		return err
+	}
+	if err := binary.Write(out, binary.BigEndian, hdr); err != nil {
+		out.Close()
+		return err
+	}
+	if _, err := io.CopyN(out, zr, int64(n*size)); err != nil {
+		out.Close()
+		return fmt.Errorf("copying %d items: %w", n, err)
+	}
+	return out.Close()
 }
