@@ -17,7 +17,9 @@ import (
 	"time"
 
 	"ringtrain/internal/allreduce"
+	"ringtrain/internal/compose"
 	"ringtrain/internal/coordinator"
+	"ringtrain/internal/localworkers"
 	"ringtrain/internal/netsim"
 	"ringtrain/internal/ringtcp"
 )
@@ -289,17 +291,21 @@ func NetsimCoordinatorMain(args []string) error {
 	cfg := coordinator.DefaultConfig()
 	cfg.LocalWorkers, cfg.Batch, cfg.MaxSteps, cfg.Epochs = *workers, *batch, *steps, 1<<20
 	cfg.Compression = *compression
-	cfg.ModelPath, cfg.WarmupEpochs = *model, 1
+	cfg.WarmupEpochs = 1
 	cfg.Listen, cfg.GossipListen, cfg.MetricsListen = *listen+":0", *listen+":0", "-"
 	cfg.Checkpoint, cfg.Summary, cfg.Progress = "", "", nil
-	cfg.WorkerCommand = []string{*exe, "netsim-worker", "-nodes", *nodes, "--"}
+	in := compose.Inputs{Model: *model, Workers: localworkers.Config{Command: []string{*exe, "netsim-worker", "-nodes", *nodes, "--"}}}
 	if *workerLog != "" {
 		f, err := os.OpenFile(*workerLog, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 		if err != nil {
 			return err
 		}
 		defer f.Close()
-		cfg.WorkerLog = f
+		in.Workers.Output = f
+	}
+	cfg, err := in.Job(cfg)
+	if err != nil {
+		return err
 	}
 	sum, err := coordinator.Run(context.Background(), cfg)
 	if err != nil {

@@ -7,7 +7,9 @@ import (
 	"path/filepath"
 	"strings"
 
+	"ringtrain/internal/compose"
 	"ringtrain/internal/coordinator"
+	"ringtrain/internal/localworkers"
 	"ringtrain/internal/mnist"
 	"ringtrain/internal/nn"
 )
@@ -89,17 +91,18 @@ func (r *runner) ringtrain(ctx context.Context, tr trainRun) (*coordinator.Summa
 	if tr.steps > 0 {
 		cfg.Epochs = 1 << 20 // -max-steps decides
 	}
-	cfg.ModelPath = r.modelPath(tr.model)
 	cfg.ScaleLR, cfg.WarmupEpochs = tr.scaleLR, 1
 	cfg.Compression = tr.compression
 	cfg.Checkpoint, cfg.Summary, cfg.Progress, cfg.Logger = "", "", nil, r.log
-	cfg.WorkerCommand = []string{r.cfg.Exe, "worker"}
 	log, err := os.OpenFile(filepath.Join(r.cfg.Out, "workers.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
 		return nil, err
 	}
 	defer log.Close()
-	cfg.WorkerLog = log
+	in := compose.Inputs{Model: r.modelPath(tr.model), Workers: localworkers.Config{Command: []string{r.cfg.Exe, "worker"}, Output: log}}
+	if cfg, err = in.Job(cfg); err != nil {
+		return nil, err
+	}
 	return coordinator.Run(ctx, cfg)
 }
 

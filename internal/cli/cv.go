@@ -21,22 +21,27 @@ import (
 // distributed job), and reports the mean and spread of the validation
 // accuracy.
 func CV(args []string) int {
-	cfg := coordinator.DefaultConfig()
-	fs, logs := coordinatorFlags(&cfg)
+	j := newJobFlags()
+	fs, logs := coordinatorFlags(j)
 	folds := fs.Int("folds", 5, "number of folds, 2 or more")
 	out := fs.String("cv-summary", "ringtrain-cv.json", "JSON file of every fold's metrics and their mean and standard deviation (empty: none)")
 	fs.Usage = usage(fs, "coordinator cv [-folds K] [-local-workers N] [training flags]")
 	if status, ok := parseCommand(fs, "cv", args); !ok {
 		return status
 	}
-	if cfg.Workers > 0 {
+	if j.cfg.Workers > 0 {
 		fmt.Fprintln(os.Stderr, "cv: the folds run one after another with local workers: give -local-workers N, not -workers")
 		return 2
 	}
-	if cfg.LocalWorkers == 0 {
-		cfg.LocalWorkers = 1
+	if j.cfg.LocalWorkers == 0 {
+		j.cfg.LocalWorkers = 1
 	}
-	if err := coordinatorLogging(&cfg, logs); err != nil {
+	if err := coordinatorLogging(j, logs); err != nil {
+		fmt.Fprintln(os.Stderr, "cv:", err)
+		return 2
+	}
+	cfg, err := j.in.Job(j.cfg)
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "cv:", err)
 		return 2
 	}

@@ -8,7 +8,6 @@ import (
 	"os"
 	"testing"
 
-	"ringtrain/internal/coordinator"
 	"ringtrain/internal/mnist"
 )
 
@@ -19,11 +18,15 @@ func TestCrossValidation(t *testing.T) {
 	if _, err := mnist.DefaultDir(); err != nil {
 		t.Skip(err)
 	}
-	cfg := coordinator.DefaultConfig()
-	cfg.LocalWorkers, cfg.Batch, cfg.MaxSteps = 2, 16, 150
-	cfg.WorkerLog, cfg.Progress, cfg.Logger = io.Discard, nil, slog.New(slog.NewTextHandler(io.Discard, nil))
-	cfg.MetricsListen = "-"
-	cfg.WorkerCommand = workerCommand(t)
+	j := newJobFlags()
+	j.cfg.LocalWorkers, j.cfg.Batch, j.cfg.MaxSteps = 2, 16, 150
+	j.cfg.Progress, j.cfg.Logger = nil, slog.New(slog.NewTextHandler(io.Discard, nil))
+	j.cfg.MetricsListen = "-"
+	j.in.Workers.Command, j.in.Workers.Output = workerCommand(t), io.Discard
+	cfg, err := j.in.Job(j.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
 	res, err := crossValidate(context.Background(), cfg, 3)
 	if err != nil {
 		t.Fatal(err)

@@ -12,7 +12,6 @@ import (
 	"os"
 	"strings"
 
-	"ringtrain/internal/coordinator"
 	"ringtrain/internal/worker"
 )
 
@@ -116,8 +115,7 @@ func FlagNames(command string) []string {
 	var fs *flag.FlagSet
 	switch command {
 	case "coordinator":
-		cfg := coordinator.DefaultConfig()
-		fs, _ = coordinatorFlags(&cfg)
+		fs, _ = coordinatorFlags(newJobFlags())
 	case "worker":
 		cfg := worker.DefaultConfig()
 		fs, _, _ = workerFlags(&cfg)

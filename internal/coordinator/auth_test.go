@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -254,7 +252,7 @@ func TestForgedFinalUploadCannotEndTheJob(t *testing.T) {
 	const steps = 400 // within the first epoch
 	cfg := testConfig(t, 2)
 	cfg.MaxSteps = steps
-	cfg.DataDir = "" // the whole set: 400 steps are within its first epoch
+	cfg.Data = dataIn("") // the whole set: 400 steps are within its first epoch
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	j := startTapped(t, ctx, cfg, "w-0", "w-1")
@@ -362,15 +360,14 @@ func TestWrongJobIDIsNotAnsweredWithTheRealOne(t *testing.T) {
 }
 
 // TestLocalRunsGetAToken: a job of local workers given no secrets makes up
-// a token (and a gossip key) and hands them to its children through their
-// environment: a stranger's Join is refused (Unauthenticated), a process
-// with the child's token joins.
+// a token (and a gossip key) and hands them to its launcher for the
+// children's environment: a stranger's Join is refused (Unauthenticated),
+// a process with the child's token joins.
 func TestLocalRunsGetAToken(t *testing.T) {
-	dir := t.TempDir()
 	cfg := testConfig(t, 0)
 	cfg.Workers, cfg.LocalWorkers = 0, 1
-	// The "worker" records its environment and waits to be stopped.
-	cfg.WorkerCommand = []string{"sh", "-c", `printf '%s\n%s' "$RINGTRAIN_TOKEN" "$RINGTRAIN_GOSSIP_KEY" > "$0/env.tmp" && mv "$0/env.tmp" "$0/env" && exec sleep 60`, dir}
+	launched := make(chan LocalWorkers, 1)
+	cfg.Launcher = fakeLauncher(func(w LocalWorkers) { launched <- w })
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -387,15 +384,23 @@ func TestLocalRunsGetAToken(t *testing.T) {
 		cancel()
 		<-done
 	}()
-	var env []byte
-	for deadline := time.Now().Add(time.Minute); ; time.Sleep(20 * time.Millisecond) {
-		if env, err = os.ReadFile(filepath.Join(dir, "env")); err == nil || time.Now().After(deadline) {
-			break
+	var w LocalWorkers
+	select {
+	case w = <-launched:
+	case err := <-done:
+		t.Fatalf("the job ended before launching its worker: %v", err)
+	}
+	var token, gossipKey string
+	for _, kv := range w.Env {
+		if v, ok := strings.CutPrefix(kv, "RINGTRAIN_TOKEN="); ok {
+			token = v
+		}
+		if v, ok := strings.CutPrefix(kv, "RINGTRAIN_GOSSIP_KEY="); ok {
+			gossipKey = v
 		}
 	}
-	token, gossipKey, _ := strings.Cut(string(env), "\n")
-	if len(token) < 32 || len(gossipKey) < 32 {
-		t.Fatalf("the local worker's environment: token %q, gossip key %q (%v)", token, gossipKey, err)
+	if w.Count != 1 || len(token) < 32 || len(gossipKey) < 32 {
+		t.Fatalf("launched %d workers with the environment %q: want 1, a token and a gossip key", w.Count, w.Env)
 	}
 	join := func(sec transportsec.Security) error {
 		if err := sec.Load(); err != nil {

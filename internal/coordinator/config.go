@@ -1,11 +1,20 @@
-// Package coordinator runs a training job: it loads MNIST, waits for its
-// workers, gives each a rank, its shard and the initial weights, then
-// watches the job (progress, replica agreement, lost workers), evaluates on
-// the test set at every epoch's end and writes the checkpoint and the JSON
-// summary. With LocalWorkers it also starts the workers as child processes.
+// Package coordinator is the driver of a training job's ring lifecycle,
+// which internal/control decides: it serves the workers over gRPC, watches
+// them through gossip (internal/membership), turns what happens (joins,
+// reports, lost members, timers, signals) into the state machine's events
+// and carries out its actions (rings assigned, aborted and rolled back,
+// workers released, checkpoints written), with a reporter that turns them
+// into the progress display, the metrics, the trace and the JSON summary.
+// It plans the job (shards, learning-rate schedule, memory, message sizes),
+// evaluates on the test set at every epoch's end and writes the outputs.
+//
+// It composes nothing itself: its caller (internal/cli) gives it the data
+// to train on, the model description and, for local workers, the launcher
+// that starts them (Config.Data, Config.Job.Model, Config.Launcher).
 package coordinator
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -16,6 +25,8 @@ import (
 
 	"ringtrain/internal/membership"
 	"ringtrain/internal/metrics"
+	"ringtrain/internal/mnist"
+	"ringtrain/internal/nn"
 	"ringtrain/internal/sysmem"
 	"ringtrain/internal/transportsec"
 )
@@ -24,45 +35,51 @@ import (
 // workers.
 const DefaultPort = 7070
 
-// Config configures a job. DefaultConfig gives the defaults; flags and
-// environment variables fill it in cmd/coordinator.
+// Config configures a job: what it trains (Job), the processes that
+// train it and how they find and trust each other (Cluster), and the files
+// it writes (Outputs), each part with its defaults (DefaultJob,
+// DefaultCluster, DefaultOutputs) and its own Validate; then what the
+// caller composes the job from: its data and the launcher of its local
+// workers. DefaultConfig gives the defaults; internal/cli fills it from
+// flags and environment variables and composes the inputs.
 type Config struct {
-	// Listen is the coordinator's gRPC address. Empty means 127.0.0.1 at a
-	// free port with local workers, :7070 otherwise.
-	Listen string
+	Job
+	Cluster
+	Outputs
+	// Data loads the training and test sets; required. Run calls it with
+	// its own context once its port is claimed, so cancelling that context
+	// (Ctrl-C) stops a download. The command line reads -data or fetches
+	// -data-url (package trainingdata).
+	Data func(ctx context.Context) (train, test *mnist.Set, err error)
+	// Launcher starts the local workers; required with LocalWorkers. The
+	// command line starts processes (package localworkers).
+	Launcher Launcher
 	// Listener, when not nil, is used instead of listening on Listen; Run
 	// closes it.
 	Listener net.Listener
-	// Advertise is the gRPC address workers that find the coordinator
-	// through gossip dial. Empty means the listening address, with an
-	// unspecified host replaced by the gossip node's address.
-	Advertise string
-	// Workers is the number of remote workers to wait for; LocalWorkers the
-	// number of worker processes to start on this machine. One of them is
-	// set. The job starts once they have all joined.
-	Workers, LocalWorkers int
-	// MinWorkers is the smallest ring the job trains with after losing
-	// workers (default 1): below it, the job waits up to JoinTimeout for
-	// joins, then fails. MaxWorkers caps the ring when workers join during
-	// the job (default: the starting count); extra workers wait.
-	MinWorkers, MaxWorkers int
-	// GossipListen and GossipAdvertise are the coordinator's memberlist
-	// addresses (default: 127.0.0.1 at a free port with local workers,
-	// :7946 otherwise). ProbeInterval and ProbeTimeout tune failure
-	// detection (zero: memberlist's LAN defaults).
-	GossipListen, GossipAdvertise string
-	ProbeInterval, ProbeTimeout   time.Duration
-	// CheckpointDir, when set, holds the job's checkpoints: one every
-	// CheckpointEvery steps (0: only at epoch ends) and at every epoch's
-	// end, the newest CheckpointKeep kept. A coordinator started with a
-	// folder that holds checkpoints resumes from the newest valid one.
-	CheckpointDir   string
-	CheckpointEvery int
-	CheckpointKeep  int
-	// Epochs to train; MaxSteps, when positive, stops after that many
-	// synchronized steps.
+	// Shutdown, when closed, stops the job for now (SIGTERM): the ring
+	// pauses, rank 0's state is checkpointed (with CheckpointDir), and Run
+	// returns ErrShutdown without releasing the workers, which wait for the
+	// coordinator to come back.
+	Shutdown <-chan struct{}
+	// Progress receives the progress display (nil: none); Logger the logs
+	// (nil: slog.Default()).
+	Progress io.Writer
+	Logger   *slog.Logger
+}
+
+// Job is what a job trains and how.
+type Job struct {
+	// Model is the model description (DefaultJob: the Keras MNIST
+	// example); ModelName says where it came from, for messages (the
+	// command line's -model file).
+	Model     nn.Spec
+	ModelName string
+	// Epochs to train (default 5); MaxSteps, when positive, stops after
+	// that many synchronized steps.
 	Epochs, MaxSteps int
-	// Batch is the per-worker batch; the global batch is workers × Batch.
+	// Batch is the per-worker batch (default 32); the global batch is
+	// workers × Batch.
 	Batch int
 	// LR, when positive, replaces the model description's learning rate.
 	LR float64
@@ -71,35 +88,13 @@ type Config struct {
 	// over WarmupEpochs.
 	ScaleLR      bool
 	WarmupEpochs float64
-	Seed         uint64
-	// DataDir holds the MNIST files; empty means the GoMNIST module.
-	DataDir string
-	// DataURL, when set, is where the four MNIST gzip files are fetched
-	// from (DataURL/train-images-idx3-ubyte.gz, ...), each verified against
-	// its published SHA-256, into DataDir (default: the user's cache
-	// folder).
-	DataURL string
-	// ModelPath is a JSON model description; empty means the Keras example.
-	ModelPath string
-	// Checkpoint and Summary are where the final checkpoint and the JSON
-	// summary go; empty skips them.
-	Checkpoint, Summary string
-	// Trace, when set, is where the workers' timelines go, as a Chrome
-	// trace-event JSON file (Perfetto, chrome://tracing).
-	Trace string
-	// Plot, when set, is where a PNG goes of the training loss at every
-	// step (means of runs of steps in long jobs) and the test loss and
-	// accuracy at every evaluation, against epochs.
-	Plot string
-	// Overwrite lets the job replace files an earlier run left where its
-	// outputs go (Checkpoint, Summary, Trace, Plot). Without it a job whose
-	// outputs exist refuses to start, naming them.
-	Overwrite bool
-	// JoinTimeout bounds the wait for the workers.
-	JoinTimeout time.Duration
-	// HashEvery is how often, in steps, the replicas' weights are compared.
+	// Seed seeds the initial weights, the shards and the data order
+	// (default 1).
+	Seed uint64
+	// HashEvery is how often, in steps, the replicas' weights are compared
+	// (default 100; 0: only at the end).
 	HashEvery int
-	// AllreduceTimeout bounds one gradient all-reduce.
+	// AllreduceTimeout bounds one gradient all-reduce (default 30 s).
 	AllreduceTimeout time.Duration
 	// SegmentBytes is the all-reduce frame size (0: the default).
 	SegmentBytes int
@@ -134,16 +129,68 @@ type Config struct {
 	// the job trains on all but part Fold and evaluates on that part instead
 	// of the test set (the summary's test metrics are validation metrics).
 	Folds, Fold int
-	// WorkerCommand starts one local worker; the coordinator appends
-	// -coordinator, -listen and -id. Empty means this executable's worker
-	// subcommand.
-	WorkerCommand []string
-	// WorkerArgs are extra flags for every local worker (the command line
-	// passes its log format and level).
-	WorkerArgs []string
-	// WorkerLog receives the local workers' output, each line prefixed with
-	// the worker's name; nil means standard error.
-	WorkerLog io.Writer
+}
+
+// modelName is " " and Job.ModelName, or "" without one, to follow "the
+// model description" in messages.
+func (c Job) modelName() string {
+	if c.ModelName == "" {
+		return ""
+	}
+	return " " + c.ModelName
+}
+
+// DefaultJob returns the Keras example's settings: its model, batch 32,
+// 5 epochs, Adam at its default rate, seed 1; replicas compared every 100
+// steps, a 30 s all-reduce deadline, DefaultBucketBytes buckets, training
+// stopped by a non-finite gradient, and 3 failed rings in a row allowed.
+func DefaultJob() Job {
+	return Job{
+		Model:            nn.KerasMNIST(),
+		Epochs:           5,
+		Batch:            32,
+		Seed:             1,
+		HashEvery:        100,
+		AllreduceTimeout: 30 * time.Second,
+		BucketBytes:      DefaultBucketBytes,
+		NonFinite:        NonFiniteStop,
+		RingFailures:     3,
+	}
+}
+
+// Cluster is the processes that train a job and how they find, watch and
+// trust each other.
+type Cluster struct {
+	// Listen is the coordinator's gRPC address. Empty means 127.0.0.1 at a
+	// free port with local workers, :7070 otherwise.
+	Listen string
+	// Advertise is the gRPC address workers that find the coordinator
+	// through gossip dial. Empty means the listening address, with an
+	// unspecified host replaced by the gossip node's address.
+	Advertise string
+	// Workers is the number of remote workers to wait for; LocalWorkers the
+	// number of worker processes to start on this machine (through
+	// Config.Launcher). One of them is set. The job starts once they have
+	// all joined.
+	Workers, LocalWorkers int
+	// MinWorkers is the smallest ring the job trains with after losing
+	// workers (default 1): below it, the job waits up to JoinTimeout for
+	// joins, then fails. MaxWorkers caps the ring when workers join during
+	// the job (0: the starting count); extra workers wait.
+	MinWorkers, MaxWorkers int
+	// GossipListen and GossipAdvertise are the coordinator's memberlist
+	// addresses (default: 127.0.0.1 at a free port with local workers,
+	// :7946 otherwise). ProbeInterval and ProbeTimeout tune failure
+	// detection (zero: memberlist's LAN defaults).
+	GossipListen, GossipAdvertise string
+	ProbeInterval, ProbeTimeout   time.Duration
+	// JoinTimeout bounds the wait for the workers (default a minute).
+	JoinTimeout time.Duration
+	// CompleteGrace is how long a coordinator that finds its job already
+	// complete (its newest checkpoint holds the last step) stays to
+	// release the workers that come back to it before it ends (default
+	// DefaultCompleteGrace).
+	CompleteGrace time.Duration
 	// Security holds the job's credentials: mutual TLS, the token every
 	// worker must present, the gossip key. The zero value is insecure.
 	Security transportsec.Security
@@ -159,35 +206,72 @@ type Config struct {
 	// that fit. Zero means the machine's memory, or its cgroup's limit
 	// when lower.
 	MemoryLimit sysmem.Bytes
-	// Shutdown, when closed, stops the job for now (SIGTERM): the ring
-	// pauses, rank 0's state is checkpointed (with CheckpointDir), and Run
-	// returns ErrShutdown without releasing the workers, which wait for the
-	// coordinator to come back.
-	Shutdown <-chan struct{}
-	// Progress receives the progress display; Logger the logs.
-	Progress io.Writer
-	Logger   *slog.Logger
 }
 
-// DefaultConfig returns the Keras example's settings: batch 32, 5 epochs,
-// Adam at its default rate, seed 1.
+// DefaultCompleteGrace is Cluster.CompleteGrace's default: longer than a
+// waiting worker's longest retry interval, so every worker that waits for
+// the coordinator's return is released.
+const DefaultCompleteGrace = 6 * time.Second
+
+// DefaultCluster returns a cluster that still needs its worker count:
+// rings of at least one worker, a minute to wait for joins, the default
+// addresses, memberlist's LAN failure detection, no credentials.
+func DefaultCluster() Cluster {
+	return Cluster{
+		MinWorkers:    1,
+		JoinTimeout:   time.Minute,
+		CompleteGrace: DefaultCompleteGrace,
+	}
+}
+
+// Outputs are the files a job writes.
+type Outputs struct {
+	// CheckpointDir, when set, holds the job's checkpoints: one every
+	// CheckpointEvery steps (0: only at epoch ends) and at every epoch's
+	// end, the newest CheckpointKeep kept (default 3). A coordinator
+	// started with a folder that holds checkpoints resumes from the newest
+	// valid one.
+	CheckpointDir   string
+	CheckpointEvery int
+	CheckpointKeep  int
+	// Checkpoint and Summary are where the final checkpoint and the JSON
+	// summary go (default ringtrain.ckpt and ringtrain-summary.json);
+	// empty skips them.
+	Checkpoint, Summary string
+	// Trace, when set, is where the workers' timelines go, as a Chrome
+	// trace-event JSON file (Perfetto, chrome://tracing).
+	Trace string
+	// Plot, when set, is where a PNG goes of the training loss at every
+	// step (means of runs of steps in long jobs) and the test loss and
+	// accuracy at every evaluation, against epochs.
+	Plot string
+	// Overwrite lets the job replace files an earlier run left where its
+	// outputs go (Checkpoint, Summary, Trace, Plot). Without it a job whose
+	// outputs exist refuses to start, naming them.
+	Overwrite bool
+}
+
+// DefaultOutputs returns the final checkpoint in ringtrain.ckpt, the
+// summary in ringtrain-summary.json, no trace or plot, and 3 checkpoints
+// kept when a checkpoint folder is given.
+func DefaultOutputs() Outputs {
+	return Outputs{
+		Checkpoint:     "ringtrain.ckpt",
+		Summary:        "ringtrain-summary.json",
+		CheckpointKeep: 3,
+	}
+}
+
+// DefaultConfig returns the parts' defaults, the progress display on
+// standard error and slog's default logger. Data, and Launcher with local
+// workers, are the caller's to give.
 func DefaultConfig() Config {
 	return Config{
-		Epochs:           5,
-		Batch:            32,
-		Seed:             1,
-		Checkpoint:       "ringtrain.ckpt",
-		Summary:          "ringtrain-summary.json",
-		JoinTimeout:      time.Minute,
-		HashEvery:        100,
-		MinWorkers:       1,
-		CheckpointKeep:   3,
-		AllreduceTimeout: 30 * time.Second,
-		BucketBytes:      DefaultBucketBytes,
-		NonFinite:        NonFiniteStop,
-		RingFailures:     3,
-		Progress:         os.Stderr,
-		Logger:           slog.Default(),
+		Job:      DefaultJob(),
+		Cluster:  DefaultCluster(),
+		Outputs:  DefaultOutputs(),
+		Progress: os.Stderr,
+		Logger:   slog.Default(),
 	}
 }
 
@@ -200,8 +284,26 @@ func DefaultConfig() Config {
 // larger.)
 const DefaultBucketBytes = 512 << 10
 
-// Validate reports the first invalid field.
+// Validate reports the first invalid field of the parts, then of their
+// combination.
 func (c Config) Validate() error {
+	if err := c.Cluster.Validate(); err != nil {
+		return err
+	}
+	if err := c.Job.Validate(); err != nil {
+		return err
+	}
+	if err := c.Outputs.Validate(); err != nil {
+		return err
+	}
+	if c.Deterministic && c.microBatch() > 0 && c.Batch%c.microBatch() != 0 {
+		return fmt.Errorf("coordinator: the micro-batch of %d samples does not divide the per-worker batch of %d", c.microBatch(), c.Batch)
+	}
+	return nil
+}
+
+// Validate reports the first invalid field.
+func (c Cluster) Validate() error {
 	switch {
 	case c.Workers < 0 || c.LocalWorkers < 0:
 		return errors.New("coordinator: worker counts cannot be negative")
@@ -211,6 +313,21 @@ func (c Config) Validate() error {
 		return errors.New("coordinator: no workers: give -local-workers N or -workers N")
 	case c.Workers+c.LocalWorkers > 1024:
 		return fmt.Errorf("coordinator: %d workers is more than the 1024 supported", c.Workers+c.LocalWorkers)
+	case c.JoinTimeout <= 0:
+		return errors.New("coordinator: the join timeout must be positive")
+	case c.CompleteGrace < 0:
+		return fmt.Errorf("coordinator: the grace of a complete job %v cannot be negative", c.CompleteGrace)
+	case c.MinWorkers < 1 || c.MaxWorkers < 0 || (c.MaxWorkers > 0 && c.MaxWorkers < c.world()):
+		return fmt.Errorf("coordinator: min workers %d must be at least 1, max workers %d at least the %d to start with", c.MinWorkers, c.MaxWorkers, c.world())
+	}
+	return nil
+}
+
+// Validate reports the first invalid field.
+func (c Job) Validate() error {
+	switch {
+	case len(c.Model.Layers) == 0:
+		return errors.New("coordinator: the model description has no layers")
 	case c.Epochs < 1:
 		return fmt.Errorf("coordinator: epochs %d must be at least 1", c.Epochs)
 	case c.MaxSteps < 0:
@@ -221,16 +338,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("coordinator: learning rate %v cannot be negative", c.LR)
 	case c.WarmupEpochs < 0:
 		return fmt.Errorf("coordinator: warm-up epochs %v cannot be negative", c.WarmupEpochs)
-	case c.JoinTimeout <= 0:
-		return errors.New("coordinator: the join timeout must be positive")
 	case c.AllreduceTimeout < time.Millisecond:
 		return fmt.Errorf("coordinator: the all-reduce timeout %v is under a millisecond", c.AllreduceTimeout)
 	case c.HashEvery < 0 || c.SegmentBytes < 0 || c.BucketBytes < 0:
 		return errors.New("coordinator: hash interval, segment and bucket sizes cannot be negative")
-	case c.MinWorkers < 1 || c.MaxWorkers < 0 || (c.MaxWorkers > 0 && c.MaxWorkers < c.world()):
-		return fmt.Errorf("coordinator: min workers %d must be at least 1, max workers %d at least the %d to start with", c.MinWorkers, c.MaxWorkers, c.world())
-	case c.CheckpointEvery < 0 || c.CheckpointKeep < 1:
-		return fmt.Errorf("coordinator: checkpoint interval %d and count kept %d out of range", c.CheckpointEvery, c.CheckpointKeep)
 	case c.MicroBatch < 0 || c.FixedPointBits < 0 || c.FixedPointBits > 62:
 		return fmt.Errorf("coordinator: micro-batch %d and fixed-point bits %d out of range", c.MicroBatch, c.FixedPointBits)
 	case c.NonFinite != NonFiniteStop && c.NonFinite != NonFiniteSkip:
@@ -243,8 +354,14 @@ func (c Config) Validate() error {
 		return fmt.Errorf("coordinator: compression %q: want %q, %q or %q", c.Compression, CompressionNone, CompressionFP16, CompressionBF16)
 	case c.Deterministic && c.Compression != "" && c.Compression != CompressionNone:
 		return fmt.Errorf("coordinator: -compression %s cannot be combined with -deterministic, whose gradient sums are exact fixed-point integers", c.Compression)
-	case c.Deterministic && c.microBatch() > 0 && c.Batch%c.microBatch() != 0:
-		return fmt.Errorf("coordinator: the micro-batch of %d samples does not divide the per-worker batch of %d", c.microBatch(), c.Batch)
+	}
+	return nil
+}
+
+// Validate reports the first invalid field.
+func (c Outputs) Validate() error {
+	if c.CheckpointEvery < 0 || c.CheckpointKeep < 1 {
+		return fmt.Errorf("coordinator: checkpoint interval %d and count kept %d out of range", c.CheckpointEvery, c.CheckpointKeep)
 	}
 	return nil
 }
@@ -293,17 +410,17 @@ func (c Config) microBatch() int {
 }
 
 // world is the number of workers in the ring.
-func (c Config) world() int { return c.Workers + c.LocalWorkers }
+func (c Cluster) world() int { return c.Workers + c.LocalWorkers }
 
 // maxWorkers is the ring's cap.
-func (c Config) maxWorkers() int {
+func (c Cluster) maxWorkers() int {
 	if c.MaxWorkers > 0 {
 		return c.MaxWorkers
 	}
 	return c.world()
 }
 
-func (c Config) gossipAddr() string {
+func (c Cluster) gossipAddr() string {
 	switch {
 	case c.GossipListen != "":
 		return c.GossipListen
@@ -314,7 +431,7 @@ func (c Config) gossipAddr() string {
 	}
 }
 
-func (c Config) metricsAddr() string {
+func (c Cluster) metricsAddr() string {
 	switch {
 	case c.MetricsListen == "-":
 		return ""
@@ -327,7 +444,7 @@ func (c Config) metricsAddr() string {
 	}
 }
 
-func (c Config) listenAddr() string {
+func (c Cluster) listenAddr() string {
 	switch {
 	case c.Listen != "":
 		return c.Listen

@@ -13,7 +13,7 @@ import (
 // join.
 func TestMissingLocalWorkersAreNamed(t *testing.T) {
 	few := &control.TooFewWorkers{Need: 2, Lost: []string{"local-1 at step 3 (gone)"}}
-	c := &coordinator{cfg: Config{LocalWorkers: 2, MinWorkers: 2}, addr: "127.0.0.1:1",
+	c := &coordinator{cfg: Config{Cluster: Cluster{LocalWorkers: 2, MinWorkers: 2}}, addr: "127.0.0.1:1",
 		local: &localWorkers{names: []string{"local-0", "local-1"}}}
 	msg := c.tooFewWorkers(few).Error()
 	if strings.Contains(msg, "-coordinator") || !strings.Contains(msg, "missing: local-0, local-1; lost: local-1 at step 3 (gone)") {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -22,10 +23,8 @@ import (
 	"ringtrain/internal/membership"
 	"ringtrain/internal/metrics"
 	"ringtrain/internal/mnist"
-	"ringtrain/internal/modelfile"
 	"ringtrain/internal/nn"
 	"ringtrain/internal/sampler"
-	"ringtrain/internal/trainingdata"
 	"ringtrain/internal/transportsec"
 	"ringtrain/internal/wire"
 	pb "ringtrain/proto"
@@ -44,6 +43,12 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	}()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
+	}
+	switch {
+	case cfg.Data == nil:
+		return nil, errors.New("coordinator: no data to train on (Config.Data)")
+	case cfg.LocalWorkers > 0 && cfg.Launcher == nil:
+		return nil, errors.New("coordinator: no launcher for the local workers (Config.Launcher)")
 	}
 	// Every output location is checked before anything runs.
 	if err := cfg.checkOutputs(); err != nil {
@@ -123,7 +128,7 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 		"global_batch", c.globalBatch(), "steps", c.job.MaxSteps, "start_step", c.startStep, "model", c.spec.Summary())
 
 	if cfg.LocalWorkers > 0 {
-		local, err := startLocalWorkers(cfg, c.addr, c.node.Addr(), c.events, c.log)
+		local, err := startLocalWorkers(cfg, c.addr, c.node.Addr(), c.events)
 		if err != nil {
 			return nil, err
 		}
@@ -183,31 +188,28 @@ type coordinator struct {
 	local  *localWorkers
 }
 
-// newCoordinator loads the data (a fetch ends with ctx), builds the model
-// description and the initial weights and plans the job.
+// newCoordinator loads the data (cfg.Data, with ctx), builds the model and
+// the initial weights and plans the job.
 func newCoordinator(ctx context.Context, cfg Config) (*coordinator, error) {
 	log := cfg.Logger
 	if log == nil {
 		log = slog.Default()
 	}
-	train, test, err := trainingdata.Load(ctx, trainingdata.Source{Dir: cfg.DataDir, URL: cfg.DataURL}, log)
+	train, test, err := cfg.Data(ctx)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("coordinator: %w", err)
 	}
 	if cfg.Folds > 1 {
 		train, test = crossValidationSplit(train, cfg.Folds, cfg.Fold, cfg.Seed)
 		log.Info("cross-validation", "fold", cfg.Fold, "folds", cfg.Folds, "train", train.Count, "validation", test.Count)
 	}
-	spec, err := modelfile.Load(cfg.ModelPath)
-	if err != nil {
-		return nil, fmt.Errorf("coordinator: %w", err)
-	}
+	spec := cfg.Model
 	if cfg.LR > 0 {
 		spec.Optimizer.LearningRate = cfg.LR
 	}
 	model, err := nn.New(spec)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("coordinator: the model description%s: %w", cfg.modelName(), err)
 	}
 	if err := model.CheckDataset(train); err != nil {
 		return nil, fmt.Errorf("coordinator: %w", err)
@@ -250,7 +252,7 @@ func newCoordinator(ctx context.Context, cfg Config) (*coordinator, error) {
 			job.FixedPointBits = uint32(cfg.FixedPointBits)
 		}
 	}
-	if err := checkMessageSizes(job, min(cfg.maxWorkers(), maxRegistered), cfg.ModelPath); err != nil {
+	if err := checkMessageSizes(job, min(cfg.maxWorkers(), maxRegistered), cfg.modelName()); err != nil {
 		return nil, err
 	}
 	mem, err := planMemory(cfg, spec, train, test, model.NumParams(), len(model.Optimizer().State().Slots))

@@ -62,7 +62,7 @@ func testConfig(t *testing.T, n int) Config {
 		t.Fatal(err)
 	}
 	cfg := DefaultConfig()
-	cfg.Workers, cfg.DataDir = n, data
+	cfg.Workers, cfg.Data = n, dataIn(data)
 	cfg.Checkpoint = filepath.Join(t.TempDir(), "model.ckpt")
 	cfg.Summary = ""
 	cfg.Logger = quiet
@@ -162,14 +162,10 @@ func TestDistributedEqualsSingleProcess(t *testing.T) {
 		if c.spec.Pruning != nil && math.Abs(ref.Sparsity()-c.spec.Pruning.Sparsity) > 0.01 {
 			t.Fatalf("%s: the reference's sparsity is %v", c.name, ref.Sparsity())
 		}
-		model := filepath.Join(t.TempDir(), "model.json")
-		if err := writeFile(model, string(c.spec.JSON())); err != nil {
-			t.Fatal(err)
-		}
 		for _, n := range c.workers {
 			t.Run(fmt.Sprintf("%s/workers=%d", c.name, n), func(t *testing.T) {
 				cfg := testConfig(t, n)
-				cfg.Batch, cfg.MaxSteps, cfg.Seed, cfg.HashEvery, cfg.ModelPath = globalBatch/n, steps, seed, 1, model
+				cfg.Batch, cfg.MaxSteps, cfg.Seed, cfg.HashEvery, cfg.Model = globalBatch/n, steps, seed, 1, c.spec
 				sum, err, werrs := runJob(t, cfg, workerIDs(n)...)
 				if err != nil {
 					t.Fatal(err)
@@ -222,18 +218,15 @@ func TestJoinTimeoutNamesMissingWorkers(t *testing.T) {
 	}
 }
 
+// TestBadModelDescriptionIsNamed: a model description nn refuses is
+// refused before the job starts, naming the field and the description.
 func TestBadModelDescriptionIsNamed(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "model.json")
 	spec := nn.KerasMNIST()
 	spec.Layers[1].Units = 0
-	data := strings.Replace(string(spec.JSON()), `"units": 0`, `"units": 0`, 1)
-	if err := writeFile(path, data); err != nil {
-		t.Fatal(err)
-	}
 	cfg := testConfig(t, 1)
-	cfg.ModelPath = path
+	cfg.Model, cfg.ModelName = spec, "model.json"
 	_, err := Run(context.Background(), cfg)
-	if err == nil || !strings.Contains(err.Error(), "layers[1].units: must be at least 1") || !strings.Contains(err.Error(), path) {
+	if err == nil || !strings.Contains(err.Error(), "layers[1].units: must be at least 1") || !strings.Contains(err.Error(), "model.json") {
 		t.Fatalf("got %v", err)
 	}
 }

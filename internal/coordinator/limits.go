@@ -105,14 +105,14 @@ func evaluateInChunks(m *nn.Model, set *mnist.Set, rows int) (loss, acc float64)
 // checkMessageSizes refuses a job whose messages would exceed gRPC's cap:
 // the assignment, which carries the model description to every worker
 // with the ring's ids and addresses, and the all-reduce's frames.
-func checkMessageSizes(job *pb.JobSpec, maxWorkers int, modelPath string) error {
+func checkMessageSizes(job *pb.JobSpec, maxWorkers int, modelName string) error {
 	limit := sysmem.Bytes(grpcopts.MaxMessageBytes)
 	a := &pb.Instruction{Kind: &pb.Instruction_Assignment{Assignment: &pb.Assignment{Job: job}}}
 	size := sysmem.Bytes(proto.Size(a) + maxWorkers*(maxWorkerID+maxRingAddr+8) + 1024)
 	if size > limit {
-		return fmt.Errorf("coordinator: the model description %s is %s as JSON; every worker receives it in one message, with the ring's ids and addresses (%s in all), "+
+		return fmt.Errorf("coordinator: the model description%s is %s as JSON; every worker receives it in one message, with the ring's ids and addresses (%s in all), "+
 			"and gRPC messages are capped at %s: the model is too large to send (it has %d layers)",
-			modelPath, sysmem.Bytes(len(job.ModelJson)), size, limit, strings.Count(job.ModelJson, `"type":`))
+			modelName, sysmem.Bytes(len(job.ModelJson)), size, limit, strings.Count(job.ModelJson, `"type":`))
 	}
 	const frameOverhead = 1024 // the frame's other fields
 	if seg := sysmem.Bytes(job.SegmentBytes); seg+frameOverhead > limit {

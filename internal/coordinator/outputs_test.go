@@ -61,7 +61,7 @@ func TestOutputsCheckedBeforeTraining(t *testing.T) {
 // files pass the check; without it the error says how to replace them.
 func TestOverwriteReplacesEarlierOutputs(t *testing.T) {
 	dir := t.TempDir()
-	cfg := Config{Checkpoint: filepath.Join(dir, "a.ckpt"), Summary: filepath.Join(dir, "s.json")}
+	cfg := Config{Outputs: Outputs{Checkpoint: filepath.Join(dir, "a.ckpt"), Summary: filepath.Join(dir, "s.json")}}
 	for _, p := range []string{cfg.Checkpoint, cfg.Summary} {
 		if err := os.WriteFile(p, nil, 0o644); err != nil {
 			t.Fatal(err)

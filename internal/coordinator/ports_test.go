@@ -21,7 +21,7 @@ func TestDefaultMetricsPortMoves(t *testing.T) {
 	} else if !errors.Is(err, syscall.EADDRINUSE) {
 		t.Skipf("cannot take the default metrics port: %v", err)
 	}
-	c := &coordinator{cfg: Config{Workers: 2}, metrics: metrics.NewCoordinator(), log: quiet}
+	c := &coordinator{cfg: Config{Cluster: Cluster{Workers: 2}}, metrics: metrics.NewCoordinator(), log: quiet}
 	ms, err := c.serveMetrics(c.cfg.metricsAddr())
 	if err != nil {
 		t.Fatalf("default port taken: %v, want a free port", err)

@@ -57,7 +57,7 @@ func (h onCheckpoint) WithGroup(string) slog.Handler      { return h }
 func TestResumeAfterAnEpochReportsTheWholeJob(t *testing.T) {
 	dir := t.TempDir()
 	cfg := testConfig(t, 2)
-	cfg.DataDir = smallData(t, 12800, 1000)
+	cfg.Data = dataIn(smallData(t, 12800, 1000))
 	cfg.Epochs, cfg.CheckpointDir, cfg.CheckpointEvery = 2, filepath.Join(dir, "ckpt"), 40
 	cfg.Summary = filepath.Join(dir, "summary.json")
 	const stepsPerEpoch = 12800 / 64
@@ -150,7 +150,7 @@ func TestResumeAfterAnEpochReportsTheWholeJob(t *testing.T) {
 func TestRestartAfterCompletion(t *testing.T) {
 	dir := t.TempDir()
 	cfg := testConfig(t, 2)
-	cfg.DataDir = smallData(t, 3200, 500)
+	cfg.Data = dataIn(smallData(t, 3200, 500))
 	cfg.MaxSteps, cfg.CheckpointDir, cfg.Summary = 40, filepath.Join(dir, "ckpt"), filepath.Join(dir, "summary.json")
 	first, err, werrs := runJob(t, cfg, workerIDs(2)...)
 	if err != nil || werrs[0] != nil || werrs[1] != nil {
@@ -162,7 +162,10 @@ func TestRestartAfterCompletion(t *testing.T) {
 		t.Fatal(err)
 	}
 	second := cfg
-	second.Listener = lis
+	// The worker dials before the coordinator serves, so it joins at once:
+	// the default grace, for workers that wait between retries, would
+	// only lengthen the test.
+	second.Listener, second.CompleteGrace = lis, 2*time.Second
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	werr := make(chan error, 1)

@@ -57,10 +57,6 @@ const (
 	// ringEndTimeout bounds the wait for a ring's members to report how it
 	// ended; a member that does not is treated as lost.
 	ringEndTimeout = 15 * time.Second
-	// completeGrace is how long a coordinator that found its job already
-	// complete stays to release the workers that come back to it: longer
-	// than a waiting worker's longest retry interval.
-	completeGrace = 6 * time.Second
 )
 
 // supervisor drives the job's ring lifecycle (a control.Machine): it turns
@@ -112,11 +108,11 @@ func (c *coordinator) newSupervisor() *supervisor {
 		m: control.New(control.Config{World: c.cfg.world(), MinWorkers: c.cfg.MinWorkers, MaxWorkers: c.maxWorkers(),
 			GlobalBatch: int(c.job.GlobalBatch), Unit: unit, RingFailures: c.cfg.RingFailures,
 			MaxSteps: c.job.MaxSteps, StartStep: c.startStep, Checkpointing: c.cfg.CheckpointDir != "", Trace: c.job.Trace,
-			JoinTimeout: c.cfg.JoinTimeout, RingEndTimeout: ringEndTimeout, TimeoutGrace: timeoutGrace, CompleteGrace: completeGrace,
+			JoinTimeout: c.cfg.JoinTimeout, RingEndTimeout: ringEndTimeout, TimeoutGrace: timeoutGrace, CompleteGrace: c.cfg.CompleteGrace,
 			Lost: prior})}
 	if c.startStep == c.job.MaxSteps {
 		c.log.Info("the job's newest checkpoint holds its last step: writing its outputs, releasing the workers that come back",
-			"step", c.startStep, "for", completeGrace)
+			"step", c.startStep, "for", c.cfg.CompleteGrace)
 	}
 	c.apply(s, s.m.Start(0))
 	return s

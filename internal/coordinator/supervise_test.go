@@ -24,7 +24,7 @@ import (
 func testRing(t *testing.T) (*coordinator, *supervisor, map[string]*member) {
 	t.Helper()
 	c := &coordinator{
-		cfg: Config{Workers: 3, MinWorkers: 1, RingFailures: 3, JoinTimeout: time.Minute}, log: quiet, started: time.Now(),
+		cfg: Config{Cluster: Cluster{Workers: 3, MinWorkers: 1, JoinTimeout: time.Minute}, Job: Job{RingFailures: 3}}, log: quiet, started: time.Now(),
 		job:      &pb.JobSpec{JobId: "j", MaxSteps: 100, StepsPerEpoch: 50, GlobalBatch: 96, PerWorkerBatch: 32},
 		initial:  &wire.State{Header: &pb.StateHeader{JobId: "j"}},
 		registry: newRegistry(), states: newStateStore(), metrics: metrics.NewCoordinator(),

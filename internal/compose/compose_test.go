@@ -1,17 +1,22 @@
-package coordinator
+package compose
 
 import (
 	"context"
 	"errors"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"testing"
 	"time"
+
+	"ringtrain/internal/coordinator"
 )
 
-// TestInterruptStopsTheDataFetch: a job whose -data-url server stalls
-// ends as soon as its context is cancelled (Ctrl-C), with
-// context.Canceled, instead of waiting out the download's timeout.
+// TestInterruptStopsTheDataFetch: a job composed with a -data-url whose
+// server stalls ends as soon as the coordinator's context is cancelled
+// (Ctrl-C), with context.Canceled, instead of waiting out the download's
+// timeout.
 func TestInterruptStopsTheDataFetch(t *testing.T) {
 	requested := make(chan struct{}, 1)
 	release := make(chan struct{})
@@ -27,15 +32,19 @@ func TestInterruptStopsTheDataFetch(t *testing.T) {
 	}))
 	defer srv.Close()
 	defer close(release)
-	cfg := DefaultConfig()
-	cfg.Workers, cfg.Logger, cfg.Progress, cfg.Checkpoint, cfg.Summary = 1, quiet, nil, "", ""
-	cfg.GossipListen, cfg.MetricsListen = "127.0.0.1:0", "-"
-	cfg.DataDir, cfg.DataURL = t.TempDir(), srv.URL
+	cfg := coordinator.DefaultConfig()
+	cfg.Workers, cfg.Progress, cfg.Checkpoint, cfg.Summary = 1, nil, "", ""
+	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	cfg.Listen, cfg.GossipListen, cfg.MetricsListen = "127.0.0.1:0", "127.0.0.1:0", "-"
+	cfg, err := Inputs{DataDir: t.TempDir(), DataURL: srv.URL}.Job(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
 	go func() {
-		_, err := Run(ctx, cfg)
+		_, err := coordinator.Run(ctx, cfg)
 		done <- err
 	}()
 	select {
