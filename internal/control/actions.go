@@ -172,6 +172,11 @@ type StepReport struct {
 	Recovery    time.Duration
 }
 
+// TraceIn: the timeline the member of Rank of the current ring uploaded is
+// the one the job waits for: keep it. A timeline of another ring (uploaded
+// as that ring ended) or a second one is not.
+type TraceIn struct{ Rank int }
+
 // ReplicasAgree: every member of the ring reported the same weights hash
 // after Step.
 type ReplicasAgree struct{ Step uint64 }
@@ -268,6 +273,7 @@ func (LateLoss) action()       {}
 func (IgnoredReport) action()  {}
 func (RejectedReport) action() {}
 func (StepReport) action()     {}
+func (TraceIn) action()        {}
 func (ReplicasAgree) action()  {}
 func (MemberFinished) action() {}
 func (RingEnded) action()      {}

@@ -108,8 +108,11 @@ type Uploaded struct {
 // Evaluated: an evaluation an Evaluate action started is over.
 type Evaluated struct{}
 
-// Traced: the member of Rank uploaded its timeline.
-type Traced struct{ Rank int }
+// Traced: the member of Rank in Ring uploaded its timeline.
+type Traced struct {
+	Ring uint32
+	Rank int
+}
 
 // Fired: the timer armed last by a SetTimer action expired.
 type Fired struct{ Timer Timer }

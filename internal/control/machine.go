@@ -111,11 +111,12 @@ type Machine struct {
 	armed     [numTimers]bool
 
 	// finished holds the members of the current ring done with the job's
-	// last step (or lost after the final state came in); final says that
-	// state came in.
-	finished   map[*entry]bool
-	final      bool
-	evaluating int
+	// last step (or lost after the final state came in), credited those
+	// of them whose steps MemberFinished counted; final says that state
+	// came in.
+	finished, credited map[*entry]bool
+	final              bool
+	evaluating         int
 	// traces holds the ranks of the current ring that uploaded their
 	// timeline; untraced those lost after the final state came in
 	// without one, whose timeline the job no longer waits for.
@@ -134,7 +135,7 @@ type Machine struct {
 
 // New returns the machine of a job; Start begins it.
 func New(cfg Config) *Machine {
-	return &Machine{cfg: cfg, byKey: map[uint64]*entry{}, byID: map[string]*entry{}, finished: map[*entry]bool{},
+	return &Machine{cfg: cfg, byKey: map[uint64]*entry{}, byID: map[string]*entry{}, finished: map[*entry]bool{}, credited: map[*entry]bool{},
 		hashes: map[uint64]map[int]uint64{}, committed: cfg.StartStep, reported: cfg.StartStep, held: cfg.StartStep,
 		lost: slices.Clone(cfg.Lost)}
 }
@@ -294,7 +295,7 @@ func (m *Machine) handle(e Event) {
 	case Evaluated:
 		m.evaluating = max(m.evaluating-1, 0)
 	case Traced:
-		m.traced(e.Rank)
+		m.traced(e)
 	case Fired:
 		if !m.armed[e.Timer] {
 			return // disarmed since
@@ -481,20 +482,17 @@ func (m *Machine) upload(u Uploaded) {
 	}
 }
 
-// traced counts the members' timelines.
-func (m *Machine) traced(rank int) {
+// traced counts the current ring's timelines, one per rank.
+func (m *Machine) traced(t Traced) {
 	r := m.ring
-	if r == nil {
+	if r == nil || t.Ring != r.id || t.Rank < 0 || t.Rank >= len(r.members) || m.traces[t.Rank] {
 		return
 	}
 	if m.traces == nil {
 		m.traces = map[int]bool{}
 	}
-	if rank < 0 || rank >= len(r.members) || m.traces[rank] {
-		m.fail("rank %d uploaded a trace twice or out of range", rank)
-		return
-	}
-	m.traces[rank] = true
+	m.traces[t.Rank] = true
+	m.emit(TraceIn{Rank: t.Rank})
 }
 
 // tracesIn reports whether every member of ring r uploaded its timeline or

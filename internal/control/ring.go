@@ -108,7 +108,7 @@ func (m *Machine) startRing(candidates []*entry) {
 	m.traces, m.untraced = nil, nil
 	// Who finished counts in this ring: one that finished the last step
 	// in a ring that then failed computes it again here.
-	m.finished = map[*entry]bool{}
+	m.finished, m.credited = map[*entry]bool{}, map[*entry]bool{}
 	m.emit(a)
 }
 
@@ -195,6 +195,9 @@ func (m *Machine) endRing() {
 		Rollback: r.failing && committed < m.reported}
 	if committed > r.start {
 		for _, e := range r.members {
+			if m.credited[e] {
+				continue // its MemberFinished counted them
+			}
 			end.Credits = append(end.Credits, Credit{Worker: e.ID, Steps: committed - r.start})
 		}
 	}
@@ -303,7 +306,7 @@ func (m *Machine) report(rep Report) {
 		return
 	}
 	if rep.Finished {
-		m.finished[e] = true
+		m.finished[e], m.credited[e] = true, true
 		m.emit(MemberFinished{Worker: e.ID, Steps: rep.Step + 1 - r.start})
 	}
 }

@@ -314,9 +314,10 @@ func TestScenarioCompletion(t *testing.T) {
 	s.lost("c", "its Join stream ended", "late loss c: its Join stream ended")
 	s.do(Reported{Report{Worker: "a", Ring: 1, Rank: 0, Step: 99, Steps: 90, Finished: true}}, "steps 10-99 rank 0", "finished a 100 steps")
 	s.do(Reported{Report{Worker: "b", Ring: 1, Rank: 1, Step: 99, Steps: 1, Finished: true}}, "steps 99-99 rank 1", "finished b 100 steps")
-	s.do(Traced{0})
-	s.do(Traced{1})
-	s.do(Traced{2})
+	s.do(Traced{1, 0}, "trace of rank 0")
+	s.do(Traced{1, 1}, "trace of rank 1")
+	s.do(Traced{1, 1})
+	s.do(Traced{1, 2}, "trace of rank 2")
 	s.do(Evaluated{}, "finish completed at 100")
 
 	cfg.StartStep = 100
@@ -518,7 +519,9 @@ func TestScenarioNonFiniteSkip(t *testing.T) {
 // TestScenarioFinishedInAFailedRing: members that reported the job's last
 // step in a ring that then failed (rank 0 lost before its final upload)
 // are not done in the ring that redoes that step: the job completes once
-// the new ring's members finish, not before, and not never.
+// the new ring's members finish, not before, and not never. The steps of
+// c and d, counted when they reported the last step, are not counted
+// again when the ring ends.
 func TestScenarioFinishedInAFailedRing(t *testing.T) {
 	cfg := scriptConfig()
 	cfg.World, cfg.MaxWorkers = 4, 4
@@ -539,7 +542,7 @@ func TestScenarioFinishedInAFailedRing(t *testing.T) {
 	s.after(15*time.Second).do(Fired{RingEndTimer},
 		"drop silent c (rank 2): did not report within 15s after its ring ended",
 		"drop silent d (rank 3): did not report within 15s after its ring ended",
-		"ring 1 ended failed=true committed 99 survivors 1 rollback=false credits [{a 99} {b 99} {c 99} {d 99}]",
+		"ring 1 ended failed=true committed 99 survivors 1 rollback=false credits [{a 99} {b 99}]",
 		"rewind 99",
 		"start ring 2 at 99: b(rollback)")
 	s.do(Uploaded{Ring: 2, Step: 100, Epoch: 1, Checkpoint: true, Final: true}, "checkpoint 100 final=true")
@@ -555,9 +558,9 @@ func TestScenarioTraceOfALateLoss(t *testing.T) {
 	cfg.Trace = true
 	s := ring3(t, cfg)
 	s.do(Uploaded{Ring: 1, Step: 100, Epoch: 1, Checkpoint: true, Final: true}, "checkpoint 100 final=true")
-	s.do(Traced{0})
+	s.do(Traced{1, 0}, "trace of rank 0")
 	s.do(Reported{Report{Worker: "a", Ring: 1, Rank: 0, Step: 99, Steps: 90, Finished: true}}, "steps 10-99 rank 0", "finished a 100 steps")
-	s.do(Traced{1})
+	s.do(Traced{1, 1}, "trace of rank 1")
 	s.do(Reported{Report{Worker: "b", Ring: 1, Rank: 1, Step: 99, Steps: 1, Finished: true}}, "steps 99-99 rank 1", "finished b 100 steps")
 	s.lost("c", "its Join stream ended", "late loss c: its Join stream ended", "finish completed at 100")
 }
@@ -643,4 +646,36 @@ func TestScenarioSurvivorWhoseStreamEnded(t *testing.T) {
 		"rewind 10",
 		"start ring 2 at 10: a c")
 	s.lost("b", "its Join stream ended", "drop waiting b (rank -1): its Join stream ended")
+}
+
+// TestScenarioTimelineOfAnEarlierRing: a member of a ring that then failed
+// uploads its timeline late, as the next, smaller ring trains. It is not
+// the new ring's (it used to fail the job: "rank 2 uploaded a trace twice
+// or out of range"); the job completes with the new ring's timelines.
+func TestScenarioTimelineOfAnEarlierRing(t *testing.T) {
+	cfg := scriptConfig()
+	cfg.Trace = true
+	s := ring3(t, cfg)
+	s.lost("c", "gone",
+		"drop lost c (rank 2): gone",
+		"change lost c ring 1 step 10: gone",
+		"ring 1 failed (c, reported false, waiting for \"\"): lost c: gone",
+		"timer ring-end 15s",
+		"abort ring 1 [a b]: lost worker c (rank 2, c:1): gone")
+	s.do(failed("a", 0, 10, "aborted"), "member failed a waiting for \"\"")
+	s.do(failed("b", 1, 10, "aborted"), "member failed b waiting for \"\"",
+		"stop ring-end",
+		"ring 1 ended failed=true committed 10 survivors 2 rollback=false credits [{a 10} {b 10} {c 10}]",
+		"rewind 10",
+		"start ring 2 at 10: a b")
+	s.do(Traced{1, 2})
+	s.do(Traced{1, 0})
+	s.finishRing(2, 10, []string{"a", "b"},
+		"checkpoint 100 final=true",
+		"steps 10-99 rank 0 recovered after 0s",
+		"finished a 90 steps",
+		"steps 10-99 rank 1",
+		"finished b 90 steps")
+	s.do(Traced{2, 1}, "trace of rank 1")
+	s.do(Traced{2, 0}, "trace of rank 0", "finish completed at 100")
 }

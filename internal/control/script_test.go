@@ -77,6 +77,8 @@ func show(a Action) string {
 			s += fmt.Sprintf(" recovered after %v", a.Recovery)
 		}
 		return s
+	case TraceIn:
+		return fmt.Sprintf("trace of rank %d", a.Rank)
 	case ReplicasAgree:
 		return fmt.Sprintf("agree %d", a.Step)
 	case MemberFinished:

@@ -45,8 +45,12 @@ type simWorker struct {
 	rank          int
 	running       bool
 	state, backup replica
+	// fetched: it fetched its state for ring and has not stepped since;
+	// invalid: it holds no state (an abort cut its fetch short).
+	fetched, invalid bool
 	// reports are its reports and uploads not yet delivered, in the order
-	// it sent them; stream what its Join stream has for the coordinator.
+	// it sent them (they arrive even if it dies or is dropped meanwhile);
+	// stream what its Join stream has for the coordinator.
 	reports, stream []Event
 	// batch counts rank 0's steps not yet reported.
 	batch int
@@ -84,6 +88,20 @@ type sim struct {
 	// reg holds the keys of the members the coordinator registered and
 	// has not dropped or released.
 	reg map[uint64]bool
+	// done holds the members of the newest ring that have nothing more
+	// to report: they reported the job's last step or how the ring ended,
+	// or were lost; traces holds the ranks that uploaded their timeline.
+	done   map[string]bool
+	traces map[int]bool
+	// broken: the newest ring's collective broke (a partial step).
+	broken bool
+	// computed counts the steps each worker id computed, credited those
+	// the machine credited it with; stepped says rank 0 of the newest
+	// ring reported a step, fruitless counts the rings in a row that
+	// failed before one.
+	computed, credited map[string]uint64
+	stepped            bool
+	fruitless          int
 }
 
 func newSim(t *testing.T, seed uint64) *sim {
@@ -98,7 +116,8 @@ func newSim(t *testing.T, seed uint64) *sim {
 		cfg.StartStep = uint64(rng.IntN(int(cfg.MaxSteps) + 1))
 	}
 	s := &sim{t: t, rng: rng, cfg: cfg, m: New(cfg), timers: map[Timer]time.Duration{}, byKey: map[uint64]*simWorker{},
-		faults: rng.IntN(8), store: map[uint32]replica{}, reg: map[uint64]bool{}}
+		faults: rng.IntN(8), store: map[uint32]replica{}, reg: map[uint64]bool{},
+		done: map[string]bool{}, traces: map[int]bool{}, computed: map[string]uint64{}, credited: map[string]uint64{}}
 	s.faulty = s.faults > 0
 	s.held, s.expect, s.reported = trained(cfg.StartStep), cfg.StartStep, cfg.StartStep
 	for i := range world {
@@ -159,8 +178,13 @@ func (s *sim) deliver(e Event) {
 	s.events++
 	s.now += time.Millisecond
 	s.trace = append(s.trace, traced{s.now, e})
-	if j, ok := e.(Joined); ok {
-		s.reg[j.Member.Key] = true
+	switch e := e.(type) {
+	case Joined:
+		s.reg[e.Member.Key] = true
+	case Reported:
+		if e.Report.Status != ReportStep && e.Report.Ring == s.ring {
+			s.done[e.Report.Worker] = true // it reported how the ring ended
+		}
 	}
 	for _, a := range s.m.Handle(s.now, e) {
 		s.act(a)
@@ -194,6 +218,11 @@ func (s *sim) act(a Action) {
 	case Abort:
 		for _, mb := range a.To {
 			if w := s.byKey[mb.Key]; w != nil && w.key == mb.Key && w.running && w.ring == a.Ring && w.alive && !w.frozen {
+				if w.fetched && s.rng.IntN(3) == 0 {
+					// The abort cut its fetch of the start state short: it
+					// holds no state, and says it applied no step.
+					w.state, w.invalid = replica{}, true
+				}
 				s.end(w, Report{Status: ReportFailed, Error: "aborted: " + a.Reason})
 			}
 		}
@@ -204,6 +233,9 @@ func (s *sim) act(a Action) {
 		}
 	case Drop:
 		delete(s.reg, a.Member.Key)
+		if a.Rank >= 0 {
+			s.done[a.Member.ID] = true // gone: nothing more comes from it
+		}
 		if a.Reason != WaitingLeft && a.Rank < 0 {
 			s.fatalf("a ring member dropped without its rank: %+v", a)
 		}
@@ -212,7 +244,6 @@ func (s *sim) act(a Action) {
 		}
 		if w := s.byKey[a.Member.Key]; w != nil && w.key == a.Member.Key {
 			w.joined, w.running = false, false
-			w.reports = nil // its stream ended
 			if w.alive && !w.frozen && !w.released {
 				s.rejoin(w)
 			}
@@ -225,6 +256,13 @@ func (s *sim) act(a Action) {
 		if a.Worker == "" {
 			s.fatalf("a membership change names no worker: %+v", a)
 		}
+	case LateLoss:
+		s.done[a.Member.ID] = true
+	case MemberFinished:
+		s.done[a.Worker] = true
+		s.credit(a.Worker, a.Steps)
+	case TraceIn:
+		s.traces[a.Rank] = true
 	case StepReport:
 		if a.Rank != 0 {
 			break
@@ -232,12 +270,23 @@ func (s *sim) act(a Action) {
 		if a.First != s.expect {
 			s.fatalf("rank 0 reported steps %d to %d; the next step is %d", a.First, a.Last, s.expect)
 		}
-		s.expect, s.reported = a.Last+1, a.Last+1
+		s.expect, s.reported, s.stepped = a.Last+1, a.Last+1, true
 	case Rewind:
 		s.reported = min(s.reported, a.Step)
 	case RingEnded:
+		for _, c := range a.Credits {
+			s.credit(c.Worker, c.Steps)
+		}
+		if a.Failed && !s.stepped {
+			s.fruitless++
+		} else {
+			s.fruitless = 0
+		}
 		if a.Rollback != (a.Failed && a.Committed < s.reported) {
 			s.fatalf("ring %d committed %d with %d reported: rollback %v", a.Ring, a.Committed, s.reported, a.Rollback)
+		}
+		if a.Survivors > 0 && a.Committed < s.start {
+			s.fatalf("ring %d, which started at step %d, ended with %d survivors committing step %d: their steps are lost", a.Ring, s.start, a.Survivors, a.Committed)
 		}
 	case Checkpoint:
 		s.held = s.lastUp
@@ -251,10 +300,20 @@ func (s *sim) act(a Action) {
 	}
 }
 
+// credit counts steps the machine credits worker id with; no worker is
+// credited with more steps than it computed.
+func (s *sim) credit(id string, steps uint64) {
+	s.credited[id] += steps
+	if s.credited[id] > s.computed[id] {
+		s.fatalf("%s credited with %d steps; it computed %d", id, s.credited[id], s.computed[id])
+	}
+}
+
 // startRing checks that every member starts from the same state, at the
 // ring's start step, and puts the members to work.
 func (s *sim) startRing(a StartRing) {
-	s.ring, s.members, s.start, s.expect = a.Ring, nil, a.Start, a.Start
+	s.ring, s.members, s.start, s.expect, s.broken, s.stepped = a.Ring, nil, a.Start, a.Start, false, false
+	s.done, s.traces = map[string]bool{}, map[int]bool{}
 	var states []replica
 	var uploader *simWorker
 	for _, p := range a.Places {
@@ -284,7 +343,9 @@ func (s *sim) startRing(a StartRing) {
 			if !ok {
 				s.fatalf("ring %d: %s fetches a state nobody stores or uploads", a.Ring, w.id)
 			}
-			w.state = st
+			w.state, w.fetched, w.invalid = st, true, false
+		case w.invalid:
+			s.fatalf("ring %d: %s keeps a state it does not hold (its fetch was cut short)", a.Ring, w.id)
 		case p.RestoreBackup:
 			if w.state.step != a.Start+1 {
 				s.fatalf("ring %d: %s rolls back from step %d to %d", a.Ring, w.id, w.state.step, a.Start)
@@ -321,6 +382,9 @@ func (s *sim) flushBatch(w *simWorker) {
 
 // working reports whether every member of the newest ring trains.
 func (s *sim) working() bool {
+	if s.broken {
+		return false
+	}
 	for _, w := range s.members {
 		if !w.alive || w.frozen || !w.running || w.ring != s.ring {
 			return false
@@ -335,36 +399,57 @@ func (s *sim) working() bool {
 // reports its last step: one queue keeps their order.
 func (s *sim) step() {
 	for _, w := range s.members {
-		step := w.state.step
-		w.backup, w.state = w.state, w.state.apply(step)
-		n := w.state.step
-		last := n == s.cfg.MaxSteps
-		hash := step%3 == 0
-		ck, epochEnd := n%4 == 0, n%5 == 0
-		if w.rank == 0 {
-			if ck || epochEnd || last {
-				w.reports = append(w.reports, upload{Uploaded{Ring: w.ring, Step: n, Epoch: int((n - 1) / 5), Checkpoint: ck || epochEnd,
-					EpochEnd: epochEnd, Final: last}, w.state})
-			}
+		s.stepOne(w)
+	}
+}
+
+// partialStep has only some members of the newest ring apply its next
+// step: the collective broke as it ended, the all-gather complete on some
+// members only. Every member is stuck after it, one step apart.
+func (s *sim) partialStep() {
+	n := len(s.members)
+	k, perm := 1+s.rng.IntN(n-1), s.rng.Perm(n)
+	for _, i := range perm[k:] {
+		s.computed[s.members[i].id]++ // its gradient is in the sum
+	}
+	for _, i := range perm[:k] {
+		s.stepOne(s.members[i])
+	}
+	s.broken = true
+}
+
+// stepOne has member w of the newest ring compute its next step.
+func (s *sim) stepOne(w *simWorker) {
+	step := w.state.step
+	w.backup, w.state, w.fetched = w.state, w.state.apply(step), false
+	s.computed[w.id]++
+	n := w.state.step
+	last := n == s.cfg.MaxSteps
+	hash := step%3 == 0
+	ck, epochEnd := n%4 == 0, n%5 == 0
+	if w.rank == 0 {
+		if ck || epochEnd || last {
+			w.reports = append(w.reports, upload{Uploaded{Ring: w.ring, Step: n, Epoch: int((n - 1) / 5), Checkpoint: ck || epochEnd,
+				EpochEnd: epochEnd, Final: last}, w.state})
 		}
-		if last && s.cfg.Trace {
-			w.reports = append(w.reports, Traced{Rank: w.rank})
+	}
+	if last && s.cfg.Trace {
+		w.reports = append(w.reports, Traced{Ring: w.ring, Rank: w.rank})
+	}
+	if w.rank == 0 {
+		w.batch++
+		if last || hash || ck || epochEnd || s.rng.IntN(3) == 0 {
+			s.flushBatch(w)
+			rep := w.reports[len(w.reports)-1].(Reported)
+			rep.Report.HasHash, rep.Report.Hash, rep.Report.Finished = hash, w.state.hash, last
+			w.reports[len(w.reports)-1] = rep
 		}
-		if w.rank == 0 {
-			w.batch++
-			if last || hash || ck || epochEnd || s.rng.IntN(3) == 0 {
-				s.flushBatch(w)
-				rep := w.reports[len(w.reports)-1].(Reported)
-				rep.Report.HasHash, rep.Report.Hash, rep.Report.Finished = hash, w.state.hash, last
-				w.reports[len(w.reports)-1] = rep
-			}
-		} else if hash || last {
-			w.reports = append(w.reports, Reported{Report{Worker: w.id, Ring: w.ring, Rank: w.rank, Status: ReportStep, Step: step, Steps: 1,
-				HasHash: hash, Hash: w.state.hash, Finished: last}})
-		}
-		if last {
-			w.running = false // done: it waits for its Stop
-		}
+	} else if hash || last {
+		w.reports = append(w.reports, Reported{Report{Worker: w.id, Ring: w.ring, Rank: w.rank, Status: ReportStep, Step: step, Steps: 1,
+			HasHash: hash, Hash: w.state.hash, Finished: last}})
+	}
+	if last {
+		w.running = false // done: it waits for its Stop
 	}
 }
 
@@ -397,7 +482,7 @@ func (s *sim) choices() []choice {
 		if len(w.stream) > 0 {
 			cs = append(cs, choice{"stream " + w.id, func() { e := w.stream[0]; w.stream = w.stream[1:]; s.deliver(e) }})
 		}
-		if len(w.reports) > 0 && w.alive {
+		if len(w.reports) > 0 {
 			cs = append(cs, choice{"report " + w.id, func() {
 				e := w.reports[0]
 				w.reports = w.reports[1:]
@@ -429,6 +514,9 @@ func (s *sim) choices() []choice {
 // stuck reports whether member w of the newest ring waits for a member
 // that does not train.
 func (s *sim) stuck(w *simWorker) bool {
+	if s.broken {
+		return true
+	}
 	for _, o := range s.members {
 		if !o.alive || o.frozen || !o.running || o.ring != s.ring {
 			return true
@@ -473,12 +561,20 @@ func (s *sim) faultChoices() []choice {
 		if !w.frozen && w.running {
 			fault("freeze "+w.id, func() { w.frozen = true })
 		}
+		if !w.frozen && w.joined && s.reg[w.key] {
+			// Gossip declares a live worker failed (starved of CPU, its
+			// probes late): the coordinator drops it, and it joins again.
+			fault("suspect "+w.id, func() { s.deliver(Lost{w.key, errors.New("gossip: the node failed")}) })
+		}
 		if w.running && w.ring == s.ring && s.working() {
 			fault("leave "+w.id, func() {
 				for _, o := range s.members {
 					s.end(o, Report{Status: ReportPaused, Leaving: o == w})
 				}
 			})
+			if len(s.members) > 1 && s.rng.IntN(3) == 0 {
+				fault("partial step", s.partialStep)
+			}
 			if s.rng.IntN(10) == 0 {
 				fault("non-finite", func() {
 					step := s.members[0].state.step
@@ -578,6 +674,16 @@ func (s *sim) check() {
 	}
 	switch o.Outcome {
 	case Completed:
+		if s.cfg.StartStep < s.cfg.MaxSteps {
+			for rank, w := range s.members {
+				if !s.done[w.id] {
+					s.fatalf("completed before %s (rank %d) reported the last step or how its ring ended", w.id, rank)
+				}
+				if s.cfg.Trace && !s.traces[rank] && w.alive && !w.frozen {
+					s.fatalf("completed without the timeline of %s (rank %d)", w.id, rank)
+				}
+			}
+		}
 		want := trained(s.cfg.MaxSteps)
 		for _, w := range s.members {
 			if w.alive && !w.frozen && w.state != want {
@@ -601,6 +707,9 @@ func (s *sim) check() {
 		case errors.As(o.Err, &nonFinite), strings.HasPrefix(o.Err.Error(), "interrupted: "):
 		case strings.HasPrefix(o.Err.Error(), "local worker x exited") && s.m.Rings() == 0:
 		case strings.Contains(o.Err.Error(), "rings in a row failed before completing a step"):
+			if s.fruitless < s.cfg.RingFailures {
+				s.fatalf("gave up after %d rings in a row failed before a step, with a budget of %d: %v", s.fruitless, s.cfg.RingFailures, o.Err)
+			}
 		default:
 			s.fatalf("failed: %v", o.Err)
 		}

@@ -81,12 +81,12 @@ func (a *assignments) holds(id string, g uint32, rank int32) bool {
 	return rank >= 0 && int(rank) < len(ids) && ids[rank] == id
 }
 
-// rank returns worker id's rank in the newest ring it was placed in.
-func (a *assignments) rank(id string) (int32, bool) {
+// placed returns the newest ring worker id was placed in, and its rank.
+func (a *assignments) placed(id string) (placement, bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	p, ok := a.latest[id]
-	return p.rank, ok
+	return p, ok
 }
 
 // errNotYours is the status of an upload about a rank the caller does not

@@ -238,9 +238,8 @@ func (s *service) UploadTrace(stream pb.Coordinator_UploadTraceServer) error {
 	if !c.job.Trace {
 		return status.Error(codes.FailedPrecondition, "coordinator: upload trace: this job records no trace")
 	}
-	rank, placed := c.assigned.rank(id)
-	var tr traced
-	tr.rank = -1
+	p, placed := c.assigned.placed(id)
+	tr := traced{ring: p.ring, rank: -1}
 	for {
 		chunk, err := stream.Recv()
 		if errors.Is(err, io.EOF) {
@@ -255,7 +254,7 @@ func (s *service) UploadTrace(stream pb.Coordinator_UploadTraceServer) error {
 		if chunk.Rank < 0 || uint32(chunk.Rank) >= uint32(maxRegistered) || (tr.rank >= 0 && chunk.Rank != tr.rank) {
 			return status.Errorf(codes.InvalidArgument, "coordinator: upload trace: rank %d", chunk.Rank)
 		}
-		if !placed || chunk.Rank != rank {
+		if !placed || chunk.Rank != p.rank {
 			return status.Errorf(codes.PermissionDenied, "coordinator: upload trace: worker %q does not hold rank %d", id, chunk.Rank)
 		}
 		tr.rank, tr.dropped = chunk.Rank, chunk.Dropped

@@ -37,6 +37,8 @@ type (
 		err error
 	}
 	traced struct {
+		// ring is the newest ring its worker was placed in.
+		ring    uint32
 		rank    int32
 		events  []*pb.TraceEvent
 		dropped uint64
@@ -74,9 +76,11 @@ type supervisor struct {
 	// timers are the machine's armed timers.
 	timers map[control.Timer]<-chan time.Time
 	evals  sync.WaitGroup
-	// report and upload are the report and upload being handled.
+	// report, upload and trace are the report, upload and timeline being
+	// handled.
 	report *pb.WorkerReport
 	upload *wire.State
+	trace  *traced
 	// unreachable are members an instruction could not reach.
 	unreachable []*member
 	// latest is the newest full state rank 0 uploaded (checkpoints), and
@@ -229,8 +233,9 @@ func (c *coordinator) dispatch(s *supervisor, e event) error {
 		}
 		return c.handle(s, control.Evaluated{})
 	case traced:
-		s.rep.traced(e)
-		return c.handle(s, control.Traced{Rank: int(e.rank)})
+		s.trace = &e
+		defer func() { s.trace = nil }()
+		return c.handle(s, control.Traced{Ring: e.ring, Rank: int(e.rank)})
 	}
 	return nil
 }
@@ -355,6 +360,8 @@ func (c *coordinator) act(s *supervisor, a control.Action) error {
 		c.log.Warn("rejected a report", "worker", a.Worker, "err", a.Err)
 	case control.StepReport:
 		c.stepReported(s, a)
+	case control.TraceIn:
+		s.rep.traced(*s.trace)
 	case control.ReplicasAgree:
 		s.rep.history.ReplicaChecks++
 	case control.MemberFinished:
