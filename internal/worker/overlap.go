@@ -15,7 +15,7 @@ import (
 // DistributedDataParallel and Horovod's tensor fusion do, and a
 // communication goroutine reduces each full bucket, as a collective of its
 // own, while the earlier layers still compute. The last bucket holds the
-// first layers and the step's trailer (the loss and the control counts,
+// first layers and the step's header (the loss and the control counts,
 // which the reduced vector keeps before the gradient for that reason), and
 // leaves only once the pass has ended.
 //
@@ -37,7 +37,7 @@ type buckets struct {
 	min int
 	// lo and hi bound the open bucket in the reduced vector: ranges are
 	// added below lo. A bucket reaching floor, where the gradient begins,
-	// stays open: it is the last, and takes the trailer below floor.
+	// stays open: it is the last, and takes the header below floor.
 	lo, hi, floor int
 	// prepare, when not nil, runs on the compute goroutine on a bucket's
 	// values before it is handed over.
@@ -55,7 +55,7 @@ type buckets struct {
 const bucketQueue = 16
 
 // startBuckets starts a bucketed reduction of a vector of n values, a
-// trailer of head values then the gradient, whose buckets close at min
+// header of head values then the gradient, whose buckets close at min
 // values: the communication goroutine reduces the
 // buckets handed to it with reduce, in order, each as the stepper's next
 // collective, until wait is called, a reduction fails or ctx ends. t is the

@@ -27,7 +27,7 @@ import (
 // TestBucketsReduceWhileTheCallerAdds drives a bucketed reduction by hand:
 // a bucket is handed over as soon as it holds enough values and reduced
 // while the caller goes on adding ranges; the range reaching the gradient's
-// start stays open and leaves with the trailer when the caller waits; each
+// start stays open and leaves with the header when the caller waits; each
 // bucket is prepared before it leaves, and is a collective of its own.
 func TestBucketsReduceWhileTheCallerAdds(t *testing.T) {
 	s := &stepper{timeout: time.Minute}
@@ -57,7 +57,7 @@ func TestBucketsReduceWhileTheCallerAdds(t *testing.T) {
 	done := make(chan error)
 	go func() { done <- b.wait() }()
 	if got := <-started; got != (call{1, 0, 70}) {
-		t.Fatalf("last reduction %v, want collective 1 of [0, 70), the trailer included", got)
+		t.Fatalf("last reduction %v, want collective 1 of [0, 70), the header included", got)
 	}
 	release <- struct{}{}
 	if err := <-done; err != nil {

@@ -37,9 +37,9 @@ type stepper struct {
 	global     []int
 
 	// Ordinary mode: the loss, the control element and the count of
-	// workers whose gradient was not finite (the trailer, ordinaryHead
+	// workers whose gradient was not finite (the header, ordinaryHead
 	// values), then the gradient buffer, reduced as one vector. The
-	// trailer comes first so that the last bucket of an overlapped
+	// header comes first so that the last bucket of an overlapped
 	// reduction, the first layers', holds it too.
 	reduced []float64
 	// wire32 carries reduced in float32 on the wire (see allReduce).
@@ -126,7 +126,7 @@ type stepTiming struct {
 	compute, allreduce, optimizer time.Duration
 }
 
-// The trailers' lengths: the values the reduced vectors hold before the
+// The headers' lengths: the values the reduced vectors hold before the
 // gradient.
 const (
 	ordinaryHead = 3
