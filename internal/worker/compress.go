@@ -99,3 +99,18 @@ func (s *stepper) overflowed() string {
 	}
 	return "float64's range"
 }
+
+// reducedBytes is the size on the wire of the vectors a step reduces
+// (once: a deterministic step redone at a coarser resolution reduces
+// again): int64 sums in the deterministic mode; otherwise the loss and
+// control counts (float32 when compressed) and the gradient, at the
+// ordinary mode's wire size.
+func (s *stepper) reducedBytes() int {
+	switch {
+	case s.det != nil:
+		return 8 * len(s.det.acc.Sum)
+	case s.wireBytes() == 2:
+		return 4*ordinaryHead + 2*(len(s.reduced)-ordinaryHead)
+	}
+	return s.wireBytes() * len(s.reduced)
+}

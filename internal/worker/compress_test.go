@@ -140,3 +140,36 @@ func TestFloat16OverflowNamed(t *testing.T) {
 		}
 	}
 }
+
+// TestReducedBytes sizes a step's vector on the wire, as the
+// ringtrain_allreduce_bytes_total metric counts it: 8 bytes a value for a
+// float64 model or one worker, 4 for float32, 2 a gradient value (4 for
+// the loss and counts) compressed, 8 for the deterministic mode's sums.
+func TestReducedBytes(t *testing.T) {
+	data := loadMNIST(t, mnist.Train).Subset(seqInts(100))
+	f64 := nn.KerasMNIST()
+	f64.Dtype = "float64"
+	for _, c := range []struct {
+		spec                 nn.Spec
+		n, micro             int
+		compression          string
+		bytesPerValue, extra int
+	}{
+		{nn.KerasMNIST(), 2, 0, "", 4, 4 * ordinaryHead},
+		{f64, 2, 0, "", 8, 8 * ordinaryHead},
+		{nn.KerasMNIST(), 1, 0, "", 8, 8 * ordinaryHead},
+		{nn.KerasMNIST(), 2, 0, "fp16", 2, 4 * ordinaryHead},
+		{nn.KerasMNIST(), 2, 2, "", 8, 8 * detHead},
+	} {
+		rep := newReplicas(t, c.spec, data, c.n, 8, c.micro, 1)
+		st := rep.steppers[0]
+		p := st.model.NumParams()
+		if err := st.compress(c.compression); err != nil {
+			t.Fatal(err)
+		}
+		if got, want := st.reducedBytes(), c.bytesPerValue*p+c.extra; got != want {
+			t.Errorf("%s model, %d workers, micro %d, compression %q: %d bytes, want %d", c.spec.DtypeOrDefault(), c.n, c.micro, c.compression, got, want)
+		}
+		rep.close()
+	}
+}

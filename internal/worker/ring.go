@@ -192,7 +192,7 @@ func (s *session) steps(ctx context.Context, a *pb.Assignment, r *replica, st *s
 		if st.det != nil {
 			r.bits = st.det.bits
 		}
-		s.w.recordStep(loss, out, tm, len(local), r.model.NumParams())
+		s.w.recordStep(loss, out, tm, len(local), st.reducedBytes())
 		if out.skipped {
 			log := w.log.With("step", step)
 			if out.here {
@@ -270,7 +270,7 @@ func learningRate(job *pb.JobSpec, t uint64) float64 {
 }
 
 // recordStep updates the worker's metrics after a step.
-func (w *worker) recordStep(loss float64, out stepOutcome, tm stepTiming, samples, params int) {
+func (w *worker) recordStep(loss float64, out stepOutcome, tm stepTiming, samples, reduced int) {
 	m := w.metrics
 	m.Steps.Inc()
 	if out.skipped {
@@ -282,7 +282,7 @@ func (w *worker) recordStep(loss float64, out stepOutcome, tm stepTiming, sample
 	}
 	m.Loss.Set(loss)
 	m.AllreduceSeconds.Observe(tm.allreduce.Seconds())
-	m.AllreduceBytes.Add(float64(8 * (params + 2)))
+	m.AllreduceBytes.Add(float64(reduced))
 	if d := (tm.compute + tm.allreduce + tm.optimizer).Seconds(); d > 0 {
 		m.SamplesPerSecond.Set(float64(samples) / d)
 	}
