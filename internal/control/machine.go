@@ -374,11 +374,7 @@ func (m *Machine) memberLost(e *entry, cause error) {
 		// not fail the job; it stays registered, so that the Stop reaches
 		// it if it is alive.
 		m.emit(LateLoss{Member: e.Member, Cause: cause})
-		m.finished[e] = true
-		if m.untraced == nil {
-			m.untraced = map[int]bool{}
-		}
-		m.untraced[e.rank] = true
+		m.doneLate(e)
 		return
 	}
 	m.forget(e)
@@ -406,6 +402,17 @@ func (m *Machine) memberLost(e *entry, cause error) {
 		}
 		m.emit(Abort{Ring: r.id, To: to, Reason: fmt.Sprintf("lost %v: %v", e, cause)})
 	}
+}
+
+// doneLate counts member e of the current ring done with the job, whose
+// final state is in, though it did not report the last step: the job
+// waits neither for that report nor for its timeline.
+func (m *Machine) doneLate(e *entry) {
+	m.finished[e] = true
+	if m.untraced == nil {
+		m.untraced = map[int]bool{}
+	}
+	m.untraced[e.rank] = true
 }
 
 // change records a membership change, and the lost ones for TooFewWorkers.

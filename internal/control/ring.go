@@ -314,8 +314,17 @@ func (m *Machine) report(rep Report) {
 // ending records a member's report of how its ring ended (it paused, or
 // the ring failed under it).
 func (m *Machine) ending(r *ring, e *entry, rep Report) {
-	r.outcomes[e] = rep
 	failed := rep.Status == ReportFailed
+	if failed && m.final && !r.failing {
+		// The final state is in: rank 0 completed the last all-reduce,
+		// and nothing more is needed from this member. Its ring failing
+		// under it now (its last all-gather cut short) fails nothing, as
+		// its loss would not.
+		m.emit(MemberFailed{Ring: r.id, Worker: e.ID, WaitingFor: waitedFor(r, rep)})
+		m.doneLate(e)
+		return
+	}
+	r.outcomes[e] = rep
 	if failed {
 		r.failures = append(r.failures, failure{rep, m.now})
 		m.emit(MemberFailed{Ring: r.id, Worker: e.ID, WaitingFor: waitedFor(r, rep)})

@@ -679,3 +679,21 @@ func TestScenarioTimelineOfAnEarlierRing(t *testing.T) {
 	s.do(Traced{2, 1}, "trace of rank 1")
 	s.do(Traced{2, 0}, "trace of rank 0", "finish completed at 100")
 }
+
+// TestScenarioFailureAfterTheFinalState: the final state is in (rank 0
+// completed the last all-reduce) when a member's ring fails under it, its
+// last all-gather cut short. Like a member lost then, it is done: the job
+// completes at once, rather than wait for the ring's end to time out and
+// drop the members that finished (which then join again, to a job that
+// is over), and a traced job does not wait for its timeline.
+func TestScenarioFailureAfterTheFinalState(t *testing.T) {
+	cfg := scriptConfig()
+	cfg.Trace = true
+	s := ring3(t, cfg)
+	s.do(Uploaded{Ring: 1, Step: 100, Epoch: 1, Checkpoint: true, Final: true}, "checkpoint 100 final=true")
+	s.do(Traced{1, 0}, "trace of rank 0")
+	s.do(Reported{Report{Worker: "a", Ring: 1, Rank: 0, Step: 99, Steps: 90, Finished: true}}, "steps 10-99 rank 0", "finished a 100 steps")
+	s.do(Traced{1, 1}, "trace of rank 1")
+	s.do(Reported{Report{Worker: "b", Ring: 1, Rank: 1, Step: 99, Steps: 1, Finished: true}}, "steps 99-99 rank 1", "finished b 100 steps")
+	s.do(failed("c", 2, 99, "receive from rank 1: connection reset"), "member failed c waiting for \"\"", "finish completed at 100")
+}
