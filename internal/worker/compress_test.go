@@ -20,7 +20,9 @@ import (
 // (up to the 1/N of no averaging: the sum itself travels), the residuals
 // hold error feedback, the loss, which travels in float32, is that of an
 // uncompressed run to float32 rounding at the first step, and the weights
-// after 40 steps stay within a small distance of the uncompressed run's.
+// after 40 steps stay close to the uncompressed run's (relative distance
+// under 0.1% with float16's 11 significant bits, 3% with bfloat16's 8;
+// measured 0.003% and 0.4-0.7%).
 func TestCompressedTraining(t *testing.T) {
 	data := loadMNIST(t, mnist.Train).Subset(seqInts(3000))
 	const n, steps = 3, 40
@@ -44,9 +46,10 @@ func TestCompressedTraining(t *testing.T) {
 	}
 	plain, plainLoss := run("", 0)
 	for _, c := range []struct {
-		name string
-		kind allreduce.Kind
-	}{{"fp16", allreduce.Float16}, {"bf16", allreduce.BFloat16}} {
+		name  string
+		kind  allreduce.Kind
+		bound float64
+	}{{"fp16", allreduce.Float16, 0.001}, {"bf16", allreduce.BFloat16, 0.03}} {
 		for _, bucket := range []int{0, 512} {
 			t.Run(fmt.Sprintf("%s/bucket=%d", c.name, bucket), func(t *testing.T) {
 				rep, loss := run(c.name, bucket)
@@ -81,8 +84,8 @@ func TestCompressedTraining(t *testing.T) {
 					d2 += (w[i] - x) * (w[i] - x)
 					w2 += x * x
 				}
-				if rel := math.Sqrt(d2 / w2); rel > 0.01 {
-					t.Fatalf("weights %.2g%% away from the uncompressed run's, want < 1%%", 100*rel)
+				if rel := math.Sqrt(d2 / w2); rel > c.bound {
+					t.Fatalf("weights %.2g%% away from the uncompressed run's, want < %g%%", 100*rel, 100*c.bound)
 				} else {
 					t.Logf("weights %.3g%% away from the uncompressed run's", 100*rel)
 				}
