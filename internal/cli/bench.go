@@ -46,6 +46,12 @@ func Bench(args []string) int {
 	cfg.Out, cfg.Suites, cfg.Peer, cfg.Scripts, cfg.ProfileDir = *out, strings.Split(*suites, ","), *peer, *scripts, *profiles
 	if *kinds != "" {
 		cfg.Kinds = strings.Split(*kinds, ",")
+		for _, k := range cfg.Kinds {
+			if k != "float32" && k != "fp16" && k != "bf16" {
+				fmt.Fprintf(os.Stderr, "ringbench: -allreduce-kinds: %q: want float32, fp16 or bf16\n", k)
+				return 2
+			}
+		}
 	}
 	var err error
 	if *workers != "" {
