@@ -169,14 +169,30 @@ func (m *Machine) Handle(now time.Duration, e Event) []Action {
 	if !m.done {
 		m.advance()
 	}
-	// The job is complete once the final state is in and every member is
-	// done with it (a ring asked to pause after its members finished the
-	// last step included).
-	if r := m.ring; !m.done && r != nil && !r.failing && len(m.finished) == len(r.members) && m.final && m.evaluating == 0 &&
-		(!m.cfg.Trace || m.tracesIn(r)) {
+	if r := m.ring; !m.done && r != nil && m.final && m.evaluating == 0 && m.allDone(r) {
 		m.finish(Completed, nil)
 	}
 	return m.flush()
+}
+
+// allDone reports whether every member of ring r, whose final state is in,
+// is done with the job: it reported the last step (and uploaded its
+// timeline), or nothing more can come from it (lost, or it reported how
+// its ring ended). A ring that failed or was asked to pause meanwhile
+// included: the final state is the job's, whatever the ring does next.
+func (m *Machine) allDone(r *ring) bool {
+	for rank, e := range r.members {
+		_, gone := r.gone[e]
+		_, ended := r.outcomes[e]
+		switch {
+		case gone || ended:
+		case !m.finished[e]:
+			return false
+		case m.cfg.Trace && !m.traces[rank] && !m.untraced[rank]:
+			return false
+		}
+	}
+	return true
 }
 
 // Reported is the number of steps rank 0 reported done, and not undone.
@@ -500,15 +516,4 @@ func (m *Machine) traced(t Traced) {
 	}
 	m.traces[t.Rank] = true
 	m.emit(TraceIn{Rank: t.Rank})
-}
-
-// tracesIn reports whether every member of ring r uploaded its timeline or
-// was lost after the final state came in.
-func (m *Machine) tracesIn(r *ring) bool {
-	for rank := range r.members {
-		if !m.traces[rank] && !m.untraced[rank] {
-			return false
-		}
-	}
-	return true
 }

@@ -697,3 +697,22 @@ func TestScenarioFailureAfterTheFinalState(t *testing.T) {
 	s.do(Reported{Report{Worker: "b", Ring: 1, Rank: 1, Step: 99, Steps: 1, Finished: true}}, "steps 99-99 rank 1", "finished b 100 steps")
 	s.do(failed("c", 2, 99, "receive from rank 1: connection reset"), "member failed c waiting for \"\"", "finish completed at 100")
 }
+
+// TestScenarioFinalStateOfALostRankZero: rank 0 uploaded the final state
+// and was then declared lost, its upload arriving after: the state is the
+// job's (rank 0 completed the last all-reduce). The job completes as it
+// comes in, rather than wait for the failed ring's end to time out and
+// drop the members that finished, which would join again a job that is
+// over.
+func TestScenarioFinalStateOfALostRankZero(t *testing.T) {
+	s := ring3(t, scriptConfig())
+	s.do(Reported{Report{Worker: "b", Ring: 1, Rank: 1, Step: 99, Steps: 1, Finished: true}}, "steps 99-99 rank 1", "finished b 100 steps")
+	s.do(Reported{Report{Worker: "c", Ring: 1, Rank: 2, Step: 99, Steps: 1, Finished: true}}, "steps 99-99 rank 2", "finished c 100 steps")
+	s.lost("a", "gossip: the node failed",
+		"drop lost a (rank 0): gossip: the node failed",
+		"change lost a ring 1 step 10: gossip: the node failed",
+		"ring 1 failed (a, reported false, waiting for \"\"): lost a: gossip: the node failed",
+		"timer ring-end 15s",
+		"abort ring 1 [b c]: lost worker a (rank 0, a:1): gossip: the node failed")
+	s.do(Uploaded{Ring: 1, Step: 100, Epoch: 1, Checkpoint: true, Final: true}, "checkpoint 100 final=true", "stop ring-end", "finish completed at 100")
+}

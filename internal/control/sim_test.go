@@ -102,6 +102,10 @@ type sim struct {
 	computed, credited map[string]uint64
 	stepped            bool
 	fruitless          int
+	// finished holds the members of the newest ring that reported the
+	// last step; final says the final state came in.
+	finished map[string]bool
+	final    bool
 }
 
 func newSim(t *testing.T, seed uint64) *sim {
@@ -117,7 +121,7 @@ func newSim(t *testing.T, seed uint64) *sim {
 	}
 	s := &sim{t: t, rng: rng, cfg: cfg, m: New(cfg), timers: map[Timer]time.Duration{}, byKey: map[uint64]*simWorker{},
 		faults: rng.IntN(8), store: map[uint32]replica{}, reg: map[uint64]bool{},
-		done: map[string]bool{}, traces: map[int]bool{}, computed: map[string]uint64{}, credited: map[string]uint64{}}
+		done: map[string]bool{}, traces: map[int]bool{}, finished: map[string]bool{}, computed: map[string]uint64{}, credited: map[string]uint64{}}
 	s.faulty = s.faults > 0
 	s.held, s.expect, s.reported = trained(cfg.StartStep), cfg.StartStep, cfg.StartStep
 	for i := range world {
@@ -232,6 +236,9 @@ func (s *sim) act(a Action) {
 			w.released, w.running, w.joined = true, false, false
 		}
 	case Drop:
+		if s.final && s.finished[a.Member.ID] {
+			s.fatalf("%s, which finished the job's last step, dropped after the final state came in: it joins again a job that is over", a.Member.ID)
+		}
 		delete(s.reg, a.Member.Key)
 		if a.Rank >= 0 {
 			s.done[a.Member.ID] = true // gone: nothing more comes from it
@@ -259,7 +266,7 @@ func (s *sim) act(a Action) {
 	case LateLoss:
 		s.done[a.Member.ID] = true
 	case MemberFinished:
-		s.done[a.Worker] = true
+		s.done[a.Worker], s.finished[a.Worker] = true, true
 		s.credit(a.Worker, a.Steps)
 	case TraceIn:
 		s.traces[a.Rank] = true
@@ -289,6 +296,7 @@ func (s *sim) act(a Action) {
 			s.fatalf("ring %d, which started at step %d, ended with %d survivors committing step %d: their steps are lost", a.Ring, s.start, a.Survivors, a.Committed)
 		}
 	case Checkpoint:
+		s.final = s.final || a.Final
 		s.held = s.lastUp
 		if s.held.step != a.Step {
 			s.fatalf("checkpoint of step %d holds step %d", a.Step, s.held.step)
@@ -313,7 +321,7 @@ func (s *sim) credit(id string, steps uint64) {
 // ring's start step, and puts the members to work.
 func (s *sim) startRing(a StartRing) {
 	s.ring, s.members, s.start, s.expect, s.broken, s.stepped = a.Ring, nil, a.Start, a.Start, false, false
-	s.done, s.traces = map[string]bool{}, map[int]bool{}
+	s.done, s.traces, s.finished = map[string]bool{}, map[int]bool{}, map[string]bool{}
 	var states []replica
 	var uploader *simWorker
 	for _, p := range a.Places {
