@@ -17,15 +17,58 @@ TEXT ·crc32cCLMUL(SB), NOSPLIT, $0-44
 	CMPQ CX, $1024
 	JL   useSSE
 
-	// Four 128-bit lanes folded by 512 bits at a time.
+	// Sixteen 128-bit lanes, in four registers, folded by 2048 bits at a
+	// time (four chains, so that the multiplications' latency overlaps),
+	// then folded into one register, which takes the last 64-byte blocks
+	// 512 bits at a time.
 	VPXORQ    Z10, Z10, Z10
 	VMOVAPS   X0, X10
 	VMOVDQU64 (SI), Z1
+	VMOVDQU64 64(SI), Z2
+	VMOVDQU64 128(SI), Z3
+	VMOVDQU64 192(SI), Z4
 	VPXORQ    Z10, Z1, Z1
-	ADDQ      $64, SI
-	SUBQ      $64, CX
+	ADDQ      $256, SI
+	SUBQ      $256, CX
 
-	VMOVDQU64 r2r1<>+0(SB), Z0
+	VMOVDQU64 r8r7<>+0(SB), Z0
+
+loop256AVX512:
+	VMOVDQU64  (SI), Z11
+	VMOVDQU64  64(SI), Z12
+	VMOVDQU64  128(SI), Z13
+	VMOVDQU64  192(SI), Z14
+	VPCLMULQDQ $0x11, Z0, Z1, Z5
+	VPCLMULQDQ $0, Z0, Z1, Z1
+	VPCLMULQDQ $0x11, Z0, Z2, Z6
+	VPCLMULQDQ $0, Z0, Z2, Z2
+	VPCLMULQDQ $0x11, Z0, Z3, Z7
+	VPCLMULQDQ $0, Z0, Z3, Z3
+	VPCLMULQDQ $0x11, Z0, Z4, Z8
+	VPCLMULQDQ $0, Z0, Z4, Z4
+	VPTERNLOGD $0x96, Z11, Z5, Z1
+	VPTERNLOGD $0x96, Z12, Z6, Z2
+	VPTERNLOGD $0x96, Z13, Z7, Z3
+	VPTERNLOGD $0x96, Z14, Z8, Z4
+
+	ADDQ $256, SI
+	SUBQ $256, CX
+	CMPQ CX, $256
+	JGE  loop256AVX512
+
+	VMOVDQU64  r2r1<>+0(SB), Z0
+	VPCLMULQDQ $0x11, Z0, Z1, Z5
+	VPCLMULQDQ $0, Z0, Z1, Z1
+	VPTERNLOGD $0x96, Z2, Z5, Z1
+	VPCLMULQDQ $0x11, Z0, Z1, Z5
+	VPCLMULQDQ $0, Z0, Z1, Z1
+	VPTERNLOGD $0x96, Z3, Z5, Z1
+	VPCLMULQDQ $0x11, Z0, Z1, Z5
+	VPCLMULQDQ $0, Z0, Z1, Z1
+	VPTERNLOGD $0x96, Z4, Z5, Z1
+
+	CMPQ CX, $64
+	JL   fold512
 
 loop64AVX512:
 	VMOVDQU64  (SI), Z11
@@ -38,6 +81,7 @@ loop64AVX512:
 	CMPQ CX, $64
 	JGE  loop64AVX512
 
+fold512:
 	VEXTRACTF32X4 $1, Z1, X2
 	VEXTRACTF32X4 $2, Z1, X3
 	VEXTRACTF32X4 $3, Z1, X4
@@ -160,7 +204,8 @@ finish:
 	MOVL   AX, ret+40(FP)
 	RET
 
-// The constants (r2r1 four times, for the 512-bit lanes): x^(4·128±32), x^(128±32) and x^64 mod P, bit-reflected
+// The constants (r8r7 and r2r1 four times, for the 512-bit registers):
+// x^(16·128±32), x^(4·128±32), x^(128±32) and x^64 mod P, bit-reflected
 // and shifted left by one; P itself and x^64 div P, reflected.
 DATA r2r1<>+0(SB)/8, $0x740eef02
 DATA r2r1<>+8(SB)/8, $0x9e4addf8
@@ -171,6 +216,16 @@ DATA r2r1<>+40(SB)/8, $0x9e4addf8
 DATA r2r1<>+48(SB)/8, $0x740eef02
 DATA r2r1<>+56(SB)/8, $0x9e4addf8
 GLOBL r2r1<>(SB), RODATA, $64
+
+DATA r8r7<>+0(SB)/8, $0xdcb17aa4
+DATA r8r7<>+8(SB)/8, $0xb9e02b86
+DATA r8r7<>+16(SB)/8, $0xdcb17aa4
+DATA r8r7<>+24(SB)/8, $0xb9e02b86
+DATA r8r7<>+32(SB)/8, $0xdcb17aa4
+DATA r8r7<>+40(SB)/8, $0xb9e02b86
+DATA r8r7<>+48(SB)/8, $0xdcb17aa4
+DATA r8r7<>+56(SB)/8, $0xb9e02b86
+GLOBL r8r7<>(SB), RODATA, $64
 
 DATA r4r3<>+0(SB)/8, $0xf20c0dfe
 DATA r4r3<>+8(SB)/8, $0x14cd00bd6
