@@ -34,6 +34,8 @@ func (r *runner) report() error {
 	w("- Rows marked † ran more processes than the machine has cores: they measure contention, not scaling.\n")
 	w("- Raw measurements: `results.jsonl` (one JSON object per line).\n\n")
 	r.allreduceSection(w, files)
+	r.kindsSection(w)
+	r.netsimCompressionSection(w)
 	r.scalingSection(w, files, "weak")
 	r.scalingSection(w, files, "strong")
 	r.ttaSection(w, files)
