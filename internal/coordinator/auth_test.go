@@ -249,10 +249,11 @@ func TestForgedReportCannotEvictAWorker(t *testing.T) {
 // process that joined under a name of its own. All are refused; the job
 // trains to its last step and checkpoints its own weights.
 func TestForgedFinalUploadCannotEndTheJob(t *testing.T) {
-	const steps = 400 // within the first epoch
+	const steps = 400
 	cfg := testConfig(t, 2)
-	cfg.MaxSteps = steps
-	cfg.Data = dataIn("") // the whole set: 400 steps are within its first epoch
+	// At a global batch of 8, the 400 steps are within the first epoch of
+	// the package's 6,400 images.
+	cfg.MaxSteps, cfg.Batch = steps, 4
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	j := startTapped(t, ctx, cfg, "w-0", "w-1")

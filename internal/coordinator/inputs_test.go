@@ -9,18 +9,10 @@ import (
 	"ringtrain/internal/modelfile"
 )
 
-// dataIn loads the training and test sets in dir ("": the GoMNIST
-// module's), as the command line's loader does without -data-url.
+// dataIn loads the training and test sets in dir, as the command line's
+// loader does with -data.
 func dataIn(dir string) func(context.Context) (train, test *mnist.Set, err error) {
 	return func(context.Context) (*mnist.Set, *mnist.Set, error) {
-		dir := dir
-		if dir == "" {
-			d, err := mnist.DefaultDir()
-			if err != nil {
-				return nil, nil, err
-			}
-			dir = d
-		}
 		train, err := mnist.Load(dir, mnist.Train)
 		if err != nil {
 			return nil, nil, err

@@ -201,6 +201,7 @@ func TestDistributedEqualsSingleProcess(t *testing.T) {
 }
 
 func TestJoinTimeoutNamesMissingWorkers(t *testing.T) {
+	t.Parallel() // it waits out the join timeout
 	cfg := testConfig(t, 3)
 	cfg.JoinTimeout = time.Second
 	start := time.Now()
@@ -407,6 +408,8 @@ func TestNonFiniteGradientPolicy(t *testing.T) {
 // ring fails before its first step, and after three the job gives up,
 // listing each ring's cause.
 func TestRingFailureBudget(t *testing.T) {
+	// Parallel: it mostly waits for rings to fail.
+	t.Parallel()
 	const deadAddr = "127.0.0.1:1" // a privileged port nobody listens on here
 	cfg := testConfig(t, 2)
 	cfg.MaxSteps = 10

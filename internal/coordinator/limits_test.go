@@ -67,7 +67,7 @@ func TestMemoryBoundRefusesADeepModelBeforeTraining(t *testing.T) {
 // this replaces); under a 3 GiB bound the coordinator evaluates it in
 // chunks that fit, and a chunked evaluation gives Evaluate's figures.
 func TestEvaluationFitsTheBoundInChunks(t *testing.T) {
-	dir, err := mnist.DefaultDir()
+	dir, err := testData()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +93,7 @@ func TestEvaluationFitsTheBoundInChunks(t *testing.T) {
 		limit      sysmem.Bytes
 		chunked    bool
 		wantRefuse bool
-	}{{1 << 40, false, false}, {3 << 30, true, false}, {100 << 20, false, true}} {
+	}{{1 << 40, false, false}, {3 << 30, true, false}, {20 << 20, false, true}} { // 20 MiB: the data (17 MB) fits, one sample (7.8 MB) does not
 		cfg.MemoryLimit = c.limit
 		p, err := planMemory(cfg, spec, train, test, m.NumParams(), slots)
 		switch {
@@ -114,13 +114,9 @@ func TestEvaluationFitsTheBoundInChunks(t *testing.T) {
 		t.Fatal(err)
 	}
 	keras.Initialize(3)
-	ids := make([]int, 2500)
-	for i := range ids {
-		ids[i] = i
-	}
-	part := test.Subset(ids)
-	wantLoss, wantAcc := keras.Evaluate(part)
-	gotLoss, gotAcc := evaluateInChunks(keras, part, 300)
+	// The package's 1,000 test images: three chunks of 300 and one of 100.
+	wantLoss, wantAcc := keras.Evaluate(test)
+	gotLoss, gotAcc := evaluateInChunks(keras, test, 300)
 	if math.Abs(gotLoss-wantLoss) > 1e-9*math.Abs(wantLoss) || gotAcc != wantAcc {
 		t.Errorf("in chunks of 300: loss %v accuracy %v; Evaluate: %v %v", gotLoss, gotAcc, wantLoss, wantAcc)
 	}

@@ -55,6 +55,7 @@ func (h onCheckpoint) WithGroup(string) slog.Handler      { return h }
 // coordinator used to have no training loss for that epoch, and the NaN
 // it computed instead failed the summary's encoding at the very end.)
 func TestResumeAfterAnEpochReportsTheWholeJob(t *testing.T) {
+	t.Parallel() // its workers wait to reconnect
 	dir := t.TempDir()
 	cfg := testConfig(t, 2)
 	cfg.Data = dataIn(smallData(t, 12800, 1000))
@@ -148,9 +149,9 @@ func TestResumeAfterAnEpochReportsTheWholeJob(t *testing.T) {
 // step, before it exits): it writes the outputs from the last checkpoint
 // instead of failing, and releases a worker that comes back to it.
 func TestRestartAfterCompletion(t *testing.T) {
+	t.Parallel() // it waits out the grace
 	dir := t.TempDir()
 	cfg := testConfig(t, 2)
-	cfg.Data = dataIn(smallData(t, 3200, 500))
 	cfg.MaxSteps, cfg.CheckpointDir, cfg.Summary = 40, filepath.Join(dir, "ckpt"), filepath.Join(dir, "summary.json")
 	first, err, werrs := runJob(t, cfg, workerIDs(2)...)
 	if err != nil || werrs[0] != nil || werrs[1] != nil {
