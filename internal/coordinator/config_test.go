@@ -1,6 +1,7 @@
 package coordinator
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
@@ -51,5 +52,20 @@ func TestConfigPartsValidate(t *testing.T) {
 	}
 	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "micro-batch of 5 samples does not divide the per-worker batch of 32") {
 		t.Errorf("a micro-batch that does not divide the batch: %v", err)
+	}
+}
+
+// TestRunNeedsItsInputs: a job without data, or of local workers without
+// a launcher, is refused before it listens, naming what is missing.
+func TestRunNeedsItsInputs(t *testing.T) {
+	cfg := testConfig(t, 1)
+	cfg.Data = nil
+	if _, err := Run(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), "no data to train on (Config.Data)") {
+		t.Errorf("without data: %v", err)
+	}
+	cfg = testConfig(t, 0)
+	cfg.LocalWorkers = 1
+	if _, err := Run(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), "no launcher for the local workers (Config.Launcher)") {
+		t.Errorf("without a launcher: %v", err)
 	}
 }
