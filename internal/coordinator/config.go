@@ -8,9 +8,10 @@
 // It plans the job (shards, learning-rate schedule, memory, message sizes),
 // evaluates on the test set at every epoch's end and writes the outputs.
 //
-// It composes nothing itself: its caller (internal/cli) gives it the data
-// to train on, the model description and, for local workers, the launcher
-// that starts them (Config.Data, Config.Job.Model, Config.Launcher).
+// It composes nothing itself: its caller gives it the data to train on,
+// the model description and, for local workers, the launcher that starts
+// them (Config.Data, Job.Model, Config.Launcher); internal/compose builds
+// them for the command line (internal/cli) and ringbench.
 package coordinator
 
 import (
