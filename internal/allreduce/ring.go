@@ -65,6 +65,8 @@ type Ring struct {
 	// part is the one-part payload of a frame being sent.
 	sendBuf []byte
 	part    [1][]byte
+	// frames counts the frames received in the collectives that completed.
+	frames uint64
 }
 
 // New returns a Ring over t. Zero fields of cfg take their defaults.
@@ -81,6 +83,13 @@ func New(t Transport, cfg Config) *Ring {
 
 // Transport returns the ring's transport.
 func (r *Ring) Transport() Transport { return r.t }
+
+// Frames is the number of frames this rank received in the ring's
+// collectives that completed. A caller that runs several collectives a
+// step (gradient buckets) can add the step's completed ones' to an
+// Error's Received, so that ranks a collective apart compare as ranks of
+// one collective do.
+func (r *Ring) Frames() uint64 { return r.frames }
 
 // Error is a failed collective: which step, which phase and round, and which
 // neighbour was involved.
@@ -181,6 +190,7 @@ func (r *Ring) run(ctx context.Context, step uint64, v vector) error {
 		r.tellRight(step, v, err)
 		return err
 	}
+	r.frames += uint64(p.rounds * p.segments)
 	if r.cfg.Phases != nil {
 		r.cfg.Phases(step, start, scattered, r.cfg.Clock.Now())
 	}
