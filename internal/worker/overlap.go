@@ -2,8 +2,11 @@ package worker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime"
+
+	"ringtrain/internal/allreduce"
 )
 
 // Overlap of the all-reduce with the backward pass.
@@ -64,6 +67,7 @@ func (s *stepper) startBuckets(ctx context.Context, t uint64, n, head, min int, 
 	b := &buckets{min: min, lo: n, hi: n, floor: head, queue: make(chan [2]int, bucketQueue), stopped: make(chan struct{})}
 	go func() {
 		defer close(b.stopped)
+		first := s.ring.Frames()
 		for k := 0; ; k++ {
 			var r [2]int
 			select {
@@ -76,8 +80,17 @@ func (s *stepper) startBuckets(ctx context.Context, t uint64, n, head, min int, 
 				b.err = fmt.Errorf("step %d, gradient bucket %d: %w", t, k, context.Cause(ctx))
 				return
 			}
+			before := s.ring.Frames()
 			err := s.reduce(ctx, func(ctx context.Context, c uint64) error { return reduce(ctx, c, r[0], r[1]) })
 			if err != nil {
+				// The frames received count the step's, not the
+				// bucket's: the coordinator takes the member that
+				// received fewest as starved first (see
+				// allreduce.Error), and neighbours may fail a bucket
+				// apart.
+				if ae := (*allreduce.Error)(nil); errors.As(err, &ae) {
+					ae.Received += int(before - first)
+				}
 				b.err = fmt.Errorf("step %d, gradient bucket %d (values %d to %d): %w", t, k, r[0], r[1], err)
 				return
 			}

@@ -30,7 +30,7 @@ import (
 // start stays open and leaves with the header when the caller waits; each
 // bucket is prepared before it leaves, and is a collective of its own.
 func TestBucketsReduceWhileTheCallerAdds(t *testing.T) {
-	s := &stepper{timeout: time.Minute}
+	s := &stepper{timeout: time.Minute, ring: allreduce.New(allreduce.NewMemRing(1)[0], allreduce.DefaultConfig())}
 	type call struct {
 		c      uint64
 		lo, hi int
@@ -77,7 +77,7 @@ func TestBucketsReduceWhileTheCallerAdds(t *testing.T) {
 // step and bucket. A context that ends while the goroutine waits for a
 // bucket ends it too.
 func TestBucketsStopOnError(t *testing.T) {
-	s := &stepper{timeout: time.Minute}
+	s := &stepper{timeout: time.Minute, ring: allreduce.New(allreduce.NewMemRing(1)[0], allreduce.DefaultConfig())}
 	errLink := errors.New("link down")
 	var reduced []int
 	b := s.startBuckets(context.Background(), 7, 1000, 1, 1, func(_ context.Context, c uint64, lo, hi int) error {
@@ -176,8 +176,8 @@ func (d *dyingTransport) Send(ctx context.Context, f *allreduce.Frame) error {
 // TestOverlapRingFailureMidBucket kills rank 1 of 3 in the middle of a
 // step's second bucket, in both modes: every worker's step fails (none
 // waits for its deadline, an hour), rank 2 names rank 1, the neighbour
-// that died, and the errors name the bucket; no goroutine is left behind
-// (TestMain checks).
+// that died, and the errors name the bucket; the frames rank 2 received
+// count the first bucket's; no goroutine is left behind (TestMain checks).
 func TestOverlapRingFailureMidBucket(t *testing.T) {
 	data := loadMNIST(t, mnist.Train).Subset(seqInts(600))
 	for _, micro := range []int{0, 2} {
@@ -204,6 +204,9 @@ func TestOverlapRingFailureMidBucket(t *testing.T) {
 			var ae *allreduce.Error
 			if !errors.As(errs[2], &ae) || ae.Peer.Rank != 1 || !strings.Contains(errs[2].Error(), "rank 1") {
 				t.Fatalf("rank 2: %v, want an all-reduce error naming rank 1", errs[2])
+			}
+			if ae.Received < 4 {
+				t.Fatalf("rank 2 counts %d frames received, want at least the first bucket's 4", ae.Received)
 			}
 		})
 	}
