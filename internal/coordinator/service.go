@@ -204,7 +204,7 @@ func (c *coordinator) checkUpload(h *pb.StateHeader, params, slots int) error {
 	spe, steps := c.job.StepsPerEpoch, c.job.MaxSteps
 	switch {
 	case h.JobId != c.job.JobId:
-		return status.Errorf(codes.InvalidArgument, "coordinator: upload: job_id %q is not this job", h.JobId)
+		return status.Errorf(codes.InvalidArgument, "coordinator: upload: job_id %q is not this job", prefix(h.JobId))
 	case params != c.numParams || slots != c.numSlots:
 		return status.Errorf(codes.InvalidArgument, "coordinator: upload: %d parameters and %d optimizer slots; the model has %d and %d",
 			params, slots, c.numParams, c.numSlots)
