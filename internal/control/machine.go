@@ -453,8 +453,8 @@ func (m *Machine) fired(t Timer) {
 		if r := m.ring; r != nil {
 			// The members that did not report how the ring ended are lost.
 			for _, e := range r.members {
-				if _, ok := r.outcomes[e]; ok {
-					continue
+				if _, ok := r.outcomes[e]; ok || (m.final && m.finished[e]) {
+					continue // it reported, or finished a job that is over
 				}
 				if _, g := r.gone[e]; !g {
 					r.gone[e] = fmt.Errorf("did not report within %v after its ring ended", m.cfg.RingEndTimeout)

@@ -8,8 +8,13 @@ import (
 )
 
 // advance ends a ring whose members have all reported how it ended, or
-// starts one when none runs and enough workers wait.
+// starts one when none runs and enough workers wait. Once the job's final
+// state is in, no ring ends or starts: the job completes (Handle) when its
+// members and evaluations are done.
 func (m *Machine) advance() {
+	if m.final {
+		return
+	}
 	if r := m.ring; r != nil && (r.pausing || r.failing) && len(r.outcomes)+len(r.gone) == len(r.members) {
 		m.endRing()
 		return
@@ -185,7 +190,7 @@ func (m *Machine) endRing() {
 		m.finish(Failed, r.nonFinite)
 		return
 	}
-	if committed >= m.cfg.MaxSteps && !m.final {
+	if committed >= m.cfg.MaxSteps {
 		// Every replica holds the last step but its state never came in
 		// (rank 0 was lost before its upload): the last step is redone,
 		// from the members' backups, so that a ring has a step to run.
@@ -208,11 +213,6 @@ func (m *Machine) endRing() {
 	}
 	m.emit(end)
 	m.committed, m.last = committed, r
-	if m.final {
-		// The job's final state is in: nothing is left to train.
-		m.finish(Completed, nil)
-		return
-	}
 	if !r.failing || r.stepped {
 		m.fruitless = nil
 	} else {

@@ -716,3 +716,40 @@ func TestScenarioFinalStateOfALostRankZero(t *testing.T) {
 		"abort ring 1 [b c]: lost worker a (rank 0, a:1): gossip: the node failed")
 	s.do(Uploaded{Ring: 1, Step: 100, Epoch: 1, Checkpoint: true, Final: true}, "checkpoint 100 final=true", "stop ring-end", "finish completed at 100")
 }
+
+// TestScenarioEvaluationPendingAtTheEnd: the final state came in from a
+// rank 0 declared lost while an epoch's evaluation still runs. The job
+// completes once the evaluation is over, not before (its metrics would be
+// missing from the summary), and the ring's end timing out meanwhile does
+// not drop the members that finished.
+func TestScenarioEvaluationPendingAtTheEnd(t *testing.T) {
+	s := ring3(t, scriptConfig())
+	s.do(Uploaded{Ring: 1, Step: 50, Epoch: 0, Checkpoint: true, EpochEnd: true}, "checkpoint 50 final=false", "evaluate epoch 0 step 50")
+	s.do(Reported{Report{Worker: "b", Ring: 1, Rank: 1, Step: 99, Steps: 1, Finished: true}}, "steps 99-99 rank 1", "finished b 100 steps")
+	s.do(Reported{Report{Worker: "c", Ring: 1, Rank: 2, Step: 99, Steps: 1, Finished: true}}, "steps 99-99 rank 2", "finished c 100 steps")
+	s.lost("a", "gossip: the node failed",
+		"drop lost a (rank 0): gossip: the node failed",
+		"change lost a ring 1 step 10: gossip: the node failed",
+		"ring 1 failed (a, reported false, waiting for \"\"): lost a: gossip: the node failed",
+		"timer ring-end 15s",
+		"abort ring 1 [b c]: lost worker a (rank 0, a:1): gossip: the node failed")
+	s.do(Uploaded{Ring: 1, Step: 100, Epoch: 1, Checkpoint: true, Final: true}, "checkpoint 100 final=true")
+	s.after(15 * time.Second).do(Fired{RingEndTimer})
+	s.do(Evaluated{}, "finish completed at 100")
+
+	// The others' rings fail under them meanwhile: no ring ends, none
+	// starts (to redo a step whose state is in); the job waits for the
+	// evaluation.
+	s = ring3(t, scriptConfig())
+	s.do(Uploaded{Ring: 1, Step: 50, Epoch: 0, Checkpoint: true, EpochEnd: true}, "checkpoint 50 final=false", "evaluate epoch 0 step 50")
+	s.lost("a", "gossip: the node failed",
+		"drop lost a (rank 0): gossip: the node failed",
+		"change lost a ring 1 step 10: gossip: the node failed",
+		"ring 1 failed (a, reported false, waiting for \"\"): lost a: gossip: the node failed",
+		"timer ring-end 15s",
+		"abort ring 1 [b c]: lost worker a (rank 0, a:1): gossip: the node failed")
+	s.do(Uploaded{Ring: 1, Step: 100, Epoch: 1, Checkpoint: true, Final: true}, "checkpoint 100 final=true")
+	s.do(failed("b", 1, 99, "aborted"), "member failed b waiting for \"\"")
+	s.do(failed("c", 2, 99, "aborted"), "member failed c waiting for \"\"")
+	s.do(Evaluated{}, "stop ring-end", "finish completed at 100")
+}
