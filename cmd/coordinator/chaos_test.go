@@ -17,8 +17,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"ringtrain/internal/mnist/mnisttest"
 )
 
 // The randomised fault test. Every scenario is a job of real processes (a
@@ -72,16 +70,6 @@ const (
 //	38: 3 workers, diverging under skip: restart
 //	46: 4 workers: join, stop, join
 var chaosSeeds = []uint64{5, 6, 7, 8, 9, 15, 17, 20, 22, 23, 34, 36, 38, 46}
-
-// chaosData writes, once, the first images of the real training and test
-// sets as IDX files.
-var chaosData = sync.OnceValues(func() (string, error) {
-	dir, err := os.MkdirTemp(filepath.Dir(binary), "chaos-data")
-	if err != nil {
-		return "", err
-	}
-	return dir, mnisttest.WriteSubset(dir, chaosTrain, chaosTest)
-})
 
 // scenario is one randomised job.
 type scenario struct {
@@ -335,10 +323,7 @@ type reference struct {
 // exit error; it fails t on a hang or a missing or invalid summary.
 func runScenario(t *testing.T, s scenario) (chaosSummary, error) {
 	t.Helper()
-	data, err := chaosData()
-	if err != nil {
-		t.Fatal(err)
-	}
+	data := smallData(t)
 	dir := t.TempDir()
 	r := &chaosRun{t: t, dir: dir, data: data, addr: freeAddr(t, "tcp"), gossip: freeAddr(t, "udp"),
 		progress: make(chan int, 64), log: &lockedLog{}, workers: map[string]*exec.Cmd{}}

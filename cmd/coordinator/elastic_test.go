@@ -135,7 +135,8 @@ func TestDeterministicSurvivesWorkerLoss(t *testing.T) {
 // job needs three: it waits for a replacement, then fails within ten
 // seconds with an error naming the lost worker, and so do the others.
 func TestTooFewWorkersFailsNamingTheLost(t *testing.T) {
-	j := startJob(t, "-local-workers", "3", "-min-workers", "3", "-join-timeout", "3s", "-epochs", "50", "-checkpoint", "", "-summary", "")
+	j := startJob(t, "-local-workers", "3", "-min-workers", "3", "-join-timeout", "3s", "-epochs", "50", "-data", smallData(t),
+		"-checkpoint", "", "-summary", "")
 	j.waitFor(t, "epoch 1/50 step", 2*time.Minute)
 	if err := syscall.Kill(j.pids["local-1"], syscall.SIGKILL); err != nil {
 		t.Fatal(err)

@@ -25,14 +25,17 @@ type faultJob struct {
 // faultArgs are the job's settings: deterministic, so that a disturbed
 // run must end with the weights of an undisturbed one, and short
 // all-reduce deadlines, so that faults surface quickly.
-var faultArgs = []string{"-batch", "96", "-max-steps", "300", "-seed", "11", "-deterministic", "-allreduce-timeout", "1s", "-hash-every", "10"}
+func faultArgs(t *testing.T) []string {
+	return []string{"-batch", "96", "-max-steps", "300", "-seed", "11", "-deterministic", "-allreduce-timeout", "1s", "-hash-every", "10",
+		"-data", smallData(t)}
+}
 
 func startFaultJob(t *testing.T, extra ...string) *faultJob {
 	t.Helper()
 	dir := t.TempDir()
 	fj := &faultJob{summary: filepath.Join(dir, "summary.json")}
 	args := append([]string{"-workers", "3", "-listen", "127.0.0.1:0", "-gossip-listen", "127.0.0.1:0", "-metrics-listen", "-",
-		"-summary", fj.summary, "-checkpoint", ""}, faultArgs...)
+		"-summary", fj.summary, "-checkpoint", ""}, faultArgs(t)...)
 	fj.job = startJob(t, append(args, extra...)...)
 	grpcAddr, gossip := fj.listening(t)
 	// The proxy's target, w-1's ring port, is known once w-1 logs it.
@@ -91,7 +94,7 @@ func undisturbedSHA(t *testing.T) string {
 	undisturbed.mu.Lock()
 	defer undisturbed.mu.Unlock()
 	if undisturbed.sha == "" {
-		undisturbed.sha = runToEnd(t, append([]string{"-local-workers", "3"}, faultArgs...)...).WeightsSHA256
+		undisturbed.sha = runToEnd(t, append([]string{"-local-workers", "3"}, faultArgs(t)...)...).WeightsSHA256
 	}
 	return undisturbed.sha
 }

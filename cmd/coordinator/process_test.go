@@ -9,9 +9,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"ringtrain/internal/mnist/mnisttest"
 )
 
 // binary is the coordinator built once for these tests.
@@ -117,6 +120,27 @@ func (j *job) wait(t *testing.T, timeout time.Duration) (error, time.Duration) {
 
 func alive(pid int) bool { return syscall.Kill(pid, 0) == nil }
 
+// subset writes, once, the first chaosTrain training and chaosTest test
+// images of MNIST as IDX files, for the jobs whose checks do not need the
+// whole set: a coordinator loads them in a moment.
+var subset = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp(filepath.Dir(binary), "mnist-subset")
+	if err != nil {
+		return "", err
+	}
+	return dir, mnisttest.WriteSubset(dir, chaosTrain, chaosTest)
+})
+
+// smallData returns the folder subset writes.
+func smallData(t *testing.T) string {
+	t.Helper()
+	dir, err := subset()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
 // TestLocalProcessesTrain runs the coordinator with three worker processes
 // over real gRPC on loopback for one epoch at per-worker batch 32: test
 // accuracy at least 0.85 (PyTorch DDP reaches 0.88–0.89), every child gone
@@ -158,7 +182,7 @@ func TestLocalProcessesTrain(t *testing.T) {
 // TestInterruptCleansUp sends SIGINT to the coordinator during training: it
 // must exit with a failure and leave no worker process behind.
 func TestInterruptCleansUp(t *testing.T) {
-	j := startJob(t, "-local-workers", "2", "-epochs", "50", "-checkpoint", "", "-summary", "")
+	j := startJob(t, "-local-workers", "2", "-epochs", "50", "-data", smallData(t), "-checkpoint", "", "-summary", "")
 	j.waitFor(t, "epoch 1/50 step", 2*time.Minute)
 	if err := j.cmd.Process.Signal(os.Interrupt); err != nil {
 		t.Fatal(err)
@@ -179,14 +203,14 @@ func TestInterruptCleansUp(t *testing.T) {
 }
 
 // TestDeterministicWeightsIndependentOfWorkers trains 200 deterministic steps
-// at global batch 96 on 1, 2, 3, 4 and 8 worker processes, and 2 again: the
-// weights_sha256 of every summary is the same.
+// at global batch 96 (on the MNIST subset) on 1, 2, 3, 4 and 8 worker
+// processes, and 2 again: the weights_sha256 of every summary is the same.
 func TestDeterministicWeightsIndependentOfWorkers(t *testing.T) {
 	hashes := map[string]int{}
 	for _, n := range []int{1, 2, 3, 4, 8, 2} {
 		summary := filepath.Join(t.TempDir(), "summary.json")
 		j := startJob(t, "-local-workers", fmt.Sprint(n), "-batch", fmt.Sprint(96/n), "-max-steps", "200", "-seed", "11",
-			"-deterministic", "-summary", summary, "-checkpoint", "")
+			"-deterministic", "-data", smallData(t), "-summary", summary, "-checkpoint", "")
 		if err, _ := j.wait(t, 3*time.Minute); err != nil {
 			t.Fatalf("%d workers: %v\n%s", n, err, strings.Join(j.all, "\n"))
 		}
