@@ -460,6 +460,9 @@ func (m *Machine) fired(t Timer) {
 					r.gone[e] = fmt.Errorf("did not report within %v after its ring ended", m.cfg.RingEndTimeout)
 					m.forget(e)
 					m.emit(Drop{Member: e.Member, Rank: e.rank, Cause: r.gone[e], Reason: Silent})
+					// Lost like any other: the summary and a later
+					// TooFewWorkers name it.
+					m.change(Change{Kind: "lost", Worker: e.ID, Ring: r.id, Step: m.reported, Cause: r.gone[e].Error()})
 				}
 			}
 		}

@@ -73,6 +73,7 @@ func TestScenarioStragglerFrozen(t *testing.T) {
 		"member failed b waiting for \"a\"")
 	s.after(15*time.Second).do(Fired{RingEndTimer},
 		"drop silent c (rank 2): did not report within 15s after its ring ended",
+		"change lost c ring 1 step 7: did not report within 15s after its ring ended",
 		"change straggler c ring 1 step 7: d (rank 3, d:1) had waited 3s for c (rank 2, c:1) after receiving 1 frames of the collective when the ring failed on an all-reduce deadline",
 		"ring 1 ended failed=true committed 7 survivors 3 rollback=false credits [{a 7} {b 7} {c 7} {d 7}] straggler c",
 		"rewind 7",
@@ -470,6 +471,7 @@ func TestScenarioFrozenThenPaused(t *testing.T) {
 	s.do(paused("b", 1, 1, 12))
 	s.after(15*time.Second).do(Fired{RingEndTimer},
 		"drop silent c (rank 2): did not report within 15s after its ring ended",
+		"change lost c ring 1 step 10: did not report within 15s after its ring ended",
 		"ring 1 ended failed=false committed 12 survivors 2 rollback=false credits [{a 12} {b 12} {c 12}]",
 		"rewind 12",
 		"change joined d ring 2 step 12",
@@ -541,7 +543,9 @@ func TestScenarioFinishedInAFailedRing(t *testing.T) {
 	s.do(failed("b", 1, 100, "aborted"), "member failed b waiting for \"\"")
 	s.after(15*time.Second).do(Fired{RingEndTimer},
 		"drop silent c (rank 2): did not report within 15s after its ring ended",
+		"change lost c ring 1 step 0: did not report within 15s after its ring ended",
 		"drop silent d (rank 3): did not report within 15s after its ring ended",
+		"change lost d ring 1 step 0: did not report within 15s after its ring ended",
 		"ring 1 ended failed=true committed 99 survivors 1 rollback=false credits [{a 99} {b 99}]",
 		"rewind 99",
 		"start ring 2 at 99: b(rollback)")
@@ -752,4 +756,29 @@ func TestScenarioEvaluationPendingAtTheEnd(t *testing.T) {
 	s.do(failed("b", 1, 99, "aborted"), "member failed b waiting for \"\"")
 	s.do(failed("c", 2, 99, "aborted"), "member failed c waiting for \"\"")
 	s.do(Evaluated{}, "stop ring-end", "finish completed at 100")
+}
+
+// TestScenarioSilentMemberIsNamed: a member that never reports how its
+// ring ended (frozen, its process stopped) is lost when the ring's end
+// times out; when the job then gives up for want of workers, it names it.
+func TestScenarioSilentMemberIsNamed(t *testing.T) {
+	cfg := scriptConfig()
+	cfg.MinWorkers = 3
+	s := ring3(t, cfg)
+	s.do(failed("a", 0, 10, "receive from rank 2: deadline exceeded"),
+		"member failed a waiting for \"\"",
+		"ring 1 failed (a, reported true, waiting for \"\"): receive from rank 2: deadline exceeded",
+		"change ring-failed a ring 1 step 10: receive from rank 2: deadline exceeded",
+		"timer ring-end 15s",
+		"abort ring 1 [a b c]: receive from rank 2: deadline exceeded")
+	s.do(failed("b", 1, 10, "aborted"), "member failed b waiting for \"\"")
+	s.after(15*time.Second).do(Fired{RingEndTimer},
+		"drop silent c (rank 2): did not report within 15s after its ring ended",
+		"change lost c ring 1 step 10: did not report within 15s after its ring ended",
+		"ring 1 ended failed=true committed 10 survivors 2 rollback=false credits [{a 10} {b 10} {c 10}]",
+		"rewind 10",
+		"wait for joins 2 of 3",
+		"timer join 30s")
+	s.after(30*time.Second).do(Fired{JoinTimer},
+		"finish failed at 10: waited 30s for 3 workers, 2 joined (a, b); missing 1; lost: c at step 10 (did not report within 15s after its ring ended)")
 }
