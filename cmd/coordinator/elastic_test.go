@@ -120,7 +120,7 @@ func TestKilledWorkerJobCompletes(t *testing.T) {
 // TestDeterministicSurvivesWorkerLoss kills a worker in a deterministic
 // run: the final weights are those of an undisturbed run.
 func TestDeterministicSurvivesWorkerLoss(t *testing.T) {
-	args := []string{"-local-workers", "4", "-batch", "24", "-max-steps", "800", "-seed", "5", "-deterministic"}
+	args := []string{"-local-workers", "4", "-batch", "24", "-max-steps", "800", "-seed", "5", "-deterministic", "-data", smallData(t)}
 	undisturbed := runToEnd(t, args...)
 	s, _ := killDuringTraining(t, "local-2", args...)
 	if s.Rings < 2 || s.Workers != 3 {
@@ -171,10 +171,10 @@ func TestTooFewWorkersFailsNamingTheLost(t *testing.T) {
 
 // TestSIGTERMLeavesWithoutRollback drains one worker with SIGTERM: it
 // leaves at a step boundary, exits 0, and the job completes without a
-// rollback.
+// rollback. (Ten epochs of the MNIST subset: 640 steps.)
 func TestSIGTERMLeavesWithoutRollback(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "summary.json")
-	j := startJob(t, "-local-workers", "3", "-epochs", "1", "-summary", path, "-checkpoint", "")
+	j := startJob(t, "-local-workers", "3", "-epochs", "10", "-data", smallData(t), "-summary", path, "-checkpoint", "")
 	j.waitFor(t, " step ", 2*time.Minute)
 	if err := syscall.Kill(j.pids["local-2"], syscall.SIGTERM); err != nil {
 		t.Fatal(err)
@@ -238,10 +238,12 @@ func startWorker(t *testing.T, id, coordinator, gossip string, extra ...string) 
 // TestWorkerJoinsMidRun adds a fifth worker to a running job of four: it
 // enters the ring at a step boundary and computes steps. The job's secrets
 // are given, since a job of local workers otherwise makes up its own.
+// (Twenty epochs of the MNIST subset: 960 steps.)
 func TestWorkerJoinsMidRun(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "summary.json")
 	secrets := []string{"-token", "mid-run-token", "-gossip-key", "bWlkLXJ1bi1nb3NzaXAta2V5LTMyLWJ5dGVzLWxvbmc="}
-	j := startJob(t, append([]string{"-local-workers", "4", "-max-workers", "5", "-epochs", "2", "-summary", path, "-checkpoint", ""}, secrets...)...)
+	j := startJob(t, append([]string{"-local-workers", "4", "-max-workers", "5", "-epochs", "20", "-data", smallData(t), "-summary", path, "-checkpoint", ""},
+		secrets...)...)
 	addr, gossip := j.listening(t)
 	j.waitFor(t, " step ", 2*time.Minute)
 	extra := startWorker(t, "extra-0", addr, gossip, secrets...)
