@@ -219,7 +219,9 @@ func (s *stepper) step(ctx context.Context, t uint64, local []int, pause bool) (
 	t2 := time.Now()
 	tm.allreduce = t2.Sub(t0) - tm.compute
 	out.paused = v[1] > 0
-	if v[2] > 0 || !finite(v) {
+	// Alone, this worker's vector is its own, already checked; a sum of
+	// finite values can still overflow.
+	if v[2] > 0 || (s.ring.Transport().Size() > 1 && !finite(v)) {
 		if err := s.nonFinite(t, &out); err != nil {
 			return 0, out, stepTiming{}, err
 		}
@@ -235,12 +237,20 @@ func (s *stepper) step(ctx context.Context, t uint64, local []int, pause bool) (
 
 // bucketValues is the number of values a bucket of the job's size holds at
 // size bytes each, or 0 when the step reduces its gradient in one
-// collective after the backward pass: no bucket size, or no other worker.
+// collective after the backward pass: no bucket size, no other worker, or
+// a gradient that fits in one bucket.
 func (s *stepper) bucketValues(size int) int {
 	if s.bucketBytes <= 0 || s.ring.Transport().Size() == 1 {
 		return 0
 	}
-	return max(1, s.bucketBytes/size)
+	n := max(1, s.bucketBytes/size)
+	if n >= s.model.NumParams() {
+		// One bucket: it could only leave once the pass has ended, so
+		// the step reduces its vector the ordinary way, without a
+		// goroutine and its hand-overs (the Keras example's 8k values).
+		return 0
+	}
+	return n
 }
 
 // checkFinite makes the values [lo, hi) of the ordinary mode's vector
@@ -282,13 +292,23 @@ func (s *stepper) nonFinite(t uint64, out *stepOutcome) error {
 	return nil
 }
 
+// allFinite reports whether no value of v is NaN or ±Inf: x−x is 0 for a
+// finite x and NaN otherwise, and a sum of such terms is 0 only when they
+// all are (four running sums, which the CPU adds side by side, and no
+// branch per value).
 func allFinite(v []float64) bool {
-	for _, x := range v {
-		if math.IsNaN(x) || math.IsInf(x, 0) {
-			return false
-		}
+	var a, b, c, d float64
+	i := 0
+	for ; i+4 <= len(v); i += 4 {
+		a += v[i] - v[i]
+		b += v[i+1] - v[i+1]
+		c += v[i+2] - v[i+2]
+		d += v[i+3] - v[i+3]
 	}
-	return true
+	for ; i < len(v); i++ {
+		a += v[i] - v[i]
+	}
+	return a+b+c+d == 0
 }
 
 // apply keeps the backup, then updates the model.
