@@ -8,21 +8,28 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 )
 
-// buildWorker builds this command into a temporary folder.
-func buildWorker(t *testing.T) string {
-	t.Helper()
-	exe := filepath.Join(t.TempDir(), "worker")
-	if out, err := exec.Command("go", "build", "-o", exe, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
+// runAsWorker, set in the environment, makes the test binary run this
+// command's main: the tests start the worker without building it.
+const runAsWorker = "RINGTRAIN_TEST_RUN_WORKER"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(runAsWorker) == "1" {
+		main()
 	}
-	return exe
+	os.Exit(m.Run())
+}
+
+// workerCommand is this command, run by the test binary, with args.
+func workerCommand(ctx context.Context, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, os.Args[0], args...)
+	cmd.Env = append(os.Environ(), runAsWorker+"=1")
+	return cmd
 }
 
 // closedAddr is a loopback address where nothing listens.
@@ -42,9 +49,8 @@ func closedAddr(t *testing.T) string {
 // with a warning or an error.
 func TestWaitingWorkerProcess(t *testing.T) {
 	if testing.Short() {
-		t.Skip("builds and runs the worker command")
+		t.Skip("runs the worker command")
 	}
-	exe := buildWorker(t)
 	for _, tc := range []struct {
 		sig  os.Signal
 		code int
@@ -53,7 +59,7 @@ func TestWaitingWorkerProcess(t *testing.T) {
 			addr := closedAddr(t)
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 			defer cancel()
-			cmd := exec.CommandContext(ctx, exe, "-coordinator", addr, "-listen", "127.0.0.1:0",
+			cmd := workerCommand(ctx, "-coordinator", addr, "-listen", "127.0.0.1:0",
 				"-gossip-listen", "127.0.0.1:0", "-metrics-listen", "-", "-id", "w-test")
 			stderr, err := cmd.StderrPipe()
 			if err != nil {
