@@ -118,7 +118,7 @@ func (c *coordinator) newSupervisor() *supervisor {
 		c.log.Info("the job's newest checkpoint holds its last step: writing its outputs, releasing the workers that come back",
 			"step", c.startStep, "for", c.cfg.CompleteGrace)
 	}
-	c.apply(s, s.m.Start(0))
+	c.apply(s, s.m.Start(time.Since(c.started)))
 	return s
 }
 
