@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -93,12 +94,26 @@ type container struct {
 // start runs a hardened container on the cluster's network.
 func (c *cluster) start(name, alias string, opts []string, args ...string) *container {
 	c.t.Helper()
+	k, err := c.run(name, alias, opts, args...)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return k
+}
+
+// run is start without failing the test: it may run on any goroutine.
+func (c *cluster) run(name, alias string, opts []string, args ...string) (*container, error) {
 	full := c.name + "-" + name
 	run := []string{"run", "-d", "--name", full, "--hostname", name, "--network", c.name, "--network-alias", alias,
 		"--label", c.pidLabel(), "--label", c.label()}
 	run = append(append(append(run, hardened...), opts...), image)
-	id := mustDocker(c.t, append(run, args...)...)
-	return &container{c: c, name: full, id: id}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	id, err := dockerCmd(ctx, append(run, args...)...)
+	if err != nil {
+		return nil, err
+	}
+	return &container{c: c, name: full, id: strings.TrimSpace(id)}, nil
 }
 
 // coordinator starts the coordinator, its outputs on the cluster's volume.
@@ -113,18 +128,37 @@ func (c *cluster) coordinator(args ...string) *container {
 // and the gossip seeds (the two DNS aliases) in the environment.
 func (c *cluster) worker(name string) *container {
 	c.t.Helper()
-	return c.start(name, "ringtrain-workers", []string{"--entrypoint", "/usr/local/bin/worker",
-		"-e", "RINGTRAIN_ID=" + name, "-e", "RINGTRAIN_JOIN=ringtrain-workers,ringtrain-coordinator",
-		"-e", "RINGTRAIN_RECONNECT_TIMEOUT=2m"})
+	return c.start(name, "ringtrain-workers", workerOpts(name))
 }
 
-// workers starts n workers, w-0 to w-(n-1).
+func workerOpts(name string) []string {
+	return []string{"--entrypoint", "/usr/local/bin/worker",
+		"-e", "RINGTRAIN_ID=" + name, "-e", "RINGTRAIN_JOIN=ringtrain-workers,ringtrain-coordinator",
+		"-e", "RINGTRAIN_RECONNECT_TIMEOUT=2m"}
+}
+
+// workers starts n workers, w-0 to w-(n-1), all at once (docker run
+// takes a second or more on a loaded machine).
 func (c *cluster) workers(n int) map[string]*container {
 	c.t.Helper()
-	ws := map[string]*container{}
+	started := make([]*container, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
 	for i := range n {
-		name := fmt.Sprintf("w-%d", i)
-		ws[name] = c.worker(name)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			name := fmt.Sprintf("w-%d", i)
+			started[i], errs[i] = c.run(name, "ringtrain-workers", workerOpts(name))
+		}()
+	}
+	wg.Wait()
+	ws := map[string]*container{}
+	for i, k := range started {
+		if errs[i] != nil {
+			c.t.Fatal(errs[i])
+		}
+		ws[fmt.Sprintf("w-%d", i)] = k
 	}
 	return ws
 }
