@@ -103,9 +103,9 @@ type sim struct {
 	stepped            bool
 	fruitless          int
 	// finished holds the members of the newest ring that reported the
-	// last step; final says the final state came in.
-	finished map[string]bool
-	final    bool
+	// last step, gone those lost; final says the final state came in.
+	finished, gone map[string]bool
+	final          bool
 }
 
 func newSim(t *testing.T, seed uint64) *sim {
@@ -121,7 +121,7 @@ func newSim(t *testing.T, seed uint64) *sim {
 	}
 	s := &sim{t: t, rng: rng, cfg: cfg, m: New(cfg), timers: map[Timer]time.Duration{}, byKey: map[uint64]*simWorker{},
 		faults: rng.IntN(8), store: map[uint32]replica{}, reg: map[uint64]bool{},
-		done: map[string]bool{}, traces: map[int]bool{}, finished: map[string]bool{}, computed: map[string]uint64{}, credited: map[string]uint64{}}
+		done: map[string]bool{}, traces: map[int]bool{}, finished: map[string]bool{}, gone: map[string]bool{}, computed: map[string]uint64{}, credited: map[string]uint64{}}
 	s.faulty = s.faults > 0
 	s.held, s.expect, s.reported = trained(cfg.StartStep), cfg.StartStep, cfg.StartStep
 	for i := range world {
@@ -211,7 +211,9 @@ func (s *sim) act(a Action) {
 		s.startRing(a)
 	case Pause:
 		for _, mb := range a.To {
-			if w := s.byKey[mb.Key]; w != nil && w.key == mb.Key && w.running && w.ring == a.Ring && w.alive && !w.frozen {
+			// A member stuck in a broken collective reaches no step
+			// boundary: its deadline ends it.
+			if w := s.byKey[mb.Key]; w != nil && w.key == mb.Key && w.running && w.ring == a.Ring && w.alive && !w.frozen && !(s.broken && w.ring == s.ring) {
 				if a.Checkpoint && w.rank == 0 {
 					s.flushBatch(w)
 					w.reports = append(w.reports, upload{Uploaded{Ring: w.ring, Step: w.state.step, Checkpoint: true}, w.state})
@@ -241,7 +243,8 @@ func (s *sim) act(a Action) {
 		}
 		delete(s.reg, a.Member.Key)
 		if a.Rank >= 0 {
-			s.done[a.Member.ID] = true // gone: nothing more comes from it
+			// Gone: nothing more, its timeline included, is waited for.
+			s.done[a.Member.ID], s.gone[a.Member.ID] = true, true
 		}
 		if a.Reason != WaitingLeft && a.Rank < 0 {
 			s.fatalf("a ring member dropped without its rank: %+v", a)
@@ -264,7 +267,7 @@ func (s *sim) act(a Action) {
 			s.fatalf("a membership change names no worker: %+v", a)
 		}
 	case LateLoss:
-		s.done[a.Member.ID] = true
+		s.done[a.Member.ID], s.gone[a.Member.ID] = true, true
 	case MemberFinished:
 		s.done[a.Worker], s.finished[a.Worker] = true, true
 		s.credit(a.Worker, a.Steps)
@@ -321,7 +324,7 @@ func (s *sim) credit(id string, steps uint64) {
 // ring's start step, and puts the members to work.
 func (s *sim) startRing(a StartRing) {
 	s.ring, s.members, s.start, s.expect, s.broken, s.stepped = a.Ring, nil, a.Start, a.Start, false, false
-	s.done, s.traces, s.finished = map[string]bool{}, map[int]bool{}, map[string]bool{}
+	s.done, s.traces, s.finished, s.gone = map[string]bool{}, map[int]bool{}, map[string]bool{}, map[string]bool{}
 	var states []replica
 	var uploader *simWorker
 	for _, p := range a.Places {
@@ -551,7 +554,8 @@ func (s *sim) faultChoices() []choice {
 			continue
 		}
 		fault("kill "+w.id, func() {
-			w.alive, w.running = false, false
+			// A killed process is not stopped any more: its sockets close.
+			w.alive, w.running, w.frozen = false, false, false
 			if w.joined {
 				w.stream = append(w.stream, StreamEnded{w.key}, Lost{w.key, errors.New("its Join stream ended")})
 				w.joined = false
@@ -687,14 +691,16 @@ func (s *sim) check() {
 				if !s.done[w.id] {
 					s.fatalf("completed before %s (rank %d) reported the last step or how its ring ended", w.id, rank)
 				}
-				if s.cfg.Trace && !s.traces[rank] && w.alive && !w.frozen {
+				if s.cfg.Trace && !s.traces[rank] && !s.gone[w.id] && s.finished[w.id] {
 					s.fatalf("completed without the timeline of %s (rank %d)", w.id, rank)
 				}
 			}
 		}
 		want := trained(s.cfg.MaxSteps)
 		for _, w := range s.members {
-			if w.alive && !w.frozen && w.state != want {
+			// Those that reported the last step hold the final state (a
+			// member whose last all-gather failed need not).
+			if s.finished[w.id] && w.state != want {
 				s.fatalf("completed with %s holding %+v; a job that applied every step once holds %+v", w.id, w.state, want)
 			}
 		}
