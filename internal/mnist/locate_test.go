@@ -7,7 +7,8 @@ import (
 	"testing"
 )
 
-// TestDefaultDirRealMNIST loads the real data set through the module cache.
+// TestDefaultDirRealMNIST loads the real data set through the module cache:
+// its content is the original's.
 func TestDefaultDirRealMNIST(t *testing.T) {
 	dir, err := DefaultDir()
 	if err != nil {
@@ -23,6 +24,9 @@ func TestDefaultDirRealMNIST(t *testing.T) {
 	}
 	if train.Count != 60000 || test.Count != 10000 || train.Rows != 28 || train.Cols != 28 {
 		t.Fatalf("train %d, test %d images of %d×%d", train.Count, test.Count, train.Rows, train.Cols)
+	}
+	if w := append(CheckContent(dir, Train, train), CheckContent(dir, Test, test)...); len(w) != 0 {
+		t.Fatalf("the module's files: %q", w)
 	}
 	// The first training digit is a 5 and the first test digit a 7.
 	if train.Labels[0] != 5 || test.Labels[0] != 7 {
