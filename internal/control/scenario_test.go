@@ -782,3 +782,25 @@ func TestScenarioSilentMemberIsNamed(t *testing.T) {
 	s.after(30*time.Second).do(Fired{JoinTimer},
 		"finish failed at 10: waited 30s for 3 workers, 2 joined (a, b); missing 1; lost: c at step 10 (did not report within 15s after its ring ended)")
 }
+
+// TestScenarioJoinDuringShutdown: a worker that joins while a shutdown
+// pauses the ring for its checkpoint asks for no pause of its own and
+// enters no ring: the job stops at the checkpoint, and a report or upload
+// after that changes nothing.
+func TestScenarioJoinDuringShutdown(t *testing.T) {
+	cfg := scriptConfig()
+	cfg.Checkpointing, cfg.MaxWorkers = true, 4
+	s := ring3(t, cfg)
+	s.do(Shutdown{}, "timer ring-end 15s", "pause ring 1 [a b c] with a checkpoint: shutting down")
+	s.join("d")
+	s.do(Uploaded{Ring: 1, Step: 12, Epoch: 0, Checkpoint: true}, "checkpoint 12 final=false")
+	s.do(paused("a", 1, 0, 12))
+	s.do(paused("b", 1, 1, 12))
+	s.do(paused("c", 1, 2, 12),
+		"stop ring-end",
+		"ring 1 ended failed=false committed 12 survivors 3 rollback=false credits [{a 12} {b 12} {c 12}]",
+		"finish shut down at 12")
+	s.do(Reported{Report{Worker: "a", Ring: 1, Rank: 0, Step: 12, Steps: 1}})
+	s.do(Uploaded{Ring: 1, Step: 16, Epoch: 0, Checkpoint: true})
+	s.join("e")
+}
