@@ -272,6 +272,9 @@ func (s *sim) act(a Action) {
 		s.done[a.Worker], s.finished[a.Worker] = true, true
 		s.credit(a.Worker, a.Steps)
 	case TraceIn:
+		if t, ok := s.trace[len(s.trace)-2].v.(Traced); !ok || t.Ring != s.ring || t.Rank != a.Rank {
+			s.fatalf("kept timeline %+v as rank %d's of ring %d", s.trace[len(s.trace)-2].v, a.Rank, s.ring)
+		}
 		s.traces[a.Rank] = true
 	case StepReport:
 		if a.Rank != 0 {
@@ -518,6 +521,13 @@ func (s *sim) choices() []choice {
 	}
 	if s.faults > 0 {
 		cs = append(cs, s.faultChoices()...)
+		for _, t := range []Timer{AbortTimer, RingEndTimer} {
+			if _, armed := s.timers[t]; armed && s.rng.IntN(4) == 0 {
+				// Messages in flight are slow (a worker starved of CPU,
+				// a congested link): the ring's timer expires first.
+				cs = append(cs, choice{"time passes: " + t.String(), func() { s.faults--; s.fireTimer(t) }})
+			}
+		}
 	}
 	return cs
 }
@@ -638,10 +648,15 @@ func (s *sim) fire() bool {
 	if first < 0 {
 		return false
 	}
-	delete(s.timers, first)
-	s.now = max(s.now, at)
-	s.deliver(Fired{first})
+	s.fireTimer(first)
 	return true
+}
+
+// fireTimer advances the clock to timer t's expiry and fires it.
+func (s *sim) fireTimer(t Timer) {
+	s.now = max(s.now, s.timers[t])
+	delete(s.timers, t)
+	s.deliver(Fired{t})
 }
 
 // run drives the simulation to the job's end and checks how it ended.
