@@ -26,7 +26,8 @@ import (
 // The residual belongs to the ring: it is not checkpointed, and a new ring
 // (a worker joining or leaving, a failure, a resume) starts it at zeros,
 // dropping at most one rounding per value of one step. A step skipped for
-// a non-finite gradient consumes the residual it was given.
+// a non-finite gradient consumes the residual it was given and keeps none
+// of its own: no replica applied its sum.
 
 // compression is a job's gradient compression and its error feedback.
 type compression struct {

@@ -1,12 +1,16 @@
 package worker
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"ringtrain/internal/allreduce"
 	"ringtrain/internal/mnist"
@@ -174,5 +178,139 @@ func TestReducedBytes(t *testing.T) {
 			t.Errorf("%s model, %d workers, micro %d, compression %q: %d bytes, want %d", c.spec.DtypeOrDefault(), c.n, c.micro, c.compression, got, want)
 		}
 		rep.close()
+	}
+}
+
+// TestSkippedStepKeepsNoResidual poisons one of 2 compressed workers'
+// batches for one step under the skip policy, after the gradient in one
+// collective and in buckets: no replica applies that step, so no worker
+// keeps back what rounding took from its sum (a residual given back at
+// the next step would add part of a gradient nobody applied); training
+// then goes on, the replicas identical.
+func TestSkippedStepKeepsNoResidual(t *testing.T) {
+	data := loadMNIST(t, mnist.Train).Subset(seqInts(640))
+	for _, bucket := range []int{0, 256} {
+		t.Run(fmt.Sprintf("bucket=%d", bucket), func(t *testing.T) {
+			rep := newReplicas(t, nn.KerasMNIST(), data, 2, 16, 0, 1)
+			defer rep.close()
+			rep.overlap(bucket)
+			bad := &poisoned{Dataset: data}
+			rep.steppers[1].data = bad
+			for _, st := range rep.steppers {
+				st.skipNonFinite = true
+				if err := st.compress("fp16"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := rep.train(t, 2); err != nil {
+				t.Fatal(err)
+			}
+			for r, st := range rep.steppers {
+				if !slices.ContainsFunc(st.comp.residual, func(e float32) bool { return e != 0 }) {
+					t.Fatalf("rank %d keeps no residual after 2 compressed steps", r)
+				}
+			}
+			bad.on = true
+			loss, errs := rep.trainAll(t, 1)
+			bad.on = false
+			if errs[0] != nil || errs[1] != nil || !math.IsNaN(loss) {
+				t.Fatalf("poisoned step: loss %v, errors %v; want it skipped", loss, errs)
+			}
+			for r, st := range rep.steppers {
+				if i := slices.IndexFunc(st.comp.residual, func(e float32) bool { return e != 0 }); i >= 0 {
+					t.Fatalf("rank %d keeps residual %v for value %d of a step no replica applied", r, st.comp.residual[i], i)
+				}
+			}
+			if _, err := rep.train(t, 2); err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(rep.steppers[0].model.Params(), rep.steppers[1].model.Params()) {
+				t.Fatal("after the skipped step the replicas differ")
+			}
+		})
+	}
+}
+
+// TestCompressedBucketsKeepTheirResiduals reduces a compressed vector of 3
+// header values and 1000 gradient values on 3 workers in two buckets, as
+// an overlapped step does, from workers' residuals of earlier steps: every
+// worker ends with the same 16-bit sums and the exact header sums, and for
+// every gradient value the sum plus what the workers kept back is the sum
+// of their inputs and the residuals they were given (to float32 rounding):
+// each bucket gives back and renews the residuals of its own values.
+func TestCompressedBucketsKeepTheirResiduals(t *testing.T) {
+	const n, grad, cut = 3, 1000, 603
+	rings := allreduce.NewMemRing(n)
+	defer func() {
+		for _, r := range rings {
+			r.Close()
+		}
+	}()
+	rng := rand.New(rand.NewPCG(3, 4))
+	steppers := make([]*stepper, n)
+	want := make([]float64, ordinaryHead+grad) // inputs plus residuals given
+	bound := make([]float64, ordinaryHead+grad)
+	for r := range steppers {
+		st := &stepper{ring: allreduce.New(rings[r], allreduce.DefaultConfig()), timeout: time.Minute,
+			reduced: make([]float64, ordinaryHead+grad), comp: &compression{kind: allreduce.Float16, residual: make([]float32, grad)}}
+		for i := range st.reduced {
+			x := float64(float32(rng.NormFloat64()))
+			if i < ordinaryHead {
+				x = float64(rng.IntN(100)) // the loss and counts: exact in float32 sums
+			}
+			st.reduced[i] = x
+			want[i] += x
+			bound[i] += math.Abs(x)
+		}
+		for i := range st.comp.residual {
+			e := float32(rng.NormFloat64() * 0x1p-12)
+			st.comp.residual[i] = e
+			want[ordinaryHead+i] += float64(e)
+			bound[ordinaryHead+i] += math.Abs(float64(e))
+		}
+		steppers[r] = st
+	}
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for r, st := range steppers {
+		wg.Go(func() {
+			b := st.startBuckets(context.Background(), 0, len(st.reduced), ordinaryHead, 300, st.allReduce)
+			b.add(cut, len(st.reduced))
+			b.add(ordinaryHead, cut)
+			errs[r] = b.wait()
+		})
+	}
+	wg.Wait()
+	for r, err := range errs {
+		if err != nil {
+			t.Fatalf("rank %d: %v", r, err)
+		}
+		if c := steppers[r].collective; c != 2 {
+			t.Fatalf("rank %d: %d collectives, want 2 buckets", r, c)
+		}
+	}
+	sum := steppers[0].reduced
+	for r, st := range steppers[1:] {
+		if !slices.Equal(st.reduced, sum) {
+			t.Fatalf("rank %d's sums differ from rank 0's", r+1)
+		}
+	}
+	for i, x := range sum {
+		if i < ordinaryHead {
+			if x != want[i] {
+				t.Fatalf("header value %d: %v, want exactly %v", i, x, want[i])
+			}
+			continue
+		}
+		if float64(allreduce.Round16(allreduce.Float16, float32(x))) != x {
+			t.Fatalf("gradient value %d: %v is not a float16", i-ordinaryHead, x)
+		}
+		kept := 0.0
+		for _, st := range steppers {
+			kept += float64(st.comp.residual[i-ordinaryHead])
+		}
+		if d := math.Abs(x + kept - want[i]); d > 4*n*0x1p-24*bound[i] {
+			t.Fatalf("gradient value %d (bucket from %d): sum %v and residuals %v give %v, want %v", i-ordinaryHead, cut, x, kept, x+kept, want[i])
+		}
 	}
 }

@@ -285,6 +285,11 @@ func (s *stepper) nonFinite(t uint64, out *stepOutcome) error {
 		return &errNonFinite{step: t, here: out.here, outOfRange: out.outOfRange, overflow: s.overflowed(), samples: slices.Clone(s.global)}
 	}
 	out.skipped = true
+	if s.comp != nil {
+		// What rounding took from a sum no replica applies is not owed
+		// to the next step.
+		clear(s.comp.residual)
+	}
 	if s.backup != nil {
 		// Nothing changed: the state before the next update is this one.
 		s.model.SaveSnapshot(s.backup)
