@@ -8,20 +8,29 @@ import (
 )
 
 // NonFiniteStep is the error of a step that stopped the job: its gradient
-// was NaN or ±Inf on the workers named.
+// was NaN or ±Inf on the workers named. When no worker says its own batch
+// was at fault, Lost names the members lost before they could say, and
+// Reason is what the first member to report the step said of it (a sum
+// that overflowed the wire format while every gradient was finite).
 type NonFiniteStep struct {
 	Step    uint64
 	Workers []string
+	Lost    []string
+	Reason  string
 }
 
 func (e *NonFiniteStep) Error() string {
-	who := "a worker"
-	if len(e.Workers) > 0 {
-		who = strings.Join(slices.Sorted(slices.Values(e.Workers)), ", ")
+	const causes = "(a diverging learning rate or corrupt data are the usual causes; -nonfinite skip skips such steps instead)"
+	switch {
+	case len(e.Workers) > 0:
+		return fmt.Sprintf("the gradient of step %d was not finite (NaN or ±Inf) on %s; each worker's log names the sample ids of its batch "+
+			"(in deterministic mode a gradient beyond the fixed-point range counts as not finite) %s",
+			e.Step, strings.Join(slices.Sorted(slices.Values(e.Workers)), ", "), causes)
+	case len(e.Lost) > 0:
+		return fmt.Sprintf("the gradient of step %d was not finite (NaN or ±Inf) on none of the workers that reported it; lost before saying: %s %s",
+			e.Step, strings.Join(e.Lost, ", "), causes)
 	}
-	return fmt.Sprintf("the gradient of step %d was not finite (NaN or ±Inf) on %s; each worker's log names the sample ids of its batch "+
-		"(in deterministic mode a gradient beyond the fixed-point range counts as not finite) "+
-		"(a diverging learning rate or corrupt data are the usual causes; -nonfinite skip skips such steps instead)", e.Step, who)
+	return fmt.Sprintf("the gradient of step %d was not finite on any worker's own batch: %s", e.Step, e.Reason)
 }
 
 // TooFewWorkers is the error of a wait for workers that timed out: Need

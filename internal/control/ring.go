@@ -186,8 +186,15 @@ func (m *Machine) endRing() {
 		// did, from the coordinator's newest state if no member holds it.
 		committed = r.start
 	}
-	if r.nonFinite != nil {
-		m.finish(Failed, r.nonFinite)
+	if nf := r.nonFinite; nf != nil {
+		if len(nf.Workers) == 0 {
+			for _, e := range r.members {
+				if _, gone := r.gone[e]; gone {
+					nf.Lost = append(nf.Lost, e.ID)
+				}
+			}
+		}
+		m.finish(Failed, nf)
 		return
 	}
 	if committed >= m.cfg.MaxSteps {
@@ -331,7 +338,7 @@ func (m *Machine) ending(r *ring, e *entry, rep Report) {
 	}
 	if rep.Fatal {
 		if r.nonFinite == nil {
-			r.nonFinite = &NonFiniteStep{Step: rep.Step}
+			r.nonFinite = &NonFiniteStep{Step: rep.Step, Reason: rep.Error}
 		}
 		if rep.NonfiniteHere {
 			r.nonFinite.Workers = append(r.nonFinite.Workers, e.ID)

@@ -804,3 +804,37 @@ func TestScenarioJoinDuringShutdown(t *testing.T) {
 	s.do(Uploaded{Ring: 1, Step: 16, Epoch: 0, Checkpoint: true})
 	s.join("e")
 }
+
+// TestScenarioNonFiniteOnNoOnesBatch: a non-finite step that no member
+// says was its own batch's fails the job saying why, not "on a worker":
+// the members' own explanation (a float16 sum that overflowed while every
+// gradient was finite), or the members lost before they could say.
+func TestScenarioNonFiniteOnNoOnesBatch(t *testing.T) {
+	overflow := "non-finite gradient sum at step 10: every worker's gradient was finite; the sum overflowed float16's range"
+	fatal := func(id string, rank int) Reported {
+		return Reported{Report{Worker: id, Ring: 1, Rank: rank, Status: ReportFailed, Applied: 10, Step: 10, Fatal: true, Error: overflow}}
+	}
+	s := ring3(t, scriptConfig())
+	s.do(fatal("a", 0),
+		"member failed a waiting for \"\"",
+		"ring 1 failed (a, reported true, waiting for \"\"): "+overflow,
+		"change ring-failed a ring 1 step 10: "+overflow,
+		"timer ring-end 15s")
+	s.do(fatal("b", 1), "member failed b waiting for \"\"")
+	s.do(fatal("c", 2), "member failed c waiting for \"\"", "stop ring-end",
+		"finish failed at 0: the gradient of step 10 was not finite on any worker's own batch: "+overflow)
+
+	s = ring3(t, scriptConfig())
+	s.do(fatal("a", 0),
+		"member failed a waiting for \"\"",
+		"ring 1 failed (a, reported true, waiting for \"\"): "+overflow,
+		"change ring-failed a ring 1 step 10: "+overflow,
+		"timer ring-end 15s")
+	s.do(fatal("b", 1), "member failed b waiting for \"\"")
+	s.lost("c", "its Join stream ended",
+		"drop lost c (rank 2): its Join stream ended",
+		"change lost c ring 1 step 10: its Join stream ended",
+		"stop ring-end",
+		"finish failed at 0: the gradient of step 10 was not finite (NaN or ±Inf) on none of the workers that reported it; lost before saying: c "+
+			"(a diverging learning rate or corrupt data are the usual causes; -nonfinite skip skips such steps instead)")
+}
