@@ -748,10 +748,14 @@ func (s *sim) check() {
 
 // TestRandomInterleavings runs thousands of simulated jobs, each with its
 // own seed, faults and interleaving of events: workers killed, frozen,
-// restarted, leaving, joining, misreporting, collectives timing out, timers
-// firing. Every job must end with a named cause, replicas never diverge,
-// every step is applied once, and a job with enough live workers
-// completes. RINGTRAIN_SEED=n replays one seed (its trace with -v).
+// restarted, leaving, joining, misreporting, suspected by gossip while
+// alive, collectives timing out or breaking as a step ends (some members
+// applied it, some not), fetches cut short, reports arriving after their
+// sender was lost or after a timer expired. Every job must end with a
+// named cause; replicas never diverge, every step is applied once, no ring
+// loses its survivors' steps, no worker is credited with steps it did not
+// compute; a job with enough live workers completes, and only once every
+// member is done. RINGTRAIN_SEED=n replays one seed (its trace with -v).
 func TestRandomInterleavings(t *testing.T) {
 	seeds := make([]uint64, 3000)
 	for i := range seeds {
