@@ -95,6 +95,8 @@ func (s *stepper) overflowed() string {
 	switch {
 	case s.comp != nil && s.comp.kind == allreduce.Float16:
 		return "float16's range (65504) on the wire: -compression bf16 keeps float32's range"
+	case s.comp != nil:
+		return "bfloat16's range, float32's, on the wire"
 	case s.wireBytes() == 4:
 		return "float32's range on the wire"
 	}

@@ -118,19 +118,32 @@ func TestCompressionRefused(t *testing.T) {
 // (weights of 1e6): with fp16 the step stops on every worker with an error
 // that says the sum overflowed float16 and that bf16 keeps float32's
 // range, not that some worker's batch was at fault; with bf16 the same
-// step trains.
+// step trains. A float64 model's finite gradients beyond float32's range
+// (weights of 1e38) overflow bf16's range, float32's, which the error
+// names.
 func TestFloat16OverflowNamed(t *testing.T) {
 	data := loadMNIST(t, mnist.Train).Subset(seqInts(600))
 	spec := nn.Spec{InputShape: []int{784}, Layers: []nn.LayerSpec{{Type: "dense", Units: 10}},
 		Loss: nn.MeanSquaredError, Optimizer: nn.OptimizerSpec{Name: "sgd", LearningRate: 1e-12}}
-	for _, c := range []string{"fp16", "bf16"} {
-		rep := newReplicas(t, spec, data, 2, 8, 0, 3)
+	spec64 := spec
+	spec64.Dtype = "float64"
+	for _, c := range []struct {
+		compression string
+		spec        nn.Spec
+		weight      float64
+		want        string // in the error; "" for none
+	}{
+		{"fp16", spec, 1e6, "overflowed float16's range (65504) on the wire: -compression bf16 keeps float32's range"},
+		{"bf16", spec, 1e6, ""},
+		{"bf16", spec64, 1e38, "overflowed bfloat16's range, float32's, on the wire"},
+	} {
+		rep := newReplicas(t, c.spec, data, 2, 8, 0, 3)
 		for _, st := range rep.steppers {
-			if err := st.compress(c); err != nil {
+			if err := st.compress(c.compression); err != nil {
 				t.Fatal(err)
 			}
 			for i := range st.model.Params() {
-				st.model.Params()[i] = 1e6 * float64(i%7-3)
+				st.model.Params()[i] = c.weight * float64(i%7-3)
 			}
 		}
 		_, errs := rep.trainAll(t, 1)
@@ -138,11 +151,10 @@ func TestFloat16OverflowNamed(t *testing.T) {
 		for r, err := range errs {
 			var nf *errNonFinite
 			switch {
-			case c == "bf16" && err != nil:
-				t.Fatalf("bf16, rank %d: %v", r, err)
-			case c == "fp16" && (!errors.As(err, &nf) || !strings.Contains(err.Error(), "overflowed float16's range") ||
-				!strings.Contains(err.Error(), "bf16") || strings.Contains(err.Error(), "batch")):
-				t.Fatalf("fp16, rank %d: %v; want an error saying the sum overflowed float16's range", r, err)
+			case c.want == "" && err != nil:
+				t.Fatalf("%s, weights of %g, rank %d: %v", c.compression, c.weight, r, err)
+			case c.want != "" && (!errors.As(err, &nf) || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "batch")):
+				t.Fatalf("%s, weights of %g, rank %d: %v; want an error saying the sum %s", c.compression, c.weight, r, err, c.want)
 			}
 		}
 	}
