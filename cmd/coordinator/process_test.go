@@ -205,32 +205,47 @@ func TestInterruptCleansUp(t *testing.T) {
 // TestDeterministicWeightsIndependentOfWorkers trains 200 deterministic steps
 // at global batch 96 (on the MNIST subset) on 1, 2, 3, 4 and 8 worker
 // processes, and 2 again: the weights_sha256 of every summary is the same.
+// The jobs run in parallel (two at a time at GOMAXPROCS 2): their starts
+// overlap.
 func TestDeterministicWeightsIndependentOfWorkers(t *testing.T) {
+	counts := []int{1, 2, 3, 4, 8, 2}
+	sums := make([]string, len(counts))
+	t.Run("jobs", func(t *testing.T) {
+		for i, n := range counts {
+			t.Run(fmt.Sprintf("%d-workers", n), func(t *testing.T) {
+				t.Parallel()
+				summary := filepath.Join(t.TempDir(), "summary.json")
+				j := startJob(t, "-local-workers", fmt.Sprint(n), "-batch", fmt.Sprint(96/n), "-max-steps", "200", "-seed", "11",
+					"-deterministic", "-data", smallData(t), "-summary", summary, "-checkpoint", "")
+				if err, _ := j.wait(t, 3*time.Minute); err != nil {
+					t.Fatalf("%d workers: %v\n%s", n, err, strings.Join(j.all, "\n"))
+				}
+				data, err := os.ReadFile(summary)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var s struct {
+					Steps         int
+					WeightsSHA256 string `json:"weights_sha256"`
+					MicroBatch    int    `json:"micro_batch"`
+				}
+				if err := json.Unmarshal(data, &s); err != nil {
+					t.Fatal(err)
+				}
+				if s.Steps != 200 || s.MicroBatch != 4 {
+					t.Fatalf("%d workers: %d steps with micro-batch %d, want 200 and 4", n, s.Steps, s.MicroBatch)
+				}
+				t.Logf("%d workers: weights_sha256 %s", n, s.WeightsSHA256)
+				sums[i] = s.WeightsSHA256
+			})
+		}
+	})
+	if t.Failed() {
+		return
+	}
 	hashes := map[string]int{}
-	for _, n := range []int{1, 2, 3, 4, 8, 2} {
-		summary := filepath.Join(t.TempDir(), "summary.json")
-		j := startJob(t, "-local-workers", fmt.Sprint(n), "-batch", fmt.Sprint(96/n), "-max-steps", "200", "-seed", "11",
-			"-deterministic", "-data", smallData(t), "-summary", summary, "-checkpoint", "")
-		if err, _ := j.wait(t, 3*time.Minute); err != nil {
-			t.Fatalf("%d workers: %v\n%s", n, err, strings.Join(j.all, "\n"))
-		}
-		data, err := os.ReadFile(summary)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var s struct {
-			Steps         int
-			WeightsSHA256 string `json:"weights_sha256"`
-			MicroBatch    int    `json:"micro_batch"`
-		}
-		if err := json.Unmarshal(data, &s); err != nil {
-			t.Fatal(err)
-		}
-		if s.Steps != 200 || s.MicroBatch != 4 {
-			t.Fatalf("%d workers: %d steps with micro-batch %d, want 200 and 4", n, s.Steps, s.MicroBatch)
-		}
-		t.Logf("%d workers: weights_sha256 %s", n, s.WeightsSHA256)
-		hashes[s.WeightsSHA256]++
+	for _, h := range sums {
+		hashes[h]++
 	}
 	if len(hashes) != 1 {
 		t.Fatalf("%d different final weights across worker counts: %v", len(hashes), hashes)
