@@ -201,7 +201,6 @@ func TestDistributedEqualsSingleProcess(t *testing.T) {
 }
 
 func TestJoinTimeoutNamesMissingWorkers(t *testing.T) {
-	t.Parallel() // it waits out the join timeout
 	cfg := testConfig(t, 3)
 	cfg.JoinTimeout = time.Second
 	start := time.Now()

@@ -149,7 +149,6 @@ func TestResumeAfterAnEpochReportsTheWholeJob(t *testing.T) {
 // step, before it exits): it writes the outputs from the last checkpoint
 // instead of failing, and releases a worker that comes back to it.
 func TestRestartAfterCompletion(t *testing.T) {
-	t.Parallel() // it waits out the grace
 	dir := t.TempDir()
 	cfg := testConfig(t, 2)
 	cfg.MaxSteps, cfg.CheckpointDir, cfg.Summary = 40, filepath.Join(dir, "ckpt"), filepath.Join(dir, "summary.json")
