@@ -104,7 +104,7 @@ func (s *stepper) overflowed() string {
 }
 
 // reducedBytes is the size on the wire of the vectors a step reduces
-// (once: a deterministic step redone at a coarser resolution reduces
+// once (a deterministic step redone at a coarser resolution reduces
 // again): int64 sums in the deterministic mode; otherwise the loss and
 // control counts (float32 when compressed) and the gradient, at the
 // ordinary mode's wire size.

@@ -12,7 +12,10 @@ import (
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
+
 	"ringtrain/internal/allreduce"
+	"ringtrain/internal/metrics"
 	"ringtrain/internal/mnist"
 	"ringtrain/internal/nn"
 )
@@ -324,5 +327,61 @@ func TestCompressedBucketsKeepTheirResiduals(t *testing.T) {
 		if d := math.Abs(x + kept - want[i]); d > 4*n*0x1p-24*bound[i] {
 			t.Fatalf("gradient value %d (bucket from %d): sum %v and residuals %v give %v, want %v", i-ordinaryHead, cut, x, kept, x+kept, want[i])
 		}
+	}
+}
+
+// TestBytesOfEveryCollective counts a step's bytes on the wire as the
+// ringtrain_allreduce_bytes_total metric does, per collective: a step
+// skipped for a non-finite gradient (compressed, in buckets) reduced its
+// vector too, and a deterministic step redone at a coarser resolution
+// reduced its sums once per attempt.
+func TestBytesOfEveryCollective(t *testing.T) {
+	data := loadMNIST(t, mnist.Train).Subset(seqInts(640))
+	rep := newReplicas(t, nn.KerasMNIST(), data, 2, 16, 0, 1)
+	defer rep.close()
+	rep.overlap(256)
+	bad := &poisoned{Dataset: data, on: true}
+	rep.steppers[1].data = bad
+	for _, st := range rep.steppers {
+		st.skipNonFinite = true
+		if err := st.compress("fp16"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := rep.train(t, 1); err != nil {
+		t.Fatal(err)
+	}
+	out := rep.outcomes[0]
+	if !out.skipped || out.reduced != rep.steppers[0].reducedBytes() {
+		t.Fatalf("skipped %v, %d bytes reduced; want the step skipped, %d bytes", out.skipped, out.reduced, rep.steppers[0].reducedBytes())
+	}
+	w := &worker{metrics: metrics.NewWorker()}
+	w.recordStep(math.NaN(), out, stepTiming{}, 8)
+	var counted dto.Metric
+	if err := w.metrics.AllreduceBytes.Write(&counted); err != nil {
+		t.Fatal(err)
+	}
+	if got := counted.GetCounter().GetValue(); got != float64(out.reduced) {
+		t.Fatalf("metric counts %v bytes for the skipped step, want %d", got, out.reduced)
+	}
+
+	spec := nn.Spec{InputShape: []int{784}, Layers: []nn.LayerSpec{{Type: "dense", Units: 10}},
+		Loss: nn.MeanSquaredError, Optimizer: nn.OptimizerSpec{Name: "sgd", LearningRate: 1e-12}}
+	det := newReplicas(t, spec, data, 2, 8, 2, 3)
+	defer det.close()
+	for _, st := range det.steppers {
+		for i := range st.model.Params() {
+			st.model.Params()[i] = 1e4 * float64(i%7-3) // gradients beyond 40 bits' range
+		}
+	}
+	if _, err := det.train(t, 1); err != nil {
+		t.Fatal(err)
+	}
+	st := det.steppers[0]
+	if st.det.rescales == 0 {
+		t.Fatal("the step was not redone at a coarser resolution")
+	}
+	if got, want := det.outcomes[0].reduced, (1+st.det.rescales)*st.reducedBytes(); got != want {
+		t.Fatalf("deterministic step of %d attempts: %d bytes reduced, want %d", 1+st.det.rescales, got, want)
 	}
 }

@@ -192,7 +192,7 @@ func (s *session) steps(ctx context.Context, a *pb.Assignment, r *replica, st *s
 		if st.det != nil {
 			r.bits = st.det.bits
 		}
-		s.w.recordStep(loss, out, tm, len(local), st.reducedBytes())
+		s.w.recordStep(loss, out, tm, len(local))
 		if out.skipped {
 			log := w.log.With("step", step)
 			if out.here {
@@ -270,9 +270,10 @@ func learningRate(job *pb.JobSpec, t uint64) float64 {
 }
 
 // recordStep updates the worker's metrics after a step.
-func (w *worker) recordStep(loss float64, out stepOutcome, tm stepTiming, samples, reduced int) {
+func (w *worker) recordStep(loss float64, out stepOutcome, tm stepTiming, samples int) {
 	m := w.metrics
 	m.Steps.Inc()
+	m.AllreduceBytes.Add(float64(out.reduced)) // a skipped step's vectors travelled too
 	if out.skipped {
 		m.SkippedSteps.Inc()
 		if out.here {
@@ -282,7 +283,6 @@ func (w *worker) recordStep(loss float64, out stepOutcome, tm stepTiming, sample
 	}
 	m.Loss.Set(loss)
 	m.AllreduceSeconds.Observe(tm.allreduce.Seconds())
-	m.AllreduceBytes.Add(float64(reduced))
 	if d := (tm.compute + tm.allreduce + tm.optimizer).Seconds(); d > 0 {
 		m.SamplesPerSecond.Set(float64(samples) / d)
 	}

@@ -92,6 +92,10 @@ type stepOutcome struct {
 	// outOfRange says the deterministic mode's fixed-point sum could not
 	// hold the gradient even at its coarsest resolution.
 	outOfRange bool
+	// reduced is the size on the wire of the vectors the step reduced,
+	// every collective's: a skipped step's, and a deterministic step's
+	// again when it is redone at a coarser resolution.
+	reduced int
 }
 
 // errNonFinite is a step whose gradient was not finite, under the stop
@@ -216,6 +220,7 @@ func (s *stepper) step(ctx context.Context, t uint64, local []int, pause bool) (
 	if err != nil {
 		return 0, out, stepTiming{}, err
 	}
+	out.reduced = s.reducedBytes()
 	t2 := time.Now()
 	tm.allreduce = t2.Sub(t0) - tm.compute
 	out.paused = v[1] > 0
@@ -391,6 +396,7 @@ func (s *stepper) deterministicStep(ctx context.Context, t uint64, local []int, 
 		if err != nil {
 			return 0, out, tm, err
 		}
+		out.reduced += s.reducedBytes()
 		tm.compute += t1.Sub(t0)
 		tm.allreduce += time.Since(t1)
 		out.paused = d.acc.Sum[2] > 0

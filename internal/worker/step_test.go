@@ -32,6 +32,8 @@ type replicas struct {
 	lanes    []*sampler.Lanes
 	plan     *sampler.Plan
 	rings    []allreduce.Transport
+	// outcomes holds every worker's outcome of the last step it took.
+	outcomes []stepOutcome
 }
 
 func loadMNIST(t testing.TB, split mnist.Split) *mnist.Set {
@@ -65,7 +67,7 @@ func newReplicas(t testing.TB, spec nn.Spec, data *mnist.Set, n, globalBatch, mi
 		t.Fatal(err)
 	}
 	init.Initialize(seed)
-	rep := &replicas{plan: plan, rings: allreduce.NewMemRing(n)}
+	rep := &replicas{plan: plan, rings: allreduce.NewMemRing(n), outcomes: make([]stepOutcome, n)}
 	b := globalBatch / n
 	for r := 0; r < n; r++ {
 		m, _ := nn.New(spec)
@@ -128,7 +130,7 @@ func (rep *replicas) trainAll(t testing.TB, steps int) (float64, []error) {
 				}
 				local = order.Batch(step%spe, local[:0])
 				var err error
-				if losses[r], _, _, err = rep.steppers[r].step(context.Background(), uint64(step), local, false); err != nil {
+				if losses[r], rep.outcomes[r], _, err = rep.steppers[r].step(context.Background(), uint64(step), local, false); err != nil {
 					errs[r] = err
 					rep.rings[r].Close()
 					return
