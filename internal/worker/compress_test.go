@@ -123,7 +123,8 @@ func TestCompressionRefused(t *testing.T) {
 // range, not that some worker's batch was at fault; with bf16 the same
 // step trains. A float64 model's finite gradients beyond float32's range
 // (weights of 1e38) overflow bf16's range, float32's, which the error
-// names.
+// names. Under the skip policy the fp16 step is skipped, its outcome
+// naming the overflow (what the worker logs), not another worker's batch.
 func TestFloat16OverflowNamed(t *testing.T) {
 	data := loadMNIST(t, mnist.Train).Subset(seqInts(600))
 	spec := nn.Spec{InputShape: []int{784}, Layers: []nn.LayerSpec{{Type: "dense", Units: 10}},
@@ -139,10 +140,13 @@ func TestFloat16OverflowNamed(t *testing.T) {
 		{"fp16", spec, 1e6, "overflowed float16's range (65504) on the wire: -compression bf16 keeps float32's range"},
 		{"bf16", spec, 1e6, ""},
 		{"bf16", spec64, 1e38, "overflowed bfloat16's range, float32's, on the wire"},
+		{"fp16 skip", spec, 1e6, "float16's range"},
 	} {
 		rep := newReplicas(t, c.spec, data, 2, 8, 0, 3)
+		skip := strings.HasSuffix(c.compression, " skip")
 		for _, st := range rep.steppers {
-			if err := st.compress(c.compression); err != nil {
+			st.skipNonFinite = skip
+			if err := st.compress(strings.TrimSuffix(c.compression, " skip")); err != nil {
 				t.Fatal(err)
 			}
 			for i := range st.model.Params() {
@@ -153,7 +157,11 @@ func TestFloat16OverflowNamed(t *testing.T) {
 		rep.close()
 		for r, err := range errs {
 			var nf *errNonFinite
-			switch {
+			switch out := rep.outcomes[r]; {
+			case skip && (err != nil || !out.skipped || out.here || !strings.Contains(out.overflow, c.want)):
+				t.Fatalf("%s, rank %d: %v, skipped %v, own batch %v, overflow %q; want the step skipped for the sum's overflow of %s",
+					c.compression, r, err, out.skipped, out.here, out.overflow, c.want)
+			case skip:
 			case c.want == "" && err != nil:
 				t.Fatalf("%s, weights of %g, rank %d: %v", c.compression, c.weight, r, err)
 			case c.want != "" && (!errors.As(err, &nf) || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "batch")):

@@ -195,9 +195,12 @@ func (s *session) steps(ctx context.Context, a *pb.Assignment, r *replica, st *s
 		s.w.recordStep(loss, out, tm, len(local))
 		if out.skipped {
 			log := w.log.With("step", step)
-			if out.here {
+			switch {
+			case out.overflow != "":
+				log.Warn("every worker's gradient was finite, their sum overflowed; every replica skipped the update", "overflowed", out.overflow)
+			case out.here:
 				log.Warn("non-finite gradient from this worker's batch; every replica skipped the update", "sample_ids", sampleIDs(st.global, 16))
-			} else {
+			default:
 				log.Warn("non-finite gradient from another worker's batch; every replica skipped the update")
 			}
 		}

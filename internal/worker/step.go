@@ -92,6 +92,9 @@ type stepOutcome struct {
 	// outOfRange says the deterministic mode's fixed-point sum could not
 	// hold the gradient even at its coarsest resolution.
 	outOfRange bool
+	// overflow, when set, is the wire format whose range a sum of finite
+	// gradients overflowed (see compress.go).
+	overflow string
 	// reduced is the size on the wire of the vectors the step reduced,
 	// every collective's: a skipped step's, and a deterministic step's
 	// again when it is redone at a coarser resolution.
@@ -286,8 +289,9 @@ func finite(v []float64) bool {
 // nonFinite applies the non-finite policy to step t: skip (every replica
 // saw the same count, so every one skips) or fail.
 func (s *stepper) nonFinite(t uint64, out *stepOutcome) error {
+	out.overflow = s.overflowed()
 	if !s.skipNonFinite {
-		return &errNonFinite{step: t, here: out.here, outOfRange: out.outOfRange, overflow: s.overflowed(), samples: slices.Clone(s.global)}
+		return &errNonFinite{step: t, here: out.here, outOfRange: out.outOfRange, overflow: out.overflow, samples: slices.Clone(s.global)}
 	}
 	out.skipped = true
 	if s.comp != nil {
