@@ -212,6 +212,69 @@ func TestOverlapRingFailureMidBucket(t *testing.T) {
 	}
 }
 
+// cancellingTransport cancels its worker's step after sending a number
+// of frames, as a worker told to stop in the middle of a collective.
+type cancellingTransport struct {
+	allreduce.Transport
+	framesLeft int
+	cancel     context.CancelFunc
+}
+
+func (c *cancellingTransport) Send(ctx context.Context, f *allreduce.Frame) error {
+	if c.framesLeft == 0 {
+		c.cancel()
+	}
+	c.framesLeft--
+	return c.Transport.Send(ctx, f)
+}
+
+// TestOverlapCancelledMidBucket cancels rank 1's compressed, bucketed
+// step in the middle of its second bucket: rank 1's step returns the
+// cancellation naming the bucket, the other workers' steps fail at once
+// (none waits for its deadline, an hour), and no goroutine is left behind
+// (TestMain checks).
+func TestOverlapCancelledMidBucket(t *testing.T) {
+	data := loadMNIST(t, mnist.Train).Subset(seqInts(600))
+	rep := newReplicas(t, nn.KerasMNIST(), data, 3, 24, 0, 1)
+	defer rep.close()
+	rep.overlap(256)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	for r, st := range rep.steppers {
+		st.timeout = time.Hour
+		if err := st.compress("fp16"); err != nil {
+			t.Fatal(err)
+		}
+		if r == 1 {
+			// A collective on 3 ranks is 4 frames from each.
+			st.ring = allreduce.New(&cancellingTransport{Transport: rep.rings[1], framesLeft: 5, cancel: cancel}, allreduce.DefaultConfig())
+		}
+	}
+	local := rep.lanes[0].Epoch(0).Batch(0, nil)
+	errs := make([]error, 3)
+	var wg sync.WaitGroup
+	for r, st := range rep.steppers {
+		wg.Go(func() {
+			stepCtx := context.Background()
+			if r == 1 {
+				stepCtx = ctx
+			}
+			if _, _, _, errs[r] = st.step(stepCtx, 0, local, false); errs[r] != nil {
+				rep.rings[r].Close()
+			}
+		})
+	}
+	wg.Wait()
+	if !errors.Is(errs[1], context.Canceled) || !strings.Contains(errs[1].Error(), "gradient bucket 1") {
+		t.Fatalf("rank 1: %v, want the cancellation, naming bucket 1", errs[1])
+	}
+	for r, err := range errs {
+		if err == nil || !strings.Contains(err.Error(), "gradient bucket 1") {
+			t.Fatalf("rank %d: %v, want bucket 1 failed", r, err)
+		}
+	}
+}
+
 // slowLink is a transport whose every send takes the time a link of
 // bytesPerSec needs to carry the frame, without using the CPU: a network
 // slower than the machine, on a machine whose cores the workers share.
