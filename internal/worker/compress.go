@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"ringtrain/internal/allreduce"
 	"ringtrain/internal/gemm"
@@ -84,23 +85,34 @@ func (s *stepper) allReduce16(ctx context.Context, c uint64, lo, hi int) error {
 	return nil
 }
 
-// overflowed names the wire format whose range the ordinary mode's last
-// sum overflowed, when every worker's gradient was finite (the count of
-// those that were not, reduced with it, is zero) and the sum is not: ""
-// otherwise, and in the deterministic mode, whose range is its own.
-func (s *stepper) overflowed() string {
-	if s.det != nil || s.reduced[2] != 0 || finite(s.reduced) {
+// sumCause says why the ordinary mode's last sum is not finite when every
+// worker's gradient was (the count of those that were not, reduced with
+// it, is zero): it overflowed the wire format's range, or, holding a NaN,
+// which adding finite values never makes, a peer sent values it did not
+// compute. It returns "" otherwise, and in the deterministic mode, whose
+// range is its own.
+func (s *stepper) sumCause() string {
+	v := s.reduced
+	if s.det != nil || v[2] != 0 || finite(v) {
 		return ""
+	}
+	if slices.ContainsFunc(v, func(x float64) bool { return x != x }) {
+		cause := "the sum holds a NaN, which adding finite values never makes: a peer sent values it did not compute (a corrupted or forged frame)"
+		if s.wireBytes() < 8 {
+			// Gradients finite in float64 are ±Inf in float32.
+			cause += ", or gradients of opposite signs beyond float32's range met"
+		}
+		return cause
 	}
 	switch {
 	case s.comp != nil && s.comp.kind == allreduce.Float16:
-		return "float16's range (65504) on the wire: -compression bf16 keeps float32's range"
+		return "the sum overflowed float16's range (65504) on the wire: -compression bf16 keeps float32's range"
 	case s.comp != nil:
-		return "bfloat16's range, float32's, on the wire"
+		return "the sum overflowed bfloat16's range, float32's, on the wire"
 	case s.wireBytes() == 4:
-		return "float32's range on the wire"
+		return "the sum overflowed float32's range on the wire"
 	}
-	return "float64's range"
+	return "the sum overflowed float64's range"
 }
 
 // reducedBytes is the size on the wire of the vectors a step reduces

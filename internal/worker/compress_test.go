@@ -158,9 +158,9 @@ func TestFloat16OverflowNamed(t *testing.T) {
 		for r, err := range errs {
 			var nf *errNonFinite
 			switch out := rep.outcomes[r]; {
-			case skip && (err != nil || !out.skipped || out.here || !strings.Contains(out.overflow, c.want)):
-				t.Fatalf("%s, rank %d: %v, skipped %v, own batch %v, overflow %q; want the step skipped for the sum's overflow of %s",
-					c.compression, r, err, out.skipped, out.here, out.overflow, c.want)
+			case skip && (err != nil || !out.skipped || out.here || !strings.Contains(out.sumCause, c.want)):
+				t.Fatalf("%s, rank %d: %v, skipped %v, own batch %v, cause %q; want the step skipped for the sum's overflow of %s",
+					c.compression, r, err, out.skipped, out.here, out.sumCause, c.want)
 			case skip:
 			case c.want == "" && err != nil:
 				t.Fatalf("%s, weights of %g, rank %d: %v", c.compression, c.weight, r, err)
@@ -391,5 +391,45 @@ func TestBytesOfEveryCollective(t *testing.T) {
 	}
 	if got, want := det.outcomes[0].reduced, (1+st.det.rescales)*st.reducedBytes(); got != want {
 		t.Fatalf("deterministic step of %d attempts: %d bytes reduced, want %d", 1+st.det.rescales, got, want)
+	}
+}
+
+// forgingTransport writes a float16 NaN over the first compressed value
+// of every reduce-scatter frame it sends (on 3 ranks, frames 0 and 1),
+// while its worker's count of non-finite gradients says 0: a corrupted or
+// forged frame.
+type forgingTransport struct{ allreduce.Transport }
+
+func (f *forgingTransport) Send(ctx context.Context, fr *allreduce.Frame) error {
+	if fr.Abort != "" || fr.Seq > 1 {
+		return f.Transport.Send(ctx, fr)
+	}
+	g := *fr
+	data := slices.Concat(fr.Data...)
+	data[16], data[17] = 0x00, 0x7e // element 2, past the header's exact elements
+	g.Data = [][]byte{data}
+	return f.Transport.Send(ctx, &g)
+}
+
+// TestForgedNaNNamed has one of 3 fp16 workers send a NaN no worker
+// computed: every worker stops the step, and the error says the sum holds
+// a NaN that no overflow makes, not that it overflowed float16's range
+// (whose remedy, bf16, would not help).
+func TestForgedNaNNamed(t *testing.T) {
+	data := loadMNIST(t, mnist.Train).Subset(seqInts(600))
+	rep := newReplicas(t, nn.KerasMNIST(), data, 3, 24, 0, 1)
+	defer rep.close()
+	for _, st := range rep.steppers {
+		if err := st.compress("fp16"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rep.steppers[0].ring = allreduce.New(&forgingTransport{rep.rings[0]}, allreduce.DefaultConfig())
+	_, errs := rep.trainAll(t, 1)
+	for r, err := range errs {
+		var nf *errNonFinite
+		if !errors.As(err, &nf) || nf.here || !strings.Contains(err.Error(), "NaN") || strings.Contains(err.Error(), "overflowed") {
+			t.Fatalf("rank %d: %v; want a non-finite sum holding a NaN that no overflow makes", r, err)
+		}
 	}
 }

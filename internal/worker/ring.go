@@ -196,8 +196,8 @@ func (s *session) steps(ctx context.Context, a *pb.Assignment, r *replica, st *s
 		if out.skipped {
 			log := w.log.With("step", step)
 			switch {
-			case out.overflow != "":
-				log.Warn("every worker's gradient was finite, their sum overflowed; every replica skipped the update", "overflowed", out.overflow)
+			case out.sumCause != "":
+				log.Warn("every worker's gradient was finite, their sum was not; every replica skipped the update", "cause", out.sumCause)
 			case out.here:
 				log.Warn("non-finite gradient from this worker's batch; every replica skipped the update", "sample_ids", sampleIDs(st.global, 16))
 			default:

@@ -92,9 +92,9 @@ type stepOutcome struct {
 	// outOfRange says the deterministic mode's fixed-point sum could not
 	// hold the gradient even at its coarsest resolution.
 	outOfRange bool
-	// overflow, when set, is the wire format whose range a sum of finite
-	// gradients overflowed (see compress.go).
-	overflow string
+	// sumCause, when set, says why the sum of finite gradients was not
+	// finite (see stepper.sumCause).
+	sumCause string
 	// reduced is the size on the wire of the vectors the step reduced,
 	// every collective's: a skipped step's, and a deterministic step's
 	// again when it is redone at a coarser resolution.
@@ -107,16 +107,16 @@ type errNonFinite struct {
 	step       uint64
 	here       bool
 	outOfRange bool
-	// overflow, when set, is the wire format whose range a sum of finite
-	// gradients overflowed (see compress.go).
-	overflow string
+	// sumCause, when set, says why the sum of finite gradients was not
+	// finite (see stepper.sumCause).
+	sumCause string
 	// samples are the training-set ids of this worker's batch.
 	samples []int
 }
 
 func (e *errNonFinite) Error() string {
-	if e.overflow != "" {
-		return fmt.Sprintf("non-finite gradient sum at step %d: every worker's gradient was finite; the sum overflowed %s", e.step, e.overflow)
+	if e.sumCause != "" {
+		return fmt.Sprintf("non-finite gradient sum at step %d: every worker's gradient was finite; %s", e.step, e.sumCause)
 	}
 	what := "non-finite gradient (NaN or ±Inf)"
 	if e.outOfRange {
@@ -289,9 +289,9 @@ func finite(v []float64) bool {
 // nonFinite applies the non-finite policy to step t: skip (every replica
 // saw the same count, so every one skips) or fail.
 func (s *stepper) nonFinite(t uint64, out *stepOutcome) error {
-	out.overflow = s.overflowed()
+	out.sumCause = s.sumCause()
 	if !s.skipNonFinite {
-		return &errNonFinite{step: t, here: out.here, outOfRange: out.outOfRange, overflow: out.overflow, samples: slices.Clone(s.global)}
+		return &errNonFinite{step: t, here: out.here, outOfRange: out.outOfRange, sumCause: out.sumCause, samples: slices.Clone(s.global)}
 	}
 	out.skipped = true
 	if s.comp != nil {
