@@ -50,6 +50,12 @@ func (s *session) memberCredential() string {
 }
 
 // ringControl lets the instruction reader reach the running ring.
+//
+// The reader acts on a Pause or an Abort at once, while the Assignment of
+// the ring it is meant for may still wait in the queue (the coordinator
+// pauses a ring as soon as it forms when a worker joins): an instruction
+// for a generation newer than the running one is kept, and applied when
+// that ring starts, so that no member misses it and stalls the others.
 type ringControl struct {
 	mu         sync.Mutex
 	generation uint32
@@ -58,17 +64,48 @@ type ringControl struct {
 	pause      atomic.Bool
 	// checkpoint asks rank 0 to upload its state at the pause.
 	checkpoint atomic.Bool
+	// early holds instructions for ring generation early.generation,
+	// not started yet.
+	early struct {
+		generation        uint32
+		pause, checkpoint bool
+		abort             error
+	}
 }
 
-// start marks ring generation g as running and returns its context.
+// start marks ring generation g as running and returns its context, with
+// the pause or abort that came for it before it started.
 func (rc *ringControl) start(parent context.Context, g uint32) context.Context {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
 	ctx, cancel := context.WithCancelCause(parent)
 	rc.generation, rc.running, rc.cancel = g, true, cancel
-	rc.pause.Store(false)
-	rc.checkpoint.Store(false)
+	e := rc.early
+	if e.generation != g {
+		e.pause, e.checkpoint, e.abort = false, false, nil
+	}
+	if rc.early.generation <= g {
+		rc.early.generation, rc.early.pause, rc.early.checkpoint, rc.early.abort = 0, false, false, nil
+	}
+	rc.pause.Store(e.pause)
+	rc.checkpoint.Store(e.checkpoint)
+	if e.abort != nil {
+		cancel(e.abort)
+	}
 	return ctx
+}
+
+// later reports whether generation g has not started yet, and makes it
+// the one whose early instructions are kept (the newest wins). The caller
+// holds rc.mu.
+func (rc *ringControl) later(g uint32) bool {
+	if g <= rc.generation || g < rc.early.generation {
+		return false
+	}
+	if g > rc.early.generation {
+		rc.early.generation, rc.early.pause, rc.early.checkpoint, rc.early.abort = g, false, false, nil
+	}
+	return true
 }
 
 // end marks the running ring as over.
@@ -81,24 +118,33 @@ func (rc *ringControl) end() {
 	rc.running, rc.cancel = false, nil
 }
 
-// abort cancels ring g, if it is the running one (g 0: whichever runs).
+// abort cancels ring g, if it is the running one (g 0: whichever runs),
+// or when it starts, if it has not yet.
 func (rc *ringControl) abort(g uint32, cause error) {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
-	if rc.running && (g == 0 || g == rc.generation) {
+	switch {
+	case rc.running && (g == 0 || g == rc.generation):
 		rc.cancel(cause)
+	case g != 0 && rc.later(g):
+		rc.early.abort = cause
 	}
 }
 
-// requestPause sets the pause flag of ring g, if it is the running one.
+// requestPause sets the pause flag of ring g, if it is the running one,
+// or for when it starts, if it has not yet.
 func (rc *ringControl) requestPause(p *pb.Pause) {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
-	if rc.running && p.Generation == rc.generation {
+	switch {
+	case rc.running && p.Generation == rc.generation:
 		if p.Checkpoint {
 			rc.checkpoint.Store(true)
 		}
 		rc.pause.Store(true)
+	case rc.later(p.Generation):
+		rc.early.pause = true
+		rc.early.checkpoint = rc.early.checkpoint || p.Checkpoint
 	}
 }
 
