@@ -94,6 +94,12 @@ func (s *stepper) startBuckets(ctx context.Context, t uint64, n, head, min int, 
 				b.err = fmt.Errorf("step %d, gradient bucket %d (values %d to %d): %w", t, k, r[0], r[1], err)
 				return
 			}
+			if r[0] == 0 {
+				// The bucket holding the vector's start is the last (see
+				// wait): the step is reduced, whatever the context does
+				// before the queue is closed.
+				return
+			}
 		}
 	}()
 	return b

@@ -110,6 +110,30 @@ func TestBucketsStopOnError(t *testing.T) {
 	}
 }
 
+// TestBucketsDoneBeforeCancellation cancels the context as the last
+// bucket's reduction returns, as a ring that ends just after a step's
+// last collective: every bucket was reduced, so wait reports success, as
+// a step reduced in one collective would (repeated: the goroutine's choice
+// between the closed queue and the ended context must not be a coin toss).
+func TestBucketsDoneBeforeCancellation(t *testing.T) {
+	s := &stepper{timeout: time.Minute, ring: allreduce.New(allreduce.NewMemRing(1)[0], allreduce.DefaultConfig())}
+	for i := range 64 {
+		ctx, cancel := context.WithCancel(context.Background())
+		b := s.startBuckets(ctx, uint64(i), 10, 1, 4, func(_ context.Context, _ uint64, lo, _ int) error {
+			if lo == 0 {
+				cancel()
+			}
+			return nil
+		})
+		b.add(5, 10)
+		b.add(1, 5)
+		if err := b.wait(); err != nil {
+			t.Fatalf("attempt %d: %v, want success: every bucket was reduced", i, err)
+		}
+		cancel()
+	}
+}
+
 // TestOverlapMatchesOrdinary trains the Keras example in ordinary mode with
 // the gradient reduced after the backward pass and in buckets during it.
 // At 2 workers a sum has one order (a+b = b+a) and the weights are
