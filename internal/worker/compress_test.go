@@ -57,9 +57,14 @@ func TestCompressedTraining(t *testing.T) {
 		kind  allreduce.Kind
 		bound float64
 	}{{"fp16", allreduce.Float16, 0.001}, {"bf16", allreduce.BFloat16, 0.03}} {
-		for _, bucket := range []int{0, 512} {
+		// 256 bytes: two buckets, the last two layers' and the first's
+		// with the header.
+		for _, bucket := range []int{0, 256} {
 			t.Run(fmt.Sprintf("%s/bucket=%d", c.name, bucket), func(t *testing.T) {
 				rep, loss := run(c.name, bucket)
+				if want := uint64(steps * (1 + min(bucket, 1))); rep.steppers[0].collective != want {
+					t.Fatalf("%d collectives in %d steps, want %d", rep.steppers[0].collective, steps, want)
+				}
 				w := rep.steppers[0].model.Params()
 				for r, st := range rep.steppers[1:] {
 					if !slices.Equal(st.model.Params(), w) {
