@@ -179,6 +179,54 @@ func TestOverlapMatchesOrdinary(t *testing.T) {
 	}
 }
 
+// TestPauseReachesEveryWorker has rank 2 of 3 ask the ring to pause at
+// step 1, with the gradient in one collective, in buckets, compressed in
+// buckets and in the deterministic mode's buckets: the flag travels with
+// the step's header, so every worker's step 1, and none's step 0, says
+// the ring pauses.
+func TestPauseReachesEveryWorker(t *testing.T) {
+	data := loadMNIST(t, mnist.Train).Subset(seqInts(600))
+	for _, c := range []struct {
+		bucket, micro int
+		compression   string
+	}{{0, 0, ""}, {256, 0, ""}, {256, 0, "fp16"}, {512, 2, ""}} {
+		t.Run(fmt.Sprintf("bucket=%d/micro=%d/%s", c.bucket, c.micro, c.compression), func(t *testing.T) {
+			rep := newReplicas(t, nn.KerasMNIST(), data, 3, 24, c.micro, 1)
+			defer rep.close()
+			rep.overlap(c.bucket)
+			local := rep.lanes[0].Epoch(0).Batch(0, nil)
+			paused := make([][2]bool, 3)
+			errs := make([]error, 3)
+			var wg sync.WaitGroup
+			for r, st := range rep.steppers {
+				if err := st.compress(c.compression); err != nil {
+					t.Fatal(err)
+				}
+				wg.Go(func() {
+					for step := range 2 {
+						_, out, _, err := st.step(context.Background(), uint64(step), local, r == 2 && step == 1)
+						if err != nil {
+							errs[r] = err
+							rep.rings[r].Close()
+							return
+						}
+						paused[r][step] = out.paused
+					}
+				})
+			}
+			wg.Wait()
+			for r := range 3 {
+				if errs[r] != nil {
+					t.Fatalf("rank %d: %v", r, errs[r])
+				}
+				if paused[r] != [2]bool{false, true} {
+					t.Fatalf("rank %d paused after steps 0, 1: %v; want after step 1 only, as rank 2 asked", r, paused[r])
+				}
+			}
+		})
+	}
+}
+
 // dyingTransport closes itself after sending a number of frames, as a
 // process killed in the middle of a collective.
 type dyingTransport struct {
