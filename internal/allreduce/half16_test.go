@@ -27,9 +27,9 @@ func (t *tamperingTransport) Send(ctx context.Context, f *allreduce.Frame) error
 }
 
 // TestHalf16BadFrames has rank 0 of 3 send float16 frames labelled with
-// another kind, a different length, or data a float16 value short: its
-// right-hand neighbour, rank 1, fails naming rank 0 and what was wrong,
-// and no rank completes the collective with a sum.
+// another kind, a different length, or data a float16 value short or an
+// element long: its right-hand neighbour, rank 1, fails naming rank 0 and
+// what was wrong, and no rank completes the collective with a sum.
 func TestHalf16BadFrames(t *testing.T) {
 	cases := []struct {
 		name   string
@@ -40,6 +40,7 @@ func TestHalf16BadFrames(t *testing.T) {
 		{"UnknownKind", func(f *allreduce.Frame) { f.Kind = 9 }, "of kind 9, this rank one of length 25 of float16"},
 		{"Length", func(f *allreduce.Frame) { f.Length++ }, "rank 0 reduces a vector of length 26"},
 		{"ShortData", func(f *allreduce.Frame) { f.Data[0] = f.Data[0][:len(f.Data[0])-2] }, "bytes, want"},
+		{"LongData", func(f *allreduce.Frame) { f.Data[0] = append(f.Data[0], make([]byte, 8)...) }, "bytes, want"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
