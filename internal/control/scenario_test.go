@@ -42,9 +42,9 @@ func TestScenarioKilledWorker(t *testing.T) {
 		"finish completed at 100")
 }
 
-// TestScenarioStragglerFrozen (TestStragglerIsNamed): c is frozen
-// (SIGSTOP). d, waiting for it, passes its all-reduce deadline first; a
-// and b break in turn. The abort waits one grace for the root cause, the
+// TestScenarioStragglerFrozen (once also a process test,
+// TestStragglerIsNamed): c is frozen (SIGSTOP). d, waiting for it, passes
+// its all-reduce deadline first; a and b break in turn. The abort waits one grace for the root cause, the
 // frozen member that never reports is lost when the ring's end times out,
 // and c, the member the first starved was waiting for, is named the
 // straggler.
@@ -217,10 +217,10 @@ func TestScenarioNonFiniteStop(t *testing.T) {
 			"(a diverging learning rate or corrupt data are the usual causes; -nonfinite skip skips such steps instead)")
 }
 
-// TestScenarioRingFailureBudget (TestRingFailureBudget,
-// TestCutLinkFailsNamingThePeer): every ring fails before its first step
-// (a member's address is unreachable); after RingFailures of them the job
-// gives up, listing each ring's cause.
+// TestScenarioRingFailureBudget (TestRingFailureBudget; once also a
+// process test, TestCutLinkFailsNamingThePeer): every ring fails before its
+// first step (a member's address is unreachable); after RingFailures of
+// them the job gives up, listing each ring's cause.
 func TestScenarioRingFailureBudget(t *testing.T) {
 	cfg := scriptConfig()
 	cfg.World = 2
