@@ -44,10 +44,10 @@ func TestScenarioKilledWorker(t *testing.T) {
 
 // TestScenarioStragglerFrozen (once also a process test,
 // TestStragglerIsNamed): c is frozen (SIGSTOP). d, waiting for it, passes
-// its all-reduce deadline first; a and b break in turn. The abort waits one grace for the root cause, the
-// frozen member that never reports is lost when the ring's end times out,
-// and c, the member the first starved was waiting for, is named the
-// straggler.
+// its all-reduce deadline first; a and b break in turn. The abort waits
+// one grace for the root cause, the frozen member that never reports is
+// lost when the ring's end times out, and c, the member the first starved
+// was waiting for, is named the straggler.
 func TestScenarioStragglerFrozen(t *testing.T) {
 	cfg := scriptConfig()
 	cfg.World, cfg.MaxWorkers = 4, 4
