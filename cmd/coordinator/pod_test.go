@@ -172,7 +172,7 @@ func TestPodEnvironment(t *testing.T) {
 func TestCoordinatorMetricsAndShutdown(t *testing.T) {
 	dir := t.TempDir()
 	j := startJob(t, "-workers", "2", "-listen", "127.0.0.1:0", "-gossip-listen", "127.0.0.1:0", "-metrics-listen", "127.0.0.1:0",
-		"-epochs", "20", "-data", smallData(t), "-checkpoint-dir", filepath.Join(dir, "ckpt"), "-summary", "", "-checkpoint", "")
+		"-epochs", "200", "-data", smallData(t), "-checkpoint-dir", filepath.Join(dir, "ckpt"), "-summary", "", "-checkpoint", "")
 	grpcAddr, gossip := j.listening(t)
 	metricsAddr := j.metricsAddrs()["coordinator"]
 	if metricsAddr == "" {
