@@ -135,9 +135,9 @@ func TestDeterministicSurvivesWorkerLoss(t *testing.T) {
 // job needs three: it waits for a replacement, then fails within ten
 // seconds with an error naming the lost worker, and so do the others.
 func TestTooFewWorkersFailsNamingTheLost(t *testing.T) {
-	j := startJob(t, "-local-workers", "3", "-min-workers", "3", "-join-timeout", "3s", "-epochs", "50", "-data", smallData(t),
+	j := startJob(t, "-local-workers", "3", "-min-workers", "3", "-join-timeout", "3s", "-epochs", "500", "-data", smallData(t),
 		"-checkpoint", "", "-summary", "")
-	j.waitFor(t, "epoch 1/50 step", 2*time.Minute)
+	j.waitFor(t, "epoch 1/500 step", 2*time.Minute)
 	if err := syscall.Kill(j.pids["local-1"], syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}

@@ -182,8 +182,8 @@ func TestLocalProcessesTrain(t *testing.T) {
 // TestInterruptCleansUp sends SIGINT to the coordinator during training: it
 // must exit with a failure and leave no worker process behind.
 func TestInterruptCleansUp(t *testing.T) {
-	j := startJob(t, "-local-workers", "2", "-epochs", "50", "-data", smallData(t), "-checkpoint", "", "-summary", "")
-	j.waitFor(t, "epoch 1/50 step", 2*time.Minute)
+	j := startJob(t, "-local-workers", "2", "-epochs", "500", "-data", smallData(t), "-checkpoint", "", "-summary", "")
+	j.waitFor(t, "epoch 1/500 step", 2*time.Minute)
 	if err := j.cmd.Process.Signal(os.Interrupt); err != nil {
 		t.Fatal(err)
 	}
