@@ -6,6 +6,8 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	pb "ringtrain/proto"
 )
 
 // caller returns the id of the worker an incoming call comes from, proven
@@ -30,6 +32,14 @@ type assignments struct {
 	newest uint32
 	// latest is each worker's rank in the newest ring it was placed in.
 	latest map[string]placement
+	// base is, for each ring, the worker told to upload the ring's start
+	// state (Assignment.upload_state) and that state's step.
+	base map[uint32]baseUpload
+}
+
+type baseUpload struct {
+	id   string
+	step uint64
 }
 
 type placement struct {
@@ -38,14 +48,19 @@ type placement struct {
 }
 
 func newAssignments() *assignments {
-	return &assignments{byRing: map[uint32][]string{}, latest: map[string]placement{}}
+	return &assignments{byRing: map[uint32][]string{}, latest: map[string]placement{}, base: map[uint32]baseUpload{}}
 }
 
-// record notes that worker id holds rank of ring g, forgetting rings more
-// than keptGenerations older than the newest.
-func (a *assignments) record(id string, g uint32, rank int32, size int) {
+// record notes that worker id holds the rank of ring g that assignment a
+// gives it (and, when a tells it to, uploads the ring's start state),
+// forgetting rings more than keptGenerations older than the newest.
+func (a *assignments) record(id string, as *pb.Assignment) {
+	g, rank, size := as.Generation, as.Rank, len(as.WorkerIds)
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if as.UploadState {
+		a.base[g] = baseUpload{id: id, step: as.StartStep}
+	}
 	ids := a.byRing[g]
 	if ids == nil {
 		ids = make([]string, size)
@@ -64,6 +79,7 @@ func (a *assignments) record(id string, g uint32, rank int32, size int) {
 	for old := range a.byRing {
 		if old+keptGenerations <= g {
 			delete(a.byRing, old)
+			delete(a.base, old)
 		}
 	}
 	for w, p := range a.latest {
@@ -79,6 +95,15 @@ func (a *assignments) holds(id string, g uint32, rank int32) bool {
 	defer a.mu.Unlock()
 	ids := a.byRing[g]
 	return rank >= 0 && int(rank) < len(ids) && ids[rank] == id
+}
+
+// uploadsBase reports whether worker id was told to upload ring g's start
+// state, the state after step steps.
+func (a *assignments) uploadsBase(id string, g uint32, step uint64) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	b, ok := a.base[g]
+	return ok && b.id == id && b.step == step
 }
 
 // placed returns the newest ring worker id was placed in, and its rank.

@@ -80,7 +80,7 @@ func (s *service) Join(req *pb.JoinRequest, stream pb.Coordinator_JoinServer) er
 		case in := <-m.instructions:
 			if a := in.GetAssignment(); a != nil {
 				// Recorded before the worker can act on it.
-				c.assigned.record(m.id, a.Generation, a.Rank, len(a.WorkerIds))
+				c.assigned.record(m.id, a)
 			}
 			if err := stream.Send(in); err != nil {
 				m.ended.Store(true)
@@ -190,6 +190,11 @@ func (s *service) UploadState(stream pb.Coordinator_UploadStateServer) error {
 	}
 	if h := st.Header; !c.assigned.holds(id, h.Generation, h.Rank) {
 		return errNotYours("upload", id, h.Generation, h.Rank)
+	}
+	if h := st.Header; h.Base && !c.assigned.uploadsBase(id, h.Generation, h.Step) {
+		// Only the member told to may set the state the others of its
+		// ring fetch: another could hand them a state of its own.
+		return status.Errorf(codes.PermissionDenied, "coordinator: upload: worker %q was not asked for ring %d's start state after %d steps", id, h.Generation, h.Step)
 	}
 	if !c.post(uploaded{st}) {
 		return status.Error(codes.Unavailable, "coordinator: the job has ended")
