@@ -143,12 +143,12 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	suites := map[string]func(context.Context) error{
 		"allreduce": r.allreduce, "weak": r.weak, "strong": r.strong, "tta": r.timeToAccuracy, "netsim": r.netsim,
-		"netsim-compression": r.netsimCompression,
+		"netsim-compression": r.netsimCompression, "netsim-overlap": r.netsimOverlap,
 	}
 	for _, s := range cfg.Suites {
 		run, ok := suites[s]
 		if !ok {
-			return fmt.Errorf("bench: unknown suite %q (want allreduce, weak, strong, tta, netsim or netsim-compression)", s)
+			return fmt.Errorf("bench: unknown suite %q (want allreduce, weak, strong, tta, netsim, netsim-compression or netsim-overlap)", s)
 		}
 		r.logf("suite %s", s)
 		if err := run(ctx); err != nil {

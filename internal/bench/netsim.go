@@ -34,7 +34,7 @@ import (
 var netsimRates = []int64{1e9, 10e9}
 
 // mlp512 is the 784-512-512-10 model.
-var mlp512 = benchModel{"mlp512", []int{512, 512}}
+var mlp512 = benchModel{name: "mlp512", hidden: []int{512, 512}}
 
 // netsimSizes are the all-reduce sizes measured on shaped links.
 var netsimSizes = []int{4 << 10, 256 << 10, 4 << 20, 16 << 20}
@@ -61,7 +61,7 @@ func (r *runner) netsim(ctx context.Context) error {
 			}
 		}
 	}
-	return r.netsimModel()
+	return r.netsimModel("netsim-train", "ringtrain")
 }
 
 // netsimRounds is how many times every training configuration runs, the
@@ -126,6 +126,9 @@ func (r *runner) addNetsimTrain(tr trainRun, rate int64, sum *coordinator.Summar
 		StepMillis: &StepSplit{sum.StepMillis.Compute, sum.StepMillis.Allreduce, sum.StepMillis.Optimizer}, Note: r.note(tr.workers)}
 	if tr.suite != "" {
 		rec.Suite = tr.suite
+	}
+	if tr.noOverlap {
+		rec.Impl += "-nooverlap"
 	}
 	if tr.compression != "" {
 		rec.Impl += "-" + tr.compression
@@ -257,7 +260,7 @@ func (r *runner) netsimTrain(ctx context.Context, tr trainRun, rate int64) (*coo
 	cmd := nw.CommandIn(ctx, nw.Switch, r.cfg.Exe, "netsim-coordinator", "-model", r.modelPath(tr.model),
 		"-workers", fmt.Sprint(tr.workers), "-batch", fmt.Sprint(tr.perWorkerBatch), "-steps", fmt.Sprint(tr.steps),
 		"-listen", nw.SwitchIP, "-nodes", strings.Join(nodes, ","), "-exe", r.cfg.Exe, "-compression", tr.compression,
-		"-worker-log", filepath.Join(r.cfg.Out, "workers.log"))
+		"-bucket-bytes", fmt.Sprint(tr.bucketBytes()), "-worker-log", filepath.Join(r.cfg.Out, "workers.log"))
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -285,12 +288,13 @@ func NetsimCoordinatorMain(args []string) error {
 	exe := fs.String("exe", "", "the ringbench executable")
 	workerLog := fs.String("worker-log", "", "file the workers' output is appended to")
 	compression := fs.String("compression", "", "the job's gradient compression")
+	bucketBytes := fs.Int("bucket-bytes", coordinator.DefaultBucketBytes, "the job's gradient bucket size (0: no overlap)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	cfg := coordinator.DefaultConfig()
 	cfg.LocalWorkers, cfg.Batch, cfg.MaxSteps, cfg.Epochs = *workers, *batch, *steps, 1<<20
-	cfg.Compression = *compression
+	cfg.Compression, cfg.BucketBytes = *compression, *bucketBytes
 	cfg.WarmupEpochs = 1
 	cfg.Listen, cfg.GossipListen, cfg.MetricsListen = *listen+":0", *listen+":0", "-"
 	cfg.Checkpoint, cfg.Summary, cfg.Progress = "", "", nil

@@ -9,16 +9,22 @@ import (
 
 	"ringtrain/internal/charts"
 	"ringtrain/internal/costmodel"
+	"ringtrain/internal/nn"
 )
 
 // netsimModel fits the cost model to the all-reduce times of the training
-// steps on loopback (every model and N), checks it against every shaped
-// training run, which it did not see, writes netsim.md (with the
-// all-reduces timed on shaped links) and draws netsim_model.png and
-// netsim_scaling.png.
-func (r *runner) netsimModel() error {
+// steps of suite and impl on loopback (every model and N), checks it
+// against every shaped training run of them, which it did not see, writes
+// netsim.md (with the all-reduces timed on shaped links) and draws
+// netsim_model.png and netsim_scaling.png.
+func (r *runner) netsimModel(suite, impl string) error {
+	runs := func(shaped bool) []Record {
+		return r.find(func(x Record) bool {
+			return x.Suite == suite && x.Impl == impl && x.StepMillis != nil && (x.LinkBits > 0) == shaped
+		})
+	}
 	var fit, check []costmodel.Sample
-	for _, x := range r.find(func(x Record) bool { return x.Suite == "netsim-train" && x.LinkBits == 0 }) {
+	for _, x := range runs(false) {
 		fit = append(fit, costmodel.Sample{N: x.Workers, Bytes: gradientBytes(x.Model), Seconds: x.StepMillis.Allreduce / 1e3, Cores: float64(r.cpus)})
 	}
 	for _, x := range r.find(func(x Record) bool { return x.Suite == "netsim-allreduce" }) {
@@ -29,17 +35,17 @@ func (r *runner) netsimModel() error {
 		return err
 	}
 	var md strings.Builder
-	fmt.Fprintf(&md, "# Simulated network: cost model\n\nFitted on the all-reduce part of the %d training runs on loopback: α = %.1f µs a round, γ = %.3f ns a byte (%.2f GB/s a rank); RMS relative error %.1f%% on them.\n\n",
-		len(fit), ring.Alpha*1e6, ring.Gamma*1e9, 1/ring.Gamma/1e9, 100*ring.RelError(fit))
+	fmt.Fprintf(&md, "# Simulated network: cost model\n\nFitted on the all-reduce part of the %d training runs (suite %s, %s) on loopback: α = %.1f µs a round, γ = %.3f ns a byte (%.2f GB/s a rank); RMS relative error %.1f%% on them.\n\n",
+		len(fit), suite, impl, ring.Alpha*1e6, ring.Gamma*1e9, 1/ring.Gamma/1e9, 100*ring.RelError(fit))
 	md.WriteString("## Shaped training steps, which the model was not fitted on\n\n| N | model | link | measured | predicted | error |\n|---|---|---|---|---|---|\n")
 	steps := map[string]costmodel.Step{} // by model and N, from loopback
-	for _, x := range r.find(func(x Record) bool { return x.Suite == "netsim-train" && x.LinkBits == 0 }) {
+	for _, x := range runs(false) {
 		steps[fmt.Sprint(x.Model, x.Workers)] = costmodel.Step{Compute: x.StepMillis.Compute / 1e3, Optimizer: x.StepMillis.Optimizer / 1e3,
 			GradientBytes: gradientBytes(x.Model)}
 	}
 	var worstStep float64
 	var pts []stepPoint
-	for _, x := range r.find(func(x Record) bool { return x.Suite == "netsim-train" && x.LinkBits > 0 }) {
+	for _, x := range runs(true) {
 		st, ok := steps[fmt.Sprint(x.Model, x.Workers)]
 		if !ok {
 			continue
@@ -69,19 +75,16 @@ func (r *runner) netsimModel() error {
 	return os.WriteFile(filepath.Join(r.cfg.Out, "netsim.md"), []byte(md.String()), 0o644)
 }
 
-// gradientBytes is the size of a model's reduced gradient: float32
-// parameters of dense layers from 784 inputs to 10 outputs.
+// gradientBytes is the size of a model's reduced gradient: its float32
+// parameters.
 func gradientBytes(model string) float64 {
-	for _, m := range []benchModel{kerasModel, mlp512, mlp1024} {
+	for _, m := range []benchModel{kerasModel, mlp512, mlp1024, cnnModel} {
 		if m.name != model {
 			continue
 		}
-		in, n := 784, 0
-		for _, h := range append(append([]int{}, m.hidden...), 10) {
-			n += in*h + h
-			in = h
+		if net, err := nn.New(m.spec()); err == nil {
+			return 4 * float64(net.NumParams())
 		}
-		return 4 * float64(n)
 	}
 	return 0
 }

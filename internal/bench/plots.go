@@ -139,12 +139,18 @@ func Replot(dir string, target float64) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bench: replot: %w", err)
 	}
-	if recs := r.find(func(x Record) bool { return x.Suite == "netsim-train" }); len(recs) > 0 {
+	// The cost model of a run's netsim suite, else of its netsim-overlap.
+	for _, m := range [][2]string{{"netsim-train", "ringtrain"}, {"netsim-overlap", "ringtrain-nooverlap"}} {
+		recs := r.find(func(x Record) bool { return x.Suite == m[0] && x.Impl == m[1] })
+		if len(recs) == 0 {
+			continue
+		}
 		r.cpus = recs[0].CPUs
-		if err := r.netsimModel(); err != nil {
+		if err := r.netsimModel(m[0], m[1]); err != nil {
 			return nil, fmt.Errorf("bench: replot: %w", err)
 		}
 		files["netsim-model"], files["netsim-scaling"] = "netsim_model.png", "netsim_scaling.png"
+		break
 	}
 	var paths []string
 	for _, f := range files {

@@ -15,20 +15,29 @@ import (
 )
 
 // benchModel is a model the training suites run, with the hidden widths
-// the PyTorch peer builds the same network from.
+// the PyTorch peer builds the same network from; a model with layers of
+// its own (the CNN, which only the simulated-network suites run) has no
+// peer.
 type benchModel struct {
 	name   string
 	hidden []int
+	// input and layers, when set, replace the dense stack.
+	input  []int
+	layers []nn.LayerSpec
 }
 
 var (
-	kerasModel = benchModel{"keras", []int{10, 10}}
+	kerasModel = benchModel{name: "keras", hidden: []int{10, 10}}
 	// mlp1024 is compute-heavy: 1.9 million parameters.
-	mlp1024 = benchModel{"mlp1024", []int{1024, 1024}}
+	mlp1024 = benchModel{name: "mlp1024", hidden: []int{1024, 1024}}
 )
 
 func (m benchModel) spec() nn.Spec {
 	s := nn.KerasMNIST()
+	if m.layers != nil {
+		s.InputShape, s.Layers = m.input, m.layers
+		return s
+	}
 	s.Layers = nil
 	for _, h := range m.hidden {
 		s.Layers = append(s.Layers, nn.LayerSpec{Type: "dense", Units: h, Activation: "relu"})
@@ -78,6 +87,17 @@ type trainRun struct {
 	// compression is the job's -compression ("": none); suite, when
 	// set, the suite of a simulated-network run's record.
 	compression, suite string
+	// noOverlap sets the job's -bucket-bytes to 0: one all-reduce after
+	// the backward pass instead of buckets overlapping it.
+	noOverlap bool
+}
+
+// bucketBytes is the run's gradient bucket size.
+func (tr trainRun) bucketBytes() int {
+	if tr.noOverlap {
+		return 0
+	}
+	return coordinator.DefaultBucketBytes
 }
 
 // threads splits the cores between the workers, for both implementations.
@@ -93,6 +113,7 @@ func (r *runner) ringtrain(ctx context.Context, tr trainRun) (*coordinator.Summa
 	}
 	cfg.ScaleLR, cfg.WarmupEpochs = tr.scaleLR, 1
 	cfg.Compression = tr.compression
+	cfg.BucketBytes = tr.bucketBytes()
 	cfg.Checkpoint, cfg.Summary, cfg.Progress, cfg.Logger = "", "", nil, r.log
 	log, err := os.OpenFile(filepath.Join(r.cfg.Out, "workers.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {

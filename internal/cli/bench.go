@@ -18,7 +18,7 @@ func Bench(args []string) int {
 	fs := flag.NewFlagSet("ringbench", flag.ContinueOnError)
 	quick := fs.Bool("quick", false, "tiny sizes and few steps: checks the suite works, measures nothing")
 	out := fs.String("out", "bench-out", "folder for results.jsonl, report.md and the plots")
-	suites := fs.String("suites", "allreduce,weak,strong,tta", "suites to run (also: netsim, the simulated network, which needs root; netsim-compression, the 784-512-512-10 model's steps on it with -compression none, fp16 and bf16)")
+	suites := fs.String("suites", "allreduce,weak,strong,tta", "suites to run (also: netsim, the simulated network, which needs root; netsim-compression, the 784-512-512-10 model's steps on it with -compression none, fp16 and bf16; netsim-overlap, the Keras example's and 784-512-512-10's steps on it without overlap, with it, and with it and fp16)")
 	workers := fs.String("workers", "", "worker counts of the training suites (default 1,2,4,8; quick 1,2)")
 	arWorkers := fs.String("allreduce-workers", "", "process counts of the all-reduce sweep (default 2,4,8; quick 2)")
 	peer := fs.String("peer", "auto", "auto, off, or the Python interpreter that runs the PyTorch peer")
