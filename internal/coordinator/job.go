@@ -181,9 +181,13 @@ type coordinator struct {
 	health *health.Server
 	// joins counts the running Join handlers, so that a Stop can be
 	// delivered before the job's end closes the streams; once ending is
-	// set no handler joins it (joinMu guards both).
+	// set no handler joins it (joinMu guards both). over is the Stop of a
+	// job that ended for good, which a worker joining after it is given
+	// too (a shutdown, which the coordinator comes back from, leaves it
+	// nil).
 	joinMu sync.Mutex
 	ending bool
+	over   *pb.Stop
 	joins  sync.WaitGroup
 	local  *localWorkers
 }

@@ -59,7 +59,7 @@ func (c *coordinator) evaluate(params []float64) (loss, acc float64) {
 // handlers to deliver it.
 func (c *coordinator) stopAll(st *pb.Stop) {
 	c.joinMu.Lock()
-	c.ending = true
+	c.ending, c.over = true, st
 	c.joinMu.Unlock()
 	in := &pb.Instruction{Kind: &pb.Instruction_Stop{Stop: st}}
 	for _, m := range c.registry.all() {

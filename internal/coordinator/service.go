@@ -22,15 +22,16 @@ type service struct {
 	c *coordinator
 }
 
-// joinStarted counts a new Join handler, unless the job is ending.
-func (c *coordinator) joinStarted() bool {
+// joinStarted counts a new Join handler, unless the job is ending; then
+// it returns the job's Stop if the job is over for good.
+func (c *coordinator) joinStarted() (bool, *pb.Stop) {
 	c.joinMu.Lock()
 	defer c.joinMu.Unlock()
 	if c.ending {
-		return false
+		return false, c.over
 	}
 	c.joins.Add(1)
-	return true
+	return true, nil
 }
 
 // post hands an event to the supervise loop unless the job has ended.
@@ -56,7 +57,13 @@ func (s *service) Join(req *pb.JoinRequest, stream pb.Coordinator_JoinServer) er
 	case len(req.Hostname) > maxHostname:
 		return status.Errorf(codes.InvalidArgument, "coordinator: join: hostname has more than %d bytes", maxHostname)
 	}
-	if !c.joinStarted() {
+	if ok, over := c.joinStarted(); !ok {
+		if over != nil {
+			// A worker that missed its Stop (its ring failed as the job
+			// ended, and it came back) gets the same one, and leaves,
+			// instead of retrying until its launcher kills it.
+			return stream.Send(&pb.Instruction{Kind: &pb.Instruction_Stop{Stop: over}})
+		}
 		return status.Error(codes.Unavailable, "coordinator: the job is ending")
 	}
 	defer c.joins.Done()

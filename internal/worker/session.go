@@ -166,6 +166,9 @@ func (w *worker) session(ctx context.Context, addr string) (assigned bool, err e
 	defer cancelStream()
 	defer func() { assigned = s.assigned.Load() }()
 	stream, err := s.join(streamCtx, addr)
+	if st := (*stopped)(nil); errors.As(err, &st) {
+		return false, s.stop(st.Stop)
+	}
 	if err != nil {
 		return false, err
 	}
@@ -205,10 +208,14 @@ func (s *session) join(ctx context.Context, addr string) (pb.Coordinator_JoinCli
 	if err != nil {
 		return nil, fmt.Errorf("worker: join the coordinator at %s: %w: %v", addr, errCoordinatorLost, err)
 	}
-	// The Welcome comes first, with the credential every later call needs.
+	// The Welcome comes first, with the credential every later call
+	// needs; or the Stop of a job that is over.
 	in, err := stream.Recv()
 	if err != nil {
 		return nil, fmt.Errorf("worker: join the coordinator at %s: %w: %v", addr, errCoordinatorLost, err)
+	}
+	if st := in.GetStop(); st != nil {
+		return nil, &stopped{st}
 	}
 	cred := in.GetWelcome().GetCredential()
 	if cred == "" {
@@ -249,6 +256,22 @@ func (s *session) readInstructions(stream pb.Coordinator_JoinClient) {
 	}
 }
 
+// stopped is the answer to a Join of a job that is over: its Stop.
+type stopped struct{ *pb.Stop }
+
+func (e *stopped) Error() string { return "the job is over" }
+
+// stop ends the worker's part in the job as st says.
+func (s *session) stop(st *pb.Stop) error {
+	w := s.w
+	w.closeRing()
+	if st.Failed {
+		return fmt.Errorf("worker %s: the coordinator stopped the job: %s", w.cfg.ID, st.Reason)
+	}
+	w.log.Info("done: the coordinator released this worker")
+	return nil
+}
+
 // follow carries out assignments until a Stop, the coordinator's loss, or
 // a drain before any assignment (after one, a drain pauses the ring and the
 // coordinator answers the worker's leaving with a Stop).
@@ -262,12 +285,7 @@ func (s *session) follow(ctx context.Context) error {
 		select {
 		case in := <-s.instructions:
 			if st := in.GetStop(); st != nil {
-				w.closeRing()
-				if st.Failed {
-					return fmt.Errorf("worker %s: the coordinator stopped the job: %s", w.cfg.ID, st.Reason)
-				}
-				w.log.Info("done: the coordinator released this worker")
-				return nil
+				return s.stop(st)
 			}
 			if a := in.GetAssignment(); a != nil {
 				if err := w.checkMemory(a); err != nil {

@@ -265,3 +265,53 @@ func TestTurnedAwayWorkerBacksOffAndLeavesOnSIGTERM(t *testing.T) {
 		t.Fatal("a turned-away worker did not leave within 10s of SIGTERM")
 	}
 }
+
+// overCoordinator answers every Join with the Stop of a job that is over,
+// as a coordinator does to a worker that missed it.
+type overCoordinator struct {
+	pb.UnimplementedCoordinatorServer
+	stop *pb.Stop
+}
+
+func (c *overCoordinator) Join(_ *pb.JoinRequest, stream grpc.ServerStreamingServer[pb.Instruction]) error {
+	return stream.Send(&pb.Instruction{Kind: &pb.Instruction_Stop{Stop: c.stop}})
+}
+
+// TestStopAnsweringAJoinEndsTheWorker: a worker that comes back to a
+// coordinator whose job is over (it missed the Stop as its ring failed)
+// is given that Stop and leaves at once, released or failed as the job
+// ended, instead of retrying until its launcher kills it.
+func TestStopAnsweringAJoinEndsTheWorker(t *testing.T) {
+	for _, st := range []*pb.Stop{{}, {Failed: true, Reason: "interrupted (Ctrl-C)"}} {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := grpc.NewServer()
+		pb.RegisterCoordinatorServer(srv, &overCoordinator{stop: st})
+		healthpb.RegisterHealthServer(srv, health.NewServer())
+		go srv.Serve(l)
+
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		cfg := DefaultConfig()
+		cfg.Coordinator = l.Addr().String()
+		cfg.Listen, cfg.GossipListen, cfg.MetricsListen = "127.0.0.1:0", "127.0.0.1:0", "-"
+		cfg.ID, cfg.Logger = "w-over", slog.New(newLogRecorder())
+		done := make(chan error, 1)
+		go func() { done <- Run(ctx, cfg) }()
+		select {
+		case err := <-done:
+			if st.Failed {
+				if err == nil || !strings.Contains(err.Error(), st.Reason) {
+					t.Errorf("worker told the job failed: %v, want an error with %q", err, st.Reason)
+				}
+			} else if err != nil {
+				t.Errorf("worker released: %v, want nil", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("the worker did not leave within 10s of a Stop answering its Join (failed %v)", st.Failed)
+		}
+		cancel()
+		srv.Stop()
+	}
+}
