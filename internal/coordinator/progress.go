@@ -96,6 +96,12 @@ func (p *progress) epochEnd(m EpochMetrics) {
 }
 
 func (p *progress) finish(m EpochMetrics) {
+	if p.started.IsZero() {
+		// A restarted coordinator whose checkpoint held the last step
+		// trained nothing.
+		p.line("finished %d steps (all before this restart): %s loss %.4f, %s accuracy %.4f", p.steps, p.heldOut, m.TestLoss, p.heldOut, m.TestAccuracy)
+		return
+	}
 	p.line("finished %d steps in %v: %s loss %.4f, %s accuracy %.4f", p.steps, time.Since(p.started).Round(time.Millisecond), p.heldOut, m.TestLoss, p.heldOut, m.TestAccuracy)
 }
 
