@@ -13,10 +13,12 @@ import (
 
 // detArgs are the settings of every job here: deterministic, so that a
 // ring of containers, disturbed or not, must end with the weights of the
-// same job run as local processes; long enough (about 5 s of an idle
-// 2-core machine) for a worker to join mid-run; checkpoints every 125
+// same job run as local processes; long enough (about 10 s of an idle
+// 2-core machine) that a kill, a stop or a cut reaches the job while it
+// trains (at 2,000 steps a full test run beside a CPU spinner saw the job
+// finish before the coordinator's kill landed); checkpoints every 125
 // steps, the first of which tells a test that training is under way.
-var detArgs = []string{"-batch", "24", "-max-steps", "2000", "-seed", "11", "-deterministic", "-checkpoint-every", "125"}
+var detArgs = []string{"-batch", "24", "-max-steps", "4000", "-seed", "11", "-deterministic", "-checkpoint-every", "125"}
 
 const jobTimeout = 4 * time.Minute
 
