@@ -13,12 +13,14 @@ import (
 
 // detArgs are the settings of every job here: deterministic, so that a
 // ring of containers, disturbed or not, must end with the weights of the
-// same job run as local processes; long enough (about 10 s of an idle
-// 2-core machine) that a kill, a stop or a cut reaches the job while it
-// trains (at 2,000 steps a full test run beside a CPU spinner saw the job
-// finish before the coordinator's kill landed); checkpoints every 125
-// steps, the first of which tells a test that training is under way.
-var detArgs = []string{"-batch", "24", "-max-steps", "4000", "-seed", "11", "-deterministic", "-checkpoint-every", "125"}
+// same job run as local processes; long enough (6,000 steps, 10 epochs,
+// about 15 s of an idle 2-core machine) that a kill, a stop or a cut
+// reaches the job while it trains: in full test runs beside a CPU spinner
+// the coordinator, starved of CPU, logged its first checkpoints thousands
+// of steps late, and jobs of 2,000 and 3,125 steps ended before a kill
+// landed; checkpoints every 125 steps, the first of which tells a test
+// that training is under way.
+var detArgs = []string{"-batch", "24", "-max-steps", "6000", "-epochs", "10", "-seed", "11", "-deterministic", "-checkpoint-every", "125"}
 
 const jobTimeout = 4 * time.Minute
 
