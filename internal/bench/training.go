@@ -113,7 +113,10 @@ func (r *runner) ringtrain(ctx context.Context, tr trainRun) (*coordinator.Summa
 	}
 	cfg.ScaleLR, cfg.WarmupEpochs = tr.scaleLR, 1
 	cfg.Compression = tr.compression
-	cfg.BucketBytes = tr.bucketBytes()
+	if tr.noOverlap {
+		// Local workers overlap nothing by default (AutoBucketBytes).
+		cfg.BucketBytes = 0
+	}
 	cfg.Checkpoint, cfg.Summary, cfg.Progress, cfg.Logger = "", "", nil, r.log
 	log, err := os.OpenFile(filepath.Join(r.cfg.Out, "workers.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {

@@ -60,7 +60,7 @@ func coordinatorFlags(j *jobFlags) (fs *flag.FlagSet, logs *logOptions) {
 	fs.IntVar(&cfg.HashEvery, "hash-every", cfg.HashEvery, "compare the replicas' weights every N steps (0: only at the end)")
 	fs.DurationVar(&cfg.AllreduceTimeout, "allreduce-timeout", cfg.AllreduceTimeout, "time limit of one gradient all-reduce")
 	fs.IntVar(&cfg.SegmentBytes, "segment-bytes", 0, "all-reduce frame size in bytes (0: 256 KiB)")
-	fs.IntVar(&cfg.BucketBytes, "bucket-bytes", cfg.BucketBytes, "reduce the gradient in buckets of this many bytes while the backward pass runs, last layers first (0: one all-reduce after it)")
+	fs.IntVar(&cfg.BucketBytes, "bucket-bytes", cfg.BucketBytes, "reduce the gradient in buckets of this many bytes while the backward pass runs, last layers first (0: one all-reduce after it; -1: 0 with -local-workers, 512 KiB with remote workers)")
 	fs.BoolVar(&cfg.Deterministic, "deterministic", false, "bit-identical weights whatever the number of workers (exact fixed-point gradient sums)")
 	fs.IntVar(&cfg.MicroBatch, "micro-batch", 0, "deterministic mode's micro-batch (0: derived from the global batch alone)")
 	fs.IntVar(&cfg.FixedPointBits, "fixed-point-bits", 0, "deterministic mode's initial fractional bits (0: 40)")

@@ -102,7 +102,9 @@ type Job struct {
 	// BucketBytes is the size of the gradient buckets the workers reduce
 	// while the backward pass goes on, the last layers' first (at least
 	// that many bytes on the wire, whole layers); 0 reduces the gradient in
-	// one all-reduce after the backward pass. Default DefaultBucketBytes.
+	// one all-reduce after the backward pass. The default,
+	// AutoBucketBytes, is 0 with LocalWorkers and DefaultBucketBytes with
+	// remote workers.
 	BucketBytes int
 	// Deterministic makes the final weights independent of the number of
 	// workers: gradients are summed exactly, as fixed-point integers, over
@@ -143,7 +145,7 @@ func (c Job) modelName() string {
 
 // DefaultJob returns the Keras example's settings: its model, batch 32,
 // 5 epochs, Adam at its default rate, seed 1; replicas compared every 100
-// steps, a 30 s all-reduce deadline, DefaultBucketBytes buckets, training
+// steps, a 30 s all-reduce deadline, AutoBucketBytes, training
 // stopped by a non-finite gradient, and 3 failed rings in a row allowed.
 func DefaultJob() Job {
 	return Job{
@@ -153,7 +155,7 @@ func DefaultJob() Job {
 		Seed:             1,
 		HashEvery:        100,
 		AllreduceTimeout: 30 * time.Second,
-		BucketBytes:      DefaultBucketBytes,
+		BucketBytes:      AutoBucketBytes,
 		NonFinite:        NonFiniteStop,
 		RingFailures:     3,
 	}
@@ -285,6 +287,28 @@ func DefaultConfig() Config {
 // larger.)
 const DefaultBucketBytes = 512 << 10
 
+// AutoBucketBytes (Job.BucketBytes) overlaps the all-reduce with the
+// backward pass for remote workers only (DefaultBucketBytes), not for local
+// ones (0). On one machine the all-reduce is CPU work on the same cores as
+// the backward pass, so overlapping it only adds the buckets' hand-overs:
+// two local workers on the CNN of bench/cnn-noschedule.json trained 7,168–
+// 7,293 samples/s with 512 KiB buckets and 10,674–10,944 without (three
+// interleaved runs each); across a network the links work while the cores
+// compute (784-512-512-10 at N = 4 on 1 Gb/s links: 2.42× loopback's step
+// time without overlap, 1.61× with; BENCHMARKS.md).
+const AutoBucketBytes = -1
+
+// bucketBytes is the job's bucket size, AutoBucketBytes resolved.
+func (c Config) bucketBytes() int {
+	if c.BucketBytes != AutoBucketBytes {
+		return c.BucketBytes
+	}
+	if c.LocalWorkers > 0 {
+		return 0
+	}
+	return DefaultBucketBytes
+}
+
 // Validate reports the first invalid field of the parts, then of their
 // combination.
 func (c Config) Validate() error {
@@ -341,7 +365,7 @@ func (c Job) Validate() error {
 		return fmt.Errorf("coordinator: warm-up epochs %v cannot be negative", c.WarmupEpochs)
 	case c.AllreduceTimeout < time.Millisecond:
 		return fmt.Errorf("coordinator: the all-reduce timeout %v is under a millisecond", c.AllreduceTimeout)
-	case c.HashEvery < 0 || c.SegmentBytes < 0 || c.BucketBytes < 0:
+	case c.HashEvery < 0 || c.SegmentBytes < 0 || (c.BucketBytes < 0 && c.BucketBytes != AutoBucketBytes):
 		return errors.New("coordinator: hash interval, segment and bucket sizes cannot be negative")
 	case c.MicroBatch < 0 || c.FixedPointBits < 0 || c.FixedPointBits > 62:
 		return fmt.Errorf("coordinator: micro-batch %d and fixed-point bits %d out of range", c.MicroBatch, c.FixedPointBits)

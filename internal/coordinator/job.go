@@ -242,7 +242,7 @@ func newCoordinator(ctx context.Context, cfg Config) (*coordinator, error) {
 		GlobalBatch: uint32(global), BaseLearningRate: base, PeakLearningRate: peak, WarmupSteps: warmup,
 		HashEvery: uint32(cfg.HashEvery), AllreduceTimeoutMs: uint32(cfg.AllreduceTimeout.Milliseconds()),
 		SegmentBytes: uint32(cfg.SegmentBytes), Trace: cfg.Trace != "", SkipNonfinite: cfg.NonFinite == NonFiniteSkip,
-		BucketBytes: uint64(cfg.BucketBytes),
+		BucketBytes: uint64(cfg.bucketBytes()),
 	}
 	if cfg.CheckpointDir != "" {
 		job.CheckpointEvery = uint64(cfg.CheckpointEvery)
