@@ -1,13 +1,10 @@
 package ringrpc
 
 import (
-	"context"
 	"fmt"
-	"sync"
 	"testing"
-	"time"
 
-	"ringtrain/internal/allreduce"
+	"ringtrain/internal/allreduce/allreducetest"
 )
 
 // BenchmarkAllReduceGRPC measures the ring all-reduce (average) over real
@@ -18,7 +15,7 @@ import (
 func BenchmarkAllReduceGRPC(b *testing.B) {
 	for _, n := range []int{2, 4} {
 		for size := 4 << 10; size <= 64<<20; size *= 4 {
-			b.Run(fmt.Sprintf("N=%d/size=%s", n, byteSize(size)), func(b *testing.B) {
+			b.Run(fmt.Sprintf("N=%d/size=%s", n, allreducetest.SizeName(size)), func(b *testing.B) {
 				benchAllReduce(b, n, size)
 			})
 		}
@@ -26,54 +23,11 @@ func BenchmarkAllReduceGRPC(b *testing.B) {
 }
 
 func benchAllReduce(b *testing.B, n, size int) {
-	t := &testing.T{}
-	ts := connectRing(t, n, "bench")
+	ts := connectRing(b, n, "bench")
 	defer func() {
 		for _, tr := range ts {
 			tr.Close()
 		}
 	}()
-	if t.Failed() {
-		b.Fatal("could not connect the ring")
-	}
-	rings := make([]*allreduce.Ring, n)
-	vecs := make([][]float64, n)
-	for r := range rings {
-		rings[r] = allreduce.New(ts[r], allreduce.DefaultConfig())
-		vecs[r] = make([]float64, size/8)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	b.SetBytes(int64(size))
-	b.ResetTimer()
-	var wg sync.WaitGroup
-	errs := make([]error, n)
-	for r := 0; r < n; r++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; i < b.N && errs[r] == nil; i++ {
-				errs[r] = rings[r].AllReduce(ctx, uint64(i), vecs[r], allreduce.Average)
-			}
-		}()
-	}
-	wg.Wait()
-	b.StopTimer()
-	for r, err := range errs {
-		if err != nil {
-			b.Fatalf("rank %d: %v", r, err)
-		}
-	}
-	algbw := float64(size) * float64(b.N) / b.Elapsed().Seconds() / 1e9
-	b.ReportMetric(algbw, "algbw-GB/s")
-	b.ReportMetric(algbw*2*float64(n-1)/float64(n), "busbw-GB/s")
-}
-
-func byteSize(n int) string {
-	switch {
-	case n >= 1<<20:
-		return fmt.Sprintf("%dMiB", n>>20)
-	default:
-		return fmt.Sprintf("%dKiB", n>>10)
-	}
+	allreducetest.Bench(b, ts, size)
 }

@@ -23,7 +23,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // startServers starts n gRPC servers on loopback, each serving a Service,
 // and stops them when the test ends.
-func startServers(t *testing.T, n int) ([]*Service, []string) {
+func startServers(t testing.TB, n int) ([]*Service, []string) {
 	t.Helper()
 	svcs := make([]*Service, n)
 	addrs := make([]string, n)
@@ -43,7 +43,7 @@ func startServers(t *testing.T, n int) ([]*Service, []string) {
 }
 
 // connectRing connects n ranks and returns their transports.
-func connectRing(t *testing.T, n int, job string) []allreduce.Transport {
+func connectRing(t testing.TB, n int, job string) []allreduce.Transport {
 	t.Helper()
 	svcs, addrs := startServers(t, n)
 	ts := make([]allreduce.Transport, n)
