@@ -144,6 +144,10 @@ func coordinatorLogging(j *jobFlags, o *logOptions) error {
 func finalLine(sum *coordinator.Summary, cfg coordinator.Config) string {
 	line := fmt.Sprintf("test accuracy %.4f after %d steps on %s (global batch %d), %.0f samples/s",
 		sum.TestAccuracy, sum.Steps, plural(sum.Workers, "worker"), sum.GlobalBatch, sum.SamplesPerSecond)
+	if sum.EndToEndSeconds > 0 {
+		line += fmt.Sprintf(" training (%.2fs); %.2fs end to end with data, start-up and evaluation",
+			sum.WallSeconds, sum.EndToEndSeconds)
+	}
 	var wrote []string
 	for _, f := range []struct{ path, what string }{
 		{sum.Checkpoint, "model"}, {cfg.Summary, "summary"}, {cfg.Trace, "trace"}, {cfg.Plot, "plot"},

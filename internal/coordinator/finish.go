@@ -34,6 +34,6 @@ func (c *coordinator) finish(s *supervisor) (*Summary, error) {
 	c.stopAll(&pb.Stop{})
 	close(c.done)
 	c.log.Info("job complete", "test_accuracy", acc, "samples_per_second", math.Round(sum.SamplesPerSecond),
-		"wall_seconds", math.Round(sum.WallSeconds*1000)/1000)
+		"wall_seconds", math.Round(sum.WallSeconds*1000)/1000, "end_to_end_seconds", math.Round(sum.EndToEndSeconds*1000)/1000)
 	return sum, nil
 }

@@ -71,10 +71,12 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 			return nil, fmt.Errorf("coordinator: listen: %w", err)
 		}
 	}
+	begun := time.Now()
 	c, err := newCoordinator(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
+	c.begun = begun
 	c.log.Info("security", "mode", cfg.Security.Describe())
 	if len(generated) > 0 {
 		c.log.Info("generated secrets for the local workers, passed through their environment", "secrets", generated)
@@ -145,6 +147,8 @@ type coordinator struct {
 	cfg  Config
 	log  *slog.Logger
 	addr string
+	// begun is when Run began, before the data loaded.
+	begun time.Time
 
 	job   *pb.JobSpec
 	spec  nn.Spec

@@ -19,10 +19,14 @@ type progress struct {
 	steps, spe  uint64
 	epochs      int
 	globalBatch int
-	started     time.Time
-	first       uint64 // the step training started (or resumed) at
-	lastDraw    time.Time
-	drawn       bool
+	// started is when the first ring was assigned; trainStart when rank 0
+	// began its first step (on this clock: the arrival of its first report
+	// less the training time it reports), which leaves out start-up (the
+	// workers fetching their shards and the state).
+	started, trainStart time.Time
+	first               uint64 // the step training started (or resumed) at
+	lastDraw            time.Time
+	drawn               bool
 	// heldOut names the evaluation set: test, or validation for a
 	// cross-validation fold.
 	heldOut string
@@ -46,11 +50,26 @@ func newProgress(w io.Writer, job *pb.JobSpec, globalBatch int, heldOut string) 
 
 func (p *progress) start(first uint64) { p.started, p.first = time.Now(), first }
 
-// rate is the throughput, in samples per second, once step (0-based) is
-// done.
+// trained notes rank 0's training time (from its first step) as of now:
+// the first such note sets when training began.
+func (p *progress) trained(elapsed time.Duration) {
+	if p.trainStart.IsZero() {
+		p.trainStart = time.Now().Add(-elapsed)
+	}
+}
+
+// rate is the training throughput, in samples per second, once step
+// (0-based) is done: the samples since training began over the time since
+// then. Start-up is not training and is left out; the time of whatever
+// interrupts training afterwards (a ring re-forming, a worker joining) is
+// in.
 func (p *progress) rate(step uint64) float64 {
 	done := step + 1
-	return float64(done-min(done, p.first)) * float64(p.globalBatch) / time.Since(p.started).Seconds()
+	since := p.started
+	if !p.trainStart.IsZero() {
+		since = p.trainStart
+	}
+	return float64(done-min(done, p.first)) * float64(p.globalBatch) / time.Since(since).Seconds()
 }
 
 // step records that steps first to step (0-based; one report of rank
@@ -102,7 +121,11 @@ func (p *progress) finish(m EpochMetrics) {
 		p.line("finished %d steps (all before this restart): %s loss %.4f, %s accuracy %.4f", p.steps, p.heldOut, m.TestLoss, p.heldOut, m.TestAccuracy)
 		return
 	}
-	p.line("finished %d steps in %v: %s loss %.4f, %s accuracy %.4f", p.steps, time.Since(p.started).Round(time.Millisecond), p.heldOut, m.TestLoss, p.heldOut, m.TestAccuracy)
+	start := ""
+	if !p.trainStart.IsZero() {
+		start = fmt.Sprintf(" (after %v of start-up: shards and state)", p.trainStart.Sub(p.started).Round(time.Millisecond))
+	}
+	p.line("finished %d steps in %v%s: %s loss %.4f, %s accuracy %.4f", p.steps, time.Since(p.started).Round(time.Millisecond), start, p.heldOut, m.TestLoss, p.heldOut, m.TestAccuracy)
 }
 
 func (p *progress) abort() {

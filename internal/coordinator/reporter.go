@@ -89,6 +89,7 @@ func (r *reporter) stepDone(rep *pb.WorkerReport) {
 	}
 	first := rep.Step + 1 - uint64(len(losses))
 	r.metrics.Steps.Add(float64(len(losses)))
+	r.progress.trained(time.Duration(rep.ElapsedNs))
 	for i, l := range losses {
 		if step := first + uint64(i); step == rep.Step && rep.Skipped {
 			r.history.SkippedSteps++

@@ -52,10 +52,18 @@ type Summary struct {
 	StepsDone uint64 `json:"steps_done"`
 	// WallSeconds is the training time: the longest of the workers' loops
 	// from their first step to their last.
-	WallSeconds      float64 `json:"wall_seconds"`
+	WallSeconds float64 `json:"wall_seconds"`
+	// SamplesPerSecond is the training throughput: the samples of the
+	// steps done over WallSeconds.
 	SamplesPerSecond float64 `json:"samples_per_second"`
-	TestAccuracy     Metric  `json:"test_accuracy,omitzero"`
-	TestLoss         Metric  `json:"test_loss,omitzero"`
+	// EndToEndSeconds is the job's whole time, which the training
+	// throughput leaves out of its account: from the coordinator's start
+	// (loading the data, starting the workers, sending their shards and
+	// the state) to the summary (the evaluations and the final one
+	// included).
+	EndToEndSeconds float64 `json:"end_to_end_seconds"`
+	TestAccuracy    Metric  `json:"test_accuracy,omitzero"`
+	TestLoss        Metric  `json:"test_loss,omitzero"`
 	// FinalLoss is the training loss of the last step, over the global
 	// batch.
 	FinalLoss Metric `json:"final_loss,omitzero"`
@@ -178,6 +186,9 @@ func (c *coordinator) summary(s *supervisor, status string) *Summary {
 	}
 	if done := s.m.Reported() - min(s.m.Reported(), c.startStep); wall > 0 {
 		sum.SamplesPerSecond = float64(done) * float64(c.globalBatch()) / wall
+	}
+	if !c.begun.IsZero() {
+		sum.EndToEndSeconds = time.Since(c.begun).Seconds()
 	}
 	if c.cfg.Folds > 1 {
 		sum.Folds, sum.Fold = c.cfg.Folds, c.cfg.Fold

@@ -42,7 +42,7 @@ func NewCoordinator() *Coordinator {
 	return &Coordinator{
 		Registry:         r,
 		Steps:            f.counter("ringtrain_steps_total", "Synchronized training steps completed (rank 0's reports)."),
-		SamplesPerSecond: f.gauge("ringtrain_samples_per_second", "Training throughput over the global batch, since the job started."),
+		SamplesPerSecond: f.gauge("ringtrain_samples_per_second", "Training throughput over the global batch, since rank 0's first step (start-up left out)."),
 		Loss:             f.gauge("ringtrain_loss", "Training loss of the last step, over the global batch."),
 		TestAccuracy:     f.gauge("ringtrain_test_accuracy", "Test accuracy at the last evaluation (epoch end)."),
 		RingSize:         f.gauge("ringtrain_membership_size", "Workers in the current ring."),
