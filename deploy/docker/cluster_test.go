@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -141,6 +142,38 @@ func workerOpts(name string) []string {
 // takes a second or more on a loaded machine).
 func (c *cluster) workers(n int) map[string]*container {
 	c.t.Helper()
+	return c.startWorkers(n, nil)
+}
+
+// gateCPUs is the CPU quota of gated workers: it bounds the ring's speed
+// from above whatever else runs on the machine (at most 17 deterministic
+// steps a second of four gated workers, idle or loaded), so that a test
+// that waits for the first checkpoint and then acts has about a minute
+// before the job's last step, where four ungated workers ran 300 steps a
+// second on an idle machine and a starved coordinator logged its first
+// checkpoint thousands of steps late. The test lifts the gate (ungate)
+// once training can no longer end before what it checks: the ring
+// stalled by the kill, stop or cut it made, the joiner assigned a rank.
+const gateCPUs = "0.05"
+
+// gatedWorkers starts n workers as workers does, each held to gateCPUs.
+func (c *cluster) gatedWorkers(n int) map[string]*container {
+	c.t.Helper()
+	return c.startWorkers(n, []string{"--cpus", gateCPUs})
+}
+
+// ungate lifts the gate of the named workers: a quota of every CPU.
+func (c *cluster) ungate(ws map[string]*container, names ...string) {
+	c.t.Helper()
+	args := []string{"update", "--cpus", strconv.Itoa(runtime.NumCPU())}
+	for _, n := range names {
+		args = append(args, ws[n].name)
+	}
+	mustDocker(c.t, args...)
+}
+
+func (c *cluster) startWorkers(n int, opts []string) map[string]*container {
+	c.t.Helper()
 	started := make([]*container, n)
 	errs := make([]error, n)
 	var wg sync.WaitGroup
@@ -149,7 +182,7 @@ func (c *cluster) workers(n int) map[string]*container {
 		go func() {
 			defer wg.Done()
 			name := fmt.Sprintf("w-%d", i)
-			started[i], errs[i] = c.run(name, "ringtrain-workers", workerOpts(name))
+			started[i], errs[i] = c.run(name, "ringtrain-workers", append(workerOpts(name), opts...))
 		}()
 	}
 	wg.Wait()

@@ -29,6 +29,7 @@ func composeCommand(t *testing.T) []string {
 // ends, every container has exited 0, and the summary and the final
 // checkpoint are on the volume.
 func TestComposeRunsAJob(t *testing.T) {
+	t.Parallel()
 	needImage(t)
 	compose := composeCommand(t)
 	project := fmt.Sprintf("ringtrain-test-%d-compose", os.Getpid())

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -13,14 +14,16 @@ import (
 
 // detArgs are the settings of every job here: deterministic, so that a
 // ring of containers, disturbed or not, must end with the weights of the
-// same job run as local processes; long enough (6,000 steps, 10 epochs,
-// about 15 s of an idle 2-core machine) that a kill, a stop or a cut
-// reaches the job while it trains: in full test runs beside a CPU spinner
-// the coordinator, starved of CPU, logged its first checkpoints thousands
-// of steps late, and jobs of 2,000 and 3,125 steps ended before a kill
-// landed; checkpoints every 125 steps, the first of which tells a test
-// that training is under way.
-var detArgs = []string{"-batch", "24", "-max-steps", "6000", "-epochs", "10", "-seed", "11", "-deterministic", "-checkpoint-every", "125"}
+// same job run as local processes; 1,000 steps (about 3 s of an idle
+// 2-core machine), checkpoints every checkpointEvery steps, the first of
+// which tells a test that training is under way. A test that disturbs
+// the job runs gated workers (gatedWorkers), so that the job cannot reach
+// its last step before the disturbance has stalled the ring, however fast
+// or loaded the machine.
+var detArgs = []string{"-batch", "24", "-max-steps", "1000", "-epochs", "10", "-seed", "11", "-deterministic",
+	"-checkpoint-every", strconv.Itoa(checkpointEvery)}
+
+const checkpointEvery = 50
 
 const jobTimeout = 4 * time.Minute
 
@@ -141,7 +144,7 @@ func TestKilledWorkerContainer(t *testing.T) {
 	c := newCluster(t)
 	coord := c.coordinator(append([]string{"-workers", "4"}, detArgs...)...)
 	log := coord.follow("")
-	ws := c.workers(4)
+	ws := c.gatedWorkers(4)
 	survivors := []string{"w-0", "w-1", "w-3"}
 	before := map[string]state{}
 	for _, n := range survivors {
@@ -149,6 +152,8 @@ func TestKilledWorkerContainer(t *testing.T) {
 	}
 	log.waitFor(t, jobTimeout, `"msg":"checkpoint written"`)
 	mustDocker(t, "kill", ws["w-2"].name)
+	// No step completes without w-2 before the ring is formed again.
+	c.ungate(ws, survivors...)
 	log.waitFor(t, jobTimeout, `"msg":"recovered"`)
 	for _, n := range survivors {
 		if st := ws[n].state(); !st.Running || st.ID != before[n].ID || st.StartedAt != before[n].StartedAt || st.RestartCount != 0 {
@@ -184,12 +189,13 @@ func TestStoppedWorkerLeaves(t *testing.T) {
 	c := newCluster(t)
 	coord := c.coordinator(append([]string{"-workers", "4"}, detArgs...)...)
 	log := coord.follow("")
-	ws := c.workers(4)
+	ws := c.gatedWorkers(4)
 	log.waitFor(t, jobTimeout, `"msg":"checkpoint written"`)
 	mustDocker(t, "stop", "-t", "60", ws["w-3"].name)
 	if st := ws["w-3"].state(); st.ExitCode != 0 {
 		t.Fatalf("w-3 exit status %d after SIGTERM, want 0", st.ExitCode)
 	}
+	c.ungate(ws, "w-0", "w-1", "w-2")
 	s := coord.finish(jobTimeout)
 	t.Logf("rings %d, rollbacks %d, steps %v", s.Rings, s.Rollbacks, s.WorkerSteps)
 	if s.Rollbacks != 0 || s.Workers != 3 || !s.changed("left", "w-3") {
@@ -210,11 +216,13 @@ func TestDisconnectedWorkerIsNamed(t *testing.T) {
 	c := newCluster(t)
 	coord := c.coordinator(append([]string{"-workers", "4", "-allreduce-timeout", timeout.String()}, detArgs...)...)
 	log := coord.follow("")
-	ws := c.workers(4)
+	ws := c.gatedWorkers(4)
 	log.waitFor(t, jobTimeout, `"msg":"checkpoint written"`)
 	addr := ringAddr(t, log, "w-1")
 	cut := time.Now()
 	mustDocker(t, "network", "disconnect", c.name, ws["w-1"].name)
+	// No step completes without w-1 before the ring is formed again.
+	c.ungate(ws, "w-0", "w-1", "w-2", "w-3")
 	failed := log.waitUntil(t, time.Minute, "a failed ring naming w-1 ("+addr+")", func(l string) bool {
 		return (strings.Contains(l, `"msg":"member failed"`) || strings.Contains(l, `"msg":"ring failed"`)) &&
 			strings.Contains(l, `"waiting_for":"w-1"`) && strings.Contains(l, "("+addr+")")
@@ -257,27 +265,28 @@ func ringAddr(t *testing.T, l *logs, worker string) string {
 }
 
 // TestFifthWorkerJoins starts a fifth worker container in the middle of
-// the job: it joins the ring at a step boundary and computes steps. A
-// container took up to 5 s to start and join beside a CPU spinner, and
-// more than 10 s in a full test run (other container jobs and packages
-// beside it), while four workers trained up to 730 steps a second: the
-// job is 24,000 steps (39 epochs of 625 allow it), w-4 starts at the
-// first progress line, and
-// the job is not deterministic (five workers' deterministic steps took
-// three times as long), with checkpoints at epoch ends only. That
-// deterministic weights survive joins is checked on processes, by
-// TestRandomFaults' deterministic scenarios with joins.
+// the job: it joins the ring at a step boundary and computes steps. The
+// four first workers are gated until the coordinator has assigned w-4 a
+// rank (a container took more than 10 s to start and join in a full test
+// run, while four ungated workers trained up to 730 steps a second); w-4
+// starts at the first progress line. The job is not deterministic (five
+// workers' deterministic steps took three times as long), with
+// checkpoints at epoch ends only. That deterministic weights survive
+// joins is checked on processes, by TestRandomFaults' deterministic
+// scenarios with joins.
 func TestFifthWorkerJoins(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t)
-	coord := c.coordinator("-workers", "4", "-max-workers", "5", "-batch", "24", "-max-steps", "24000", "-epochs", "39", "-seed", "11")
+	coord := c.coordinator("-workers", "4", "-max-workers", "5", "-batch", "24", "-max-steps", "1000", "-epochs", "2", "-seed", "11")
 	log := coord.follow("")
-	ws := c.workers(4)
-	log.waitFor(t, jobTimeout, "epoch 1/39 step ")
+	ws := c.gatedWorkers(4)
+	log.waitFor(t, jobTimeout, "epoch 1/2 step ")
 	start := time.Now()
 	ws["w-4"] = c.worker("w-4")
 	log.waitFor(t, jobTimeout, `"msg":"worker joined"`, `"worker":"w-4"`)
 	t.Logf("w-4 joined %v after its container started", time.Since(start).Round(time.Millisecond))
+	log.waitFor(t, jobTimeout, `"msg":"assigned"`, `"worker":"w-4"`)
+	c.ungate(ws, "w-0", "w-1", "w-2", "w-3")
 	s := coord.finish(jobTimeout)
 	t.Logf("rings %d, rollbacks %d, steps %v", s.Rings, s.Rollbacks, s.WorkerSteps)
 	if s.Workers != 5 || s.Rings < 2 || s.Rollbacks != 0 || s.WorkerSteps["w-4"] == 0 {
@@ -297,7 +306,7 @@ func TestCoordinatorRestartsOnItsVolume(t *testing.T) {
 	args := append([]string{"-workers", "4"}, detArgs...)
 	coord := c.coordinator(args...)
 	log := coord.follow("")
-	ws := c.workers(4)
+	ws := c.gatedWorkers(4)
 	before := map[string]state{}
 	for n, w := range ws {
 		before[n] = w.state()
@@ -311,10 +320,11 @@ func TestCoordinatorRestartsOnItsVolume(t *testing.T) {
 	log = coord.follow("")
 	resumed := log.waitFor(t, jobTimeout, `"msg":"resuming from checkpoint"`)
 	t.Log(resumed)
+	c.ungate(ws, "w-0", "w-1", "w-2", "w-3")
 	s := coord.finish(jobTimeout)
 	t.Logf("newest checkpoint logged before the kill: step %d; resumed from step %d of %d, accuracy %.4f", newest, s.ResumedFrom, s.Steps, s.TestAccuracy)
 	// A checkpoint written just before the kill may not have been logged.
-	if s.ResumedFrom < newest || s.ResumedFrom%125 != 0 || s.Workers != 4 {
+	if s.ResumedFrom < newest || s.ResumedFrom%checkpointEvery != 0 || s.Workers != 4 {
 		t.Fatalf("summary %+v: want a resume from the newest checkpoint (step %d or later) with the four workers", s, newest)
 	}
 	sameWeights(t, s, want)
