@@ -78,7 +78,16 @@ func (s *session) runRing(ctx context.Context, a *pb.Assignment) error {
 		return failed(err)
 	}
 	w.transport = t
-	w.node.SetState("training")
+	// The state is news for the cluster, not a condition of training:
+	// memberlist's update waits for the next gossip round (a fifth of a
+	// second, or up to its second's timeout on a busy machine), which the
+	// ring does not wait for. It is sent by the time the ring ends.
+	announced := make(chan struct{})
+	go func() {
+		defer close(announced)
+		w.node.SetState("training")
+	}()
+	defer func() { <-announced }()
 	w.metrics.RingSize.Set(float64(len(a.RingAddrs)))
 	log.Info("ring formed", "size", len(a.RingAddrs), "start_step", a.StartStep, "lanes", a.LaneCount)
 
