@@ -333,10 +333,15 @@ func (s *stepper) apply() {
 	s.model.ApplyGradients()
 }
 
-// reduce runs one collective with the stepper's timeout and numbering.
+// reduce runs one collective with the stepper's timeout and numbering. A
+// ring of one has nothing to wait for: its collective gets no deadline
+// (and no timer to set and stop every step).
 func (s *stepper) reduce(ctx context.Context, collective func(context.Context, uint64) error) error {
-	ctx, cancel := context.WithTimeout(ctx, s.timeout)
-	defer cancel()
+	if s.ring.Transport().Size() > 1 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, s.timeout)
+		defer cancel()
+	}
 	err := collective(ctx, s.collective)
 	s.collective++
 	return err
