@@ -33,11 +33,13 @@ import (
 // in deterministic mode its final weights must be those of the same job
 // undisturbed.
 //
-// By default the test runs chaosSeeds, 14 scenarios that between them
+// By default the test runs chaosSeeds, 8 scenarios that between them
 // play every fault kind, alone and mixed, on 2, 3 and 4 workers, in both
 // modes, diverging under both non-finite policies (under skip not in
 // deterministic mode: the undisturbed run it needs, a thousand skipped
-// steps, would be the test's longest part). To search wider,
+// steps, would be the test's longest part). The thousands of other
+// orderings of these faults are internal/control's TestRandomInterleavings,
+// on the state machine the coordinator drives. To search wider,
 // RINGTRAIN_CHAOS_SCENARIOS=N runs N consecutive seeds instead, from
 // RINGTRAIN_CHAOS_SEED (default 1). A failure names its seed, and
 // RINGTRAIN_CHAOS_SEED=S alone replays that scenario's schedule.
@@ -56,20 +58,14 @@ const (
 // chaosSeeds are the default scenarios (newScenario draws them):
 //
 //	 5: 4 workers, deterministic: stop
-//	 6: 3 workers: restart, kill
 //	 7: 3 workers, deterministic, diverging under stop: kill, kill, join
 //	 8: 2 workers, deterministic: kill, stop
-//	 9: 4 workers, deterministic: restart, join, join
-//	15: 2 workers, deterministic: restart, kill
 //	17: 3 workers, deterministic: kill
-//	20: 4 workers, deterministic: stop, join, kill
-//	22: 3 workers, deterministic: join, kill
 //	23: 3 workers, diverging under stop: join
 //	34: 2 workers, deterministic: stop, restart, kill
-//	36: 3 workers, deterministic: restart, restart
 //	38: 3 workers, diverging under skip: restart
 //	46: 4 workers: join, stop, join
-var chaosSeeds = []uint64{5, 6, 7, 8, 9, 15, 17, 20, 22, 23, 34, 36, 38, 46}
+var chaosSeeds = []uint64{5, 7, 8, 17, 23, 34, 38, 46}
 
 // scenario is one randomised job.
 type scenario struct {
