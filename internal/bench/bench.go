@@ -17,6 +17,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"ringtrain/internal/mnist"
 )
 
 // Config selects what a run measures. DefaultConfig is the full suite;
@@ -39,7 +41,8 @@ type Config struct {
 	Kinds          []string
 	Iters, Repeats int
 	// Steps caps the training runs of weak and strong scaling per model
-	// and per-worker batch (see trainSteps); Quick makes them tiny.
+	// and per-worker batch (see trainSteps); Quick makes them tiny, on the
+	// first 6,000 training and 1,000 test images (quickTrain, quickTest).
 	Quick bool
 	// TTAEpochs bounds the time-to-accuracy runs; Target is the accuracy.
 	TTAEpochs int
@@ -173,6 +176,9 @@ type runner struct {
 	peerNote string
 	dataDir  string
 	log      *slog.Logger
+	// train and test are the MNIST sets of the training runs, read once
+	// (data).
+	train, test *mnist.Set
 }
 
 func (r *runner) logf(format string, args ...any) {

@@ -12,6 +12,7 @@ import (
 	"ringtrain/internal/localworkers"
 	"ringtrain/internal/mnist"
 	"ringtrain/internal/nn"
+	"ringtrain/internal/trainingdata"
 )
 
 // benchModel is a model the training suites run, with the hidden widths
@@ -127,7 +128,39 @@ func (r *runner) ringtrain(ctx context.Context, tr trainRun) (*coordinator.Summa
 	if cfg, err = in.Job(cfg); err != nil {
 		return nil, err
 	}
+	cfg.Data = r.data
 	return coordinator.Run(ctx, cfg)
+}
+
+// Quick runs train and test on the first quickTrain and quickTest images:
+// enough for the time-to-accuracy runs to pass their 0.5 target in one
+// epoch, and every job sends its workers a tenth of the data.
+const quickTrain, quickTest = 6000, 1000
+
+// data is every training run's Config.Data: it reads the MNIST files on
+// the first run and hands the later ones the same sets (a job never
+// changes them), so that a suite decodes the 70,000 images once, not once
+// a run.
+func (r *runner) data(ctx context.Context) (train, test *mnist.Set, err error) {
+	if r.train == nil {
+		if train, test, err = trainingdata.Load(ctx, trainingdata.Source{Dir: r.dataDir}, r.log); err != nil {
+			return nil, nil, err
+		}
+		if r.cfg.Quick {
+			train, test = train.Subset(firstN(quickTrain)), test.Subset(firstN(quickTest))
+		}
+		r.train, r.test = train, test
+	}
+	return r.train, r.test, nil
+}
+
+// firstN returns 0, 1, …, n−1.
+func firstN(n int) []int {
+	ids := make([]int, n)
+	for i := range ids {
+		ids[i] = i
+	}
+	return ids
 }
 
 // peer runs the same training with PyTorch DDP.
