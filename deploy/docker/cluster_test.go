@@ -120,9 +120,36 @@ func (c *cluster) run(name, alias string, opts []string, args ...string) (*conta
 // coordinator starts the coordinator, its outputs on the cluster's volume.
 func (c *cluster) coordinator(args ...string) *container {
 	c.t.Helper()
+	k, err := c.runCoordinator(args...)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return k
+}
+
+func (c *cluster) runCoordinator(args ...string) (*container, error) {
 	base := []string{"-listen", ":7070", "-gossip-listen", ":7946", "-metrics-listen", "-",
 		"-checkpoint-dir", outDir + "/ckpt", "-summary", outDir + "/summary.json", "-checkpoint", outDir + "/final.ckpt"}
-	return c.start("coordinator", "ringtrain-coordinator", []string{"-v", c.name + ":" + outDir}, append(base, args...)...)
+	return c.run("coordinator", "ringtrain-coordinator", []string{"-v", c.name + ":" + outDir}, append(base, args...)...)
+}
+
+// gatedJob starts the coordinator with args and n gated workers
+// (gatedWorkers), all at once.
+func (c *cluster) gatedJob(n int, args ...string) (*container, map[string]*container) {
+	c.t.Helper()
+	var coord *container
+	var err error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		coord, err = c.runCoordinator(args...)
+	}()
+	ws := c.gatedWorkers(n)
+	<-done
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return coord, ws
 }
 
 // worker starts a worker configured as the Kubernetes pods are: its name

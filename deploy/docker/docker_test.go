@@ -10,6 +10,7 @@ package docker
 import (
 	"bytes"
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -39,7 +40,19 @@ var (
 	clusterSeq atomic.Int32
 )
 
+// parallel is how many tests run at once unless -test.parallel says
+// otherwise: the container jobs mostly wait (for containers to start and
+// stop, for gated workers, for the docker CLI), so more of them than
+// GOMAXPROCS, go test's default, keep the cores busy.
+const parallel = 4
+
 func TestMain(m *testing.M) {
+	flag.Parse()
+	set := false
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == "test.parallel" })
+	if !set {
+		flag.Set("test.parallel", strconv.Itoa(parallel))
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	if _, err := dockerCmd(ctx, "version", "--format", "{{.Server.Version}}"); err != nil {
 		noDaemon = fmt.Sprintf("no Docker daemon answers (%v): container tests skipped", err)

@@ -87,12 +87,12 @@ func released(t *testing.T, ws map[string]*container, names ...string) {
 // else.
 func TestSameWeightsAsLocalProcesses(t *testing.T) {
 	t.Parallel()
-	want := reference(t)
 	c := newCluster(t)
 	// The workers start first, as pods may: they find the coordinator
 	// once it is up.
 	ws := c.workers(4)
 	coord := c.coordinator(append([]string{"-workers", "4"}, detArgs...)...)
+	want := reference(t) // while the job trains
 	s := coord.finish(jobTimeout)
 	t.Logf("containers: %d steps, accuracy %.4f, weights %s; local processes: %s", s.Steps, s.TestAccuracy, s.WeightsSHA256, want.WeightsSHA256)
 	sameWeights(t, s, want)
@@ -140,11 +140,9 @@ func checkHardened(t *testing.T, k *container) {
 // the undisturbed job.
 func TestKilledWorkerContainer(t *testing.T) {
 	t.Parallel()
-	want := reference(t)
 	c := newCluster(t)
-	coord := c.coordinator(append([]string{"-workers", "4"}, detArgs...)...)
+	coord, ws := c.gatedJob(4, append([]string{"-workers", "4"}, detArgs...)...)
 	log := coord.follow("")
-	ws := c.gatedWorkers(4)
 	survivors := []string{"w-0", "w-1", "w-3"}
 	before := map[string]state{}
 	for _, n := range survivors {
@@ -160,6 +158,7 @@ func TestKilledWorkerContainer(t *testing.T) {
 			t.Fatalf("%s after the kill: %+v, before: %+v", n, st, before[n])
 		}
 	}
+	want := reference(t) // while the job trains
 	s := coord.finish(jobTimeout)
 	t.Logf("accuracy %.4f (undisturbed %.4f), rings %d, rollbacks %d, steps %v", s.TestAccuracy, want.TestAccuracy, s.Rings, s.Rollbacks, s.WorkerSteps)
 	if d := math.Abs(s.TestAccuracy - want.TestAccuracy); d > 0.01 {
@@ -185,17 +184,16 @@ func TestKilledWorkerContainer(t *testing.T) {
 // rollback.
 func TestStoppedWorkerLeaves(t *testing.T) {
 	t.Parallel()
-	want := reference(t)
 	c := newCluster(t)
-	coord := c.coordinator(append([]string{"-workers", "4"}, detArgs...)...)
+	coord, ws := c.gatedJob(4, append([]string{"-workers", "4"}, detArgs...)...)
 	log := coord.follow("")
-	ws := c.gatedWorkers(4)
 	log.waitFor(t, jobTimeout, `"msg":"checkpoint written"`)
 	mustDocker(t, "stop", "-t", "60", ws["w-3"].name)
 	if st := ws["w-3"].state(); st.ExitCode != 0 {
 		t.Fatalf("w-3 exit status %d after SIGTERM, want 0", st.ExitCode)
 	}
 	c.ungate(ws, "w-0", "w-1", "w-2")
+	want := reference(t) // while the job trains
 	s := coord.finish(jobTimeout)
 	t.Logf("rings %d, rollbacks %d, steps %v", s.Rings, s.Rollbacks, s.WorkerSteps)
 	if s.Rollbacks != 0 || s.Workers != 3 || !s.changed("left", "w-3") {
@@ -211,12 +209,10 @@ func TestStoppedWorkerLeaves(t *testing.T) {
 // failure detection then names it as lost, and the job goes on without it
 // to the undisturbed weights.
 func TestDisconnectedWorkerIsNamed(t *testing.T) {
-	want := reference(t)
 	const timeout = 3 * time.Second
 	c := newCluster(t)
-	coord := c.coordinator(append([]string{"-workers", "4", "-allreduce-timeout", timeout.String()}, detArgs...)...)
+	coord, ws := c.gatedJob(4, append([]string{"-workers", "4", "-allreduce-timeout", timeout.String()}, detArgs...)...)
 	log := coord.follow("")
-	ws := c.gatedWorkers(4)
 	log.waitFor(t, jobTimeout, `"msg":"checkpoint written"`)
 	addr := ringAddr(t, log, "w-1")
 	cut := time.Now()
@@ -238,6 +234,7 @@ func TestDisconnectedWorkerIsNamed(t *testing.T) {
 	if named > timeout+2*time.Second {
 		t.Errorf("the ring failed naming w-1 %v after the disconnection; the all-reduce timeout is %v", named, timeout)
 	}
+	want := reference(t) // while the job trains, the timed part over
 	s := coord.finish(jobTimeout)
 	t.Logf("rings %d, rollbacks %d, steps %v", s.Rings, s.Rollbacks, s.WorkerSteps)
 	if s.Workers != 3 || s.WorkerSteps["w-1"] >= uint64(s.Steps) {
@@ -277,9 +274,8 @@ func ringAddr(t *testing.T, l *logs, worker string) string {
 func TestFifthWorkerJoins(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t)
-	coord := c.coordinator("-workers", "4", "-max-workers", "5", "-batch", "24", "-max-steps", "1000", "-epochs", "2", "-seed", "11")
+	coord, ws := c.gatedJob(4, "-workers", "4", "-max-workers", "5", "-batch", "24", "-max-steps", "1000", "-epochs", "2", "-seed", "11")
 	log := coord.follow("")
-	ws := c.gatedWorkers(4)
 	log.waitFor(t, jobTimeout, "epoch 1/2 step ")
 	start := time.Now()
 	ws["w-4"] = c.worker("w-4")
@@ -301,12 +297,10 @@ func TestFifthWorkerJoins(t *testing.T) {
 // they started in, reconnect and finish the job.
 func TestCoordinatorRestartsOnItsVolume(t *testing.T) {
 	t.Parallel()
-	want := reference(t)
 	c := newCluster(t)
 	args := append([]string{"-workers", "4"}, detArgs...)
-	coord := c.coordinator(args...)
+	coord, ws := c.gatedJob(4, args...)
 	log := coord.follow("")
-	ws := c.gatedWorkers(4)
 	before := map[string]state{}
 	for n, w := range ws {
 		before[n] = w.state()
@@ -321,6 +315,7 @@ func TestCoordinatorRestartsOnItsVolume(t *testing.T) {
 	resumed := log.waitFor(t, jobTimeout, `"msg":"resuming from checkpoint"`)
 	t.Log(resumed)
 	c.ungate(ws, "w-0", "w-1", "w-2", "w-3")
+	want := reference(t) // while the job trains
 	s := coord.finish(jobTimeout)
 	t.Logf("newest checkpoint logged before the kill: step %d; resumed from step %d of %d, accuracy %.4f", newest, s.ResumedFrom, s.Steps, s.TestAccuracy)
 	// A checkpoint written just before the kill may not have been logged.
