@@ -117,20 +117,6 @@ func TestKilledWorkerJobCompletes(t *testing.T) {
 	}
 }
 
-// TestDeterministicSurvivesWorkerLoss kills a worker in a deterministic
-// run: the final weights are those of an undisturbed run.
-func TestDeterministicSurvivesWorkerLoss(t *testing.T) {
-	args := []string{"-local-workers", "4", "-batch", "24", "-max-steps", "800", "-seed", "5", "-deterministic", "-data", smallData(t)}
-	undisturbed := runToEnd(t, args...)
-	s, _ := killDuringTraining(t, "local-2", args...)
-	if s.Rings < 2 || s.Workers != 3 {
-		t.Fatalf("summary %+v: the worker's loss did not re-form the ring", s)
-	}
-	if s.WeightsSHA256 != undisturbed.WeightsSHA256 {
-		t.Fatalf("weights %s after a loss, %s undisturbed", s.WeightsSHA256, undisturbed.WeightsSHA256)
-	}
-}
-
 // TestTooFewWorkersFailsNamingTheLost loses one of three workers when the
 // job needs three: it waits for a replacement, then fails within ten
 // seconds with an error naming the lost worker, and so do the others.
