@@ -84,7 +84,8 @@ func killDuringTraining(t *testing.T, victim string, args ...string) (summary, *
 
 // TestKilledWorkerJobCompletes kills one of four worker processes with
 // SIGKILL at a random step: the job completes on the survivors, within one
-// point of accuracy of an undisturbed run, and reports the recovery.
+// point of accuracy of an undisturbed run, and reports the recovery, which
+// did not wait for the all-reduce deadline.
 func TestKilledWorkerJobCompletes(t *testing.T) {
 	args := []string{"-local-workers", "4", "-epochs", "1", "-seed", "3"}
 	undisturbed := runToEnd(t, args...)
@@ -97,8 +98,11 @@ func TestKilledWorkerJobCompletes(t *testing.T) {
 	if d := math.Abs(s.TestAccuracy - undisturbed.TestAccuracy); d > 0.01 {
 		t.Fatalf("accuracy %.4f, undisturbed %.4f: more than one point apart", s.TestAccuracy, undisturbed.TestAccuracy)
 	}
-	if len(s.RecoverySeconds) != 1 || s.RecoverySeconds[0] >= 3 {
-		t.Fatalf("recoveries %v, want one under 3 seconds", s.RecoverySeconds)
+	// The killed worker's closed streams start the recovery: it took
+	// 3.2 s on a loaded 2-core machine, well under the 30-second
+	// all-reduce deadline that a missed loss would wait for.
+	if len(s.RecoverySeconds) != 1 || s.RecoverySeconds[0] >= 10 {
+		t.Fatalf("recoveries %v, want one under 10 seconds", s.RecoverySeconds)
 	}
 	lost := false
 	for _, c := range s.MembershipChanges {
