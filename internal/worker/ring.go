@@ -101,7 +101,17 @@ func (s *session) runRing(ctx context.Context, a *pb.Assignment) error {
 	}
 	st := newStepper(r.model, allreduce.New(t, ringCfg), r.shard.Data, r.shard.SampleIDs, int(job.GlobalBatch),
 		time.Duration(job.AllreduceTimeoutMs)*time.Millisecond)
-	st.tl, st.backup, st.skipNonFinite = tl, &r.backup, job.SkipNonfinite
+	st.tl, st.skipNonFinite = tl, job.SkipNonfinite
+	// The backup (a copy of the parameters and optimiser state before
+	// every update, 6% of a step of the Keras example) undoes a step that
+	// not every member applied. A ring of one commits every step its
+	// member applied (the committed step is the least any member applied,
+	// control's endRing), so its member is asked to undo only the job's
+	// last step, when that step's state never reached the coordinator:
+	// steps keeps the backup for that step alone.
+	if len(a.RingAddrs) > 1 {
+		st.backup = &r.backup
+	}
 	st.bucketBytes = int(job.BucketBytes)
 	if job.Deterministic {
 		if err := st.deterministicMode(int(job.MicroBatch), r.initialBits(job)); err != nil {
@@ -193,11 +203,16 @@ func (s *session) steps(ctx context.Context, a *pb.Assignment, r *replica, st *s
 		local = order.Batch(inEpoch, local[:0])
 		leaving := draining(w.cfg.Drain)
 		r.model.Optimizer().SetLearningRate(learningRate(job, step) * r.model.Spec().Optimizer.Schedule.Factor(step, int(job.StepsPerEpoch)))
+		if step+1 == job.MaxSteps {
+			// Even a ring of one keeps a backup of the last step
+			// (see runRing).
+			st.backup = &r.backup
+		}
 		loss, out, tm, err := st.step(ctx, step, local, leaving || s.ring.pause.Load())
 		if err != nil {
 			return 0, withRingCause(ctx, err)
 		}
-		r.applied, r.backupValid = step+1, true
+		r.applied, r.backupValid = step+1, st.backup != nil
 		if st.det != nil {
 			r.bits = st.det.bits
 		}
