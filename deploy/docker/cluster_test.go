@@ -173,11 +173,11 @@ func (c *cluster) workers(n int) map[string]*container {
 }
 
 // gateCPUs is the CPU quota of gated workers: it bounds the ring's speed
-// from above whatever else runs on the machine (at most 17 deterministic
+// from above whatever else runs on the machine (about 17 deterministic
 // steps a second of four gated workers, idle or loaded), so that a test
-// that waits for the first checkpoint and then acts has about a minute
-// before the job's last step, where four ungated workers ran 300 steps a
-// second on an idle machine and a starved coordinator logged its first
+// that waits for the first checkpoint (step 50) and then acts has half a
+// minute before the job's last step (600), where four ungated workers ran 250 steps a
+// second on a quiet machine and a starved coordinator logged its first
 // checkpoint thousands of steps late. The test lifts the gate (ungate)
 // once training can no longer end before what it checks: the ring
 // stalled by the kill, stop or cut it made, the joiner assigned a rank.

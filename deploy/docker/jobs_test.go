@@ -14,23 +14,24 @@ import (
 
 // detArgs are the settings of every job here: deterministic, so that a
 // ring of containers, disturbed or not, must end with the weights of the
-// same job run as local processes; 1,000 steps (about 3 s of an idle
+// same job run as local processes; 600 steps (about 3 s of a quiet
 // 2-core machine), checkpoints every checkpointEvery steps, the first of
 // which tells a test that training is under way. A test that disturbs
 // the job runs gated workers (gatedWorkers), so that the job cannot reach
 // its last step before the disturbance has stalled the ring, however fast
 // or loaded the machine.
-var detArgs = []string{"-batch", "24", "-max-steps", "1000", "-epochs", "10", "-seed", "11", "-deterministic",
+var detArgs = []string{"-batch", "24", "-max-steps", "600", "-epochs", "10", "-seed", "11", "-deterministic",
 	"-checkpoint-every", strconv.Itoa(checkpointEvery)}
 
 const checkpointEvery = 50
 
 const jobTimeout = 4 * time.Minute
 
-// The jobs run in parallel (two at a time where GOMAXPROCS is 2), each on
+// The jobs run in parallel (four at a time: TestMain's parallel), each on
 // its network of its own, so that one's training overlaps another's
-// container starts and removals; TestDisconnectedWorkerIsNamed, which
-// times the failure it causes, runs alone.
+// container starts, gated steps and removals;
+// TestDisconnectedWorkerIsNamed, which times the failure it causes, runs
+// alone.
 
 var (
 	refOnce sync.Once
@@ -274,9 +275,9 @@ func ringAddr(t *testing.T, l *logs, worker string) string {
 func TestFifthWorkerJoins(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t)
-	coord, ws := c.gatedJob(4, "-workers", "4", "-max-workers", "5", "-batch", "24", "-max-steps", "1000", "-epochs", "2", "-seed", "11")
+	coord, ws := c.gatedJob(4, "-workers", "4", "-max-workers", "5", "-batch", "24", "-max-steps", "600", "-epochs", "1", "-seed", "11")
 	log := coord.follow("")
-	log.waitFor(t, jobTimeout, "epoch 1/2 step ")
+	log.waitFor(t, jobTimeout, "epoch 1/1 step ")
 	start := time.Now()
 	ws["w-4"] = c.worker("w-4")
 	log.waitFor(t, jobTimeout, `"msg":"worker joined"`, `"worker":"w-4"`)
