@@ -127,6 +127,8 @@ func (c *cluster) coordinator(args ...string) *container {
 	return k
 }
 
+// runCoordinator is coordinator without failing the test: it may run on
+// any goroutine.
 func (c *cluster) runCoordinator(args ...string) (*container, error) {
 	base := []string{"-listen", ":7070", "-gossip-listen", ":7946", "-metrics-listen", "-",
 		"-checkpoint-dir", outDir + "/ckpt", "-summary", outDir + "/summary.json", "-checkpoint", outDir + "/final.ckpt"}
@@ -144,6 +146,7 @@ func (c *cluster) gatedJob(n int, args ...string) (*container, map[string]*conta
 		defer close(done)
 		coord, err = c.runCoordinator(args...)
 	}()
+	defer func() { <-done }() // also when gatedWorkers fails the test
 	ws := c.gatedWorkers(n)
 	<-done
 	if err != nil {
@@ -176,11 +179,12 @@ func (c *cluster) workers(n int) map[string]*container {
 // from above whatever else runs on the machine (about 17 deterministic
 // steps a second of four gated workers, idle or loaded), so that a test
 // that waits for the first checkpoint (step 50) and then acts has half a
-// minute before the job's last step (600), where four ungated workers ran 250 steps a
-// second on a quiet machine and a starved coordinator logged its first
-// checkpoint thousands of steps late. The test lifts the gate (ungate)
-// once training can no longer end before what it checks: the ring
-// stalled by the kill, stop or cut it made, the joiner assigned a rank.
+// minute before the job's last step (600), where four ungated workers ran
+// 250 steps a second on a quiet machine and a starved coordinator logged
+// its first checkpoint thousands of steps late. The test lifts the gate
+// (ungate) once training can no longer end before what it checks: the
+// ring stalled by the kill, stop or cut it made, the joiner assigned a
+// rank.
 const gateCPUs = "0.05"
 
 // gatedWorkers starts n workers as workers does, each held to gateCPUs.
