@@ -226,6 +226,7 @@ func tail(s string, n int) string {
 // MNIST inside, -h of both commands prints their usage and exits 0, it runs
 // as uid 65532 and holds no shell.
 func TestImage(t *testing.T) {
+	t.Parallel()
 	needImage(t)
 	size, err := strconv.ParseInt(mustDocker(t, "image", "inspect", "-f", "{{.Size}}", image), 10, 64)
 	if err != nil {
