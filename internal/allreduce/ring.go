@@ -167,18 +167,21 @@ func (r *Ring) run(ctx context.Context, step uint64, v vector) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 
+	// ready tells the sender that a segment has been received, sent that a
+	// reduce-scatter segment has gone out (see receiveAll).
 	ready := make(chan struct{}, p.rounds*p.segments)
+	sent := make(chan struct{}, (p.n-1)*p.segments)
 	var wg sync.WaitGroup
 	var sendErr error
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		if sendErr = r.sendAll(ctx, step, v, p, ready); sendErr != nil {
+		if sendErr = r.sendAll(ctx, step, v, p, ready, sent); sendErr != nil {
 			cancel(sendErr)
 		}
 	}()
 	start := r.cfg.Clock.Now()
-	scattered, err := r.receiveAll(ctx, step, v, p, ready)
+	scattered, err := r.receiveAll(ctx, step, v, p, ready, sent)
 	if err != nil {
 		cancel(err)
 	}
@@ -243,8 +246,9 @@ func (p plan) phase(round int) (string, int) {
 
 // sendAll sends every segment of every round, each as soon as the segment
 // it forwards has been received (rounds after the first forward what arrived
-// in the round before).
-func (r *Ring) sendAll(ctx context.Context, step uint64, v vector, p plan, ready <-chan struct{}) error {
+// in the round before), and tells sent of each reduce-scatter segment once
+// Send is done with it.
+func (r *Ring) sendAll(ctx context.Context, step uint64, v vector, p plan, ready <-chan struct{}, sent chan<- struct{}) error {
 	f := Frame{Step: step, Length: uint64(v.len()), Kind: v.kind()}
 	for round := 0; round < p.rounds; round++ {
 		c := p.sendChunk(round)
@@ -263,6 +267,9 @@ func (r *Ring) sendAll(ctx context.Context, step uint64, v vector, p plan, ready
 				phase, pr := p.phase(round)
 				return &Error{Step: step, Phase: phase, Round: pr, Peer: r.t.Right(), Dir: "send to", Err: err}
 			}
+			if round < p.n-1 {
+				sent <- struct{}{}
+			}
 		}
 	}
 	return nil
@@ -271,7 +278,16 @@ func (r *Ring) sendAll(ctx context.Context, step uint64, v vector, p plan, ready
 // receiveAll receives every segment, adds (reduce-scatter) or copies
 // (all-gather) it into v, and signals the sender. It returns when the
 // reduce-scatter phase ended.
-func (r *Ring) receiveAll(ctx context.Context, step uint64, v vector, p plan, ready chan<- struct{}) (time.Time, error) {
+//
+// All-gather round n−1+k overwrites the chunk the sender read in
+// reduce-scatter round k, so segment i of the all-gather is received only
+// once the sender has sent reduce-scatter segment i (a token on sent). In
+// a ring of honest ranks that frame cannot arrive sooner, since it carries
+// a sum of this rank's segment; but a neighbour that sends ahead (a
+// faulty rank, a test's fake one) must not make the receive write v while
+// Send still reads it: a data race, which sends the all-gather's values as
+// this rank's own.
+func (r *Ring) receiveAll(ctx context.Context, step uint64, v vector, p plan, ready chan<- struct{}, sent <-chan struct{}) (time.Time, error) {
 	var f Frame
 	var scattered time.Time
 	received := 0
@@ -317,6 +333,13 @@ func (r *Ring) receiveAll(ctx context.Context, step uint64, v vector, p plan, re
 			return e
 		}
 		for s := 0; s < p.segments; s++ {
+			if round >= p.n-1 {
+				select {
+				case <-sent:
+				case <-ctx.Done():
+					return scattered, ended(ctx.Err())
+				}
+			}
 			lo, hi := p.segment(c, s)
 			// An all-gather frame lands in v itself where the transport
 			// can read it there and v's memory is its wire format.
