@@ -217,6 +217,7 @@ func wantCode(t *testing.T, what string, err error, code codes.Code, mustNotCont
 // under a name of its own. Both are refused (Unauthenticated,
 // PermissionDenied); the job completes with both workers and loses none.
 func TestForgedReportCannotEvictAWorker(t *testing.T) {
+	t.Parallel() // its job mostly waits on gRPC, gossip and the other goroutines
 	cfg := testConfig(t, 2)
 	cfg.MaxSteps = 400
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -249,6 +250,7 @@ func TestForgedReportCannotEvictAWorker(t *testing.T) {
 // process that joined under a name of its own. All are refused; the job
 // trains to its last step and checkpoints its own weights.
 func TestForgedFinalUploadCannotEndTheJob(t *testing.T) {
+	t.Parallel() // its job mostly waits on gRPC, gossip and the other goroutines
 	const steps = 400
 	cfg := testConfig(t, 2)
 	// At a global batch of 8, the 400 steps are within the first epoch of

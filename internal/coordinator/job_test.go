@@ -132,6 +132,7 @@ func workerIDs(n int) []string {
 // additions differs). Every worker reports its weights after every step and
 // all replicas must be bit-identical each time.
 func TestDistributedEqualsSingleProcess(t *testing.T) {
+	t.Parallel() // its jobs wait on gRPC, gossip and each other as much as they compute
 	const globalBatch, steps, seed = 64, 50, 7
 	dir, err := testData()
 	if err != nil {
@@ -201,6 +202,7 @@ func TestDistributedEqualsSingleProcess(t *testing.T) {
 }
 
 func TestJoinTimeoutNamesMissingWorkers(t *testing.T) {
+	t.Parallel() // it waits out the join timeout
 	cfg := testConfig(t, 3)
 	cfg.JoinTimeout = time.Second
 	start := time.Now()
@@ -235,6 +237,7 @@ func TestBadModelDescriptionIsNamed(t *testing.T) {
 // Chrome trace-event JSON with every step's spans for every rank, and the
 // plot a PNG.
 func TestTraceAndPlot(t *testing.T) {
+	t.Parallel() // its job mostly waits on gRPC, gossip and the other goroutines
 	const steps = 30
 	cfg := testConfig(t, 2)
 	dir := t.TempDir()
@@ -291,6 +294,7 @@ func TestTraceAndPlot(t *testing.T) {
 // process's would): the others roll back if need be, re-form the ring and
 // finish, and the summary records the change.
 func TestInProcessWorkerLossRecovers(t *testing.T) {
+	t.Parallel() // its job mostly waits on gRPC, gossip and the other goroutines
 	cfg := testConfig(t, 3)
 	cfg.MaxSteps, cfg.HashEvery = 600, 10
 	training := &firstWrite{ch: make(chan struct{})}
@@ -355,6 +359,7 @@ func (f *firstWrite) Write(b []byte) (int, error) {
 // the job fails naming the step and the workers; under the skip policy it
 // completes and counts the steps no replica applied.
 func TestNonFiniteGradientPolicy(t *testing.T) {
+	t.Parallel() // its job mostly waits on gRPC, gossip and the other goroutines
 	for _, policy := range []string{NonFiniteStop, NonFiniteSkip} {
 		t.Run(policy, func(t *testing.T) {
 			cfg := testConfig(t, 2)

@@ -26,6 +26,7 @@ func (r *removeOnFirstWrite) Write(b []byte) (int, error) {
 // during training, the trained model is written to the checkpoint folder
 // instead, and the error says where.
 func TestFailedFinalSaveRescuesTheModel(t *testing.T) {
+	t.Parallel() // its job mostly waits on gRPC, gossip and the other goroutines
 	const steps = 20
 	cfg := testConfig(t, 2)
 	gone := t.TempDir()

@@ -21,6 +21,7 @@ import (
 // or with a certificate but the wrong token, cannot join, cannot read a
 // shard and cannot open a gradient stream to a worker.
 func TestCredentialsKeepStrangersOut(t *testing.T) {
+	t.Parallel() // its job mostly waits on gRPC, gossip and the other goroutines
 	dc, err := transportsec.GenerateDevCredentials(filepath.Join(t.TempDir(), "creds"), []string{"localhost", "127.0.0.1"}, time.Hour)
 	if err != nil {
 		t.Fatal(err)
