@@ -36,10 +36,10 @@ import (
 // By default the test runs chaosSeeds, 8 scenarios that between them
 // play every fault kind, alone and mixed, on 2, 3 and 4 workers, in both
 // modes, diverging under both non-finite policies (under skip not in
-// deterministic mode: the undisturbed run it needs, a thousand skipped
-// steps, would be the test's longest part). The thousands of other
-// orderings of these faults are internal/control's TestRandomInterleavings,
-// on the state machine the coordinator drives. To search wider,
+// deterministic mode: the undisturbed run it needs, 512 skipped steps,
+// would be the test's longest part). The thousands of other orderings of
+// these faults are internal/control's TestRandomInterleavings, on the
+// state machine the coordinator drives. To search wider,
 // RINGTRAIN_CHAOS_SCENARIOS=N runs N consecutive seeds instead, from
 // RINGTRAIN_CHAOS_SEED (default 1). A failure names its seed, and
 // RINGTRAIN_CHAOS_SEED=S alone replays that scenario's schedule.
@@ -47,7 +47,7 @@ import (
 const (
 	chaosTrain, chaosTest = 6144, 512
 	chaosGlobalBatch      = 48 // per-worker 24, 16 or 12
-	chaosEpochs           = 8  // 128 steps each
+	chaosEpochs           = 4  // 128 steps each
 	chaosSteps            = chaosEpochs * chaosTrain / chaosGlobalBatch
 	// chaosBound is how long a scenario may take, faults included: its
 	// timeouts (join 10 s, all-reduce 2 s, reconnect 10 s) bound it far

@@ -91,6 +91,7 @@ func podWorker(t *testing.T, name, gossipSeed string) (cmd *exec.Cmd, ringAddr, 
 // checks (SERVING, and NOT_SERVING while a worker drains after SIGTERM) and
 // serve /metrics with the named metrics.
 func TestPodEnvironment(t *testing.T) {
+	t.Parallel() // its processes mostly wait on each other
 	dir := t.TempDir()
 	// A model slow enough per step that a drain takes a visible while.
 	spec := nn.KerasMNIST()
@@ -170,6 +171,7 @@ func TestPodEnvironment(t *testing.T) {
 // writes a checkpoint, turns NOT_SERVING and exits with status 3 (not
 // done), leaving the workers waiting for its return.
 func TestCoordinatorMetricsAndShutdown(t *testing.T) {
+	t.Parallel() // its processes mostly wait on each other
 	dir := t.TempDir()
 	j := startJob(t, "-workers", "2", "-listen", "127.0.0.1:0", "-gossip-listen", "127.0.0.1:0", "-metrics-listen", "127.0.0.1:0",
 		"-epochs", "200", "-data", smallData(t), "-checkpoint-dir", filepath.Join(dir, "ckpt"), "-summary", "", "-checkpoint", "")

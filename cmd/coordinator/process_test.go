@@ -182,6 +182,7 @@ func TestLocalProcessesTrain(t *testing.T) {
 // TestInterruptCleansUp sends SIGINT to the coordinator during training: it
 // must exit with a failure and leave no worker process behind.
 func TestInterruptCleansUp(t *testing.T) {
+	t.Parallel() // its processes mostly wait on each other
 	j := startJob(t, "-local-workers", "2", "-epochs", "500", "-data", smallData(t), "-checkpoint", "", "-summary", "")
 	j.waitFor(t, "epoch 1/500 step", 2*time.Minute)
 	if err := j.cmd.Process.Signal(os.Interrupt); err != nil {
@@ -202,7 +203,7 @@ func TestInterruptCleansUp(t *testing.T) {
 	t.Logf("exited %v after SIGINT", took.Round(time.Millisecond))
 }
 
-// TestDeterministicWeightsIndependentOfWorkers trains 200 deterministic steps
+// TestDeterministicWeightsIndependentOfWorkers trains 100 deterministic steps
 // at global batch 96 (on the MNIST subset) on 1, 2, 3, 4 and 8 worker
 // processes, and 2 again: the weights_sha256 of every summary is the same.
 // The jobs run in parallel (two at a time at GOMAXPROCS 2): their starts
@@ -215,7 +216,7 @@ func TestDeterministicWeightsIndependentOfWorkers(t *testing.T) {
 			t.Run(fmt.Sprintf("%d-workers", n), func(t *testing.T) {
 				t.Parallel()
 				summary := filepath.Join(t.TempDir(), "summary.json")
-				j := startJob(t, "-local-workers", fmt.Sprint(n), "-batch", fmt.Sprint(96/n), "-max-steps", "200", "-seed", "11",
+				j := startJob(t, "-local-workers", fmt.Sprint(n), "-batch", fmt.Sprint(96/n), "-max-steps", "100", "-seed", "11",
 					"-deterministic", "-data", smallData(t), "-summary", summary, "-checkpoint", "")
 				if err, _ := j.wait(t, 3*time.Minute); err != nil {
 					t.Fatalf("%d workers: %v\n%s", n, err, strings.Join(j.all, "\n"))
@@ -232,8 +233,8 @@ func TestDeterministicWeightsIndependentOfWorkers(t *testing.T) {
 				if err := json.Unmarshal(data, &s); err != nil {
 					t.Fatal(err)
 				}
-				if s.Steps != 200 || s.MicroBatch != 4 {
-					t.Fatalf("%d workers: %d steps with micro-batch %d, want 200 and 4", n, s.Steps, s.MicroBatch)
+				if s.Steps != 100 || s.MicroBatch != 4 {
+					t.Fatalf("%d workers: %d steps with micro-batch %d, want 100 and 4", n, s.Steps, s.MicroBatch)
 				}
 				t.Logf("%d workers: weights_sha256 %s", n, s.WeightsSHA256)
 				sums[i] = s.WeightsSHA256
