@@ -217,7 +217,6 @@ func wantCode(t *testing.T, what string, err error, code codes.Code, mustNotCont
 // under a name of its own. Both are refused (Unauthenticated,
 // PermissionDenied); the job completes with both workers and loses none.
 func TestForgedReportCannotEvictAWorker(t *testing.T) {
-	t.Parallel() // its job mostly waits on gRPC, gossip and the other goroutines
 	cfg := testConfig(t, 2)
 	cfg.MaxSteps = 400
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)

@@ -132,7 +132,6 @@ func workerIDs(n int) []string {
 // additions differs). Every worker reports its weights after every step and
 // all replicas must be bit-identical each time.
 func TestDistributedEqualsSingleProcess(t *testing.T) {
-	t.Parallel() // its jobs wait on gRPC, gossip and each other as much as they compute
 	const globalBatch, steps, seed = 64, 50, 7
 	dir, err := testData()
 	if err != nil {
@@ -237,7 +236,6 @@ func TestBadModelDescriptionIsNamed(t *testing.T) {
 // Chrome trace-event JSON with every step's spans for every rank, and the
 // plot a PNG.
 func TestTraceAndPlot(t *testing.T) {
-	t.Parallel() // its job mostly waits on gRPC, gossip and the other goroutines
 	const steps = 30
 	cfg := testConfig(t, 2)
 	dir := t.TempDir()
@@ -294,7 +292,6 @@ func TestTraceAndPlot(t *testing.T) {
 // process's would): the others roll back if need be, re-form the ring and
 // finish, and the summary records the change.
 func TestInProcessWorkerLossRecovers(t *testing.T) {
-	t.Parallel() // its job mostly waits on gRPC, gossip and the other goroutines
 	cfg := testConfig(t, 3)
 	cfg.MaxSteps, cfg.HashEvery = 600, 10
 	training := &firstWrite{ch: make(chan struct{})}
