@@ -1,6 +1,9 @@
 package nn
 
 import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -51,7 +54,7 @@ func TestCheckpointRoundTripContinuesTraining(t *testing.T) {
 		mm.ComputeGradients(b, 3)
 		mm.ApplyGradients()
 	}
-	if !slices.Equal(m.Params(), restored.Params()) {
+	if !slices.Equal(paramsOf(m), paramsOf(restored)) {
 		t.Fatal("restored model diverged from the original after one step")
 	}
 	entries, _ := os.ReadDir(filepath.Dir(path))
@@ -120,35 +123,34 @@ func TestSnapshotUndoesAStep(t *testing.T) {
 	m, b := trainedModel(t)
 	var s Snapshot
 	m.SaveSnapshot(&s)
-	before := slices.Clone(m.Params())
+	before := paramsOf(m)
 	iters := m.Optimizer().Iterations()
 	m.ComputeGradients(b, 3)
 	m.ApplyGradients()
-	if slices.Equal(before, m.Params()) {
+	if slices.Equal(before, paramsOf(m)) {
 		t.Fatal("the step changed nothing")
 	}
 	if err := m.LoadSnapshot(&s); err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(before, m.Params()) || m.Optimizer().Iterations() != iters {
+	if !slices.Equal(before, paramsOf(m)) || m.Optimizer().Iterations() != iters {
 		t.Fatal("restoring the snapshot did not undo the step")
 	}
 	// The same step again gives the same result as the first time.
 	m.ComputeGradients(b, 3)
 	m.ApplyGradients()
-	again := slices.Clone(m.Params())
+	again := paramsOf(m)
 	m.LoadSnapshot(&s)
 	m.ComputeGradients(b, 3)
 	m.ApplyGradients()
-	if !slices.Equal(again, m.Params()) {
+	if !slices.Equal(again, paramsOf(m)) {
 		t.Fatal("a replayed step differs")
 	}
 }
 
 // TestCheckpointCarriesDtype checks that a checkpoint names its model's
-// dtype, the default included, that a float64 model comes back float64,
-// and that a description without a dtype (a checkpoint written before
-// dtypes existed) loads as a float32 model with its values unchanged.
+// dtype, the default included, and that a float64 model comes back
+// float64.
 func TestCheckpointCarriesDtype(t *testing.T) {
 	for _, dtype := range []string{"", "float32", "float64"} {
 		spec := mlp(64)
@@ -174,26 +176,108 @@ func TestCheckpointCarriesDtype(t *testing.T) {
 			t.Fatalf("model dtype %q: the stored description does not name it:\n%s", dtype, c.Spec.JSON())
 		}
 	}
-	// A version-1 file from before: the description has no dtype.
-	old, err := New(mlp(64))
+}
+
+// TestVersion1CheckpointLoadsConverted reads version-1 files, written when
+// models held float64 in memory whatever their dtype: a float32 model's
+// (its description without a dtype, as before dtypes existed, or naming
+// float32) loads with its values rounded to float32, a float64 model's
+// with its values exact.
+func TestVersion1CheckpointLoadsConverted(t *testing.T) {
+	for _, dtype := range []string{"", "float32", "float64"} {
+		spec := mlp(64)
+		spec.Dtype = dtype
+		old, err := New(spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		old.Initialize(2)
+		// Values with bits below float32's precision, as a float64-era
+		// float32 model had.
+		params := paramsOf(old)
+		for i := range params {
+			params[i] += 1e-12 * float64(i%7+1)
+		}
+		v1 := marshalVersion1(t, &Checkpoint{Spec: spec, Params: params, Optimizer: old.Optimizer().State()})
+		var back Checkpoint
+		if err := back.UnmarshalBinary(v1); err != nil {
+			t.Fatalf("dtype %q: %v", dtype, err)
+		}
+		if back.Dtype != "float64" {
+			t.Fatalf("dtype %q: a version-1 checkpoint holds %q values, want float64", dtype, back.Dtype)
+		}
+		m, err := back.Model()
+		if err != nil {
+			t.Fatalf("dtype %q: %v", dtype, err)
+		}
+		got := paramsOf(m)
+		for i, v := range params {
+			want := v
+			if dtype != "float64" {
+				want = float64(float32(v))
+			}
+			if got[i] != want {
+				t.Fatalf("dtype %q: parameter %d loads as %v from %v, want %v", dtype, i, got[i], v, want)
+			}
+		}
+		if want := map[string]string{"": "float32", "float32": "float32", "float64": "float64"}[dtype]; m.Dtype() != want {
+			t.Fatalf("dtype %q: loads as a %s model, want %s", dtype, m.Dtype(), want)
+		}
+	}
+}
+
+// TestFloat32CheckpointRefusedByFloat64Model: float32 values cannot become
+// a float64 model's; the error says what to do.
+func TestFloat32CheckpointRefusedByFloat64Model(t *testing.T) {
+	m, err := New(mlp(64))
 	if err != nil {
 		t.Fatal(err)
 	}
-	old.Initialize(2)
-	c := &Checkpoint{Spec: old.Spec(), Params: slices.Clone(old.Params()), Optimizer: old.Optimizer().State()}
-	data, err := c.MarshalBinary()
+	m.Initialize(1)
+	c := m.Checkpoint(0, 0)
+	c.Spec.Dtype = "float64"
+	_, err = c.Model()
+	if err == nil || !strings.Contains(err.Error(), `"dtype": "float32"`) {
+		t.Fatalf("float32 values into a float64 model: error %v, want one naming the dtype to resume with", err)
+	}
+	// Written to a file, the mismatch cannot arise: the values are stored
+	// in the description's dtype, which a reader checks.
+	data, err := m.Checkpoint(0, 0).MarshalBinary()
 	if err != nil {
 		t.Fatal(err)
 	}
 	var back Checkpoint
-	if err := back.UnmarshalBinary(data); err != nil {
-		t.Fatal(err)
+	if err := back.UnmarshalBinary(data); err != nil || back.Dtype != "float32" {
+		t.Fatalf("a float32 checkpoint reads back as %q values (%v)", back.Dtype, err)
 	}
-	m, err := back.Model()
-	if err != nil {
-		t.Fatalf("a checkpoint without dtype: %v", err)
+	if want := paramsOf(m); !slices.Equal(back.Params, want) {
+		t.Fatal("a float32 checkpoint does not round-trip its values")
 	}
-	if m.Spec().DtypeOrDefault() != "float32" || !slices.Equal(m.Params(), old.Params()) {
-		t.Fatalf("a checkpoint without dtype loads as %s with changed values", m.Spec().DtypeOrDefault())
+}
+
+// marshalVersion1 encodes c in the version-1 format: no width field,
+// float64 values.
+func marshalVersion1(t *testing.T, c *Checkpoint) []byte {
+	t.Helper()
+	le := binary.LittleEndian
+	var b bytes.Buffer
+	b.WriteString(checkpointMagic)
+	b.Write(le.AppendUint32(nil, 1))
+	spec := c.Spec.JSON()
+	b.Write(le.AppendUint32(nil, uint32(len(spec))))
+	b.Write(spec)
+	for _, v := range []uint64{c.Seed, c.Epoch, c.Step} {
+		b.Write(le.AppendUint64(nil, v))
 	}
+	writeFloats(&b, c.Params, 8)
+	b.Write(le.AppendUint64(nil, c.Optimizer.Iterations))
+	b.Write(le.AppendUint32(nil, uint32(len(c.Optimizer.Slots))))
+	for _, s := range c.Optimizer.Slots {
+		b.Write(le.AppendUint16(nil, uint16(len(s.Name))))
+		b.WriteString(s.Name)
+		writeFloats(&b, s.Values, 8)
+	}
+	sum := sha256.Sum256(b.Bytes())
+	b.Write(sum[:])
+	return b.Bytes()
 }

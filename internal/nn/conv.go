@@ -525,11 +525,7 @@ func col2im[T float32 | float64](g *window, col []T, rows int, dx []T, add func(
 	}
 }
 
-func (l *conv2d) penalty() float64 { return l.kReg.penalty(l.k) + l.bReg.penalty(l.b) }
-
-func (l *conv2d) addPenaltyGradient() {
-	l.kReg.addGradient(l.k, l.dk)
-	if l.useBias {
-		l.bReg.addGradient(l.b, l.db)
-	}
+func (l *conv2d) regularized() []regSpan {
+	k := l.patch() * l.filters
+	return regSpans(regSpan{span{0, k}, l.kReg}, regSpan{span{k, l.numParams() - k}, l.bReg})
 }

@@ -146,15 +146,9 @@ func (d *dense) backward(dy []float64, rows int, needDX bool) []float64 {
 	return d.dx
 }
 
-func (d *dense) penalty() float64 {
-	return d.kReg.penalty(d.w) + d.bReg.penalty(d.b)
-}
-
-func (d *dense) addPenaltyGradient() {
-	d.kReg.addGradient(d.w, d.dw)
-	if d.useBias {
-		d.bReg.addGradient(d.b, d.db)
-	}
+func (d *dense) regularized() []regSpan {
+	k := d.in * d.out
+	return regSpans(regSpan{span{0, k}, d.kReg}, regSpan{span{k, d.numParams() - k}, d.bReg})
 }
 
 // general views the first rows×cols values of data as a row-major matrix.

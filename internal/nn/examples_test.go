@@ -42,7 +42,7 @@ func TestExamplesBuild(t *testing.T) {
 			if math.IsNaN(loss) || math.IsInf(loss, 0) || loss <= 0 {
 				t.Fatalf("loss %v", loss)
 			}
-			for i, g := range m.Grads() {
+			for i, g := range gradsOf(m) {
 				if math.IsNaN(g) || math.IsInf(g, 0) {
 					t.Fatalf("gradient %d is %v", i, g)
 				}

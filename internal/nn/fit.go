@@ -178,9 +178,5 @@ func (m *Model) evaluateIDs(d Dataset, ids []int) (loss, accuracy float64) {
 		lossSum += l * float64(b.Rows)
 		correct += m.countCorrect(b.Labels, b.Rows)
 	}
-	var penalty float64
-	for _, l := range m.layers {
-		penalty += l.penalty()
-	}
-	return lossSum/float64(len(ids)) + penalty, float64(correct) / float64(len(ids))
+	return lossSum/float64(len(ids)) + m.penalties(), float64(correct) / float64(len(ids))
 }

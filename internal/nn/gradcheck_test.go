@@ -148,7 +148,7 @@ func checkGradients(t *testing.T, m *Model, b *Batch) {
 	t.Helper()
 	const step = 7
 	m.ComputeGradients(b, step)
-	analytic := append([]float64(nil), m.Grads()...)
+	analytic := gradsOf(m)
 	params := m.Params()
 	const h = 1e-5
 	worst := 0.0
@@ -186,12 +186,12 @@ func TestSparseInputMatchesDense(t *testing.T) {
 	data.Gather(ids, dense.X, dense.Labels)
 
 	lossSparse := m.ComputeGradients(sparse, 0)
-	gSparse := append([]float64(nil), m.Grads()...)
+	gSparse := gradsOf(m)
 	lossDense := m.ComputeGradients(dense, 0)
 	if lossSparse != lossDense {
 		t.Fatalf("loss %v sparse, %v dense", lossSparse, lossDense)
 	}
-	for i, g := range m.Grads() {
+	for i, g := range gradsOf(m) {
 		if g != gSparse[i] {
 			t.Fatalf("gradient %d: %v sparse, %v dense", i, gSparse[i], g)
 		}
@@ -251,7 +251,7 @@ func TestSumGradientsSplit(t *testing.T) {
 		return &Batch{Rows: hi - lo, X: b.X[lo*w : hi*w], Labels: b.Labels[lo:hi], IDs: b.IDs[lo:hi]}
 	}
 	lossA := m.SumGradients(half(0, 3), 1)
-	gA := append([]float64(nil), m.Grads()...)
+	gA := gradsOf(m)
 	lossB := m.SumGradients(half(3, 6), 1)
 	for i := range gA {
 		gA[i] += m.Grads()[i]
@@ -260,7 +260,7 @@ func TestSumGradientsSplit(t *testing.T) {
 	if math.Abs(lossA+lossB-lossAll) > 1e-12*math.Abs(lossAll) {
 		t.Fatalf("split losses %v + %v, whole %v", lossA, lossB, lossAll)
 	}
-	for i, g := range m.Grads() {
+	for i, g := range gradsOf(m) {
 		if math.Abs(gA[i]-g) > 1e-12*(1+math.Abs(g)) {
 			t.Fatalf("gradient %d: halves sum to %v, whole %v", i, gA[i], g)
 		}

@@ -53,10 +53,9 @@ type layer interface {
 	// backward takes dL/d(output) and writes the parameter gradients
 	// (overwriting them); when needDX it returns dL/d(input).
 	backward(dy []float64, rows int, needDX bool) []float64
-	// penalty is the regulariser's contribution to the loss, and
-	// addPenaltyGradient adds its gradient to the parameter gradients.
-	penalty() float64
-	addPenaltyGradient()
+	// regularized lists the ranges of the parameters that carry a
+	// regulariser, which the model applies to its live buffers.
+	regularized() []regSpan
 }
 
 // grow returns buf with room for n values, reallocating only when it is too

@@ -3,6 +3,7 @@ package nn
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 )
 
 // Model is a Sequential model: layers applied in order, a loss and an
@@ -14,16 +15,35 @@ import (
 // layer in one loop, with no gathering or scattering of per-layer tensors;
 // checkpoints and weight hashes read one slice too.
 //
+// The buffers and the optimiser state are in the model's dtype: float32 by
+// default, read through Params32 and Grads32, or float64 ("dtype":
+// "float64"), read through Params and Grads. The accessors of the other
+// dtype panic; AppendParams and SetParams work in float64 for either.
+//
 // A Model is not safe for concurrent use.
 type Model struct {
 	spec      Spec
 	layers    []layer
 	loss      *loss
 	opt       Optimizer
-	params    []float64
-	grads     []float64
 	inputSize int
-	seed      uint64
+
+	// single marks a float32 model, whose live buffers are params32 and
+	// grads32. For a float64 model params and grads are.
+	single            bool
+	params, grads     []float64
+	params32, grads32 []float32
+	// In a float32 model, params and grads are a float64 shadow of the
+	// buffers, laid out alike: the initialisers draw into it, and the
+	// layers that compute on float64 parameters (bridged) use their range
+	// of it, widened from params32 before each forward pass, their
+	// gradient narrowed into grads32 after their backward pass.
+	bridged []bool
+	// offsets[i] is where layer i's parameters begin; regs are the
+	// regularised ranges of the buffers.
+	offsets []int
+	regs    []regSpan
+	seed    uint64
 
 	// last holds the output layer's logits and outputs of the last forward
 	// pass, which the loss reads.
@@ -33,7 +53,7 @@ type Model struct {
 	denseX []float64
 	// Pruning's scratch: the zeros to keep through an update, and a
 	// sorting buffer.
-	zeros      []zeroAt
+	zeros      []int32
 	pruneOrder []int32
 }
 
@@ -83,10 +103,31 @@ func New(spec Spec) (*Model, error) {
 	link32(m.layers)
 	n := 0
 	for _, l := range m.layers {
+		m.offsets = append(m.offsets, n)
+		for _, r := range l.regularized() {
+			r.off += n
+			m.regs = append(m.regs, r)
+		}
 		n += l.numParams()
 	}
+	m.single = spec.DtypeOrDefault() != "float64"
 	m.params = make([]float64, n)
-	m.BindGradients(make([]float64, n))
+	m.grads = make([]float64, n)
+	m.bindShadow()
+	var opt Optimizer
+	var err error
+	if m.single {
+		m.params32 = make([]float32, n)
+		m.BindGradients32(make([]float32, n))
+		opt, err = NewOptimizer32(spec.Optimizer, n)
+	} else {
+		m.BindGradients(m.grads)
+		opt, err = NewOptimizer(spec.Optimizer, n)
+	}
+	if err != nil {
+		return nil, err
+	}
+	m.opt = opt
 	m.loss = newLoss(spec.Loss, outAct)
 	if d, ok := m.layers[len(m.layers)-1].(*dense); ok && m.loss.fused {
 		d.fusedOutput = true
@@ -95,11 +136,6 @@ func New(spec Spec) (*Model, error) {
 		// input's logits, so compute the loss from probabilities instead.
 		m.loss.fused = false
 	}
-	opt, err := NewOptimizer(spec.Optimizer, n)
-	if err != nil {
-		return nil, err
-	}
-	m.opt = opt
 	return m, nil
 }
 
@@ -109,36 +145,144 @@ func (m *Model) Spec() Spec { return m.spec }
 // NumParams is the number of trainable values.
 func (m *Model) NumParams() int { return len(m.params) }
 
+// Dtype is the type of the model's parameters, gradients and optimiser
+// state: "float32" or "float64".
+func (m *Model) Dtype() string {
+	if m.single {
+		return "float32"
+	}
+	return "float64"
+}
+
 // InputSize is the number of values per input sample.
 func (m *Model) InputSize() int { return m.inputSize }
 
 // OutputSize is the number of values per output sample.
 func (m *Model) OutputSize() int { return m.layers[len(m.layers)-1].outputSize() }
 
-// Params is the contiguous parameter buffer, layer after layer, each layer's
-// kernel (row-major, inputs × outputs) before its bias. Writing to it changes
-// the model.
-func (m *Model) Params() []float64 { return m.params }
+// Params is the contiguous parameter buffer of a float64 model, layer after
+// layer, each layer's kernel (row-major, inputs × outputs) before its bias.
+// Writing to it changes the model. It panics for a float32 model (see
+// Params32).
+func (m *Model) Params() []float64 {
+	m.mustBe(false, "Params")
+	return m.params
+}
 
-// Grads is the contiguous gradient buffer, laid out as Params.
-func (m *Model) Grads() []float64 { return m.grads }
+// Grads is the contiguous gradient buffer of a float64 model, laid out as
+// Params. It panics for a float32 model (see Grads32).
+func (m *Model) Grads() []float64 {
+	m.mustBe(false, "Grads")
+	return m.grads
+}
+
+// Params32 is Params for a float32 model. It panics for a float64 one.
+func (m *Model) Params32() []float32 {
+	m.mustBe(true, "Params32")
+	return m.params32
+}
+
+// Grads32 is Grads for a float32 model. It panics for a float64 one.
+func (m *Model) Grads32() []float32 {
+	m.mustBe(true, "Grads32")
+	return m.grads32
+}
+
+// AppendParams appends the parameters to dst, widened to float64 for a
+// float32 model, and returns the result.
+func (m *Model) AppendParams(dst []float64) []float64 {
+	if !m.single {
+		return append(dst, m.params...)
+	}
+	n := len(dst)
+	dst = slices.Grow(dst, len(m.params32))[:n+len(m.params32)]
+	widen(dst[n:], m.params32)
+	return dst
+}
+
+// SetParams sets the parameters from src, rounding to float32 for a
+// float32 model. It panics if len(src) is not NumParams.
+func (m *Model) SetParams(src []float64) {
+	if len(src) != len(m.params) {
+		panic(fmt.Sprintf("nn: %d parameters for a model of %d", len(src), len(m.params)))
+	}
+	if m.single {
+		narrow(m.params32, src)
+		return
+	}
+	copy(m.params, src)
+}
+
+// mustBe panics unless the model's dtype is float32 when single is true,
+// float64 otherwise.
+func (m *Model) mustBe(single bool, what string) {
+	if m.single != single {
+		panic(fmt.Sprintf("nn: %s of a %s model", what, m.Dtype()))
+	}
+}
 
 // Optimizer returns the model's optimiser.
 func (m *Model) Optimizer() Optimizer { return m.opt }
 
-// BindGradients makes buf the gradient buffer, so that a caller can place
-// the gradients inside a larger vector it reduces in one call. It panics if
-// len(buf) is not NumParams.
+// BindGradients makes buf the gradient buffer of a float64 model, so that
+// a caller can place the gradients inside a larger vector it reduces in one
+// call. It panics if len(buf) is not NumParams or the model is float32 (see
+// BindGradients32).
 func (m *Model) BindGradients(buf []float64) {
+	m.mustBe(false, "BindGradients")
 	if len(buf) != len(m.params) {
 		panic(fmt.Sprintf("nn: gradient buffer of %d values for a model of %d parameters", len(buf), len(m.params)))
 	}
 	m.grads = buf
-	off := 0
-	for _, l := range m.layers {
-		k := l.numParams()
-		l.bind(m.params[off:off+k:off+k], buf[off:off+k:off+k])
-		off += k
+	m.bindShadow()
+}
+
+// BindGradients32 is BindGradients for a float32 model. It panics if
+// len(buf) is not NumParams or the model is float64.
+func (m *Model) BindGradients32(buf []float32) {
+	m.mustBe(true, "BindGradients32")
+	if len(buf) != len(m.params32) {
+		panic(fmt.Sprintf("nn: gradient buffer of %d values for a model of %d parameters", len(buf), len(m.params32)))
+	}
+	m.grads32 = buf
+	m.bridged = make([]bool, len(m.layers))
+	for i, l := range m.layers {
+		k, off := l.numParams(), m.offsets[i]
+		if l32, ok := l.(native32); ok && k > 0 && l32.bind32(m.params32[off:off+k:off+k], buf[off:off+k:off+k]) {
+			continue
+		}
+		m.bridged[i] = k > 0
+	}
+}
+
+// bindShadow binds every layer's float64 views to params and grads.
+func (m *Model) bindShadow() {
+	for i, l := range m.layers {
+		k, off := l.numParams(), m.offsets[i]
+		l.bind(m.params[off:off+k:off+k], m.grads[off:off+k:off+k])
+	}
+}
+
+// native32 is a layer that can compute on float32 parameters and
+// gradients in a float32 model.
+type native32 interface {
+	// bind32 points the layer's float32 views at its ranges of the
+	// model's buffers and reports whether it computes on them; a layer
+	// that reports false keeps computing on its float64 views.
+	bind32(params, grads []float32) bool
+}
+
+// widenBridged copies the parameters of a float32 model's bridged layers
+// into their float64 views.
+func (m *Model) widenBridged() {
+	if !m.single {
+		return
+	}
+	for i, b := range m.bridged {
+		if b {
+			lo, hi := m.offsets[i], m.offsets[i]+m.layers[i].numParams()
+			widen(m.params[lo:hi], m.params32[lo:hi])
+		}
 	}
 }
 
@@ -149,6 +293,9 @@ func (m *Model) Initialize(seed uint64) {
 	for i, l := range m.layers {
 		l.initialize(rand.New(rand.NewPCG(seed, uint64(i))))
 	}
+	if m.single {
+		narrow(m.params32, m.params)
+	}
 }
 
 // SetSeed keys the dropout masks, for a model whose parameters come from
@@ -158,6 +305,7 @@ func (m *Model) SetSeed(seed uint64) { m.seed = seed }
 // forward runs the layers on the rows of b and keeps the output layer's
 // logits and outputs for the loss.
 func (m *Model) forward(b *Batch, p *pass) []float64 {
+	m.widenBridged()
 	rows := b.Rows
 	layers := m.layers
 	var x []float64
@@ -233,12 +381,32 @@ func (m *Model) SumGradients(b *Batch, step uint64) float64 {
 // AddPenalties adds the regularisation penalties' gradient to the gradient
 // buffer and returns the penalties' value.
 func (m *Model) AddPenalties() float64 {
-	var penalty float64
-	for _, l := range m.layers {
-		penalty += l.penalty()
-		l.addPenaltyGradient()
+	var sum float64
+	for _, r := range m.regs {
+		lo, hi := r.off, r.off+r.n
+		if m.single {
+			sum += penalty(r.r, m.params32[lo:hi])
+			addPenaltyGradient(r.r, m.params32[lo:hi], m.grads32[lo:hi])
+		} else {
+			sum += penalty(r.r, m.params[lo:hi])
+			addPenaltyGradient(r.r, m.params[lo:hi], m.grads[lo:hi])
+		}
 	}
-	return penalty
+	return sum
+}
+
+// penalties is the regularisation penalties' value.
+func (m *Model) penalties() float64 {
+	var sum float64
+	for _, r := range m.regs {
+		lo, hi := r.off, r.off+r.n
+		if m.single {
+			sum += penalty(r.r, m.params32[lo:hi])
+		} else {
+			sum += penalty(r.r, m.params[lo:hi])
+		}
+	}
+	return sum
 }
 
 // backprop overwrites the gradient buffer with the gradient of scale times
@@ -261,6 +429,10 @@ func (m *Model) backprop(b *Batch, step uint64, scale float64, ready func(lo, hi
 	hi := len(m.grads)
 	for i := len(m.layers) - 1; i >= 0; i-- {
 		dy = m.layers[i].backward(dy, b.Rows, i > firstTrainable)
+		if m.single && m.bridged[i] {
+			lo, hi := m.offsets[i], m.offsets[i]+m.layers[i].numParams()
+			narrow(m.grads32[lo:hi], m.grads[lo:hi])
+		}
 		if k := m.layers[i].numParams(); ready != nil && k > 0 {
 			ready(hi-k, hi)
 			hi -= k
@@ -272,7 +444,8 @@ func (m *Model) backprop(b *Batch, step uint64, scale float64, ready func(lo, hi
 	return loss
 }
 
-// Snapshot is a copy of a model's parameters and optimiser state.
+// Snapshot is a copy of a model's parameters and optimiser state, in
+// float64 whatever the model's dtype.
 type Snapshot struct {
 	Params []float64
 	Opt    OptimizerState
@@ -281,7 +454,7 @@ type Snapshot struct {
 // SaveSnapshot copies the parameters and optimiser state into s, reusing
 // its memory.
 func (m *Model) SaveSnapshot(s *Snapshot) {
-	s.Params = append(s.Params[:0], m.params...)
+	s.Params = m.AppendParams(s.Params[:0])
 	m.opt.CopyState(&s.Opt)
 }
 
@@ -293,7 +466,7 @@ func (m *Model) LoadSnapshot(s *Snapshot) error {
 	if err := m.opt.SetState(s.Opt); err != nil {
 		return err
 	}
-	copy(m.params, s.Params)
+	m.SetParams(s.Params)
 	return nil
 }
 
@@ -302,7 +475,7 @@ func (m *Model) LoadSnapshot(s *Snapshot) error {
 func (m *Model) ApplyGradients() {
 	p := m.spec.Pruning
 	if p == nil {
-		m.opt.Step(m.params, m.grads)
+		m.step()
 		return
 	}
 	t := m.opt.Iterations()
@@ -310,12 +483,21 @@ func (m *Model) ApplyGradients() {
 	if active {
 		m.keepZeros()
 	}
-	m.opt.Step(m.params, m.grads)
+	m.step()
 	if active {
 		m.restoreZeros()
 	}
 	if s, due := p.target(t); due {
 		m.Prune(s)
+	}
+}
+
+// step applies the optimiser to the live buffers.
+func (m *Model) step() {
+	if m.single {
+		m.opt.Step32(m.params32, m.grads32)
+	} else {
+		m.opt.Step(m.params, m.grads)
 	}
 }
 

@@ -3,17 +3,24 @@ package nn
 import (
 	"fmt"
 	"math"
+	"slices"
 
 	"ringtrain/internal/gemm"
 )
 
 // Optimizer updates a model's parameters from its gradients. Both are the
-// model's flat buffers, so one call updates every layer. An Optimizer is not
-// safe for concurrent use.
+// model's flat buffers, so one call updates every layer. An optimiser keeps
+// its state in one dtype, the model's: Step updates a float64 model and
+// Step32 a float32 one, and each panics on an optimiser of the other dtype.
+// An Optimizer is not safe for concurrent use.
 type Optimizer interface {
 	// Step applies one update. It panics if params and grads differ in
-	// length from the size the optimiser was made for.
+	// length from the size the optimiser was made for, or if the
+	// optimiser was made for float32 (NewOptimizer32).
 	Step(params, grads []float64)
+	// Step32 is Step for an optimiser made by NewOptimizer32, its
+	// arithmetic in float32. It panics on a float64 optimiser.
+	Step32(params, grads []float32)
 	// LearningRate is the rate the next Step uses; SetLearningRate changes
 	// it, for warm-up and schedules.
 	LearningRate() float64
@@ -21,8 +28,9 @@ type Optimizer interface {
 	// Iterations is the number of steps applied so far.
 	Iterations() uint64
 	// State returns a copy of everything Step depends on besides the
-	// hyper-parameters; SetState restores it. CopyState is State into dst,
-	// reusing its slices.
+	// hyper-parameters, its vectors widened to float64 for a float32
+	// optimiser; SetState restores it (narrowing them). CopyState is
+	// State into dst, reusing its slices.
 	State() OptimizerState
 	SetState(OptimizerState) error
 	CopyState(dst *OptimizerState)
@@ -41,80 +49,108 @@ type Slot struct {
 	Values []float64
 }
 
-// NewOptimizer returns the optimiser spec describes, for n parameters, with
-// its state zeroed.
+// NewOptimizer returns the float64 optimiser spec describes, for n
+// parameters, with its state zeroed.
 func NewOptimizer(spec OptimizerSpec, n int) (Optimizer, error) {
 	if err := spec.validate(); err != nil {
 		return nil, err
 	}
-	b := base{spec: spec, lr: spec.LearningRate, n: n}
+	return &optimizer[float64]{base: newBase[float64](spec, n)}, nil
+}
+
+// NewOptimizer32 is NewOptimizer for a float32 model: its state is float32
+// and it updates with Step32.
+func NewOptimizer32(spec OptimizerSpec, n int) (Optimizer, error) {
+	if err := spec.validate(); err != nil {
+		return nil, err
+	}
+	return &optimizer[float32]{base: newBase[float32](spec, n)}, nil
+}
+
+// slotNames lists the state vectors spec's optimiser keeps.
+func slotNames(spec OptimizerSpec) []string {
 	switch spec.Name {
 	case "sgd":
-		o := &sgd{base: b}
 		if spec.Momentum > 0 {
-			o.slots = []Slot{{"velocity", make([]float64, n)}}
+			return []string{"velocity"}
 		}
-		return o, nil
+		return nil
 	case "rmsprop":
-		o := &rmsprop{base: b}
-		o.slots = []Slot{{"velocity", make([]float64, n)}}
+		names := []string{"velocity"}
 		if spec.Momentum > 0 {
-			o.slots = append(o.slots, Slot{"momentum", make([]float64, n)})
+			names = append(names, "momentum")
 		}
 		if spec.Centered {
-			o.slots = append(o.slots, Slot{"average_gradient", make([]float64, n)})
+			names = append(names, "average_gradient")
 		}
-		return o, nil
+		return names
 	default: // adam, adamw
-		o := &adam{base: b}
-		o.slots = []Slot{{"m", make([]float64, n)}, {"v", make([]float64, n)}}
-		return o, nil
+		return []string{"m", "v"}
 	}
 }
 
 // base holds what every optimiser shares: hyper-parameters, the current
-// learning rate, the iteration count and the state vectors.
-type base struct {
+// learning rate, the iteration count and the state vectors, in T.
+type base[T float] struct {
 	spec       OptimizerSpec
 	lr         float64
 	n          int
 	iterations uint64
-	slots      []Slot
+	names      []string
+	slots      [][]T
 }
 
-func (b *base) LearningRate() float64      { return b.lr }
-func (b *base) SetLearningRate(lr float64) { b.lr = lr }
-func (b *base) Iterations() uint64         { return b.iterations }
+func newBase[T float](spec OptimizerSpec, n int) base[T] {
+	b := base[T]{spec: spec, lr: spec.LearningRate, n: n, names: slotNames(spec)}
+	for range b.names {
+		b.slots = append(b.slots, make([]T, n))
+	}
+	return b
+}
 
-func (b *base) State() OptimizerState {
+func (b *base[T]) LearningRate() float64      { return b.lr }
+func (b *base[T]) SetLearningRate(lr float64) { b.lr = lr }
+func (b *base[T]) Iterations() uint64         { return b.iterations }
+
+func (b *base[T]) State() OptimizerState {
 	var s OptimizerState
 	b.CopyState(&s)
 	return s
 }
 
-func (b *base) CopyState(dst *OptimizerState) {
+func (b *base[T]) CopyState(dst *OptimizerState) {
 	dst.Iterations = b.iterations
 	if len(dst.Slots) != len(b.slots) {
 		dst.Slots = make([]Slot, len(b.slots))
 	}
 	for i, sl := range b.slots {
-		dst.Slots[i].Name = sl.Name
-		dst.Slots[i].Values = append(dst.Slots[i].Values[:0], sl.Values...)
+		dst.Slots[i].Name = b.names[i]
+		if v, ok := any(sl).([]float64); ok {
+			dst.Slots[i].Values = append(dst.Slots[i].Values[:0], v...)
+			continue
+		}
+		dst.Slots[i].Values = slices.Grow(dst.Slots[i].Values[:0], b.n)[:b.n]
+		widen(dst.Slots[i].Values, any(sl).([]float32))
 	}
 }
 
-func (b *base) SetState(s OptimizerState) error {
+func (b *base[T]) SetState(s OptimizerState) error {
 	if len(s.Slots) != len(b.slots) {
 		return fmt.Errorf("nn: optimizer state has %d slots, %s needs %d", len(s.Slots), b.spec.Name, len(b.slots))
 	}
 	for i, sl := range s.Slots {
-		if sl.Name != b.slots[i].Name || len(sl.Values) != b.n {
+		if sl.Name != b.names[i] || len(sl.Values) != b.n {
 			return fmt.Errorf("nn: optimizer state slot %d is %q of %d values, %s needs %q of %d",
-				i, sl.Name, len(sl.Values), b.spec.Name, b.slots[i].Name, b.n)
+				i, sl.Name, len(sl.Values), b.spec.Name, b.names[i], b.n)
 		}
 	}
 	for i, sl := range s.Slots {
-		copy(b.slots[i].Values, sl.Values)
+		switch dst := any(b.slots[i]).(type) {
+		case []float64:
+			copy(dst, sl.Values)
+		case []float32:
+			narrow(dst, sl.Values)
+		}
 	}
 	b.iterations = s.Iterations
 	return nil
@@ -122,17 +158,48 @@ func (b *base) SetState(s OptimizerState) error {
 
 // begin checks the lengths, counts the iteration and applies decoupled
 // weight decay, w ← w − lr·wd·w, before the optimiser's own update.
-func (b *base) begin(params, grads []float64) {
+func (b *base[T]) begin(params, grads []T) {
 	if len(params) != b.n || len(grads) != b.n {
 		panic(fmt.Sprintf("nn: %s optimizer made for %d parameters got %d parameters and %d gradients",
 			b.spec.Name, b.n, len(params), len(grads)))
 	}
 	b.iterations++
 	if wd := b.spec.WeightDecay; wd > 0 {
-		f := 1 - b.lr*wd
+		f := T(1 - b.lr*wd)
 		for i := range params {
 			params[i] *= f
 		}
+	}
+}
+
+// optimizer is every optimiser, its state and arithmetic in T.
+type optimizer[T float] struct{ base[T] }
+
+func (o *optimizer[T]) Step(params, grads []float64) {
+	p, ok := any(params).([]T)
+	if !ok {
+		panic(fmt.Sprintf("nn: Step of a float32 %s optimizer; use Step32", o.spec.Name))
+	}
+	o.step(p, any(grads).([]T))
+}
+
+func (o *optimizer[T]) Step32(params, grads []float32) {
+	p, ok := any(params).([]T)
+	if !ok {
+		panic(fmt.Sprintf("nn: Step32 of a float64 %s optimizer; use Step", o.spec.Name))
+	}
+	o.step(p, any(grads).([]T))
+}
+
+func (o *optimizer[T]) step(params, grads []T) {
+	o.begin(params, grads)
+	switch o.spec.Name {
+	case "sgd":
+		o.sgd(params, grads)
+	case "rmsprop":
+		o.rmsprop(params, grads)
+	default:
+		o.adam(params, grads)
 	}
 }
 
@@ -142,18 +209,15 @@ func (b *base) begin(params, grads []float64) {
 //	momentum 0:  w ← w − lr·g
 //	momentum μ:  v ← μ·v − lr·g;  w ← w + v           (classical)
 //	             v ← μ·v − lr·g;  w ← w + μ·v − lr·g  (Nesterov)
-type sgd struct{ base }
-
-func (o *sgd) Step(params, grads []float64) {
-	o.begin(params, grads)
-	lr, mu := o.lr, o.spec.Momentum
+func (o *optimizer[T]) sgd(params, grads []T) {
+	lr, mu := T(o.lr), T(o.spec.Momentum)
 	if mu == 0 {
 		for i, g := range grads {
 			params[i] -= lr * g
 		}
 		return
 	}
-	v := o.slots[0].Values
+	v := o.slots[0]
 	for i, g := range grads {
 		v[i] = mu*v[i] - lr*g
 		if o.spec.Nesterov {
@@ -170,20 +234,17 @@ func (o *sgd) Step(params, grads []float64) {
 //	centered: a ← ρ·a + (1−ρ)·g;  d = v − a² + ε, else d = v + ε
 //	momentum 0:  w ← w − lr·g/√d
 //	momentum μ:  m ← μ·m + lr·g/√d;  w ← w − m
-type rmsprop struct{ base }
-
-func (o *rmsprop) Step(params, grads []float64) {
-	o.begin(params, grads)
-	lr, rho, eps, mu := o.lr, o.spec.Rho, o.spec.Epsilon, o.spec.Momentum
-	v := o.slots[0].Values
-	var mom, avg []float64
+func (o *optimizer[T]) rmsprop(params, grads []T) {
+	lr, rho, eps, mu := T(o.lr), T(o.spec.Rho), T(o.spec.Epsilon), T(o.spec.Momentum)
+	v := o.slots[0]
+	var mom, avg []T
 	next := 1
 	if mu > 0 {
-		mom = o.slots[next].Values
+		mom = o.slots[next]
 		next++
 	}
 	if o.spec.Centered {
-		avg = o.slots[next].Values
+		avg = o.slots[next]
 	}
 	for i, g := range grads {
 		v[i] = rho*v[i] + (1-rho)*g*g
@@ -192,7 +253,7 @@ func (o *rmsprop) Step(params, grads []float64) {
 			avg[i] = rho*avg[i] + (1-rho)*g
 			d -= avg[i] * avg[i]
 		}
-		step := lr * g / math.Sqrt(d)
+		step := lr * g / sqrt(d)
 		if mom != nil {
 			mom[i] = mu*mom[i] + step
 			step = mom[i]
@@ -206,13 +267,24 @@ func (o *rmsprop) Step(params, grads []float64) {
 //
 //	m ← β1·m + (1−β1)·g;  v ← β2·v + (1−β2)·g²
 //	α = lr·√(1−β2^t)/(1−β1^t);  w ← w − α·m/(√v + ε)
-type adam struct{ base }
-
-func (o *adam) Step(params, grads []float64) {
-	o.begin(params, grads)
+//
+// α is computed in float64 whatever T.
+func (o *optimizer[T]) adam(params, grads []T) {
 	b1, b2, eps := o.spec.Beta1, o.spec.Beta2, o.spec.Epsilon
 	t := float64(o.iterations)
 	alpha := o.lr * math.Sqrt(1-math.Pow(b2, t)) / (1 - math.Pow(b1, t))
-	// Four parameters at a time in AVX2, bit-identical to the plain loop.
-	gemm.AdamUpdate(params, grads, o.slots[0].Values, o.slots[1].Values, 1-b1, 1-b2, alpha, eps)
+	m, v := o.slots[0], o.slots[1]
+	if p, ok := any(params).([]float64); ok {
+		// Four parameters at a time in AVX2, bit-identical to the plain loop.
+		gemm.AdamUpdate(p, any(grads).([]float64), any(m).([]float64), any(v).([]float64), 1-b1, 1-b2, alpha, eps)
+		return
+	}
+	c1, c2, a, e := T(1-b1), T(1-b2), T(alpha), T(eps)
+	m, v = m[:len(grads)], v[:len(grads)]
+	for i, g := range grads {
+		mi := m[i] + (g-m[i])*c1
+		vi := v[i] + (g*g-v[i])*c2
+		m[i], v[i] = mi, vi
+		params[i] -= a * mi / (sqrt(vi) + e)
+	}
 }

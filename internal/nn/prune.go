@@ -65,20 +65,28 @@ func (p *PruningSpec) target(t uint64) (float64, bool) {
 
 // prunable is a layer with kernels to prune.
 type prunable interface {
-	kernels() [][]float64
+	// kernels lists the kernels' ranges in the layer's parameters.
+	kernels() []span
 }
 
-func (d *dense) kernels() [][]float64     { return [][]float64{d.w} }
-func (l *conv2d) kernels() [][]float64    { return [][]float64{l.k} }
-func (l *recurrent) kernels() [][]float64 { return [][]float64{l.w, l.u} }
+func (d *dense) kernels() []span  { return []span{{0, d.in * d.out}} }
+func (l *conv2d) kernels() []span { return []span{{0, l.patch() * l.filters}} }
+func (l *recurrent) kernels() []span {
+	return []span{{0, len(l.w)}, {len(l.w), len(l.u)}}
+}
 
-// kernels lists every prunable kernel of the model.
-func (m *Model) kernels() [][]float64 {
-	var ks [][]float64
+// kernelSpans lists the ranges of every prunable kernel in the model's
+// parameter buffer.
+func (m *Model) kernelSpans() []span {
+	var ks []span
+	off := 0
 	for _, l := range m.layers {
 		if p, ok := l.(prunable); ok {
-			ks = append(ks, p.kernels()...)
+			for _, k := range p.kernels() {
+				ks = append(ks, span{off + k.off, k.n})
+			}
 		}
+		off += l.numParams()
 	}
 	return ks
 }
@@ -91,14 +99,18 @@ func (m *Model) Prune(sparsity float64) {
 	if !(sparsity >= 0 && sparsity <= 1) {
 		panic(fmt.Sprintf("nn: sparsity %v outside [0, 1]", sparsity))
 	}
-	for _, k := range m.kernels() {
-		pruneKernel(k, sparsity, &m.pruneOrder)
+	for _, k := range m.kernelSpans() {
+		if m.single {
+			pruneKernel(m.params32[k.off:k.off+k.n], sparsity, &m.pruneOrder)
+		} else {
+			pruneKernel(m.params[k.off:k.off+k.n], sparsity, &m.pruneOrder)
+		}
 	}
 }
 
 // pruneKernel zeroes the ⌊sparsity·len(w)⌋ weights of smallest magnitude
 // (ties broken by position, so that every replica agrees).
-func pruneKernel(w []float64, sparsity float64, order *[]int32) {
+func pruneKernel[T float](w []T, sparsity float64, order *[]int32) {
 	n := int(sparsity * float64(len(w)))
 	if n == 0 {
 		return
@@ -108,7 +120,7 @@ func pruneKernel(w []float64, sparsity float64, order *[]int32) {
 		idx = append(idx, int32(i))
 	}
 	slices.SortFunc(idx, func(a, b int32) int {
-		if c := cmpAbs(w[a], w[b]); c != 0 {
+		if c := cmpAbs(float64(w[a]), float64(w[b])); c != 0 {
 			return c
 		}
 		return int(a - b)
@@ -133,13 +145,13 @@ func cmpAbs(a, b float64) int {
 // Sparsity is the fraction of the model's kernel weights that are zero.
 func (m *Model) Sparsity() float64 {
 	var zeros, total int
-	for _, k := range m.kernels() {
-		for _, v := range k {
-			if v == 0 {
-				zeros++
-			}
+	for _, k := range m.kernelSpans() {
+		if m.single {
+			zeros += countZeros(m.params32[k.off : k.off+k.n])
+		} else {
+			zeros += countZeros(m.params[k.off : k.off+k.n])
 		}
-		total += len(k)
+		total += k.n
 	}
 	if total == 0 {
 		return 0
@@ -147,28 +159,46 @@ func (m *Model) Sparsity() float64 {
 	return float64(zeros) / float64(total)
 }
 
+func countZeros[T float](w []T) int {
+	n := 0
+	for _, v := range w {
+		if v == 0 {
+			n++
+		}
+	}
+	return n
+}
+
 // keepZeros records the kernel weights that are zero, for restoreZeros to
 // reset after an update.
 func (m *Model) keepZeros() {
 	m.zeros = m.zeros[:0]
-	off := 0
-	for _, k := range m.kernels() {
-		for i, v := range k {
-			if v == 0 {
-				m.zeros = append(m.zeros, zeroAt{kernel: int32(off), index: int32(i)})
-			}
+	for _, k := range m.kernelSpans() {
+		if m.single {
+			m.zeros = appendZeros(m.zeros, m.params32[k.off:k.off+k.n], k.off)
+		} else {
+			m.zeros = appendZeros(m.zeros, m.params[k.off:k.off+k.n], k.off)
 		}
-		off++
 	}
+}
+
+// appendZeros appends off+i for every w[i] that is zero.
+func appendZeros[T float](dst []int32, w []T, off int) []int32 {
+	for i, v := range w {
+		if v == 0 {
+			dst = append(dst, int32(off+i))
+		}
+	}
+	return dst
 }
 
 // restoreZeros sets the weights keepZeros recorded back to zero.
 func (m *Model) restoreZeros() {
-	ks := m.kernels()
-	for _, z := range m.zeros {
-		ks[z.kernel][z.index] = 0
+	for _, i := range m.zeros {
+		if m.single {
+			m.params32[i] = 0
+		} else {
+			m.params[i] = 0
+		}
 	}
 }
-
-// zeroAt is a kernel weight held at zero.
-type zeroAt struct{ kernel, index int32 }

@@ -15,7 +15,7 @@ func TestPruneKeepsTheLargestWeights(t *testing.T) {
 		t.Fatal(err)
 	}
 	m.Initialize(2)
-	before := slices.Clone(m.Params())
+	before := paramsOf(m)
 	var original [][]float64
 	for _, k := range m.kernels() {
 		original = append(original, slices.Clone(k))
@@ -38,7 +38,7 @@ func TestPruneKeepsTheLargestWeights(t *testing.T) {
 			t.Fatalf("kernel %d: pruned a weight of magnitude %v but kept one of %v", li, largestPruned, smallestKept)
 		}
 	}
-	for i, v := range m.Params() {
+	for i, v := range paramsOf(m) {
 		if v != 0 && v != before[i] {
 			t.Fatalf("parameter %d changed from %v to %v", i, before[i], v)
 		}
@@ -76,8 +76,8 @@ func TestPruningScheduleDuringFit(t *testing.T) {
 			t.Fatalf("after update %d: sparsity %.4f, want %.4f", step, s, want)
 		}
 		// Weights pruned once stay zero.
-		zeros := make([]bool, len(m.Params()))
-		for i, v := range m.Params() {
+		zeros := make([]bool, m.NumParams())
+		for i, v := range paramsOf(m) {
 			zeros[i] = v == 0
 			if step > 20 && prevZeros[i] && !zeros[i] {
 				t.Fatalf("update %d revived pruned parameter %d", step, i)

@@ -45,16 +45,16 @@ func TestScaledGradientsReady(t *testing.T) {
 			m.Initialize(4)
 			b := randomBatch(m, 9, false, rand.New(rand.NewPCG(5, 6)))
 			wantLoss := m.ScaledGradients(b, 3, 0.25)
-			want := slices.Clone(m.Grads())
+			want := gradsOf(m)
 
-			clear(m.Grads())
+			clear(m.Grads32())
 			var ranges [][2]int
 			var reported [][]float64
 			loss := m.ScaledGradientsReady(b, 3, 0.25, func(lo, hi int) {
 				ranges = append(ranges, [2]int{lo, hi})
-				reported = append(reported, slices.Clone(m.Grads()[lo:hi]))
+				reported = append(reported, gradsOf(m)[lo:hi])
 				for i := lo; i < hi; i++ {
-					m.Grads()[i] = math.NaN()
+					m.Grads32()[i] = float32(math.NaN())
 				}
 			})
 			if loss != wantLoss {
@@ -76,7 +76,7 @@ func TestScaledGradientsReady(t *testing.T) {
 			if next != 0 {
 				t.Fatalf("ranges %v do not reach the buffer's start", ranges)
 			}
-			for i, g := range m.Grads() {
+			for i, g := range gradsOf(m) {
 				if !math.IsNaN(g) {
 					t.Fatalf("gradient %d written after its range was reported", i)
 				}

@@ -77,7 +77,7 @@ func TestConvFloat32MatchesFloat64(t *testing.T) {
 			{Type: "conv2d", Filters: 17, KernelSize: Pair{2, 3}, Strides: Pair{2, 1}, Activation: "relu", Dtype: dtype},
 			{Type: "conv2d", Filters: 8, KernelSize: Pair{1, 2}, Dtype: dtype}, // linear
 			{Type: "flatten"}, {Type: "dense", Units: 5, Activation: "softmax"},
-		}, Loss: SparseCategoricalCrossentropy, Optimizer: OptimizerSpec{Name: "sgd", LearningRate: 0.1}}
+		}, Loss: SparseCategoricalCrossentropy, Optimizer: OptimizerSpec{Name: "sgd", LearningRate: 0.1}, Dtype: dtype}
 		m, err := New(spec)
 		if err != nil {
 			t.Fatal(err)
@@ -86,11 +86,12 @@ func TestConvFloat32MatchesFloat64(t *testing.T) {
 		return m
 	}
 	double := build("float64")
+	double.SetParams(paramsOf(build("float32"))) // the same float32 values
 	r := rand.New(rand.NewPCG(5, 6))
 	b := randomBatch(double, 13, false, r)
 	lossD := double.ComputeGradients(b, 0)
 	var norm float64
-	for _, g := range double.Grads() {
+	for _, g := range gradsOf(double) {
 		norm = max(norm, math.Abs(g))
 	}
 	// The whole batch at once, then one sample, then five at a time.
@@ -106,7 +107,7 @@ func TestConvFloat32MatchesFloat64(t *testing.T) {
 			t.Fatalf("chunks of %d: loss %v in float32, %v in float64", chunk, lossS, lossD)
 		}
 		var worst float64
-		for i, g := range single.Grads() {
+		for i, g := range gradsOf(single) {
 			worst = max(worst, math.Abs(g-double.Grads()[i]))
 		}
 		t.Logf("chunks of %d samples: largest gradient difference %.2g, largest gradient %.2g", chunk, worst, norm)

@@ -416,14 +416,8 @@ func slope(a Activation, y float64) float64 {
 	}
 }
 
-func (l *recurrent) penalty() float64 {
-	return l.kReg.penalty(l.w) + l.rReg.penalty(l.u) + l.bReg.penalty(l.b)
-}
-
-func (l *recurrent) addPenaltyGradient() {
-	l.kReg.addGradient(l.w, l.dw)
-	l.rReg.addGradient(l.u, l.du)
-	if l.useBias {
-		l.bReg.addGradient(l.b, l.db)
-	}
+func (l *recurrent) regularized() []regSpan {
+	nw, nu := len(l.w), len(l.u)
+	return regSpans(regSpan{span{0, nw}, l.kReg}, regSpan{span{nw, nu}, l.rReg},
+		regSpan{span{nw + nu, l.numParams() - nw - nu}, l.bReg})
 }
