@@ -17,6 +17,10 @@ type dense struct {
 	kReg, bReg   *Regularizer
 
 	w, b, dw, db []float64
+	// w32, b32, dw32 and db32 are the float32 views of a float32 model's
+	// buffers, on which a single layer computes (native); without them
+	// it computes on float32 copies of w and b.
+	w32, b32, dw32, db32 []float32
 
 	// single computes the products in float32, in f32: the default but
 	// for a narrow first layer (see narrowUnits).
@@ -73,6 +77,19 @@ func (d *dense) bind(params, grads []float64) {
 	if d.useBias {
 		d.b, d.db = params[k:k+d.out], grads[k:k+d.out]
 	}
+}
+
+// bind32 binds the float32 views when the layer computes in float32.
+func (d *dense) bind32(params, grads []float32) bool {
+	if !d.single {
+		return false
+	}
+	k := d.in * d.out
+	d.w32, d.dw32 = params[:k:k], grads[:k:k]
+	if d.useBias {
+		d.b32, d.db32 = params[k:k+d.out], grads[k:k+d.out]
+	}
+	return true
 }
 
 func (d *dense) initialize(r *rand.Rand) {

@@ -3,8 +3,11 @@ package nn
 import "ringtrain/internal/gemm"
 
 // dense32 is a dense layer's float32 working set: the products run through
-// package gemm on float32 copies of the input and kernel, with float64
-// parameters, gradients and activations around them, as conv2d does.
+// package gemm on a float32 copy of the input, with float64 activations
+// around them. In a float32 model they read the kernel from the model's
+// float32 buffer and write its gradient there (dense.w32, dense.dw32); a
+// float32 layer of a float64 model multiplies a float32 copy of its
+// float64 kernel instead, and widens the gradient back.
 //
 // A model's first layer multiplies only the input columns that are nonzero
 // in some row of the batch (cols): MNIST's border pixels are zero in every
@@ -13,7 +16,9 @@ import "ringtrain/internal/gemm"
 // gathered to match, and its gradient is zero in the rows left out.
 type dense32 struct {
 	x, w, z, dz, dw, dx []float32
-	noBias              []float64
+	// noBias is a layer without bias's zeros; b64 and db64 the float64
+	// bias and bias gradient of a native layer.
+	noBias, b64, db64 []float64
 	// cols lists the input columns in the product, in order, when it
 	// leaves some out; index maps a column to its place in cols; used
 	// marks the columns seen nonzero.
@@ -125,16 +130,27 @@ func (d *dense) inner() int {
 func (d *dense) product32(rows int) []float64 {
 	f := &d.f32
 	k := d.inner()
-	f.w = growFloat32(f.w, k*d.out)
-	if len(f.cols) == 0 {
-		gemm.FromFloat64(f.w, d.w)
-	} else {
-		for i, c := range f.cols {
-			gemm.FromFloat64(f.w[i*d.out:(i+1)*d.out], d.w[int(c)*d.out:(int(c)+1)*d.out])
+	w := d.w32
+	switch {
+	case d.w32 == nil: // a float32 layer of a float64 model
+		f.w = growFloat32(f.w, k*d.out)
+		if len(f.cols) == 0 {
+			gemm.FromFloat64(f.w, d.w)
+		} else {
+			for i, c := range f.cols {
+				gemm.FromFloat64(f.w[i*d.out:(i+1)*d.out], d.w[int(c)*d.out:(int(c)+1)*d.out])
+			}
 		}
+		w = f.w
+	case len(f.cols) > 0:
+		f.w = growFloat32(f.w, k*d.out)
+		for i, c := range f.cols {
+			copy(f.w[i*d.out:(i+1)*d.out], d.w32[int(c)*d.out:(int(c)+1)*d.out])
+		}
+		w = f.w
 	}
 	f.z = growFloat32(f.z, rows*d.out)
-	gemm.Sgemm(false, false, rows, d.out, k, f.x, k, f.w, d.out, 0, f.z, d.out)
+	gemm.Sgemm(false, false, rows, d.out, k, f.x, k, w, d.out, 0, f.z, d.out)
 	d.z = grow(d.z, rows*d.out)
 	// The softmax output layer keeps its logits in z for the loss; ReLU
 	// and linear layers produce their outputs in the same pass.
@@ -149,8 +165,14 @@ func (d *dense) product32(rows int) []float64 {
 	return d.y
 }
 
-// bias is the layer's bias, or zeros when it has none.
+// bias is the layer's bias, widened from a native layer's float32, or
+// zeros when it has none.
 func (d *dense) bias() []float64 {
+	if d.useBias && d.b32 != nil {
+		d.f32.b64 = grow(d.f32.b64, d.out)
+		widen(d.f32.b64, d.b32)
+		return d.f32.b64
+	}
 	if d.useBias {
 		return d.b
 	}
@@ -165,9 +187,14 @@ func (d *dense) backward32(dy []float64, rows int, needDX bool) []float64 {
 	f := &d.f32
 	n := rows * d.out
 	f.dz = growFloat32(f.dz, n)
+	native := d.w32 != nil
 	db := d.db
-	if !d.useBias {
+	switch {
+	case !d.useBias:
 		db = d.bias()
+	case native:
+		f.db64 = grow(f.db64, d.out)
+		db = f.db64
 	}
 	clear(db)
 	switch {
@@ -178,28 +205,58 @@ func (d *dense) backward32(dy []float64, rows int, needDX bool) []float64 {
 		d.act.backward(d.y, dy, d.dz, rows, d.out)
 		gemm.NarrowGrad(f.dz, db, d.dz, d.dz, false)
 	}
+	if native && d.useBias {
+		narrow(d.db32, db)
+	}
 	k := d.inner()
-	f.dw = growFloat32(f.dw, k*d.out)
-	gemm.Sgemm(true, false, k, d.out, rows, f.x, k, f.dz, d.out, 0, f.dw, d.out)
-	if len(f.cols) == 0 {
-		gemm.ToFloat64(d.dw, f.dw)
+	if native && len(f.cols) == 0 {
+		gemm.Sgemm(true, false, k, d.out, rows, f.x, k, f.dz, d.out, 0, d.dw32, d.out)
 	} else {
-		clear(d.dw)
-		for i, c := range f.cols {
-			gemm.ToFloat64(d.dw[int(c)*d.out:(int(c)+1)*d.out], f.dw[i*d.out:(i+1)*d.out])
-		}
+		f.dw = growFloat32(f.dw, k*d.out)
+		gemm.Sgemm(true, false, k, d.out, rows, f.x, k, f.dz, d.out, 0, f.dw, d.out)
+		d.scatterKernelGrad()
 	}
 	if !needDX {
 		return nil
 	}
-	if len(f.cols) > 0 {
-		// The input gradient needs every row of the kernel.
-		f.w = growFloat32(f.w, len(d.w))
-		gemm.FromFloat64(f.w, d.w)
+	w := d.w32
+	if !native {
+		if len(f.cols) > 0 {
+			// The input gradient needs every row of the kernel.
+			f.w = growFloat32(f.w, len(d.w))
+			gemm.FromFloat64(f.w, d.w)
+		}
+		w = f.w
 	}
 	f.dx = growFloat32(f.dx, rows*d.in)
-	gemm.Sgemm(false, true, rows, d.in, d.out, f.dz, d.out, f.w, d.out, 0, f.dx, d.in)
+	gemm.Sgemm(false, true, rows, d.in, d.out, f.dz, d.out, w, d.out, 0, f.dx, d.in)
 	d.dx = grow(d.dx, rows*d.in)
 	gemm.ToFloat64(d.dx, f.dx)
 	return d.dx
+}
+
+// scatterKernelGrad writes the kernel gradient f.dw, whose rows are the
+// product's input columns, to the layer's gradient: dw32 for a native
+// layer, widened to dw otherwise; rows left out of the product get zero.
+func (d *dense) scatterKernelGrad() {
+	f := &d.f32
+	if d.dw32 != nil {
+		if len(f.cols) == 0 {
+			copy(d.dw32, f.dw)
+			return
+		}
+		clear(d.dw32)
+		for i, c := range f.cols {
+			copy(d.dw32[int(c)*d.out:(int(c)+1)*d.out], f.dw[i*d.out:(i+1)*d.out])
+		}
+		return
+	}
+	if len(f.cols) == 0 {
+		gemm.ToFloat64(d.dw, f.dw)
+		return
+	}
+	clear(d.dw)
+	for i, c := range f.cols {
+		gemm.ToFloat64(d.dw[int(c)*d.out:(int(c)+1)*d.out], f.dw[i*d.out:(i+1)*d.out])
+	}
 }
