@@ -132,3 +132,26 @@ func Decode(dst []float64, sum []int64, fracBits int, factor float64) {
 		dst[i] = float64(q) * f
 	}
 }
+
+// Add32 is Add for float32 values: each is widened to float64, exactly, so
+// the sums are those Add gives for the widened vector.
+func (a *Accumulator) Add32(off int, g []float32) {
+	var buf [512]float64
+	for len(g) > 0 {
+		n := min(len(g), len(buf))
+		for i, x := range g[:n] {
+			buf[i] = float64(x)
+		}
+		a.Add(off, buf[:n])
+		off, g = off+n, g[n:]
+	}
+}
+
+// Decode32 is Decode into float32: each value is computed in float64 as
+// Decode computes it, then rounded once.
+func Decode32(dst []float32, sum []int64, fracBits int, factor float64) {
+	f := math.Ldexp(factor, -fracBits)
+	for i, q := range sum[:len(dst)] {
+		dst[i] = float32(float64(q) * f)
+	}
+}

@@ -3,6 +3,7 @@ package fixedpoint
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -168,6 +169,40 @@ func TestVectorAddMatchesScalar(t *testing.T) {
 			if v.Sum[i] != s.Sum[i] {
 				t.Fatalf("n=%d: sum %d is %d vectorised, %d scalar", n, i, v.Sum[i], s.Sum[i])
 			}
+		}
+	}
+}
+
+// TestAdd32MatchesAdd: float32 values add as their exact float64 widening
+// does, overflows and non-finite values counted alike, across the chunks
+// Add32 widens.
+func TestAdd32MatchesAdd(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	g := make([]float32, 1300)
+	for i := range g {
+		g[i] = float32(r.NormFloat64() * 100)
+	}
+	g[7], g[600], g[1299] = float32(math.Inf(1)), float32(math.NaN()), 1e30
+	g64 := make([]float64, len(g))
+	for i, x := range g {
+		g64[i] = float64(x)
+	}
+	a, b := NewAccumulator(len(g)+2, DefaultBits, 4), NewAccumulator(len(g)+2, DefaultBits, 4)
+	a.Add32(2, g)
+	b.Add(2, g64)
+	if !slices.Equal(a.Sum, b.Sum) || a.Overflows != b.Overflows || a.NonFinite != b.NonFinite {
+		t.Fatalf("Add32 differs from Add on the widened values: overflows %d/%d, non-finite %d/%d",
+			a.Overflows, b.Overflows, a.NonFinite, b.NonFinite)
+	}
+	if a.Overflows != 1 || a.NonFinite != 2 {
+		t.Fatalf("overflows %d, non-finite %d, want 1 and 2", a.Overflows, a.NonFinite)
+	}
+	d32, d64 := make([]float32, len(g)), make([]float64, len(g))
+	Decode32(d32, a.Sum[2:], DefaultBits, 0.25)
+	Decode(d64, a.Sum[2:], DefaultBits, 0.25)
+	for i := range d32 {
+		if d32[i] != float32(d64[i]) {
+			t.Fatalf("Decode32[%d] = %v, Decode rounded %v", i, d32[i], float32(d64[i]))
 		}
 	}
 }
