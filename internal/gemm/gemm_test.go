@@ -355,6 +355,49 @@ func TestAdamUpdateMatchesGo(t *testing.T) {
 	}
 }
 
+// TestAdamUpdate32MatchesGo is TestAdamUpdateMatchesGo for AdamUpdate32.
+func TestAdamUpdate32MatchesGo(t *testing.T) {
+	if !useAsm {
+		t.Skip("no assembly on this machine")
+	}
+	defer func() { useAsm = true }()
+	r := rand.New(rand.NewPCG(13, 14))
+	for _, n := range []int{1, 8, 13, 64, 1001} {
+		var state [2][3][]float32 // [asm, go][p, m, v]
+		for i := range state[0] {
+			state[0][i] = make([]float32, n)
+			for j := range state[0][i] {
+				state[0][i][j] = float32(r.NormFloat64())
+			}
+			state[0][i][0] = 0
+			if i == 2 { // v ≥ 0
+				for j := range state[0][i] {
+					state[0][i][j] = float32(math.Abs(float64(state[0][i][j])))
+				}
+			}
+			state[1][i] = append([]float32(nil), state[0][i]...)
+		}
+		for step := range 3 {
+			g := make([]float32, n)
+			for j := range g {
+				g[j] = float32(r.NormFloat64() * float64(step+1))
+			}
+			for k, asm := range []bool{true, false} {
+				useAsm = asm
+				s := state[k]
+				AdamUpdate32(s[0], g, s[1], s[2], 0.1, 0.001, 0.0007, 1e-7)
+			}
+			for i, name := range []string{"parameter", "m", "v"} {
+				for j := range n {
+					if math.Float32bits(state[0][i][j]) != math.Float32bits(state[1][i][j]) {
+						t.Fatalf("n=%d step %d: %s %d is %v in assembly, %v in Go", n, step, name, j, state[0][i][j], state[1][i][j])
+					}
+				}
+			}
+		}
+	}
+}
+
 // BenchmarkMLPProducts is the products of a training step of
 // 784-512-512-10 at batch 256 (the first layer with 600 of its 784 input
 // columns, as MNIST batches leave the others zero): forward, kernel

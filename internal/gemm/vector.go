@@ -120,3 +120,23 @@ func AdamUpdate(p, g, m, v []float64, c1, c2, alpha, eps float64) {
 		p[i] -= alpha * mi / (math.Sqrt(vi) + eps)
 	}
 }
+
+// AdamUpdate32 is AdamUpdate in float32, eight values at a time where the
+// machine allows, bit-identical to the same loop in Go (float32 square
+// roots are correctly rounded either way).
+func AdamUpdate32(p, g, m, v []float32, c1, c2, alpha, eps float32) {
+	n := len(g)
+	p, m, v = p[:n], m[:n], v[:n]
+	done := 0
+	if useAsm && n >= 8 {
+		done = n &^ 7
+		adam8(&p[0], &g[0], &m[0], &v[0], done, &[4]float32{c1, c2, alpha, eps})
+	}
+	for i := done; i < n; i++ {
+		gi := g[i]
+		mi := m[i] + (gi-m[i])*c1
+		vi := v[i] + (gi*gi-v[i])*c2
+		m[i], v[i] = mi, vi
+		p[i] -= alpha * mi / (float32(math.Sqrt(float64(vi))) + eps)
+	}
+}

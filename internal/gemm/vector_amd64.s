@@ -160,3 +160,45 @@ adamloop:
 	JNZ adamloop
 	VZEROUPPER
 	RET
+
+// func adam8(p, grad, m, v *float32, n int, k *[4]float32)
+TEXT ·adam8(SB), NOSPLIT, $0-48
+	MOVQ p+0(FP), DI
+	MOVQ grad+8(FP), SI
+	MOVQ m+16(FP), R8
+	MOVQ v+24(FP), R9
+	MOVQ n+32(FP), CX
+	MOVQ k+40(FP), AX
+	VBROADCASTSS 0(AX), Y10 // c1
+	VBROADCASTSS 4(AX), Y11 // c2
+	VBROADCASTSS 8(AX), Y12 // alpha
+	VBROADCASTSS 12(AX), Y13 // eps
+	SHRQ $3, CX
+adam8loop:
+	VMOVUPS (SI), Y0          // g
+	VMOVUPS (R8), Y1          // m
+	VSUBPS Y1, Y0, Y2         // g - m
+	VMULPS Y10, Y2, Y2        // (g - m)·c1
+	VADDPS Y2, Y1, Y1         // m + (g - m)·c1
+	VMOVUPS Y1, (R8)
+	VMOVUPS (R9), Y4          // v
+	VMULPS Y0, Y0, Y3         // g·g
+	VSUBPS Y4, Y3, Y3         // g² - v
+	VMULPS Y11, Y3, Y3        // (g² - v)·c2
+	VADDPS Y3, Y4, Y4         // v + (g² - v)·c2
+	VMOVUPS Y4, (R9)
+	VSQRTPS Y4, Y5
+	VADDPS Y13, Y5, Y5        // √v + ε
+	VMULPS Y12, Y1, Y6        // α·m
+	VDIVPS Y5, Y6, Y6         // α·m / (√v + ε)
+	VMOVUPS (DI), Y7
+	VSUBPS Y6, Y7, Y7
+	VMOVUPS Y7, (DI)
+	ADDQ $32, SI
+	ADDQ $32, DI
+	ADDQ $32, R8
+	ADDQ $32, R9
+	DECQ CX
+	JNZ adam8loop
+	VZEROUPPER
+	RET
