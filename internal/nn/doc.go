@@ -48,21 +48,35 @@
 //
 // # Precision
 //
+// A model's dtype, float32 by default as every framework trains, is the
+// type of its parameters, gradients and optimiser state: a float32 model
+// holds them as []float32 (Model.Params32, Model.Grads32, NewOptimizer32),
+// its optimisers, regularisers and pruning computing in float32, and a
+// worker reduces its gradient in float32 in place. "dtype": "float64" in
+// the model description keeps all of it in float64, for exactness work:
+// the finite-difference gradient checks run so
+// (TestGradientsMatchFiniteDifferences), and the float32 layers are
+// checked against float64 ones (TestFloat32MatchesFloat64,
+// TestConvFloat32MatchesFloat64).
+//
 // The matrix products of dense, conv2d and recurrent layers run in float32
-// through package gemm by default, as every framework trains, with
-// sigmoid and tanh vectorised around them; parameters, gradients,
-// losses and optimiser state stay float64, and so do activations but
+// through package gemm in a float32 model, with sigmoid and tanh
+// vectorised around them; activations and losses stay float64, but
 // between float32 convolutions, max-pooling and flatten layers, which
-// hand each other float32 values and gradients (float32Layer: a
-// conv → pool → conv stack makes no float64 round trip). "dtype": "float64"
-// in the model description (or on a dense or conv2d layer) keeps every
-// product in float64 through gonum and math's sigmoid and tanh, for
-// exactness work: the finite-difference gradient checks run so
-// (TestGradientsMatchFiniteDifferences), and the float32 products are
-// checked against them (TestFloat32MatchesFloat64). A first dense layer of
-// fewer than 64 units stays float64 whatever the dtype: fed sparse rows,
-// its float64 pass skips the zeros and is the faster (see narrowUnits).
-// Checkpoints name the dtype (Model.Checkpoint).
+// hand each other float32 values and gradients (float32Layer). Dense
+// layers multiply the model's float32 buffers in place. Conv2d and
+// recurrent layers, a dense or conv2d layer given "dtype": "float64" in a
+// float32 model, and a first dense layer of fewer than 64 units (fed
+// sparse rows, its float64 pass skips the zeros and is the faster; see
+// narrowUnits) still compute on float64 views: the model widens their
+// parameters into a float64 shadow before each forward pass and narrows
+// their gradients into Grads32 after their backward pass.
+//
+// Checkpoints store values in the model's dtype and name it
+// (Model.Checkpoint); a version-1 checkpoint, written when parameters were
+// float64 in memory whatever the dtype, loads into a float32 model rounded
+// to float32, and float32 values do not load into a float64 model
+// (Checkpoint.Model says what to do).
 //
 // # Performance
 //

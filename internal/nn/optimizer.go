@@ -279,12 +279,7 @@ func (o *optimizer[T]) adam(params, grads []T) {
 		gemm.AdamUpdate(p, any(grads).([]float64), any(m).([]float64), any(v).([]float64), 1-b1, 1-b2, alpha, eps)
 		return
 	}
-	c1, c2, a, e := T(1-b1), T(1-b2), T(alpha), T(eps)
-	m, v = m[:len(grads)], v[:len(grads)]
-	for i, g := range grads {
-		mi := m[i] + (g-m[i])*c1
-		vi := v[i] + (g*g-v[i])*c2
-		m[i], v[i] = mi, vi
-		params[i] -= a * mi / (sqrt(vi) + e)
-	}
+	// Eight at a time in AVX2, in float32.
+	gemm.AdamUpdate32(any(params).([]float32), any(grads).([]float32), any(m).([]float32), any(v).([]float32),
+		float32(1-b1), float32(1-b2), float32(alpha), float32(eps))
 }
