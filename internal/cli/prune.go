@@ -88,7 +88,7 @@ func prune(o pruneOptions) error {
 	if err != nil {
 		return err
 	}
-	copy(tuned.Params(), m.Params())
+	tuned.SetParams(m.AppendParams(nil))
 	if o.epochs > 0 {
 		if _, err := tuned.Fit(train, nn.FitConfig{Epochs: o.epochs, BatchSize: o.batch, Seed: o.seed}); err != nil {
 			return err

@@ -265,7 +265,7 @@ func TestForgedFinalUploadCannotEndTheJob(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	params := slices.Clone(m.Params())
+	params := m.AppendParams(nil)
 	for i := range params {
 		params[i] = 0.5
 	}

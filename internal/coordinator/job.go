@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"math"
 	"net"
-	"slices"
 	"sync"
 	"time"
 
@@ -270,7 +269,7 @@ func newCoordinator(ctx context.Context, cfg Config) (*coordinator, error) {
 	log.Info("memory", "estimate", mem.need.String(), "limit", mem.limit.String(), "limit_from", mem.from, "evaluation_chunk", mem.evalRows)
 	c := &coordinator{
 		cfg: cfg, log: log, job: job, spec: spec, plan: plan, train: train, test: test, evalRows: mem.evalRows,
-		initial:   &wire.State{Header: &pb.StateHeader{JobId: job.JobId}, Params: slices.Clone(model.Params()), Opt: model.Optimizer().State()},
+		initial:   &wire.State{Header: &pb.StateHeader{JobId: job.JobId}, Params: model.AppendParams(nil), Opt: model.Optimizer().State()},
 		numParams: model.NumParams(), numSlots: len(model.Optimizer().State().Slots),
 		started:  time.Now(),
 		events:   make(chan event, 1024),

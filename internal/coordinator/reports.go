@@ -51,7 +51,7 @@ func (c *coordinator) evaluate(params []float64) (loss, acc float64) {
 	if err != nil {
 		panic(err) // the spec was validated when the job was built
 	}
-	copy(m.Params(), params)
+	m.SetParams(params)
 	return evaluateInChunks(m, c.test, c.evalRows)
 }
 

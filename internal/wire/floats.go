@@ -47,3 +47,13 @@ func WeightsSHA256(params []float64) string {
 	sum := sha256.Sum256(AppendFloats(nil, params))
 	return hex.EncodeToString(sum[:])
 }
+
+// WeightsHash32 is WeightsHash for a float32 model: the CRC-64 (ECMA) of
+// its parameters as little-endian float32 bytes, the buffer it trains.
+func WeightsHash32(params []float32, scratch []byte) (uint64, []byte) {
+	scratch = scratch[:0]
+	for _, x := range params {
+		scratch = binary.LittleEndian.AppendUint32(scratch, math.Float32bits(x))
+	}
+	return crc64.Checksum(scratch, crcTable), scratch
+}

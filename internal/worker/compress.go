@@ -71,14 +71,18 @@ func (s *stepper) compress(name string) error {
 // and the control counts) in float32, and the gradient's residual is
 // given back and renewed.
 func (s *stepper) allReduce16(ctx context.Context, c uint64, lo, hi int) error {
+	exact := max(0, min(hi, ordinaryHead)-lo)
+	res := s.comp.residual[lo+exact-ordinaryHead : hi-ordinaryHead]
+	cmp := allreduce.Compression{Kind: s.comp.kind, Exact: exact, Residual: res}
+	if s.reduced32 != nil {
+		return s.ring.AllReduce16(ctx, c, s.reduced32[lo:hi], allreduce.Sum, cmp)
+	}
 	if len(s.wire32) != len(s.reduced) {
 		s.wire32 = make([]float32, len(s.reduced))
 	}
 	v, w := s.reduced[lo:hi], s.wire32[lo:hi]
 	gemm.FromFloat64(w, v)
-	exact := max(0, min(hi, ordinaryHead)-lo)
-	res := s.comp.residual[lo+exact-ordinaryHead : hi-ordinaryHead]
-	if err := s.ring.AllReduce16(ctx, c, w, allreduce.Sum, allreduce.Compression{Kind: s.comp.kind, Exact: exact, Residual: res}); err != nil {
+	if err := s.ring.AllReduce16(ctx, c, w, allreduce.Sum, cmp); err != nil {
 		return err
 	}
 	gemm.ToFloat64(v, w)
@@ -92,11 +96,12 @@ func (s *stepper) allReduce16(ctx context.Context, c uint64, lo, hi int) error {
 // compute. It returns "" otherwise, and in the deterministic mode, whose
 // range is its own.
 func (s *stepper) sumCause() string {
-	v := s.reduced
-	if s.det != nil || v[2] != 0 || finite(v) {
+	if s.det != nil || s.head(2) != 0 || s.vecFinite() {
 		return ""
 	}
-	if slices.ContainsFunc(v, func(x float64) bool { return x != x }) {
+	hasNaN := slices.ContainsFunc(s.reduced, func(x float64) bool { return x != x }) ||
+		slices.ContainsFunc(s.reduced32, func(x float32) bool { return x != x })
+	if hasNaN {
 		cause := "the sum holds a NaN, which adding finite values never makes: a peer sent values it did not compute (a corrupted or forged frame)"
 		if s.wireBytes() < 8 {
 			// Gradients finite in float64 are ±Inf in float32.
@@ -125,7 +130,7 @@ func (s *stepper) reducedBytes() int {
 	case s.det != nil:
 		return 8 * len(s.det.acc.Sum)
 	case s.wireBytes() == 2:
-		return 4*ordinaryHead + 2*(len(s.reduced)-ordinaryHead)
+		return 4*ordinaryHead + 2*(s.vecLen()-ordinaryHead)
 	}
-	return s.wireBytes() * len(s.reduced)
+	return s.wireBytes() * s.vecLen()
 }

@@ -156,9 +156,9 @@ func TestOverlapMatchesOrdinary(t *testing.T) {
 						t.Fatal(err)
 					}
 					rep.close()
-					params[i] = rep.steppers[0].model.Params()
+					params[i] = paramsOf(rep.steppers[0].model)
 					for r, st := range rep.steppers[1:] {
-						if !slices.Equal(st.model.Params(), params[i]) {
+						if !slices.Equal(paramsOf(st.model), params[i]) {
 							t.Fatalf("buckets of %d bytes: rank %d differs from rank 0", bucket, r+1)
 						}
 					}
@@ -474,7 +474,7 @@ func TestOverlapOverDataPlanes(t *testing.T) {
 		if c := rep.steppers[0].collective; c != 6 {
 			t.Fatalf("%d collectives in 3 steps, want 2 buckets a step", c)
 		}
-		return rep.steppers[0].model.Params()
+		return paramsOf(rep.steppers[0].model)
 	}
 	want := train(nil)
 	for _, plane := range []string{"tcp", "grpc"} {

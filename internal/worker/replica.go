@@ -179,7 +179,7 @@ func (s *session) upload(ctx context.Context, a *pb.Assignment, r *replica, h *p
 	if a.Job.Deterministic {
 		h.FixedPointBits = uint32(r.bits)
 	}
-	st := &wire.State{Header: h, Params: r.model.Params(), Opt: r.model.Optimizer().State()}
+	st := &wire.State{Header: h, Params: r.model.AppendParams(nil), Opt: r.model.Optimizer().State()}
 	if err := wire.SendState(stream.Send, st); err != nil {
 		return fmt.Errorf("upload state: %w", err)
 	}

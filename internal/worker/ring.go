@@ -233,7 +233,11 @@ func (s *session) steps(ctx context.Context, a *pb.Assignment, r *replica, st *s
 			ComputeNs: uint64(tm.compute), AllreduceNs: uint64(tm.allreduce), OptimizerNs: uint64(tm.optimizer),
 			ElapsedNs: uint64(time.Since(r.started)), FixedPointBits: uint32(r.bits), Skipped: out.skipped, NonfiniteHere: out.here}
 		if done || (job.HashEvery > 0 && r.applied%uint64(job.HashEvery) == 0) {
-			rep.WeightsHash, hashBuf = wire.WeightsHash(r.model.Params(), hashBuf)
+			if r.model.Dtype() == "float32" {
+				rep.WeightsHash, hashBuf = wire.WeightsHash32(r.model.Params32(), hashBuf)
+			} else {
+				rep.WeightsHash, hashBuf = wire.WeightsHash(r.model.Params(), hashBuf)
+			}
 			rep.HasHash = true
 		}
 		epochEnd := r.applied%job.StepsPerEpoch == 0

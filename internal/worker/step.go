@@ -40,9 +40,17 @@ type stepper struct {
 	// workers whose gradient was not finite (the header, ordinaryHead
 	// values), then the gradient buffer, reduced as one vector. The
 	// header comes first so that the last bucket of an overlapped
-	// reduction, the first layers', holds it too.
-	reduced []float64
-	// wire32 carries reduced in float32 on the wire (see allReduce).
+	// reduction, the first layers', holds it too. The vector is in the
+	// model's dtype, reduced32 for a float32 model (the model's
+	// gradient buffer is a view of it, reduced in place), reduced for a
+	// float64 one; the other is nil.
+	reduced   []float64
+	reduced32 []float32
+	// loss is this worker's share of the step's loss, in float64: the
+	// step's loss when the worker is alone.
+	loss float64
+	// wire32 carries a float64 model's reduced in float32 on the wire
+	// when compressed (see allReduce16).
 	wire32 []float32
 	// comp, when not nil, compresses the ordinary mode's gradient on the
 	// wire (see compress.go).
@@ -144,9 +152,49 @@ func newStepper(m *nn.Model, ring *allreduce.Ring, data nn.Dataset, sampleIDs []
 	s := &stepper{model: m, ring: ring, data: data, sampleIDs: sampleIDs, globalBatch: globalBatch, timeout: timeout,
 		batch: &nn.Batch{}}
 	p := m.NumParams()
-	s.reduced = make([]float64, ordinaryHead+p)
-	m.BindGradients(s.reduced[ordinaryHead:])
+	if m.Dtype() == "float32" {
+		s.reduced32 = make([]float32, ordinaryHead+p)
+		m.BindGradients32(s.reduced32[ordinaryHead:])
+	} else {
+		s.reduced = make([]float64, ordinaryHead+p)
+		m.BindGradients(s.reduced[ordinaryHead:])
+	}
 	return s
+}
+
+// vecLen is the length of the ordinary mode's vector.
+func (s *stepper) vecLen() int {
+	if s.reduced32 != nil {
+		return len(s.reduced32)
+	}
+	return len(s.reduced)
+}
+
+// head is value i of the ordinary mode's vector's header.
+func (s *stepper) head(i int) float64 {
+	if s.reduced32 != nil {
+		return float64(s.reduced32[i])
+	}
+	return s.reduced[i]
+}
+
+// setHead sets value i of the header to x (rounded to float32 for a
+// float32 model).
+func (s *stepper) setHead(i int, x float64) {
+	if s.reduced32 != nil {
+		s.reduced32[i] = float32(x)
+	} else {
+		s.reduced[i] = x
+	}
+}
+
+// vecFinite reports whether the loss and gradient of the ordinary mode's
+// vector are finite.
+func (s *stepper) vecFinite() bool {
+	if s.reduced32 != nil {
+		return finite(s.reduced32)
+	}
+	return finite(s.reduced)
 }
 
 // deterministicMode switches the stepper to exact fixed-point sums over
@@ -189,19 +237,22 @@ func (s *stepper) step(ctx context.Context, t uint64, local []int, pause bool) (
 	nn.Gather(s.data, local, s.batch)
 	s.batch.IDs = s.global
 	tg := time.Now()
-	v := s.reduced
-	v[1], v[2], s.here = 0, 0, false
+	n := s.vecLen()
+	s.setHead(1, 0)
+	s.setHead(2, 0)
+	s.here = false
 	if pause {
-		v[1] = 1
+		s.setHead(1, 1)
 	}
 	var ready func(lo, hi int)
 	var bk *buckets
 	if n := s.bucketValues(s.wireBytes()); n > 0 {
-		bk = s.startBuckets(ctx, t, len(v), ordinaryHead, n, s.allReduce)
+		bk = s.startBuckets(ctx, t, s.vecLen(), ordinaryHead, n, s.allReduce)
 		bk.prepare = s.checkFinite
 		ready = func(lo, hi int) { bk.add(ordinaryHead+lo, ordinaryHead+hi) }
 	}
-	v[0] = s.model.ScaledGradientsReady(s.batch, t, 1/float64(s.globalBatch), ready)
+	s.loss = s.model.ScaledGradientsReady(s.batch, t, 1/float64(s.globalBatch), ready)
+	s.setHead(0, s.loss)
 	var err error
 	if bk != nil {
 		t1 := time.Now()
@@ -210,12 +261,12 @@ func (s *stepper) step(ctx context.Context, t uint64, local []int, pause bool) (
 		err = bk.wait()
 		tm.compute = t1.Sub(t0)
 	} else {
-		s.checkFinite(0, len(v))
+		s.checkFinite(0, n)
 		t1 := time.Now()
 		s.tl.add("data", t0, tg)
 		s.tl.add("forward-backward", tg, t1)
 		err = s.reduce(ctx, func(ctx context.Context, c uint64) error {
-			return s.allReduce(ctx, c, 0, len(v))
+			return s.allReduce(ctx, c, 0, n)
 		})
 		tm.compute = t1.Sub(t0)
 	}
@@ -226,16 +277,22 @@ func (s *stepper) step(ctx context.Context, t uint64, local []int, pause bool) (
 	out.reduced = s.reducedBytes()
 	t2 := time.Now()
 	tm.allreduce = t2.Sub(t0) - tm.compute
-	out.paused = v[1] > 0
+	out.paused = s.head(1) > 0
+	alone := s.ring.Transport().Size() == 1
 	// Alone, this worker's vector is its own, already checked; a sum of
 	// finite values can still overflow.
-	if v[2] > 0 || (s.ring.Transport().Size() > 1 && !finite(v)) {
+	if s.head(2) > 0 || (!alone && !s.vecFinite()) {
 		if err := s.nonFinite(t, &out); err != nil {
 			return 0, out, stepTiming{}, err
 		}
 		return math.NaN(), out, tm, nil
 	}
-	loss := v[0] + s.model.AddPenalties()
+	loss := s.head(0)
+	if alone {
+		// Not rounded to float32 in the header.
+		loss = s.loss
+	}
+	loss += s.model.AddPenalties()
 	s.apply()
 	t3 := time.Now()
 	s.tl.add("optimizer", t2, t3)
@@ -267,22 +324,33 @@ func (s *stepper) bucketValues(size int) int {
 // one whose gradient was not, a count every replica sees once the vector's
 // start is reduced.
 func (s *stepper) checkFinite(lo, hi int) {
-	v := s.reduced
-	if lo == 0 && !allFinite(v[:1]) {
-		v[0], s.here = 0, true
-	}
-	if g := v[max(lo, ordinaryHead):hi]; !allFinite(g) {
-		clear(g)
-		s.here = true
-	}
-	if s.here {
-		v[2] = 1
+	if s.reduced32 != nil {
+		s.here = checkFinite(s.reduced32, lo, hi, s.here)
+	} else {
+		s.here = checkFinite(s.reduced, lo, hi, s.here)
 	}
 }
 
-// finite reports whether the loss and gradient of the ordinary mode's
+// checkFinite is stepper.checkFinite on the vector v; here is whether
+// this worker's gradient was already found not finite, and it returns
+// whether it is now.
+func checkFinite[T float32 | float64](v []T, lo, hi int, here bool) bool {
+	if lo == 0 && !allFinite(v[:1]) {
+		v[0], here = 0, true
+	}
+	if g := v[max(lo, ordinaryHead):hi]; !allFinite(g) {
+		clear(g)
+		here = true
+	}
+	if here {
+		v[2] = 1
+	}
+	return here
+}
+
+// finite reports whether the loss and gradient of an ordinary mode's
 // vector are finite.
-func finite(v []float64) bool {
+func finite[T float32 | float64](v []T) bool {
 	return allFinite(v[:1]) && allFinite(v[ordinaryHead:])
 }
 
@@ -310,8 +378,8 @@ func (s *stepper) nonFinite(t uint64, out *stepOutcome) error {
 // finite x and NaN otherwise, and a sum of such terms is 0 only when they
 // all are (four running sums, which the CPU adds side by side, and no
 // branch per value).
-func allFinite(v []float64) bool {
-	var a, b, c, d float64
+func allFinite[T float32 | float64](v []T) bool {
+	var a, b, c, d T
 	i := 0
 	for ; i+4 <= len(v); i += 4 {
 		a += v[i] - v[i]
@@ -376,15 +444,14 @@ func (s *stepper) deterministicStep(ctx context.Context, t uint64, local []int, 
 			var ready func(lo, hi int)
 			if n := s.bucketValues(8); n > 0 && lo+d.micro == len(local) {
 				bk = s.startBuckets(ctx, t, len(d.acc.Sum), detHead, n, reduceInt64)
-				g := m.Grads()
 				ready = func(lo, hi int) {
-					d.acc.Add(detHead+lo, g[lo:hi])
+					s.accumulate(lo, hi)
 					bk.add(detHead+lo, detHead+hi)
 				}
 			}
 			loss[0] = m.ScaledGradientsReady(s.batch, t, 1, ready)
 			if ready == nil {
-				d.acc.Add(detHead, m.Grads())
+				s.accumulate(0, m.NumParams())
 			}
 			d.acc.Add(0, loss[:])
 			s.tl.add("data", ts, tg)
@@ -437,7 +504,11 @@ func (s *stepper) deterministicStep(ctx context.Context, t uint64, local []int, 
 	}
 	t2 := time.Now()
 	scale := 1 / float64(s.globalBatch)
-	fixedpoint.Decode(m.Grads(), d.acc.Sum[detHead:], d.bits, scale)
+	if m.Dtype() == "float32" {
+		fixedpoint.Decode32(m.Grads32(), d.acc.Sum[detHead:], d.bits, scale)
+	} else {
+		fixedpoint.Decode(m.Grads(), d.acc.Sum[detHead:], d.bits, scale)
+	}
 	var loss [1]float64
 	fixedpoint.Decode(loss[:], d.acc.Sum[:1], d.bits, scale)
 	loss[0] += m.AddPenalties()
@@ -445,4 +516,14 @@ func (s *stepper) deterministicStep(ctx context.Context, t uint64, local []int, 
 	tm.optimizer = time.Since(t2)
 	s.tl.add("optimizer", t2, t2.Add(tm.optimizer))
 	return loss[0], out, tm, nil
+}
+
+// accumulate adds the gradient values [lo, hi) to the deterministic mode's
+// sums, from the model's buffer in its dtype.
+func (s *stepper) accumulate(lo, hi int) {
+	if s.model.Dtype() == "float32" {
+		s.det.acc.Add32(detHead+lo, s.model.Grads32()[lo:hi])
+	} else {
+		s.det.acc.Add(detHead+lo, s.model.Grads()[lo:hi])
+	}
 }

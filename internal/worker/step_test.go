@@ -93,7 +93,7 @@ func newReplicas(t testing.TB, spec nn.Spec, data *mnist.Set, n, globalBatch, mi
 	b := globalBatch / n
 	for r := 0; r < n; r++ {
 		m, _ := nn.New(spec)
-		copy(m.Params(), init.Params())
+		m.SetParams(paramsOf(init))
 		m.SetSeed(seed)
 		st := newStepper(m, allreduce.New(rep.rings[r], allreduce.DefaultConfig()), data, ids, globalBatch, time.Minute)
 		st.backup = &nn.Snapshot{} // as a worker keeps one, to undo a step
@@ -184,9 +184,9 @@ func TestDeterministicIndependentOfWorkers(t *testing.T) {
 				t.Fatal(err)
 			}
 			rep.close()
-			got := rep.steppers[0].model.Params()
+			got := paramsOf(rep.steppers[0].model)
 			for r, st := range rep.steppers[1:] {
-				if !slices.Equal(st.model.Params(), got) {
+				if !slices.Equal(paramsOf(st.model), got) {
 					t.Fatalf("%d workers, buckets of %d bytes: rank %d differs from rank 0", n, bucket, r+1)
 				}
 			}
@@ -243,9 +243,7 @@ func TestFixedPointOverflowRescalesOrStops(t *testing.T) {
 		Loss: nn.MeanSquaredError, Optimizer: nn.OptimizerSpec{Name: "sgd", LearningRate: 1e-12}}
 	extreme := func(rep *replicas, scale float64) {
 		for _, st := range rep.steppers {
-			for i := range st.model.Params() {
-				st.model.Params()[i] = scale * float64(i%7-3)
-			}
+			setParams(st.model, func(i int) float64 { return scale * float64(i%7-3) })
 		}
 	}
 	var want []float64
@@ -261,8 +259,8 @@ func TestFixedPointOverflowRescalesOrStops(t *testing.T) {
 			t.Fatalf("%d workers: %d rescales, %d bits; want the resolution lowered", n, d.rescales, d.bits)
 		}
 		if want == nil {
-			want = slices.Clone(rep.steppers[0].model.Params())
-		} else if !slices.Equal(want, rep.steppers[0].model.Params()) {
+			want = paramsOf(rep.steppers[0].model)
+		} else if !slices.Equal(want, paramsOf(rep.steppers[0].model)) {
 			t.Fatal("rescaled training differs between 1 and 2 workers")
 		}
 	}
@@ -281,7 +279,7 @@ func TestFixedPointOverflowRescalesOrStops(t *testing.T) {
 	for _, skip := range []bool{false, true} {
 		rep := newReplicas(t, spec, data, 2, 8, 2, 3)
 		extreme(rep, 1e20)
-		before := slices.Clone(rep.steppers[0].model.Params())
+		before := paramsOf(rep.steppers[0].model)
 		for _, st := range rep.steppers {
 			st.skipNonFinite = skip
 		}
@@ -299,7 +297,7 @@ func TestFixedPointOverflowRescalesOrStops(t *testing.T) {
 			t.Fatalf("skip policy: errors %v, loss %v; want the step skipped", errs, loss)
 		}
 		for r, st := range rep.steppers {
-			if !slices.Equal(st.model.Params(), before) {
+			if !slices.Equal(paramsOf(st.model), before) {
 				t.Fatalf("rank %d applied an out-of-range step", r)
 			}
 		}
@@ -342,7 +340,7 @@ func TestNonFiniteGradient(t *testing.T) {
 				if _, err := rep.train(t, 2); err != nil {
 					t.Fatal(err)
 				}
-				before := slices.Clone(rep.steppers[0].model.Params())
+				before := paramsOf(rep.steppers[0].model)
 				bad.on = true
 				loss, errs := rep.trainAll(t, 1)
 				bad.on = false
@@ -362,21 +360,21 @@ func TestNonFiniteGradient(t *testing.T) {
 					t.Fatalf("skipped step's loss %v, want NaN", loss)
 				}
 				for r, st := range rep.steppers {
-					if !slices.Equal(st.model.Params(), before) {
+					if !slices.Equal(paramsOf(st.model), before) {
 						t.Fatalf("rank %d applied a non-finite step", r)
 					}
 					restored, _ := nn.New(nn.KerasMNIST())
 					if err := restored.LoadSnapshot(st.backup); err != nil {
 						t.Fatal(err)
 					}
-					if !slices.Equal(restored.Params(), before) {
+					if !slices.Equal(paramsOf(restored), before) {
 						t.Fatalf("rank %d: the backup after a skipped step is not the current state", r)
 					}
 				}
 				if _, err := rep.train(t, 2); err != nil {
 					t.Fatal(err)
 				}
-				p0, p1 := rep.steppers[0].model.Params(), rep.steppers[1].model.Params()
+				p0, p1 := paramsOf(rep.steppers[0].model), paramsOf(rep.steppers[1].model)
 				if slices.Equal(p0, before) || !slices.Equal(p0, p1) {
 					t.Fatal("after the skipped step, training did not go on identically on both replicas")
 				}
@@ -415,4 +413,28 @@ func seqInts(n int) []int {
 		s[i] = i
 	}
 	return s
+}
+
+// paramsOf is a float64 copy of m's parameters, whatever its dtype.
+func paramsOf(m *nn.Model) []float64 { return m.AppendParams(nil) }
+
+// setParams sets parameter i of m to f(i), rounded to m's dtype.
+func setParams(m *nn.Model, f func(i int) float64) {
+	p := make([]float64, m.NumParams())
+	for i := range p {
+		p[i] = f(i)
+	}
+	m.SetParams(p)
+}
+
+// reducedOf is a float64 copy of the ordinary mode's vector.
+func reducedOf(s *stepper) []float64 {
+	if s.reduced32 == nil {
+		return slices.Clone(s.reduced)
+	}
+	v := make([]float64, len(s.reduced32))
+	for i, x := range s.reduced32 {
+		v[i] = float64(x)
+	}
+	return v
 }

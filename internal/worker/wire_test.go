@@ -79,7 +79,7 @@ func TestGradientsTravelInTheModelsDtype(t *testing.T) {
 				t.Fatalf("%s model: rank %d sent frames of kinds %v, want only %v", dtype, r, rec.kinds, want)
 			}
 		}
-		if !slices.Equal(steppers[0].model.Params(), steppers[1].model.Params()) {
+		if !slices.Equal(paramsOf(steppers[0].model), paramsOf(steppers[1].model)) {
 			t.Fatalf("%s: the replicas' weights differ", dtype)
 		}
 	}
