@@ -3,6 +3,7 @@ package nn
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -138,4 +139,42 @@ func mustOptimizer(t *testing.T, name string) OptimizerSpec {
 		t.Fatal(err)
 	}
 	return o
+}
+
+// TestDenseComputesOnFloat32Buffers: in a float32 model the dense layers
+// computing in float32 work on the model's float32 buffers (no float64
+// shadow), the narrow first layer of the Keras example excepted; a write
+// to Params32 is what the next forward pass uses.
+func TestDenseComputesOnFloat32Buffers(t *testing.T) {
+	for _, c := range []struct {
+		spec    Spec
+		bridged []bool
+	}{
+		{mlp(512, 512), []bool{false, false, false}},
+		{KerasMNIST(), []bool{true, false, false}},
+	} {
+		m, err := New(c.spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(m.bridged, c.bridged) {
+			t.Fatalf("%s: bridged layers %v, want %v", c.spec.Summary(), m.bridged, c.bridged)
+		}
+		m.Initialize(1)
+		x := make([]float64, 2*m.InputSize())
+		for i := range x {
+			x[i] = float64(i%5) / 5
+		}
+		before := m.Predict(x, 2)
+		clear(m.Params32()) // every kernel and bias zero: uniform outputs
+		after := m.Predict(x, 2)
+		if slices.Equal(before, after) {
+			t.Fatalf("%s: zeroing Params32 did not change the outputs", c.spec.Summary())
+		}
+		for _, p := range after {
+			if math.Abs(p-0.1) > 1e-7 {
+				t.Fatalf("%s: output %v with every parameter zero, want 0.1", c.spec.Summary(), p)
+			}
+		}
+	}
 }

@@ -169,3 +169,62 @@ func (d *denseSet) Gather(ids []int, x []float64, labels []int) {
 		labels[r] = d.labels[id]
 	}
 }
+
+// TestFloat32OptimizersTrackFloat64 runs every optimiser in float32 and
+// float64 on the same values: the float32 results stay within float32's
+// precision of the float64 ones, and each dtype's Step panics on the
+// other's optimiser.
+func TestFloat32OptimizersTrackFloat64(t *testing.T) {
+	for _, name := range []string{"sgd", "rmsprop", "adam", "adamw"} {
+		spec, err := DefaultOptimizer(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		spec.Momentum, spec.Centered = 0.9, name == "rmsprop"
+		if name == "sgd" {
+			spec.Nesterov = true
+		}
+		const n = 37
+		o64, _ := NewOptimizer(spec, n)
+		o32, _ := NewOptimizer32(spec, n)
+		p64, p32 := make([]float64, n), make([]float32, n)
+		for i := range p64 {
+			p32[i] = float32(math.Sin(float64(i)))
+			p64[i] = float64(p32[i])
+		}
+		for step := range 5 {
+			g64, g32 := make([]float64, n), make([]float32, n)
+			for i := range g64 {
+				g32[i] = float32(math.Cos(float64(i*(step+1))) * 0.1)
+				g64[i] = float64(g32[i])
+			}
+			o64.Step(p64, g64)
+			o32.Step32(p32, g32)
+		}
+		for i, v := range p64 {
+			if d := math.Abs(float64(p32[i]) - v); d > 1e-5*(1+math.Abs(v)) {
+				t.Fatalf("%s: parameter %d is %v in float32, %v in float64", name, i, p32[i], v)
+			}
+		}
+		s32, s64 := o32.State(), o64.State()
+		if len(s32.Slots) != len(s64.Slots) || s32.Iterations != s64.Iterations {
+			t.Fatalf("%s: float32 state %d slots at %d, float64 %d at %d", name, len(s32.Slots), s32.Iterations, len(s64.Slots), s64.Iterations)
+		}
+		for _, c := range []struct {
+			what string
+			f    func()
+		}{
+			{"Step on a float32 optimiser", func() { o32.Step(p64, make([]float64, n)) }},
+			{"Step32 on a float64 optimiser", func() { o64.Step32(p32, make([]float32, n)) }},
+		} {
+			func() {
+				defer func() {
+					if recover() == nil {
+						t.Fatalf("%s: no panic for %s", name, c.what)
+					}
+				}()
+				c.f()
+			}()
+		}
+	}
+}
