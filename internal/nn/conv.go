@@ -71,6 +71,12 @@ type conv2d struct {
 	col32, k32, kT32, b32, y32, dy32, dz32, dk32 []float32
 	dcol32, dx32                                 []float32
 	dy                                           []float64
+	// kv32, bv32, dkv32 and dbv32 are the float32 views of a float32
+	// model's buffers, which a single layer computes on (native): k32 and
+	// dk32 are then kv32 and dkv32, with no conversion.
+	kv32, bv32, dkv32, dbv32 []float32
+	// b64 and db64 are a native layer's bias and bias gradient in float64.
+	b64, db64 []float64
 	// noBias is a layer without bias's zeros; noBiasGrad the gradient
 	// its backward pass sums and drops.
 	noBias, noBiasGrad []float64
@@ -109,6 +115,19 @@ func (l *conv2d) bind(params, grads []float64) {
 	if l.useBias {
 		l.b, l.db = params[n:n+l.filters], grads[n:n+l.filters]
 	}
+}
+
+// bind32 binds the float32 views when the layer computes in float32.
+func (l *conv2d) bind32(params, grads []float32) bool {
+	if !l.single {
+		return false
+	}
+	n := l.patch() * l.filters
+	l.kv32, l.dkv32 = params[:n:n], grads[:n:n]
+	if l.useBias {
+		l.bv32, l.dbv32 = params[n:n+l.filters], grads[n:n+l.filters]
+	}
+	return true
 }
 
 func (l *conv2d) initialize(r *rand.Rand) {
@@ -154,13 +173,22 @@ func (l *conv2d) forward(x []float64, rows int, _ *pass) []float64 {
 		l.in32 = l.x32
 	}
 	l.colHeld = [2]int{-1, -1}
-	l.k32 = growFloat32(l.k32, len(l.k))
-	gemm.FromFloat64(l.k32, l.k)
-	l.b32 = growFloat32(l.b32, f)
-	if l.useBias {
-		gemm.FromFloat64(l.b32, l.b)
-	} else {
+	switch {
+	case l.kv32 != nil && l.useBias:
+		l.k32, l.b32 = l.kv32, l.bv32
+	case l.kv32 != nil:
+		l.k32 = l.kv32
+		l.b32 = growFloat32(l.b32, f)
 		clear(l.b32)
+	default: // a float32 layer of a float64 model
+		l.k32 = growFloat32(l.k32, len(l.k))
+		gemm.FromFloat64(l.k32, l.k)
+		l.b32 = growFloat32(l.b32, f)
+		if l.useBias {
+			gemm.FromFloat64(l.b32, l.b)
+		} else {
+			clear(l.b32)
+		}
 	}
 	l.y32 = growFloat32(l.y32, m*f)
 	if !l.fused() {
@@ -198,8 +226,14 @@ func (l *conv2d) forward(x []float64, rows int, _ *pass) []float64 {
 	return l.y
 }
 
-// bias is the layer's bias, or zeros when it has none.
+// bias is the layer's bias, widened from a native layer's float32, or
+// zeros when it has none.
 func (l *conv2d) bias() []float64 {
+	if l.useBias && l.bv32 != nil {
+		l.b64 = grow(l.b64, l.filters)
+		widen(l.b64, l.bv32)
+		return l.b64
+	}
 	if l.useBias {
 		return l.b
 	}
@@ -273,10 +307,16 @@ func (l *conv2d) backward(dy []float64, rows int, needDX bool) []float64 {
 		return l.dx
 	}
 	f := l.filters
+	native := l.kv32 != nil
 	db := l.db
-	if !l.useBias {
+	switch {
+	case !l.useBias:
 		l.noBiasGrad = grow(l.noBiasGrad, f)
 		db = l.noBiasGrad
+		clear(db)
+	case native:
+		l.db64 = grow(l.db64, f)
+		db = l.db64
 		clear(db)
 	}
 	// dL/dy in float32 for ReLU and linear layers, in float64 for the
@@ -300,7 +340,11 @@ func (l *conv2d) backward(dy []float64, rows int, needDX bool) []float64 {
 	// out of cache; the last chunk's is still there), the kernel's gradient
 	// accumulated, and the input's gradient, each pass over a chunk while
 	// the one before has left it in the cache.
-	l.dk32 = growFloat32(l.dk32, len(l.dk))
+	if native {
+		l.dk32 = l.dkv32
+	} else {
+		l.dk32 = growFloat32(l.dk32, len(l.dk))
+	}
 	clear(l.dk32) // for an empty batch; otherwise the first product overwrites it
 	in := l.h * l.w * l.c
 	if needDX {
@@ -340,7 +384,13 @@ func (l *conv2d) backward(dy []float64, rows int, needDX bool) []float64 {
 		}
 		n1 = n0
 	}
-	gemm.ToFloat64(l.dk, l.dk32)
+	if native {
+		if l.useBias {
+			narrow(l.dbv32, db)
+		}
+	} else {
+		gemm.ToFloat64(l.dk, l.dk32)
+	}
 	if !needDX || l.prev != nil {
 		return nil
 	}

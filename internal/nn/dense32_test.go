@@ -141,10 +141,10 @@ func mustOptimizer(t *testing.T, name string) OptimizerSpec {
 	return o
 }
 
-// TestDenseComputesOnFloat32Buffers: in a float32 model the dense layers
-// computing in float32 work on the model's float32 buffers (no float64
-// shadow), the narrow first layer of the Keras example excepted; a write
-// to Params32 is what the next forward pass uses.
+// TestDenseComputesOnFloat32Buffers: in a float32 model the dense and
+// conv2d layers computing in float32 work on the model's float32 buffers
+// (no float64 shadow), the narrow first layer of the Keras example
+// excepted; a write to Params32 is what the next forward pass uses.
 func TestDenseComputesOnFloat32Buffers(t *testing.T) {
 	for _, c := range []struct {
 		spec    Spec
@@ -152,6 +152,13 @@ func TestDenseComputesOnFloat32Buffers(t *testing.T) {
 	}{
 		{mlp(512, 512), []bool{false, false, false}},
 		{KerasMNIST(), []bool{true, false, false}},
+		{Spec{InputShape: []int{28, 28, 1}, Layers: []LayerSpec{
+			{Type: "conv2d", Filters: 4, KernelSize: Pair{3, 3}, Activation: "relu"},
+			{Type: "max_pooling2d"},
+			{Type: "conv2d", Filters: 4, KernelSize: Pair{3, 3}, Activation: "tanh"},
+			{Type: "flatten"}, {Type: "dense", Units: 10, Activation: "softmax"},
+		}, Loss: SparseCategoricalCrossentropy, Optimizer: OptimizerSpec{Name: "sgd", LearningRate: 0.1}},
+			[]bool{false, false, false, false, false}},
 	} {
 		m, err := New(c.spec)
 		if err != nil {
