@@ -141,8 +141,8 @@ func mustOptimizer(t *testing.T, name string) OptimizerSpec {
 	return o
 }
 
-// TestDenseComputesOnFloat32Buffers: in a float32 model the dense and
-// conv2d layers computing in float32 work on the model's float32 buffers
+// TestDenseComputesOnFloat32Buffers: in a float32 model the dense,
+// conv2d and recurrent layers computing in float32 work on the model's float32 buffers
 // (no float64 shadow), the narrow first layer of the Keras example
 // excepted; a write to Params32 is what the next forward pass uses.
 func TestDenseComputesOnFloat32Buffers(t *testing.T) {
@@ -159,6 +159,13 @@ func TestDenseComputesOnFloat32Buffers(t *testing.T) {
 			{Type: "flatten"}, {Type: "dense", Units: 10, Activation: "softmax"},
 		}, Loss: SparseCategoricalCrossentropy, Optimizer: OptimizerSpec{Name: "sgd", LearningRate: 0.1}},
 			[]bool{false, false, false, false, false}},
+		{Spec{InputShape: []int{784}, Layers: []LayerSpec{
+			{Type: "reshape", TargetShape: []int{28, 28}},
+			{Type: "lstm", Units: 8, ReturnSequences: true},
+			{Type: "simple_rnn", Units: 6},
+			{Type: "dense", Units: 10, Activation: "softmax"},
+		}, Loss: SparseCategoricalCrossentropy, Optimizer: OptimizerSpec{Name: "sgd", LearningRate: 0.1}},
+			[]bool{false, false, false, false}},
 	} {
 		m, err := New(c.spec)
 		if err != nil {

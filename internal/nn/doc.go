@@ -63,14 +63,14 @@
 // through package gemm in a float32 model, with sigmoid and tanh
 // vectorised around them; activations and losses stay float64, but
 // between float32 convolutions, max-pooling and flatten layers, which
-// hand each other float32 values and gradients (float32Layer). Dense and
-// conv2d layers multiply the model's float32 buffers in place. Recurrent
-// layers, a dense or conv2d layer given "dtype": "float64" in a float32
-// model, and a first dense layer of fewer than 64 units (fed
-// sparse rows, its float64 pass skips the zeros and is the faster; see
-// narrowUnits) still compute on float64 views: the model widens their
-// parameters into a float64 shadow before each forward pass and narrows
-// their gradients into Grads32 after their backward pass.
+// hand each other float32 values and gradients (float32Layer). Dense,
+// conv2d and recurrent layers multiply the model's float32 buffers in
+// place. A layer given "dtype": "float64" in a float32 model, and a first
+// dense layer of fewer than 64 units (fed sparse rows, its float64 pass
+// skips the zeros and is the faster; see narrowUnits), still compute on
+// float64 views: the model widens their parameters into a float64 shadow
+// before each forward pass and narrows their gradients into Grads32 after
+// their backward pass.
 //
 // Checkpoints store values in the model's dtype and name it
 // (Model.Checkpoint); a version-1 checkpoint, written when parameters were

@@ -106,6 +106,22 @@ func (l *recurrent) bind(params, grads []float64) {
 	}
 }
 
+// bind32 binds the float32 views when the layer computes in float32.
+func (l *recurrent) bind32(params, grads []float32) bool {
+	if !l.single {
+		return false
+	}
+	g := l.width()
+	nw, nu := l.in*g, l.units*g
+	f := &l.f32
+	f.wv, f.dwv = params[:nw:nw], grads[:nw:nw]
+	f.uv, f.duv = params[nw:nw+nu:nw+nu], grads[nw:nw+nu:nw+nu]
+	if l.useBias {
+		f.bv, f.dbv = params[nw+nu:nw+nu+g], grads[nw+nu:nw+nu+g]
+	}
+	return true
+}
+
 func (l *recurrent) initialize(r *rand.Rand) {
 	g := l.width()
 	l.kInit.fill(l.w, l.in, g, l.in, g, r)

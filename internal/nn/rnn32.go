@@ -3,9 +3,15 @@ package nn
 import "ringtrain/internal/gemm"
 
 // recurrent32 is a recurrent layer's float32 working set: float32 copies
-// of the input, kernels and the products' operands, with float64
-// parameters, gradients, states and gates around them.
+// of the input and the products' operands, with float64 states and gates
+// around them. In a float32 model the products read the kernels from the
+// model's float32 buffer and write their gradients there (the views wv,
+// uv, bv and their gradients dwv, duv, dbv: native); a float32 layer of a
+// float64 model multiplies float32 copies of its float64 kernels instead.
 type recurrent32 struct {
+	wv, uv, bv, dwv, duv, dbv []float32
+	// b64 is a native layer's bias widened.
+	b64 []float64
 	// x is the input (after dropout), time-major steps × rows × in; w
 	// and u the kernels; xw the input projections, time-major; hd every
 	// step's h_t after recurrent dropout, time-major steps × rows × units,
@@ -33,18 +39,28 @@ func (l *recurrent) projectInputs32(rows int) {
 			gemm.FromFloat64(f.x[(t*rows+r)*F:(t*rows+r+1)*F], l.x[(r*T+t)*F:(r*T+t+1)*F])
 		}
 	}
-	f.w = growFloat32(f.w, len(l.w))
-	gemm.FromFloat64(f.w, l.w)
-	f.u = growFloat32(f.u, len(l.u))
-	gemm.FromFloat64(f.u, l.u)
+	if f.wv != nil {
+		f.w, f.u = f.wv, f.uv
+	} else {
+		f.w = growFloat32(f.w, len(l.w))
+		gemm.FromFloat64(f.w, l.w)
+		f.u = growFloat32(f.u, len(l.u))
+		gemm.FromFloat64(f.u, l.u)
+	}
 	f.xw = growFloat32(f.xw, rows*T*G)
 	gemm.Sgemm(false, false, rows*T, G, F, f.x, F, f.w, G, 0, f.xw, G)
 	f.hd = growFloat32(f.hd, T*rows*U)
 	f.z = growFloat32(f.z, rows*G)
 }
 
-// bias is the layer's bias, or zeros when it has none.
+// bias is the layer's bias, widened from a native layer's float32, or
+// zeros when it has none.
 func (l *recurrent) bias() []float64 {
+	if l.useBias && l.f32.bv != nil {
+		l.f32.b64 = grow(l.f32.b64, l.width())
+		widen(l.f32.b64, l.f32.bv)
+		return l.f32.b64
+	}
 	if l.useBias {
 		return l.b
 	}
@@ -95,20 +111,36 @@ func (l *recurrent) backward32(dy []float64, rows int, needDX bool) []float64 {
 		gemm.ToFloat64(l.dh, f.dh)
 		l.maskHidden()
 	}
+	native := f.wv != nil
 	// dU = Σ_{t≥1} hd_tᵀ·dz_t: steps 1 to T−1 are contiguous time-major.
 	f.du = growFloat32(f.du, len(l.du))
+	du := f.du
+	if native {
+		du = f.duv
+	}
 	if T > 1 {
-		gemm.Sgemm(true, false, U, G, (T-1)*rows, f.hd[rows*U:], U, f.dz[rows*G:], G, 0, f.du, G)
-		gemm.ToFloat64(l.du, f.du)
+		gemm.Sgemm(true, false, U, G, (T-1)*rows, f.hd[rows*U:], U, f.dz[rows*G:], G, 0, du, G)
 	} else {
-		clear(l.du)
+		clear(du)
+	}
+	if !native {
+		gemm.ToFloat64(l.du, du)
 	}
 	// The input kernel's gradient over all steps at once: the input and
 	// the gates' gradients are both time-major.
 	f.dw = growFloat32(f.dw, len(l.dw))
-	gemm.Sgemm(true, false, F, G, T*rows, f.x, F, f.dz, G, 0, f.dw, G)
-	gemm.ToFloat64(l.dw, f.dw)
+	dw := f.dw
+	if native {
+		dw = f.dwv
+	}
+	gemm.Sgemm(true, false, F, G, T*rows, f.x, F, f.dz, G, 0, dw, G)
+	if !native {
+		gemm.ToFloat64(l.dw, dw)
+	}
 	l.biasGradient(l.dz, rows)
+	if native && l.useBias {
+		narrow(f.dbv, l.db) // l.db is the layer's range of the shadow
+	}
 	if !needDX {
 		return nil
 	}
