@@ -9,11 +9,11 @@ type activation struct {
 	y, dx []float64
 }
 
-func (a *activation) outputSize() int        { return a.width }
-func (a *activation) numParams() int         { return 0 }
-func (a *activation) bind(_, _ []float64)    {}
-func (a *activation) initialize(*rand.Rand)  {}
-func (a *activation) regularized() []regSpan { return nil }
+func (a *activation) outputSize() int                  { return a.width }
+func (a *activation) numParams() int                   { return 0 }
+func (a *activation) bind(_, _ []float64)              {}
+func (a *activation) initialize(*rand.Rand, []float64) {}
+func (a *activation) regularized() []regSpan           { return nil }
 
 func (a *activation) forward(x []float64, rows int, _ *pass) []float64 {
 	a.y = grow(a.y, rows*a.width)

@@ -130,12 +130,13 @@ func (l *conv2d) bind32(params, grads []float32) bool {
 	return true
 }
 
-func (l *conv2d) initialize(r *rand.Rand) {
+func (l *conv2d) initialize(r *rand.Rand, params []float64) {
 	// Keras's fans for a convolution: the window times the channels.
 	fanIn, fanOut := l.patch(), l.kh*l.kw*l.filters
-	l.kInit.fill(l.k, l.patch(), l.filters, fanIn, fanOut, r)
+	n := l.patch() * l.filters
+	l.kInit.fill(params[:n], l.patch(), l.filters, fanIn, fanOut, r)
 	if l.useBias {
-		l.bInit.fill(l.b, 1, l.filters, fanIn, fanOut, r)
+		l.bInit.fill(params[n:n+l.filters], 1, l.filters, fanIn, fanOut, r)
 	}
 }
 

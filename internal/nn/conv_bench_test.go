@@ -35,7 +35,7 @@ func benchConv(b *testing.B, name string, in []int, filters, rows int) {
 		grads := make([]float64, l.numParams())
 		l.bind(params, grads)
 		r := rand.New(rand.NewPCG(1, 2))
-		l.initialize(r)
+		l.initialize(r, params)
 		x := make([]float64, rows*in[0]*in[1]*in[2])
 		for i := range x {
 			x[i] = r.Float64()

@@ -46,12 +46,19 @@ type dense struct {
 // ones. Wider first layers and all later ones use float32.
 const narrowUnits = 64
 
+// computes64 reports whether a layer with parameters computes on float64
+// ones: given "dtype": "float64" (its own or its model's, resolved in s),
+// or a narrow first dense layer.
+func computes64(s LayerSpec, first bool) bool {
+	return s.Dtype == "float64" || s.Type == "dense" && first && s.Units < narrowUnits
+}
+
 // newDense makes the dense layer s describes, over in inputs; first says
 // whether it is the model's first layer.
 func newDense(in int, s LayerSpec, first bool) *dense {
 	d := &dense{in: in, out: s.Units, useBias: s.UseBias == nil || *s.UseBias,
 		kReg: s.KernelRegularizer, bReg: s.BiasRegularizer, bInit: Zeros,
-		single: s.Dtype != "float64" && (s.Units >= narrowUnits || !first), first: first}
+		single: !computes64(s, first), first: first}
 	d.act, _ = parseActivation(s.Activation) // validated by Spec.Validate
 	if s.KernelInitializer != "" {
 		d.kInit, _ = parseInitializer(s.KernelInitializer)
@@ -92,10 +99,11 @@ func (d *dense) bind32(params, grads []float32) bool {
 	return true
 }
 
-func (d *dense) initialize(r *rand.Rand) {
-	d.kInit.fill(d.w, d.in, d.out, d.in, d.out, r)
+func (d *dense) initialize(r *rand.Rand, params []float64) {
+	k := d.in * d.out
+	d.kInit.fill(params[:k], d.in, d.out, d.in, d.out, r)
 	if d.useBias {
-		d.bInit.fill(d.b, 1, d.out, d.in, d.out, r)
+		d.bInit.fill(params[k:k+d.out], 1, d.out, d.in, d.out, r)
 	}
 }
 

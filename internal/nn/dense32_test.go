@@ -192,3 +192,26 @@ func TestDenseComputesOnFloat32Buffers(t *testing.T) {
 		}
 	}
 }
+
+// TestRecurrentRegularizesItsKernel: a recurrent layer's kernel
+// regulariser covers its input kernel, and nothing else, in a float32
+// model, whose native layers have no float64 views to measure it by.
+func TestRecurrentRegularizesItsKernel(t *testing.T) {
+	spec := Spec{InputShape: []int{784}, Layers: []LayerSpec{
+		{Type: "reshape", TargetShape: []int{28, 28}},
+		{Type: "lstm", Units: 8, KernelRegularizer: &Regularizer{L2: 0.5}},
+		{Type: "dense", Units: 10, Activation: "softmax"},
+	}, Loss: SparseCategoricalCrossentropy, Optimizer: OptimizerSpec{Name: "sgd", LearningRate: 0.1}}
+	m, err := New(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Initialize(1)
+	var want float64
+	for _, v := range m.Params32()[:28*4*8] { // the input kernel, 28×32
+		want += 0.5 * float64(v) * float64(v)
+	}
+	if got := m.penalties(); got != want {
+		t.Fatalf("penalty %v, want %v (L2 of the input kernel)", got, want)
+	}
+}

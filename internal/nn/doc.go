@@ -70,7 +70,11 @@
 // skips the zeros and is the faster; see narrowUnits), still compute on
 // float64 views: the model widens their parameters into a float64 shadow
 // before each forward pass and narrows their gradients into Grads32 after
-// their backward pass.
+// their backward pass. Only those layers have a shadow, each its own (16
+// bytes a parameter, which EstimateFootprint counts); the other layers'
+// parameters exist in float32 alone, their initialisers drawing in float64
+// a layer at a time into a scratch buffer and rounding, so that a seed
+// gives the same weights in either dtype.
 //
 // Checkpoints store values in the model's dtype and name it
 // (Model.Checkpoint); a version-1 checkpoint, written when parameters were

@@ -16,11 +16,11 @@ type dropout struct {
 	y, dx []float64
 }
 
-func (d *dropout) outputSize() int        { return d.width }
-func (d *dropout) numParams() int         { return 0 }
-func (d *dropout) bind(_, _ []float64)    {}
-func (d *dropout) initialize(*rand.Rand)  {}
-func (d *dropout) regularized() []regSpan { return nil }
+func (d *dropout) outputSize() int                  { return d.width }
+func (d *dropout) numParams() int                   { return 0 }
+func (d *dropout) bind(_, _ []float64)              {}
+func (d *dropout) initialize(*rand.Rand, []float64) {}
+func (d *dropout) regularized() []regSpan           { return nil }
 
 // keeps reports whether the value (row, unit) survives in this pass.
 func (d *dropout) keeps(p *pass, row, unit int) bool { return keeps(p, d.index<<40, row, unit, d.rate) }

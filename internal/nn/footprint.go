@@ -31,7 +31,10 @@ func EstimateFootprint(spec Spec) (Footprint, error) {
 	if err != nil {
 		return Footprint{}, err
 	}
-	var params uint64
+	// params counts the values of the parameters, shadow those of the
+	// layers of a float32 model that compute on float64 ones (computes64),
+	// gather those of a float32 first dense layer's kernel.
+	var params, shadow, gather uint64
 	in, _ := size(spec.InputShape)
 	// The batch's dense and sparse inputs, the model's dense copy, the
 	// labels; the loss gradient (training) and the outputs' copy.
@@ -42,6 +45,16 @@ func EstimateFootprint(spec Spec) (Footprint, error) {
 	for i, l := range spec.Layers {
 		g := geo[i]
 		params += g.params
+		ls := l
+		if ls.Dtype == "" {
+			ls.Dtype = spec.Dtype
+		}
+		switch {
+		case computes64(ls, i == 0):
+			shadow += g.params
+		case i == 0 && l.Type == "dense":
+			gather += g.params
+		}
 		t, e := layerValues(l, g, in32[i], out32[i], spec.Dtype)
 		if l.Type == "conv2d" && (l.Dtype == "float32" || l.Dtype == "" && spec.Dtype != "float64") {
 			fixed += 2 * max(chunkBytes, 4*convWindows(l, g))
@@ -57,11 +70,19 @@ func EstimateFootprint(spec Spec) (Footprint, error) {
 	case "rmsprop":
 		slots = 3
 	}
-	// Parameters, gradients and slots, and float32 copies of the
-	// parameters and gradients for the float32 products; a quarter more
-	// for the allocator's rounding and the products' scratch.
+	// A float64 model: parameters, gradients and slots, and float32
+	// copies of the parameters and gradients for the float32 products. A
+	// float32 model: the same in float32, a float64 copy of the parameters
+	// and gradients of the layers that compute on float64 ones, and a
+	// first dense layer's kernel and its gradient gathered to the nonzero
+	// columns (dense32). A quarter more on all for the allocator's
+	// rounding and the products' scratch.
+	bytes := 8 * params * (3 + slots)
+	if spec.DtypeOrDefault() != "float64" {
+		bytes = 4*params*(2+slots) + 16*shadow + 8*gather
+	}
 	margin := func(values uint64) uint64 { return values * 8 * 5 / 4 }
-	return Footprint{Params: margin(params*(3+slots)) + fixed, TrainSample: margin(train), EvalSample: margin(eval)}, nil
+	return Footprint{Params: bytes*5/4 + fixed, TrainSample: margin(train), EvalSample: margin(eval)}, nil
 }
 
 // layerValues is the values a layer keeps per sample in training and in

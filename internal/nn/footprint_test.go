@@ -94,3 +94,50 @@ func TestFootprintBoundsTheHeap(t *testing.T) {
 }
 
 func mib(b uint64) string { return fmt.Sprintf("%.2f MiB", float64(b)/(1<<20)) }
+
+// TestFootprintCountsParameterBytes holds the estimate of what does not
+// depend on the batch to the heap a float32 model keeps after a one-sample
+// training step: a float32 model keeps float32 parameters, gradients and
+// Adam slots (16 bytes a parameter), a float64 copy only of the layers
+// that compute on float64 ones (16 more bytes for each of their
+// parameters) and its first layer's kernel gathered to the nonzero input
+// columns. The estimate is never below the heap (less 1 MiB of noise) and
+// at most 1.5 times it: a model that kept a float64 copy of every
+// parameter would exceed it.
+func TestFootprintCountsParameterBytes(t *testing.T) {
+	const layers = `[{"type": "dense", "units": 512, "activation": "relu"}, {"type": "dense", "units": 512, "activation": "relu"%s}, {"type": "dense", "units": 10, "activation": "softmax"}]`
+	for name, mid := range map[string]string{"float32": "", "float64-layer": `, "dtype": "float64"`} {
+		t.Run(name, func(t *testing.T) {
+			js := `{"input_shape": [784], "layers": ` + fmt.Sprintf(layers, mid) + `, "loss": "sparse_categorical_crossentropy", "optimizer": {"name": "adam"}}`
+			spec, err := ParseSpec([]byte(js))
+			if err != nil {
+				t.Fatal(err)
+			}
+			f, err := EstimateFootprint(spec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			before := heapAfterGC()
+			m, err := New(spec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m.Initialize(1)
+			// Zero in the first quarter of the columns, so that the first
+			// layer gathers its kernel's other rows.
+			b := &Batch{X: make([]float64, m.InputSize()), Labels: []int{3}, Rows: 1}
+			for i := m.InputSize() / 4; i < m.InputSize(); i++ {
+				b.X[i] = float64(i%7) / 7
+			}
+			m.ComputeGradients(b, 0)
+			after := heapAfterGC()
+			runtime.KeepAlive(m)
+			used := after - min(before, after)
+			est := f.Training(1)
+			t.Logf("%d parameters: %s used, estimated %s", m.NumParams(), mib(used), mib(est))
+			if est+1<<20 < used || 2*est > 3*used+2<<20 {
+				t.Errorf("the model keeps %s; the estimate, %s, is not between 1 and 1.5 times that", mib(used), mib(est))
+			}
+		})
+	}
+}

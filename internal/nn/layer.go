@@ -46,8 +46,10 @@ type layer interface {
 	// bind points the layer's parameters and gradients at its views of the
 	// model's contiguous buffers, each numParams long.
 	bind(params, grads []float64)
-	// initialize draws the initial parameters.
-	initialize(r *rand.Rand)
+	// initialize draws the initial parameters into params, numParams
+	// values laid out as bind's views, which it does not use: a float32
+	// model's layer may have none.
+	initialize(r *rand.Rand, params []float64)
 	// forward maps rows samples of x to the layer's outputs.
 	forward(x []float64, rows int, p *pass) []float64
 	// backward takes dL/d(output) and writes the parameter gradients

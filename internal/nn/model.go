@@ -29,16 +29,19 @@ type Model struct {
 	inputSize int
 
 	// single marks a float32 model, whose live buffers are params32 and
-	// grads32. For a float64 model params and grads are.
+	// grads32. For a float64 model params and grads are; n is their
+	// length.
 	single            bool
+	n                 int
 	params, grads     []float64
 	params32, grads32 []float32
-	// In a float32 model, params and grads are a float64 shadow of the
-	// buffers, laid out alike: the initialisers draw into it, and the
-	// layers that compute on float64 parameters (bridged) use their range
-	// of it, widened from params32 before each forward pass, their
-	// gradient narrowed into grads32 after their backward pass.
+	// In a float32 model, bridged marks the layers that compute on float64
+	// parameters, and shadow[i] holds bridged layer i's float64 views of
+	// its range of the buffers, widened from params32 before each forward
+	// pass, the gradient narrowed into grads32 after the backward pass.
+	// The other layers have no float64 parameters.
 	bridged []bool
+	shadow  []shadowSpan
 	// offsets[i] is where layer i's parameters begin; regs are the
 	// regularised ranges of the buffers.
 	offsets []int
@@ -111,17 +114,17 @@ func New(spec Spec) (*Model, error) {
 		n += l.numParams()
 	}
 	m.single = spec.DtypeOrDefault() != "float64"
-	m.params = make([]float64, n)
-	m.grads = make([]float64, n)
-	m.bindShadow()
+	m.n = n
 	var opt Optimizer
 	var err error
 	if m.single {
 		m.params32 = make([]float32, n)
 		m.BindGradients32(make([]float32, n))
+		m.bindShadow()
 		opt, err = NewOptimizer32(spec.Optimizer, n)
 	} else {
-		m.BindGradients(m.grads)
+		m.params = make([]float64, n)
+		m.BindGradients(make([]float64, n))
 		opt, err = NewOptimizer(spec.Optimizer, n)
 	}
 	if err != nil {
@@ -143,7 +146,7 @@ func New(spec Spec) (*Model, error) {
 func (m *Model) Spec() Spec { return m.spec }
 
 // NumParams is the number of trainable values.
-func (m *Model) NumParams() int { return len(m.params) }
+func (m *Model) NumParams() int { return m.n }
 
 // Dtype is the type of the model's parameters, gradients and optimiser
 // state: "float32" or "float64".
@@ -203,8 +206,8 @@ func (m *Model) AppendParams(dst []float64) []float64 {
 // SetParams sets the parameters from src, rounding to float32 for a
 // float32 model. It panics if len(src) is not NumParams.
 func (m *Model) SetParams(src []float64) {
-	if len(src) != len(m.params) {
-		panic(fmt.Sprintf("nn: %d parameters for a model of %d", len(src), len(m.params)))
+	if len(src) != m.n {
+		panic(fmt.Sprintf("nn: %d parameters for a model of %d", len(src), m.n))
 	}
 	if m.single {
 		narrow(m.params32, src)
@@ -230,11 +233,14 @@ func (m *Model) Optimizer() Optimizer { return m.opt }
 // BindGradients32).
 func (m *Model) BindGradients(buf []float64) {
 	m.mustBe(false, "BindGradients")
-	if len(buf) != len(m.params) {
-		panic(fmt.Sprintf("nn: gradient buffer of %d values for a model of %d parameters", len(buf), len(m.params)))
+	if len(buf) != m.n {
+		panic(fmt.Sprintf("nn: gradient buffer of %d values for a model of %d parameters", len(buf), m.n))
 	}
 	m.grads = buf
-	m.bindShadow()
+	for i, l := range m.layers {
+		k, off := l.numParams(), m.offsets[i]
+		l.bind(m.params[off:off+k:off+k], buf[off:off+k:off+k])
+	}
 }
 
 // BindGradients32 is BindGradients for a float32 model. It panics if
@@ -255,11 +261,22 @@ func (m *Model) BindGradients32(buf []float32) {
 	}
 }
 
-// bindShadow binds every layer's float64 views to params and grads.
+// shadowSpan is a bridged layer's float64 parameters and gradients.
+type shadowSpan struct{ params, grads []float64 }
+
+// bindShadow gives each bridged layer of a float32 model float64 views of
+// its own, and no other layer any.
 func (m *Model) bindShadow() {
-	for i, l := range m.layers {
-		k, off := l.numParams(), m.offsets[i]
-		l.bind(m.params[off:off+k:off+k], m.grads[off:off+k:off+k])
+	m.shadow = make([]shadowSpan, len(m.layers))
+	for i, b := range m.bridged {
+		if !b {
+			continue
+		}
+		k := m.layers[i].numParams()
+		buf := make([]float64, 2*k)
+		s := shadowSpan{params: buf[:k:k], grads: buf[k:]}
+		m.layers[i].bind(s.params, s.grads)
+		m.shadow[i] = s
 	}
 }
 
@@ -280,21 +297,34 @@ func (m *Model) widenBridged() {
 	}
 	for i, b := range m.bridged {
 		if b {
-			lo, hi := m.offsets[i], m.offsets[i]+m.layers[i].numParams()
-			widen(m.params[lo:hi], m.params32[lo:hi])
+			lo := m.offsets[i]
+			widen(m.shadow[i].params, m.params32[lo:lo+len(m.shadow[i].params)])
 		}
 	}
 }
 
 // Initialize draws the initial parameters with each layer's initialisers
 // from a generator seeded by seed, and keys the dropout masks with seed.
+// The initialisers draw in float64; a float32 model's parameters are those
+// draws rounded, drawn a layer at a time into a scratch buffer (or a
+// bridged layer's float64 views) that the model does not keep.
 func (m *Model) Initialize(seed uint64) {
 	m.seed = seed
+	var scratch []float64
 	for i, l := range m.layers {
-		l.initialize(rand.New(rand.NewPCG(seed, uint64(i))))
-	}
-	if m.single {
-		narrow(m.params32, m.params)
+		r := rand.New(rand.NewPCG(seed, uint64(i)))
+		lo, hi := m.offsets[i], m.offsets[i]+l.numParams()
+		switch {
+		case !m.single:
+			l.initialize(r, m.params[lo:hi])
+		case m.bridged[i]:
+			l.initialize(r, m.shadow[i].params)
+			narrow(m.params32[lo:hi], m.shadow[i].params)
+		default:
+			scratch = grow(scratch, hi-lo)
+			l.initialize(r, scratch)
+			narrow(m.params32[lo:hi], scratch)
+		}
 	}
 }
 
@@ -426,12 +456,12 @@ func (m *Model) backprop(b *Batch, step uint64, scale float64, ready func(lo, hi
 			break
 		}
 	}
-	hi := len(m.grads)
+	hi := m.n
 	for i := len(m.layers) - 1; i >= 0; i-- {
 		dy = m.layers[i].backward(dy, b.Rows, i > firstTrainable)
 		if m.single && m.bridged[i] {
-			lo, hi := m.offsets[i], m.offsets[i]+m.layers[i].numParams()
-			narrow(m.grads32[lo:hi], m.grads[lo:hi])
+			lo := m.offsets[i]
+			narrow(m.grads32[lo:lo+len(m.shadow[i].grads)], m.shadow[i].grads)
 		}
 		if k := m.layers[i].numParams(); ready != nil && k > 0 {
 			ready(hi-k, hi)
@@ -460,8 +490,8 @@ func (m *Model) SaveSnapshot(s *Snapshot) {
 
 // LoadSnapshot restores parameters and optimiser state from s.
 func (m *Model) LoadSnapshot(s *Snapshot) error {
-	if len(s.Params) != len(m.params) {
-		return fmt.Errorf("nn: snapshot of %d parameters for a model of %d", len(s.Params), len(m.params))
+	if len(s.Params) != m.n {
+		return fmt.Errorf("nn: snapshot of %d parameters for a model of %d", len(s.Params), m.n)
 	}
 	if err := m.opt.SetState(s.Opt); err != nil {
 		return err

@@ -32,11 +32,11 @@ func newMaxPool2D(in []int, s LayerSpec) *maxPool2D {
 	return &maxPool2D{window: newWindow(in, size, s.Strides.or(size), s.Padding)}
 }
 
-func (p *maxPool2D) outputSize() int        { return p.oh * p.ow * p.c }
-func (p *maxPool2D) numParams() int         { return 0 }
-func (p *maxPool2D) bind(_, _ []float64)    {}
-func (p *maxPool2D) initialize(*rand.Rand)  {}
-func (p *maxPool2D) regularized() []regSpan { return nil }
+func (p *maxPool2D) outputSize() int                  { return p.oh * p.ow * p.c }
+func (p *maxPool2D) numParams() int                   { return 0 }
+func (p *maxPool2D) bind(_, _ []float64)              {}
+func (p *maxPool2D) initialize(*rand.Rand, []float64) {}
+func (p *maxPool2D) regularized() []regSpan           { return nil }
 
 func (p *maxPool2D) produces32(in32 bool) bool { return in32 }
 func (p *maxPool2D) output32() []float32       { return p.y32 }

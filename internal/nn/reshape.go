@@ -18,11 +18,11 @@ type reshape struct {
 	dx32 []float32 // a float64 gradient narrowed for a float32 predecessor
 }
 
-func (r *reshape) outputSize() int        { return r.width }
-func (r *reshape) numParams() int         { return 0 }
-func (r *reshape) bind(_, _ []float64)    {}
-func (r *reshape) initialize(*rand.Rand)  {}
-func (r *reshape) regularized() []regSpan { return nil }
+func (r *reshape) outputSize() int                  { return r.width }
+func (r *reshape) numParams() int                   { return 0 }
+func (r *reshape) bind(_, _ []float64)              {}
+func (r *reshape) initialize(*rand.Rand, []float64) {}
+func (r *reshape) regularized() []regSpan           { return nil }
 
 func (r *reshape) produces32(in32 bool) bool { return in32 }
 func (r *reshape) output32() []float32       { return r.prev.output32() }

@@ -122,15 +122,17 @@ func (l *recurrent) bind32(params, grads []float32) bool {
 	return true
 }
 
-func (l *recurrent) initialize(r *rand.Rand) {
+func (l *recurrent) initialize(r *rand.Rand, params []float64) {
 	g := l.width()
-	l.kInit.fill(l.w, l.in, g, l.in, g, r)
-	l.rInit.fill(l.u, l.units, g, l.units, g, r)
+	nw, nu := l.in*g, l.units*g
+	l.kInit.fill(params[:nw], l.in, g, l.in, g, r)
+	l.rInit.fill(params[nw:nw+nu], l.units, g, l.units, g, r)
 	if l.useBias {
-		l.bInit.fill(l.b, 1, g, l.in, g, r)
+		b := params[nw+nu : nw+nu+g]
+		l.bInit.fill(b, 1, g, l.in, g, r)
 		if l.gates == 4 && l.unitForgetBias {
 			for j := l.units; j < 2*l.units; j++ {
-				l.b[j] = 1
+				b[j] = 1
 			}
 		}
 	}
@@ -290,7 +292,7 @@ func (l *recurrent) backward(dy []float64, rows int, needDX bool) []float64 {
 		l.maskHidden()
 	}
 	l.sampleMajorGradient(rows)
-	l.biasGradient(l.dzs, rows)
+	l.biasGradient(l.db, l.dzs, rows)
 	blas64.Gemm(blas.Trans, blas.NoTrans, 1, general(l.x, rows*T, F), general(l.dzs, rows*T, G), 0, general(l.dw, F, G))
 	if !needDX {
 		return nil
@@ -359,17 +361,17 @@ func (l *recurrent) sampleMajorGradient(rows int) {
 	}
 }
 
-// biasGradient sums the gates' gradients dz, rows·steps rows in either
-// order, over samples and steps.
-func (l *recurrent) biasGradient(dz []float64, rows int) {
+// biasGradient writes to db the sum of the gates' gradients dz, rows·steps
+// rows in either order, over samples and steps.
+func (l *recurrent) biasGradient(db, dz []float64, rows int) {
 	if !l.useBias {
 		return
 	}
 	G := l.width()
-	clear(l.db)
+	clear(db)
 	for r := range rows * l.steps {
 		for j, v := range dz[r*G : (r+1)*G] {
-			l.db[j] += v
+			db[j] += v
 		}
 	}
 }
@@ -433,7 +435,7 @@ func slope(a Activation, y float64) float64 {
 }
 
 func (l *recurrent) regularized() []regSpan {
-	nw, nu := len(l.w), len(l.u)
+	nw, nu := l.in*l.width(), l.units*l.width()
 	return regSpans(regSpan{span{0, nw}, l.kReg}, regSpan{span{nw, nu}, l.rReg},
 		regSpan{span{nw + nu, l.numParams() - nw - nu}, l.bReg})
 }

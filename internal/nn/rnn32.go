@@ -10,8 +10,9 @@ import "ringtrain/internal/gemm"
 // float64 model multiplies float32 copies of its float64 kernels instead.
 type recurrent32 struct {
 	wv, uv, bv, dwv, duv, dbv []float32
-	// b64 is a native layer's bias widened.
-	b64 []float64
+	// b64 is a native layer's bias widened, db64 its gradient before
+	// it is narrowed.
+	b64, db64 []float64
 	// x is the input (after dropout), time-major steps × rows × in; w
 	// and u the kernels; xw the input projections, time-major; hd every
 	// step's h_t after recurrent dropout, time-major steps × rows × units,
@@ -113,7 +114,7 @@ func (l *recurrent) backward32(dy []float64, rows int, needDX bool) []float64 {
 	}
 	native := f.wv != nil
 	// dU = Σ_{t≥1} hd_tᵀ·dz_t: steps 1 to T−1 are contiguous time-major.
-	f.du = growFloat32(f.du, len(l.du))
+	f.du = growFloat32(f.du, U*G)
 	du := f.du
 	if native {
 		du = f.duv
@@ -128,7 +129,7 @@ func (l *recurrent) backward32(dy []float64, rows int, needDX bool) []float64 {
 	}
 	// The input kernel's gradient over all steps at once: the input and
 	// the gates' gradients are both time-major.
-	f.dw = growFloat32(f.dw, len(l.dw))
+	f.dw = growFloat32(f.dw, F*G)
 	dw := f.dw
 	if native {
 		dw = f.dwv
@@ -137,9 +138,12 @@ func (l *recurrent) backward32(dy []float64, rows int, needDX bool) []float64 {
 	if !native {
 		gemm.ToFloat64(l.dw, dw)
 	}
-	l.biasGradient(l.dz, rows)
 	if native && l.useBias {
-		narrow(f.dbv, l.db) // l.db is the layer's range of the shadow
+		f.db64 = grow(f.db64, G)
+		l.biasGradient(f.db64, l.dz, rows)
+		narrow(f.dbv, f.db64)
+	} else {
+		l.biasGradient(l.db, l.dz, rows)
 	}
 	if !needDX {
 		return nil
