@@ -22,10 +22,13 @@ type dense struct {
 	// it computes on float32 copies of w and b.
 	w32, b32, dw32, db32 []float32
 
-	// single computes the products in float32, in f32: the default but
-	// for a narrow first layer (see narrowUnits).
+	// single computes in float32, in f32: the default but for
+	// "dtype": "float64".
 	single bool
 	f32    dense32
+	// narrow marks a single first layer of fewer than narrowUnits units,
+	// which skips zero inputs (dense_narrow32.go).
+	narrow bool
 	// first marks the model's first layer, whose input may leave columns
 	// out of the float32 product (see dense32).
 	first bool
@@ -38,27 +41,22 @@ type dense struct {
 	xs              *SparseRows // the last input, when it came as sparse rows
 }
 
-// narrowUnits is the width below which a model's first dense layer
-// computes in float64 whatever its dtype: fed sparse rows (MNIST is
-// four-fifths zeros) its float64 pass skips the zeros and beats a dense
-// float32 product at that width (the Keras example's first layer), and
-// dense rows get the same float64 products, bit-identical to the sparse
-// ones. Wider first layers and all later ones use float32.
+// narrowUnits is the width below which a float32 model's first dense
+// layer adds up scaled kernel rows for its nonzero inputs
+// (dense_narrow32.go) instead of a product through package gemm: fed
+// sparse rows (MNIST is four-fifths zeros) that beats a dense product at
+// that width (the Keras example's first layer), and dense rows get the
+// same sums, bit-identical to the sparse ones. Wider first layers and all
+// later ones use products.
 const narrowUnits = 64
-
-// computes64 reports whether a layer with parameters computes on float64
-// ones: given "dtype": "float64" (its own or its model's, resolved in s),
-// or a narrow first dense layer.
-func computes64(s LayerSpec, first bool) bool {
-	return s.Dtype == "float64" || s.Type == "dense" && first && s.Units < narrowUnits
-}
 
 // newDense makes the dense layer s describes, over in inputs; first says
 // whether it is the model's first layer.
 func newDense(in int, s LayerSpec, first bool) *dense {
 	d := &dense{in: in, out: s.Units, useBias: s.UseBias == nil || *s.UseBias,
 		kReg: s.KernelRegularizer, bReg: s.BiasRegularizer, bInit: Zeros,
-		single: !computes64(s, first), first: first}
+		single: s.Dtype != "float64", first: first}
+	d.narrow = d.single && first && s.Units < narrowUnits
 	d.act, _ = parseActivation(s.Activation) // validated by Spec.Validate
 	if s.KernelInitializer != "" {
 		d.kInit, _ = parseInitializer(s.KernelInitializer)
@@ -109,7 +107,10 @@ func (d *dense) initialize(r *rand.Rand, params []float64) {
 
 func (d *dense) forward(x []float64, rows int, _ *pass) []float64 {
 	d.x, d.xs = x, nil
-	if d.single {
+	switch {
+	case d.narrow:
+		return d.forwardNarrow32(x, rows)
+	case d.single:
 		return d.forward32(x, rows)
 	}
 	d.z = grow(d.z, rows*d.out)

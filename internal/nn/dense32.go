@@ -151,6 +151,13 @@ func (d *dense) product32(rows int) []float64 {
 	}
 	f.z = growFloat32(f.z, rows*d.out)
 	gemm.Sgemm(false, false, rows, d.out, k, f.x, k, w, d.out, 0, f.z, d.out)
+	return d.finish32(rows)
+}
+
+// finish32 finishes a float32 forward pass once f.z holds x·W: bias and
+// activation, in float64.
+func (d *dense) finish32(rows int) []float64 {
+	f := &d.f32
 	d.z = grow(d.z, rows*d.out)
 	// The softmax output layer keeps its logits in z for the loss; ReLU
 	// and linear layers produce their outputs in the same pass.
@@ -209,9 +216,12 @@ func (d *dense) backward32(dy []float64, rows int, needDX bool) []float64 {
 		narrow(d.db32, db)
 	}
 	k := d.inner()
-	if native && len(f.cols) == 0 {
+	switch {
+	case d.narrow:
+		d.kernelGradNarrow32(rows)
+	case native && len(f.cols) == 0:
 		gemm.Sgemm(true, false, k, d.out, rows, f.x, k, f.dz, d.out, 0, d.dw32, d.out)
-	} else {
+	default:
 		f.dw = growFloat32(f.dw, k*d.out)
 		gemm.Sgemm(true, false, k, d.out, rows, f.x, k, f.dz, d.out, 0, f.dw, d.out)
 		d.scatterKernelGrad()

@@ -151,7 +151,8 @@ func TestDenseComputesOnFloat32Buffers(t *testing.T) {
 		bridged []bool
 	}{
 		{mlp(512, 512), []bool{false, false, false}},
-		{KerasMNIST(), []bool{true, false, false}},
+		{KerasMNIST(), []bool{false, false, false}},
+		{func() Spec { s := mlp(32, 16); s.Layers[1].Dtype = "float64"; return s }(), []bool{false, true, false}},
 		{Spec{InputShape: []int{28, 28, 1}, Layers: []LayerSpec{
 			{Type: "conv2d", Filters: 4, KernelSize: Pair{3, 3}, Activation: "relu"},
 			{Type: "max_pooling2d"},

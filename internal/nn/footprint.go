@@ -32,8 +32,8 @@ func EstimateFootprint(spec Spec) (Footprint, error) {
 		return Footprint{}, err
 	}
 	// params counts the values of the parameters, shadow those of the
-	// layers of a float32 model that compute on float64 ones (computes64),
-	// gather those of a float32 first dense layer's kernel.
+	// layers of a float32 model given "dtype": "float64", gather those of
+	// a float32 first dense layer's kernel (dense32).
 	var params, shadow, gather uint64
 	in, _ := size(spec.InputShape)
 	// The batch's dense and sparse inputs, the model's dense copy, the
@@ -45,14 +45,10 @@ func EstimateFootprint(spec Spec) (Footprint, error) {
 	for i, l := range spec.Layers {
 		g := geo[i]
 		params += g.params
-		ls := l
-		if ls.Dtype == "" {
-			ls.Dtype = spec.Dtype
-		}
 		switch {
-		case computes64(ls, i == 0):
+		case l.Dtype == "float64":
 			shadow += g.params
-		case i == 0 && l.Type == "dense":
+		case i == 0 && l.Type == "dense" && l.Units >= narrowUnits:
 			gather += g.params
 		}
 		t, e := layerValues(l, g, in32[i], out32[i], spec.Dtype)

@@ -75,7 +75,10 @@ func growInts(buf []int, n int) []int {
 // over the nonzero x_k.
 func (d *dense) forwardSparse(x *SparseRows, rows int) []float64 {
 	d.x, d.xs = nil, x
-	if d.single {
+	switch {
+	case d.narrow:
+		return d.forwardSparseNarrow32(x, rows)
+	case d.single:
 		return d.forwardSparse32(x, rows)
 	}
 	d.z = grow(d.z, rows*d.out)
