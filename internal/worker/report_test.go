@@ -3,6 +3,7 @@ package worker
 import (
 	"slices"
 	"testing"
+	"testing/synctest"
 
 	pb "ringtrain/proto"
 )
@@ -10,7 +11,15 @@ import (
 // TestStepReportsBatch: rank 0's step reports wait until one must go at
 // once, then go as one report covering every step since the last (their
 // losses in order, their times added up); a full batch goes by itself.
+//
+// It runs in a synctest bubble, where time stands still while the test
+// does not block: reportEvery can never fall due between two adds, however
+// slowly a loaded machine runs it.
 func TestStepReportsBatch(t *testing.T) {
+	synctest.Test(t, testStepReportsBatch)
+}
+
+func testStepReportsBatch(t *testing.T) {
 	var sent []*pb.WorkerReport
 	b := stepReports{send: func(r *pb.WorkerReport) { sent = append(sent, r) }}
 	for step := range uint64(3) {
