@@ -44,7 +44,9 @@ func (j *job) metricsAddrs() map[string]string {
 // epoch's has, three epochs (5,625 steps) later, then interrupts the job
 // (the steps after the second sample would show nothing). The processes
 // run with GOGC=10, so that the collector runs several times in between
-// and the live heap it reports is fresh. A step allocates
+// and the live heap it reports is fresh; the coordinator collects after
+// every evaluation, before it logs the epoch's end, so both of its samples
+// read its resting heap. A step allocates
 // next to nothing (under 8 KiB on a worker), the live heap (what the last
 // collection kept) grows by less than 4 MiB, under 600 bytes a step, and
 // the resident set by less than 32 MiB.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -388,6 +389,14 @@ func (c *coordinator) act(s *supervisor, a control.Action) error {
 		go func() {
 			defer s.evals.Done()
 			loss, acc := c.evaluate(st.Params)
+			// The evaluation's model and batches (a few MiB) are
+			// garbage now: collecting them before the epoch's
+			// result is posted returns the heap to its resting size,
+			// and makes the live heap that /metrics reports at an
+			// epoch's end the resting heap, comparable across
+			// epochs (TestMemoryStaysFlat), rather than whatever a
+			// collection that fell mid-evaluation saw.
+			runtime.GC()
 			c.post(evaluated{epoch: a.Epoch, loss: loss, acc: acc})
 		}()
 	case control.Finish:
