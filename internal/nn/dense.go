@@ -26,8 +26,9 @@ type dense struct {
 	// "dtype": "float64".
 	single bool
 	f32    dense32
-	// narrow marks a single first layer of fewer than narrowUnits units,
-	// which skips zero inputs (dense_narrow32.go).
+	// narrow marks a first layer of fewer than narrowUnits units bound
+	// to a float32 model's buffers (bind32), which skips zero inputs
+	// (dense_narrow32.go).
 	narrow bool
 	// first marks the model's first layer, whose input may leave columns
 	// out of the float32 product (see dense32).
@@ -56,7 +57,6 @@ func newDense(in int, s LayerSpec, first bool) *dense {
 	d := &dense{in: in, out: s.Units, useBias: s.UseBias == nil || *s.UseBias,
 		kReg: s.KernelRegularizer, bReg: s.BiasRegularizer, bInit: Zeros,
 		single: s.Dtype != "float64", first: first}
-	d.narrow = d.single && first && s.Units < narrowUnits
 	d.act, _ = parseActivation(s.Activation) // validated by Spec.Validate
 	if s.KernelInitializer != "" {
 		d.kInit, _ = parseInitializer(s.KernelInitializer)
@@ -94,6 +94,9 @@ func (d *dense) bind32(params, grads []float32) bool {
 	if d.useBias {
 		d.b32, d.db32 = params[k:k+d.out], grads[k:k+d.out]
 	}
+	// The narrow path computes on these views only: a float32 layer of
+	// a float64 model, which has none, takes the products on copies.
+	d.narrow = d.first && d.out < narrowUnits
 	return true
 }
 

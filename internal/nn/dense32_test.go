@@ -216,3 +216,41 @@ func TestRecurrentRegularizesItsKernel(t *testing.T) {
 		t.Fatalf("penalty %v, want %v (L2 of the input kernel)", got, want)
 	}
 }
+
+// TestFloat32LayerOfFloat64Model: a float64 model may make its layers
+// float32 one by one (TestDtypeIsValidated), the narrow first layer of
+// the Keras example included; such a model trains (its float32 layer
+// computes on copies, having no float32 buffers to compute on) and its
+// loss and gradients stay close to the all-float64 model's.
+func TestFloat32LayerOfFloat64Model(t *testing.T) {
+	spec := KerasMNIST()
+	spec.Dtype = "float64"
+	all64, err := New(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec.Layers[0].Dtype = "float32"
+	mixed, err := New(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all64.Initialize(9)
+	mixed.Initialize(9)
+	r := rand.New(rand.NewPCG(3, 4))
+	b := randomBatch(mixed, 16, false, r)
+	want := all64.ComputeGradients(b, 0)
+	got := mixed.ComputeGradients(b, 0)
+	if math.Abs(got-want) > 1e-4*math.Abs(want) {
+		t.Fatalf("loss %v with a float32 first layer, %v in float64", got, want)
+	}
+	g64, gmix := all64.Grads(), mixed.Grads()
+	for i := range g64 {
+		if math.Abs(gmix[i]-g64[i]) > 1e-4+1e-3*math.Abs(g64[i]) {
+			t.Fatalf("gradient %d: %v with a float32 first layer, %v in float64", i, gmix[i], g64[i])
+		}
+	}
+	mixed.ApplyGradients()
+	if y := mixed.Predict(b.X, b.Rows); len(y) != 16*10 || math.IsNaN(y[0]) {
+		t.Fatalf("prediction after a step: %d values, first %v", len(y), y[0])
+	}
+}

@@ -65,8 +65,8 @@
 // between float32 convolutions, max-pooling and flatten layers, which
 // hand each other float32 values and gradients (float32Layer). Dense,
 // conv2d and recurrent layers multiply the model's float32 buffers in
-// place; a first dense layer of fewer than 64 units (the Keras example's)
-// adds up scaled kernel rows in float32 for its nonzero inputs instead,
+// place; in a float32 model, a first dense layer of fewer than 64 units
+// (the Keras example's) adds up scaled kernel rows in float32 for its nonzero inputs instead,
 // which beats both a product and the float64 pass it replaced
 // (narrowUnits; BenchmarkTrainStep/keras/batch=32 at GOMAXPROCS=1, five
 // interleaved runs: median 203,573 samples/cpu-s with the float64 pass,
@@ -77,7 +77,10 @@
 // each its own (16 bytes a parameter, which EstimateFootprint counts);
 // the other layers' parameters exist in float32 alone, their initialisers
 // drawing in float64 a layer at a time into a scratch buffer and
-// rounding, so that a seed gives the same weights in either dtype.
+// rounding, so that a seed gives the same weights in either dtype (in
+// float32, rounded). A float32 layer of a float64 model computes its
+// products on float32 copies of its float64 parameters
+// (TestFloat32LayerOfFloat64Model).
 //
 // Checkpoints store values in the model's dtype and name it
 // (Model.Checkpoint); a version-1 checkpoint, written when parameters were

@@ -31,9 +31,10 @@ type LayerSpec struct {
 	Padding string `json:"padding,omitempty"`
 	// TargetShape is a reshape layer's output shape.
 	TargetShape []int `json:"target_shape,omitempty"`
-	// Dtype is the precision of a dense or conv2d layer's matrix products:
-	// float32 (the default, as in Keras; parameters, gradients and
-	// activations stay float64) or float64. It defaults to the model's.
+	// Dtype is the precision of a dense, conv2d or recurrent layer's
+	// computation: float32 (the default, as in Keras) or float64. It
+	// defaults to the model's; a layer whose dtype differs from the
+	// model's computes on copies of its parameters in its own precision.
 	Dtype string `json:"dtype,omitempty"`
 
 	// Activation is linear, relu, sigmoid, tanh, softmax or step: for

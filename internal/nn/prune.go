@@ -72,7 +72,10 @@ type prunable interface {
 func (d *dense) kernels() []span  { return []span{{0, d.in * d.out}} }
 func (l *conv2d) kernels() []span { return []span{{0, l.patch() * l.filters}} }
 func (l *recurrent) kernels() []span {
-	return []span{{0, len(l.w)}, {len(l.w), len(l.u)}}
+	// From the shape, not from l.w and l.u: a float32 model's recurrent
+	// layer has no float64 views.
+	nw, nu := l.in*l.width(), l.units*l.width()
+	return []span{{0, nw}, {nw, nu}}
 }
 
 // kernelSpans lists the ranges of every prunable kernel in the model's

@@ -96,3 +96,39 @@ func TestPruningSpecValidation(t *testing.T) {
 		}
 	}
 }
+
+// TestPruningCoversRecurrentKernels prunes a float32 (the default) and a
+// float64 model with recurrent layers: their input and recurrent kernels
+// are pruned and counted like a dense layer's, whatever the dtype.
+func TestPruningCoversRecurrentKernels(t *testing.T) {
+	for _, dtype := range []string{"", "float64"} {
+		spec := Spec{InputShape: []int{12, 6}, Dtype: dtype, Layers: []LayerSpec{
+			{Type: "lstm", Units: 8, ReturnSequences: true},
+			{Type: "simple_rnn", Units: 5},
+			{Type: "dense", Units: 3, Activation: "softmax"}},
+			Loss: SparseCategoricalCrossentropy, Optimizer: mustOptimizer(t, "adam")}
+		m, err := New(spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.Initialize(4)
+		// lstm: 6×32 and 8×32; simple_rnn: 8×5 and 5×5; dense: 5×3.
+		want := []int{6 * 32, 8 * 32, 8 * 5, 5 * 5, 5 * 3}
+		ks := m.kernels()
+		if len(ks) != len(want) {
+			t.Fatalf("dtype %q: %d kernels, want %d", dtype, len(ks), len(want))
+		}
+		m.Prune(0.5)
+		for i, k := range m.kernels() {
+			if len(k) != want[i] {
+				t.Fatalf("dtype %q: kernel %d has %d values, want %d", dtype, i, len(k), want[i])
+			}
+			if zeros := countZeros(k); zeros != want[i]/2 {
+				t.Fatalf("dtype %q: kernel %d has %d zeros of %d after pruning to 50%%", dtype, i, zeros, len(k))
+			}
+		}
+		if s := m.Sparsity(); math.Abs(s-0.5) > 0.01 {
+			t.Fatalf("dtype %q: sparsity %v, want 0.5", dtype, s)
+		}
+	}
+}

@@ -22,10 +22,11 @@ type Spec struct {
 	Optimizer OptimizerSpec `json:"optimizer"`
 	// Pruning, when set, prunes the kernels by magnitude during training.
 	Pruning *PruningSpec `json:"pruning,omitempty"`
-	// Dtype is the precision of the dense and conv2d layers' matrix
-	// products: float32 (the default, as every framework trains) or
-	// float64, for exactness work such as gradient checks. A layer's own
-	// dtype overrides it.
+	// Dtype is the type of the model's parameters, gradients and
+	// optimiser state and the precision its layers compute in: float32
+	// (the default, as every framework trains) or float64, for exactness
+	// work such as gradient checks. A layer's own dtype overrides the
+	// precision of that layer's computation.
 	Dtype string `json:"dtype,omitempty"`
 }
 
