@@ -151,14 +151,16 @@ func TestKilledWorkerContainer(t *testing.T) {
 	}
 	log.waitFor(t, jobTimeout, `"msg":"checkpoint written"`)
 	mustDocker(t, "kill", ws["w-2"].name)
-	// No step completes without w-2 before the ring is formed again.
-	c.ungate(ws, survivors...)
+	// The survivors stay gated until they are seen running after the
+	// recovery: ungated, they could finish the job (and exit) before a
+	// loaded machine let the test read the "recovered" line.
 	log.waitFor(t, jobTimeout, `"msg":"recovered"`)
 	for _, n := range survivors {
 		if st := ws[n].state(); !st.Running || st.ID != before[n].ID || st.StartedAt != before[n].StartedAt || st.RestartCount != 0 {
 			t.Fatalf("%s after the kill: %+v, before: %+v", n, st, before[n])
 		}
 	}
+	c.ungate(ws, survivors...)
 	want := reference(t) // while the job trains
 	s := coord.finish(jobTimeout)
 	t.Logf("accuracy %.4f (undisturbed %.4f), rings %d, rollbacks %d, steps %v", s.TestAccuracy, want.TestAccuracy, s.Rings, s.Rollbacks, s.WorkerSteps)

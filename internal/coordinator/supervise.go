@@ -55,8 +55,11 @@ const (
 	// how far they got, which tells who was starved first.
 	timeoutGrace = 500 * time.Millisecond
 	// stopDelivery bounds the wait for Stop instructions to reach the
-	// workers.
-	stopDelivery = 3 * time.Second
+	// workers. The wait ends as soon as every Join handler has delivered
+	// its Stop, so the bound costs nothing when they do; 3 s was too short
+	// on a 2-core machine under a load of 15 (TestNonFiniteGradientPolicy:
+	// a worker missed the job's reason and waited out its own deadline).
+	stopDelivery = 10 * time.Second
 	// ringEndTimeout bounds the wait for a ring's members to report how it
 	// ended; a member that does not is treated as lost.
 	ringEndTimeout = 15 * time.Second
