@@ -86,11 +86,14 @@ func (a *Accumulator) Add(off int, g []float64) {
 	sum := a.Sum[off : off+len(g)]
 	k := [3]float64{a.scale, a.limit, 0.5}
 	for len(g) > 0 {
-		// Eight at a time in AVX-512, bit-identical to addScalar, up to
-		// the first group of eight with a value out of range, which the
-		// scalar loop takes.
+		// Eight at a time in AVX-512 (four in AVX2), bit-identical to
+		// addScalar, up to the first group with a value out of range,
+		// which the scalar loop takes.
 		if useAVX512 && len(g) >= 8 {
 			n := add8(&sum[0], &g[0], len(g)&^7, &k)
+			sum, g = sum[n:], g[n:]
+		} else if useAVX2 && len(g) >= 4 {
+			n := add4(&sum[0], &g[0], len(g)&^3, &k)
 			sum, g = sum[n:], g[n:]
 		}
 		n := min(len(g), 8)
@@ -136,6 +139,30 @@ func Decode(dst []float64, sum []int64, fracBits int, factor float64) {
 // Add32 is Add for float32 values: each is widened to float64, exactly, so
 // the sums are those Add gives for the widened vector.
 func (a *Accumulator) Add32(off int, g []float32) {
+	if !useAVX2 {
+		a.addWidened(off, g)
+		return
+	}
+	sum := a.Sum[off : off+len(g)]
+	k := [3]float64{a.scale, a.limit, 0.5}
+	var buf [8]float64
+	for len(g) > 0 {
+		// Four at a time, as in Add, widened in the vector registers.
+		if len(g) >= 4 {
+			n := add4f32(&sum[0], &g[0], len(g)&^3, &k)
+			sum, g = sum[n:], g[n:]
+		}
+		n := min(len(g), len(buf))
+		for i, x := range g[:n] {
+			buf[i] = float64(x)
+		}
+		a.addScalar(sum[:n], buf[:n])
+		sum, g = sum[n:], g[n:]
+	}
+}
+
+// addWidened is Add32 through Add, widening the values a block at a time.
+func (a *Accumulator) addWidened(off int, g []float32) {
 	var buf [512]float64
 	for len(g) > 0 {
 		n := min(len(g), len(buf))
