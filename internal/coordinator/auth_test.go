@@ -216,11 +216,15 @@ func wantCode(t *testing.T, what string, err error, code codes.Code, mustNotCont
 // a stranger without a member credential, and by a process that joined
 // under a name of its own. Both are refused (Unauthenticated,
 // PermissionDenied); the job completes with both workers and loses none.
+// The job is held at its finish line until both are answered.
 func TestForgedReportCannotEvictAWorker(t *testing.T) {
 	cfg := testConfig(t, 2)
-	cfg.MaxSteps = 400
+	cfg.MaxSteps = 40
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
+	held := holdFinish(ctx)
+	defer held.release()
+	cfg.Progress = held
 	j := startTapped(t, ctx, cfg, "w-0", "w-1")
 	jobID := j.jobID(t)
 	j.worker.wait(t, "shard received") // the first ring runs
@@ -231,6 +235,12 @@ func TestForgedReportCannotEvictAWorker(t *testing.T) {
 	defer leave()
 	intruder := joinAs(t, joinCtx, client, "intruder")
 	wantCode(t, "a member's report about another", sendReports(intruder, client, forged), codes.PermissionDenied)
+	select {
+	case <-j.done:
+		t.Fatal("the job ended before the forged reports were answered")
+	default:
+	}
+	held.release()
 	<-j.done
 	if j.err != nil || slices.ContainsFunc(j.werrs, func(e error) bool { return e != nil }) {
 		t.Fatalf("job: %v; workers: %v", j.err, j.werrs)

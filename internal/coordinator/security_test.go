@@ -19,7 +19,9 @@ import (
 // TestCredentialsKeepStrangersOut runs a job with mutual TLS, a token and
 // gossip encryption. Its workers train; a process without the credentials,
 // or with a certificate but the wrong token, cannot join, cannot read a
-// shard and cannot open a gradient stream to a worker.
+// shard and cannot open a gradient stream to a worker. The job is held at
+// its finish line until the strangers have tried, so that it outlasts
+// their attempts however slowly they are answered.
 func TestCredentialsKeepStrangersOut(t *testing.T) {
 	t.Parallel() // its job mostly waits on gRPC, gossip and the other goroutines
 	dc, err := transportsec.GenerateDevCredentials(filepath.Join(t.TempDir(), "creds"), []string{"localhost", "127.0.0.1"}, time.Hour)
@@ -28,7 +30,8 @@ func TestCredentialsKeepStrangersOut(t *testing.T) {
 	}
 	sec := transportsec.Security{CertFile: dc.Cert, KeyFile: dc.Key, CAFile: dc.CA, Token: dc.Token, GossipKey: dc.GossipKey}
 	cfg := testConfig(t, 2)
-	cfg.Security, cfg.MaxSteps = sec, 400
+	const steps = 20
+	cfg.Security, cfg.MaxSteps = sec, steps
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -37,6 +40,9 @@ func TestCredentialsKeepStrangersOut(t *testing.T) {
 	ringAddr := freeTCP(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
+	held := holdFinish(ctx)
+	defer held.release()
+	cfg.Progress = held
 	var wg sync.WaitGroup
 	errs := make([]error, 2)
 	for i, id := range workerIDs(2) {
@@ -120,12 +126,18 @@ func TestCredentialsKeepStrangersOut(t *testing.T) {
 		conn.Close()
 		rconn.Close()
 	}
+	select {
+	case <-done:
+		t.Fatal("the job ended before the strangers had tried")
+	default:
+	}
+	held.release()
 	<-done
 	wg.Wait()
 	if runErr != nil || errs[0] != nil || errs[1] != nil {
 		t.Fatalf("job %v, workers %v", runErr, errs)
 	}
-	if sum.Steps != 400 {
+	if sum.Steps != steps {
 		t.Fatalf("the job ran %d steps", sum.Steps)
 	}
 }
@@ -139,3 +151,30 @@ func freeTCP(t *testing.T) string {
 	defer l.Close()
 	return l.Addr().String()
 }
+
+// finishHold is a progress display that holds the coordinator at a job's
+// finish line (its last step trained, its workers not yet stopped, their
+// services up) until released or its context ends: the job outlasts
+// whatever a test does meanwhile, however few its steps.
+type finishHold struct {
+	ctx      context.Context
+	released chan struct{}
+	once     sync.Once
+}
+
+func holdFinish(ctx context.Context) *finishHold {
+	return &finishHold{ctx: ctx, released: make(chan struct{})}
+}
+
+func (h *finishHold) Write(b []byte) (int, error) {
+	if strings.HasPrefix(string(b), "finished ") {
+		select {
+		case <-h.released:
+		case <-h.ctx.Done():
+		}
+	}
+	return len(b), nil
+}
+
+// release lets the job end; it may be called more than once.
+func (h *finishHold) release() { h.once.Do(func() { close(h.released) }) }
