@@ -14,13 +14,13 @@ import (
 // one epoch of fine-tuning, and checks the saved model: 60% of its kernel
 // weights are zero, its description keeps the pruning, and fine-tuning
 // recovered accuracy the pruning lost. Training, fine-tuning and testing
-// use the first 6,000 training and 1,000 test images.
+// use the first 3,000 training and 500 test images.
 func TestPruneCommand(t *testing.T) {
 	if _, err := mnist.DefaultDir(); err != nil {
 		t.Skip(err)
 	}
 	dir := t.TempDir()
-	if err := mnisttest.WriteSubset(dir, 6000, 1000); err != nil {
+	if err := mnisttest.WriteSubset(dir, 3000, 500); err != nil {
 		t.Fatal(err)
 	}
 	train, err := mnist.Load(dir, mnist.Train)
