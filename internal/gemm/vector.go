@@ -114,8 +114,11 @@ func AdamUpdate(p, g, m, v []float64, c1, c2, alpha, eps float64) {
 	}
 	for i := done; i < n; i++ {
 		gi := g[i]
-		mi := m[i] + (gi-m[i])*c1
-		vi := v[i] + (gi*gi-v[i])*c2
+		// The conversions round each product, so that no compiler
+		// fuses it into a multiply-add the assembly does not do
+		// (allowed by the spec, done under GOAMD64=v3).
+		mi := m[i] + float64((gi-m[i])*c1)
+		vi := v[i] + float64((float64(gi*gi)-v[i])*c2)
 		m[i], v[i] = mi, vi
 		p[i] -= alpha * mi / (math.Sqrt(vi) + eps)
 	}
@@ -134,8 +137,8 @@ func AdamUpdate32(p, g, m, v []float32, c1, c2, alpha, eps float32) {
 	}
 	for i := done; i < n; i++ {
 		gi := g[i]
-		mi := m[i] + (gi-m[i])*c1
-		vi := v[i] + (gi*gi-v[i])*c2
+		mi := m[i] + float32((gi-m[i])*c1) // rounded: see AdamUpdate
+		vi := v[i] + float32((float32(gi*gi)-v[i])*c2)
 		m[i], v[i] = mi, vi
 		p[i] -= alpha * mi / (float32(math.Sqrt(float64(vi))) + eps)
 	}
