@@ -45,14 +45,7 @@ func TestFootprintBoundsTheHeap(t *testing.T) {
 		"rnn-seq":     `{"input_shape": [784], "layers": [{"type": "reshape", "target_shape": [28, 28]}, {"type": "simple_rnn", "units": 64, "return_sequences": true, "dropout": 0.1}, {"type": "flatten"}, {"type": "dense", "units": 10, "activation": "softmax"}], "loss": "sparse_categorical_crossentropy", "optimizer": {"name": "adam"}}`,
 	} {
 		t.Run(name, func(t *testing.T) {
-			spec, err := ParseSpec([]byte(js))
-			if err != nil {
-				t.Fatal(err)
-			}
-			f, err := EstimateFootprint(spec)
-			if err != nil {
-				t.Fatal(err)
-			}
+			spec, f := parseFootprint(t, js)
 			for _, c := range []struct {
 				what string
 				rows int
@@ -111,14 +104,7 @@ func TestFootprintCountsParameterBytes(t *testing.T) {
 	for name, mid := range map[string]string{"float32": "", "float64-layer": `, "dtype": "float64"`} {
 		t.Run(name, func(t *testing.T) {
 			js := `{"input_shape": [784], "layers": ` + fmt.Sprintf(layers, mid) + `, "loss": "sparse_categorical_crossentropy", "optimizer": {"name": "adam"}}`
-			spec, err := ParseSpec([]byte(js))
-			if err != nil {
-				t.Fatal(err)
-			}
-			f, err := EstimateFootprint(spec)
-			if err != nil {
-				t.Fatal(err)
-			}
+			spec, f := parseFootprint(t, js)
 			before := heapAfterGC()
 			m, err := New(spec)
 			if err != nil {
@@ -142,4 +128,19 @@ func TestFootprintCountsParameterBytes(t *testing.T) {
 			}
 		})
 	}
+}
+
+// parseFootprint parses the model description js and estimates its
+// footprint, failing the test on either error.
+func parseFootprint(t *testing.T, js string) (Spec, Footprint) {
+	t.Helper()
+	spec, err := ParseSpec([]byte(js))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := EstimateFootprint(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return spec, f
 }
