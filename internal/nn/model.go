@@ -474,32 +474,6 @@ func (m *Model) backprop(b *Batch, step uint64, scale float64, ready func(lo, hi
 	return loss
 }
 
-// Snapshot is a copy of a model's parameters and optimiser state, in
-// float64 whatever the model's dtype.
-type Snapshot struct {
-	Params []float64
-	Opt    OptimizerState
-}
-
-// SaveSnapshot copies the parameters and optimiser state into s, reusing
-// its memory.
-func (m *Model) SaveSnapshot(s *Snapshot) {
-	s.Params = m.AppendParams(s.Params[:0])
-	m.opt.CopyState(&s.Opt)
-}
-
-// LoadSnapshot restores parameters and optimiser state from s.
-func (m *Model) LoadSnapshot(s *Snapshot) error {
-	if len(s.Params) != m.n {
-		return fmt.Errorf("nn: snapshot of %d parameters for a model of %d", len(s.Params), m.n)
-	}
-	if err := m.opt.SetState(s.Opt); err != nil {
-		return err
-	}
-	m.SetParams(s.Params)
-	return nil
-}
-
 // ApplyGradients applies one optimiser step with the gradient buffer, and
 // the model's pruning schedule, if any.
 func (m *Model) ApplyGradients() {

@@ -3,7 +3,6 @@ package nn
 import (
 	"fmt"
 	"math"
-	"slices"
 
 	"ringtrain/internal/gemm"
 )
@@ -29,11 +28,10 @@ type Optimizer interface {
 	Iterations() uint64
 	// State returns a copy of everything Step depends on besides the
 	// hyper-parameters, its vectors widened to float64 for a float32
-	// optimiser; SetState restores it (narrowing them). CopyState is
-	// State into dst, reusing its slices.
+	// optimiser; SetState restores it (narrowing them). Model.SaveSnapshot
+	// copies the same in the optimiser's own dtype.
 	State() OptimizerState
 	SetState(OptimizerState) error
-	CopyState(dst *OptimizerState)
 }
 
 // OptimizerState is an optimiser's iteration count and its named
@@ -113,25 +111,17 @@ func (b *base[T]) SetLearningRate(lr float64) { b.lr = lr }
 func (b *base[T]) Iterations() uint64         { return b.iterations }
 
 func (b *base[T]) State() OptimizerState {
-	var s OptimizerState
-	b.CopyState(&s)
-	return s
-}
-
-func (b *base[T]) CopyState(dst *OptimizerState) {
-	dst.Iterations = b.iterations
-	if len(dst.Slots) != len(b.slots) {
-		dst.Slots = make([]Slot, len(b.slots))
-	}
+	s := OptimizerState{Iterations: b.iterations, Slots: make([]Slot, len(b.slots))}
 	for i, sl := range b.slots {
-		dst.Slots[i].Name = b.names[i]
-		if v, ok := any(sl).([]float64); ok {
-			dst.Slots[i].Values = append(dst.Slots[i].Values[:0], v...)
-			continue
+		s.Slots[i] = Slot{Name: b.names[i], Values: make([]float64, b.n)}
+		switch v := any(sl).(type) {
+		case []float64:
+			copy(s.Slots[i].Values, v)
+		case []float32:
+			widen(s.Slots[i].Values, v)
 		}
-		dst.Slots[i].Values = slices.Grow(dst.Slots[i].Values[:0], b.n)[:b.n]
-		widen(dst.Slots[i].Values, any(sl).([]float32))
 	}
+	return s
 }
 
 func (b *base[T]) SetState(s OptimizerState) error {

@@ -132,7 +132,7 @@ func (s *session) fetchState(ctx context.Context, a *pb.Assignment, r *replica) 
 	if len(st.Params) != r.model.NumParams() || st.Header.Step != a.StartStep {
 		return fmt.Errorf("fetch state: %d parameters at step %d, want %d at step %d", len(st.Params), st.Header.Step, r.model.NumParams(), a.StartStep)
 	}
-	if err := r.model.LoadSnapshot(&nn.Snapshot{Params: st.Params, Opt: st.Opt}); err != nil {
+	if err := r.model.LoadState(st.Params, st.Opt); err != nil {
 		return fmt.Errorf("fetch state: %w", err)
 	}
 	r.applied, r.valid, r.backupValid = st.Header.Step, true, false
