@@ -13,6 +13,10 @@ type Footprint struct {
 	// Params is the bytes of the parameters, their gradients and the
 	// optimiser's slots.
 	Params uint64
+	// Snapshot is the bytes of a Snapshot of the model: its parameters
+	// and optimiser slots, in its dtype. NumParams is the number of
+	// parameters.
+	Snapshot, NumParams uint64
 	// TrainSample and EvalSample are the bytes a sample adds to a training
 	// step (forward and backward) and to an evaluation (forward only).
 	TrainSample, EvalSample uint64
@@ -73,12 +77,13 @@ func EstimateFootprint(spec Spec) (Footprint, error) {
 	// first dense layer's kernel and its gradient gathered to the nonzero
 	// columns (dense32). A quarter more on all for the allocator's
 	// rounding and the products' scratch.
-	bytes := 8 * params * (3 + slots)
+	bytes, width := 8*params*(3+slots), uint64(8)
 	if spec.DtypeOrDefault() != "float64" {
-		bytes = 4*params*(2+slots) + 16*shadow + 8*gather
+		bytes, width = 4*params*(2+slots)+16*shadow+8*gather, 4
 	}
 	margin := func(values uint64) uint64 { return values * 8 * 5 / 4 }
-	return Footprint{Params: bytes*5/4 + fixed, TrainSample: margin(train), EvalSample: margin(eval)}, nil
+	return Footprint{Params: bytes*5/4 + fixed, Snapshot: width * params * (1 + slots), NumParams: params,
+		TrainSample: margin(train), EvalSample: margin(eval)}, nil
 }
 
 // layerValues is the values a layer keeps per sample in training and in

@@ -144,3 +144,34 @@ func parseFootprint(t *testing.T, js string) (Spec, Footprint) {
 	}
 	return spec, f
 }
+
+// TestFootprintCountsTheSnapshot: EstimateFootprint's Snapshot is the
+// bytes a saved Snapshot holds, 12 a parameter for a float32 model with
+// Adam and 24 for a float64 one, and NumParams the model's.
+func TestFootprintCountsTheSnapshot(t *testing.T) {
+	for _, dtype := range []string{"float32", "float64"} {
+		spec := mlp(64)
+		spec.Dtype = dtype
+		m, err := New(spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var s Snapshot
+		m.SaveSnapshot(&s)
+		held := 4*len(s.f32.params) + 8*len(s.f64.params)
+		for i := range s.f32.slots {
+			held += 4 * len(s.f32.slots[i])
+		}
+		for i := range s.f64.slots {
+			held += 8 * len(s.f64.slots[i])
+		}
+		f, err := EstimateFootprint(spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.Snapshot != uint64(held) || f.NumParams != uint64(m.NumParams()) {
+			t.Errorf("%s: footprint counts a snapshot of %d bytes and %d parameters; the snapshot holds %d bytes, the model %d parameters",
+				dtype, f.Snapshot, f.NumParams, held, m.NumParams())
+		}
+	}
+}
