@@ -121,3 +121,53 @@ func MaxPool2x2Grad(dxTop, dxBottom, top, bottom, y, dy []float32, ow, c int) {
 		}
 	}
 }
+
+// SparseAxpy adds to dst, for each i in order, float32(val[i]) times row
+// col[i] of w, whose rows hold len(dst) values: dst[j] += a·w[col[i]·n+j],
+// each product and sum rounded to float32 as a Go loop rounds them. It is
+// a narrow first layer's forward pass over one sparse input row; the
+// assembly spares the race detector's instrumentation of every element.
+func SparseAxpy(dst []float32, col []int32, val []float64, w []float32) {
+	n := len(dst)
+	if n == 0 || len(col) == 0 {
+		return
+	}
+	val = val[:len(col)]
+	if useAsm {
+		if !sparseAxpy(&dst[0], &col[0], &val[0], &w[0], len(col), n, len(w)/n) {
+			panic("gemm: SparseAxpy: column out of range")
+		}
+		return
+	}
+	for i, c := range col {
+		axpy(dst, float32(val[i]), w[int(c)*n:(int(c)+1)*n])
+	}
+}
+
+// SparseOuter adds float32(val[i])·src to row col[i] of dst, whose rows
+// hold len(src) values, for each i in order, rounding as SparseAxpy does:
+// a narrow first layer's kernel gradient for one sparse input row.
+func SparseOuter(dst []float32, col []int32, val []float64, src []float32) {
+	n := len(src)
+	if n == 0 || len(col) == 0 {
+		return
+	}
+	val = val[:len(col)]
+	if useAsm {
+		if !sparseOuter(&dst[0], &col[0], &val[0], &src[0], len(col), n, len(dst)/n) {
+			panic("gemm: SparseOuter: column out of range")
+		}
+		return
+	}
+	for i, c := range col {
+		axpy(dst[int(c)*n:(int(c)+1)*n], float32(val[i]), src)
+	}
+}
+
+// axpy sets dst[j] += a·src[j] for every j < len(dst).
+func axpy(dst []float32, a float32, src []float32) {
+	src = src[:len(dst)]
+	for j, v := range src {
+		dst[j] += a * v
+	}
+}

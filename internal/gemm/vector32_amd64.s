@@ -172,3 +172,110 @@ qch:
 	JNZ qpos
 	VZEROUPPER
 	RET
+
+// func sparseAxpy(dst *float32, col *int32, val *float64, w *float32, count, n, rows int) bool
+TEXT ·sparseAxpy(SB), NOSPLIT, $0-57
+	MOVQ dst+0(FP), DI
+	MOVQ col+8(FP), SI
+	MOVQ val+16(FP), DX
+	MOVQ w+24(FP), BX
+	MOVQ count+32(FP), CX
+	MOVQ n+40(FP), R8
+	MOVQ rows+48(FP), R9
+axpyNext:
+	MOVLQSX (SI), AX
+	CMPQ AX, R9
+	JAE  axpyBad
+	IMULQ R8, AX
+	LEAQ (BX)(AX*4), R10
+	MOVQ DI, R11
+	VCVTSD2SS (DX), X0, X0
+	VBROADCASTSS X0, Y0
+	// dst[j] += a·w[c·n+j]: VMULPS then VADDPS, eight at a time, then one
+	// at a time, each rounded to float32 as Go's dst[j] += a*v rounds.
+	MOVQ R8, R12
+axpy8:
+	CMPQ R12, $8
+	JB   axpy1
+	VMULPS (R10), Y0, Y1
+	VADDPS (R11), Y1, Y1
+	VMOVUPS Y1, (R11)
+	ADDQ $32, R10
+	ADDQ $32, R11
+	SUBQ $8, R12
+	JMP  axpy8
+axpy1:
+	TESTQ R12, R12
+	JZ   axpyDone
+	VMULSS (R10), X0, X1
+	VADDSS (R11), X1, X1
+	VMOVSS X1, (R11)
+	ADDQ $4, R10
+	ADDQ $4, R11
+	DECQ R12
+	JMP  axpy1
+axpyDone:
+	ADDQ $4, SI
+	ADDQ $8, DX
+	DECQ CX
+	JNZ  axpyNext
+	VZEROUPPER
+	MOVB $1, ret+56(FP)
+	RET
+axpyBad:
+	VZEROUPPER
+	MOVB $0, ret+56(FP)
+	RET
+
+// func sparseOuter(dst *float32, col *int32, val *float64, src *float32, count, n, rows int) bool
+TEXT ·sparseOuter(SB), NOSPLIT, $0-57
+	MOVQ dst+0(FP), DI
+	MOVQ col+8(FP), SI
+	MOVQ val+16(FP), DX
+	MOVQ src+24(FP), BX
+	MOVQ count+32(FP), CX
+	MOVQ n+40(FP), R8
+	MOVQ rows+48(FP), R9
+outerNext:
+	MOVLQSX (SI), AX
+	CMPQ AX, R9
+	JAE  outerBad
+	IMULQ R8, AX
+	LEAQ (DI)(AX*4), R11
+	MOVQ BX, R10
+	VCVTSD2SS (DX), X0, X0
+	VBROADCASTSS X0, Y0
+	// dst[c·n+j] += a·src[j], rounded as in sparseAxpy.
+	MOVQ R8, R12
+outer8:
+	CMPQ R12, $8
+	JB   outer1
+	VMULPS (R10), Y0, Y1
+	VADDPS (R11), Y1, Y1
+	VMOVUPS Y1, (R11)
+	ADDQ $32, R10
+	ADDQ $32, R11
+	SUBQ $8, R12
+	JMP  outer8
+outer1:
+	TESTQ R12, R12
+	JZ   outerDone
+	VMULSS (R10), X0, X1
+	VADDSS (R11), X1, X1
+	VMOVSS X1, (R11)
+	ADDQ $4, R10
+	ADDQ $4, R11
+	DECQ R12
+	JMP  outer1
+outerDone:
+	ADDQ $4, SI
+	ADDQ $8, DX
+	DECQ CX
+	JNZ  outerNext
+	VZEROUPPER
+	MOVB $1, ret+56(FP)
+	RET
+outerBad:
+	VZEROUPPER
+	MOVB $0, ret+56(FP)
+	RET

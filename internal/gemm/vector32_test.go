@@ -168,3 +168,62 @@ func TestMaxPool2x2(t *testing.T) {
 		}
 	})
 }
+
+// TestSparseAxpyAndOuter checks both sparse row kernels bit for bit
+// against the plain loop, at widths around the assembly's eight lanes,
+// and that a column past the matrix panics.
+func TestSparseAxpyAndOuter(t *testing.T) {
+	bothPaths(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(3, 4))
+		const rows = 20
+		for _, n := range []int{1, 7, 8, 10, 17, 24} {
+			col := []int32{0, 3, 3, 7, 19, 12}
+			val := make([]float64, len(col))
+			for i := range val {
+				val[i] = r.NormFloat64()
+			}
+			val[1] = 1e-300 // rounds to a float32 zero
+			w := specials(r, rows*n)
+			dst, want := specials(r, n), make([]float32, n)
+			copy(want, dst)
+			for i, c := range col {
+				for j := range n {
+					want[j] += float32(val[i]) * w[int(c)*n+j]
+				}
+			}
+			SparseAxpy(dst, col, val, w)
+			for j := range n {
+				if !same(dst[j], want[j]) {
+					t.Fatalf("SparseAxpy n=%d: dst[%d] = %v, want %v", n, j, dst[j], want[j])
+				}
+			}
+			src := specials(r, n)
+			wantW := make([]float32, len(w))
+			copy(wantW, w)
+			for i, c := range col {
+				for j := range n {
+					wantW[int(c)*n+j] += float32(val[i]) * src[j]
+				}
+			}
+			SparseOuter(w, col, val, src)
+			for k := range w {
+				if !same(w[k], wantW[k]) {
+					t.Fatalf("SparseOuter n=%d: dst[%d] = %v, want %v", n, k, w[k], wantW[k])
+				}
+			}
+		}
+		for name, f := range map[string]func(){
+			"SparseAxpy":  func() { SparseAxpy(make([]float32, 4), []int32{2}, []float64{1}, make([]float32, 8)) },
+			"SparseOuter": func() { SparseOuter(make([]float32, 8), []int32{-1}, []float64{1}, make([]float32, 4)) },
+		} {
+			func() {
+				defer func() {
+					if recover() == nil {
+						t.Errorf("%s accepted a column outside the matrix", name)
+					}
+				}()
+				f()
+			}()
+		}
+	})
+}

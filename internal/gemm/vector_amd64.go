@@ -65,3 +65,16 @@ func maxPool8(y, top, bottom *float32, ow, c int)
 //
 //go:noescape
 func maxPoolGrad8(dxTop, dxBottom, top, bottom, y, dy *float32, ow, c int)
+
+// sparseAxpy is SparseAxpy for count columns, rows of n values and a w of
+// rows rows; it reports false, having stopped, at a column not below rows.
+//
+//go:noescape
+func sparseAxpy(dst *float32, col *int32, val *float64, w *float32, count, n, rows int) bool
+
+// sparseOuter is SparseOuter for count columns, rows of n values and a
+// dst of rows rows; it reports false, having stopped, at a column not
+// below rows.
+//
+//go:noescape
+func sparseOuter(dst *float32, col *int32, val *float64, src *float32, count, n, rows int) bool

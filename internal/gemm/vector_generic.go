@@ -17,3 +17,9 @@ func biasReLU8(y, bias *float32, rows, n int, relu bool)                   { pan
 func reluGrad8(dz, y, dy *float32, db *float64, rows, n int, relu bool)    { panic("unreachable") }
 func maxPool8(y, top, bottom *float32, ow, c int)                          { panic("unreachable") }
 func maxPoolGrad8(dxTop, dxBottom, top, bottom, y, dy *float32, ow, c int) { panic("unreachable") }
+func sparseAxpy(dst *float32, col *int32, val *float64, w *float32, count, n, rows int) bool {
+	panic("unreachable")
+}
+func sparseOuter(dst *float32, col *int32, val *float64, src *float32, count, n, rows int) bool {
+	panic("unreachable")
+}

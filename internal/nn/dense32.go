@@ -25,6 +25,8 @@ type dense32 struct {
 	cols  []int32
 	index []int32
 	used  []bool
+	// sparse is a narrow first layer's dense input rows, compressed.
+	sparse SparseRows
 }
 
 // minSkipped is the share (1/minSkipped) of a first layer's input columns
