@@ -17,6 +17,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sync"
 )
 
 // Set is a labelled set of images held as raw bytes: Count images of
@@ -28,9 +29,13 @@ type Set struct {
 
 	// The nonzero pixels of every image, for GatherSparse: image i's are
 	// nzCol[nzEnd[i]:nzEnd[i+1]] with raw values nzVal of the same range.
-	nzEnd []int
-	nzCol []int32
-	nzVal []byte
+	// GatherSparse builds them on its first call (nzOnce): a set that is
+	// only checked, split or sent on never needs them, and the scan of
+	// every pixel costs seconds of a training set's load under -race.
+	nzOnce sync.Once
+	nzEnd  []int
+	nzCol  []int32
+	nzVal  []byte
 }
 
 // Len is the number of images.
@@ -80,6 +85,7 @@ func (s *Set) Gather(ids []int, x []float64, y []int) {
 // col[:0] and val[:0] and rowEnd[r] records where they end. Labels go to
 // labels. It returns the extended col and val.
 func (s *Set) GatherSparse(ids []int, rowEnd []int, col []int32, val []float64, labels []int) ([]int32, []float64) {
+	s.nzOnce.Do(s.indexNonzero)
 	col, val = col[:0], val[:0]
 	for r, id := range ids {
 		lo, hi := s.nzEnd[id], s.nzEnd[id+1]
@@ -113,10 +119,16 @@ func NewSet(img *Images, labels []uint8) (*Set, error) {
 	return newSet(img.Count, img.Rows, img.Cols, img.Pixels, labels), nil
 }
 
-// newSet builds a set and the index of its nonzero pixels.
+// newSet makes a set; GatherSparse indexes its nonzero pixels when first
+// called.
 func newSet(count, rows, cols int, pixels, labels []byte) *Set {
-	s := &Set{Count: count, Rows: rows, Cols: cols, Pixels: pixels, Labels: labels, nzEnd: make([]int, count+1)}
-	for i := 0; i < count; i++ {
+	return &Set{Count: count, Rows: rows, Cols: cols, Pixels: pixels, Labels: labels}
+}
+
+// indexNonzero builds the index of the set's nonzero pixels.
+func (s *Set) indexNonzero() {
+	s.nzEnd = make([]int, s.Count+1)
+	for i := 0; i < s.Count; i++ {
 		for c, p := range s.Image(i) {
 			if p != 0 {
 				s.nzCol = append(s.nzCol, int32(c))
@@ -125,7 +137,6 @@ func newSet(count, rows, cols int, pixels, labels []byte) *Set {
 		}
 		s.nzEnd[i+1] = len(s.nzCol)
 	}
-	return s
 }
 
 // LoadImages reads and parses the IDX3 image file at path.
