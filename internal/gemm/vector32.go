@@ -171,3 +171,36 @@ func axpy(dst []float32, a float32, src []float32) {
 		dst[j] += a * v
 	}
 }
+
+// Finite32 reports whether no value of v is NaN or ±Inf, 32 values at a
+// time where the machine allows (a test of the exponent bits, as fast as
+// the values can be read).
+func Finite32(v []float32) bool {
+	done := 0
+	if useAsm && len(v) >= 32 {
+		done = len(v) &^ 31
+		if !finite32(&v[0], done) {
+			return false
+		}
+	}
+	return Finite(v[done:])
+}
+
+// Finite reports whether no value of v is NaN or ±Inf, in Go: x−x is 0
+// for a finite x and NaN otherwise, and a sum of such terms is 0 only
+// when they all are (four running sums, which the CPU adds side by side,
+// and no branch per value).
+func Finite[T float32 | float64](v []T) bool {
+	var a, b, c, d T
+	i := 0
+	for ; i+4 <= len(v); i += 4 {
+		a += v[i] - v[i]
+		b += v[i+1] - v[i+1]
+		c += v[i+2] - v[i+2]
+		d += v[i+3] - v[i+3]
+	}
+	for ; i < len(v); i++ {
+		a += v[i] - v[i]
+	}
+	return a+b+c+d == 0
+}

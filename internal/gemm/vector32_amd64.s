@@ -279,3 +279,40 @@ outerBad:
 	VZEROUPPER
 	MOVB $0, ret+56(FP)
 	RET
+
+// func finite32(v *float32, n int) bool
+//
+// A float32 is NaN or ±Inf when all eight exponent bits are set: the
+// largest exponent field among the values, kept in four running maxima,
+// is 0x7f800000 only when one of them is not finite.
+TEXT ·finite32(SB), NOSPLIT, $0-17
+	MOVQ v+0(FP), SI
+	MOVQ n+8(FP), CX
+	MOVL $0x7f800000, AX
+	MOVQ AX, X15
+	VPBROADCASTD X15, Y15
+	VPXOR Y0, Y0, Y0
+	VPXOR Y1, Y1, Y1
+	VPXOR Y2, Y2, Y2
+	VPXOR Y3, Y3, Y3
+	SHRQ $5, CX
+finite32loop:
+	VPAND (SI), Y15, Y4
+	VPAND 32(SI), Y15, Y5
+	VPAND 64(SI), Y15, Y6
+	VPAND 96(SI), Y15, Y7
+	VPMAXUD Y4, Y0, Y0
+	VPMAXUD Y5, Y1, Y1
+	VPMAXUD Y6, Y2, Y2
+	VPMAXUD Y7, Y3, Y3
+	ADDQ $128, SI
+	DECQ CX
+	JNZ finite32loop
+	VPMAXUD Y1, Y0, Y0
+	VPMAXUD Y3, Y2, Y2
+	VPMAXUD Y2, Y0, Y0
+	VPCMPEQD Y15, Y0, Y0
+	VPTEST Y0, Y0
+	SETEQ ret+16(FP)
+	VZEROUPPER
+	RET

@@ -227,3 +227,56 @@ func TestSparseAxpyAndOuter(t *testing.T) {
 		}
 	})
 }
+
+// TestFinite32 puts NaN, ±Inf and the NaN with every mantissa bit set at
+// every position of vectors of lengths around the assembly's 32-value
+// stride, beside the largest, smallest and subnormal floats, which must
+// pass, on both paths.
+func TestFinite32(t *testing.T) {
+	bad := []float32{float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1)), math.Float32frombits(0xffffffff)}
+	ok := []float32{math.MaxFloat32, -math.MaxFloat32, math.SmallestNonzeroFloat32, 0, float32(math.Copysign(0, -1)), -1.5, math.Float32frombits(0x7f7fffff)}
+	bothPaths(t, func(t *testing.T) {
+		for _, n := range []int{0, 1, 3, 31, 32, 33, 63, 64, 65, 100, 129} {
+			v := make([]float32, n)
+			for i := range v {
+				v[i] = ok[i%len(ok)]
+			}
+			if !Finite32(v) {
+				t.Fatalf("length %d: finite values reported not finite", n)
+			}
+			for i := range v {
+				for _, x := range bad {
+					keep := v[i]
+					v[i] = x
+					if Finite32(v) {
+						t.Errorf("length %d: %v (%#x) at %d not noticed", n, x, math.Float32bits(x), i)
+					}
+					v[i] = keep
+				}
+			}
+		}
+	})
+}
+
+func BenchmarkFinite32(b *testing.B) {
+	v := make([]float32, 669706) // 784-512-512-10's gradient
+	for i := range v {
+		v[i] = float32(i) * 1e-3
+	}
+	for _, asm := range []bool{false, true} {
+		if asm && !useAsm {
+			continue
+		}
+		b.Run(map[bool]string{false: "go", true: "asm"}[asm], func(b *testing.B) {
+			saved := useAsm
+			defer func() { useAsm = saved }()
+			useAsm = asm
+			b.SetBytes(4 * int64(len(v)))
+			for b.Loop() {
+				if !Finite32(v) {
+					b.Fatal("finite values reported not finite")
+				}
+			}
+		})
+	}
+}

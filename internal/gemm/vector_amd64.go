@@ -78,3 +78,8 @@ func sparseAxpy(dst *float32, col *int32, val *float64, w *float32, count, n, ro
 //
 //go:noescape
 func sparseOuter(dst *float32, col *int32, val *float64, src *float32, count, n, rows int) bool
+
+// finite32 is Finite32 for n (a multiple of 32) values, n ≥ 32.
+//
+//go:noescape
+func finite32(v *float32, n int) bool

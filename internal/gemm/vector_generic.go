@@ -23,3 +23,4 @@ func sparseAxpy(dst *float32, col *int32, val *float64, w *float32, count, n, ro
 func sparseOuter(dst *float32, col *int32, val *float64, src *float32, count, n, rows int) bool {
 	panic("unreachable")
 }
+func finite32(v *float32, n int) bool { panic("unreachable") }

@@ -9,6 +9,7 @@ import (
 
 	"ringtrain/internal/allreduce"
 	"ringtrain/internal/fixedpoint"
+	"ringtrain/internal/gemm"
 	"ringtrain/internal/nn"
 )
 
@@ -374,23 +375,13 @@ func (s *stepper) nonFinite(t uint64, out *stepOutcome) error {
 	return nil
 }
 
-// allFinite reports whether no value of v is NaN or ±Inf: x−x is 0 for a
-// finite x and NaN otherwise, and a sum of such terms is 0 only when they
-// all are (four running sums, which the CPU adds side by side, and no
-// branch per value).
+// allFinite reports whether no value of v is NaN or ±Inf (gemm.Finite32
+// reads a float32 vector 32 values at a time).
 func allFinite[T float32 | float64](v []T) bool {
-	var a, b, c, d T
-	i := 0
-	for ; i+4 <= len(v); i += 4 {
-		a += v[i] - v[i]
-		b += v[i+1] - v[i+1]
-		c += v[i+2] - v[i+2]
-		d += v[i+3] - v[i+3]
+	if v32, ok := any(v).([]float32); ok {
+		return gemm.Finite32(v32)
 	}
-	for ; i < len(v); i++ {
-		a += v[i] - v[i]
-	}
-	return a+b+c+d == 0
+	return gemm.Finite(v)
 }
 
 // apply keeps the backup, then updates the model.
