@@ -268,6 +268,7 @@ func (s *session) stop(st *pb.Stop) error {
 	if st.Failed {
 		return fmt.Errorf("worker %s: the coordinator stopped the job: %s", w.cfg.ID, st.Reason)
 	}
+	w.released = true
 	w.log.Info("done: the coordinator released this worker")
 	return nil
 }

@@ -46,6 +46,9 @@ type worker struct {
 	// transport is the current ring, if any; it is closed when the next
 	// instruction arrives (every member has finished with it by then).
 	transport allreduce.Transport
+	// released is set when the coordinator released the worker: its
+	// gossip departure then needs no "leaving" state.
+	released bool
 }
 
 // Run runs the worker until its job ends, ctx ends or something fails. It
@@ -140,7 +143,13 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("worker: %w", err)
 	}
-	defer w.node.Leave(time.Second)
+	defer func() {
+		if w.released {
+			w.node.Depart(time.Second)
+		} else {
+			w.node.Leave(time.Second)
+		}
+	}()
 	w.log.Info("gossip listening", "addr", w.node.Addr())
 	if len(cfg.Join) > 0 {
 		if joined, err := w.joinGossip(ctx, cfg.Join); !joined {
