@@ -25,14 +25,33 @@ import (
 )
 
 // logTap records a logger's lines (message and attributes), safe for
-// concurrent use, and lets a test wait for one.
+// concurrent use, and lets a test wait for one. With a hold, whoever logs
+// the held message waits, once the line is recorded, until the hold is
+// released.
 type logTap struct {
 	mu      sync.Mutex
 	lines   []string
 	changed chan struct{}
+	hold    *messageHold
 }
 
 func newLogTap() *logTap { return &logTap{changed: make(chan struct{})} }
+
+// messageHold holds whoever logs message until released or its context
+// ends.
+type messageHold struct {
+	ctx      context.Context
+	message  string
+	released chan struct{}
+	once     sync.Once
+}
+
+func holdMessage(ctx context.Context, message string) *messageHold {
+	return &messageHold{ctx: ctx, message: message, released: make(chan struct{})}
+}
+
+// release lets the held go on; it may be called more than once.
+func (h *messageHold) release() { h.once.Do(func() { close(h.released) }) }
 
 func (l *logTap) logger() *slog.Logger { return slog.New(tapHandler{l}) }
 
@@ -78,10 +97,16 @@ func (h tapHandler) Handle(_ context.Context, r slog.Record) error {
 		return true
 	})
 	h.l.mu.Lock()
-	defer h.l.mu.Unlock()
 	h.l.lines = append(h.l.lines, b.String())
 	close(h.l.changed)
 	h.l.changed = make(chan struct{})
+	h.l.mu.Unlock()
+	if hold := h.l.hold; hold != nil && r.Message == hold.message {
+		select {
+		case <-hold.released:
+		case <-hold.ctx.Done():
+		}
+	}
 	return nil
 }
 func (h tapHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
@@ -99,11 +124,19 @@ type tappedJob struct {
 // startTapped starts the coordinator of cfg and the workers ids.
 func startTapped(t *testing.T, ctx context.Context, cfg Config, ids ...string) *tappedJob {
 	t.Helper()
+	return startTappedHolding(t, ctx, cfg, nil, ids...)
+}
+
+// startTappedHolding is startTapped with the workers' logs held at hold
+// (nil: nowhere).
+func startTappedHolding(t *testing.T, ctx context.Context, cfg Config, hold *messageHold, ids ...string) *tappedJob {
+	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	j := &tappedJob{addr: lis.Addr().String(), coord: newLogTap(), worker: newLogTap(), done: make(chan struct{}), werrs: make([]error, len(ids))}
+	j.worker.hold = hold
 	cfg.Listener, cfg.Logger = lis, j.coord.logger()
 	var wg sync.WaitGroup
 	for i, id := range ids {
@@ -218,6 +251,7 @@ func wantCode(t *testing.T, what string, err error, code codes.Code, mustNotCont
 // PermissionDenied); the job completes with both workers and loses none.
 // The job is held at its finish line until both are answered.
 func TestForgedReportCannotEvictAWorker(t *testing.T) {
+	t.Parallel() // its job mostly waits on gRPC, gossip and the other goroutines
 	cfg := testConfig(t, 2)
 	cfg.MaxSteps = 40
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -252,24 +286,27 @@ func TestForgedReportCannotEvictAWorker(t *testing.T) {
 	}
 }
 
-// TestForgedFinalUploadCannotEndTheJob: while a two-worker job trains, a
-// final state (all weights 0.5) and "finished" reports for both workers,
-// with the right job id, ring and ranks, which would end the job at once
-// with those weights as its checkpoint, are sent by a stranger and by a
-// process that joined under a name of its own. All are refused; the job
-// trains to its last step and checkpoints its own weights.
+// TestForgedFinalUploadCannotEndTheJob: while a two-worker job is under
+// way, a final state (all weights 0.5) and "finished" reports for both
+// workers, with the right job id, ring and ranks, which would end the job
+// at once with those weights as its checkpoint, are sent by a stranger and
+// by a process that joined under a name of its own. All are refused; the
+// job trains to its last step and checkpoints its own weights. The workers
+// are held as their ring forms, before its first step, until all are
+// answered: a forged final state would reach the coordinator before the
+// real one, however few the job's steps.
 func TestForgedFinalUploadCannotEndTheJob(t *testing.T) {
 	t.Parallel() // its job mostly waits on gRPC, gossip and the other goroutines
-	const steps = 400
+	const steps = 20
 	cfg := testConfig(t, 2)
-	// At a global batch of 8, the 400 steps are within the first epoch of
-	// the package's 6,400 images.
-	cfg.MaxSteps, cfg.Batch = steps, 4
+	cfg.MaxSteps = steps
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	j := startTapped(t, ctx, cfg, "w-0", "w-1")
+	held := holdMessage(ctx, "ring formed")
+	defer held.release()
+	j := startTappedHolding(t, ctx, cfg, held, "w-0", "w-1")
 	jobID := j.jobID(t)
-	j.worker.wait(t, "shard received")
+	j.worker.wait(t, "ring formed")
 	client := dialCoordinator(t, j.addr)
 	m, err := nn.New(nn.KerasMNIST())
 	if err != nil {
@@ -297,6 +334,12 @@ func TestForgedFinalUploadCannotEndTheJob(t *testing.T) {
 	for rank, id := range []string{"w-0", "w-1"} {
 		wantCode(t, "a member's finished report about "+id, sendReports(intruder, client, finished(int32(rank), id)), codes.PermissionDenied)
 	}
+	select {
+	case <-j.done:
+		t.Fatal("the job ended before the forged calls were answered")
+	default:
+	}
+	held.release()
 	<-j.done
 	if j.err != nil || slices.ContainsFunc(j.werrs, func(e error) bool { return e != nil }) {
 		t.Fatalf("job: %v; workers: %v", j.err, j.werrs)
