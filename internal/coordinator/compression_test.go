@@ -43,9 +43,11 @@ func TestCompressionConfig(t *testing.T) {
 // every comparison passes, and the summary says how the gradients
 // travelled.
 func TestCompressedJob(t *testing.T) {
+	t.Parallel() // its jobs mostly wait on gRPC, gossip and the other goroutines
 	const steps = 30
 	for _, c := range []struct{ compression, plane string }{{CompressionFP16, "tcp"}, {CompressionBF16, "grpc"}} {
 		t.Run(c.compression+"/"+c.plane, func(t *testing.T) {
+			t.Parallel()
 			cfg := testConfig(t, 3)
 			cfg.MaxSteps, cfg.HashEvery, cfg.Batch, cfg.Compression = steps, 1, 16, c.compression
 			sum, err, werrs := runJobWith(t, cfg, func(wc *worker.Config) { wc.DataPlane = c.plane }, workerIDs(3)...)

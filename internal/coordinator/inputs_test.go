@@ -3,24 +3,37 @@ package coordinator
 import (
 	"context"
 	"fmt"
+	"sync"
 	"testing"
 
 	"ringtrain/internal/mnist"
 	"ringtrain/internal/modelfile"
 )
 
-// dataIn loads the training and test sets in dir, as the command line's
-// loader does with -data.
-func dataIn(dir string) func(context.Context) (train, test *mnist.Set, err error) {
-	return func(context.Context) (*mnist.Set, *mnist.Set, error) {
-		train, err := mnist.Load(dir, mnist.Train)
-		if err != nil {
-			return nil, nil, err
-		}
-		test, err := mnist.Load(dir, mnist.Test)
+// testSets are testData's training and test sets, loaded once: the
+// package's jobs share them (a job never writes its sets), instead of each
+// loading them again as the command line's loader does with -data.
+func testSets(context.Context) (train, test *mnist.Set, err error) {
+	return loadedTestSets()
+}
+
+var loadedTestSets = func() func() (train, test *mnist.Set, err error) {
+	var once sync.Once
+	var train, test *mnist.Set
+	var err error
+	return func() (*mnist.Set, *mnist.Set, error) {
+		once.Do(func() {
+			var dir string
+			if dir, err = testData(); err != nil {
+				return
+			}
+			if train, err = mnist.Load(dir, mnist.Train); err == nil {
+				test, err = mnist.Load(dir, mnist.Test)
+			}
+		})
 		return train, test, err
 	}
-}
+}()
 
 // setModel gives cfg the model description at path, named by it.
 func setModel(t *testing.T, cfg *Config, path string) {

@@ -18,7 +18,6 @@ import (
 
 	"go.uber.org/goleak"
 
-	"ringtrain/internal/mnist"
 	"ringtrain/internal/mnist/mnisttest"
 	"ringtrain/internal/nn"
 	"ringtrain/internal/worker"
@@ -57,12 +56,11 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 // testConfig is a job on n in-process workers that talk real gRPC over
 // loopback.
 func testConfig(t *testing.T, n int) Config {
-	data, err := testData()
-	if err != nil {
+	if _, _, err := loadedTestSets(); err != nil {
 		t.Fatal(err)
 	}
 	cfg := DefaultConfig()
-	cfg.Workers, cfg.Data = n, dataIn(data)
+	cfg.Workers, cfg.Data = n, testSets
 	cfg.Checkpoint = filepath.Join(t.TempDir(), "model.ckpt")
 	cfg.Summary = ""
 	cfg.Logger = quiet
@@ -132,12 +130,9 @@ func workerIDs(n int) []string {
 // additions differs). Every worker reports its weights after every step and
 // all replicas must be bit-identical each time.
 func TestDistributedEqualsSingleProcess(t *testing.T) {
+	t.Parallel() // its jobs mostly wait on gRPC, gossip and the other goroutines
 	const globalBatch, steps, seed = 64, 20, 7
-	dir, err := testData()
-	if err != nil {
-		t.Fatal(err)
-	}
-	train, err := mnist.Load(dir, mnist.Train)
+	train, _, err := loadedTestSets()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,6 +160,7 @@ func TestDistributedEqualsSingleProcess(t *testing.T) {
 		}
 		for _, n := range c.workers {
 			t.Run(fmt.Sprintf("%s/workers=%d", c.name, n), func(t *testing.T) {
+				t.Parallel()
 				cfg := testConfig(t, n)
 				cfg.Batch, cfg.MaxSteps, cfg.Seed, cfg.HashEvery, cfg.Model = globalBatch/n, steps, seed, 1, c.spec
 				sum, err, werrs := runJob(t, cfg, workerIDs(n)...)
@@ -237,6 +233,7 @@ func TestBadModelDescriptionIsNamed(t *testing.T) {
 // Chrome trace-event JSON with every step's spans for every rank, and the
 // plot a PNG.
 func TestTraceAndPlot(t *testing.T) {
+	t.Parallel() // its job mostly waits on gRPC, gossip and the other goroutines
 	const steps = 30
 	cfg := testConfig(t, 2)
 	dir := t.TempDir()
@@ -296,6 +293,7 @@ func TestTraceAndPlot(t *testing.T) {
 // step without the victim, so the job only has to outlast the cancel's
 // reaching it: 120 steps leave it over 100.
 func TestInProcessWorkerLossRecovers(t *testing.T) {
+	t.Parallel() // its job mostly waits on gRPC, gossip and the other goroutines
 	cfg := testConfig(t, 3)
 	cfg.MaxSteps, cfg.HashEvery = 120, 10
 	training := &firstWrite{ch: make(chan struct{})}
@@ -364,6 +362,7 @@ func TestNonFiniteGradientPolicy(t *testing.T) {
 	t.Parallel() // its job mostly waits on gRPC, gossip and the other goroutines
 	for _, policy := range []string{NonFiniteStop, NonFiniteSkip} {
 		t.Run(policy, func(t *testing.T) {
+			t.Parallel()
 			cfg := testConfig(t, 2)
 			cfg.MaxSteps, cfg.LR, cfg.NonFinite = 12, 1e300, policy
 			cfg.Summary = filepath.Join(t.TempDir(), "summary.json")

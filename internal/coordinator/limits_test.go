@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"ringtrain/internal/mnist"
 	"ringtrain/internal/modelfile"
 	"ringtrain/internal/nn"
 	"ringtrain/internal/sysmem"
@@ -67,15 +66,7 @@ func TestMemoryBoundRefusesADeepModelBeforeTraining(t *testing.T) {
 // this replaces); under a 3 GiB bound the coordinator evaluates it in
 // chunks that fit, and a chunked evaluation gives Evaluate's figures.
 func TestEvaluationFitsTheBoundInChunks(t *testing.T) {
-	dir, err := testData()
-	if err != nil {
-		t.Fatal(err)
-	}
-	train, err := mnist.Load(dir, mnist.Train)
-	if err != nil {
-		t.Fatal(err)
-	}
-	test, err := mnist.Load(dir, mnist.Test)
+	train, test, err := loadedTestSets()
 	if err != nil {
 		t.Fatal(err)
 	}
