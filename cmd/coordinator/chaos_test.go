@@ -400,6 +400,7 @@ func runScenario(t *testing.T, s scenario) (chaosSummary, error) {
 }
 
 func TestRandomFaults(t *testing.T) {
+	t.Parallel() // its processes mostly wait; its assertions hold under any load (below)
 	list := chaosSeeds
 	n, first := os.Getenv("RINGTRAIN_CHAOS_SCENARIOS"), os.Getenv("RINGTRAIN_CHAOS_SEED")
 	if n != "" || first != "" {

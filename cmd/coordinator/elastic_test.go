@@ -87,9 +87,23 @@ func killDuringTraining(t *testing.T, victim string, args ...string) (summary, *
 // point of accuracy of an undisturbed run, and reports the recovery, which
 // did not wait for the all-reduce deadline.
 func TestKilledWorkerJobCompletes(t *testing.T) {
+	t.Parallel() // its processes mostly wait on each other
 	args := []string{"-local-workers", "4", "-epochs", "1", "-seed", "3"}
-	undisturbed := runToEnd(t, args...)
-	s, _ := killDuringTraining(t, "local-1", args...)
+	// The undisturbed run goes on beside the disturbed one.
+	var undisturbed, s summary
+	t.Run("jobs", func(t *testing.T) {
+		t.Run("undisturbed", func(t *testing.T) {
+			t.Parallel()
+			undisturbed = runToEnd(t, args...)
+		})
+		t.Run("killed", func(t *testing.T) {
+			t.Parallel()
+			s, _ = killDuringTraining(t, "local-1", args...)
+		})
+	})
+	if t.Failed() {
+		return
+	}
 	t.Logf("undisturbed accuracy %.4f; with a worker killed %.4f, rings %d, rollbacks %d, recovery %v s, steps %v",
 		undisturbed.TestAccuracy, s.TestAccuracy, s.Rings, s.Rollbacks, s.RecoverySeconds, s.WorkerSteps)
 	if s.Workers != 3 || s.StartWorkers != 4 || s.Rings < 2 {

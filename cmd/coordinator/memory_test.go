@@ -54,9 +54,12 @@ func TestMemoryStaysFlat(t *testing.T) {
 	if testing.Short() {
 		t.Skip("7,500 steps")
 	}
+	// Parallel: it measures its processes' memory, which other tests'
+	// processes do not change, and no duration.
+	t.Parallel()
 	const steps = 10000
-	t.Setenv("GOGC", "10") // inherited by the coordinator and its workers
-	j := startJob(t, "-local-workers", "2", "-batch", "16", "-epochs", "6", "-max-steps", fmt.Sprint(steps),
+	// GOGC=10 is inherited by the coordinator's workers.
+	j := startJobEnv(t, []string{"GOGC=10"}, "-local-workers", "2", "-batch", "16", "-epochs", "6", "-max-steps", fmt.Sprint(steps),
 		"-checkpoint", "", "-summary", "")
 	// Both samples right after an epoch's evaluation ended, so that none
 	// is running (its model and buffers are live while it does).

@@ -46,7 +46,17 @@ type job struct {
 
 func startJob(t *testing.T, args ...string) *job {
 	t.Helper()
+	return startJobEnv(t, nil, args...)
+}
+
+// startJobEnv is startJob with env added to the coordinator's environment,
+// which its local workers inherit.
+func startJobEnv(t *testing.T, env []string, args ...string) *job {
+	t.Helper()
 	cmd := exec.Command(binary, args...)
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	cmd.Dir = t.TempDir()
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -146,6 +156,7 @@ func smallData(t *testing.T) string {
 // accuracy at least 0.85 (PyTorch DDP reaches 0.88–0.89), every child gone
 // at the end.
 func TestLocalProcessesTrain(t *testing.T) {
+	t.Parallel() // its processes mostly wait on each other; it asserts no duration
 	summary := filepath.Join(t.TempDir(), "summary.json")
 	j := startJob(t, "-local-workers", "3", "-batch", "32", "-epochs", "1", "-summary", summary, "-checkpoint", "")
 	err, _ := j.wait(t, 3*time.Minute)
@@ -209,6 +220,7 @@ func TestInterruptCleansUp(t *testing.T) {
 // The jobs run in parallel (two at a time at GOMAXPROCS 2): their starts
 // overlap.
 func TestDeterministicWeightsIndependentOfWorkers(t *testing.T) {
+	t.Parallel() // its jobs mostly wait on each other; it asserts no duration
 	counts := []int{1, 2, 3, 4, 8, 2}
 	sums := make([]string, len(counts))
 	t.Run("jobs", func(t *testing.T) {
