@@ -8,9 +8,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -38,7 +40,8 @@ var hardened = []string{"--read-only", "--user", "65532:65532", "--cap-drop", "A
 // coordinator and each other by gossiping with those names.
 type cluster struct {
 	t    *testing.T
-	name string // of the network and the volume, and the containers' prefix
+	name string   // of the network and the volume, and the containers' prefix
+	made []string // the kinds made under name: network, volume
 }
 
 func newCluster(t *testing.T) *cluster {
@@ -46,8 +49,10 @@ func newCluster(t *testing.T) *cluster {
 	needImage(t)
 	c := &cluster{t: t, name: fmt.Sprintf("ringtrain-test-%d-%d", os.Getpid(), clusterSeq.Add(1))}
 	t.Cleanup(c.remove)
-	mustDocker(t, "network", "create", "--label", c.pidLabel(), "--label", c.label(), c.name)
-	mustDocker(t, "volume", "create", "--label", c.pidLabel(), "--label", c.label(), c.name)
+	for _, kind := range []string{"network", "volume"} {
+		mustDocker(t, kind, "create", "--label", c.pidLabel(), "--label", c.label(), c.name)
+		c.made = append(c.made, kind)
+	}
 	return c
 }
 
@@ -75,10 +80,7 @@ func (c *cluster) remove() {
 			c.t.Error(err)
 		}
 	}
-	for _, kind := range []string{"network", "volume"} {
-		if _, err := dockerCmd(ctx, kind, "inspect", c.name); err != nil {
-			continue // never made
-		}
+	for _, kind := range c.made {
 		if _, err := dockerCmd(ctx, kind, "rm", c.name); err != nil {
 			c.t.Error(err)
 		}
@@ -238,30 +240,79 @@ type state struct {
 
 func (k *container) state() state {
 	k.c.t.Helper()
-	out := mustDocker(k.c.t, "inspect", "-f", "{{.Id}} {{.State.Running}} {{.State.ExitCode}} {{.RestartCount}} {{.State.StartedAt}}", k.name)
-	f := strings.Fields(out)
-	if len(f) != 5 {
-		k.c.t.Fatalf("inspect %s: %q", k.name, out)
+	return k.c.states(map[string]*container{k.name: k})[k.name]
+}
+
+// states inspects the containers ks with one docker inspect and returns
+// their states under the same keys.
+func (c *cluster) states(ks map[string]*container) map[string]state {
+	c.t.Helper()
+	keys := slices.Sorted(maps.Keys(ks))
+	args := []string{"inspect", "-f", "{{.Id}} {{.State.Running}} {{.State.ExitCode}} {{.RestartCount}} {{.State.StartedAt}}"}
+	for _, key := range keys {
+		args = append(args, ks[key].name)
 	}
-	code, _ := strconv.Atoi(f[2])
-	restarts, _ := strconv.Atoi(f[3])
-	return state{ID: f[0], Running: f[1] == "true", ExitCode: code, RestartCount: restarts, StartedAt: f[4]}
+	out := mustDocker(c.t, args...)
+	lines := strings.Split(out, "\n")
+	if len(lines) != len(keys) {
+		c.t.Fatalf("docker %s: %q", strings.Join(args, " "), out)
+	}
+	sts := map[string]state{}
+	for i, key := range keys {
+		f := strings.Fields(lines[i])
+		if len(f) != 5 {
+			c.t.Fatalf("inspect %s: %q", ks[key].name, lines[i])
+		}
+		code, _ := strconv.Atoi(f[2])
+		restarts, _ := strconv.Atoi(f[3])
+		sts[key] = state{ID: f[0], Running: f[1] == "true", ExitCode: code, RestartCount: restarts, StartedAt: f[4]}
+	}
+	return sts
+}
+
+// pick returns the named containers of ws.
+func pick(ws map[string]*container, names ...string) map[string]*container {
+	ks := map[string]*container{}
+	for _, n := range names {
+		ks[n] = ws[n]
+	}
+	return ks
 }
 
 // wait waits for the container to exit and returns its exit status.
 func (k *container) wait(timeout time.Duration) int {
 	k.c.t.Helper()
+	return k.c.wait(timeout, map[string]*container{k.name: k})[k.name]
+}
+
+// wait waits, with one docker wait, for the containers ks to exit and
+// returns their exit statuses under the same keys.
+func (c *cluster) wait(timeout time.Duration, ks map[string]*container) map[string]int {
+	c.t.Helper()
+	keys := slices.Sorted(maps.Keys(ks))
+	args := []string{"wait"}
+	for _, key := range keys {
+		args = append(args, ks[key].name)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	out, err := dockerCmd(ctx, "wait", k.name)
+	out, err := dockerCmd(ctx, args...)
 	if err != nil {
-		k.c.t.Fatalf("%s still running after %v: %v", k.name, timeout, err)
+		c.t.Fatalf("%s still running after %v: %v", strings.Join(args[1:], ", "), timeout, err)
 	}
-	code, err := strconv.Atoi(strings.TrimSpace(out))
-	if err != nil {
-		k.c.t.Fatalf("docker wait %s: %q", k.name, out)
+	f := strings.Fields(out)
+	if len(f) != len(keys) {
+		c.t.Fatalf("docker %s: %q", strings.Join(args, " "), out)
 	}
-	return code
+	codes := map[string]int{}
+	for i, key := range keys {
+		code, err := strconv.Atoi(f[i])
+		if err != nil {
+			c.t.Fatalf("docker wait %s: %q", ks[key].name, f[i])
+		}
+		codes[key] = code
+	}
+	return codes
 }
 
 // readFile copies a file out of the container (running or not, from its
@@ -270,19 +321,28 @@ func (k *container) readFile(path string) []byte {
 	k.c.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	out, err := dockerCmd(ctx, "cp", k.name+":"+path, "-")
-	if err != nil {
-		k.c.t.Fatal(err)
-	}
-	tr := tar.NewReader(strings.NewReader(out))
-	if _, err := tr.Next(); err != nil {
-		k.c.t.Fatalf("docker cp %s:%s: %v", k.name, path, err)
-	}
-	data, err := io.ReadAll(tr)
+	data, err := copyOut(ctx, k.name, path)
 	if err != nil {
 		k.c.t.Fatal(err)
 	}
 	return data
+}
+
+// copyOut returns a file of the named container, read with docker cp.
+func copyOut(ctx context.Context, name, path string) ([]byte, error) {
+	out, err := dockerCmd(ctx, "cp", name+":"+path, "-")
+	if err != nil {
+		return nil, err
+	}
+	tr := tar.NewReader(strings.NewReader(out))
+	if _, err := tr.Next(); err != nil {
+		return nil, fmt.Errorf("docker cp %s:%s: %w", name, path, err)
+	}
+	data, err := io.ReadAll(tr)
+	if err != nil {
+		return nil, fmt.Errorf("docker cp %s:%s: %w", name, path, err)
+	}
+	return data, nil
 }
 
 // logs follows a container's output (standard error, where the commands
@@ -375,12 +435,20 @@ type summary struct {
 
 func (k *container) summary(path string) summary {
 	k.c.t.Helper()
-	data := k.readFile(path)
-	var s summary
-	if err := json.NewDecoder(bytes.NewReader(data)).Decode(&s); err != nil {
-		k.c.t.Fatalf("summary %s: %v\n%s", path, err, data)
+	s, err := decodeSummary(k.readFile(path))
+	if err != nil {
+		k.c.t.Fatalf("summary %s: %v", path, err)
 	}
 	return s
+}
+
+// decodeSummary decodes a JSON summary.
+func decodeSummary(data []byte) (summary, error) {
+	var s summary
+	if err := json.NewDecoder(bytes.NewReader(data)).Decode(&s); err != nil {
+		return summary{}, fmt.Errorf("%w\n%s", err, data)
+	}
+	return s, nil
 }
 
 // changed reports whether the summary records a membership change of kind

@@ -41,10 +41,12 @@ var (
 )
 
 // parallel is how many tests run at once unless -test.parallel says
-// otherwise: the container jobs mostly wait (for containers to start and
-// stop, for gated workers, for the docker CLI), so more of them than
-// GOMAXPROCS, go test's default, keep the cores busy.
-const parallel = 4
+// otherwise: every parallel test of the package. The container jobs mostly
+// wait (for containers to start and stop, for gated workers, for the
+// docker CLI), so more of them than GOMAXPROCS, go test's default, keep
+// the cores busy; with four at a time, the last three started only as the
+// first ones ended, and waited for the daemon again.
+const parallel = 8
 
 func TestMain(m *testing.M) {
 	flag.Parse()
@@ -61,6 +63,7 @@ func TestMain(m *testing.M) {
 	}
 	cancel()
 	code := m.Run()
+	stopReference()
 	if noDaemon == "" {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		sweep(ctx, func(pid int) bool { return pid == os.Getpid() })

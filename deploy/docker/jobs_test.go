@@ -1,9 +1,11 @@
 package docker
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"math"
+	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -14,51 +16,114 @@ import (
 
 // detArgs are the settings of every job here: deterministic, so that a
 // ring of containers, disturbed or not, must end with the weights of the
-// same job run as local processes; 600 steps (about 3 s of a quiet
+// same job run as local processes; 300 steps (about 1.5 s of a quiet
 // 2-core machine), checkpoints every checkpointEvery steps, the first of
 // which tells a test that training is under way. A test that disturbs
 // the job runs gated workers (gatedWorkers), so that the job cannot reach
 // its last step before the disturbance has stalled the ring, however fast
-// or loaded the machine.
-var detArgs = []string{"-batch", "24", "-max-steps", "600", "-epochs", "10", "-seed", "11", "-deterministic",
+// or loaded the machine: the 275 steps after the first checkpoint take
+// gated workers 16 s or more, where a test's disturbance landed within 81
+// steps of that checkpoint beside a load average of 26.
+var detArgs = []string{"-batch", "24", "-max-steps", "300", "-epochs", "10", "-seed", "11", "-deterministic",
 	"-checkpoint-every", strconv.Itoa(checkpointEvery)}
 
-const checkpointEvery = 50
+const checkpointEvery = 25
 
 const jobTimeout = 4 * time.Minute
 
-// The jobs run in parallel (four at a time: TestMain's parallel), each on
-// its network of its own, so that one's training overlaps another's
-// container starts, gated steps and removals;
-// TestDisconnectedWorkerIsNamed, which times the failure it causes, runs
-// alone.
+// The jobs run in parallel (all at once: TestMain's parallel), each on its
+// network of its own, so that one's training overlaps another's container
+// starts, gated steps and removals; TestDisconnectedWorkerIsNamed runs
+// alone until it has timed the failure it causes.
 
-var (
-	refOnce sync.Once
-	ref     summary
-	refErr  string
-)
+// ref is the job run as local processes, which the tests compare their
+// weights with: it runs once per test run, in the background from the
+// first test that asks for it (startReference), while the tests' own
+// jobs start and train.
+var ref struct {
+	mu     sync.Mutex
+	cancel context.CancelFunc
+	done   chan struct{} // closed once sum or err is set
+	sum    summary
+	err    error
+}
 
-// reference is the summary of the job run as local processes: the
-// coordinator with -local-workers 4, in one container of the same image.
+// startReference starts the job as local processes unless a test has.
+func startReference(t *testing.T) {
+	t.Helper()
+	needImage(t)
+	ref.mu.Lock()
+	defer ref.mu.Unlock()
+	if ref.done != nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), jobTimeout)
+	ref.cancel, ref.done = cancel, make(chan struct{})
+	go func() {
+		defer close(ref.done)
+		defer cancel()
+		ref.sum, ref.err = runReference(ctx)
+	}()
+}
+
+// reference returns the summary of the job run as local processes,
+// waiting for it to finish.
 func reference(t *testing.T) summary {
 	t.Helper()
-	refOnce.Do(func() {
-		refErr = "the local-process job failed in an earlier test"
-		c := newCluster(t)
-		args := append([]string{"-local-workers", "4", "-metrics-listen", "-", "-checkpoint-dir", outDir + "/local-ckpt",
-			"-summary", outDir + "/local.json", "-checkpoint", ""}, detArgs...)
-		local := c.start("local", "local", []string{"-v", c.name + ":" + outDir}, args...)
-		if code := local.wait(jobTimeout); code != 0 {
-			refErr = fmt.Sprintf("the local-process job exited with status %d", code)
-			return
-		}
-		ref, refErr = local.summary(outDir+"/local.json"), ""
-	})
-	if refErr != "" {
-		t.Fatal(refErr)
+	startReference(t)
+	ref.mu.Lock()
+	done := ref.done
+	ref.mu.Unlock()
+	<-done
+	if ref.err != nil {
+		t.Fatal(ref.err)
 	}
-	return ref
+	return ref.sum
+}
+
+// stopReference stops the job as local processes if it still runs, and
+// waits for it: TestMain calls it once the tests are over.
+func stopReference() {
+	ref.mu.Lock()
+	cancel, done := ref.cancel, ref.done
+	ref.mu.Unlock()
+	if done != nil {
+		cancel()
+		<-done
+	}
+}
+
+// runReference runs the coordinator with -local-workers 4 in one
+// container of the same image, hardened as the others, and returns its
+// summary. The container (and its anonymous volume) stays until TestMain's
+// sweep at the end of the run: a removal now could fall in the window that
+// TestDisconnectedWorkerIsNamed times.
+func runReference(ctx context.Context) (summary, error) {
+	name := fmt.Sprintf("ringtrain-test-%d-local", os.Getpid())
+	args := append([]string{"run", "-d", "--name", name, "--label", fmt.Sprintf("%s=%d", pidLabel, os.Getpid()),
+		"--network", "none", "-v", outDir}, hardened...)
+	args = append(append(args, image, "-local-workers", "4", "-metrics-listen", "-", "-checkpoint-dir", outDir+"/ckpt",
+		"-summary", outDir+"/summary.json", "-checkpoint", ""), detArgs...)
+	if _, err := dockerCmd(ctx, args...); err != nil {
+		return summary{}, fmt.Errorf("the local-process job: %w", err)
+	}
+	out, err := dockerCmd(ctx, "wait", name)
+	if err != nil {
+		return summary{}, fmt.Errorf("the local-process job: %w", err)
+	}
+	if code := strings.TrimSpace(out); code != "0" {
+		logs, _ := exec.CommandContext(ctx, "docker", "logs", "--tail", "40", name).CombinedOutput()
+		return summary{}, fmt.Errorf("the local-process job exited with status %s:\n%s", code, logs)
+	}
+	data, err := copyOut(ctx, name, outDir+"/summary.json")
+	if err != nil {
+		return summary{}, fmt.Errorf("the local-process job: %w", err)
+	}
+	s, err := decodeSummary(data)
+	if err != nil {
+		return summary{}, fmt.Errorf("the local-process job's summary: %w", err)
+	}
+	return s, nil
 }
 
 // sameWeights fails the test unless s ends with the reference's weights
@@ -71,11 +136,11 @@ func sameWeights(t *testing.T, s, want summary) {
 }
 
 // released waits for each worker to exit 0 (the coordinator released it).
-func released(t *testing.T, ws map[string]*container, names ...string) {
-	t.Helper()
-	for _, n := range names {
-		if code := ws[n].wait(time.Minute); code != 0 {
-			t.Errorf("worker %s exit status %d, want 0", n, code)
+func (c *cluster) released(ws map[string]*container, names ...string) {
+	c.t.Helper()
+	for n, code := range c.wait(time.Minute, pick(ws, names...)) {
+		if code != 0 {
+			c.t.Errorf("worker %s exit status %d, want 0", n, code)
 		}
 	}
 }
@@ -88,6 +153,7 @@ func released(t *testing.T, ws map[string]*container, names ...string) {
 // else.
 func TestSameWeightsAsLocalProcesses(t *testing.T) {
 	t.Parallel()
+	startReference(t)
 	c := newCluster(t)
 	// The workers start first, as pods may: they find the coordinator
 	// once it is up.
@@ -100,21 +166,20 @@ func TestSameWeightsAsLocalProcesses(t *testing.T) {
 	if s.Workers != 4 || len(s.WorkerSteps) != 4 || s.WorkerSteps["w-0"] != uint64(s.Steps) {
 		t.Fatalf("summary %+v: want workers w-0 to w-3 computing every step", s)
 	}
-	released(t, ws, "w-0", "w-1", "w-2", "w-3")
+	c.released(ws, "w-0", "w-1", "w-2", "w-3")
 	if ckpt := coord.readFile(outDir + "/final.ckpt"); len(ckpt) == 0 {
 		t.Fatal("empty final checkpoint")
 	}
-	for _, k := range append([]*container{coord}, ws["w-0"], ws["w-1"], ws["w-2"], ws["w-3"]) {
-		checkHardened(t, k)
-	}
+	checkHardened(t, coord, ws["w-0"], ws["w-1"], ws["w-2"], ws["w-3"])
 }
 
-// checkHardened requires a container to have run read-only, as uid 65532,
+// checkHardened requires containers to have run read-only, as uid 65532,
 // without capabilities or privilege escalation, and to have changed
-// nothing in its file system outside its volume.
-func checkHardened(t *testing.T, k *container) {
+// nothing in their file systems outside their volumes.
+func checkHardened(t *testing.T, ks ...*container) {
 	t.Helper()
 	var got []struct {
+		Name       string
 		Config     struct{ User string }
 		HostConfig struct {
 			ReadonlyRootfs bool
@@ -122,16 +187,39 @@ func checkHardened(t *testing.T, k *container) {
 			SecurityOpt    []string
 		}
 	}
-	if err := json.Unmarshal([]byte(mustDocker(t, "inspect", k.name)), &got); err != nil || len(got) != 1 {
-		t.Fatalf("inspect %s: %v", k.name, err)
+	args := []string{"inspect"}
+	for _, k := range ks {
+		args = append(args, k.name)
 	}
-	h := got[0].HostConfig
-	if got[0].Config.User != "65532:65532" || !h.ReadonlyRootfs || strings.Join(h.CapDrop, ",") != "ALL" ||
-		strings.Join(h.SecurityOpt, ",") != "no-new-privileges" {
-		t.Errorf("%s ran with user %q, read-only %v, dropped capabilities %v, security options %v", k.name, got[0].Config.User, h.ReadonlyRootfs, h.CapDrop, h.SecurityOpt)
+	if err := json.Unmarshal([]byte(mustDocker(t, args...)), &got); err != nil || len(got) != len(ks) {
+		t.Fatalf("docker %s: %d containers, %v", strings.Join(args, " "), len(got), err)
 	}
-	if diff := mustDocker(t, "diff", k.name); diff != "" {
-		t.Errorf("%s changed its file system:\n%s", k.name, diff)
+	for _, g := range got {
+		h := g.HostConfig
+		if g.Config.User != "65532:65532" || !h.ReadonlyRootfs || strings.Join(h.CapDrop, ",") != "ALL" ||
+			strings.Join(h.SecurityOpt, ",") != "no-new-privileges" {
+			t.Errorf("%s ran with user %q, read-only %v, dropped capabilities %v, security options %v", g.Name, g.Config.User, h.ReadonlyRootfs, h.CapDrop, h.SecurityOpt)
+		}
+	}
+	// docker diff reads a container's layer: seconds each on a loaded
+	// machine, so they run at once.
+	diffs := make([]string, len(ks))
+	errs := make([]error, len(ks))
+	var wg sync.WaitGroup
+	for i, k := range ks {
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			diffs[i], errs[i] = dockerCmd(ctx, "diff", k.name)
+		})
+	}
+	wg.Wait()
+	for i, k := range ks {
+		if errs[i] != nil {
+			t.Error(errs[i])
+		} else if diff := strings.TrimSpace(diffs[i]); diff != "" {
+			t.Errorf("%s changed its file system:\n%s", k.name, diff)
+		}
 	}
 }
 
@@ -141,22 +229,20 @@ func checkHardened(t *testing.T, k *container) {
 // the undisturbed job.
 func TestKilledWorkerContainer(t *testing.T) {
 	t.Parallel()
+	startReference(t)
 	c := newCluster(t)
 	coord, ws := c.gatedJob(4, append([]string{"-workers", "4"}, detArgs...)...)
 	log := coord.follow("")
 	survivors := []string{"w-0", "w-1", "w-3"}
-	before := map[string]state{}
-	for _, n := range survivors {
-		before[n] = ws[n].state()
-	}
+	before := c.states(pick(ws, survivors...))
 	log.waitFor(t, jobTimeout, `"msg":"checkpoint written"`)
 	mustDocker(t, "kill", ws["w-2"].name)
 	// The survivors stay gated until they are seen running after the
 	// recovery: ungated, they could finish the job (and exit) before a
 	// loaded machine let the test read the "recovered" line.
 	log.waitFor(t, jobTimeout, `"msg":"recovered"`)
-	for _, n := range survivors {
-		if st := ws[n].state(); !st.Running || st.ID != before[n].ID || st.StartedAt != before[n].StartedAt || st.RestartCount != 0 {
+	for n, st := range c.states(pick(ws, survivors...)) {
+		if !st.Running || st.ID != before[n].ID || st.StartedAt != before[n].StartedAt || st.RestartCount != 0 {
 			t.Fatalf("%s after the kill: %+v, before: %+v", n, st, before[n])
 		}
 	}
@@ -171,13 +257,14 @@ func TestKilledWorkerContainer(t *testing.T) {
 	if s.Workers != 3 || !s.changed("lost", "w-2") || s.WorkerSteps["w-2"] >= uint64(s.Steps) {
 		t.Fatalf("summary %+v: want w-2 lost mid-run and three workers at the end", s)
 	}
-	released(t, ws, survivors...)
+	c.released(ws, survivors...)
+	after := c.states(ws)
 	for _, n := range survivors {
-		if st := ws[n].state(); st.ID != before[n].ID || st.StartedAt != before[n].StartedAt || st.RestartCount != 0 {
+		if st := after[n]; st.ID != before[n].ID || st.StartedAt != before[n].StartedAt || st.RestartCount != 0 {
 			t.Errorf("%s was restarted: %+v, before: %+v", n, st, before[n])
 		}
 	}
-	if st := ws["w-2"].state(); st.ExitCode != 137 {
+	if st := after["w-2"]; st.ExitCode != 137 {
 		t.Errorf("w-2 exit status %d, want 137 (SIGKILL)", st.ExitCode)
 	}
 }
@@ -187,6 +274,7 @@ func TestKilledWorkerContainer(t *testing.T) {
 // rollback.
 func TestStoppedWorkerLeaves(t *testing.T) {
 	t.Parallel()
+	startReference(t)
 	c := newCluster(t)
 	coord, ws := c.gatedJob(4, append([]string{"-workers", "4"}, detArgs...)...)
 	log := coord.follow("")
@@ -203,16 +291,19 @@ func TestStoppedWorkerLeaves(t *testing.T) {
 		t.Fatalf("summary %+v: want w-3 to have left, without a rollback", s)
 	}
 	sameWeights(t, s, want)
-	released(t, ws, "w-0", "w-1", "w-2")
+	c.released(ws, "w-0", "w-1", "w-2")
 }
 
 // TestDisconnectedWorkerIsNamed disconnects a worker container from the
 // network: when the all-reduce timeout fires, the ring fails with the
 // reports of the ranks starved by it, which name its address; gossip's
 // failure detection then names it as lost, and the job goes on without it
-// to the undisturbed weights.
+// to the undisturbed weights. It runs alone until the failure is named,
+// then in parallel with the other tests: their docker commands, all at
+// once, made docker network disconnect itself take up to 4 s.
 func TestDisconnectedWorkerIsNamed(t *testing.T) {
 	const timeout = 3 * time.Second
+	startReference(t)
 	c := newCluster(t)
 	coord, ws := c.gatedJob(4, append([]string{"-workers", "4", "-allreduce-timeout", timeout.String()}, detArgs...)...)
 	log := coord.follow("")
@@ -220,6 +311,7 @@ func TestDisconnectedWorkerIsNamed(t *testing.T) {
 	addr := ringAddr(t, log, "w-1")
 	cut := time.Now()
 	mustDocker(t, "network", "disconnect", c.name, ws["w-1"].name)
+	disconnected := time.Since(cut)
 	// No step completes without w-1 before the ring is formed again.
 	c.ungate(ws, "w-0", "w-1", "w-2", "w-3")
 	failed := log.waitUntil(t, time.Minute, "a failed ring naming w-1 ("+addr+")", func(l string) bool {
@@ -227,11 +319,12 @@ func TestDisconnectedWorkerIsNamed(t *testing.T) {
 			strings.Contains(l, `"waiting_for":"w-1"`) && strings.Contains(l, "("+addr+")")
 	})
 	named := time.Since(cut)
+	t.Parallel()
 	lost := log.waitUntil(t, time.Minute, "w-1 named as lost or straggler", func(l string) bool {
 		return strings.Contains(l, `"worker":"w-1"`) && (strings.Contains(l, `"msg":"straggler"`) || strings.Contains(l, `"msg":"lost a ring member"`))
 	})
-	t.Logf("after the disconnection: %v to a failed ring naming %s (%s); %v to w-1 named (%s)", named.Round(time.Millisecond), addr, failed,
-		time.Since(cut).Round(time.Millisecond), lost)
+	t.Logf("after the disconnection (docker network disconnect took %v): %v to a failed ring naming %s (%s); %v to w-1 named (%s)",
+		disconnected.Round(time.Millisecond), named.Round(time.Millisecond), addr, failed, time.Since(cut).Round(time.Millisecond), lost)
 	// The docker CLI's own latency and the coordinator's handling of the
 	// reports come on top of the deadline.
 	if named > timeout+2*time.Second {
@@ -244,7 +337,7 @@ func TestDisconnectedWorkerIsNamed(t *testing.T) {
 		t.Fatalf("summary %+v: want the job finished without w-1", s)
 	}
 	sameWeights(t, s, want)
-	released(t, ws, "w-0", "w-2", "w-3")
+	c.released(ws, "w-0", "w-2", "w-3")
 }
 
 // ringAddr returns the ring address a worker joined with, from the
@@ -291,7 +384,7 @@ func TestFifthWorkerJoins(t *testing.T) {
 	if s.Workers != 5 || s.Rings < 2 || s.Rollbacks != 0 || s.WorkerSteps["w-4"] == 0 {
 		t.Fatalf("summary %+v: want w-4 in a second ring, computing steps, without a rollback", s)
 	}
-	released(t, ws, "w-0", "w-1", "w-2", "w-3", "w-4")
+	c.released(ws, "w-0", "w-1", "w-2", "w-3", "w-4")
 }
 
 // TestCoordinatorRestartsOnItsVolume kills the coordinator container in the
@@ -300,14 +393,12 @@ func TestFifthWorkerJoins(t *testing.T) {
 // they started in, reconnect and finish the job.
 func TestCoordinatorRestartsOnItsVolume(t *testing.T) {
 	t.Parallel()
+	startReference(t)
 	c := newCluster(t)
 	args := append([]string{"-workers", "4"}, detArgs...)
 	coord, ws := c.gatedJob(4, args...)
 	log := coord.follow("")
-	before := map[string]state{}
-	for n, w := range ws {
-		before[n] = w.state()
-	}
+	before := c.states(ws)
 	log.waitFor(t, jobTimeout, `"msg":"checkpoint written"`)
 	mustDocker(t, "kill", coord.name)
 	coord.wait(time.Minute)
@@ -326,9 +417,9 @@ func TestCoordinatorRestartsOnItsVolume(t *testing.T) {
 		t.Fatalf("summary %+v: want a resume from the newest checkpoint (step %d or later) with the four workers", s, newest)
 	}
 	sameWeights(t, s, want)
-	released(t, ws, "w-0", "w-1", "w-2", "w-3")
-	for n, w := range ws {
-		if st := w.state(); st.ID != before[n].ID || st.StartedAt != before[n].StartedAt || st.RestartCount != 0 {
+	c.released(ws, "w-0", "w-1", "w-2", "w-3")
+	for n, st := range c.states(ws) {
+		if st.ID != before[n].ID || st.StartedAt != before[n].StartedAt || st.RestartCount != 0 {
 			t.Errorf("%s was restarted: %+v, before: %+v", n, st, before[n])
 		}
 	}
