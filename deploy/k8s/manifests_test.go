@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -45,20 +46,47 @@ type objects struct {
 // build runs kustomize on dir and decodes every resource strictly.
 func build(t *testing.T, dir string) *objects {
 	t.Helper()
+	docs, err := kustomize(dir)
+	if err != nil {
+		t.Fatalf("kustomize build %s: %v", dir, err)
+	}
+	return decode(t, dir, docs)
+}
+
+// built holds the kustomize builds of the directories, which the tests
+// (in parallel) build more than once. Its lock also keeps the builds one
+// at a time: kustomize's library races with itself on the OpenAPI schema
+// it keeps in a global (kubernetes-sigs/kustomize#5805).
+var built struct {
+	mu   sync.Mutex
+	docs map[string][][]byte
+}
+
+// kustomize returns the resources kustomize builds from dir, as YAML.
+func kustomize(dir string) ([][]byte, error) {
+	built.mu.Lock()
+	defer built.mu.Unlock()
+	if docs, ok := built.docs[dir]; ok {
+		return docs, nil
+	}
 	k := krusty.MakeKustomizer(krusty.MakeDefaultOptions())
 	resMap, err := k.Run(filesys.MakeFsOnDisk(), dir)
 	if err != nil {
-		t.Fatalf("kustomize build %s: %v", dir, err)
+		return nil, err
 	}
 	var docs [][]byte
 	for _, res := range resMap.Resources() {
 		b, err := res.AsYAML()
 		if err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
 		docs = append(docs, b)
 	}
-	return decode(t, dir, docs)
+	if built.docs == nil {
+		built.docs = map[string][][]byte{}
+	}
+	built.docs[dir] = docs
+	return docs, nil
 }
 
 // decode decodes built resources strictly: a field the Kubernetes types do
@@ -124,6 +152,7 @@ func decode(t *testing.T, dir string, docs [][]byte) *objects {
 // TestSourcesDecodeStrictly decodes every manifest file and the
 // kustomizations as written, before kustomize touches them.
 func TestSourcesDecodeStrictly(t *testing.T) {
+	t.Parallel()
 	files, _ := filepath.Glob("*.yaml")
 	overlay, _ := filepath.Glob("../overlays/*/*.yaml")
 	for _, f := range append(files, overlay...) {
@@ -171,6 +200,7 @@ type role struct {
 // TestManifestsMatchBinaries builds the base and checks it against the
 // binaries: ports, probes, selectors, image, configuration keys, security.
 func TestManifestsMatchBinaries(t *testing.T) {
+	t.Parallel()
 	o := build(t, ".")
 	roles := []role{
 		{name: "coordinator", flags: cli.FlagNames("coordinator"), pod: o.coordinator.Spec.Template,
@@ -470,6 +500,7 @@ func selects(selector, labels map[string]string) bool {
 // TestOverlayBuilds builds the example overlay: its knobs reach the
 // objects.
 func TestOverlayBuilds(t *testing.T) {
+	t.Parallel()
 	o := build(t, "../overlays/example")
 	if p, c := o.workers.Spec.Parallelism, o.workers.Spec.Completions; p == nil || c == nil || *p != 8 || *c != 8 {
 		t.Errorf("overlay parallelism %v, completions %v, want 8", p, c)
@@ -497,6 +528,7 @@ func TestOverlayBuilds(t *testing.T) {
 // and gossip key come from the same Secret under certs's file names; the
 // probes go to the plaintext health port; every key is a flag.
 func TestSecureOverlay(t *testing.T) {
+	t.Parallel()
 	o := build(t, "../overlays/secure")
 	dc, err := transportsec.GenerateDevCredentials(t.TempDir(), nil, time.Hour)
 	if err != nil {
@@ -584,6 +616,7 @@ func TestSecureOverlay(t *testing.T) {
 // own kustomize, as kubectl apply -k does, where kubectl is installed:
 // the output decodes strictly and matches the library's build.
 func TestKubectlKustomize(t *testing.T) {
+	t.Parallel()
 	if _, err := exec.LookPath("kubectl"); err != nil {
 		t.Skip("kubectl not installed: kubectl kustomize test skipped")
 	}
@@ -602,13 +635,25 @@ func TestKubectlKustomize(t *testing.T) {
 		t.Skipf("kubectl's kustomize %q predates the labels field the base uses (v4.1, kubectl 1.22): kubectl kustomize test skipped", v.Kustomize)
 	}
 	overlays, _ := filepath.Glob("../overlays/*")
-	for _, dir := range append([]string{"."}, overlays...) {
-		out, err := exec.Command("kubectl", "kustomize", dir).Output()
-		if err != nil {
-			t.Fatalf("kubectl kustomize %s: %v", dir, err)
+	dirs := append([]string{"."}, overlays...)
+	// kubectl runs on every directory at once, while the library builds.
+	outs := make([][]byte, len(dirs))
+	errs := make([]error, len(dirs))
+	var wg sync.WaitGroup
+	defer wg.Wait() // also when a build fails the test
+	for i, dir := range dirs {
+		wg.Go(func() { outs[i], errs[i] = exec.Command("kubectl", "kustomize", dir).Output() })
+	}
+	wants := make([]*objects, len(dirs))
+	for i, dir := range dirs {
+		wants[i] = build(t, dir)
+	}
+	wg.Wait()
+	for i, dir := range dirs {
+		if errs[i] != nil {
+			t.Fatalf("kubectl kustomize %s: %v", dir, errs[i])
 		}
-		got := decode(t, dir, bytes.Split(out, []byte("\n---\n")))
-		want := build(t, dir)
+		got, want := decode(t, dir, bytes.Split(outs[i], []byte("\n---\n"))), wants[i]
 		for name, pair := range map[string][2]*batchv1.Job{"coordinator": {got.coordinator, want.coordinator}, "worker": {got.workers, want.workers}} {
 			g, w := pair[0].Spec.Template, pair[1].Spec.Template
 			if g.Spec.Containers[0].Image != w.Spec.Containers[0].Image || g.Labels["app.kubernetes.io/part-of"] != "ringtrain" ||
@@ -627,6 +672,7 @@ func TestKubectlKustomize(t *testing.T) {
 // TestOverlayOfYourOwn builds the README's way to point the job at an
 // image: an overlay of one's own, outside the repository, over the base.
 func TestOverlayOfYourOwn(t *testing.T) {
+	t.Parallel()
 	base, err := filepath.Abs(".")
 	if err != nil {
 		t.Fatal(err)
@@ -658,6 +704,7 @@ images:
 // with: it passes the restricted Pod Security Standard and mounts the
 // coordinator's volume, read-only, where the coordinator writes.
 func TestFetchPodIsRestricted(t *testing.T) {
+	t.Parallel()
 	data, err := os.ReadFile("fetch.yaml")
 	if err != nil {
 		t.Fatal(err)
