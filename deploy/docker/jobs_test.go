@@ -362,17 +362,19 @@ func ringAddr(t *testing.T, l *logs, worker string) string {
 // four first workers are gated until the coordinator has assigned w-4 a
 // rank (a container took more than 10 s to start and join in a full test
 // run, while four ungated workers trained up to 730 steps a second); w-4
-// starts at the first progress line. The job is not deterministic (five
-// workers' deterministic steps took three times as long), with
-// checkpoints at epoch ends only. That deterministic weights survive
-// joins is checked on processes, by TestRandomFaults' deterministic
-// scenarios with joins.
+// starts at the first checkpoint (step 25). With every test's containers
+// starting at once, w-4 was assigned as late as 424 steps after the
+// trigger: the job runs 1000 steps. The job is not deterministic (five
+// workers' deterministic steps took three times as long). That
+// deterministic weights survive joins is checked on processes, by
+// TestRandomFaults' deterministic scenarios with joins.
 func TestFifthWorkerJoins(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t)
-	coord, ws := c.gatedJob(4, "-workers", "4", "-max-workers", "5", "-batch", "24", "-max-steps", "600", "-epochs", "1", "-seed", "11")
+	coord, ws := c.gatedJob(4, "-workers", "4", "-max-workers", "5", "-batch", "24", "-max-steps", "1000", "-epochs", "2", "-seed", "11",
+		"-checkpoint-every", strconv.Itoa(checkpointEvery))
 	log := coord.follow("")
-	log.waitFor(t, jobTimeout, "epoch 1/1 step ")
+	log.waitFor(t, jobTimeout, `"msg":"checkpoint written"`)
 	start := time.Now()
 	ws["w-4"] = c.worker("w-4")
 	log.waitFor(t, jobTimeout, `"msg":"worker joined"`, `"worker":"w-4"`)
