@@ -102,13 +102,14 @@ func (s *session) runRing(ctx context.Context, a *pb.Assignment) error {
 	st := newStepper(r.model, allreduce.New(t, ringCfg), r.shard.Data, r.shard.SampleIDs, int(job.GlobalBatch),
 		time.Duration(job.AllreduceTimeoutMs)*time.Millisecond)
 	st.tl, st.skipNonFinite = tl, job.SkipNonfinite
-	// The backup (a copy of the parameters and optimiser state before
-	// every update, 6% of a step of the Keras example) undoes a step that
-	// not every member applied. A ring of one commits every step its
-	// member applied (the committed step is the least any member applied,
-	// control's endRing), so its member is asked to undo only the job's
-	// last step, when that step's state never reached the coordinator:
-	// steps keeps the backup for that step alone.
+	// The backup (a copy of the parameters and optimiser state before every
+	// update, in the model's dtype: 0.74 ms a step for the 670,000
+	// parameters of 784-512-512-10 with Adam, BenchmarkSnapshot, on a loaded
+	// machine) undoes a step that not every member applied. A ring of one
+	// commits every step its member applied (the committed step is the least
+	// any member applied, control's endRing), so its member is asked to undo
+	// only the job's last step, when that step's state never reached the
+	// coordinator: steps keeps the backup for that step alone.
 	if len(a.RingAddrs) > 1 {
 		st.backup = &r.backup
 	}
