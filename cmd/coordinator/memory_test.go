@@ -97,7 +97,11 @@ func TestMemoryStaysFlat(t *testing.T) {
 		live, rss, alloc, stepped, gcs := b[0]-a[0], b[1]-a[1], b[2]-a[2], b[3]-a[3], b[4]-a[4]
 		t.Logf("%s: over %.0f steps and %.0f collections, resident %.1f → %.1f MiB, live heap %.1f → %.1f MiB, %.0f bytes allocated a step",
 			proc, stepped, gcs, a[1]/mib, b[1]/mib, a[0]/mib, b[0]/mib, alloc/max(stepped, 1))
-		if stepped < steps/2 || gcs < 2 {
+		// The window is three epochs, 5,625 steps, give or take the
+		// steps the workers take while the coordinator evaluates and
+		// the test scrapes (hundreds on a loaded machine: 4,900 was
+		// seen beside a spinner); half of it is plenty to show a leak.
+		if stepped < 5625/2 || gcs < 2 {
 			t.Fatalf("%s: only %.0f steps and %.0f collections between the samples", proc, stepped, gcs)
 		}
 		if proc != "coordinator" && alloc/stepped > 8<<10 {
