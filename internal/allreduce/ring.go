@@ -319,6 +319,15 @@ func (r *Ring) receiveAll(ctx context.Context, step uint64, v vector, p plan, re
 		// waited for a frame: err, or the cause that ended it.
 		ended := func(err error) error {
 			waited, frames := stall()
+			if ctx.Err() == nil && !errors.Is(err, context.DeadlineExceeded) {
+				if o := over(ctx, clock.Now()); o != nil {
+					// The deadline has passed, and this rank's context
+					// is not told yet: a neighbour that gave up at the
+					// same deadline may end its stream first. The
+					// deadline is why the collective ended.
+					err = fmt.Errorf("%w (%v)", o, err)
+				}
+			}
 			if cause := context.Cause(ctx); ctx.Err() != nil && cause != ctx.Err() && !echoes(cause, err) {
 				// The sender failed first, or the caller gave up: that
 				// is the error, and this rank was waiting meanwhile.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -161,6 +162,30 @@ func TestDeadlinePassedBeforeTold(t *testing.T) {
 		AllReduce(toldLate{context.Background()}, 1, make([]float64, 4), allreduce.Sum)
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("error %v: want the deadline", err)
+	}
+}
+
+// goneTransport is rank 0 of two whose left-hand neighbour gave up at the
+// same deadline and ended its stream, which this rank's receive sees as
+// the stream's end (a gRPC stream cancelled with the neighbour's context).
+type goneTransport struct{ lateTransport }
+
+func (g *goneTransport) Recv(ctx context.Context, f *allreduce.Frame) error {
+	return errors.New("the neighbour ended its stream")
+}
+
+// TestDeadlinePassedBeforeToldStreamEnded: a rank whose deadline has passed
+// reports its deadline, not the stream that the neighbour ended at the
+// same deadline before this rank's context was told (a conformance run of
+// the gRPC transport on a loaded machine saw rank 2 report "the neighbour
+// ended its stream").
+func TestDeadlinePassedBeforeToldStreamEnded(t *testing.T) {
+	err := allreduce.New(&goneTransport{}, allreduce.Config{}).
+		AllReduce(toldLate{context.Background()}, 1, make([]float64, 4), allreduce.Sum)
+	var e *allreduce.Error
+	if !errors.As(err, &e) || e.Dir != "receive from" || !errors.Is(err, context.DeadlineExceeded) ||
+		!strings.Contains(err.Error(), "ended its stream") {
+		t.Fatalf("error %v: want the deadline, waiting for the left-hand neighbour, with the stream's end", err)
 	}
 }
 
