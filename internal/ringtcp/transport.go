@@ -86,8 +86,8 @@ type Transport struct {
 var connectRetries = []time.Duration{250 * time.Millisecond, 500 * time.Millisecond, time.Second}
 
 // Connect joins the ring cfg describes: it dials the right-hand neighbour
-// and waits, until ctx ends, for the left-hand neighbour's connection to
-// reach svc. Every rank of the ring calls Connect at about the same time.
+// and waits, until ctx ends or that dial fails, for the left-hand
+// neighbour's connection to reach svc. Every rank of the ring calls Connect at about the same time.
 func Connect(ctx context.Context, svc *Service, cfg Config) (*Transport, error) {
 	n := len(cfg.Addrs)
 	if cfg.Rank < 0 || cfg.Rank >= n {
@@ -107,14 +107,22 @@ func Connect(ctx context.Context, svc *Service, cfg Config) (*Transport, error) 
 	if n == 1 {
 		return t, nil
 	}
+	// A dial that fails (refused, wrong credentials) means the ring
+	// cannot form: stop waiting for the left-hand neighbour then rather
+	// than at ctx's end.
+	claimCtx, cancelClaim := context.WithCancel(ctx)
+	defer cancelClaim()
 	var dialErr error
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		t.out, dialErr = t.dial(ctx)
+		if dialErr != nil {
+			cancelClaim()
+		}
 	}()
-	in, claimErr := svc.claim(ctx, slotKey{cfg.JobID, cfg.Generation}, l, n)
+	in, claimErr := svc.claim(claimCtx, slotKey{cfg.JobID, cfg.Generation}, l, n)
 	if claimErr == nil {
 		// Answered before this rank's own dial is: the left-hand
 		// neighbour's dial may be what the ring waits for.

@@ -111,7 +111,9 @@ func TestMutualTLSConformance(t *testing.T) {
 }
 
 // TestRefusesWithoutCredentials connects a rank without a certificate, and
-// one with a wrong token, to a ring that requires them.
+// one with a wrong token, to a ring that requires them: Connect fails as
+// soon as the right-hand neighbour refuses, well before its deadline,
+// saying why.
 func TestRefusesWithoutCredentials(t *testing.T) {
 	tc := tlsConfig(t)
 	for _, tt := range []struct {
@@ -124,13 +126,18 @@ func TestRefusesWithoutCredentials(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			svcs, addrs := startServices(t, 2, ServiceConfig{TLS: tc, Token: "s3cret", HandshakeTimeout: time.Second})
-			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+			const deadline = 10 * time.Second
+			ctx, cancel := context.WithTimeout(context.Background(), deadline)
 			defer cancel()
 			c := tt.cfg
 			c.JobID, c.Rank, c.Addrs = "job", 0, addrs
+			start := time.Now()
 			_, err := Connect(ctx, svcs[0], c)
-			if err == nil || !strings.Contains(err.Error(), "rank 1") {
-				t.Fatalf("connect without credentials: %v, want an error naming rank 1", err)
+			if err == nil || !strings.Contains(err.Error(), "rank 1") || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("connect without credentials: %v, want an error naming rank 1 and %q", err, tt.want)
+			}
+			if d := time.Since(start); d > deadline/2 {
+				t.Fatalf("refusal took %v, want it well before the %v deadline", d, deadline)
 			}
 			t.Log(err)
 		})
