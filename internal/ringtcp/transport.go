@@ -347,11 +347,19 @@ func (t *Transport) broken() error {
 // failCall breaks the transport with a call's error and returns the error
 // the call reports: err, or, when the call failed only because the other
 // direction had broken the transport meanwhile, the broken transport's.
+// A call that fails once its deadline has passed reports the deadline,
+// even before ctx says so: neighbours sharing the deadline give up at the
+// same moment, and the one whose context ends first may close its
+// connection before the other's context has ended.
 func (t *Transport) failCall(ctx context.Context, err error) error {
-	if ctx.Err() != nil {
-		err = ctx.Err()
+	cerr := ctx.Err()
+	if d, ok := ctx.Deadline(); ok && cerr == nil && !time.Now().Before(d) {
+		cerr = context.DeadlineExceeded
 	}
-	if t.fail(err) || ctx.Err() != nil {
+	if cerr != nil {
+		err = cerr
+	}
+	if t.fail(err) || cerr != nil {
 		return err
 	}
 	return t.broken()
