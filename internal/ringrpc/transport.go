@@ -124,10 +124,24 @@ var ErrNeighbourGone = errors.New("the neighbour ended its stream (it closed the
 
 // orCtx prefers ctx's error, which says why a call was cut short.
 func orCtx(ctx context.Context, err error) error {
-	if ctx.Err() != nil {
-		return ctx.Err()
+	if cerr := ctxErr(ctx); cerr != nil {
+		return cerr
 	}
 	return err
+}
+
+// ctxErr is ctx.Err(), or context.DeadlineExceeded once ctx's deadline has
+// passed even before ctx says so: neighbours sharing a deadline give up at
+// the same moment, and the one whose context ends first may end its stream
+// before the other's context has ended.
+func ctxErr(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
+		return context.DeadlineExceeded
+	}
+	return nil
 }
 
 func (t *Transport) Rank() int             { return t.cfg.Rank }
@@ -159,7 +173,7 @@ func (t *Transport) fail(err error) (first bool) {
 // outbound stream, or ending the inbound one), in which case the broken
 // transport's error, which wraps the first failure and ErrBroken.
 func (t *Transport) failCall(ctx context.Context, err error) error {
-	if t.fail(err) || ctx.Err() != nil {
+	if t.fail(err) || ctxErr(ctx) != nil {
 		return err
 	}
 	return t.broken()
