@@ -298,7 +298,20 @@ func (s *session) follow(ctx context.Context) error {
 				}
 			}
 		case <-s.lost:
-			return s.lostErr
+			// The coordinator ends a session by sending its Stop and
+			// closing the stream, which the reader sees at once: the
+			// Stop may wait in the queue when the loss is seen first.
+			for {
+				select {
+				case in := <-s.instructions:
+					if st := in.GetStop(); st != nil {
+						return s.stop(st)
+					}
+					continue
+				default:
+				}
+				return s.lostErr
+			}
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-drain:
