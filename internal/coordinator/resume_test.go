@@ -1,9 +1,11 @@
 package coordinator
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -33,6 +35,19 @@ func (h onCheckpoint) Handle(_ context.Context, r slog.Record) error {
 }
 func (h onCheckpoint) WithAttrs([]slog.Attr) slog.Handler { return h }
 func (h onCheckpoint) WithGroup(string) slog.Handler      { return h }
+
+// onLine writes to w the progress lines that contain text.
+type onLine struct {
+	text string
+	w    io.Writer
+}
+
+func (o onLine) Write(b []byte) (int, error) {
+	if bytes.Contains(b, []byte(o.text)) {
+		o.w.Write(b)
+	}
+	return len(b), nil
+}
 
 // TestResumeAfterAnEpochReportsTheWholeJob stops a two-epoch job once a
 // checkpoint past its first epoch is written and resumes it with a new
@@ -72,14 +87,23 @@ func TestResumeAfterAnEpochReportsTheWholeJob(t *testing.T) {
 		}()
 	}
 
-	// First coordinator: shut down once a checkpoint past epoch 1 exists.
+	// First coordinator: shut down once a checkpoint past epoch 1 exists,
+	// written after epoch 1's evaluation ended (the workers go on training
+	// while the coordinator evaluates; a checkpoint written meanwhile holds
+	// no test figures for the epoch, and a job shut down then has none).
 	shutdown := make(chan struct{})
 	var once sync.Once
+	evaluated := &firstWrite{ch: make(chan struct{})}
 	first := cfg
 	first.Listener, first.Shutdown = lis, shutdown
+	first.Progress = onLine{"epoch 1/2 done", evaluated}
 	first.Logger = slog.New(onCheckpoint{func(step uint64) {
-		if step > stepsPerEpoch {
-			once.Do(func() { close(shutdown) })
+		select {
+		case <-evaluated.ch:
+			if step > stepsPerEpoch {
+				once.Do(func() { close(shutdown) })
+			}
+		default:
 		}
 	}})
 	if _, err := Run(ctx, first); !errors.Is(err, ErrShutdown) {
