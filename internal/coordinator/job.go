@@ -121,7 +121,7 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	if err != nil {
 		return nil, fmt.Errorf("coordinator: %w", c.gossipTaken(err))
 	}
-	defer c.node.Depart(time.Second)
+	defer c.node.Leave(time.Second)
 	if err := c.node.SetMeta(membership.Meta{Role: membership.Coordinator, GRPC: c.advertisedAddr()}); err != nil {
 		return nil, fmt.Errorf("coordinator: %w", err)
 	}

@@ -285,8 +285,7 @@ func (n *Node) Leave(timeout time.Duration) error {
 // leave and stops, sparing the gossip round (about 0.4 s with two or more
 // others, which held the end of every job) that lets the others tell a
 // departure from a failure. It is for a node whose departure no one
-// classifies: a worker the coordinator has released (and forgotten), and
-// the coordinator, whose departure the workers do not classify.
+// classifies: a worker the coordinator has released (and forgotten).
 func (n *Node) Depart(timeout time.Duration) error {
 	err := n.ml.Leave(timeout)
 	if serr := n.ml.Shutdown(); err == nil {
