@@ -164,11 +164,13 @@ func SparseOuter(dst []float32, col []int32, val []float64, src []float32) {
 	}
 }
 
-// axpy sets dst[j] += a·src[j] for every j < len(dst).
+// axpy sets dst[j] += a·src[j] for every j < len(dst), rounding the
+// product before the sum as the assembly does: the explicit conversion
+// keeps the compiler from fusing them into an FMA (GOAMD64=v3).
 func axpy(dst []float32, a float32, src []float32) {
 	src = src[:len(dst)]
 	for j, v := range src {
-		dst[j] += a * v
+		dst[j] += float32(a * v)
 	}
 }
 

@@ -188,7 +188,7 @@ func TestSparseAxpyAndOuter(t *testing.T) {
 			copy(want, dst)
 			for i, c := range col {
 				for j := range n {
-					want[j] += float32(val[i]) * w[int(c)*n+j]
+					want[j] += float32(float32(val[i]) * w[int(c)*n+j])
 				}
 			}
 			SparseAxpy(dst, col, val, w)
@@ -202,7 +202,7 @@ func TestSparseAxpyAndOuter(t *testing.T) {
 			copy(wantW, w)
 			for i, c := range col {
 				for j := range n {
-					wantW[int(c)*n+j] += float32(val[i]) * src[j]
+					wantW[int(c)*n+j] += float32(float32(val[i]) * src[j])
 				}
 			}
 			SparseOuter(w, col, val, src)
