@@ -220,10 +220,26 @@ func (s *Service) slot(key slotKey) chan *inbound {
 	return sl
 }
 
+// forget removes ring key's slot once its claim has ended. A connection
+// that reached the slot as the claim gave up is refused at once: with
+// its slot gone, its handshake's claim timeout would find nothing to
+// take back, and it would stay open and unanswered.
 func (s *Service) forget(key slotKey) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.mu.slots, key)
+	var late *inbound
+	if sl, ok := s.mu.slots[key]; ok {
+		select {
+		case late = <-sl:
+		default:
+		}
+		delete(s.mu.slots, key)
+	}
+	s.mu.Unlock()
+	if late != nil {
+		close(late.claimed) // its handshake need not wait any longer
+		writeReply(late.conn, replyRefused, "ringtcp: the rank here gave up waiting for its left-hand neighbour")
+		late.conn.Close()
+	}
 }
 
 // takeBack removes an unclaimed connection from its slot and reports
