@@ -54,11 +54,11 @@ func planMemory(cfg Config, spec nn.Spec, train, test *mnist.Set, numParams, num
 	what := "the coordinator's data, states and evaluation"
 	if n := cfg.LocalWorkers; n > 0 {
 		global := n * cfg.Batch
-		// Each worker: its model, a backup of its state (in the model's
-		// dtype), the all-reduce's buffers; between them the whole
-		// training set and the global batch's activations, however the
-		// lanes are dealt.
-		workers = sysmem.Bytes(uint64(n)*(f.Training(0)+f.Snapshot+16*uint64(numParams))) + sysmem.Bytes(uint64(global)*f.TrainSample) + data/3
+		// Each worker: its model, a backup of its state and the
+		// all-reduce's buffers (nn.Footprint.Worker, which the workers'
+		// own check counts too); between them the whole training set and
+		// the global batch's activations, however the lanes are dealt.
+		workers = sysmem.Bytes(uint64(n)*f.Worker(0)) + sysmem.Bytes(uint64(global)*f.TrainSample) + data/3
 		what = fmt.Sprintf("%d local workers training on a global batch of %d (%s of activations), and the coordinator's data, states and evaluation",
 			n, global, sysmem.Bytes(uint64(global)*f.TrainSample))
 	}

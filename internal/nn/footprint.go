@@ -25,6 +25,13 @@ type Footprint struct {
 // Training is the estimate of a model that trains on batches of rows.
 func (f Footprint) Training(rows int) uint64 { return f.Params + uint64(rows)*f.TrainSample }
 
+// Worker is the estimate of a distributed worker's model that trains on
+// batches of rows: the model, the backup that undoes a step (Snapshot),
+// and the all-reduce's buffers beyond the gradient the model holds, 8
+// bytes a parameter (the deterministic mode's fixed-point sums, or the
+// compressed mode's residual and float32 copy).
+func (f Footprint) Worker(rows int) uint64 { return f.Training(rows) + f.Snapshot + 8*f.NumParams }
+
 // Evaluation is the estimate of a model that evaluates rows at a time.
 func (f Footprint) Evaluation(rows int) uint64 { return f.Params + uint64(rows)*f.EvalSample }
 
@@ -63,13 +70,7 @@ func EstimateFootprint(spec Spec) (Footprint, error) {
 		out, _ = size(g.out)
 	}
 	train, eval = train+2*uint64(out), eval+2*uint64(out)
-	slots := uint64(2) // Adam, the default: m and v
-	switch spec.Optimizer.Name {
-	case "sgd":
-		slots = 1
-	case "rmsprop":
-		slots = 3
-	}
+	slots := uint64(len(slotNames(spec.Optimizer)))
 	// A float64 model: parameters, gradients and slots, and float32
 	// copies of the parameters and gradients for the float32 products. A
 	// float32 model: the same in float32, a float64 copy of the parameters

@@ -149,9 +149,19 @@ func parseFootprint(t *testing.T, js string) (Spec, Footprint) {
 // bytes a saved Snapshot holds, 12 a parameter for a float32 model with
 // Adam and 24 for a float64 one, and NumParams the model's.
 func TestFootprintCountsTheSnapshot(t *testing.T) {
-	for _, dtype := range []string{"float32", "float64"} {
+	optimizer := func(name string, momentum float64, centered bool) OptimizerSpec {
+		o, err := DefaultOptimizer(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.Momentum, o.Centered = momentum, centered
+		return o
+	}
+	optimizers := []OptimizerSpec{optimizer("adam", 0, false), optimizer("sgd", 0, false), optimizer("sgd", 0.9, false),
+		optimizer("rmsprop", 0, false), optimizer("rmsprop", 0.9, true)}
+	for i, dtype := range []string{"float32", "float64", "float32", "float64", "float32"} {
 		spec := mlp(64)
-		spec.Dtype = dtype
+		spec.Dtype, spec.Optimizer = dtype, optimizers[i]
 		m, err := New(spec)
 		if err != nil {
 			t.Fatal(err)
@@ -170,8 +180,8 @@ func TestFootprintCountsTheSnapshot(t *testing.T) {
 			t.Fatal(err)
 		}
 		if f.Snapshot != uint64(held) || f.NumParams != uint64(m.NumParams()) {
-			t.Errorf("%s: footprint counts a snapshot of %d bytes and %d parameters; the snapshot holds %d bytes, the model %d parameters",
-				dtype, f.Snapshot, f.NumParams, held, m.NumParams())
+			t.Errorf("%s, %+v: footprint counts a snapshot of %d bytes and %d parameters; the snapshot holds %d bytes, the model %d parameters",
+				dtype, spec.Optimizer, f.Snapshot, f.NumParams, held, m.NumParams())
 		}
 	}
 }

@@ -32,13 +32,11 @@ func (w *worker) checkMemory(a *pb.Assignment) error {
 		features *= uint64(d)
 	}
 	rows := uint64(a.LaneCount)
-	// The shard: its images (pixels, label, sparse index), one per lane
-	// and step of an epoch. The backup, a Snapshot in the model's dtype.
-	// The all-reduce's buffers beyond the gradient the model holds: 8
-	// bytes a parameter, the deterministic mode's fixed-point sums, or the
-	// compressed mode's residual and float32 copy.
+	// The model, its backup and the all-reduce's buffers (f.Worker), and
+	// the shard: its images (pixels, label, sparse index), one per lane
+	// and step of an epoch.
 	shard := rows * a.Job.GetStepsPerEpoch() * (3*features + 8)
-	need := sysmem.Bytes(f.Training(int(rows)) + f.Snapshot + 8*f.NumParams + shard)
+	need := sysmem.Bytes(f.Worker(int(rows)) + shard)
 	if limit > 0 && need > limit {
 		return fmt.Errorf("worker %s: the model (%s) needs about %s of memory to train %d samples a step here (%s of activations), more than the limit of %s, %s; "+
 			"use a smaller model or batch, more workers, or raise -memory-limit", w.cfg.ID, spec.Summary(), need, rows,
