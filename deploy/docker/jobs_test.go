@@ -303,7 +303,6 @@ func TestStoppedWorkerLeaves(t *testing.T) {
 // once, made docker network disconnect itself take up to 4 s.
 func TestDisconnectedWorkerIsNamed(t *testing.T) {
 	const timeout = 3 * time.Second
-	startReference(t)
 	c := newCluster(t)
 	coord, ws := c.gatedJob(4, append([]string{"-workers", "4", "-allreduce-timeout", timeout.String()}, detArgs...)...)
 	log := coord.follow("")
@@ -320,6 +319,7 @@ func TestDisconnectedWorkerIsNamed(t *testing.T) {
 	})
 	named := time.Since(cut)
 	t.Parallel()
+	startReference(t) // not before: its container would share the timed window
 	lost := log.waitUntil(t, time.Minute, "w-1 named as lost or straggler", func(l string) bool {
 		return strings.Contains(l, `"worker":"w-1"`) && (strings.Contains(l, `"msg":"straggler"`) || strings.Contains(l, `"msg":"lost a ring member"`))
 	})
