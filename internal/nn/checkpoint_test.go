@@ -16,9 +16,22 @@ import (
 // data, so that its optimiser state is not zero.
 func trainedModel(t testing.TB) (*Model, *Batch) {
 	t.Helper()
+	spec := smallSpec()
+	spec.Layers[0].KernelRegularizer = &Regularizer{L2: 0.01}
+	return trainedSpec(t, spec)
+}
+
+// smallSpec is the Keras example on 12 inputs.
+func smallSpec() Spec {
 	spec := KerasMNIST()
 	spec.InputShape = []int{12}
-	spec.Layers[0].KernelRegularizer = &Regularizer{L2: 0.01}
+	return spec
+}
+
+// trainedSpec returns a model of spec after three steps of training on a
+// random batch, and the batch.
+func trainedSpec(t testing.TB, spec Spec) (*Model, *Batch) {
+	t.Helper()
 	m, err := New(spec)
 	if err != nil {
 		t.Fatal(err)

@@ -2,29 +2,17 @@ package nn
 
 import (
 	"math"
-	"math/rand/v2"
 	"strings"
 	"testing"
 )
 
-// trainedOf is trainedModel's small model in dtype with optimizer opt,
+// trainedOf is the small model (smallSpec) in dtype with optimizer opt,
 // after three steps, so that its optimiser state is not zero.
 func trainedOf(t *testing.T, dtype string, opt OptimizerSpec) (*Model, *Batch) {
 	t.Helper()
-	spec := KerasMNIST()
-	spec.InputShape = []int{12}
+	spec := smallSpec()
 	spec.Dtype, spec.Optimizer = dtype, opt
-	m, err := New(spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m.Initialize(11)
-	b := randomBatch(m, 8, false, rand.New(rand.NewPCG(1, 1)))
-	for step := uint64(0); step < 3; step++ {
-		m.ComputeGradients(b, step)
-		m.ApplyGradients()
-	}
-	return m, b
+	return trainedSpec(t, spec)
 }
 
 // sameBits reports whether a and b hold the same values bit for bit.

@@ -307,10 +307,9 @@ func (s *session) follow(ctx context.Context) error {
 					if st := in.GetStop(); st != nil {
 						return s.stop(st)
 					}
-					continue
 				default:
+					return s.lostErr
 				}
-				return s.lostErr
 			}
 		case <-ctx.Done():
 			return ctx.Err()
