@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"ringtrain/internal/mnist/mnisttest"
+	"ringtrain/internal/testmain"
 )
 
 // binary is the coordinator built once for these tests.
@@ -31,9 +32,9 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "build: %v\n%s", err, out)
 		os.Exit(1)
 	}
-	code := m.Run()
+	code := testmain.RunTests(m)
 	os.RemoveAll(dir)
-	os.Exit(code)
+	testmain.Exit(code)
 }
 
 // job is a coordinator process with its log lines.

@@ -8,7 +8,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"ringtrain/internal/testmain"
 )
+
+func TestMain(m *testing.M) { testmain.Run(m) }
 
 // TestQuickSuite runs the benchmark command in quick mode without the peer
 // and checks what it writes: every suite's records, the report's sections

@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"ringtrain/internal/testmain"
 )
 
 // runAsWorker, set in the environment, makes the test binary run this
@@ -22,7 +24,7 @@ func TestMain(m *testing.M) {
 	if os.Getenv(runAsWorker) == "1" {
 		main()
 	}
-	os.Exit(m.Run())
+	testmain.Run(m)
 }
 
 // workerCommand is this command, run by the test binary, with args.

@@ -22,6 +22,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"ringtrain/internal/testmain"
 )
 
 // image is the tag the tests build the Dockerfile under. It is kept
@@ -62,14 +64,14 @@ func TestMain(m *testing.M) {
 		sweep(ctx, func(pid int) bool { return pid != os.Getpid() && syscall.Kill(pid, 0) != nil })
 	}
 	cancel()
-	code := m.Run()
+	code := testmain.RunTests(m)
 	stopReference()
 	if noDaemon == "" {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		sweep(ctx, func(pid int) bool { return pid == os.Getpid() })
 		cancel()
 	}
-	os.Exit(code)
+	testmain.Exit(code)
 }
 
 // sweep removes the containers, networks and volumes made by a test run

@@ -9,13 +9,12 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
 	"ringtrain/internal/allreduce"
 	"ringtrain/internal/allreduce/allreducetest"
+	"ringtrain/internal/testmain"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { testmain.Run(m) }
 
 func TestMemTransportConformance(t *testing.T) {
 	allreducetest.Run(t, func(t *testing.T, n int) []allreduce.Transport { return allreduce.NewMemRing(n) })

@@ -10,6 +10,7 @@ import (
 
 	"ringtrain/internal/mnist"
 	"ringtrain/internal/mnist/mnisttest"
+	"ringtrain/internal/testmain"
 )
 
 // TestCrossValidation runs 3 folds of a short job in process workers on
@@ -62,9 +63,9 @@ func TestCrossValidation(t *testing.T) {
 // TestMain lets the test binary serve as the local workers' executable.
 func TestMain(m *testing.M) {
 	if len(os.Args) > 1 && os.Args[1] == "worker" {
-		os.Exit(Worker(os.Args[2:]))
+		testmain.Exit(Worker(os.Args[2:]))
 	}
-	os.Exit(m.Run())
+	testmain.Run(m)
 }
 
 // workerCommand starts a worker from this test binary.

@@ -20,13 +20,14 @@ import (
 
 	"ringtrain/internal/mnist/mnisttest"
 	"ringtrain/internal/nn"
+	"ringtrain/internal/testmain"
 	"ringtrain/internal/worker"
 )
 
 // memberlist.Shutdown does not wait for a probe in flight to end; that
 // goroutine finishes on its own.
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(removingTestData{m}, goleak.IgnoreAnyFunction("github.com/hashicorp/memberlist.(*Memberlist).triggerFunc"))
+	testmain.Run(removingTestData{m}, goleak.IgnoreAnyFunction("github.com/hashicorp/memberlist.(*Memberlist).triggerFunc"))
 }
 
 // removingTestData runs the tests, then removes testData's folder.

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"ringtrain/internal/testmain"
+
 	"github.com/hashicorp/memberlist"
 	"go.uber.org/goleak"
 )
@@ -14,7 +16,7 @@ import (
 // memberlist.Shutdown does not wait for a probe in flight to end; that
 // goroutine finishes on its own.
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m, goleak.IgnoreAnyFunction("github.com/hashicorp/memberlist.(*Memberlist).triggerFunc"))
+	testmain.Run(m, goleak.IgnoreAnyFunction("github.com/hashicorp/memberlist.(*Memberlist).triggerFunc"))
 }
 
 // startNodes starts nodes on loopback with fast probes, all joined to the

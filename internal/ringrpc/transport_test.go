@@ -10,16 +10,16 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
 	"google.golang.org/grpc"
 
 	"ringtrain/internal/allreduce"
 	"ringtrain/internal/allreduce/allreducetest"
 	"ringtrain/internal/grpcopts"
+	"ringtrain/internal/testmain"
 	pb "ringtrain/proto"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { testmain.Run(m) }
 
 // startServers starts n gRPC servers on loopback, each serving a Service,
 // and stops them when the test ends.

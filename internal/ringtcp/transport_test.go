@@ -11,14 +11,13 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
 	"ringtrain/internal/allreduce"
 	"ringtrain/internal/allreduce/allreducetest"
+	"ringtrain/internal/testmain"
 	"ringtrain/internal/transportsec"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { testmain.Run(m) }
 
 // startServices starts n Services on loopback and closes them when the
 // test ends.

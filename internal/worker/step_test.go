@@ -18,12 +18,13 @@ import (
 	"ringtrain/internal/mnist"
 	"ringtrain/internal/nn"
 	"ringtrain/internal/sampler"
+	"ringtrain/internal/testmain"
 )
 
 // memberlist.Shutdown does not wait for a probe in flight to end; that
 // goroutine finishes on its own.
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m, goleak.IgnoreAnyFunction("github.com/hashicorp/memberlist.(*Memberlist).triggerFunc"))
+	testmain.Run(m, goleak.IgnoreAnyFunction("github.com/hashicorp/memberlist.(*Memberlist).triggerFunc"))
 }
 
 // replicas is a job of n in-process workers over an in-memory ring.

@@ -1,0 +1,9 @@
+package sampler
+
+import (
+	"testing"
+
+	"ringtrain/internal/testmain"
+)
+
+func TestMain(m *testing.M) { testmain.Run(m) }

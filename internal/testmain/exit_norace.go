@@ -1,0 +1,8 @@
+//go:build !race
+
+package testmain
+
+import "os"
+
+// Exit ends the binary with code.
+func Exit(code int) { os.Exit(code) }
