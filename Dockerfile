@@ -13,11 +13,12 @@
 FROM golang:1.26-bookworm AS build
 WORKDIR /src
 COPY go.mod go.sum deploy/docker/deps.txt ./
-RUN go mod download
-# The dependencies compiled in a layer of their own, which stays cached
-# until go.mod, go.sum or the list changes: a change to the project's code
-# then compiles its own packages only (deps.txt: the non-standard packages
-# the binary imports; TestDependencyListIsCurrent keeps it current).
+# The dependencies downloaded and compiled in a layer of their own, which
+# stays cached until go.mod, go.sum or the list changes: a change to the
+# project's code then compiles its own packages only (deps.txt: the
+# non-standard packages the binary imports; TestDependencyListIsCurrent
+# keeps it current). Only the modules the binary needs are downloaded, not
+# the tests' (k8s.io/api and kustomize are most of go.sum's bytes).
 RUN CGO_ENABLED=0 go build -trimpath $(cat deps.txt)
 COPY . .
 RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/bin/coordinator ./cmd/coordinator \

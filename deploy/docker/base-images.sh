@@ -13,7 +13,7 @@
 #   "docker import" and configured as the official image is (PATH,
 #   GOPATH=/go, GOTOOLCHAIN=local). Its CA bundle is this machine's
 #   (CA_BUNDLE, default /etc/ssl/certs/ca-certificates.crt): the Dockerfile's
-#   "go mod download" reaches the module proxy (GOPROXY, default
+#   module download (go build) reaches the module proxy (GOPROXY, default
 #   proxy.golang.org) over HTTPS from inside the build, and a mirror or
 #   TLS-inspecting proxy this machine trusts must be trusted there too.
 # gcr.io/distroless/static-debian12:nonroot

@@ -157,7 +157,7 @@ func needImage(t *testing.T) {
 // image-build too. The previous run's images of both tags are removed once
 // replaced, with the layers only they used (the legacy builder would
 // otherwise keep about 1.5 GB of stale build layers per source change);
-// the layers still in use, go mod download's among them, stay as the next
+// the layers still in use, the dependencies' among them, stay as the next
 // build's cache.
 func buildImage() error {
 	root, err := filepath.Abs("../..")
