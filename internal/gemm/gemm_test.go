@@ -461,3 +461,44 @@ func BenchmarkKernelInL1(b *testing.B) {
 	}
 	reportFlops(b, 2*mr*nr*k*float64(b.N), cpu)
 }
+
+// TestAdamUpdate32KeepingKeepsTheOldState: AdamUpdate32Keeping leaves in
+// the old slices the state as it was before the update, and updates the
+// state bit for bit as AdamUpdate32 does, in assembly and in Go.
+func TestAdamUpdate32KeepingKeepsTheOldState(t *testing.T) {
+	haveAsm := useAsm
+	defer func() { useAsm = haveAsm }()
+	r := rand.New(rand.NewPCG(15, 16))
+	random := func(n int, nonNegative bool) []float32 {
+		s := make([]float32, n)
+		for j := range s {
+			s[j] = float32(r.NormFloat64())
+			if nonNegative {
+				s[j] = float32(math.Abs(float64(s[j])))
+			}
+		}
+		return s
+	}
+	for _, asm := range []bool{true, false} {
+		useAsm = asm && haveAsm
+		for _, n := range []int{1, 8, 13, 64, 1001} {
+			p, g, m, v := random(n, false), random(n, false), random(n, false), random(n, true)
+			before := [][]float32{slices.Clone(p), slices.Clone(m), slices.Clone(v)}
+			want := [][]float32{slices.Clone(p), slices.Clone(m), slices.Clone(v)}
+			AdamUpdate32(want[0], g, want[1], want[2], 0.1, 0.001, 0.0007, 1e-7)
+			old := [][]float32{random(n, false), random(n, false), random(n, false)}
+			AdamUpdate32Keeping(p, g, m, v, old[0], old[1], old[2], 0.1, 0.001, 0.0007, 1e-7)
+			for i, name := range []string{"parameter", "m", "v"} {
+				got := [][]float32{p, m, v}[i]
+				for j := range n {
+					if math.Float32bits(old[i][j]) != math.Float32bits(before[i][j]) {
+						t.Fatalf("asm %v n=%d: old %s %d is %v, was %v", useAsm, n, name, j, old[i][j], before[i][j])
+					}
+					if math.Float32bits(got[j]) != math.Float32bits(want[i][j]) {
+						t.Fatalf("asm %v n=%d: %s %d is %v, AdamUpdate32 gives %v", useAsm, n, name, j, got[j], want[i][j])
+					}
+				}
+			}
+		}
+	}
+}

@@ -129,13 +129,26 @@ func AdamUpdate(p, g, m, v []float64, c1, c2, alpha, eps float64) {
 // roots are correctly rounded either way).
 func AdamUpdate32(p, g, m, v []float32, c1, c2, alpha, eps float32) {
 	n := len(g)
+	AdamUpdate32Keeping(p, g, m, v, p[:n], m[:n], v[:n], c1, c2, alpha, eps)
+}
+
+// AdamUpdate32Keeping is AdamUpdate32 that first copies the first len(g)
+// values of p, m and v, as they are before the update, to oldP, oldM and
+// oldV: a worker keeps the state it can roll a step back to in the same
+// pass over memory as the update, instead of a copy before it. Each old
+// slice must hold len(g) values and be p, m or v themselves (no copy) or
+// not overlap them.
+func AdamUpdate32Keeping(p, g, m, v, oldP, oldM, oldV []float32, c1, c2, alpha, eps float32) {
+	n := len(g)
 	p, m, v = p[:n], m[:n], v[:n]
+	oldP, oldM, oldV = oldP[:n], oldM[:n], oldV[:n]
 	done := 0
 	if useAsm && n >= 8 {
 		done = n &^ 7
-		adam8(&p[0], &g[0], &m[0], &v[0], done, &[4]float32{c1, c2, alpha, eps})
+		adam8(&p[0], &g[0], &m[0], &v[0], &oldP[0], &oldM[0], &oldV[0], done, &[4]float32{c1, c2, alpha, eps})
 	}
 	for i := done; i < n; i++ {
+		oldP[i], oldM[i], oldV[i] = p[i], m[i], v[i]
 		gi := g[i]
 		mi := m[i] + float32((gi-m[i])*c1) // rounded: see AdamUpdate
 		vi := v[i] + float32((float32(gi*gi)-v[i])*c2)

@@ -31,11 +31,11 @@ func narrowGrad4(dst *float32, db, y, dy *float64, rows, n int, relu bool)
 //go:noescape
 func adam4(p, grad, m, v *float64, n int, k *[4]float64)
 
-// adam8 is AdamUpdate32 for n (a multiple of 8) values; k holds c1, c2, α
-// and ε.
+// adam8 is AdamUpdate32Keeping for n (a multiple of 8) values; k holds c1,
+// c2, α and ε. oldP, oldM and oldV may be p, m and v.
 //
 //go:noescape
-func adam8(p, grad, m, v *float32, n int, k *[4]float32)
+func adam8(p, grad, m, v, oldP, oldM, oldV *float32, n int, k *[4]float32)
 
 // sigmoid4 and tanh4 are Sigmoid and Tanh for n (a multiple of 4) values.
 //

@@ -161,14 +161,17 @@ adamloop:
 	VZEROUPPER
 	RET
 
-// func adam8(p, grad, m, v *float32, n int, k *[4]float32)
-TEXT ·adam8(SB), NOSPLIT, $0-48
+// func adam8(p, grad, m, v, oldP, oldM, oldV *float32, n int, k *[4]float32)
+TEXT ·adam8(SB), NOSPLIT, $0-72
 	MOVQ p+0(FP), DI
 	MOVQ grad+8(FP), SI
 	MOVQ m+16(FP), R8
 	MOVQ v+24(FP), R9
-	MOVQ n+32(FP), CX
-	MOVQ k+40(FP), AX
+	MOVQ oldP+32(FP), R10
+	MOVQ oldM+40(FP), R11
+	MOVQ oldV+48(FP), R12
+	MOVQ n+56(FP), CX
+	MOVQ k+64(FP), AX
 	VBROADCASTSS 0(AX), Y10 // c1
 	VBROADCASTSS 4(AX), Y11 // c2
 	VBROADCASTSS 8(AX), Y12 // alpha
@@ -177,11 +180,15 @@ TEXT ·adam8(SB), NOSPLIT, $0-48
 adam8loop:
 	VMOVUPS (SI), Y0          // g
 	VMOVUPS (R8), Y1          // m
+	VMOVUPS (R9), Y4          // v
+	VMOVUPS (DI), Y7          // p
+	VMOVUPS Y1, (R11)         // the old values first: oldM may be m
+	VMOVUPS Y4, (R12)
+	VMOVUPS Y7, (R10)
 	VSUBPS Y1, Y0, Y2         // g - m
 	VMULPS Y10, Y2, Y2        // (g - m)·c1
 	VADDPS Y2, Y1, Y1         // m + (g - m)·c1
 	VMOVUPS Y1, (R8)
-	VMOVUPS (R9), Y4          // v
 	VMULPS Y0, Y0, Y3         // g·g
 	VSUBPS Y4, Y3, Y3         // g² - v
 	VMULPS Y11, Y3, Y3        // (g² - v)·c2
@@ -191,13 +198,15 @@ adam8loop:
 	VADDPS Y13, Y5, Y5        // √v + ε
 	VMULPS Y12, Y1, Y6        // α·m
 	VDIVPS Y5, Y6, Y6         // α·m / (√v + ε)
-	VMOVUPS (DI), Y7
 	VSUBPS Y6, Y7, Y7
 	VMOVUPS Y7, (DI)
 	ADDQ $32, SI
 	ADDQ $32, DI
 	ADDQ $32, R8
 	ADDQ $32, R9
+	ADDQ $32, R10
+	ADDQ $32, R11
+	ADDQ $32, R12
 	DECQ CX
 	JNZ adam8loop
 	VZEROUPPER

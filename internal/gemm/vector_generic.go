@@ -10,7 +10,9 @@ func widenBias4(dst *float64, src *float32, bias *float64, rows, n int, relu boo
 }
 func narrowGrad4(dst *float32, db, y, dy *float64, rows, n int, relu bool) { panic("unreachable") }
 func adam4(p, grad, m, v *float64, n int, k *[4]float64)                   { panic("unreachable") }
-func adam8(p, grad, m, v *float32, n int, k *[4]float32)                   { panic("unreachable") }
+func adam8(p, grad, m, v, oldP, oldM, oldV *float32, n int, k *[4]float32) {
+	panic("unreachable")
+}
 func sigmoid4(dst, src *float64, n int, k *expTable)                       { panic("unreachable") }
 func tanh4(dst, src *float64, n int, k *expTable)                          { panic("unreachable") }
 func biasReLU8(y, bias *float32, rows, n int, relu bool)                   { panic("unreachable") }

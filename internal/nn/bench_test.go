@@ -165,3 +165,27 @@ func BenchmarkSnapshot(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkApplyKeeping measures a worker's update of the 784-512-512-10
+// model (float32, Adam): the undo copy saved, then the update
+// (save+apply), against ApplyGradientsKeeping, which keeps the old state
+// in the update's own pass (keeping).
+func BenchmarkApplyKeeping(b *testing.B) {
+	m, err := New(mlp(512, 512))
+	if err != nil {
+		b.Fatal(err)
+	}
+	m.Initialize(1)
+	var s Snapshot
+	b.Run("save+apply", func(b *testing.B) {
+		for b.Loop() {
+			m.SaveSnapshot(&s)
+			m.ApplyGradients()
+		}
+	})
+	b.Run("keeping", func(b *testing.B) {
+		for b.Loop() {
+			m.ApplyGradientsKeeping(&s)
+		}
+	})
+}

@@ -3,6 +3,7 @@ package nn
 import (
 	"fmt"
 	"math"
+	"slices"
 
 	"ringtrain/internal/gemm"
 )
@@ -189,7 +190,7 @@ func (o *optimizer[T]) step(params, grads []T) {
 	case "rmsprop":
 		o.rmsprop(params, grads)
 	default:
-		o.adam(params, grads)
+		o.adam(params, grads, nil)
 	}
 }
 
@@ -258,8 +259,9 @@ func (o *optimizer[T]) rmsprop(params, grads []T) {
 //	m ← β1·m + (1−β1)·g;  v ← β2·v + (1−β2)·g²
 //	α = lr·√(1−β2^t)/(1−β1^t);  w ← w − α·m/(√v + ε)
 //
-// α is computed in float64 whatever T.
-func (o *optimizer[T]) adam(params, grads []T) {
+// α is computed in float64 whatever T. keep, for a float32 optimiser,
+// receives the state as it was before the update (see stepKeeping).
+func (o *optimizer[T]) adam(params, grads []T, keep *snapshotOf[T]) {
 	b1, b2, eps := o.spec.Beta1, o.spec.Beta2, o.spec.Epsilon
 	t := float64(o.iterations)
 	alpha := o.lr * math.Sqrt(1-math.Pow(b2, t)) / (1 - math.Pow(b1, t))
@@ -270,6 +272,34 @@ func (o *optimizer[T]) adam(params, grads []T) {
 		return
 	}
 	// Eight at a time in AVX2, in float32.
-	gemm.AdamUpdate32(any(params).([]float32), any(grads).([]float32), any(m).([]float32), any(v).([]float32),
+	p, m32, v32 := any(params).([]float32), any(m).([]float32), any(v).([]float32)
+	oldP, oldM, oldV := p, m32, v32
+	if keep != nil {
+		oldP, oldM, oldV = any(keep.params).([]float32), any(keep.slots[0]).([]float32), any(keep.slots[1]).([]float32)
+	}
+	gemm.AdamUpdate32Keeping(p, any(grads).([]float32), m32, v32, oldP, oldM, oldV,
 		float32(1-b1), float32(1-b2), float32(alpha), float32(eps))
+}
+
+// stepKeeping is step after saving params and the optimiser's state in s
+// (snapshotOf.save). A float32 Adam without weight decay writes the old
+// values in the update's own pass, which spares a pass over the state;
+// every other optimiser saves, then steps.
+func (o *optimizer[T]) stepKeeping(params, grads []T, s *snapshotOf[T]) {
+	_, single := any(params).([]float32)
+	if !single || o.spec.Name != "adam" || o.spec.WeightDecay > 0 || len(params) != o.n {
+		s.save(params, o)
+		o.step(params, grads)
+		return
+	}
+	s.iterations, s.names = o.iterations, o.names
+	s.params = slices.Grow(s.params[:0], o.n)[:o.n]
+	if len(s.slots) != len(o.slots) {
+		s.slots = make([][]T, len(o.slots))
+	}
+	for i := range s.slots {
+		s.slots[i] = slices.Grow(s.slots[i][:0], o.n)[:o.n]
+	}
+	o.begin(params, grads)
+	o.adam(params, grads, s)
 }

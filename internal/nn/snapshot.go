@@ -40,6 +40,22 @@ func (m *Model) SaveSnapshot(s *Snapshot) {
 	s.f32 = snapshotOf[float32]{}
 }
 
+// ApplyGradientsKeeping is SaveSnapshot(s) then ApplyGradients, in one pass
+// over the state where it can: a float32 model trained with Adam (without
+// weight decay or pruning) has the update write the old parameters and
+// moments to s as it reads them. A worker calls it every step to keep the
+// state it may have to roll back to.
+func (m *Model) ApplyGradientsKeeping(s *Snapshot) {
+	if !m.single || m.spec.Pruning != nil {
+		m.SaveSnapshot(s)
+		m.ApplyGradients()
+		return
+	}
+	s.dtype = m.Dtype()
+	s.f64 = snapshotOf[float64]{}
+	m.opt.(*optimizer[float32]).stepKeeping(m.params32, m.grads32, &s.f32)
+}
+
 // LoadSnapshot restores the parameters and optimiser state from s, which
 // must have been saved from a model of the same dtype, size and optimiser.
 func (m *Model) LoadSnapshot(s *Snapshot) error {

@@ -1,6 +1,7 @@
 package nn
 
 import (
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -142,6 +143,43 @@ func TestLoadStateRoundTrip(t *testing.T) {
 		}
 		if err := fresh.LoadState(params[1:], state); err == nil {
 			t.Errorf("%s: a state one parameter short loaded", dtype)
+		}
+	}
+}
+
+// TestApplyGradientsKeepingIsSaveThenApply: for each dtype and optimiser
+// (Adam, whose float32 update keeps the old state in its own pass; AdamW
+// and SGD, which save first), ApplyGradientsKeeping updates the model as
+// ApplyGradients does, bit for bit, and leaves in the snapshot the state
+// before the update.
+func TestApplyGradientsKeepingIsSaveThenApply(t *testing.T) {
+	adamW := KerasMNIST().Optimizer
+	adamW.WeightDecay = 0.01
+	opts := []OptimizerSpec{KerasMNIST().Optimizer, adamW, {Name: "sgd", LearningRate: 0.01, Momentum: 0.9}}
+	for _, dtype := range []string{"float32", "float64"} {
+		for i, opt := range opts {
+			t.Run(fmt.Sprintf("%s/%d-%s", dtype, i, opt.Name), func(t *testing.T) {
+				plain, b := trainedOf(t, dtype, opt)
+				keeping, _ := trainedOf(t, dtype, opt)
+				var s Snapshot
+				for step := uint64(3); step < 6; step++ {
+					params, state := paramsOf(keeping), keeping.Optimizer().State()
+					plain.ComputeGradients(b, step)
+					plain.ApplyGradients()
+					keeping.ComputeGradients(b, step)
+					keeping.ApplyGradientsKeeping(&s)
+					if !sameBits(paramsOf(plain), paramsOf(keeping)) || !sameState(plain.Optimizer().State(), keeping.Optimizer().State()) {
+						t.Fatalf("step %d: the model differs from ApplyGradients's", step)
+					}
+					if err := keeping.LoadSnapshot(&s); err != nil {
+						t.Fatal(err)
+					}
+					if !sameBits(params, paramsOf(keeping)) || !sameState(state, keeping.Optimizer().State()) {
+						t.Fatalf("step %d: the snapshot does not hold the state before the update", step)
+					}
+					keeping.ApplyGradientsKeeping(&s) // the step again, from the restored state
+				}
+			})
 		}
 	}
 }

@@ -384,10 +384,12 @@ func allFinite[T float32 | float64](v []T) bool {
 	return gemm.Finite(v)
 }
 
-// apply keeps the backup, then updates the model.
+// apply keeps the backup, then updates the model (in one pass where the
+// model allows, nn.Model.ApplyGradientsKeeping).
 func (s *stepper) apply() {
 	if s.backup != nil {
-		s.model.SaveSnapshot(s.backup)
+		s.model.ApplyGradientsKeeping(s.backup)
+		return
 	}
 	s.model.ApplyGradients()
 }
