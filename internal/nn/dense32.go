@@ -198,10 +198,9 @@ func (d *dense) backward32(dy []float64, rows int, needDX bool) []float64 {
 	f.dz = growFloat32(f.dz, n)
 	native := d.w32 != nil
 	db := d.db
-	switch {
-	case !d.useBias:
-		db = d.bias()
-	case native:
+	if !d.useBias || native {
+		// Scratch: a layer without bias discards the sums (they must not
+		// go to bias()'s zeros, which the forward pass adds).
 		f.db64 = grow(f.db64, d.out)
 		db = f.db64
 	}

@@ -1,6 +1,7 @@
 package nn
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -252,5 +253,36 @@ func TestFloat32LayerOfFloat64Model(t *testing.T) {
 	mixed.ApplyGradients()
 	if y := mixed.Predict(b.X, b.Rows); len(y) != 16*10 || math.IsNaN(y[0]) {
 		t.Fatalf("prediction after a step: %d values, first %v", len(y), y[0])
+	}
+}
+
+// TestNoBiasLayerStaysWithoutBias: a backward pass through dense layers
+// without bias leaves their outputs as they were (a float32 layer once
+// summed its discarded bias gradient into the zeros its forward pass adds
+// as bias), for narrow and wide layers in both dtypes.
+func TestNoBiasLayerStaysWithoutBias(t *testing.T) {
+	noBias := false
+	for _, units := range []int{10, 70} {
+		for _, dtype := range []string{"float32", "float64"} {
+			t.Run(fmt.Sprintf("units=%d/%s", units, dtype), func(t *testing.T) {
+				spec := smallSpec()
+				spec.Dtype = dtype
+				for i := range spec.Layers {
+					spec.Layers[i].UseBias = &noBias
+				}
+				spec.Layers[0].Units = units
+				m, err := New(spec)
+				if err != nil {
+					t.Fatal(err)
+				}
+				m.Initialize(3)
+				b := randomBatch(m, 8, false, rand.New(rand.NewPCG(1, 1)))
+				before := m.Predict(b.X, b.Rows)
+				m.ComputeGradients(b, 0)
+				if after := m.Predict(b.X, b.Rows); !sameBits(before, after) {
+					t.Fatalf("outputs changed by a backward pass: %v then %v", before[:3], after[:3])
+				}
+			})
+		}
 	}
 }
