@@ -1,9 +1,10 @@
 package nn
 
 // float32Layer is a layer that can hand its outputs to the next layer, and
-// take its input gradient from it, in float32: convolutions in float32,
-// max-pooling and reshapes between them. A stack such as conv2d → pooling
-// → conv2d then makes no float64 round trip between its layers.
+// take its input gradient from it, in float32: dense layers and
+// convolutions of a float32 model, max-pooling and reshapes between them.
+// A stack such as conv2d → pooling → conv2d → flatten → dense → dense then
+// makes no float64 round trip between its layers.
 //
 // The model links such neighbours once (link32); a linked layer's forward
 // returns nil, its output staying in output32 for the next layer to read,
@@ -68,6 +69,8 @@ func links32Of(spec Spec) (in, out []bool) {
 				dtype = spec.Dtype
 			}
 			return true, dtype != "float64"
+		case "dense":
+			return true, l.Dtype != "float64" && spec.DtypeOrDefault() != "float64"
 		case "max_pooling2d", "flatten", "reshape":
 			return true, in32
 		}

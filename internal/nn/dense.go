@@ -23,9 +23,12 @@ type dense struct {
 	w32, b32, dw32, db32 []float32
 
 	// single computes in float32, in f32: the default but for
-	// "dtype": "float64".
-	single bool
-	f32    dense32
+	// "dtype": "float64". chained marks a single layer of a float32
+	// model, which hands its outputs to a float32 neighbour, and takes
+	// its gradient back, in float32 (float32Layer).
+	single, chained bool
+	f32             dense32
+	links32
 	// narrow marks a first layer of fewer than narrowUnits units bound
 	// to a float32 model's buffers (bind32), which skips zero inputs
 	// (dense_narrow32.go).
@@ -52,11 +55,13 @@ type dense struct {
 const narrowUnits = 64
 
 // newDense makes the dense layer s describes, over in inputs; first says
-// whether it is the model's first layer.
-func newDense(in int, s LayerSpec, first bool) *dense {
+// whether it is the model's first layer, model32 whether the model is
+// float32.
+func newDense(in int, s LayerSpec, first, model32 bool) *dense {
 	d := &dense{in: in, out: s.Units, useBias: s.UseBias == nil || *s.UseBias,
 		kReg: s.KernelRegularizer, bReg: s.BiasRegularizer, bInit: Zeros,
 		single: s.Dtype != "float64", first: first}
+	d.chained = d.single && model32
 	d.act, _ = parseActivation(s.Activation) // validated by Spec.Validate
 	if s.KernelInitializer != "" {
 		d.kInit, _ = parseInitializer(s.KernelInitializer)

@@ -16,6 +16,10 @@ import "ringtrain/internal/gemm"
 // gathered to match, and its gradient is zero in the rows left out.
 type dense32 struct {
 	x, w, z, dz, dw, dx []float32
+	// y is the output a chained layer hands the next float32 layer (z
+	// itself after a fused bias and ReLU); noBias a layer without bias's
+	// float32 zeros.
+	y, noBias32 []float32
 	// noBias is a layer without bias's zeros; b64 and db64 the float64
 	// bias and bias gradient of a native layer.
 	noBias, b64, db64 []float64
@@ -34,9 +38,15 @@ type dense32 struct {
 const minSkipped = 8
 
 // forward32 is forward with float32 products: z = x·W in float32, then
-// y = act(z + b) in float64, bias and ReLU fused into the widening pass.
+// y = act(z + b) in float64, bias and ReLU fused into the widening pass;
+// between chained layers the input comes as the previous layer's float32
+// output, and the output stays in float32 for the next (finish32).
 func (d *dense) forward32(x []float64, rows int) []float64 {
 	f := &d.f32
+	if d.prev != nil {
+		f.x = d.prev.output32()[:rows*d.in]
+		return d.product32(rows)
+	}
 	x = x[:rows*d.in]
 	if d.first {
 		f.resetColumns(d.in)
@@ -157,9 +167,17 @@ func (d *dense) product32(rows int) []float64 {
 }
 
 // finish32 finishes a float32 forward pass once f.z holds x·W: bias and
-// activation, in float64.
+// activation, in float64, or for a layer whose next layer takes float32
+// (chained) in float32 where the activation allows (ReLU and linear, in
+// place in f.z) and narrowed from float64 otherwise; it then returns nil,
+// the output in output32.
 func (d *dense) finish32(rows int) []float64 {
 	f := &d.f32
+	if d.next != nil && (d.act == ReLU || d.act == Linear) {
+		f.y = f.z[:rows*d.out]
+		gemm.BiasReLU(f.y, d.bias32(), d.act == ReLU)
+		return nil
+	}
 	d.z = grow(d.z, rows*d.out)
 	// The softmax output layer keeps its logits in z for the loss; ReLU
 	// and linear layers produce their outputs in the same pass.
@@ -171,8 +189,28 @@ func (d *dense) finish32(rows int) []float64 {
 	}
 	d.y = grow(d.y, rows*d.out)
 	d.act.applyFast(d.z, d.y, rows, d.out)
+	if d.next != nil {
+		f.y = growFloat32(f.y, rows*d.out)
+		gemm.FromFloat64(f.y, d.y[:rows*d.out])
+		return nil
+	}
 	return d.y
 }
+
+// bias32 is a chained layer's float32 bias, or zeros when it has none.
+func (d *dense) bias32() []float32 {
+	if d.useBias {
+		return d.b32
+	}
+	if len(d.f32.noBias32) != d.out {
+		d.f32.noBias32 = make([]float32, d.out)
+	}
+	return d.f32.noBias32
+}
+
+func (d *dense) produces32(bool) bool   { return d.chained }
+func (d *dense) output32() []float32    { return d.f32.y }
+func (d *dense) inputGrad32() []float32 { return d.f32.dx }
 
 // bias is the layer's bias, widened from a native layer's float32, or
 // zeros when it has none.
@@ -206,6 +244,13 @@ func (d *dense) backward32(dy []float64, rows int, needDX bool) []float64 {
 	}
 	clear(db)
 	switch {
+	case d.next != nil && (d.act == Linear || d.act == ReLU):
+		gemm.ReLUGrad(f.dz, f.y[:n], d.next.inputGrad32()[:n], db, d.act == ReLU)
+	case d.next != nil:
+		d.dz = grow(d.dz, n)
+		gemm.ToFloat64(d.dz, d.next.inputGrad32()[:n])
+		d.act.backward(d.y, d.dz, d.dz, rows, d.out)
+		gemm.NarrowGrad(f.dz, db, d.dz, d.dz, false)
 	case d.fusedOutput || d.act == Linear || d.act == ReLU:
 		gemm.NarrowGrad(f.dz, db, d.y[:n], dy[:n], !d.fusedOutput && d.act == ReLU)
 	default:
@@ -241,6 +286,9 @@ func (d *dense) backward32(dy []float64, rows int, needDX bool) []float64 {
 	}
 	f.dx = growFloat32(f.dx, rows*d.in)
 	gemm.Sgemm(false, true, rows, d.in, d.out, f.dz, d.out, w, d.out, 0, f.dx, d.in)
+	if d.prev != nil {
+		return nil // the previous layer reads f.dx (inputGrad32)
+	}
 	d.dx = grow(d.dx, rows*d.in)
 	gemm.ToFloat64(d.dx, f.dx)
 	return d.dx

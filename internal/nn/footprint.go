@@ -106,7 +106,9 @@ func layerValues(l LayerSpec, g layerGeometry, in32, out32 bool, dtype string) (
 	}
 	switch l.Type {
 	case "dense":
-		// z, y, dz, dx, and float32 copies of the input, z, dz and dx.
+		// z, y, dz, dx, and float32 copies of the input, z, dz and dx: an
+		// upper bound, since a layer chained to float32 neighbours
+		// (links32Of) keeps only the float32 ones.
 		return 4*out + 2*in, 2*out + (in+out+1)/2
 	case "conv2d":
 		if l.Dtype == "float64" || l.Dtype == "" && dtype == "float64" {

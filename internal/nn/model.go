@@ -79,7 +79,7 @@ func New(spec Spec) (*Model, error) {
 		var l layer
 		switch ls.Type {
 		case "dense":
-			d := newDense(width, ls, i == 0)
+			d := newDense(width, ls, i == 0, spec.DtypeOrDefault() != "float64")
 			outAct = d.act
 			l = d
 		case "conv2d":

@@ -76,8 +76,9 @@ func TestMaxPoolFloat32MatchesFloat64(t *testing.T) {
 }
 
 // TestCNNStaysFloat32 checks that examples/cnn.json's layers hand each
-// other float32 values from the first convolution to the flatten, and
-// widen only the flatten's output for the dense layer.
+// other float32 values from the first convolution to the output layer,
+// through the flatten and the hidden dense layer, with no float64 copy
+// between them.
 func TestCNNStaysFloat32(t *testing.T) {
 	spec := Spec{InputShape: []int{28, 28, 1}, Layers: []LayerSpec{
 		{Type: "conv2d", Filters: 32, KernelSize: Pair{3, 3}, Activation: "relu"}, {Type: "max_pooling2d"},
@@ -99,8 +100,11 @@ func TestCNNStaysFloat32(t *testing.T) {
 	if c1.y != nil || p1.y != nil || c2.y != nil || c2.dx != nil || p2.y != nil {
 		t.Error("a float64 copy of an output or gradient between float32 layers")
 	}
-	if f.y == nil || f.dx32 == nil {
-		t.Error("the flatten did not convert between the float32 pooling and the float64 dense layer")
+	if f.y != nil || f.dx32 != nil {
+		t.Error("the flatten converted between the float32 pooling and the float32 dense layer")
+	}
+	if d := m.layers[5].(*dense); d.y != nil || d.dx != nil || d.output32() == nil {
+		t.Error("the hidden dense layer made a float64 copy of its output or gradient")
 	}
 	in32, out32 := links32Of(spec)
 	for i := range spec.Layers {
@@ -122,6 +126,8 @@ func linksOf(l float32Layer) (prev, next float32Layer) {
 	case *maxPool2D:
 		return l.prev, l.next
 	case *reshape:
+		return l.prev, l.next
+	case *dense:
 		return l.prev, l.next
 	}
 	return nil, nil
