@@ -323,6 +323,12 @@ func runScenario(t *testing.T, s scenario) (chaosSummary, error) {
 	dir := t.TempDir()
 	r := &chaosRun{t: t, dir: dir, data: data, addr: freeAddr(t, "tcp"), gossip: freeAddr(t, "udp"),
 		progress: make(chan int, 64), log: &lockedLog{}, workers: map[string]*exec.Cmd{}}
+	// Whatever fails the test, it shows what the processes logged.
+	t.Cleanup(func() {
+		if t.Failed() && os.Getenv("RINGTRAIN_CHAOS_LOG") == "" {
+			t.Logf("%v log:\n%s", s, r.log.tail(200))
+		}
+	})
 	summaryPath := filepath.Join(dir, "summary.json")
 	r.args = []string{"-workers", strconv.Itoa(s.workers), "-max-workers", strconv.Itoa(s.workers + 1),
 		"-batch", strconv.Itoa(chaosGlobalBatch / s.workers), "-epochs", strconv.Itoa(chaosEpochs), "-seed", "7",
