@@ -22,6 +22,11 @@
 #                                       mlp512 (bench/mlp512.json, batch 128, 200
 #                                       steps), cnn (bench/cnn-noschedule.json,
 #                                       batch 32, 150 steps); all three by default
+#   sh bench/compare.sh coord [ROUNDS]  one core: the Keras example through the
+#                                       coordinator (-local-workers 1, 5 epochs)
+#                                       against BenchmarkTrainStep for as many
+#                                       steps: what a user sees against the
+#                                       benchmark
 #
 # Prints every measurement, then the medians and their ratio (step mode:
 # also the ratio of samples per CPU second, which other work sharing the
@@ -140,8 +145,30 @@ ddp)
 	done
 	exit 0
 	;;
+coord)
+	# What a user sees against what the benchmark measures: the Keras
+	# example through the coordinator with one local worker (5 epochs),
+	# against BenchmarkTrainStep for the same number of steps (9375), both
+	# on core 0 with GOMAXPROCS=1, interleaved.
+	go build -o "$tmp/coordinator" ./cmd/coordinator
+	go test -c -o "$tmp/nn.test" ./internal/nn
+	for i in $(seq "$rounds"); do
+		out=$(cd internal/nn && GOMAXPROCS=1 taskset -c 0 "$tmp/nn.test" -test.run '^$' -test.bench '^BenchmarkTrainStep$/^keras$/^batch=32$' -test.benchtime 9375x)
+		b=$(echo "$out" | awk '{for (i=1;i<=NF;i++) if ($(i+1)=="samples/s") print $i}')
+		rm -f "$tmp/s.json"
+		(cd "$tmp" && GOMAXPROCS=1 taskset -c 0 ./coordinator -local-workers 1 -batch 32 -epochs 5 -checkpoint "" -summary s.json >log 2>&1) ||
+			{ echo "round $i: the coordinator failed:" >&2; tail -5 "$tmp/log" >&2; exit 1; }
+		c=$($py -c 'import json; print(json.load(open("'"$tmp"'/s.json"))["samples_per_second"])')
+		echo "$b" >>"$tmp/bench"
+		echo "$c" >>"$tmp/coord"
+		awk "BEGIN {print $c/$b}" >>"$tmp/ratio"
+		echo "round $i: benchmark $b, coordinator $c samples/s, ratio $(awk "BEGIN {printf \"%.2f\", $c/$b}")"
+	done
+	echo "median samples/s, one core, Keras example: benchmark $(median <"$tmp/bench"), coordinator $(median <"$tmp/coord"); median of the rounds' ratios $(awk "BEGIN {printf \"%.2f\", $(median <"$tmp/ratio")}")"
+	exit 0
+	;;
 *)
-	echo "usage: sh bench/compare.sh step|conv|ddp [ROUNDS] [WORKERS] [WORKLOAD...]" >&2
+	echo "usage: sh bench/compare.sh step|conv|ddp|coord [ROUNDS] [WORKERS] [WORKLOAD...]" >&2
 	exit 2
 	;;
 esac
