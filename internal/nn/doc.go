@@ -61,9 +61,11 @@
 //
 // The matrix products of dense, conv2d and recurrent layers run in float32
 // through package gemm in a float32 model, with sigmoid and tanh
-// vectorised around them; activations and losses stay float64, but
-// between float32 convolutions, max-pooling and flatten layers, which
-// hand each other float32 values and gradients (float32Layer). Dense,
+// vectorised around them. Dense and conv2d layers of a float32 model, and
+// max-pooling and flatten layers between them, hand each other float32
+// values and gradients (float32Layer), bias and ReLU added in place on the
+// products; other activations, dropout, recurrent layers' outputs and the
+// loss compute in float64, converting where they meet a float32 layer. Dense,
 // conv2d and recurrent layers multiply the model's float32 buffers in
 // place; in a float32 model, a first dense layer of fewer than 64 units
 // (the Keras example's) adds up scaled kernel rows in float32 for its nonzero inputs instead,
