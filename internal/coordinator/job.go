@@ -210,6 +210,10 @@ func newCoordinator(ctx context.Context, cfg Config) (*coordinator, error) {
 		train, test = crossValidationSplit(train, cfg.Folds, cfg.Fold, cfg.Seed)
 		log.Info("cross-validation", "fold", cfg.Fold, "folds", cfg.Folds, "train", train.Count, "validation", test.Count)
 	}
+	// Evaluations gather the test set as sparse rows: index it before the
+	// job, not in its first evaluation, which shares the machine with the
+	// training.
+	test.IndexNonzero()
 	spec := cfg.Model
 	if cfg.LR > 0 {
 		spec.Optimizer.LearningRate = cfg.LR

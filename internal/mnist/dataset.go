@@ -29,9 +29,10 @@ type Set struct {
 
 	// The nonzero pixels of every image, for GatherSparse: image i's are
 	// nzCol[nzEnd[i]:nzEnd[i+1]] with raw values nzVal of the same range.
-	// GatherSparse builds them on its first call (nzOnce): a set that is
-	// only checked, split or sent on never needs them, and the scan of
-	// every pixel costs seconds of a training set's load under -race.
+	// IndexNonzero, or else GatherSparse's first call, builds them
+	// (nzOnce): a set that is only checked, split or sent on never needs
+	// them, and the scan of every pixel costs seconds of a training set's
+	// load under -race.
 	nzOnce sync.Once
 	nzEnd  []int
 	nzCol  []int32
@@ -85,7 +86,7 @@ func (s *Set) Gather(ids []int, x []float64, y []int) {
 // col[:0] and val[:0] and rowEnd[r] records where they end. Labels go to
 // labels. It returns the extended col and val.
 func (s *Set) GatherSparse(ids []int, rowEnd []int, col []int32, val []float64, labels []int) ([]int32, []float64) {
-	s.nzOnce.Do(s.indexNonzero)
+	s.IndexNonzero()
 	col, val = col[:0], val[:0]
 	for r, id := range ids {
 		lo, hi := s.nzEnd[id], s.nzEnd[id+1]
@@ -125,9 +126,28 @@ func newSet(count, rows, cols int, pixels, labels []byte) *Set {
 	return &Set{Count: count, Rows: rows, Cols: cols, Pixels: pixels, Labels: labels}
 }
 
-// indexNonzero builds the index of the set's nonzero pixels.
+// IndexNonzero builds the index of the set's nonzero pixels that
+// GatherSparse reads, unless it exists; GatherSparse builds it on its
+// first call otherwise. A trainer calls it while it prepares, so that the
+// scan (about 0.1 s for MNIST's training set) is not part of its first
+// step, nor of the time its training is measured by.
+func (s *Set) IndexNonzero() { s.nzOnce.Do(s.indexNonzero) }
+
+// indexNonzero builds the index of the set's nonzero pixels: their count
+// per image first, then the columns and values, each slice allocated once.
 func (s *Set) indexNonzero() {
 	s.nzEnd = make([]int, s.Count+1)
+	for i := 0; i < s.Count; i++ {
+		n := 0
+		for _, p := range s.Image(i) {
+			if p != 0 {
+				n++
+			}
+		}
+		s.nzEnd[i+1] = s.nzEnd[i] + n
+	}
+	s.nzCol = make([]int32, 0, s.nzEnd[s.Count])
+	s.nzVal = make([]byte, 0, s.nzEnd[s.Count])
 	for i := 0; i < s.Count; i++ {
 		for c, p := range s.Image(i) {
 			if p != 0 {
@@ -135,7 +155,6 @@ func (s *Set) indexNonzero() {
 				s.nzVal = append(s.nzVal, p)
 			}
 		}
-		s.nzEnd[i+1] = len(s.nzCol)
 	}
 }
 

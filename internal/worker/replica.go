@@ -158,6 +158,9 @@ func (s *session) fetchShard(ctx context.Context, a *pb.Assignment, r *replica) 
 	if err := r.model.CheckDataset(shard.Data); err != nil {
 		return err
 	}
+	// The batches are gathered as sparse rows: index them now, not in
+	// the first step.
+	shard.Data.IndexNonzero()
 	r.shard, r.firstLane, r.laneCount = shard, a.FirstLane, a.LaneCount
 	s.w.log.Info("shard received", "images", shard.Data.Count, "lanes", a.LaneCount, "first_lane", a.FirstLane)
 	return nil
