@@ -68,8 +68,19 @@ func (a Activation) apply(z, y []float64, rows, width int) {
 			}
 		}
 	case Softmax:
-		for r := 0; r < rows; r++ {
-			softmaxRow(z[r*width:(r+1)*width], y[r*width:(r+1)*width])
+		softmaxRows(z, y, nil, rows, width)
+	}
+}
+
+// softmaxRows writes the softmax of every row of z into y and, when lse is
+// not nil, each row's log Σ exp(z) into lse (bit-identical to logSumExp's:
+// a loss after a softmax output reads it instead of computing the
+// exponentials again).
+func softmaxRows(z, y, lse []float64, rows, width int) {
+	for r := 0; r < rows; r++ {
+		l := softmaxRow(z[r*width:(r+1)*width], y[r*width:(r+1)*width])
+		if lse != nil {
+			lse[r] = l
 		}
 	}
 }
@@ -99,8 +110,9 @@ func sigmoid(v float64) float64 {
 }
 
 // softmaxRow writes the softmax of z into y, subtracting the maximum first so
-// that no exponential overflows.
-func softmaxRow(z, y []float64) {
+// that no exponential overflows, and returns log Σ exp(z), computed as
+// logSumExp computes it.
+func softmaxRow(z, y []float64) float64 {
 	m := math.Inf(-1)
 	for _, v := range z {
 		m = max(m, v)
@@ -115,6 +127,10 @@ func softmaxRow(z, y []float64) {
 	for i := range y {
 		y[i] *= inv
 	}
+	if math.IsInf(m, 0) {
+		return m
+	}
+	return m + math.Log(sum)
 }
 
 // backward turns dL/dy into dL/dz, given the outputs y; dz may alias dy.

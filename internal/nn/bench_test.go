@@ -189,3 +189,25 @@ func BenchmarkApplyKeeping(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkEvaluate measures an evaluation of the Keras example on 10,000
+// training images (the size of the test set the coordinator evaluates at
+// every epoch's end), their sparse index built beforehand.
+func BenchmarkEvaluate(b *testing.B) {
+	data := loadTrain(b)
+	ids := make([]int, 10000)
+	for i := range ids {
+		ids[i] = i
+	}
+	set := data.Subset(ids)
+	set.IndexNonzero()
+	m, err := New(KerasMNIST())
+	if err != nil {
+		b.Fatal(err)
+	}
+	m.Initialize(1)
+	for b.Loop() {
+		m.Evaluate(set)
+	}
+	b.ReportMetric(float64(set.Count*b.N)/b.Elapsed().Seconds(), "samples/s")
+}

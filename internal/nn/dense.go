@@ -42,7 +42,10 @@ type dense struct {
 	fusedOutput bool
 
 	x, z, y, dz, dx []float64
-	xs              *SparseRows // the last input, when it came as sparse rows
+	// lse is a softmax layer's log Σ exp(z) per row, from its last
+	// forward pass.
+	lse []float64
+	xs  *SparseRows // the last input, when it came as sparse rows
 }
 
 // narrowUnits is the width below which a float32 model's first dense
@@ -143,8 +146,19 @@ func (d *dense) activate(rows int) []float64 {
 		return d.y
 	}
 	d.y = grow(d.y, rows*d.out)
-	d.act.apply(d.z, d.y, rows, d.out)
+	d.applyAct(rows, d.act.apply)
 	return d.y
+}
+
+// applyAct computes y = act(z) with apply, except a softmax, which also
+// keeps each row's log-sum-exp in lse for the loss.
+func (d *dense) applyAct(rows int, apply func(z, y []float64, rows, width int)) {
+	if d.act != Softmax {
+		apply(d.z, d.y, rows, d.out)
+		return
+	}
+	d.lse = grow(d.lse, rows)
+	softmaxRows(d.z, d.y, d.lse, rows, d.out)
 }
 
 func (d *dense) backward(dy []float64, rows int, needDX bool) []float64 {

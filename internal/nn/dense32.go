@@ -188,7 +188,7 @@ func (d *dense) finish32(rows int) []float64 {
 		return d.y
 	}
 	d.y = grow(d.y, rows*d.out)
-	d.act.applyFast(d.z, d.y, rows, d.out)
+	d.applyAct(rows, d.act.applyFast)
 	if d.next != nil {
 		f.y = growFloat32(f.y, rows*d.out)
 		gemm.FromFloat64(f.y, d.y[:rows*d.out])

@@ -174,7 +174,7 @@ func (m *Model) evaluateIDs(d Dataset, ids []int) (loss, accuracy float64) {
 		part := ids[start:min(start+n, len(ids))]
 		Gather(d, part, b)
 		m.forward(b, &pass{})
-		l, _ := m.loss.compute(m.lastZ, m.lastY, b, m.OutputSize(), 1/float64(b.Rows), false)
+		l, _ := m.loss.compute(m.lastZ, m.lastY, m.lastLSE, b, m.OutputSize(), 1/float64(b.Rows), false)
 		lossSum += l * float64(b.Rows)
 		correct += m.countCorrect(b.Labels, b.Rows)
 	}

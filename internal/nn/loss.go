@@ -61,8 +61,9 @@ func checkLabel(label, width int) {
 // compute returns scale times the sum of the per-sample losses over the
 // batch of logits z and outputs y (rows×width each), and, when wantGrad, the
 // gradient of that to back-propagate: dL/dz when fused, dL/dy otherwise. A
-// scale of 1/rows gives the mean loss.
-func (l *loss) compute(z, y []float64, b *Batch, width int, scale float64, wantGrad bool) (float64, []float64) {
+// scale of 1/rows gives the mean loss. lse, when not nil, holds each row's
+// log Σ exp(z) (the softmax computed it), which a fused loss then reads.
+func (l *loss) compute(z, y, lse []float64, b *Batch, width int, scale float64, wantGrad bool) (float64, []float64) {
 	rows := b.Rows
 	if wantGrad {
 		l.grad = grow(l.grad, rows*width)
@@ -80,7 +81,7 @@ func (l *loss) compute(z, y []float64, b *Batch, width int, scale float64, wantG
 			label := b.Labels[r]
 			checkLabel(label, width)
 			if l.fused {
-				total += logSumExp(zr) - zr[label]
+				total += rowLSE(zr, lse, r) - zr[label]
 				for j := range g {
 					g[j] = yr[j] * inv
 				}
@@ -96,12 +97,12 @@ func (l *loss) compute(z, y []float64, b *Batch, width int, scale float64, wantG
 				g[label] = -inv / p
 			}
 		case l.kind == CategoricalCrossentropy && l.fused:
-			lse := logSumExp(zr)
+			rl := rowLSE(zr, lse, r)
 			var mass float64
 			for j := range zr {
 				t := target(b, r, j, width)
 				mass += t
-				total += t * (lse - zr[j])
+				total += t * (rl - zr[j])
 			}
 			for j := range g {
 				g[j] = (mass*yr[j] - target(b, r, j, width)) * inv
@@ -159,6 +160,14 @@ func categoricalFromProbabilities(y, g []float64, b *Batch, r, width int, scale 
 		}
 	}
 	return loss
+}
+
+// rowLSE is row r's log Σ exp(z): lse[r] when given, computed otherwise.
+func rowLSE(z, lse []float64, r int) float64 {
+	if lse != nil {
+		return lse[r]
+	}
+	return logSumExp(z)
 }
 
 // logSumExp is log Σ exp(z), computed without overflow.

@@ -23,7 +23,7 @@ func TestCrossEntropyStableForHugeLogits(t *testing.T) {
 	for _, kind := range []string{SparseCategoricalCrossentropy, CategoricalCrossentropy} {
 		l := newLoss(kind, Softmax)
 		b := &Batch{Rows: 2, Labels: []int{1, 2}}
-		loss, g := l.compute(z, y, b, 3, 0.5, true)
+		loss, g := l.compute(z, y, nil, b, 3, 0.5, true)
 		// Row 0: label logit −1000 against a maximum of 1000: loss 2000.
 		// Row 1: logsumexp(−1000, 999, 1000) − 999 = log(1 + e) to double
 		// precision.
@@ -56,14 +56,14 @@ func TestLossValues(t *testing.T) {
 	}
 	for _, c := range cases {
 		l := newLoss(c.kind, c.act)
-		got, _ := l.compute(y, y, b, 3, 1, false)
+		got, _ := l.compute(y, y, nil, b, 3, 1, false)
 		if math.Abs(got-c.want) > 1e-15 {
 			t.Errorf("%s = %v, want %v", c.kind, got, c.want)
 		}
 	}
 	// A probability of 0 is clipped to 1e-7, as Keras does.
 	l := newLoss(SparseCategoricalCrossentropy, Linear)
-	got, g := l.compute([]float64{0, 1}, []float64{0, 1}, b, 2, 1, true)
+	got, g := l.compute([]float64{0, 1}, []float64{0, 1}, nil, b, 2, 1, true)
 	if math.Abs(got+math.Log(1e-7)) > 1e-12 || !allFinite(g) {
 		t.Errorf("clipped loss %v, gradient %v", got, g)
 	}

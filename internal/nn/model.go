@@ -51,6 +51,8 @@ type Model struct {
 	// last holds the output layer's logits and outputs of the last forward
 	// pass, which the loss reads.
 	lastZ, lastY []float64
+	// lastLSE is the output softmax's log-sum-exp per row, nil without one.
+	lastLSE []float64
 	// dense holds sparse input rows densified for a first layer that is not
 	// dense.
 	denseX []float64
@@ -356,10 +358,12 @@ func (m *Model) forward(b *Batch, p *pass) []float64 {
 	for _, l := range layers {
 		x = l.forward(x, rows, p)
 	}
-	m.lastY = x
-	m.lastZ = x
+	m.lastY, m.lastZ, m.lastLSE = x, x, nil
 	if d, ok := m.layers[len(m.layers)-1].(*dense); ok {
 		m.lastZ = d.z
+		if d.act == Softmax {
+			m.lastLSE = d.lse
+		}
 	}
 	return x
 }
@@ -446,7 +450,7 @@ func (m *Model) penalties() float64 {
 func (m *Model) backprop(b *Batch, step uint64, scale float64, ready func(lo, hi int)) float64 {
 	p := &pass{train: true, seed: m.seed, step: step, ids: b.IDs}
 	m.forward(b, p)
-	loss, dy := m.loss.compute(m.lastZ, m.lastY, b, m.OutputSize(), scale, true)
+	loss, dy := m.loss.compute(m.lastZ, m.lastY, m.lastLSE, b, m.OutputSize(), scale, true)
 	// The first layer with parameters needs no input gradient, nor do the
 	// layers before it.
 	firstTrainable := len(m.layers)
