@@ -28,14 +28,19 @@ type M interface {
 // Run runs m's tests. When they pass it checks that no goroutine outlives them
 // (goleak, with opts), then ends the binary through Exit.
 func Run(m M, opts ...goleak.Option) {
-	Exit(RunTests(m, opts...))
+	Exit(RunTests(m, nil, opts...))
 }
 
-// RunTests is Run without the exit: for a TestMain that has cleanup to do
-// after the tests. It returns the binary's exit code.
-func RunTests(m M, opts ...goleak.Option) int {
+// RunTests is Run without the exit, for a TestMain with work of its own
+// after the tests: it runs them, then cleanup (when not nil; processes to
+// stop, folders to remove), then the leak check, and returns the binary's
+// exit code.
+func RunTests(m M, cleanup func(), opts ...goleak.Option) int {
 	QuickRaceExitForChildren()
 	code := m.Run()
+	if cleanup != nil {
+		cleanup()
+	}
 	if code != 0 {
 		return code
 	}

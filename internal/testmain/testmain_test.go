@@ -25,7 +25,7 @@ func TestMain(m *testing.M) {
 func runHelper(t *testing.T, code int) (int, time.Duration) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), exitHelper+"="+strconv.Itoa(code), "GORACE=atexit_sleep_ms=1000")
+	cmd.Env = append(os.Environ(), exitHelper+"="+strconv.Itoa(code), "GORACE=atexit_sleep_ms=10000")
 	start := time.Now()
 	err := cmd.Run()
 	took := time.Since(start)
@@ -50,12 +50,13 @@ func TestExitKeepsTheCode(t *testing.T) {
 	}
 }
 
-// TestExitSkipsTheRacePause: a successful exit under -race takes well under
-// the race runtime's one-second pause (os.Exit(0) pauses; any other code
-// never does), even with GORACE asking for it.
+// TestExitSkipsTheRacePause: a successful exit under -race skips the race
+// runtime's pause (os.Exit(0) pauses; any other code never does), even
+// with GORACE asking for ten seconds of it; a loaded machine's start-up of
+// the helper stays far below that.
 func TestExitSkipsTheRacePause(t *testing.T) {
-	if _, took := runHelper(t, 0); took > 700*time.Millisecond {
-		t.Errorf("Exit(0) took %v, want well under 1 s", took)
+	if _, took := runHelper(t, 0); took > 5*time.Second {
+		t.Errorf("Exit(0) took %v, want well under the 10 s pause GORACE asks for", took)
 	}
 }
 
