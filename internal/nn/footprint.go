@@ -106,10 +106,19 @@ func layerValues(l LayerSpec, g layerGeometry, in32, out32 bool, dtype string) (
 	}
 	switch l.Type {
 	case "dense":
-		// z, y, dz, dx, and float32 copies of the input, z, dz and dx: an
-		// upper bound, since a layer chained to float32 neighbours
-		// (links32Of) keeps only the float32 ones.
-		return 4*out + 2*in, 2*out + (in+out+1)/2
+		// z, y, dz, dx, and float32 copies of the input, z, dz and dx (a
+		// layer chained to float32 neighbours, links32Of, with ReLU or
+		// no activation keeps only the float32 ones); with another
+		// activation before a float32 layer, the float32 output too; a
+		// softmax's log-sum-exp, one value a sample.
+		var extra uint64
+		if out32 && l.Activation != "relu" && l.Activation != "linear" && l.Activation != "" {
+			extra = (out + 1) / 2
+		}
+		if l.Activation == "softmax" {
+			extra++
+		}
+		return 4*out + 2*in + extra, 2*out + (in+out+1)/2 + extra
 	case "conv2d":
 		if l.Dtype == "float64" || l.Dtype == "" && dtype == "float64" {
 			// y, z, dz, dx, and the windows unfolded (col) with their
