@@ -50,6 +50,25 @@ func TestQuickReportJudgesNothing(t *testing.T) {
 	}
 }
 
+// TestUnmeasuredTargetIsNotMet: a full run that measured only weak
+// scaling judges that target and says the all-reduce and time-to-accuracy
+// targets were not measured, rather than "met" with nothing compared.
+func TestUnmeasuredTargetIsNotMet(t *testing.T) {
+	full := writeReport(t, DefaultConfig())
+	for _, want := range []string{
+		"| all-reduce busbw ≥ gloo from 64 KiB, latency ≤ gloo up to 16 KiB | not measured in this run",
+		"below DDP at every N | not measured in this run",
+		"(batch 32 per worker) | **missed**",
+	} {
+		if !strings.Contains(full, want) {
+			t.Errorf("report lacks %q:\n%s", want, full)
+		}
+	}
+	if strings.Contains(full, "| met |") {
+		t.Errorf("report calls a target met with nothing measured:\n%s", full)
+	}
+}
+
 // TestReplotDrawsFromResults: -replot draws the plots of an earlier run from
 // its results.jsonl alone, one file per suite present, and names a bad
 // record's line.
