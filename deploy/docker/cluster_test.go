@@ -81,9 +81,30 @@ func (c *cluster) remove() {
 		}
 	}
 	for _, kind := range c.made {
-		if _, err := dockerCmd(ctx, kind, "rm", c.name); err != nil {
+		if err := removeResource(ctx, kind, c.name); err != nil {
 			c.t.Error(err)
 		}
+	}
+}
+
+// removeResource removes the cluster's network or volume. The daemon can
+// refuse a network whose containers it has just removed ("has active
+// endpoints": it releases their endpoints after answering docker rm, and
+// later still for a container once disconnected and connected again);
+// such a network's leftover endpoints are disconnected by force and the
+// removal tried again, for at most ten seconds.
+func removeResource(ctx context.Context, kind, name string) error {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, err := dockerCmd(ctx, kind, "rm", name)
+		if err == nil || kind != "network" || !strings.Contains(err.Error(), "active endpoints") || time.Now().After(deadline) {
+			return err
+		}
+		out, _ := dockerCmd(ctx, "network", "inspect", "-f", "{{range .Containers}}{{.Name}} {{end}}", name)
+		for _, endpoint := range strings.Fields(out) {
+			dockerCmd(ctx, "network", "disconnect", "-f", name, endpoint)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }
 
