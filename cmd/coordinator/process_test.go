@@ -32,7 +32,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "build: %v\n%s", err, out)
 		os.Exit(1)
 	}
-	testmain.Exit(testmain.RunTests(m, func() { os.RemoveAll(dir) }))
+	testmain.RunWithCleanup(m, func() { os.RemoveAll(dir) })
 }
 
 // job is a coordinator process with its log lines.

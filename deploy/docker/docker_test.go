@@ -64,14 +64,14 @@ func TestMain(m *testing.M) {
 		sweep(ctx, func(pid int) bool { return pid != os.Getpid() && syscall.Kill(pid, 0) != nil })
 	}
 	cancel()
-	testmain.Exit(testmain.RunTests(m, func() {
+	testmain.RunWithCleanup(m, func() {
 		stopReference()
 		if noDaemon == "" {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			sweep(ctx, func(pid int) bool { return pid == os.Getpid() })
 			cancel()
 		}
-	}))
+	})
 }
 
 // sweep removes the containers, networks and volumes made by a test run

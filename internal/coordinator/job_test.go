@@ -27,18 +27,14 @@ import (
 // memberlist.Shutdown does not wait for a probe in flight to end; that
 // goroutine finishes on its own.
 func TestMain(m *testing.M) {
-	testmain.Run(removingTestData{m}, goleak.IgnoreAnyFunction("github.com/hashicorp/memberlist.(*Memberlist).triggerFunc"))
+	testmain.RunWithCleanup(m, removeTestData, goleak.IgnoreAnyFunction("github.com/hashicorp/memberlist.(*Memberlist).triggerFunc"))
 }
 
-// removingTestData runs the tests, then removes testData's folder.
-type removingTestData struct{ m *testing.M }
-
-func (r removingTestData) Run() int {
-	code := r.m.Run()
+// removeTestData removes testData's folder, once the tests are done.
+func removeTestData() {
 	if dir, err := testData(); err == nil {
 		os.RemoveAll(dir)
 	}
-	return code
 }
 
 // testData is the data the package's jobs train on: the first 6,400

@@ -4,5 +4,5 @@ package testmain
 
 import "os"
 
-// Exit ends the binary with code.
-func Exit(code int) { os.Exit(code) }
+// exit ends the binary with code.
+func exit(code int) { os.Exit(code) }

@@ -4,7 +4,7 @@ package testmain
 
 import "syscall"
 
-// Exit ends the binary with code. It bypasses os.Exit, whose race runtime
+// exit ends the binary with code. It bypasses os.Exit, whose race runtime
 // finaliser would pause for a second; os.Stdout and os.Stderr are unbuffered,
 // so nothing written is lost.
-func Exit(code int) { syscall.Exit(code) }
+func exit(code int) { syscall.Exit(code) }

@@ -15,46 +15,39 @@ package testmain
 import (
 	"fmt"
 	"os"
+	"testing"
 
 	"go.uber.org/goleak"
 )
 
-// M is what Run needs of a *testing.M; a TestMain may wrap its M to add
-// work around the tests.
-type M interface {
-	Run() int
-}
-
 // Run runs m's tests. When they pass it checks that no goroutine outlives them
-// (goleak, with opts), then ends the binary through Exit.
-func Run(m M, opts ...goleak.Option) {
-	Exit(RunTests(m, nil, opts...))
+// (goleak, with opts), then ends the binary through exit.
+func Run(m *testing.M, opts ...goleak.Option) {
+	RunWithCleanup(m, nil, opts...)
 }
 
-// RunTests is Run without the exit, for a TestMain with work of its own
-// after the tests: it runs them, then cleanup (when not nil; processes to
-// stop, folders to remove), then the leak check, and returns the binary's
-// exit code.
-func RunTests(m M, cleanup func(), opts ...goleak.Option) int {
-	QuickRaceExitForChildren()
+// RunWithCleanup is Run for a TestMain with work of its own after the
+// tests (processes to stop, folders to remove): cleanup, when not nil, runs
+// after the tests and before the leak check.
+func RunWithCleanup(m *testing.M, cleanup func(), opts ...goleak.Option) {
+	quickRaceExitForChildren()
 	code := m.Run()
 	if cleanup != nil {
 		cleanup()
 	}
-	if code != 0 {
-		return code
+	if code == 0 {
+		if err := goleak.Find(opts...); err != nil {
+			fmt.Fprintf(os.Stderr, "goleak: errors on successful test run: %v\n", err)
+			code = 1
+		}
 	}
-	if err := goleak.Find(opts...); err != nil {
-		fmt.Fprintf(os.Stderr, "goleak: errors on successful test run: %v\n", err)
-		return 1
-	}
-	return 0
+	exit(code)
 }
 
-// QuickRaceExitForChildren makes the race-built processes this binary starts
-// (itself re-executed as a worker, for example) exit without the race
-// runtime's one-second pause, unless GORACE is already set.
-func QuickRaceExitForChildren() {
+// quickRaceExitForChildren makes the race-built processes this binary
+// starts (itself re-executed as a worker, for example) exit without the
+// race runtime's one-second pause, unless GORACE is already set.
+func quickRaceExitForChildren() {
 	if _, set := os.LookupEnv("GORACE"); !set {
 		os.Setenv("GORACE", "atexit_sleep_ms=0")
 	}

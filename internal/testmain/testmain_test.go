@@ -9,18 +9,18 @@ import (
 	"time"
 )
 
-// exitHelper, when set, makes this binary call Exit with its value instead
+// exitHelper, when set, makes this binary call exit with its value instead
 // of running tests.
 const exitHelper = "TESTMAIN_EXIT_HELPER"
 
 func TestMain(m *testing.M) {
 	if code, err := strconv.Atoi(os.Getenv(exitHelper)); err == nil {
-		Exit(code)
+		exit(code)
 	}
 	Run(m)
 }
 
-// runHelper re-executes this binary to call Exit(code) and returns the
+// runHelper re-executes this binary to call exit(code) and returns the
 // exit status and how long the process took.
 func runHelper(t *testing.T, code int) (int, time.Duration) {
 	t.Helper()
@@ -29,23 +29,22 @@ func runHelper(t *testing.T, code int) (int, time.Duration) {
 	start := time.Now()
 	err := cmd.Run()
 	took := time.Since(start)
-	var exit *exec.ExitError
+	var exitErr *exec.ExitError
 	switch {
 	case err == nil:
 		return 0, took
-	case errors.As(err, &exit):
-		return exit.ExitCode(), took
+	case errors.As(err, &exitErr):
+		return exitErr.ExitCode(), took
 	}
 	t.Fatalf("helper: %v", err)
 	return 0, 0
 }
 
-// TestExitKeepsTheCode: the status a TestMain passes to Exit is the
-// process's.
+// TestExitKeepsTheCode: the status passed to exit is the process's.
 func TestExitKeepsTheCode(t *testing.T) {
 	for _, code := range []int{0, 1, 3} {
 		if got, _ := runHelper(t, code); got != code {
-			t.Errorf("Exit(%d): exit status %d", code, got)
+			t.Errorf("exit(%d): exit status %d", code, got)
 		}
 	}
 }
@@ -56,7 +55,7 @@ func TestExitKeepsTheCode(t *testing.T) {
 // the helper stays far below that.
 func TestExitSkipsTheRacePause(t *testing.T) {
 	if _, took := runHelper(t, 0); took > 5*time.Second {
-		t.Errorf("Exit(0) took %v, want well under the 10 s pause GORACE asks for", took)
+		t.Errorf("exit(0) took %v, want well under the 10 s pause GORACE asks for", took)
 	}
 }
 
