@@ -17,6 +17,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 )
 
@@ -54,6 +55,8 @@ func (s *Set) Image(i int) []byte {
 	return s.Pixels[i*f : (i+1)*f]
 }
 
+var touchSink int32
+
 // pixelScale maps a raw pixel byte to its value in [0, 1].
 var pixelScale = func() (t [256]float64) {
 	for i := range t {
@@ -87,14 +90,35 @@ func (s *Set) Gather(ids []int, x []float64, y []int) {
 // labels. It returns the extended col and val.
 func (s *Set) GatherSparse(ids []int, rowEnd []int, col []int32, val []float64, labels []int) ([]int32, []float64) {
 	s.IndexNonzero()
-	col, val = col[:0], val[:0]
+	// The index is tens of MiB, so a batch's images are mostly not in
+	// cache: one pass touches every cache line they span (independent
+	// loads the CPU overlaps), the next copies from lines on their way.
+	// Measured by BenchmarkGatherSparse.
+	total := 0
+	var touch int32
+	for _, id := range ids {
+		lo, hi := s.nzEnd[id], s.nzEnd[id+1]
+		total += hi - lo
+		for k := lo; k < hi; k += 16 {
+			touch += s.nzCol[k]
+		}
+		for k := lo; k < hi; k += 64 {
+			touch += int32(s.nzVal[k])
+		}
+		touch += int32(s.Labels[id])
+	}
+	touchSink = touch
+	col, val = slices.Grow(col[:0], total)[:total], slices.Grow(val[:0], total)[:total]
+	at := 0
 	for r, id := range ids {
 		lo, hi := s.nzEnd[id], s.nzEnd[id+1]
-		col = append(col, s.nzCol[lo:hi]...)
-		for _, p := range s.nzVal[lo:hi] {
-			val = append(val, pixelScale[p])
+		copy(col[at:], s.nzCol[lo:hi])
+		v := val[at : at+hi-lo]
+		for i, p := range s.nzVal[lo:hi] {
+			v[i] = pixelScale[p]
 		}
-		rowEnd[r] = len(col)
+		at += hi - lo
+		rowEnd[r] = at
 		labels[r] = int(s.Labels[id])
 	}
 	return col, val

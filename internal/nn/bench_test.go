@@ -2,6 +2,7 @@ package nn
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"sync"
@@ -210,4 +211,23 @@ func BenchmarkEvaluate(b *testing.B) {
 		m.Evaluate(set)
 	}
 	b.ReportMetric(float64(set.Count*b.N)/b.Elapsed().Seconds(), "samples/s")
+}
+
+// BenchmarkGatherSparse measures assembling the sparse rows of a batch of
+// 32 MNIST images drawn at random from the training set, as a training
+// step does: the set's index (tens of MiB) does not fit in cache, so this
+// is mostly memory latency.
+func BenchmarkGatherSparse(b *testing.B) {
+	data := loadTrain(b)
+	data.IndexNonzero()
+	rng := rand.New(rand.NewPCG(1, 2))
+	batch := &Batch{Labels: make([]int, 32)}
+	ids := make([]int, 32)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		for j := range ids {
+			ids[j] = rng.IntN(data.Len())
+		}
+		Gather(data, ids, batch)
+	}
 }
