@@ -173,7 +173,31 @@ qch:
 	VZEROUPPER
 	RET
 
+// laneIndex is 0, 1, …, 15: compared with n, it masks the lanes of a row
+// of n ≤ 16 values held in two registers.
+DATA laneIndex<>+0(SB)/4, $0
+DATA laneIndex<>+4(SB)/4, $1
+DATA laneIndex<>+8(SB)/4, $2
+DATA laneIndex<>+12(SB)/4, $3
+DATA laneIndex<>+16(SB)/4, $4
+DATA laneIndex<>+20(SB)/4, $5
+DATA laneIndex<>+24(SB)/4, $6
+DATA laneIndex<>+28(SB)/4, $7
+DATA laneIndex<>+32(SB)/4, $8
+DATA laneIndex<>+36(SB)/4, $9
+DATA laneIndex<>+40(SB)/4, $10
+DATA laneIndex<>+44(SB)/4, $11
+DATA laneIndex<>+48(SB)/4, $12
+DATA laneIndex<>+52(SB)/4, $13
+DATA laneIndex<>+56(SB)/4, $14
+DATA laneIndex<>+60(SB)/4, $15
+GLOBL laneIndex<>(SB), RODATA|NOPTR, $64
+
 // func sparseAxpy(dst *float32, col *int32, val *float64, w *float32, count, n, rows int) bool
+//
+// Every value is converted into a register whose other lanes come from
+// the zero X15, not from the previous value, so that iterations do not
+// wait on each other through the conversion.
 TEXT ·sparseAxpy(SB), NOSPLIT, $0-57
 	MOVQ dst+0(FP), DI
 	MOVQ col+8(FP), SI
@@ -182,6 +206,44 @@ TEXT ·sparseAxpy(SB), NOSPLIT, $0-57
 	MOVQ count+32(FP), CX
 	MOVQ n+40(FP), R8
 	MOVQ rows+48(FP), R9
+	VXORPS X15, X15, X15
+	CMPQ R8, $16
+	JA   axpyNext
+	// A row of at most 16 values (a narrow first layer) stays in Y2 and
+	// Y4 for the whole sparse row, under the masks Y8 and Y9 of its
+	// lanes: the sums are the same, without a store and a reload a
+	// column.
+	MOVQ R8, X6
+	VPBROADCASTD X6, Y6
+	VMOVDQU laneIndex<>+0(SB), Y8
+	VPCMPGTD Y8, Y6, Y8
+	VMOVDQU laneIndex<>+32(SB), Y9
+	VPCMPGTD Y9, Y6, Y9
+	VMASKMOVPS (DI), Y8, Y2
+	VMASKMOVPS 32(DI), Y9, Y4
+axpyRegNext:
+	MOVLQSX (SI), AX
+	CMPQ AX, R9
+	JAE  axpyBad
+	IMULQ R8, AX
+	LEAQ (BX)(AX*4), R10
+	VCVTSD2SS (DX), X15, X0
+	VBROADCASTSS X0, Y0
+	VMASKMOVPS (R10), Y8, Y1
+	VMULPS Y1, Y0, Y1
+	VADDPS Y2, Y1, Y2
+	VMASKMOVPS 32(R10), Y9, Y3
+	VMULPS Y3, Y0, Y3
+	VADDPS Y4, Y3, Y4
+	ADDQ $4, SI
+	ADDQ $8, DX
+	DECQ CX
+	JNZ  axpyRegNext
+	VMASKMOVPS Y2, Y8, (DI)
+	VMASKMOVPS Y4, Y9, 32(DI)
+	VZEROUPPER
+	MOVB $1, ret+56(FP)
+	RET
 axpyNext:
 	MOVLQSX (SI), AX
 	CMPQ AX, R9
@@ -189,7 +251,7 @@ axpyNext:
 	IMULQ R8, AX
 	LEAQ (BX)(AX*4), R10
 	MOVQ DI, R11
-	VCVTSD2SS (DX), X0, X0
+	VCVTSD2SS (DX), X15, X0
 	VBROADCASTSS X0, Y0
 	// dst[j] += a·w[c·n+j]: VMULPS then VADDPS, eight at a time, then one
 	// at a time, each rounded to float32 as Go's dst[j] += a*v rounds.
@@ -236,6 +298,79 @@ TEXT ·sparseOuter(SB), NOSPLIT, $0-57
 	MOVQ count+32(FP), CX
 	MOVQ n+40(FP), R8
 	MOVQ rows+48(FP), R9
+	VXORPS X15, X15, X15
+	CMPQ R8, $16
+	JA   outerNext
+	// src of at most 16 values stays in Y6 and Y7. Each dst row is
+	// updated in pieces of 8, 4, 2 and 1 lanes with plain loads and
+	// stores: a masked store would stop the next column's load, often
+	// of the row just after, from being forwarded the stored bytes.
+	MOVQ R8, X6
+	VPBROADCASTD X6, Y6
+	VMOVDQU laneIndex<>+0(SB), Y8
+	VPCMPGTD Y8, Y6, Y8
+	VMOVDQU laneIndex<>+32(SB), Y9
+	VPCMPGTD Y9, Y6, Y9
+	VMASKMOVPS (BX), Y8, Y6
+	VMASKMOVPS 32(BX), Y9, Y7
+	// R15 is 1 when the row starts with a full piece of 8, R14 the
+	// lanes after it.
+	XORQ R15, R15
+	MOVQ R8, R14
+	CMPQ R8, $8
+	JB   outerRegNext
+	MOVQ $1, R15
+	SUBQ $8, R14
+outerRegNext:
+	MOVLQSX (SI), AX
+	CMPQ AX, R9
+	JAE  outerBad
+	IMULQ R8, AX
+	LEAQ (DI)(AX*4), R12
+	VCVTSD2SS (DX), X15, X0
+	VBROADCASTSS X0, Y0
+	VMULPS Y6, Y0, Y1
+	VMULPS Y7, Y0, Y3
+	TESTQ R15, R15
+	JZ   outerPart
+	VADDPS (R12), Y1, Y2
+	VMOVUPS Y2, (R12)
+	ADDQ $32, R12
+	VMOVAPS Y3, Y1
+outerPart:
+	CMPQ R14, $8
+	JB   outerPart4
+	VADDPS (R12), Y1, Y2
+	VMOVUPS Y2, (R12)
+	JMP  outerRegDone
+outerPart4:
+	TESTQ $4, R14
+	JZ   outerPart2
+	VADDPS (R12), X1, X2
+	VMOVUPS X2, (R12)
+	ADDQ $16, R12
+	VEXTRACTF128 $1, Y1, X1
+outerPart2:
+	TESTQ $2, R14
+	JZ   outerPart1
+	VMOVSD (R12), X2
+	VADDPS X2, X1, X2
+	VMOVSD X2, (R12)
+	ADDQ $8, R12
+	VPSRLDQ $8, X1, X1
+outerPart1:
+	TESTQ $1, R14
+	JZ   outerRegDone
+	VADDSS (R12), X1, X2
+	VMOVSS X2, (R12)
+outerRegDone:
+	ADDQ $4, SI
+	ADDQ $8, DX
+	DECQ CX
+	JNZ  outerRegNext
+	VZEROUPPER
+	MOVB $1, ret+56(FP)
+	RET
 outerNext:
 	MOVLQSX (SI), AX
 	CMPQ AX, R9
@@ -243,7 +378,7 @@ outerNext:
 	IMULQ R8, AX
 	LEAQ (DI)(AX*4), R11
 	MOVQ BX, R10
-	VCVTSD2SS (DX), X0, X0
+	VCVTSD2SS (DX), X15, X0
 	VBROADCASTSS X0, Y0
 	// dst[c·n+j] += a·src[j], rounded as in sparseAxpy.
 	MOVQ R8, R12

@@ -171,12 +171,13 @@ func TestMaxPool2x2(t *testing.T) {
 
 // TestSparseAxpyAndOuter checks both sparse row kernels bit for bit
 // against the plain loop, at widths around the assembly's eight lanes,
-// and that a column past the matrix panics.
+// and 16 (the widest row kept in registers), and that a column past the
+// matrix panics.
 func TestSparseAxpyAndOuter(t *testing.T) {
 	bothPaths(t, func(t *testing.T) {
 		r := rand.New(rand.NewPCG(3, 4))
 		const rows = 20
-		for _, n := range []int{1, 7, 8, 10, 17, 24} {
+		for _, n := range []int{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 24} {
 			col := []int32{0, 3, 3, 7, 19, 12}
 			val := make([]float64, len(col))
 			for i := range val {
@@ -279,4 +280,33 @@ func BenchmarkFinite32(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkSparseAxpy measures the Keras example's first layer forward
+// (rows of 10 values) and kernel gradient over one sparse row of 150
+// pixels, a typical MNIST image's count, in runs of neighbouring pixels.
+func BenchmarkSparseAxpy(b *testing.B) {
+	r := rand.New(rand.NewPCG(1, 2))
+	const rows, n, nnz = 784, 10, 150
+	w := make([]float32, rows*n)
+	for i := range w {
+		w[i] = float32(r.NormFloat64())
+	}
+	col := make([]int32, nnz)
+	val := make([]float64, nnz)
+	for i := range col {
+		col[i] = int32(100 + i + i/6*22) // runs of 6 neighbours, as strokes give
+		val[i] = r.Float64()
+	}
+	dst := make([]float32, n)
+	b.Run("forward", func(b *testing.B) {
+		for b.Loop() {
+			SparseAxpy(dst, col, val, w)
+		}
+	})
+	b.Run("outer", func(b *testing.B) {
+		for b.Loop() {
+			SparseOuter(w, col, val, dst)
+		}
+	})
 }
