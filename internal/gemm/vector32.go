@@ -1,5 +1,7 @@
 package gemm
 
+import "math"
+
 // BiasReLU adds bias to every row of y, whose rows hold len(bias) values,
 // and with relu then sets negative values to zero (NaN and −0 stay as
 // they are), in place: the epilogue of a layer's float32 product.
@@ -16,14 +18,27 @@ func BiasReLU(y, bias []float32, relu bool) {
 	}
 	for r := range rows {
 		row := y[r*n : (r+1)*n]
-		for j, v := range row {
-			v += bias[j]
-			if relu && v < 0 {
-				v = 0
+		if !relu {
+			for j, v := range row {
+				row[j] = v + bias[j]
 			}
-			row[j] = v
+			continue
+		}
+		for j, v := range row {
+			row[j] = reluBits(v + bias[j])
 		}
 	}
+}
+
+// reluBits is 0 where v < 0, else v (NaN and −0 stay), selecting bits so
+// that the compiler emits a conditional move rather than a branch the
+// signs of a layer's outputs would mispredict half the time.
+func reluBits(v float32) float32 {
+	b := math.Float32bits(v)
+	if v < 0 {
+		b = 0
+	}
+	return math.Float32frombits(b)
 }
 
 // ReLUGrad turns the gradient dy of a layer's float32 outputs y into the
@@ -51,10 +66,21 @@ func ReLUGrad(dz, y, dy []float32, db []float64, relu bool) {
 	}
 	for r := range rows {
 		d, g := dz[r*n:(r+1)*n], dy[r*n:(r+1)*n]
-		for j, v := range g {
-			if relu && !(y[r*n+j] > 0) {
-				v = 0
+		if !relu {
+			for j, v := range g {
+				d[j] = v
+				db[j] += float64(v)
 			}
+			continue
+		}
+		yr := y[r*n : (r+1)*n]
+		for j, v := range g {
+			// v where y > 0, else 0, as bits (see reluBits).
+			b := math.Float32bits(v)
+			if !(yr[j] > 0) {
+				b = 0
+			}
+			v = math.Float32frombits(b)
 			d[j] = v
 			db[j] += float64(v)
 		}
