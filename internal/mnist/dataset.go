@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 )
 
 // Set is a labelled set of images held as raw bytes: Count images of
@@ -55,7 +56,9 @@ func (s *Set) Image(i int) []byte {
 	return s.Pixels[i*f : (i+1)*f]
 }
 
-var touchSink int32
+// touchSink keeps GatherSparse's touching loads: their sum is stored,
+// atomically since sets are gathered from concurrently.
+var touchSink atomic.Int32
 
 // pixelScale maps a raw pixel byte to its value in [0, 1].
 var pixelScale = func() (t [256]float64) {
@@ -107,7 +110,7 @@ func (s *Set) GatherSparse(ids []int, rowEnd []int, col []int32, val []float64, 
 		}
 		touch += int32(s.Labels[id])
 	}
-	touchSink = touch
+	touchSink.Store(touch)
 	col, val = slices.Grow(col[:0], total)[:total], slices.Grow(val[:0], total)[:total]
 	at := 0
 	for r, id := range ids {
