@@ -109,7 +109,7 @@ func (m *Model) Fit(d Dataset, cfg FitConfig) ([]EpochResult, error) {
 			Accuracy: float64(correct) / float64(steps*cfg.BatchSize)}
 		if len(valIDs) > 0 {
 			r.HasValidation = true
-			r.ValLoss, r.ValAccuracy = m.evaluateIDs(d, valIDs)
+			r.ValLoss, r.ValAccuracy = m.evaluateIDs(d, valIDs, evalBatch)
 		}
 		results = append(results, r)
 		if cfg.OnEpoch != nil {
@@ -155,23 +155,47 @@ const evalBatch = 1000
 // Evaluate returns the mean loss (with the regularisation penalties, as
 // Keras reports it) and the accuracy of the model on all of d.
 func (m *Model) Evaluate(d Dataset) (loss, accuracy float64) {
-	ids := make([]int, d.Len())
-	for i := range ids {
-		ids[i] = i
-	}
-	return m.evaluateIDs(d, ids)
+	return m.EvaluateRange(d, 0, d.Len(), evalBatch)
 }
 
-func (m *Model) evaluateIDs(d Dataset, ids []int) (loss, accuracy float64) {
+// EvaluateRange is Evaluate on samples lo to hi−1 of d, rows at a time
+// (at most 1,000), so that a deep model's activations can be bounded. A
+// model evaluated again reuses its buffers: repeated evaluations allocate
+// nothing once the first has run. It panics unless 0 ≤ lo ≤ hi ≤ d.Len()
+// and rows > 0.
+func (m *Model) EvaluateRange(d Dataset, lo, hi, rows int) (loss, accuracy float64) {
+	if lo < 0 || hi < lo || hi > d.Len() || rows <= 0 {
+		panic(fmt.Sprintf("nn: EvaluateRange(%d, %d, %d) of %d samples", lo, hi, rows, d.Len()))
+	}
+	e := &m.eval
+	e.ids = e.ids[:0]
+	for i := lo; i < hi; i++ {
+		e.ids = append(e.ids, i)
+	}
+	return m.evaluateIDs(d, e.ids, min(rows, evalBatch))
+}
+
+// evalScratch is what evaluations reuse: the ids of the samples, the batch
+// they are gathered into.
+type evalScratch struct {
+	ids   []int
+	batch Batch
+}
+
+func (m *Model) evaluateIDs(d Dataset, ids []int, rows int) (loss, accuracy float64) {
 	if len(ids) == 0 {
 		return math.NaN(), math.NaN()
 	}
-	n := min(evalBatch, len(ids))
-	b := &Batch{Labels: make([]int, n)}
+	n := min(rows, len(ids))
+	b := &m.eval.batch
+	if cap(b.Labels) < n {
+		b.Labels = make([]int, n)
+	}
 	var lossSum float64
 	var correct int
 	for start := 0; start < len(ids); start += n {
 		part := ids[start:min(start+n, len(ids))]
+		b.Labels = b.Labels[:len(part)]
 		Gather(d, part, b)
 		m.forward(b, &pass{})
 		l, _ := m.loss.compute(m.lastZ, m.lastY, m.lastLSE, b, m.OutputSize(), 1/float64(b.Rows), false)

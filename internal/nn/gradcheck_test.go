@@ -271,3 +271,22 @@ func TestSumGradientsSplit(t *testing.T) {
 		t.Fatalf("ComputeGradients loss %v, want mean %v plus penalties", mean, want)
 	}
 }
+
+// TestKeysSamples: only a model with dropout needs the batch's sample ids.
+func TestKeysSamples(t *testing.T) {
+	spec := KerasMNIST()
+	m, err := New(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.KeysSamples() {
+		t.Error("the Keras example (no dropout) says it keys samples")
+	}
+	spec.Layers = append(spec.Layers[:1], append([]LayerSpec{{Type: "dropout", Rate: 0.1}}, spec.Layers[1:]...)...)
+	if m, err = New(spec); err != nil {
+		t.Fatal(err)
+	}
+	if !m.KeysSamples() {
+		t.Error("a model with dropout says it does not key samples")
+	}
+}

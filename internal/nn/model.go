@@ -60,6 +60,8 @@ type Model struct {
 	// sorting buffer.
 	zeros      []int32
 	pruneOrder []int32
+	// eval is the evaluations' scratch.
+	eval evalScratch
 }
 
 // New builds the model spec describes, with zeroed parameters; call
@@ -157,6 +159,18 @@ func (m *Model) Dtype() string {
 		return "float32"
 	}
 	return "float64"
+}
+
+// KeysSamples reports whether a training pass depends on Batch.IDs: a
+// dropout layer keys its masks by the samples' ids. Without one, IDs may
+// be left nil.
+func (m *Model) KeysSamples() bool {
+	for _, l := range m.layers {
+		if _, ok := l.(*dropout); ok {
+			return true
+		}
+	}
+	return false
 }
 
 // InputSize is the number of values per input sample.

@@ -224,16 +224,19 @@ func (s *session) steps(ctx context.Context, a *pb.Assignment, r *replica, st *s
 			case out.sumCause != "":
 				log.Warn("every worker's gradient was finite, their sum was not; every replica skipped the update", "cause", out.sumCause)
 			case out.here:
-				log.Warn("non-finite gradient from this worker's batch; every replica skipped the update", "sample_ids", sampleIDs(st.global, 16))
+				log.Warn("non-finite gradient from this worker's batch; every replica skipped the update", "sample_ids", sampleIDs(st.globalIDs(), 16))
 			default:
 				log.Warn("non-finite gradient from another worker's batch; every replica skipped the update")
 			}
 		}
 		done := r.applied == job.MaxSteps
+		elapsed := time.Since(r.started)
 		rep := &pb.WorkerReport{Rank: rank, WorkerId: w.cfg.ID, Generation: a.Generation, Step: step, Epoch: uint32(epoch), Loss: loss,
 			ComputeNs: uint64(tm.compute), AllreduceNs: uint64(tm.allreduce), OptimizerNs: uint64(tm.optimizer),
-			ElapsedNs: uint64(time.Since(r.started)), FixedPointBits: uint32(r.bits), Skipped: out.skipped, NonfiniteHere: out.here}
-		if done || (job.HashEvery > 0 && r.applied%uint64(job.HashEvery) == 0) {
+			ElapsedNs: uint64(elapsed), FixedPointBits: uint32(r.bits), Skipped: out.skipped, NonfiniteHere: out.here}
+		// A ring of one has no other replica to compare with: its hash
+		// goes only with the last step (the job's weights).
+		if done || (job.HashEvery > 0 && r.applied%uint64(job.HashEvery) == 0 && len(a.RingAddrs) > 1) {
 			if r.model.Dtype() == "float32" {
 				rep.WeightsHash, hashBuf = wire.WeightsHash32(r.model.Params32(), hashBuf)
 			} else {
@@ -250,7 +253,9 @@ func (s *session) steps(ctx context.Context, a *pb.Assignment, r *replica, st *s
 			}
 		}
 		if done {
-			rep.Finished, rep.TrainNs = true, uint64(time.Since(r.started))
+			// The training time ends with the last step, before the
+			// final state's upload.
+			rep.Finished, rep.TrainNs = true, uint64(elapsed)
 			if st.tl != nil {
 				if err := st.tl.upload(ctx, s.client, job.JobId, rank); err != nil {
 					return 0, err

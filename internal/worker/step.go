@@ -35,7 +35,12 @@ type stepper struct {
 	// one (a deterministic step redone after an overflow).
 	collective uint64
 	batch      *nn.Batch
-	global     []int
+	// local are the step's samples (the data's indices) and global their
+	// training-set ids, mapped on first use (globalIDs); keyed says the
+	// model's training passes need them (dropout).
+	local  []int
+	global []int
+	keyed  bool
 
 	// Ordinary mode: the loss, the control element and the count of
 	// workers whose gradient was not finite (the header, ordinaryHead
@@ -151,7 +156,7 @@ const (
 
 func newStepper(m *nn.Model, ring *allreduce.Ring, data nn.Dataset, sampleIDs []int, globalBatch int, timeout time.Duration) *stepper {
 	s := &stepper{model: m, ring: ring, data: data, sampleIDs: sampleIDs, globalBatch: globalBatch, timeout: timeout,
-		batch: &nn.Batch{}}
+		batch: &nn.Batch{}, keyed: m.KeysSamples()}
 	p := m.NumParams()
 	if m.Dtype() == "float32" {
 		s.reduced32 = make([]float32, ordinaryHead+p)
@@ -213,6 +218,19 @@ func (s *stepper) deterministicMode(micro, bits int) error {
 	return nil
 }
 
+// globalIDs returns the training set's ids of the step's samples, mapping
+// them on first use: only dropout's masks and the logs need them, and
+// each is a likely cache miss in a shard's ids.
+func (s *stepper) globalIDs() []int {
+	if len(s.global) != len(s.local) {
+		s.global = s.global[:0]
+		for _, i := range s.local {
+			s.global = append(s.global, s.sampleIDs[i])
+		}
+	}
+	return s.global
+}
+
 // step runs global step t on the samples local (indices into data; a whole
 // number of micro-batches in deterministic mode). pause is this worker's
 // control flag. The update is applied when err is nil, unless the outcome
@@ -222,10 +240,7 @@ func (s *stepper) step(ctx context.Context, t uint64, local []int, pause bool) (
 		s.batch.Labels = make([]int, len(local))
 	}
 	s.batch.Labels = s.batch.Labels[:len(local)]
-	s.global = s.global[:0]
-	for _, i := range local {
-		s.global = append(s.global, s.sampleIDs[i])
-	}
+	s.local, s.global = local, s.global[:0]
 	if s.tl != nil {
 		s.tl.step = t
 	}
@@ -236,8 +251,14 @@ func (s *stepper) step(ctx context.Context, t uint64, local []int, pause bool) (
 	var out stepOutcome
 	t0 := time.Now()
 	nn.Gather(s.data, local, s.batch)
-	s.batch.IDs = s.global
-	tg := time.Now()
+	s.batch.IDs = nil
+	if s.keyed {
+		s.batch.IDs = s.globalIDs()
+	}
+	tg := t0
+	if s.tl != nil {
+		tg = time.Now() // the timeline's data phase
+	}
 	n := s.vecLen()
 	s.setHead(1, 0)
 	s.setHead(2, 0)
@@ -360,7 +381,7 @@ func finite[T float32 | float64](v []T) bool {
 func (s *stepper) nonFinite(t uint64, out *stepOutcome) error {
 	out.sumCause = s.sumCause()
 	if !s.skipNonFinite {
-		return &errNonFinite{step: t, here: out.here, outOfRange: out.outOfRange, sumCause: out.sumCause, samples: slices.Clone(s.global)}
+		return &errNonFinite{step: t, here: out.here, outOfRange: out.outOfRange, sumCause: out.sumCause, samples: slices.Clone(s.globalIDs())}
 	}
 	out.skipped = true
 	if s.comp != nil {
@@ -430,7 +451,7 @@ func (s *stepper) deterministicStep(ctx context.Context, t uint64, local []int, 
 		for lo := 0; lo < len(local); lo += d.micro {
 			ts := time.Now()
 			nn.Gather(s.data, local[lo:lo+d.micro], s.batch)
-			s.batch.IDs = s.global[lo : lo+d.micro]
+			s.batch.IDs = s.globalIDs()[lo : lo+d.micro]
 			tg := time.Now()
 			// The sums are final once the last micro-batch's backward
 			// pass has added a layer's gradient: that pass overlaps.
