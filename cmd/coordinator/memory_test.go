@@ -44,9 +44,11 @@ func (j *job) metricsAddrs() map[string]string {
 // epoch's has, three epochs (5,625 steps) later, then interrupts the job
 // (the steps after the second sample would show nothing). The processes
 // run with GOGC=10, so that the collector runs several times in between
-// and the live heap it reports is fresh; the coordinator collects after
-// every evaluation, before it logs the epoch's end, so both of its samples
-// read its resting heap. A step allocates
+// and the live heap it reports is fresh; the coordinator evaluates as the
+// epochs end (-evaluations during, not after the training as two local
+// workers on two cores would) and collects after every evaluation, before
+// it logs the epoch's end, so both of its samples read its resting heap.
+// A step allocates
 // next to nothing (under 8 KiB on a worker), the live heap (what the last
 // collection kept) grows by less than 4 MiB, under 600 bytes a step, and
 // the resident set by less than 32 MiB.
@@ -59,7 +61,7 @@ func TestMemoryStaysFlat(t *testing.T) {
 	t.Parallel()
 	const steps = 10000
 	// GOGC=10 is inherited by the coordinator's workers.
-	j := startJobEnv(t, []string{"GOGC=10"}, "-local-workers", "2", "-batch", "16", "-epochs", "6", "-max-steps", fmt.Sprint(steps),
+	j := startJobEnv(t, []string{"GOGC=10"}, "-local-workers", "2", "-batch", "16", "-epochs", "6", "-max-steps", fmt.Sprint(steps), "-evaluations", "during",
 		"-checkpoint", "", "-summary", "")
 	// Both samples right after an epoch's evaluation ended, so that none
 	// is running (its model and buffers are live while it does).

@@ -66,6 +66,7 @@ func coordinatorFlags(j *jobFlags) (fs *flag.FlagSet, logs *logOptions) {
 	fs.IntVar(&cfg.FixedPointBits, "fixed-point-bits", 0, "deterministic mode's initial fractional bits (0: 40)")
 	fs.StringVar(&cfg.Compression, "compression", coordinator.CompressionNone, "gradients on the wire: none (float32), fp16 or bf16 (16-bit floats, half the bytes, with error feedback; not with -deterministic)")
 	fs.StringVar(&cfg.NonFinite, "nonfinite", cfg.NonFinite, "on a NaN or ±Inf gradient: stop (fail naming the worker and its samples) or skip (skip the update everywhere, count it)")
+	fs.StringVar(&cfg.Evaluations, "evaluations", cfg.Evaluations, "when each epoch's end state is evaluated on the test set: during (as it arrives, beside the training), after (once the last step is done: the same figures, later, and no core taken from the training) or auto (after when the local workers fill the CPUs, during otherwise)")
 	fs.Var(&cfg.MemoryLimit, "memory-limit", "memory the job may use on this machine (coordinator and local workers), e.g. 8GiB; a model estimated to need more is refused before training, and evaluations run in chunks that fit (default: the machine's memory or its cgroup's limit)")
 	fs.IntVar(&cfg.RingFailures, "ring-failures", cfg.RingFailures, "rings in a row that may fail before completing a step before the job gives up")
 	securityFlags(fs, &cfg.Security, &cfg.HealthListen)

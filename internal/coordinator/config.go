@@ -127,6 +127,18 @@ type Job struct {
 	// RingFailures is how many rings in a row may fail before completing a
 	// step before the job gives up, listing their causes (default 3).
 	RingFailures int
+	// Evaluations is when the state at each epoch's end but the last is
+	// evaluated on the test set: EvalDuring evaluates it as it arrives,
+	// beside the training; EvalAfter keeps its parameters and evaluates
+	// it once the last step is done (keeping at most maxKeptEvaluation
+	// bytes of them: beyond, the oldest is evaluated at once). The
+	// default, EvalAuto ("" too), is EvalAfter when the local workers fill
+	// the CPUs this process may use, where an evaluation would take a
+	// core from the training (and every member of a ring waits for the
+	// slowest), and EvalDuring otherwise. The figures are the same either
+	// way; only when they appear changes, and a coordinator killed during
+	// the training loses the ones it kept.
+	Evaluations string
 	// Folds, when 2 or more, makes the job one fold of a cross-validation:
 	// the training set is dealt into Folds parts by a permutation of Seed,
 	// the job trains on all but part Fold and evaluates on that part instead
@@ -146,7 +158,8 @@ func (c Job) modelName() string {
 // DefaultJob returns the Keras example's settings: its model, batch 32,
 // 5 epochs, Adam at its default rate, seed 1; replicas compared every 100
 // steps, a 30 s all-reduce deadline, AutoBucketBytes, training
-// stopped by a non-finite gradient, and 3 failed rings in a row allowed.
+// stopped by a non-finite gradient, 3 failed rings in a row allowed, and
+// EvalAuto.
 func DefaultJob() Job {
 	return Job{
 		Model:            nn.KerasMNIST(),
@@ -158,6 +171,7 @@ func DefaultJob() Job {
 		BucketBytes:      AutoBucketBytes,
 		NonFinite:        NonFiniteStop,
 		RingFailures:     3,
+		Evaluations:      EvalAuto,
 	}
 }
 
@@ -371,6 +385,8 @@ func (c Job) Validate() error {
 		return fmt.Errorf("coordinator: micro-batch %d and fixed-point bits %d out of range", c.MicroBatch, c.FixedPointBits)
 	case c.NonFinite != NonFiniteStop && c.NonFinite != NonFiniteSkip:
 		return fmt.Errorf("coordinator: non-finite policy %q: want %q or %q", c.NonFinite, NonFiniteStop, NonFiniteSkip)
+	case c.Evaluations != "" && c.Evaluations != EvalAuto && c.Evaluations != EvalDuring && c.Evaluations != EvalAfter:
+		return fmt.Errorf("coordinator: evaluations %q: want %q, %q or %q", c.Evaluations, EvalAuto, EvalDuring, EvalAfter)
 	case c.Folds < 0 || c.Folds == 1 || (c.Folds > 1 && (c.Fold < 0 || c.Fold >= c.Folds)) || (c.Folds == 0 && c.Fold != 0):
 		return fmt.Errorf("coordinator: fold %d of %d: want 2 or more folds and a fold from 0 to folds−1", c.Fold, c.Folds)
 	case c.RingFailures < 1:

@@ -166,7 +166,13 @@ type coordinator struct {
 	// evalRows is how many test samples an evaluation takes at a time, so
 	// that it fits the memory bound.
 	evalRows int
-	started  time.Time
+	// evalModel is the model evaluations load each state into, made by
+	// the first: evaluations then allocate nothing (nn.Model.EvaluateRange),
+	// so they neither grow the heap nor make the collector run. evalMu
+	// lets one evaluation at a time use it.
+	evalMu    sync.Mutex
+	evalModel *nn.Model
+	started   time.Time
 
 	events chan event
 	// done is closed when the job has ended; handlers then return.

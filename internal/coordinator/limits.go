@@ -86,21 +86,7 @@ func planMemory(cfg Config, spec nn.Spec, train, test *mnist.Set, numParams, num
 // so that a deep model's activations fit the memory bound; the mean loss
 // and the accuracy are the same (up to rounding).
 func evaluateInChunks(m *nn.Model, set *mnist.Set, rows int) (loss, acc float64) {
-	if rows <= 0 || rows >= evalRowsMax || rows >= set.Count {
-		return m.Evaluate(set)
-	}
-	var lossSum, correct float64
-	ids := make([]int, 0, rows)
-	for lo := 0; lo < set.Count; lo += rows {
-		ids = ids[:0]
-		for i := lo; i < min(lo+rows, set.Count); i++ {
-			ids = append(ids, i)
-		}
-		l, a := m.Evaluate(set.Subset(ids))
-		lossSum += l * float64(len(ids))
-		correct += a * float64(len(ids))
-	}
-	return lossSum / float64(set.Count), correct / float64(set.Count)
+	return m.EvaluateRange(set, 0, set.Count, max(rows, 1))
 }
 
 // checkMessageSizes refuses a job whose messages would exceed gRPC's cap:

@@ -4,7 +4,6 @@ import (
 	"time"
 
 	"ringtrain/internal/control"
-	"ringtrain/internal/nn"
 	"ringtrain/internal/wire"
 	pb "ringtrain/proto"
 )
@@ -43,16 +42,6 @@ func (c *coordinator) latestState(s *supervisor) *wire.State {
 		return s.latest
 	}
 	return c.initial
-}
-
-// evaluate returns the test loss and accuracy of the parameters.
-func (c *coordinator) evaluate(params []float64) (loss, acc float64) {
-	m, err := nn.New(c.spec)
-	if err != nil {
-		panic(err) // the spec was validated when the job was built
-	}
-	m.SetParams(params)
-	return evaluateInChunks(m, c.test, c.evalRows)
 }
 
 // stopAll queues a Stop for every worker and waits, briefly, for the Join

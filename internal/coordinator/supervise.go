@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -79,7 +78,12 @@ type supervisor struct {
 	ring []*member
 	// timers are the machine's armed timers.
 	timers map[control.Timer]<-chan time.Time
-	evals  sync.WaitGroup
+	// evals are the evaluations running; kept the epochs' states kept
+	// for evaluation after the training (Job.Evaluations), keptBytes
+	// their parameters' size.
+	evals     sync.WaitGroup
+	kept      []keptEvaluation
+	keptBytes int
 	// report, upload and trace are the report, upload and timeline being
 	// handled.
 	report *pb.WorkerReport
@@ -384,24 +388,13 @@ func (c *coordinator) act(s *supervisor, a control.Action) error {
 	case control.Resuming:
 		c.log.Warn("resuming with the workers that came back", "have", a.Have, "asked_for", c.cfg.world(), "waited", c.cfg.JoinTimeout)
 	case control.Checkpoint:
+		if a.Final {
+			c.evaluateKept(s)
+		}
 		return c.checkpoint(s, a)
 	case control.Evaluate:
 		s.rep.evaluating(a.Epoch, a.Step)
-		st := s.upload
-		s.evals.Add(1)
-		go func() {
-			defer s.evals.Done()
-			loss, acc := c.evaluate(st.Params)
-			// The evaluation's model and batches (a few MiB) are
-			// garbage now: collecting them before the epoch's
-			// result is posted returns the heap to its resting size,
-			// and makes the live heap that /metrics reports at an
-			// epoch's end the resting heap, comparable across
-			// epochs (TestMemoryStaysFlat), rather than whatever a
-			// collection that fell mid-evaluation saw.
-			runtime.GC()
-			c.post(evaluated{epoch: a.Epoch, loss: loss, acc: acc})
-		}()
+		c.evaluateEpoch(s, a.Epoch, s.upload.Params)
 	case control.Finish:
 		s.outcome = &a
 	}
