@@ -53,10 +53,11 @@ func startFaultJob(t *testing.T, extra ...string) *faultJob {
 
 // startProxiedWorker starts a worker whose ring port, of its own choosing,
 // the others reach only through p: it advertises p's address, and p
-// forwards to the port the worker's log names.
+// forwards to the port the worker's log names. It declines shared memory,
+// which would take its left-hand neighbour's frames past p.
 func startProxiedWorker(t *testing.T, id, coordinator, gossip string, p *faultnet.Proxy) {
 	t.Helper()
-	cmd := workerCmd(id, coordinator, gossip, "-advertise", p.Addr())
+	cmd := workerCmd(id, coordinator, gossip, "-advertise", p.Addr(), "-shared-memory=false")
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -27,11 +27,13 @@ func (r *runner) allreduce(ctx context.Context) error {
 	}
 	r.logf("ceilings: TCP loopback %.2f GB/s, memcpy %.2f GB/s", tcp/1e9, mem/1e9)
 	for _, n := range r.cfg.AllreduceWorkers {
-		// ringtrain's default data plane (package ringtcp), then gRPC's,
-		// then the other kinds asked for over the default one.
-		planes := []struct{ transport, impl, kind string }{{"tcp", "ringtrain", "float64"}, {"grpc", "ringtrain-grpc", "float64"}}
+		// ringtrain's default data plane between workers on one host
+		// (package ringtcp, frames through shared memory), the same
+		// frames on TCP (as between hosts or containers), gRPC's, then
+		// the other kinds asked for over the default one.
+		planes := []struct{ transport, impl, kind string }{{"shm", "ringtrain", "float64"}, {"tcp", "ringtrain-tcp", "float64"}, {"grpc", "ringtrain-grpc", "float64"}}
 		for _, k := range r.cfg.Kinds {
-			planes = append(planes, struct{ transport, impl, kind string }{"tcp", "ringtrain-" + k, k})
+			planes = append(planes, struct{ transport, impl, kind string }{"shm", "ringtrain-" + k, k})
 		}
 		for _, tr := range planes {
 			res, err := runSweep(ctx, r.cfg.Exe, tr.transport, tr.kind, r.cfg.ProfileDir, n, r.cfg.Sizes, r.cfg.Iters, r.cfg.Repeats)

@@ -342,7 +342,7 @@ func NetsimWorkerMain(args []string) error {
 // netsimWorkerCommand is the command line that runs the worker whose
 // coordinator-given arguments are args inside its node: exe worker args,
 // run by ip netns exec, with the loopback listening addresses replaced by
-// the node's.
+// the node's and shared memory off.
 func netsimWorkerCommand(nodes, exe string, args []string) ([]string, error) {
 	var ns, ip string
 	for i := 0; i+1 < len(args); i++ {
@@ -362,7 +362,9 @@ func netsimWorkerCommand(nodes, exe string, args []string) ([]string, error) {
 	if ns == "" || ip == "" {
 		return nil, fmt.Errorf("no -id local-I with a node among %q", args)
 	}
-	out := []string{"ip", "netns", "exec", ns, exe, "worker"}
+	// Namespaces share /dev/shm: without -shared-memory=false the frames
+	// would not cross the shaped links.
+	out := []string{"ip", "netns", "exec", ns, exe, "worker", "-shared-memory=false"}
 	for i := 0; i < len(args); i++ {
 		out = append(out, args[i])
 		if (args[i] == "-listen" || args[i] == "-gossip-listen") && i+1 < len(args) {

@@ -16,7 +16,7 @@ func TestNetsimWorkerCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"ip", "netns", "exec", "ns-1", "/bin/ringbench", "worker", "-coordinator", "10.213.0.254:7000",
+	want := []string{"ip", "netns", "exec", "ns-1", "/bin/ringbench", "worker", "-shared-memory=false", "-coordinator", "10.213.0.254:7000",
 		"-listen", "10.213.0.2:0", "-id", "local-1", "-join", "10.213.0.254:7946", "-gossip-listen", "10.213.0.2:0",
 		"-metrics-listen", "127.0.0.1:0"}
 	if !slices.Equal(got, want) {

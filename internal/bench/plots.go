@@ -20,7 +20,7 @@ func (r *runner) plots() (map[string]string, error) {
 	if recs := r.find(func(x Record) bool { return x.Suite == "allreduce" }); len(recs) > 0 {
 		ch := charts.Chart{Title: "All-reduce bus bandwidth", XLabel: "vector size", YLabel: "busbw (GB/s)", LogX: true, XBytes: true,
 			YFromZero: true, HLines: map[string]float64{}}
-		for _, impl := range []string{"ringtrain", "ringtrain-grpc", "pytorch-gloo"} {
+		for _, impl := range []string{"ringtrain", "ringtrain-tcp", "ringtrain-grpc", "pytorch-gloo"} {
 			for _, n := range r.cfg.AllreduceWorkers {
 				s := charts.Series{Name: fmt.Sprintf("%s N=%d", impl, n), Dashed: impl != "ringtrain"}
 				for _, x := range recs {

@@ -50,7 +50,7 @@ func RankMain(args []string) error {
 	iters := fs.Int("iters", 20, "collectives per timed repeat (fewer for large sizes)")
 	repeats := fs.Int("repeats", 5, "timed repeats per size")
 	segment := fs.Int("segment-bytes", 0, "all-reduce frame size (0: default)")
-	transport := fs.String("transport", "tcp", "the ring's data plane: tcp (package ringtcp) or grpc (package ringrpc)")
+	transport := fs.String("transport", "tcp", "the ring's data plane: tcp (package ringtcp), shm (package ringtcp, frames through shared memory, as between workers on one host) or grpc (package ringrpc)")
 	kind := fs.String("kind", "float64", "what travels: float64, float32, or float32 values compressed to fp16 or bf16 (with error feedback); a vector of SIZE bytes holds SIZE/8 values whatever the kind")
 	profile := fs.String("cpuprofile", "", "write a CPU profile of this rank to the file")
 	if err := fs.Parse(args); err != nil {
@@ -96,12 +96,12 @@ func RankMain(args []string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	var t allreduce.Transport
 	switch *transport {
-	case "tcp":
-		t, err = ringtcp.Connect(ctx, tcpSvc, ringtcp.Config{JobID: "bench", Generation: 1, Rank: *rank, Addrs: addrs})
+	case "tcp", "shm":
+		t, err = ringtcp.Connect(ctx, tcpSvc, ringtcp.Config{JobID: "bench", Generation: 1, Rank: *rank, Addrs: addrs, SharedMemory: *transport == "shm"})
 	case "grpc":
 		t, err = ringrpc.Connect(ctx, svc, ringrpc.Config{JobID: "bench", Generation: 1, Rank: *rank, Addrs: addrs, DialOptions: grpcopts.DialOptions()})
 	default:
-		err = fmt.Errorf("unknown transport %q (tcp or grpc)", *transport)
+		err = fmt.Errorf("unknown transport %q (tcp, shm or grpc)", *transport)
 	}
 	cancel()
 	if err != nil {

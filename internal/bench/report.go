@@ -66,7 +66,7 @@ func (r *runner) allreduceSection(w writer, files map[string]string) {
 		return
 	}
 	w("## All-reduce sweep\n\n")
-	w("Ring all-reduce (average) of float64 vectors over the workers' data plane (a TCP connection per neighbour, package ringtcp; the gRPC plane's rows, ringtrain-grpc, are in results.jsonl) between N processes on loopback; median time of %d repeats. ", r.cfg.Repeats)
+	w("Ring all-reduce (average) of float64 vectors between N processes on one host, over the workers' default data plane there (package ringtcp: a TCP connection per neighbour, the frames through a shared-memory ring beside it); the TCP columns send the same frames on the connection, as workers on different hosts or in different containers do (the gRPC plane's rows, ringtrain-grpc, are in results.jsonl); gloo uses TCP. Median time of %d repeats. ", r.cfg.Repeats)
 	w("algbw = bytes/time, busbw = algbw·2(N−1)/N (nccl-tests conventions).\n\n")
 	tcp, _ := r.one(func(x Record) bool { return x.Impl == "tcp-loopback" })
 	mem, _ := r.one(func(x Record) bool { return x.Impl == "memcpy" })
@@ -74,7 +74,7 @@ func (r *runner) allreduceSection(w writer, files map[string]string) {
 	w("The %% column is ringtrain's busbw as a fraction of the TCP ceiling.\n\n")
 	for _, n := range r.cfg.AllreduceWorkers {
 		w("### N = %d%s\n\n", n, r.dagger(n))
-		w("| size | ringtrain time | busbw GB/s | %% of TCP | gloo time | gloo busbw GB/s | busbw ratio |\n|---|---|---|---|---|---|---|\n")
+		w("| size | ringtrain time | busbw GB/s | %% of TCP | TCP only busbw GB/s | gloo time | gloo busbw GB/s | busbw ratio | TCP only ratio |\n|---|---|---|---|---|---|---|---|---|\n")
 		for _, size := range r.cfg.Sizes {
 			ours, ok := r.one(func(x Record) bool {
 				return x.Suite == "allreduce" && x.Impl == "ringtrain" && x.Workers == n && x.Bytes == size
@@ -83,12 +83,25 @@ func (r *runner) allreduceSection(w writer, files map[string]string) {
 				continue
 			}
 			row := fmt.Sprintf("| %s | %s | %.3f | %.0f%% |", byteSize(size), duration(ours.Seconds), ours.BusBWGBps, 100*ours.BusBWGBps/tcp.BusBWGBps)
+			onlyTCP, okTCP := r.one(func(x Record) bool {
+				return x.Suite == "allreduce" && x.Impl == "ringtrain-tcp" && x.Workers == n && x.Bytes == size
+			})
+			if okTCP {
+				row += fmt.Sprintf(" %.3f |", onlyTCP.BusBWGBps)
+			} else {
+				row += " – |"
+			}
 			if peer, ok := r.one(func(x Record) bool {
 				return x.Suite == "allreduce" && x.Impl == "pytorch-gloo" && x.Workers == n && x.Bytes == size
 			}); ok {
 				row += fmt.Sprintf(" %s | %.3f | %.2f× |", duration(peer.Seconds), peer.BusBWGBps, ours.BusBWGBps/peer.BusBWGBps)
+				if okTCP {
+					row += fmt.Sprintf(" %.2f× |", onlyTCP.BusBWGBps/peer.BusBWGBps)
+				} else {
+					row += " – |"
+				}
 			} else {
-				row += " – | – | – |"
+				row += " – | – | – | – |"
 			}
 			w("%s\n", row)
 		}

@@ -26,6 +26,7 @@ func workerFlags(cfg *worker.Config) (fs *flag.FlagSet, join *string, logs *logO
 	fs.DurationVar(&cfg.ReconnectTimeout, "reconnect-timeout", cfg.ReconnectTimeout, "how long to keep trying to reach a lost coordinator")
 	fs.StringVar(&cfg.Listen, "listen", cfg.Listen, "address of this worker's ring service, HOST:PORT (port 0: any free port)")
 	fs.StringVar(&cfg.DataPlane, "data-plane", "tcp", "what carries the all-reduce's frames: tcp (a TCP connection per neighbour on the -listen port) or grpc; every worker of a job must use the same")
+	fs.BoolVar(&cfg.SharedMemory, "shared-memory", cfg.SharedMemory, "with the tcp data plane, exchange frames with a neighbour on this host through shared memory (/dev/shm) rather than loopback TCP; a neighbour elsewhere stays on TCP")
 	fs.StringVar(&cfg.Advertise, "advertise", "", "address other workers dial to reach this one (default: the listen address, or this machine's address toward the coordinator)")
 	fs.StringVar(&cfg.ID, "id", cfg.ID, "unique name of this worker in the job")
 	fs.DurationVar(&cfg.JoinTimeout, "join-timeout", cfg.JoinTimeout, "how long to wait for the coordinator and for the ring to form")

@@ -22,6 +22,19 @@ func BenchmarkAllReduceTCP(b *testing.B) {
 	}
 }
 
+// BenchmarkAllReduceSHM is BenchmarkAllReduceTCP with the frames in
+// shared memory (Config.SharedMemory), as neighbours on one host send
+// them.
+func BenchmarkAllReduceSHM(b *testing.B) {
+	for _, n := range []int{2, 4} {
+		for size := 4 << 10; size <= 64<<20; size *= 4 {
+			b.Run(fmt.Sprintf("N=%d/size=%s", n, allreducetest.SizeName(size)), func(b *testing.B) {
+				benchAllReduceOver(b, n, size, ServiceConfig{}, Config{SharedMemory: true})
+			})
+		}
+	}
+}
+
 // BenchmarkAllReduceTCPTLS is the same over mutual TLS 1.3, N = 2.
 func BenchmarkAllReduceTCPTLS(b *testing.B) {
 	tc := tlsConfig(b)

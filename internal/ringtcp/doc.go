@@ -16,6 +16,12 @@
 // addresses stay what the coordinator hands out and gRPC keeps control and
 // health.
 //
+// Between neighbours on one host (Config.SharedMemory) the frames go
+// through a ring buffer in shared memory instead, the connection carrying
+// only wake-ups and each side's end: the sender offers a file of /dev/shm
+// holding a random nonce, and a receiver that finds the nonce there is on
+// the same host (see shm.go). The frames are byte for byte the same.
+//
 // Every frame carries a running number and CRC-32C checksums of its header
 // and payload, and is bounded in size: a corrupted, truncated, oversized
 // or out-of-order frame is an error naming the neighbour it came from,

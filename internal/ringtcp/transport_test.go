@@ -79,6 +79,21 @@ func TestTCPTransportConformance(t *testing.T) {
 	})
 }
 
+// TestSharedMemoryConformance runs the suite with the frames in shared
+// memory, checking that every direction of a ring on one host took it.
+func TestSharedMemoryConformance(t *testing.T) {
+	needShm(t)
+	allreducetest.Run(t, func(t *testing.T, n int) []allreduce.Transport {
+		ts := connectRing(t, n, "shm", ServiceConfig{}, Config{SharedMemory: true, SharedMemoryBytes: 64 << 10})
+		for r, tr := range ts {
+			if to, from := tr.(*Transport).SharedMemory(); n > 1 && (!to || !from) {
+				t.Fatalf("rank %d of %d: shared memory to the right %v, from the left %v; want both", r, n, to, from)
+			}
+		}
+		return ts
+	})
+}
+
 // tlsConfig loads development credentials as a worker does.
 func tlsConfig(t testing.TB) *tls.Config {
 	t.Helper()

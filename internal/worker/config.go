@@ -81,6 +81,12 @@ type Config struct {
 	// "grpc" on gRPC streams (package ringrpc). Both share the Listen
 	// port, and every worker of a job must use the same one.
 	DataPlane string
+	// SharedMemory lets the tcp data plane carry the frames to and from a
+	// neighbour on the same host through shared memory (see package
+	// ringtcp): both neighbours must allow it, and a neighbour on another
+	// host or in another container stays on TCP whatever this says.
+	// DefaultConfig sets it.
+	SharedMemory bool
 	// Drain, when closed, makes the worker leave the job at the next step
 	// boundary, without a rollback (SIGTERM); its health turns NOT_SERVING.
 	Drain  <-chan struct{}
@@ -100,6 +106,7 @@ func DefaultConfig() Config {
 		JoinTimeout:      time.Minute,
 		ReconnectTimeout: 5 * time.Minute,
 		StopTimeout:      2 * time.Minute,
+		SharedMemory:     true,
 		Logger:           slog.Default(),
 	}
 }

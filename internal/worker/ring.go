@@ -89,7 +89,7 @@ func (s *session) runRing(ctx context.Context, a *pb.Assignment) error {
 	}()
 	defer func() { <-announced }()
 	w.metrics.RingSize.Set(float64(len(a.RingAddrs)))
-	log.Info("ring formed", "size", len(a.RingAddrs), "start_step", a.StartStep, "lanes", a.LaneCount)
+	log.Info("ring formed", "size", len(a.RingAddrs), "start_step", a.StartStep, "lanes", a.LaneCount, "data_plane", dataPlane(t))
 
 	ringCfg := allreduce.Config{SegmentBytes: int(job.SegmentBytes)}
 	if job.Trace && r.tl == nil {
@@ -144,7 +144,31 @@ func (w *worker) connectRing(ctx context.Context, job string, a *pb.Assignment) 
 			Rank: int(a.Rank), Addrs: a.RingAddrs, DialOptions: w.cfg.Security.DialOptions()})
 	}
 	return ringtcp.Connect(ctx, w.ringTCP, ringtcp.Config{JobID: job, Generation: a.Generation,
-		Rank: int(a.Rank), Addrs: a.RingAddrs, TLS: w.cfg.Security.TLSConfig(), Token: w.cfg.Security.Token})
+		Rank: int(a.Rank), Addrs: a.RingAddrs, TLS: w.cfg.Security.TLSConfig(), Token: w.cfg.Security.Token,
+		SharedMemory: w.cfg.SharedMemory})
+}
+
+// dataPlane says what carries the frames of t: to the right-hand
+// neighbour, then from the left-hand one, where they differ.
+func dataPlane(t allreduce.Transport) string {
+	tt, ok := t.(*ringtcp.Transport)
+	if !ok {
+		return "grpc"
+	}
+	if t.Size() == 1 {
+		return "none (a ring of one)"
+	}
+	name := func(shm bool) string {
+		if shm {
+			return "shared memory"
+		}
+		return "tcp"
+	}
+	to, from := tt.SharedMemory()
+	if to == from {
+		return name(to)
+	}
+	return fmt.Sprintf("%s to rank %d, %s from rank %d", name(to), t.Right().Rank, name(from), t.Left().Rank)
 }
 
 // classifyFailure fills in what a failure report tells the coordinator
