@@ -4,15 +4,19 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 )
 
-// createShm creates a file of size bytes in shmDir, readable and writable
-// by this user only, with its pages allocated (so that a full tmpfs fails
-// here rather than with SIGBUS later), and maps it.
+// createShm creates a file of size bytes in shmDir, named after this
+// process, readable and writable by this user only, with its pages
+// allocated (so that a full tmpfs fails here rather than with SIGBUS
+// later), and maps it. It first removes the files of processes that died
+// before their neighbour mapped them.
 func createShm(size int) (mem []byte, path string, err error) {
-	f, err := os.CreateTemp(shmDir, shmFilePrefix+"*")
+	removeOrphans()
+	f, err := os.CreateTemp(shmDir, fmt.Sprintf("%s%d-*", shmFilePrefix, os.Getpid()))
 	if err != nil {
 		return nil, "", err
 	}
@@ -32,12 +36,41 @@ func createShm(size int) (mem []byte, path string, err error) {
 	return mem, path, nil
 }
 
+// ringFilePID returns the process id in the name of a ring's file
+// (shmFilePrefix, the creator's pid, a dash and digits), and whether name
+// is one.
+func ringFilePID(name string) (int, bool) {
+	pid, random, ok := strings.Cut(strings.TrimPrefix(name, shmFilePrefix), "-")
+	digits := func(s string) bool { return s != "" && len(s) <= 20 && strings.Trim(s, "0123456789") == "" }
+	if !ok || !strings.HasPrefix(name, shmFilePrefix) || !digits(pid) || !digits(random) {
+		return 0, false
+	}
+	n, err := strconv.Atoi(pid)
+	return n, err == nil
+}
+
+// removeOrphans removes the rings' files in shmDir whose creator no
+// longer runs: a process killed between offering its ring and its
+// neighbour's answer leaves its file. A file whose creator this process
+// cannot see (another pid namespace sharing the directory) may be removed
+// while offered; its neighbour then declines it, and that direction stays
+// on TCP.
+func removeOrphans() {
+	names, _ := filepath.Glob(filepath.Join(shmDir, shmFilePrefix+"*"))
+	for _, path := range names {
+		pid, ok := ringFilePID(filepath.Base(path))
+		if ok && pid > 0 && syscall.Kill(pid, 0) == syscall.ESRCH {
+			os.Remove(path)
+		}
+	}
+}
+
 // openShm maps the file name of shmDir, of exactly size bytes, and returns
-// the mapping and the file's path. name must be a ring's (shmFilePrefix and digits): a neighbour cannot
-// make this process map any other file, nor follow a link.
+// the mapping and the file's path. name must be a ring's (see
+// ringFilePID): a neighbour cannot make this process map any other file,
+// nor follow a link.
 func openShm(name string, size int) (mem []byte, path string, err error) {
-	digits := strings.TrimPrefix(name, shmFilePrefix)
-	if digits == name || digits == "" || strings.Trim(digits, "0123456789") != "" {
+	if _, ok := ringFilePID(name); !ok {
 		return nil, "", fmt.Errorf("%q is not the name of a ring's file", name)
 	}
 	path = filepath.Join(shmDir, name)

@@ -3,8 +3,11 @@ package ringtcp
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -75,8 +78,9 @@ func TestSharedMemoryOfferChecked(t *testing.T) {
 	}{
 		{"another file", "../../etc/passwd", 64 << 10, nonce},
 		{"a name with a path", name + "/../" + name, 64 << 10, nonce},
-		{"not a ring's name", "ringtrain-ring-x1", 64 << 10, nonce},
-		{"no such ring", shmFilePrefix + "1", 64 << 10, nonce},
+		{"not a ring's name", "ringtrain-ring-x1-2", 64 << 10, nonce},
+		{"no random part", shmFilePrefix + "1", 64 << 10, nonce},
+		{"no such ring", shmFilePrefix + "1-2", 64 << 10, nonce},
 		{"another size", name, 128 << 10, nonce},
 		{"not a power of two", name, 65 << 10, nonce},
 		{"another nonce", name, 64 << 10, wrong},
@@ -158,6 +162,43 @@ func TestMixedSharedMemoryRing(t *testing.T) {
 			if vs[r][i] != want[i] {
 				t.Fatalf("rank %d value %d: %v, want %v", r, i, vs[r][i], want[i])
 			}
+		}
+	}
+}
+
+// TestOrphanedRingFilesRemoved: creating a ring removes the files of
+// processes that no longer run, and only those.
+func TestOrphanedRingFilesRemoved(t *testing.T) {
+	needShm(t)
+	old := shmDir
+	shmDir = t.TempDir()
+	defer func() { shmDir = old }()
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Fatal(err)
+	}
+	orphan := filepath.Join(shmDir, fmt.Sprintf("%s%d-1", shmFilePrefix, dead.Process.Pid))
+	live := filepath.Join(shmDir, fmt.Sprintf("%s%d-1", shmFilePrefix, os.Getpid()))
+	other := filepath.Join(shmDir, "unrelated")
+	for _, p := range []string{orphan, live, other} {
+		if err := os.WriteFile(p, nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r, err := createShmRing(64<<10, newNonce())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.unmap()
+	if pid, ok := ringFilePID(filepath.Base(r.path)); !ok || pid != os.Getpid() {
+		t.Errorf("the ring's file %s does not name this process", r.path)
+	}
+	if _, err := os.Stat(orphan); !os.IsNotExist(err) {
+		t.Errorf("the dead process's file is still there (%v)", err)
+	}
+	for _, p := range []string{live, other} {
+		if _, err := os.Stat(p); err != nil {
+			t.Errorf("%s was removed: %v", p, err)
 		}
 	}
 }
