@@ -42,5 +42,10 @@ var (
 // connection: it left the ring after a failure of its own, or died.
 var ErrNeighbourGone = errors.New("the neighbour closed its connection (it left the ring or died)")
 
-// preamble opens every ring connection, before TLS.
-const preamble = "RINGTCP1"
+// preamble opens every ring connection, before TLS: its digit is the
+// protocol's version (2: shared-memory offers follow the hello).
+const preamble = "RINGTCP2"
+
+// oldPreamble opened the connections of protocol 1, which a worker of
+// this version refuses saying why.
+const oldPreamble = "RINGTCP1"

@@ -64,7 +64,7 @@ func fakeLeft(t *testing.T, maxFrame int, shm bool) (*Transport, io.WriteCloser)
 	nonce := newNonce()
 	if shm {
 		needShm(t)
-		if ring, err = createShmRing(64<<10, nonce); err != nil {
+		if ring, err = createShmRing(64<<10, nonce, shmOwner{0, 1}); err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(ring.unmap)

@@ -143,6 +143,11 @@ func (s *Service) sort(conn net.Conn) {
 		s.handshake(conn)
 		return
 	}
+	if err == nil && string(head) == oldPreamble {
+		writeReply(conn, replyRefused, "ringtcp: this worker speaks ring protocol 2, the connecting one protocol 1: run one ringtrain version on every worker of a job")
+		conn.Close()
+		return
+	}
 	if n == 0 && err != nil {
 		conn.Close()
 		return

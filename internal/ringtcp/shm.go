@@ -11,6 +11,7 @@ import (
 	"io"
 	"net"
 	"sync/atomic"
+	"syscall"
 	"time"
 	"unsafe"
 )
@@ -32,9 +33,10 @@ import (
 // left or died, and closing it (a deadline, a failure) wakes whoever
 // waits.
 //
-// The file's layout: a 4 KiB header page (magic, capacity, nonce, then the
-// write and read positions and the two waiting flags, each on a cache line
-// of its own) and capacity bytes of data, a power of two. Positions count
+// The file's layout: a 4 KiB header page (magic, capacity, nonce, the
+// creator's rank and ring generation, then the write and read positions
+// and the two waiting flags, each on 128 bytes of its own) and capacity
+// bytes of data, a power of two. Positions count
 // bytes from the start and only grow; the writer owns the write position,
 // the reader the read position, and each checks the other's (a position
 // out of range is a corrupted ring, an error naming the neighbour).
@@ -42,10 +44,12 @@ const (
 	shmMagic      = "RTSHM001"
 	shmHeaderLen  = 4096
 	shmNonceLen   = 32
-	shmOffWrite   = 64
-	shmOffRead    = 128
-	shmOffRWait   = 192
-	shmOffWWait   = 256
+	shmOffRank    = 48
+	shmOffGen     = 52
+	shmOffWrite   = 128
+	shmOffRead    = 256
+	shmOffRWait   = 384
+	shmOffWWait   = 512
 	shmFilePrefix = "ringtrain-ring-"
 
 	// DefaultSharedMemoryBytes is the default capacity of a direction's
@@ -110,9 +114,16 @@ func newNonce() (n [shmNonceLen]byte) {
 	return n
 }
 
+// shmOwner is who created a ring: the rank and ring generation written in
+// its header, which the receiver checks against its left-hand neighbour.
+type shmOwner struct {
+	rank       int
+	generation uint32
+}
+
 // createShmRing creates, sizes and maps a ring of capacity bytes with
-// nonce in its header.
-func createShmRing(capacity int, nonce [shmNonceLen]byte) (*shmRing, error) {
+// nonce and its owner in its header.
+func createShmRing(capacity int, nonce [shmNonceLen]byte, owner shmOwner) (*shmRing, error) {
 	mem, path, err := createShm(shmHeaderLen + capacity)
 	if err != nil {
 		return nil, err
@@ -120,14 +131,17 @@ func createShmRing(capacity int, nonce [shmNonceLen]byte) (*shmRing, error) {
 	copy(mem, shmMagic)
 	binary.LittleEndian.PutUint64(mem[8:], uint64(capacity))
 	copy(mem[16:], nonce[:])
+	binary.LittleEndian.PutUint32(mem[shmOffRank:], uint32(owner.rank))
+	binary.LittleEndian.PutUint32(mem[shmOffGen:], owner.generation)
 	return newShmRing(mem, capacity, path), nil
 }
 
 // openShmRing maps the ring a sender offered and checks that it holds the
-// nonce the sender named; the file is removed once mapped (the sender
-// removes it too, once answered), and left alone when it is not the
-// sender's.
-func openShmRing(name string, capacity int, nonce [shmNonceLen]byte) (*shmRing, error) {
+// nonce the sender named and names owner, the left-hand neighbour, as its
+// creator (a ring this rank made itself, offered back, is refused); the
+// file is removed once mapped (the sender removes it too, once answered),
+// and left alone when it is not the sender's.
+func openShmRing(name string, capacity int, nonce [shmNonceLen]byte, owner shmOwner) (*shmRing, error) {
 	if !validShmCapacity(capacity) {
 		return nil, fmt.Errorf("offered a ring of %d bytes", capacity)
 	}
@@ -140,6 +154,10 @@ func openShmRing(name string, capacity int, nonce [shmNonceLen]byte) (*shmRing, 
 		subtle.ConstantTimeCompare(mem[16:16+shmNonceLen], nonce[:]) != 1 {
 		r.unmap()
 		return nil, errors.New("the file offered is not the neighbour's ring (another host's file of that name?)")
+	}
+	if rank, gen := int(binary.LittleEndian.Uint32(mem[shmOffRank:])), binary.LittleEndian.Uint32(mem[shmOffGen:]); rank != owner.rank || gen != owner.generation {
+		r.unmap()
+		return nil, fmt.Errorf("the ring offered is rank %d's of ring %d, not the left-hand neighbour's (rank %d of ring %d)", rank, gen, owner.rank, owner.generation)
 	}
 	removeShm(path)
 	return r, nil
@@ -198,7 +216,7 @@ func readOffer(r io.Reader) (o offer, ok bool, err error) {
 		return o, false, nil
 	case offerShm:
 	default:
-		return o, false, fmt.Errorf("%w: shared-memory offer of kind %d", ErrCorrupt, k[0])
+		return o, false, fmt.Errorf("malformed shared-memory offer (kind %d)", k[0])
 	}
 	if o.name, err = readString(r); err != nil {
 		return o, false, fmt.Errorf("read the shared-memory offer's name: %w", err)
@@ -208,20 +226,19 @@ func readOffer(r io.Reader) (o offer, ok bool, err error) {
 		return o, false, fmt.Errorf("read the shared-memory offer: %w", err)
 	}
 	copy(o.nonce[:], tail[:])
-	c := binary.LittleEndian.Uint64(tail[shmNonceLen:])
-	if c > maxSharedMemoryBytes {
-		return o, false, fmt.Errorf("%w: shared-memory offer of %d bytes", ErrOversized, c)
-	}
-	o.capacity = int(c)
+	// A capacity out of range is declined, not an error: openShmRing
+	// refuses it.
+	o.capacity = int(min(binary.LittleEndian.Uint64(tail[shmNonceLen:]), maxSharedMemoryBytes+1))
 	return o, true, nil
 }
 
 // shmWriter writes a byte stream into a ring, ringing the doorbell on the
 // connection when the reader waits.
 type shmWriter struct {
-	ring *shmRing
-	w    uint64   // the write position
-	conn net.Conn // forward: doorbells
+	ring  *shmRing
+	w     uint64   // the write position
+	lastR uint64   // the read position last seen
+	conn  net.Conn // forward: doorbells
 	// space receives the reader's replySpace; gone closes when the
 	// connection's backward direction ended; failed when the transport
 	// broke.
@@ -244,15 +261,19 @@ func (s *shmWriter) writeParts(parts [][]byte) (int, error) {
 	w := s.w // copied up to here, published up to s.w
 	for _, p := range parts {
 		for len(p) > 0 {
-			used := w - r.rpos.Load()
-			if used > capacity {
-				return written, fmt.Errorf("%w: the shared-memory ring's read position is %d bytes behind its write position, more than its %d", ErrCorrupt, used, capacity)
+			rp := r.rpos.Load()
+			used := w - rp
+			if used > capacity || rp < s.lastR {
+				return written, fmt.Errorf("%w: the shared-memory ring's read position %d is out of range (last %d, write position %d, capacity %d)", ErrCorrupt, rp, s.lastR, w, capacity)
 			}
-			if used == capacity {
+			s.lastR = rp
+			// Wait for room for a quarter of the ring (or the rest of
+			// the part), rather than wake for every few bytes read.
+			if capacity-used < min(uint64(len(p)), capacity/4) {
 				if err := s.publish(w); err != nil {
 					return written, err
 				}
-				if err := s.waitSpace(); err != nil {
+				if err := s.waitSpace(w, min(uint64(len(p)), capacity/4)); err != nil {
 					return written, err
 				}
 				continue
@@ -288,11 +309,14 @@ func (s *shmWriter) publish(w uint64) error {
 	return nil
 }
 
-// waitSpace waits until the reader has read from a full ring.
-func (s *shmWriter) waitSpace() error {
+// waitSpace waits until the reader has read enough of the ring, written
+// up to w, for need bytes to fit, or for any of it to be read: the caller
+// looks again.
+func (s *shmWriter) waitSpace(w, need uint64) error {
 	r := s.ring
+	room := func() bool { return uint64(len(r.data))-(w-r.rpos.Load()) >= need }
 	r.wwait.Store(1)
-	if s.w-r.rpos.Load() < uint64(len(r.data)) {
+	if room() {
 		r.wwait.Store(0) // a stray replySpace may follow: harmless
 		return nil
 	}
@@ -300,6 +324,9 @@ func (s *shmWriter) waitSpace() error {
 	case <-s.space:
 		return nil
 	case <-s.gone:
+		if room() { // the last replySpace came with the end
+			return nil
+		}
 		return io.ErrClosedPipe
 	case <-s.failed:
 		return net.ErrClosed
@@ -334,15 +361,21 @@ func (s *shmReader) Read(p []byte) (int, error) {
 			}
 			continue
 		}
+		// Copy what is there in pieces, giving each back to the
+		// writer as it is copied.
 		n := min(uint64(len(p)), avail)
-		at := s.r & r.mask
-		c := copy(p[:n], r.data[at:])
-		copy(p[c:n], r.data)
-		s.r += n
-		r.rpos.Store(s.r)
-		if r.wwait.Swap(0) == 1 {
-			if err := writeReply(s.conn, replySpace, ""); err != nil {
-				return int(n), err
+		for done := uint64(0); done < n; {
+			k := min(n-done, shmPublish)
+			at := s.r & r.mask
+			c := copy(p[done:done+k], r.data[at:])
+			copy(p[done+uint64(c):done+k], r.data)
+			s.r += k
+			done += k
+			r.rpos.Store(s.r)
+			if r.wwait.Swap(0) == 1 {
+				if err := writeReply(s.conn, replySpace, ""); err != nil {
+					return int(done), err
+				}
 			}
 		}
 		return int(n), nil
@@ -376,7 +409,7 @@ func (s *shmReader) waitData() error {
 // A direction whose ring is declined (another host, shared memory off on
 // either side, no room in shmDir) stays on TCP; only a broken connection
 // or a malformed message is an error.
-func (t *Transport) shareMemory(ctx context.Context) error {
+func (t *Transport) shareMemory(ctx context.Context) (err error) {
 	stop := context.AfterFunc(ctx, func() {
 		t.out.SetDeadline(time.Unix(1, 0))
 		t.in.SetDeadline(time.Unix(1, 0))
@@ -385,54 +418,72 @@ func (t *Transport) shareMemory(ctx context.Context) error {
 		if stop() {
 			t.out.SetDeadline(time.Time{})
 			t.in.SetDeadline(time.Time{})
+		} else if err == nil {
+			err = ctx.Err() // the connections' deadlines have passed
 		}
 	}()
 	nonce := newNonce()
 	var ring *shmRing
 	if t.cfg.SharedMemory {
 		// No room or no shmDir: this direction stays on TCP.
-		ring, _ = createShmRing(t.cfg.SharedMemoryBytes, nonce)
+		ring, _ = createShmRing(t.cfg.SharedMemoryBytes, nonce, shmOwner{t.cfg.Rank, t.cfg.Generation})
 	}
 	if ring != nil {
 		defer ring.remove() // mapped by both sides, or declined
+	}
+	// A neighbour that closed its connection meanwhile is gone; a context
+	// that ended is the error, whatever the read it cut short said.
+	failed := func(err error) error {
+		if ctx.Err() != nil {
+			return fmt.Errorf("%w (%v)", ctx.Err(), err)
+		}
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) {
+			return fmt.Errorf("%w (%v)", ErrNeighbourGone, err)
+		}
+		return err
 	}
 	if err := writeOffer(t.out, ring, nonce); err != nil {
 		if ring != nil {
 			ring.unmap()
 		}
-		return fmt.Errorf("offer to %v: %w", t.right, err)
+		return fmt.Errorf("offer to %v: %w", t.right, failed(err))
 	}
 	t.sendRing = ring
 	o, offered, err := readOffer(t.inR)
 	if err != nil {
-		return fmt.Errorf("from %v: %w", t.left, err)
+		return fmt.Errorf("from %v: %w", t.left, failed(err))
 	}
 	if offered {
+		// The reason stays here: the neighbour learns only that it
+		// was declined.
 		answer, text := byte(replyNoShm), "shared memory is off here"
 		if t.cfg.SharedMemory {
-			t.recvRing, err = openShmRing(o.name, o.capacity, o.nonce)
+			if ring != nil && o.name == shmName(ring.path) {
+				err = errors.New("the ring offered is this rank's own")
+			} else {
+				t.recvRing, err = openShmRing(o.name, o.capacity, o.nonce, shmOwner{t.left.Rank, t.cfg.Generation})
+			}
 			if err == nil {
 				answer, text = replyShm, ""
 			} else {
-				text = err.Error()
+				text = "the ring offered could not be mapped here (another host?)"
 			}
 		}
 		if err := writeReply(t.in, answer, text); err != nil {
-			return fmt.Errorf("answer %v: %w", t.left, err)
+			return fmt.Errorf("answer %v: %w", t.left, failed(err))
 		}
 	}
-	if ring == nil {
-		return nil
-	}
-	kind, _, err := readReply(t.out)
-	switch {
-	case err != nil:
-		return fmt.Errorf("%v's answer: %w", t.right, err)
-	case kind == replyNoShm:
-		ring.unmap()
-		t.sendRing = nil
-	case kind != replyShm:
-		return fmt.Errorf("%w: answer %d from %v to the shared-memory offer", ErrCorrupt, kind, t.right)
+	if ring != nil {
+		kind, _, err := readReply(t.out)
+		switch {
+		case err != nil:
+			return fmt.Errorf("%v's answer: %w", t.right, failed(err))
+		case kind == replyNoShm:
+			ring.unmap()
+			t.sendRing = nil
+		case kind != replyShm:
+			return fmt.Errorf("answer %d from %v to the shared-memory offer: want %d or %d", kind, t.right, replyShm, replyNoShm)
+		}
 	}
 	return nil
 }

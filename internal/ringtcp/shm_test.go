@@ -44,7 +44,7 @@ func TestSharedMemoryPositionsChecked(t *testing.T) {
 		t.Fatalf("a write position past the ring: %v, want a corruption naming rank 0", err)
 	}
 
-	w, err := createShmRing(64<<10, newNonce())
+	w, err := createShmRing(64<<10, newNonce(), shmOwner{0, 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,6 +54,11 @@ func TestSharedMemoryPositionsChecked(t *testing.T) {
 	if _, err := sw.Write(make([]byte, 10)); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("a read position past the write position: %v, want a corruption", err)
 	}
+	w.rpos.Store(50)
+	sw = &shmWriter{ring: w, w: 200, lastR: 100}
+	if _, err := sw.Write(make([]byte, 10)); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("a read position that went back: %v, want a corruption", err)
+	}
 }
 
 // TestSharedMemoryOfferChecked: a receiver maps only a ring's file, of the
@@ -62,7 +67,8 @@ func TestSharedMemoryPositionsChecked(t *testing.T) {
 func TestSharedMemoryOfferChecked(t *testing.T) {
 	needShm(t)
 	nonce := newNonce()
-	r, err := createShmRing(64<<10, nonce)
+	left := shmOwner{rank: 2, generation: 7}
+	r, err := createShmRing(64<<10, nonce, left)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,24 +81,27 @@ func TestSharedMemoryOfferChecked(t *testing.T) {
 		name     string
 		capacity int
 		nonce    [shmNonceLen]byte
+		owner    shmOwner
 	}{
-		{"another file", "../../etc/passwd", 64 << 10, nonce},
-		{"a name with a path", name + "/../" + name, 64 << 10, nonce},
-		{"not a ring's name", "ringtrain-ring-x1-2", 64 << 10, nonce},
-		{"no random part", shmFilePrefix + "1", 64 << 10, nonce},
-		{"no such ring", shmFilePrefix + "1-2", 64 << 10, nonce},
-		{"another size", name, 128 << 10, nonce},
-		{"not a power of two", name, 65 << 10, nonce},
-		{"another nonce", name, 64 << 10, wrong},
+		{"another file", "../../etc/passwd", 64 << 10, nonce, left},
+		{"a name with a path", name + "/../" + name, 64 << 10, nonce, left},
+		{"not a ring's name", "ringtrain-ring-x1-2", 64 << 10, nonce, left},
+		{"no random part", shmFilePrefix + "1", 64 << 10, nonce, left},
+		{"no such ring", shmFilePrefix + "1-2", 64 << 10, nonce, left},
+		{"another size", name, 128 << 10, nonce, left},
+		{"not a power of two", name, 65 << 10, nonce, left},
+		{"another nonce", name, 64 << 10, wrong, left},
+		{"another rank's", name, 64 << 10, nonce, shmOwner{rank: 3, generation: 7}},
+		{"another ring's", name, 64 << 10, nonce, shmOwner{rank: 2, generation: 8}},
 	} {
-		if got, err := openShmRing(tt.name, tt.capacity, tt.nonce); err == nil {
+		if got, err := openShmRing(tt.name, tt.capacity, tt.nonce, tt.owner); err == nil {
 			got.unmap()
 			t.Errorf("%s (%q, %d bytes): mapped", tt.what, tt.name, tt.capacity)
 		} else {
 			t.Logf("%s: %v", tt.what, err)
 		}
 	}
-	got, err := openShmRing(name, 64<<10, nonce)
+	got, err := openShmRing(name, 64<<10, nonce, left)
 	if err != nil {
 		t.Fatalf("the ring itself: %v", err)
 	}
@@ -185,7 +194,7 @@ func TestOrphanedRingFilesRemoved(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	r, err := createShmRing(64<<10, newNonce())
+	r, err := createShmRing(64<<10, newNonce(), shmOwner{0, 1})
 	if err != nil {
 		t.Fatal(err)
 	}

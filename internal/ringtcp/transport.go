@@ -61,7 +61,9 @@ const DefaultMaxFrameBytes = 64 << 20
 
 // Transport is an allreduce.Transport over two TCP connections: frames go
 // to the right-hand neighbour on the connection this rank dialled and come
-// from the left-hand neighbour on the connection it accepted.
+// from the left-hand neighbour on the connection it accepted, or, with a
+// neighbour on this host, through the shared-memory ring beside that
+// connection (Config.SharedMemory).
 type Transport struct {
 	cfg         Config
 	left, right allreduce.Peer
@@ -430,7 +432,8 @@ func (t *Transport) watch(ctx context.Context) (stop func() bool) {
 }
 
 // Send implements allreduce.Transport: the header and f.Data go out in
-// one writev, without being copied.
+// one writev, without being copied (into the shared-memory ring, with
+// one copy).
 func (t *Transport) Send(ctx context.Context, f *allreduce.Frame) error {
 	if err := t.broken(); err != nil {
 		return err

@@ -234,3 +234,22 @@ func TestCloseWritesQueuedFrames(t *testing.T) {
 		}
 	}
 }
+
+// TestOlderProtocolIsRefused: a worker of protocol 1 (no shared-memory
+// offers) that connects is refused saying why, not misread.
+func TestOlderProtocolIsRefused(t *testing.T) {
+	_, addrs := startServices(t, 1, ServiceConfig{})
+	c, err := net.Dial("tcp", addrs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := c.Write([]byte(oldPreamble)); err != nil {
+		t.Fatal(err)
+	}
+	kind, text, err := readReply(c)
+	if err != nil || kind != replyRefused || !strings.Contains(text, "protocol 1") {
+		t.Fatalf("reply %d %q, %v: want a refusal naming the protocols", kind, text, err)
+	}
+}
