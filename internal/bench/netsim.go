@@ -69,7 +69,9 @@ func (r *runner) netsim(ctx context.Context) error {
 const netsimRounds = 3
 
 // netsimTrainAll runs tr on loopback and on every simulated link,
-// netsimRounds times interleaved, and records the median run of each.
+// netsimRounds times interleaved, and records the median run of each. The
+// loopback runs keep their frames on TCP, as over the links: shared
+// memory would compare another data plane, not the link.
 func (r *runner) netsimTrainAll(ctx context.Context, tr trainRun) error {
 	links := append([]int64{0}, netsimRates...)
 	runs := make([][]*coordinator.Summary, len(links))
@@ -82,7 +84,9 @@ func (r *runner) netsimTrainAll(ctx context.Context, tr trainRun) error {
 			var sum *coordinator.Summary
 			var err error
 			if rate == 0 {
-				sum, err = r.ringtrain(ctx, tr)
+				loopback := tr
+				loopback.tcpOnly = true
+				sum, err = r.ringtrain(ctx, loopback)
 			} else {
 				sum, err = r.netsimTrain(ctx, tr, rate)
 			}

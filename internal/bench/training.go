@@ -91,6 +91,9 @@ type trainRun struct {
 	// noOverlap sets the job's -bucket-bytes to 0: one all-reduce after
 	// the backward pass instead of buckets overlapping it.
 	noOverlap bool
+	// tcpOnly keeps the workers' frames on loopback TCP
+	// (-shared-memory=false), the path they take over a simulated link.
+	tcpOnly bool
 }
 
 // bucketBytes is the run's gradient bucket size.
@@ -124,7 +127,11 @@ func (r *runner) ringtrain(ctx context.Context, tr trainRun) (*coordinator.Summa
 		return nil, err
 	}
 	defer log.Close()
-	in := compose.Inputs{Model: r.modelPath(tr.model), Workers: localworkers.Config{Command: []string{r.cfg.Exe, "worker"}, Output: log}}
+	command := []string{r.cfg.Exe, "worker"}
+	if tr.tcpOnly {
+		command = append(command, "-shared-memory=false")
+	}
+	in := compose.Inputs{Model: r.modelPath(tr.model), Workers: localworkers.Config{Command: command, Output: log}}
 	if cfg, err = in.Job(cfg); err != nil {
 		return nil, err
 	}
