@@ -81,4 +81,13 @@ func TestComposeRunsAJob(t *testing.T) {
 	if ckpt := k.readFile(outDir + "/final.ckpt"); len(ckpt) == 0 {
 		t.Fatal("empty final checkpoint")
 	}
+	// The worker containers share a tmpfs at /dev/shm: their frames go
+	// through shared memory, not the network.
+	logs, err := run(time.Minute, "logs", "--no-color", "worker")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if planes := strings.Count(logs, `"data_plane":"shared memory"`); planes != 4 {
+		t.Errorf("%d of 4 workers formed their ring over shared memory; their logs (%d bytes) end:\n%s", planes, len(logs), tail(logs, 20))
+	}
 }
