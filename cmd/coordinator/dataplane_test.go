@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -16,6 +17,10 @@ import (
 // weights: the transport moves the bytes, it never changes the sums.
 func TestSharedMemoryMatchesTCP(t *testing.T) {
 	t.Parallel()
+	var fs syscall.Statfs_t
+	if err := syscall.Statfs("/dev/shm", &fs); err != nil || fs.Bavail*uint64(fs.Bsize) < 64<<20 {
+		t.Skipf("/dev/shm missing or with under 64 MiB free (%v): the workers could not map their rings", err)
+	}
 	run := func(env []string) (sha string, planes map[string]string) {
 		path := filepath.Join(t.TempDir(), "summary.json")
 		j := startJobEnv(t, env, "-local-workers", "3", "-batch", "32", "-max-steps", "120", "-seed", "5",

@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -230,6 +232,19 @@ func readOffer(r io.Reader) (o offer, ok bool, err error) {
 	// refuses it.
 	o.capacity = int(min(binary.LittleEndian.Uint64(tail[shmNonceLen:]), maxSharedMemoryBytes+1))
 	return o, true, nil
+}
+
+// ringFilePID returns the process id in the name of a ring's file
+// (shmFilePrefix, the creator's pid, a dash and digits), and whether name
+// is one.
+func ringFilePID(name string) (int, bool) {
+	pid, random, ok := strings.Cut(strings.TrimPrefix(name, shmFilePrefix), "-")
+	digits := func(s string) bool { return s != "" && len(s) <= 20 && strings.Trim(s, "0123456789") == "" }
+	if !ok || !strings.HasPrefix(name, shmFilePrefix) || !digits(pid) || !digits(random) {
+		return 0, false
+	}
+	n, err := strconv.Atoi(pid)
+	return n, err == nil
 }
 
 // shmWriter writes a byte stream into a ring, ringing the doorbell on the

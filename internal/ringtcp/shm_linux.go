@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"syscall"
 )
 
@@ -34,19 +32,6 @@ func createShm(size int) (mem []byte, path string, err error) {
 		return fail(fmt.Errorf("map %s: %w", path, err))
 	}
 	return mem, path, nil
-}
-
-// ringFilePID returns the process id in the name of a ring's file
-// (shmFilePrefix, the creator's pid, a dash and digits), and whether name
-// is one.
-func ringFilePID(name string) (int, bool) {
-	pid, random, ok := strings.Cut(strings.TrimPrefix(name, shmFilePrefix), "-")
-	digits := func(s string) bool { return s != "" && len(s) <= 20 && strings.Trim(s, "0123456789") == "" }
-	if !ok || !strings.HasPrefix(name, shmFilePrefix) || !digits(pid) || !digits(random) {
-		return 0, false
-	}
-	n, err := strconv.Atoi(pid)
-	return n, err == nil
 }
 
 // removeOrphans removes the rings' files in shmDir whose creator no
