@@ -118,7 +118,7 @@ func (r *runner) scalingSection(w writer, files map[string]string, suite string)
 		return
 	}
 	if suite == "weak" {
-		w("## Weak scaling\n\nFixed per-worker batch; N worker processes on this machine. Efficiency = throughput at N / (N × throughput at 1). ")
+		w("## Weak scaling\n\nFixed per-worker batch; N worker processes on this machine. Efficiency = throughput at N / (N × throughput at 1). PyTorch's processes keep one intra-op thread each, its OpenBLAS its default threads (the faster configuration on this machine: intra-op threads beside OpenBLAS's made one process 3–4× slower). ")
 		w("Step time split from rank 0: compute (batch gathering, forward, backward), all-reduce, optimiser.\n\n")
 		w("| model | batch/worker | N | ringtrain samples/s | efficiency | compute / all-reduce / optimiser ms | PyTorch DDP samples/s | efficiency | ratio |\n|---|---|---|---|---|---|---|---|---|\n")
 	} else {

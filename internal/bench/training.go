@@ -104,9 +104,6 @@ func (tr trainRun) bucketBytes() int {
 	return coordinator.DefaultBucketBytes
 }
 
-// threads splits the cores between the workers, for both implementations.
-func (r *runner) threads(workers int) int { return max(1, r.cpus/workers) }
-
 // ringtrain runs a job with local worker processes.
 func (r *runner) ringtrain(ctx context.Context, tr trainRun) (*coordinator.Summary, error) {
 	cfg := coordinator.DefaultConfig()
@@ -170,6 +167,17 @@ func firstN(n int) []int {
 	return ids
 }
 
+// peerThreads: the peer's processes keep one intra-op thread each. Its
+// OpenBLAS (pthreads) already spreads every product over the cores the
+// process may use, and intra-op threads beside it fight it: one process
+// on two cores with torch.set_num_threads(2) trained 784-1024-1024-10 at
+// batch 256 at 4,411 samples/s against 14,976 with one thread, and the
+// Keras example at batch 256 at 165,384 against 656,183 (bench/torch_step.py,
+// 2026-12-01). With several processes, OpenBLAS's default threads (one
+// per core, more threads than cores) was still the faster choice: two
+// DDP workers on 784-512-512-10 trained 24,791–24,991 samples/s against
+// 20,431–21,685 with OPENBLAS_NUM_THREADS=1.
+
 // peer runs the same training with PyTorch DDP.
 func (r *runner) peer(ctx context.Context, tr trainRun, target float64) (map[string]any, error) {
 	epochs := max(tr.epochs, 1)
@@ -177,7 +185,7 @@ func (r *runner) peer(ctx context.Context, tr trainRun, target float64) (map[str
 		epochs = 1 << 20 // --max-steps decides
 	}
 	args := []string{r.dataDir, "--workers", fmt.Sprint(tr.workers), "--batch", fmt.Sprint(tr.perWorkerBatch),
-		"--hidden", tr.model.hiddenFlag(), "--threads", fmt.Sprint(r.threads(tr.workers)),
+		"--hidden", tr.model.hiddenFlag(), "--threads", "1", // see peerThreads
 		"--epochs", fmt.Sprint(epochs), "--max-steps", fmt.Sprint(tr.steps)}
 	if tr.scaleLR {
 		args = append(args, "--scale-lr", "--warmup-epochs", "1")
