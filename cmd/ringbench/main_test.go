@@ -60,7 +60,7 @@ func TestQuickSuite(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"## All-reduce sweep", "## Weak scaling", "## Strong scaling", "## Time to 0.50",
+	for _, want := range []string{"## All-reduce sweep", "## Weak scaling", "## Strong scaling", "## Time to test accuracy", "### Keras example, to 0.5",
 		"Peer: skipped", "It measures nothing", "Not checked: a quick run (`-quick`) measures nothing"} {
 		if !strings.Contains(string(report), want) {
 			t.Errorf("report.md lacks %q", want)

@@ -111,6 +111,8 @@ type Record struct {
 	Speedup          float64    `json:"speedup,omitempty"`
 	TimeToAccuracy   float64    `json:"seconds_to_accuracy,omitempty"`
 	Accuracy         float64    `json:"test_accuracy,omitempty"`
+	// Target is the test accuracy a time-to-accuracy run had to reach.
+	Target float64 `json:"target_accuracy,omitempty"`
 	// LinkBits is the rate of a simulated link (suite netsim), bits per
 	// second; zero means loopback.
 	LinkBits int64  `json:"link_bits,omitempty"`

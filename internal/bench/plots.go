@@ -99,7 +99,7 @@ func (r *runner) plots() (map[string]string, error) {
 		func(x Record) float64 { return x.Speedup }); err != nil {
 		return nil, err
 	}
-	if err := scaling("tta", "time_to_accuracy.png", fmt.Sprintf("Time to %.2f test accuracy (Keras example)", r.cfg.Target),
+	if err := scaling("tta", "time_to_accuracy.png", "Time to the target test accuracy",
 		"seconds", func(x Record) float64 {
 			if x.TimeToAccuracy == 0 {
 				return math.NaN() // not reached: no point

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 )
@@ -163,26 +164,71 @@ func (r *runner) ttaSection(w writer, files map[string]string) {
 	if len(recs) == 0 {
 		return
 	}
-	w("## Time to %.2f test accuracy\n\nKeras example, per-worker batch 32, linear scaling rule with one epoch of warm-up above one worker; test set evaluated after every epoch (evaluation time excluded). At most %d epochs.\n\n", r.cfg.Target, r.cfg.TTAEpochs)
-	w("| N | global batch | ringtrain seconds | final accuracy | PyTorch DDP seconds | final accuracy | ratio |\n|---|---|---|---|---|---|---|\n")
+	w("## Time to test accuracy\n\nPer-worker batch 32, linear scaling rule with one epoch of warm-up above one worker; test set evaluated after every epoch (evaluation time excluded). At most %d epochs.\n\n", r.cfg.TTAEpochs)
+	var models []string
 	for _, x := range recs {
-		peer, ok := r.one(func(y Record) bool { return y.Suite == "tta" && y.Impl == "pytorch-gloo" && y.Workers == x.Workers })
-		row := fmt.Sprintf("| %d%s | %d | %s | %.4f |", x.Workers, r.dagger(x.Workers), x.GlobalBatch, ttaCell(x.TimeToAccuracy), x.Accuracy)
-		if ok {
-			ratio := "–"
-			if x.TimeToAccuracy > 0 && peer.TimeToAccuracy > 0 {
-				ratio = fmt.Sprintf("%.2f× faster", peer.TimeToAccuracy/x.TimeToAccuracy)
-			}
-			row += fmt.Sprintf(" %s | %.4f | %s |", ttaCell(peer.TimeToAccuracy), peer.Accuracy, ratio)
-		} else {
-			row += " – | – | – |"
+		if !slices.Contains(models, x.Model) {
+			models = append(models, x.Model)
 		}
-		w("%s\n", row)
 	}
-	w("\n")
+	for _, model := range models {
+		w("### %s, to %.3g\n\n", modelTitle(model), r.ttaTarget(recs, model))
+		w("| N | global batch | ringtrain seconds | final accuracy | PyTorch DDP seconds | final accuracy | ratio |\n|---|---|---|---|---|---|---|\n")
+		for _, x := range recs {
+			if x.Model != model {
+				continue
+			}
+			peer, ok := r.ttaPeer(x)
+			row := fmt.Sprintf("| %d%s | %d | %s | %.4f |", x.Workers, r.dagger(x.Workers), x.GlobalBatch, ttaCell(x.TimeToAccuracy), x.Accuracy)
+			if ok {
+				ratio := "–"
+				if x.TimeToAccuracy > 0 && peer.TimeToAccuracy > 0 {
+					ratio = fmt.Sprintf("%.2f× faster", peer.TimeToAccuracy/x.TimeToAccuracy)
+				}
+				row += fmt.Sprintf(" %s | %.4f | %s |", ttaCell(peer.TimeToAccuracy), peer.Accuracy, ratio)
+			} else {
+				row += " – | – | – |"
+			}
+			w("%s\n", row)
+		}
+		w("\n")
+	}
 	if f, ok := files["tta"]; ok {
 		w("![time to accuracy](%s)\n\n", f)
 	}
+}
+
+// ttaPeer is the peer's run of x's model and worker count.
+func (r *runner) ttaPeer(x Record) (Record, bool) {
+	return r.one(func(y Record) bool {
+		return y.Suite == "tta" && y.Impl == "pytorch-gloo" && y.Workers == x.Workers && y.Model == x.Model
+	})
+}
+
+// ttaTarget is the accuracy model's runs had to reach (Config.Target in
+// results written before records carried it).
+func (r *runner) ttaTarget(recs []Record, model string) float64 {
+	for _, x := range recs {
+		if x.Model == model && x.Target > 0 {
+			return x.Target
+		}
+	}
+	return r.cfg.Target
+}
+
+// modelTitle names a benchmark model in a report.
+func modelTitle(name string) string {
+	switch name {
+	case kerasModel.name:
+		return "Keras example"
+	case mlp512.name:
+		return "784-512-512-10"
+	case mlp1024.name:
+		return "784-1024-1024-10"
+	case cnnModel.name:
+		return "CNN (examples/cnn.json)"
+	}
+	return name
 }
 
 func ttaCell(s float64) string {
@@ -243,17 +289,18 @@ func (r *runner) targetsSection(w writer) {
 	}
 	w("| Keras example throughput ≥ 2× DDP at N = 1, 2, 4 (batch 32 per worker) | %s |\n", verdict(compared, misses))
 	misses, compared = nil, 0
-	for _, x := range r.find(func(x Record) bool { return x.Suite == "tta" && x.Impl == "ringtrain" }) {
-		peer, ok := r.one(func(y Record) bool { return y.Suite == "tta" && y.Impl == "pytorch-gloo" && y.Workers == x.Workers })
+	tta := r.find(func(x Record) bool { return x.Suite == "tta" && x.Impl == "ringtrain" })
+	for _, x := range tta {
+		peer, ok := r.ttaPeer(x)
 		if !ok {
 			continue
 		}
 		compared++
 		if x.TimeToAccuracy == 0 || (peer.TimeToAccuracy > 0 && x.TimeToAccuracy >= peer.TimeToAccuracy) {
-			misses = append(misses, fmt.Sprintf("N=%d: %s s vs %s s", x.Workers, ttaCell(x.TimeToAccuracy), ttaCell(peer.TimeToAccuracy)))
+			misses = append(misses, fmt.Sprintf("%s N=%d: %s s vs %s s", x.Model, x.Workers, ttaCell(x.TimeToAccuracy), ttaCell(peer.TimeToAccuracy)))
 		}
 	}
-	w("| time to %.2f below DDP at every N | %s |\n", r.cfg.Target, verdict(compared, misses))
+	w("| time to the target accuracy below DDP for every model and N | %s |\n", verdict(compared, misses))
 }
 
 // verdict judges a target from the comparisons made (compared) and those
