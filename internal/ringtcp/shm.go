@@ -441,7 +441,12 @@ func (t *Transport) shareMemory(ctx context.Context) (err error) {
 	var ring *shmRing
 	if t.cfg.SharedMemory {
 		// No room or no shmDir: this direction stays on TCP.
-		ring, _ = createShmRing(t.cfg.SharedMemoryBytes, nonce, shmOwner{t.cfg.Rank, t.cfg.Generation})
+		var err error
+		if ring, err = createShmRing(t.cfg.SharedMemoryBytes, nonce, shmOwner{t.cfg.Rank, t.cfg.Generation}); err != nil {
+			t.whyNoShm[0] = "no ring offered: " + err.Error()
+		}
+	} else {
+		t.whyNoShm[0] = "shared memory is off here"
 	}
 	if ring != nil {
 		defer ring.remove() // mapped by both sides, or declined
@@ -468,7 +473,9 @@ func (t *Transport) shareMemory(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("from %v: %w", t.left, failed(err))
 	}
-	if offered {
+	if !offered {
+		t.whyNoShm[1] = fmt.Sprintf("%v offered no ring", t.left)
+	} else {
 		// The reason stays here: the neighbour learns only that it
 		// was declined.
 		answer, text := byte(replyNoShm), "shared memory is off here"
@@ -482,20 +489,24 @@ func (t *Transport) shareMemory(ctx context.Context) (err error) {
 				answer, text = replyShm, ""
 			} else {
 				text = "the ring offered could not be mapped here (another host?)"
+				t.whyNoShm[1] = fmt.Sprintf("the ring %v offered: %v", t.left, err)
 			}
+		} else {
+			t.whyNoShm[1] = text
 		}
 		if err := writeReply(t.in, answer, text); err != nil {
 			return fmt.Errorf("answer %v: %w", t.left, failed(err))
 		}
 	}
 	if ring != nil {
-		kind, _, err := readReply(t.out)
+		kind, text, err := readReply(t.out)
 		switch {
 		case err != nil:
 			return fmt.Errorf("%v's answer: %w", t.right, failed(err))
 		case kind == replyNoShm:
 			ring.unmap()
 			t.sendRing = nil
+			t.whyNoShm[0] = fmt.Sprintf("%v declined: %s", t.right, text)
 		case kind != replyShm:
 			return fmt.Errorf("answer %d from %v to the shared-memory offer: want %d or %d", kind, t.right, replyShm, replyNoShm)
 		}
@@ -507,4 +518,12 @@ func (t *Transport) shareMemory(ctx context.Context) (err error) {
 // frames to the right-hand neighbour, and those from the left-hand one.
 func (t *Transport) SharedMemory() (toRight, fromLeft bool) {
 	return t.sendRing != nil, t.recvRing != nil
+}
+
+// WhyNotSharedMemory says why a direction stays on TCP (empty for one
+// that does not): no ring could be made or offered, or the neighbour
+// declined it; no ring was offered, or the one offered could not be
+// mapped (a neighbour on another host or in another container).
+func (t *Transport) WhyNotSharedMemory() (toRight, fromLeft string) {
+	return t.whyNoShm[0], t.whyNoShm[1]
 }

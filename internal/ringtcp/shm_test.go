@@ -144,6 +144,15 @@ func TestMixedSharedMemoryRing(t *testing.T) {
 			t.Errorf("rank %d: shared memory to the right %v, from the left %v; want %v, %v", r, to, from, want[0], want[1])
 		}
 	}
+	// Each direction on TCP says why.
+	for r, want := range [n][2]string{{"rank 1 (127.0.0.1:", ""}, {"off here", "off here"}, {"", "rank 1 (127.0.0.1:"}} {
+		to, from := ts[r].WhyNotSharedMemory()
+		for i, got := range []string{to, from} {
+			if (want[i] == "") != (got == "") || !strings.Contains(got, want[i]) {
+				t.Errorf("rank %d, direction %d: why not shared memory %q, want it to say %q", r, i, got, want[i])
+			}
+		}
+	}
 	if left, _ := os.ReadDir(shmDir); len(left) > 0 {
 		t.Errorf("files left in the rings' directory once connected: %v", left)
 	}

@@ -86,6 +86,9 @@ type Transport struct {
 	recvR              io.Reader
 	sendRing, recvRing *shmRing
 	recvMu             sync.Mutex
+	// whyNoShm says why the frames to the right-hand neighbour, and
+	// those from the left-hand one, stay on TCP.
+	whyNoShm [2]string
 
 	sent, received uint64
 	hdr, rhdr      [headerLen]byte

@@ -90,6 +90,11 @@ func (s *session) runRing(ctx context.Context, a *pb.Assignment) error {
 	defer func() { <-announced }()
 	w.metrics.RingSize.Set(float64(len(a.RingAddrs)))
 	log.Info("ring formed", "size", len(a.RingAddrs), "start_step", a.StartStep, "lanes", a.LaneCount, "data_plane", dataPlane(t))
+	if tt, ok := t.(*ringtcp.Transport); ok && w.cfg.SharedMemory && t.Size() > 1 {
+		if to, from := tt.WhyNotSharedMemory(); to != "" || from != "" {
+			log.Debug("frames on TCP, not shared memory", "to_right", to, "from_left", from)
+		}
+	}
 
 	ringCfg := allreduce.Config{SegmentBytes: int(job.SegmentBytes)}
 	if job.Trace && r.tl == nil {
