@@ -309,12 +309,11 @@ func (r *runner) addScaling(suite string, rec Record, base map[string]float64) e
 	return r.add(rec)
 }
 
-// ttaModel is a model of the time-to-accuracy suite, the test accuracy
-// it must reach and the epochs it has to reach it.
+// ttaModel is a model of the time-to-accuracy suite and the test
+// accuracy it must reach.
 type ttaModel struct {
 	model  benchModel
 	target float64
-	epochs int
 }
 
 // ttaModels are the time-to-accuracy suite's models, each given
@@ -322,9 +321,9 @@ type ttaModel struct {
 // example to Config.Target and, in a full run, 784-512-512-10 to 0.97 and
 // the CNN to 0.98, accuracies each reaches in its first epochs.
 func (r *runner) ttaModels() []ttaModel {
-	ms := []ttaModel{{kerasModel, r.cfg.Target, r.cfg.TTAEpochs}}
+	ms := []ttaModel{{kerasModel, r.cfg.Target}}
 	if !r.cfg.Quick {
-		ms = append(ms, ttaModel{mlp512, 0.97, r.cfg.TTAEpochs}, ttaModel{cnnModel, 0.98, r.cfg.TTAEpochs})
+		ms = append(ms, ttaModel{mlp512, 0.97}, ttaModel{cnnModel, 0.98})
 	}
 	return ms
 }
@@ -354,7 +353,7 @@ func (r *runner) timeToAccuracy(ctx context.Context) error {
 // ringtrain and the peer.
 func (r *runner) timeToAccuracyOf(ctx context.Context, tm ttaModel, n int) error {
 	m := tm.model
-	tr := trainRun{model: m, workers: n, perWorkerBatch: 32, epochs: tm.epochs, scaleLR: n > 1}
+	tr := trainRun{model: m, workers: n, perWorkerBatch: 32, epochs: r.cfg.TTAEpochs, scaleLR: n > 1}
 	sum, err := r.ringtrain(ctx, tr)
 	if err != nil {
 		return fmt.Errorf("ringtrain, %s, %d workers: %w", m.name, n, err)
@@ -367,7 +366,7 @@ func (r *runner) timeToAccuracyOf(ctx context.Context, tm ttaModel, n int) error
 			break
 		}
 	}
-	r.ttaNote(&rec, tm.epochs)
+	r.ttaNote(&rec)
 	if err := r.add(rec); err != nil {
 		return err
 	}
@@ -382,7 +381,7 @@ func (r *runner) timeToAccuracyOf(ctx context.Context, tm ttaModel, n int) error
 	rec = Record{Suite: "tta", Impl: "pytorch-gloo", Model: m.name, Workers: n, PerWorkerBatch: 32,
 		GlobalBatch: int(num(p, "global_batch")), Steps: int(num(p, "steps")), Accuracy: num(p, "test_accuracy"),
 		TimeToAccuracy: num(p, "seconds_to_target"), Target: tm.target, Note: peerRowNote(p, r.note(n))}
-	r.ttaNote(&rec, tm.epochs)
+	r.ttaNote(&rec)
 	if err := r.add(rec); err != nil {
 		return err
 	}
@@ -390,8 +389,8 @@ func (r *runner) timeToAccuracyOf(ctx context.Context, tm ttaModel, n int) error
 	return nil
 }
 
-func (r *runner) ttaNote(rec *Record, epochs int) {
+func (r *runner) ttaNote(rec *Record) {
 	if rec.TimeToAccuracy == 0 {
-		rec.Note = strings.TrimPrefix(rec.Note+fmt.Sprintf("; %.3g not reached in %d epochs", rec.Target, epochs), "; ")
+		rec.Note = strings.TrimPrefix(rec.Note+fmt.Sprintf("; %.3g not reached in %d epochs", rec.Target, r.cfg.TTAEpochs), "; ")
 	}
 }
