@@ -76,6 +76,10 @@ const (
 	doorbell  = 0xdb
 )
 
+// doorbellByte is the doorbell as written, shared by every writer (a
+// connection's Write does not keep it): no allocation per wake-up.
+var doorbellByte = []byte{doorbell}
+
 // The receiver's answers to an offer, and its backward wake-up.
 const (
 	replyShm   = 4 // the frames go through the mapping from now on
@@ -318,7 +322,7 @@ func (s *shmWriter) publish(w uint64) error {
 	s.w = w
 	s.ring.wpos.Store(w)
 	if s.ring.rwait.Swap(0) == 1 {
-		_, err := s.conn.Write([]byte{doorbell})
+		_, err := s.conn.Write(doorbellByte)
 		return err
 	}
 	return nil
